@@ -1,0 +1,1 @@
+print("sim-bench placeholder")

@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Grapevine",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "GossipCore", targets: ["GossipCore"]),
+        .library(name: "GossipSimulator", targets: ["GossipSimulator"]),
+        .library(name: "Netlink", targets: ["Netlink"]),
+        .executable(name: "grapevine-sim", targets: ["grapevine-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: system libraries
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
+        ),
+
+        // MARK: membership core (pure)
+        .target(name: "GossipCore", swiftSettings: strict),
+
+        // MARK: netlink
+        .target(name: "Netlink", dependencies: ["CNetlink"], swiftSettings: strict),
+
+        // MARK: simulator
+        .target(
+            name: "GossipSimulator",
+            dependencies: ["GossipCore"],
+            path: "Simulations/GossipSimulator",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "grapevine-sim",
+            dependencies: [
+                "GossipSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Simulations/grapevine-sim",
+            swiftSettings: strict
+        ),
+
+        // MARK: benchmarks (release build, write to Docs/)
+        .executableTarget(
+            name: "sim-bench",
+            dependencies: ["GossipSimulator"],
+            path: "Benchmarks/sim-bench",
+            swiftSettings: strict
+        ),
+
+        // MARK: tests
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),
+        .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore"], swiftSettings: strict),
+        .testTarget(name: "GossipSimulatorTests", dependencies: ["GossipSimulator", "GossipCore"], swiftSettings: strict),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
+    ]
+)
