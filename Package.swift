@@ -12,12 +12,14 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "GossipCore", targets: ["GossipCore"]),
+        .library(name: "GossipWire", targets: ["GossipWire"]),
         .library(name: "GossipSimulator", targets: ["GossipSimulator"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .executable(name: "grapevine-sim", targets: ["grapevine-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // MARK: system libraries
@@ -34,6 +36,13 @@ let package = Package(
 
         // MARK: membership core (pure)
         .target(name: "GossipCore", swiftSettings: strict),
+
+        // MARK: wire format
+        .target(
+            name: "GossipWire",
+            dependencies: ["GossipCore", "CSodium", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
 
         // MARK: netlink
         .target(name: "Netlink", dependencies: ["CNetlink"], swiftSettings: strict),
@@ -67,6 +76,7 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),
         .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore"], swiftSettings: strict),
         .testTarget(name: "GossipSimulatorTests", dependencies: ["GossipSimulator", "GossipCore"], swiftSettings: strict),
+        .testTarget(name: "GossipWireTests", dependencies: ["GossipWire", "GossipCore"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,103 @@
+/// Exact encoded sizes of messages under the wire format (Docs/WIRE-FORMAT.md), so that the
+/// core can fill datagrams up to the byte budget without depending on the codec. The codec's
+/// tests check that every encoding is exactly this long.
+///
+/// Layout summary: integers that grow (sequence numbers, incarnations, lengths, counts) are
+/// LEB128 varints; strings are a varint length and UTF-8 bytes; an address is a family byte
+/// (4 or 6), 4 or 16 address bytes and a big-endian port; inside a datagram every message is
+/// framed as a type byte and a varint body length, so that a receiver skips types it does not know.
+public enum WireSize {
+    @inlinable
+    public static func varint(_ value: UInt64) -> Int {
+        // 7 payload bits per byte.
+        value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7
+    }
+
+    @inlinable
+    public static func string(_ s: String) -> Int {
+        let n = s.utf8.count
+        return varint(UInt64(n)) + n
+    }
+
+    @inlinable
+    public static func address(_ a: Address) -> Int {
+        a.family == .v4 ? 1 + 4 + 2 : 1 + 16 + 2
+    }
+
+    public static func tags(_ t: Tags) -> Int {
+        var n = varint(UInt64(t.count))
+        for (k, v) in t { n += string(k) + string(v) }
+        return n
+    }
+
+    /// A type byte and a varint length in front of a body.
+    @inlinable
+    public static func framed(body: Int) -> Int { 1 + varint(UInt64(body)) + body }
+
+    public static func memberState(_ m: MemberState) -> Int {
+        string(m.name) + address(m.address) + varint(m.incarnation) + 1 + tags(m.tags)
+    }
+}
+
+/// Type codes of framed messages. Codes are never reused; a newer peer's unknown codes are skipped.
+public enum MessageType: UInt8, Sendable, CaseIterable {
+    case ping = 1
+    case indirectPing = 2
+    case ack = 3
+    case nack = 4
+    case alive = 5
+    case suspect = 6
+    case dead = 7
+    case pushPull = 8
+}
+
+extension Message {
+    public var type: MessageType {
+        switch self {
+        case .ping: .ping
+        case .indirectPing: .indirectPing
+        case .ack: .ack
+        case .nack: .nack
+        case .alive: .alive
+        case .suspect: .suspect
+        case .dead: .dead
+        }
+    }
+
+    /// Bytes of the body alone, without the type byte and length.
+    public var bodySize: Int {
+        switch self {
+        case .ping(let p):
+            WireSize.varint(UInt64(p.sequence)) + WireSize.string(p.target) + WireSize.string(p.source)
+                + WireSize.address(p.sourceAddress)
+        case .indirectPing(let p):
+            WireSize.varint(UInt64(p.sequence)) + WireSize.string(p.target) + WireSize.address(p.targetAddress)
+                + WireSize.string(p.requester) + WireSize.address(p.requesterAddress) + 1
+        case .ack(let a): WireSize.varint(UInt64(a.sequence))
+        case .nack(let n): WireSize.varint(UInt64(n.sequence))
+        case .alive(let a):
+            WireSize.varint(a.incarnation) + WireSize.string(a.name) + WireSize.address(a.address)
+                + WireSize.tags(a.tags)
+        case .suspect(let s):
+            WireSize.varint(s.incarnation) + WireSize.string(s.name) + WireSize.string(s.from)
+        case .dead(let d):
+            WireSize.varint(d.incarnation) + WireSize.string(d.name) + WireSize.string(d.from) + 1
+        }
+    }
+
+    /// Bytes this message takes inside a datagram, framing included.
+    public var encodedSize: Int { WireSize.framed(body: bodySize) }
+
+    /// A datagram whose budget cannot hold the largest probe message is refused by `Settings.validate()`.
+    /// Names are limited to `Member.maxNameLength` bytes, so the largest probe, an indirect ping,
+    /// needs 1 + 2 + 5 + 2 * (2 + 128) + 2 * 19 + 1 bytes.
+    public static let largestFixedSize = 1 + 2 + 5 + 2 * (2 + Member.maxNameLength) + 2 * 19 + 1
+}
+
+extension PushPull {
+    public var bodySize: Int {
+        var n = 1 + WireSize.string(sender) + WireSize.address(senderAddress) + WireSize.varint(UInt64(members.count))
+        for m in members { n += WireSize.memberState(m) }
+        return n
+    }
+}
