@@ -1,0 +1,83 @@
+/// Updates waiting to be gossiped, served least-transmitted first and, among equals, newest
+/// first. A newer update about the same key replaces the older one. Each update is sent until
+/// it has gone out `limit` times.
+///
+/// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
+/// the entries it takes or skips, never the whole queue.
+struct BroadcastQueue {
+    struct Entry {
+        var key: String
+        var message: Message
+        var size: Int
+        var id: UInt64
+    }
+
+    private var buckets: [[Entry]] = [[]]
+    private var latest: [String: UInt64] = [:]
+    private var nextID: UInt64 = 1
+    private var moved: [(entry: Entry, bucket: Int)] = []
+    private var kept: [Entry] = []
+
+    /// Updates still to be sent.
+    var count: Int { latest.count }
+
+    /// Queues `message` about `key`, replacing any older update about it; returns its id.
+    @discardableResult
+    mutating func enqueue(_ message: Message, key: String) -> UInt64 {
+        let id = nextID
+        nextID += 1
+        latest[key] = id
+        buckets[0].append(Entry(key: key, message: message, size: message.encodedSize, id: id))
+        return id
+    }
+
+    /// True while the update with this id is still queued.
+    func isPending(_ id: UInt64, key: String) -> Bool { latest[key] == id }
+
+    /// Appends updates to `messages` while they fit in `budget`, and charges one transmission each.
+    mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int) {
+        guard limit > 0 else { return }
+        var t = 0
+        while t < buckets.count, budget >= Self.smallestMessage {
+            fillBucket(t, into: &messages, budget: &budget, limit: limit)
+            t += 1
+        }
+        // Entries taken from bucket t move to t + 1 only after the scan, so that one datagram
+        // never carries the same update twice.
+        for (entry, target) in moved {
+            if buckets.count <= target { buckets.append([]) }
+            buckets[target].append(entry)
+        }
+        moved.removeAll(keepingCapacity: true)
+    }
+
+    /// No framed message is shorter than this (type, length, one-byte body).
+    static let smallestMessage = 3
+
+    private mutating func fillBucket(_ t: Int, into messages: inout [Message], budget: inout Int, limit: Int) {
+        if buckets[t].isEmpty { return }
+        kept.removeAll(keepingCapacity: true)
+        var i = buckets[t].count - 1
+        while i >= 0, budget >= Self.smallestMessage {
+            let e = buckets[t][i]
+            i -= 1
+            if latest[e.key] != e.id { continue }  // superseded by a newer update
+            if t >= limit {
+                latest[e.key] = nil
+            } else if e.size <= budget {
+                messages.append(e.message)
+                budget -= e.size
+                if t + 1 >= limit {
+                    latest[e.key] = nil
+                } else {
+                    moved.append((e, t + 1))
+                }
+            } else {
+                kept.append(e)
+            }
+        }
+        // [0...i] was not scanned and keeps its order; the scanned entries that stay go after it.
+        buckets[t].removeSubrange((i + 1)...)
+        buckets[t].append(contentsOf: kept.reversed())
+    }
+}

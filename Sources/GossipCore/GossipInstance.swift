@@ -1,0 +1,260 @@
+/// One member of a gossip cluster as a pure state machine: SWIM membership with the Lifeguard
+/// extensions, byte-budgeted dissemination and push/pull anti-entropy.
+///
+/// Drive it with `handle(_:now:)`; it never reads a clock, never does I/O, and draws every
+/// random choice from its own seeded generator, so the same inputs at the same times give the
+/// same outputs on every run. The NIO runtime and the simulator run this very type.
+public struct GossipInstance {
+    public let settings: Settings
+    public let name: String
+    public let address: Address
+
+    var rng: SeededGenerator
+    var incarnation: UInt64 = 0
+    var tags: Tags
+
+    /// Every known member, this node included; also the probe order (SWIM's randomized round robin).
+    var members: [Member] = []
+    var index: [String: Int] = [:]
+    var probeCursor = 0
+    /// Members alive or suspect, this node included: the N of every formula.
+    var liveCount = 0
+
+    var health: LocalHealth
+    var queue = BroadcastQueue()
+    var sequence: UInt32 = 0
+    var probes: [UInt32: PendingProbe] = [:]
+    var relays: [UInt32: Relay] = [:]
+    var suspicions: [String: Suspicion] = [:]
+    var suspicionNames: [UInt64: String] = [:]
+    var nextToken: UInt64 = 1
+    var periodic: [TimerID.Kind: UInt64] = [:]
+    var joinState: JoinState?
+    var leaveBroadcast: UInt64?
+    var started = false
+    var eager = false
+    var outbox: [Output] = []
+    var scratch: [Message] = []
+
+    public internal(set) var isLeaving = false
+    public internal(set) var hasLeft = false
+    public internal(set) var counters = Counters()
+
+    public init(name: String, address: Address, tags: Tags = Tags(), settings: Settings, seed: UInt64)
+        throws(SettingsError)
+    {
+        try settings.validate()
+        if name.isEmpty || name.utf8.count > Member.maxNameLength {
+            throw SettingsError(setting: "name", reason: "must be 1 to \(Member.maxNameLength) bytes of UTF-8")
+        }
+        self.settings = settings
+        self.name = name
+        self.address = address
+        self.tags = tags
+        self.rng = SeededGenerator(seed: seed)
+        self.health = LocalHealth(maximum: settings.awarenessMaxMultiplier)
+        insert(Member(name: name, address: address, incarnation: 0, status: .alive, tags: tags, statusChangedAt: .zero))
+    }
+
+    /// Feeds one input at time `now`; returns what to do. The returned array is only valid
+    /// until the next call: hold on to its elements, not to the array, so its storage is reused.
+    public mutating func handle(_ input: Input, now: Instant) -> [Output] {
+        outbox.removeAll(keepingCapacity: true)
+        switch input {
+        case .start: start(now)
+        case .join(let seeds): join(seeds, now)
+        case .leave: leave(now)
+        case .setTags(let t): setTags(t, now)
+        case .datagram(let from, let messages): receive(messages, from: from, now)
+        case .stream(let from, let message): receive(message, from: from, now)
+        case .streamFailed(let to): streamFailed(to, now)
+        case .timer(let id): fire(id, now)
+        }
+        if eager {
+            eager = false
+            gossipRound(now)
+        }
+        return outbox
+    }
+
+    // MARK: views
+
+    /// This node's view of every member it knows, itself included.
+    public var knownMembers: [Member] { members }
+
+    public func member(named name: String) -> Member? { index[name].map { members[$0] } }
+
+    /// Members alive or suspect, this node included.
+    public var aliveCount: Int { liveCount }
+
+    /// Lifeguard's local health score (0 is healthy).
+    public var localHealth: Int { health.score }
+
+    public var currentIncarnation: UInt64 { incarnation }
+
+    /// Updates waiting to be gossiped.
+    public var pendingBroadcasts: Int { queue.count }
+
+    // MARK: lifecycle
+
+    mutating func start(_ now: Instant) {
+        guard !started else { return }
+        started = true
+        members[index[name]!].statusChangedAt = now
+        emit(.joined, members[index[name]!])
+        // Random phases keep a cluster started at one instant from probing in lockstep.
+        arm(.probe, at: now + settings.probeInterval.scaled(by: rng.unit()))
+        arm(.gossip, at: now + settings.gossipInterval.scaled(by: rng.unit()))
+        arm(.pushPull, at: now + settings.pushPullInterval.scaled(by: rng.unit()))
+        arm(.reconnect, at: now + settings.reconnectInterval.scaled(by: rng.unit()))
+    }
+
+    mutating func setTags(_ newTags: Tags, _ now: Instant) {
+        guard !isLeaving else { return }
+        tags = newTags
+        incarnation += 1
+        let i = index[name]!
+        members[i].tags = newTags
+        members[i].incarnation = incarnation
+        emit(.updated, members[i])
+        broadcastSelfAlive()
+    }
+
+    mutating func leave(_ now: Instant) {
+        guard !isLeaving else { return }
+        isLeaving = true
+        incarnation += 1
+        let i = index[name]!
+        members[i].incarnation = incarnation
+        members[i].status = .left
+        members[i].statusChangedAt = now
+        liveCount -= 1
+        let id = queue.enqueue(.dead(Dead(incarnation: incarnation, name: name, from: name, left: true)), key: name)
+        leaveBroadcast = id
+        eager = true
+        emit(.left, members[i])
+        arm(.leaveDeadline, at: now + settings.leavePropagationTimeout)
+        if liveCount == 0 { finishLeave() }
+    }
+
+    mutating func finishLeave() {
+        guard isLeaving, !hasLeft else { return }
+        hasLeft = true
+        outbox.append(.leaveCompleted)
+    }
+
+    // MARK: timers
+
+    mutating func arm(_ kind: TimerID.Kind, at deadline: Instant) {
+        let token = nextToken
+        nextToken += 1
+        periodic[kind] = token
+        outbox.append(.timer(TimerID(kind: kind, token: token), at: deadline))
+    }
+
+    mutating func armOnce(_ kind: TimerID.Kind, token: UInt64, at deadline: Instant) {
+        outbox.append(.timer(TimerID(kind: kind, token: token), at: deadline))
+    }
+
+    mutating func newToken() -> UInt64 {
+        defer { nextToken += 1 }
+        return nextToken
+    }
+
+    mutating func fire(_ id: TimerID, _ now: Instant) {
+        switch id.kind {
+        case .probe, .gossip, .pushPull, .reconnect, .joinRetry, .leaveDeadline:
+            guard periodic[id.kind] == id.token else { return }
+        default: break
+        }
+        if hasLeft { return }
+        switch id.kind {
+        case .probe:
+            if isLeaving { return }
+            probeNext(now)
+        case .gossip:
+            gossipRound(now)
+            arm(.gossip, at: now + settings.gossipInterval)
+            if let id = leaveBroadcast, !queue.isPending(id, key: name) { finishLeave() }
+        case .pushPull:
+            if isLeaving { return }
+            pushPullRound(now)
+            arm(.pushPull, at: now + Formulas.pushPullInterval(base: settings.pushPullInterval, members: liveCount))
+        case .reconnect:
+            if isLeaving { return }
+            reconnectRound(now)
+            arm(.reconnect, at: now + settings.reconnectInterval)
+        case .probeTimeout: probeTimedOut(UInt32(truncatingIfNeeded: id.token), now)
+        case .probeDeadline: probeDeadlinePassed(UInt32(truncatingIfNeeded: id.token), now)
+        case .indirectTimeout: relayTimedOut(UInt32(truncatingIfNeeded: id.token), now)
+        case .suspicion: suspicionExpired(id.token, now)
+        case .joinRetry: joinRetry(now)
+        case .leaveDeadline: finishLeave()
+        }
+    }
+
+    // MARK: table
+
+    /// Adds a member at a random place in the probe order, as SWIM's round robin requires, so a
+    /// newcomer is probed within one round on average whatever its arrival time.
+    mutating func insert(_ m: Member) {
+        members.append(m)
+        let last = members.count - 1
+        index[m.name] = last
+        if m.status <= .suspect { liveCount += 1 }
+        guard last > 0 else { return }
+        let j = rng.index(below: members.count)
+        swapMembers(last, j)
+    }
+
+    mutating func swapMembers(_ a: Int, _ b: Int) {
+        guard a != b else { return }
+        members.swapAt(a, b)
+        index[members[a].name] = a
+        index[members[b].name] = b
+    }
+
+    mutating func emit(_ kind: MembershipEvent.Kind, _ m: Member) {
+        outbox.append(.event(MembershipEvent(kind: kind, member: m)))
+    }
+
+    mutating func nextSequence() -> UInt32 {
+        sequence &+= 1
+        return sequence
+    }
+}
+
+/// One of this node's own probes, from ping until the end of the protocol period.
+struct PendingProbe {
+    var target: String
+    var indirect = false
+    var expectedNacks = 0
+    var nacks = 0
+}
+
+/// An indirect probe this node runs for another member.
+struct Relay {
+    var requesterAddress: Address
+    var requesterSequence: UInt32
+    var wantsNack: Bool
+}
+
+struct JoinState {
+    var seeds: [Address]
+    var answered = 0
+    var failed = 0
+    var attempt = 1
+}
+
+/// What a node counts about its own decisions; the runtime exports these as metrics.
+public struct Counters: Sendable, Equatable {
+    public var probes = 0
+    public var indirectProbes = 0
+    public var suspicionsRaised = 0
+    public var refutations = 0
+    public var misdirectedPings = 0
+    public var addressConflicts = 0
+    public var pushPulls = 0
+    public var messagesIn = 0
+    public var messagesOut = 0
+}

@@ -1,0 +1,143 @@
+/// The membership lattice: how alive, suspect and dead/left updates change one member's entry.
+/// A higher incarnation beats any lower one; within one incarnation alive < suspect < dead < left.
+/// Only the member itself raises its incarnation, which is how it refutes.
+extension GossipInstance {
+    mutating func alive(_ a: Alive, _ now: Instant, local: Bool) {
+        if a.name == name {
+            // Someone speaks for us: correct them only if they claim something newer or different.
+            if isLeaving { return }
+            if a.incarnation > incarnation || (a.incarnation == incarnation && (a.address != address || a.tags != tags)) {
+                refute(above: a.incarnation)
+            }
+            return
+        }
+        guard let i = index[a.name] else {
+            if a.name.isEmpty || a.name.utf8.count > Member.maxNameLength { return }
+            insert(Member(name: a.name, address: a.address, incarnation: a.incarnation, status: .alive, tags: a.tags, statusChangedAt: now))
+            emit(.joined, members[index[a.name]!])
+            broadcast(.alive(a), about: a.name)
+            return
+        }
+        let old = members[i]
+        guard a.incarnation > old.incarnation else { return }
+        // A name keeps its address while alive: a second process claiming it elsewhere is a
+        // conflict. Once the old incarnation is dead or gone, the name may come back anywhere.
+        if a.address != old.address, old.status <= .suspect {
+            counters.addressConflicts += 1
+            return
+        }
+        members[i].incarnation = a.incarnation
+        members[i].address = a.address
+        members[i].tags = a.tags
+        if old.status != .alive {
+            members[i].status = .alive
+            members[i].statusChangedAt = now
+        }
+        clearSuspicion(a.name)
+        if old.status > .suspect {
+            liveCount += 1
+            emit(.joined, members[i])
+        } else if old.address != a.address || old.tags != a.tags {
+            emit(.updated, members[i])
+        }
+        broadcast(.alive(a), about: a.name)
+    }
+
+    mutating func suspect(_ s: Suspect, _ now: Instant, local: Bool) {
+        if s.name == name {
+            if !isLeaving, s.incarnation >= incarnation { refute(above: s.incarnation) }
+            return
+        }
+        guard let i = index[s.name], s.incarnation >= members[i].incarnation else { return }
+        let m = members[i]
+        if m.status == .suspect, var current = suspicions[s.name] {
+            if s.incarnation == current.incarnation, current.confirm(by: s.from) {
+                suspicions[s.name] = current
+                reArm(current)
+                broadcast(.suspect(s), about: s.name)
+            }
+            return
+        }
+        guard m.status == .alive || m.status == .suspect else { return }
+        members[i].incarnation = s.incarnation
+        members[i].status = .suspect
+        members[i].statusChangedAt = now
+        startSuspicion(of: s.name, incarnation: s.incarnation, accuser: s.from, now)
+        if local {
+            counters.suspicionsRaised += 1
+            broadcastLocal(.suspect(s), about: s.name)
+        } else {
+            broadcast(.suspect(s), about: s.name)
+        }
+        emit(.suspected, members[i])
+    }
+
+    mutating func dead(_ d: Dead, _ now: Instant, local: Bool) {
+        if d.name == name {
+            if !isLeaving, d.incarnation >= incarnation { refute(above: d.incarnation) }
+            return
+        }
+        guard let i = index[d.name], d.incarnation >= members[i].incarnation else { return }
+        let old = members[i]
+        // Dead is final for an incarnation; only a departure may still replace it, so that a
+        // member that left is remembered as left even where it was first thought failed.
+        if old.status == .left || (old.status == .dead && !d.left) { return }
+        members[i].incarnation = d.incarnation
+        members[i].status = d.left ? .left : .dead
+        members[i].statusChangedAt = now
+        clearSuspicion(d.name)
+        if old.status <= .suspect { liveCount -= 1 }
+        if local { broadcastLocal(.dead(d), about: d.name) } else { broadcast(.dead(d), about: d.name) }
+        emit(d.left ? .left : .failed, members[i])
+    }
+
+    /// Denies a suspicion or death notice about this node by outliving it.
+    mutating func refute(above accused: UInt64) {
+        incarnation = max(incarnation, accused) + 1
+        let i = index[name]!
+        members[i].incarnation = incarnation
+        counters.refutations += 1
+        // Lifeguard: being suspected is evidence that this node is the slow one.
+        if settings.lifeguard { health.apply(1) }
+        broadcastSelfAlive()
+    }
+
+    // MARK: suspicion timers
+
+    mutating func startSuspicion(of member: String, incarnation: UInt64, accuser: String, _ now: Instant) {
+        let minimum = Formulas.suspicionMinimum(
+            multiplier: settings.suspicionMultiplier, members: liveCount, probeInterval: settings.probeInterval)
+        let maximum = settings.lifeguard ? minimum * settings.suspicionMaxTimeoutMultiplier : minimum
+        let expected =
+            settings.lifeguard
+            ? Formulas.expectedConfirmations(suspicionMultiplier: settings.suspicionMultiplier, members: liveCount) : 0
+        clearSuspicion(member)
+        let s = Suspicion(
+            incarnation: incarnation, started: now, minimum: minimum, maximum: maximum, expected: expected,
+            confirmers: [accuser], token: newToken())
+        suspicions[member] = s
+        suspicionNames[s.token] = member
+        armOnce(.suspicion, token: s.token, at: s.deadline)
+    }
+
+    /// A confirmation moved the deadline: arm a new timer under a new token; the old one is ignored.
+    mutating func reArm(_ s: Suspicion) {
+        guard let member = suspicionNames.removeValue(forKey: s.token) else { return }
+        var moved = s
+        moved.token = newToken()
+        suspicions[member] = moved
+        suspicionNames[moved.token] = member
+        armOnce(.suspicion, token: moved.token, at: moved.deadline)
+    }
+
+    mutating func clearSuspicion(_ member: String) {
+        if let s = suspicions.removeValue(forKey: member) { suspicionNames[s.token] = nil }
+    }
+
+    mutating func suspicionExpired(_ token: UInt64, _ now: Instant) {
+        guard let member = suspicionNames.removeValue(forKey: token), let i = index[member] else { return }
+        suspicions[member] = nil
+        guard members[i].status == .suspect else { return }
+        dead(Dead(incarnation: members[i].incarnation, name: member, from: name, left: false), now, local: true)
+    }
+}

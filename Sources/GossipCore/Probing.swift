@@ -1,0 +1,162 @@
+/// SWIM failure detection: one probe per (health-scaled) protocol period, direct ping first,
+/// then indirect pings through k helpers, then suspicion.
+extension GossipInstance {
+    /// Probes the next member in the round-robin order. A full pass over the list ends a round:
+    /// the list is reaped of long-gone members and shuffled (SWIM section 4.3), which bounds the
+    /// time to first detection to one round in the worst case.
+    mutating func probeNext(_ now: Instant) {
+        let period = settings.lifeguard ? health.scale(settings.probeInterval) : settings.probeInterval
+        arm(.probe, at: now + period)
+        var checked = 0
+        while checked < members.count {
+            if probeCursor >= members.count {
+                probeCursor = 0
+                endRound(now)
+            }
+            let m = members[probeCursor]
+            probeCursor += 1
+            checked += 1
+            if m.name == name || m.status > .suspect { continue }
+            probe(m, now, period: period)
+            return
+        }
+    }
+
+    mutating func probe(_ target: Member, _ now: Instant, period: Duration) {
+        let seq = nextSequence()
+        counters.probes += 1
+        probes[seq] = PendingProbe(target: target.name)
+        var messages = takeScratch()
+        messages.append(.ping(Ping(sequence: seq, target: target.name, source: name, sourceAddress: address)))
+        // Lifeguard buddy system: a suspect learns of the suspicion from the probe itself, so
+        // it can refute at once instead of waiting for gossip to reach it.
+        if settings.lifeguard, target.status == .suspect, let s = suspicions[target.name] {
+            messages.append(.suspect(Suspect(incarnation: s.incarnation, name: target.name, from: name)))
+        }
+        send(messages, to: target.address)
+        let timeout = settings.lifeguard ? health.scale(settings.probeTimeout) : settings.probeTimeout
+        armOnce(.probeTimeout, token: UInt64(seq), at: now + timeout)
+        armOnce(.probeDeadline, token: UInt64(seq), at: now + period)
+    }
+
+    /// No direct ack in time: ask up to k random live members to probe the target for us.
+    mutating func probeTimedOut(_ seq: UInt32, _ now: Instant) {
+        guard var p = probes[seq], !p.indirect, let i = index[p.target] else { return }
+        p.indirect = true
+        let target = members[i]
+        let helpers = randomMembers(settings.indirectChecks) { m in
+            m.status == .alive && m.name != target.name
+        }
+        for h in helpers {
+            var messages = takeScratch()
+            messages.append(
+                .indirectPing(
+                    IndirectPing(
+                        sequence: seq, target: target.name, targetAddress: target.address, requester: name,
+                        requesterAddress: address, wantsNack: settings.lifeguard)))
+            send(messages, to: members[h].address)
+        }
+        counters.indirectProbes += helpers.count
+        p.expectedNacks = settings.lifeguard ? helpers.count : 0
+        probes[seq] = p
+    }
+
+    /// The protocol period is over without an ack: suspect the target. Lifeguard charges the
+    /// local health score for each helper that did not even send a nack, since then the
+    /// problem is more likely here than there.
+    mutating func probeDeadlinePassed(_ seq: UInt32, _ now: Instant) {
+        guard let p = probes.removeValue(forKey: seq) else { return }
+        if settings.lifeguard {
+            health.apply(p.expectedNacks > 0 ? max(0, p.expectedNacks - p.nacks) : 1)
+        }
+        guard let i = index[p.target], members[i].status == .alive else { return }
+        suspect(Suspect(incarnation: members[i].incarnation, name: p.target, from: name), now, local: true)
+    }
+
+    mutating func receivePing(_ ping: Ping, from: Address, _ now: Instant) {
+        guard ping.target == name else {
+            counters.misdirectedPings += 1
+            return
+        }
+        if isLeaving && hasLeft { return }
+        var messages = takeScratch()
+        messages.append(.ack(Ack(sequence: ping.sequence)))
+        send(messages, to: ping.sourceAddress)
+    }
+
+    mutating func receiveIndirectPing(_ req: IndirectPing, _ now: Instant) {
+        let seq = nextSequence()
+        relays[seq] = Relay(
+            requesterAddress: req.requesterAddress, requesterSequence: req.sequence, wantsNack: req.wantsNack)
+        var messages = takeScratch()
+        messages.append(.ping(Ping(sequence: seq, target: req.target, source: name, sourceAddress: address)))
+        send(messages, to: req.targetAddress)
+        armOnce(.indirectTimeout, token: UInt64(seq), at: now + settings.probeTimeout)
+    }
+
+    mutating func relayTimedOut(_ seq: UInt32, _ now: Instant) {
+        guard let r = relays.removeValue(forKey: seq), r.wantsNack else { return }
+        var messages = takeScratch()
+        messages.append(.nack(Nack(sequence: r.requesterSequence)))
+        send(messages, to: r.requesterAddress)
+    }
+
+    mutating func receiveAck(_ ack: Ack, _ now: Instant) {
+        if let r = relays.removeValue(forKey: ack.sequence) {
+            var messages = takeScratch()
+            messages.append(.ack(Ack(sequence: r.requesterSequence)))
+            send(messages, to: r.requesterAddress)
+            return
+        }
+        guard let p = probes.removeValue(forKey: ack.sequence) else { return }
+        // Only a timely direct ack is evidence that this node itself is healthy.
+        if settings.lifeguard, !p.indirect { health.apply(-1) }
+    }
+
+    mutating func receiveNack(_ nack: Nack) {
+        probes[nack.sequence]?.nacks += 1
+    }
+
+    /// Ends a probe round: forgets members failed or departed long enough ago, and reshuffles.
+    mutating func endRound(_ now: Instant) {
+        var i = 0
+        while i < members.count {
+            let m = members[i]
+            let limit: Duration? =
+                switch m.status {
+                case .dead: settings.reapFailedAfter
+                case .left: settings.reapLeftAfter
+                default: nil
+                }
+            if let limit, m.name != name, now - m.statusChangedAt >= limit {
+                swapMembers(i, members.count - 1)
+                members.removeLast()
+                index[m.name] = nil
+                emit(.reaped, m)
+            } else {
+                i += 1
+            }
+        }
+        var j = members.count - 1
+        while j > 0 {
+            swapMembers(j, rng.index(below: j + 1))
+            j -= 1
+        }
+    }
+
+    /// Up to `k` distinct random members other than this node that pass `accept`, found by
+    /// bounded random sampling (memberlist's kRandomNodes), so the cost does not grow with N.
+    mutating func randomMembers(_ k: Int, accept: (Member) -> Bool) -> [Int] {
+        var picked: [Int] = []
+        guard k > 0, members.count > 1 else { return picked }
+        var tries = 0
+        while picked.count < k, tries < 3 * members.count, tries < 3 * k + 64 {
+            tries += 1
+            let i = rng.index(below: members.count)
+            let m = members[i]
+            if m.name == name || picked.contains(i) || !accept(m) { continue }
+            picked.append(i)
+        }
+        return picked
+    }
+}
