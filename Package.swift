@@ -35,7 +35,8 @@ let package = Package(
         ),
 
         // MARK: membership core (pure)
-        .target(name: "GossipCore", swiftSettings: strict),
+        // libm backs Double.rounded(); nothing else of the C library is used.
+        .target(name: "GossipCore", swiftSettings: strict, linkerSettings: [.linkedLibrary("m")]),
 
         // MARK: wire format
         .target(

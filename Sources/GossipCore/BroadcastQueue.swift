@@ -31,6 +31,9 @@ struct BroadcastQueue {
         return id
     }
 
+    /// True while some update about `key` is queued.
+    func hasPending(_ key: String) -> Bool { latest[key] != nil }
+
     /// True while the update with this id is still queued.
     func isPending(_ id: UInt64, key: String) -> Bool { latest[key] == id }
 

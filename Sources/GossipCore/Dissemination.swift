@@ -67,8 +67,8 @@ extension GossipInstance {
             case .ack(let a): receiveAck(a, now)
             case .nack(let n): receiveNack(n)
             case .alive(let a): alive(a, now, local: false)
-            case .suspect(let s): suspect(s, now, local: false)
-            case .dead(let d): dead(d, now, local: false)
+            case .suspect(let s): suspect(s, now, local: false, from: from)
+            case .dead(let d): dead(d, now, local: false, from: from)
             }
         }
     }

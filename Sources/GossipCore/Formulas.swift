@@ -56,7 +56,7 @@ public enum Formulas {
     /// ln(x) for positive x, written here so the core needs neither Foundation nor libm and
     /// computes the same bits on every platform: x = m * 2^e with m in [1, 2), and
     /// ln m = 2 atanh((m - 1) / (m + 1)) by its series, which converges fast for s <= 1/3.
-    static func naturalLog(_ x: Double) -> Double {
+    public static func naturalLog(_ x: Double) -> Double {
         guard x > 0, x.isFinite else { return x == 0 ? -.infinity : .nan }
         let e = Double(x.exponent)
         let m = x.significand

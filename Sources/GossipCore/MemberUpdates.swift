@@ -43,12 +43,14 @@ extension GossipInstance {
         broadcast(.alive(a), about: a.name)
     }
 
-    mutating func suspect(_ s: Suspect, _ now: Instant, local: Bool) {
+    mutating func suspect(_ s: Suspect, _ now: Instant, local: Bool, from sender: Address? = nil) {
         if s.name == name {
             if !isLeaving, s.incarnation >= incarnation { refute(above: s.incarnation) }
             return
         }
-        guard let i = index[s.name], s.incarnation >= members[i].incarnation else { return }
+        guard let i = index[s.name] else { return }
+        if members[i].status == .left { return retellDeparture(i, to: sender) }
+        guard s.incarnation >= members[i].incarnation else { return }
         let m = members[i]
         if m.status == .suspect, var current = suspicions[s.name] {
             if s.incarnation == current.incarnation, current.confirm(by: s.from) {
@@ -72,12 +74,14 @@ extension GossipInstance {
         emit(.suspected, members[i])
     }
 
-    mutating func dead(_ d: Dead, _ now: Instant, local: Bool) {
+    mutating func dead(_ d: Dead, _ now: Instant, local: Bool, from sender: Address? = nil) {
         if d.name == name {
             if !isLeaving, d.incarnation >= incarnation { refute(above: d.incarnation) }
             return
         }
-        guard let i = index[d.name], d.incarnation >= members[i].incarnation else { return }
+        guard let i = index[d.name] else { return }
+        if members[i].status == .left, !d.left { return retellDeparture(i, to: sender) }
+        guard d.incarnation >= members[i].incarnation else { return }
         let old = members[i]
         // Dead is final for an incarnation; only a departure may still replace it, so that a
         // member that left is remembered as left even where it was first thought failed.
@@ -89,6 +93,17 @@ extension GossipInstance {
         if old.status <= .suspect { liveCount -= 1 }
         if local { broadcastLocal(.dead(d), about: d.name) } else { broadcast(.dead(d), about: d.name) }
         emit(d.left ? .left : .failed, members[i])
+    }
+
+    /// Someone still accuses a member that left, so the departure missed at least them: tell
+    /// the sender directly, or it would end up reporting a graceful leave as a failure. One
+    /// reply per stale datagram, and the reply itself contradicts nothing, so this cannot storm.
+    mutating func retellDeparture(_ i: Int, to sender: Address?) {
+        guard let sender, sender != address else { return }
+        let m = members[i]
+        var messages = takeScratch()
+        messages.append(.dead(Dead(incarnation: m.incarnation, name: m.name, from: m.name, left: true)))
+        send(messages, to: sender)
     }
 
     /// Denies a suspicion or death notice about this node by outliving it.

@@ -1,0 +1,154 @@
+public import GossipCore
+
+/// Ready-made scenarios: the ones the tests assert on and `grapevine-sim` runs by name.
+public enum Scenario: String, CaseIterable, Sendable {
+    /// N nodes join through 3 seeds; measures the time until every node sees every other.
+    case join
+    /// A converged cluster loses one node to a crash; measures detection time and false positives.
+    case crash
+    /// Packet loss on every link for the whole run, no crash: counts false positives.
+    case loss
+    /// Like `loss`, with one node slow to handle its inputs (the case Lifeguard exists for).
+    case slow
+    /// The cluster is cut in two halves for a while, then healed; measures the time to heal.
+    case partition
+    /// One member leaves gracefully; every other must report it as left, not failed.
+    case leave
+}
+
+public struct ScenarioOptions: Sendable {
+    public var nodes = 100
+    public var seed: UInt64 = 1
+    public var duration: Duration = .seconds(60)
+    public var lifeguard = true
+    public var loss = 0.0
+    /// How long the partition scenario keeps the halves apart.
+    public var partitionLength: Duration = .seconds(60)
+    /// Mean processing delay per input of the slow node.
+    public var slowDelay: Duration = .milliseconds(400)
+    /// Sample interval for charts; zero for none.
+    public var sampleEvery: Duration = .zero
+    public var settings = Settings()
+
+    public init() {}
+}
+
+public struct ScenarioReport: Sendable {
+    public var scenario: Scenario
+    public var options: ScenarioOptions
+    /// Virtual time from the first join until every node saw every other alive, if it happened.
+    public var convergence: Duration?
+    /// Virtual time from the crash to the first and the last detection.
+    public var firstDetection: Duration?
+    public var lastDetection: Duration?
+    /// Virtual time from healing the partition until the cluster converged again.
+    public var healTime: Duration?
+    /// In the leave scenario: how many live nodes report the departed node as left (and as failed).
+    public var reportedLeft = 0
+    public var reportedFailed = 0
+    public var falsePositives: Int
+    public var suspicions: Int
+    public var converged: Bool
+    public var virtualTime: Duration
+    public var metrics: SimulationMetrics
+    public var samples: [Sample]
+    public var traceHash: UInt64
+    public var events: Int
+
+    /// Bytes and messages per node per virtual second.
+    public var bytesPerNodeSecond: Double {
+        Double(metrics.bytesSent + metrics.streamBytesSent) / Double(options.nodes) / virtualSeconds
+    }
+
+    public var packetsPerNodeSecond: Double {
+        Double(metrics.packetsSent) / Double(options.nodes) / virtualSeconds
+    }
+
+    var virtualSeconds: Double { Double(virtualTime.nanoseconds) / 1e9 }
+}
+
+extension Scenario {
+    /// Builds a cluster of `options.nodes`: node 0 starts alone, the next two join it, the rest
+    /// join through the first three (the seeds) within the first `spread`.
+    static func bootCluster(_ sim: Simulation, _ options: ScenarioOptions, spread: Duration = .seconds(5))
+        throws(SettingsError)
+    {
+        for _ in 0..<options.nodes { try sim.addNode() }
+        let seeds = Array(0..<min(3, options.nodes))
+        for i in 1..<max(options.nodes, 1) {
+            let delay = Duration.nanoseconds(spread.nanoseconds * Int64(i) / Int64(max(options.nodes, 1)))
+            sim.join(i, through: seeds.filter { $0 != i }, after: delay)
+        }
+    }
+
+    public func run(_ options: ScenarioOptions, transport: ((Address, [Message]) -> [Message]?)? = nil) throws(SettingsError)
+        -> ScenarioReport
+    {
+        var settings = options.settings
+        settings.lifeguard = options.lifeguard
+        let network = NetworkModel(loss: options.loss)
+        let sim = Simulation(seed: options.seed, settings: settings, network: network)
+        sim.transport = transport
+        if options.sampleEvery > .zero { sim.sample(every: options.sampleEvery) }
+        try Self.bootCluster(sim, options)
+        let end = Instant.zero + options.duration
+        var report = ScenarioReport(
+            scenario: self, options: options, falsePositives: 0, suspicions: 0, converged: false,
+            virtualTime: .zero, metrics: sim.metrics, samples: [], traceHash: 0, events: 0)
+
+        // Every scenario starts by converging; the later phases need a whole cluster.
+        let joined = sim.run(until: end) { !sim.metrics.converged }
+        if joined { report.convergence = sim.time - .zero }
+
+        switch self {
+        case .join, .loss:
+            sim.run(until: end)
+        case .slow:
+            sim.slow(options.nodes - 1, meanDelay: options.slowDelay)
+            sim.run(until: end)
+        case .crash:
+            let victim = options.nodes / 2
+            sim.run(for: .seconds(5))
+            sim.crash(victim)
+            sim.run(until: end) { sim.metrics.crashes.last?.lastDetection == nil }
+            if let c = sim.metrics.crashes.last {
+                report.firstDetection = c.firstDetection.map { .nanoseconds($0 - c.at) }
+                report.lastDetection = c.lastDetection.map { .nanoseconds($0 - c.at) }
+            }
+            sim.run(until: max(end, sim.time + .seconds(10)))
+        case .partition:
+            sim.run(for: .seconds(5))
+            let half = options.nodes / 2
+            sim.partition { $0 < half ? 0 : 1 }
+            sim.run(for: options.partitionLength)
+            sim.heal()
+            let healedAt = sim.time
+            if sim.run(until: healedAt + .seconds(600), while: { !sim.metrics.converged }) {
+                report.healTime = sim.time - healedAt
+            }
+            sim.run(until: max(end, sim.time))
+        case .leave:
+            let leaver = options.nodes / 2
+            sim.run(for: .seconds(5))
+            sim.leave(leaver)
+            sim.run(for: .seconds(30))
+            let name = Simulation.name(of: leaver)
+            for v in 0..<sim.nodeCount where v != leaver && sim.isRunning(v) {
+                switch sim.core(v).member(named: name)?.status {
+                case .left?: report.reportedLeft += 1
+                case .dead?: report.reportedFailed += 1
+                default: break
+                }
+            }
+        }
+        report.converged = sim.metrics.converged
+        report.falsePositives = sim.metrics.falsePositives.count
+        report.suspicions = sim.metrics.suspicions
+        report.virtualTime = sim.time - .zero
+        report.metrics = sim.metrics
+        report.samples = sim.samples
+        report.traceHash = sim.traceHash
+        report.events = sim.eventsHandled
+        return report
+    }
+}

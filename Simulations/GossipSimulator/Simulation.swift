@@ -1,0 +1,285 @@
+public import GossipCore
+
+/// Many `GossipInstance`s in one process, on virtual time, over a seeded faulty network.
+///
+/// Single-threaded and deterministic: one master seed decides every latency, loss, and each
+/// node's own generator, so the same seed and the same calls give the same trace, which
+/// `traceHash` proves.
+public final class Simulation {
+    public let seed: UInt64
+    public var settings: Settings
+    public var network: NetworkModel
+    /// Optional transform applied to every datagram in flight, for example encoding and sealing
+    /// it to real bytes and back. Returning nil drops the datagram (counted as a wire drop).
+    public var transport: ((Address, [Message]) -> [Message]?)?
+
+    var rng: SeededGenerator
+    var queue = EventQueue()
+    public private(set) var now: Int64 = 0
+    var nodes: [SimNode] = []
+    var byAddress: [Address: Int32] = [:]
+    var byName: [String: Int32] = [:]
+    var group: [UInt8]? = nil
+    public internal(set) var metrics = SimulationMetrics()
+    var sampleInterval: Int64 = 0
+    public private(set) var samples: [Sample] = []
+    public private(set) var eventsHandled = 0
+
+    public init(seed: UInt64, settings: Settings = Settings(), network: NetworkModel = NetworkModel()) {
+        self.seed = seed
+        self.settings = settings
+        self.network = network
+        self.rng = SeededGenerator(seed: seed)
+    }
+
+    public var nodeCount: Int { nodes.count }
+    public var time: Instant { Instant(nanoseconds: now) }
+
+    public static func name(of i: Int) -> String { "node-\(i)" }
+
+    /// A simulated address: 10.x.y.z:7946, never sent to a real network.
+    public static func address(of i: Int) -> Address { Address(ipv4: 0x0A00_0000 + UInt32(i), port: 7946) }
+
+    public func address(of i: Int) -> Address { nodes[i].address }
+
+    /// Adds and starts a node; returns its index. It knows nobody until told to join.
+    @discardableResult
+    public func addNode(tags: Tags = Tags(), address: Address? = nil) throws(SettingsError) -> Int {
+        let i = nodes.count
+        let addr = address ?? Self.address(of: i)
+        let name = Self.name(of: i)
+        let core = try GossipInstance(name: name, address: addr, tags: tags, settings: settings, seed: rng.next())
+        nodes.append(SimNode(name: name, address: addr, core: core))
+        byAddress[addr] = Int32(i)
+        byName[name] = Int32(i)
+        metrics.grow(to: nodes.count)
+        metrics.nodeStarted(i)
+        queue.push(time: now, node: Int32(i), life: 0, ready: true, .command(.start))
+        return i
+    }
+
+    /// Asks node `i` to join through the given nodes.
+    public func join(_ i: Int, through seeds: [Int], after delay: Duration = .zero) {
+        let seeds = seeds.map { nodes[$0].address }
+        queue.push(time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds)))
+    }
+
+    public func leave(_ i: Int) {
+        nodes[i].leaving = true
+        metrics.nodeLeaving(i)
+        queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.leave))
+    }
+
+    public func setTags(_ i: Int, _ tags: Tags) {
+        queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.setTags(tags)))
+    }
+
+    /// Stops node `i` at once, without a word to anyone.
+    public func crash(_ i: Int) {
+        guard nodes[i].running else { return }
+        nodes[i].running = false
+        nodes[i].life += 1
+        metrics.nodeCrashed(i, at: now)
+    }
+
+    /// Starts a crashed node again as a fresh process under the same name, optionally at a new
+    /// address, and joins it through `seeds`.
+    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int]) throws(SettingsError) {
+        crash(i)
+        let addr = newAddress ?? nodes[i].address
+        byAddress[nodes[i].address] = nil
+        byAddress[addr] = Int32(i)
+        nodes[i].address = addr
+        nodes[i].core = try GossipInstance(name: nodes[i].name, address: addr, tags: Tags(), settings: settings, seed: rng.next())
+        nodes[i].running = true
+        nodes[i].leaving = false
+        nodes[i].busyUntil = 0
+        metrics.nodeStarted(i)
+        queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.start))
+        join(i, through: seeds)
+    }
+
+    /// Node `i` stops handling anything for `duration` (a stopped process, a long GC pause);
+    /// what arrives meanwhile waits in its socket buffer.
+    public func pause(_ i: Int, for duration: Duration) {
+        nodes[i].pausedUntil = max(nodes[i].pausedUntil, now + duration.nanoseconds)
+    }
+
+    /// Node `i` handles each input late: every input takes an exponentially distributed time
+    /// with this mean, one after another, so a backlog builds when it falls behind.
+    public func slow(_ i: Int, meanDelay: Duration) {
+        nodes[i].slowMean = meanDelay.nanoseconds
+    }
+
+    /// Splits the network: nodes in different groups cannot reach each other.
+    public func partition(_ groupOf: (Int) -> Int) {
+        group = (0..<nodes.count).map { UInt8(truncatingIfNeeded: groupOf($0)) }
+    }
+
+    public func heal() { group = nil }
+
+    /// Records a sample of the convergence state every `interval` of virtual time.
+    public func sample(every interval: Duration) {
+        sampleInterval = interval.nanoseconds
+        queue.push(time: now, node: -1, life: 0, ready: true, .sample)
+    }
+
+    public var traceHash: UInt64 { metrics.hash }
+
+    public func core(_ i: Int) -> GossipInstance { nodes[i].core }
+    public func isRunning(_ i: Int) -> Bool { nodes[i].running }
+
+    // MARK: running
+
+    /// Runs until virtual time `end`.
+    public func run(until end: Instant) {
+        while let t = queue.nextTime, t <= end.nanoseconds {
+            step()
+        }
+        now = max(now, end.nanoseconds)
+    }
+
+    public func run(for duration: Duration) { run(until: Instant(nanoseconds: now) + duration) }
+
+    /// Runs until `condition` holds (checked after every event) or virtual time `limit` passes;
+    /// returns whether the condition held.
+    @discardableResult
+    public func run(until limit: Instant, while condition: () -> Bool) -> Bool {
+        while condition() {
+            guard let t = queue.nextTime, t <= limit.nanoseconds else {
+                now = max(now, limit.nanoseconds)
+                return !condition()
+            }
+            step()
+        }
+        return true
+    }
+
+    func step() {
+        guard let e = queue.pop() else { return }
+        now = e.time
+        if e.node < 0 {
+            takeSample()
+            if sampleInterval > 0 { queue.push(time: now + sampleInterval, node: -1, life: 0, ready: true, .sample) }
+            return
+        }
+        let i = Int(e.node)
+        guard nodes[i].running, nodes[i].life == e.life else { return }
+        if nodes[i].pausedUntil > now {
+            var deferred = e
+            deferred.time = nodes[i].pausedUntil
+            queue.push(time: deferred.time, node: e.node, life: e.life, ready: e.ready, e.kind)
+            return
+        }
+        if !e.ready, nodes[i].slowMean > 0 {
+            let cost = Int64(-Double(nodes[i].slowMean) * Formulas.naturalLog(1 - rng.unit()))
+            let at = max(now, nodes[i].busyUntil) + cost
+            nodes[i].busyUntil = at
+            queue.push(time: at, node: e.node, life: e.life, ready: true, e.kind)
+            return
+        }
+        let input: Input
+        switch e.kind {
+        case .datagram(let from, let messages): input = .datagram(from: from, messages: messages)
+        case .stream(let from, let message): input = .stream(from: from, message)
+        case .streamFailed(let to): input = .streamFailed(to: to)
+        case .timer(let id): input = .timer(id)
+        case .command(let c): input = c
+        case .sample: return
+        }
+        eventsHandled += 1
+        let outputs = nodes[i].core.handle(input, now: Instant(nanoseconds: now))
+        metrics.mix(now, i, input)
+        for o in outputs { perform(o, by: i) }
+    }
+
+    func perform(_ o: Output, by i: Int) {
+        let life = nodes[i].life
+        switch o {
+        case .timer(let id, let at):
+            metrics.mixTimer(id, at.nanoseconds)
+            queue.push(time: max(at.nanoseconds, now), node: Int32(i), life: life, .timer(id))
+        case .datagram(let to, let messages):
+            let bytes = messages.reduce(settings.packetOverhead) { $0 + $1.encodedSize }
+            metrics.sent(i, to: to, messages: messages.count, bytes: bytes, at: now)
+            deliver(messages, from: i, to: to)
+        case .stream(let to, let message):
+            let bytes: Int
+            switch message {
+            case .pushPull(let pp): bytes = pp.bodySize + 8
+            }
+            metrics.sentStream(i, bytes: bytes, hashing: to)
+            deliverStream(message, from: i, to: to)
+        case .event(let event):
+            metrics.observe(event, by: i, member: byName[event.member.name].map(Int.init), at: now)
+        case .joinCompleted(let contacted):
+            metrics.mixScalar(0x6a01, UInt64(contacted))
+        case .leaveCompleted:
+            metrics.mixScalar(0x1ea7, UInt64(i))
+            nodes[i].running = false
+            nodes[i].life += 1
+            metrics.nodeLeft(i)
+        }
+    }
+
+    func reachable(_ a: Int, _ b: Int) -> Bool {
+        guard let group else { return true }
+        return group[a] == group[b]
+    }
+
+    func latency() -> Int64 {
+        network.latency.nanoseconds + Int64(rng.unit() * Double(network.jitter.nanoseconds))
+    }
+
+    func deliver(_ messages: [Message], from i: Int, to: Address) {
+        guard let j = byAddress[to].map(Int.init), reachable(i, j) else { return }
+        if network.loss > 0, rng.unit() < network.loss { return }
+        var payload = messages
+        if let transport {
+            guard let passed = transport(to, messages) else {
+                metrics.wireDrops += 1
+                return
+            }
+            payload = passed
+        }
+        let from = nodes[i].address
+        queue.push(time: now + latency(), node: Int32(j), life: nodes[j].life, .datagram(from: from, messages: payload))
+        if network.duplication > 0, rng.unit() < network.duplication {
+            queue.push(time: now + latency(), node: Int32(j), life: nodes[j].life, .datagram(from: from, messages: payload))
+        }
+    }
+
+    /// Streams are reliable, like TCP: a reachable peer gets the message after a handshake;
+    /// an unreachable one makes the sender's connection fail (refused at once by a live host
+    /// whose process is gone, timed out across a partition).
+    func deliverStream(_ message: StreamMessage, from i: Int, to: Address) {
+        let life = nodes[i].life
+        guard let j = byAddress[to].map(Int.init) else {
+            queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(to: to))
+            return
+        }
+        if !reachable(i, j) {
+            queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(to: to))
+        } else if !nodes[j].running {
+            queue.push(time: now + 2 * latency(), node: Int32(i), life: life, .streamFailed(to: to))
+        } else {
+            queue.push(time: now + 3 * latency(), node: Int32(j), life: nodes[j].life, .stream(from: nodes[i].address, message))
+        }
+    }
+
+    func takeSample() {
+        samples.append(metrics.sample(at: now))
+    }
+}
+
+struct SimNode {
+    var name: String
+    var address: Address
+    var core: GossipInstance
+    var running = true
+    var leaving = false
+    var life: UInt32 = 0
+    var pausedUntil: Int64 = 0
+    var slowMean: Int64 = 0
+    var busyUntil: Int64 = 0
+}

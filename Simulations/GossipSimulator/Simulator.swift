@@ -1,1 +1,0 @@
-// The discrete-event simulator; see Docs/SIMULATION.md.
