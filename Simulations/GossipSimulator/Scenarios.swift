@@ -24,8 +24,8 @@ public struct ScenarioOptions: Sendable {
     public var loss = 0.0
     /// How long the partition scenario keeps the halves apart.
     public var partitionLength: Duration = .seconds(60)
-    /// Mean processing delay per input of the slow node.
-    public var slowDelay: Duration = .milliseconds(400)
+    /// Mean lag per input of the slow node (lags are uniform in [0, 2 * slowDelay)).
+    public var slowDelay: Duration = .seconds(3)
     /// Sample interval for charts; zero for none.
     public var sampleEvery: Duration = .zero
     public var settings = Settings()

@@ -105,8 +105,9 @@ public final class Simulation {
         nodes[i].pausedUntil = max(nodes[i].pausedUntil, now + duration.nanoseconds)
     }
 
-    /// Node `i` handles each input late: every input takes an exponentially distributed time
-    /// with this mean, one after another, so a backlog builds when it falls behind.
+    /// Node `i` handles each input late, by a uniformly random lag in [0, 2 * meanDelay), in
+    /// the order the inputs arrived (a starved scheduler, a swapping host). The lag does not
+    /// accumulate: the node is late, not drowning.
     public func slow(_ i: Int, meanDelay: Duration) {
         nodes[i].slowMean = meanDelay.nanoseconds
     }
@@ -172,8 +173,8 @@ public final class Simulation {
             return
         }
         if !e.ready, nodes[i].slowMean > 0 {
-            let cost = Int64(-Double(nodes[i].slowMean) * Formulas.naturalLog(1 - rng.unit()))
-            let at = max(now, nodes[i].busyUntil) + cost
+            let lag = Int64(2 * Double(nodes[i].slowMean) * rng.unit())
+            let at = max(now + lag, nodes[i].busyUntil)
             nodes[i].busyUntil = at
             queue.push(time: at, node: e.node, life: e.life, ready: true, e.kind)
             return

@@ -18,8 +18,8 @@ struct GrapevineSim: ParsableCommand {
     @Option(help: "Packet loss on every link, 0 to 1.") var loss = 0.0
     @Flag(inversion: .prefixedNo, help: "Lifeguard extensions.") var lifeguard = true
     @Option(help: "Partition length in virtual seconds (partition scenario).") var partitionSeconds = 60.0
-    @Option(help: "Mean per-input processing delay of the slow node, in milliseconds (slow scenario).")
-    var slowMs = 400.0
+    @Option(help: "Mean lag per input of the slow node, in milliseconds (slow scenario).")
+    var slowMs = 3000.0
     @Option(help: "Write samples as CSV to this file.") var csv: String?
     @Option(help: "Write an SVG chart to this file.") var svg: String?
     @Option(help: "Sample interval in virtual seconds, for --csv and --svg.") var sampleEvery = 0.5
