@@ -1,0 +1,109 @@
+public import GossipCore
+public import NIOCore
+
+extension ByteBuffer {
+    /// A varint length, then the UTF-8 bytes.
+    public mutating func writeWireString(_ s: String) {
+        writeVarint(UInt64(s.utf8.count))
+        writeString(s)
+    }
+
+    /// Reads a string of at most `maxLength` bytes; `tooLong` is the error for a longer one,
+    /// so that a name and a tag value over their limits are counted apart.
+    mutating func readWireString(maxLength: Int, tooLong: (UInt64) -> WireError) throws(WireError) -> String {
+        let n = try readVarint()
+        if n > UInt64(maxLength) { throw tooLong(n) }
+        let length = Int(n)
+        if length > readableBytes { throw .truncated }
+        if length == 0 { return "" }
+        let decoded: String? = withUnsafeReadableBytes { raw in
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[0..<length])
+            // Decoding repairs bad UTF-8 with U+FFFD; comparing back detects any repair.
+            let s = String(decoding: bytes, as: UTF8.self)
+            return s.utf8.elementsEqual(bytes) ? s : nil
+        }
+        guard let decoded else { throw .invalidUTF8 }
+        moveReaderIndex(forwardBy: length)
+        return decoded
+    }
+
+    mutating func readName() throws(WireError) -> String {
+        try readWireString(maxLength: WireLimits.maxNameLength) { .nameTooLong(Int(clamping: $0)) }
+    }
+
+    /// Family byte (4 or 6), the address in network order, the port big-endian.
+    public mutating func writeAddress(_ a: Address) {
+        writeInteger(a.family.rawValue)
+        switch a.family {
+        case .v4: writeInteger(UInt32(truncatingIfNeeded: a.low))
+        case .v6:
+            writeInteger(a.high)
+            writeInteger(a.low)
+        }
+        writeInteger(a.port)
+    }
+
+    mutating func readAddress() throws(WireError) -> Address {
+        guard let family = readInteger(as: UInt8.self) else { throw .truncated }
+        switch family {
+        case 4:
+            guard let ip = readInteger(as: UInt32.self), let port = readInteger(as: UInt16.self) else {
+                throw .truncated
+            }
+            return Address(ipv4: ip, port: port)
+        case 6:
+            guard let high = readInteger(as: UInt64.self), let low = readInteger(as: UInt64.self),
+                let port = readInteger(as: UInt16.self)
+            else { throw .truncated }
+            return Address(ipv6High: high, low: low, port: port)
+        default:
+            throw .invalidAddressFamily(family)
+        }
+    }
+
+    /// A varint count, then each key and value; keys in increasing order (`Tags` keeps them so).
+    public mutating func writeTags(_ tags: Tags) {
+        writeVarint(UInt64(tags.count))
+        for (k, v) in tags {
+            writeWireString(k)
+            writeWireString(v)
+        }
+    }
+
+    mutating func readTags() throws(WireError) -> Tags {
+        let start = readerIndex
+        let count = try readVarint()
+        if count > UInt64(WireLimits.maxTagCount) { throw .tagsTooLarge }
+        var tags = Tags()
+        var previous: String? = nil
+        for _ in 0..<Int(count) {
+            let key = try readWireString(maxLength: WireLimits.maxTagStringLength) { _ in .tagsTooLarge }
+            let value = try readWireString(maxLength: WireLimits.maxTagStringLength) { _ in .tagsTooLarge }
+            // Strictly increasing keys: a duplicate or out-of-order key would collapse or move in
+            // `Tags`, and the message would no longer re-encode to the bytes (and size) received.
+            if let previous, !(previous < key) { throw .unsortedTags }
+            if readerIndex - start > WireLimits.maxTagsSize { throw .tagsTooLarge }
+            tags[key] = value
+            previous = key
+        }
+        return tags
+    }
+
+    public mutating func writeMemberState(_ m: MemberState) {
+        writeWireString(m.name)
+        writeAddress(m.address)
+        writeVarint(m.incarnation)
+        writeInteger(m.status.rawValue)
+        writeTags(m.tags)
+    }
+
+    mutating func readMemberState() throws(WireError) -> MemberState {
+        let name = try readName()
+        let address = try readAddress()
+        let incarnation = try readVarint()
+        guard let raw = readInteger(as: UInt8.self) else { throw .truncated }
+        guard let status = MemberStatus(rawValue: raw) else { throw .invalidStatus(raw) }
+        let tags = try readTags()
+        return MemberState(name: name, address: address, incarnation: incarnation, status: status, tags: tags)
+    }
+}

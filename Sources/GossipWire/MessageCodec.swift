@@ -1,0 +1,119 @@
+public import GossipCore
+public import NIOCore
+
+/// Bodies of the datagram messages, field by field in the order Docs/WIRE-FORMAT.md gives.
+extension ByteBuffer {
+    /// Appends the message's body alone (no type byte, no length): exactly `m.bodySize` bytes.
+    public mutating func writeMessageBody(_ m: Message) {
+        switch m {
+        case .ping(let p):
+            writeVarint(UInt64(p.sequence))
+            writeWireString(p.target)
+            writeWireString(p.source)
+            writeAddress(p.sourceAddress)
+        case .indirectPing(let p):
+            writeVarint(UInt64(p.sequence))
+            writeWireString(p.target)
+            writeAddress(p.targetAddress)
+            writeWireString(p.requester)
+            writeAddress(p.requesterAddress)
+            writeInteger(p.wantsNack ? MessageFlags.wantsNack : 0)
+        case .ack(let a):
+            writeVarint(UInt64(a.sequence))
+        case .nack(let n):
+            writeVarint(UInt64(n.sequence))
+        case .alive(let a):
+            writeVarint(a.incarnation)
+            writeWireString(a.name)
+            writeAddress(a.address)
+            writeTags(a.tags)
+        case .suspect(let s):
+            writeVarint(s.incarnation)
+            writeWireString(s.name)
+            writeWireString(s.from)
+        case .dead(let d):
+            writeVarint(d.incarnation)
+            writeWireString(d.name)
+            writeWireString(d.from)
+            writeInteger(d.left ? MessageFlags.left : 0)
+        }
+    }
+
+    /// Appends `[type][varint body length][body]`: exactly `m.encodedSize` bytes.
+    @discardableResult
+    public mutating func writeFramedMessage(_ m: Message) -> Int {
+        let start = writerIndex
+        writeInteger(m.type.rawValue)
+        writeVarint(UInt64(m.bodySize))
+        writeMessageBody(m)
+        return writerIndex - start
+    }
+
+    /// Decodes one body of a known datagram type; the whole buffer must be that body.
+    static func decodeMessageBody(type: MessageType, _ body: inout ByteBuffer) throws(WireError) -> Message {
+        let m: Message
+        switch type {
+        case .ping:
+            let sequence = try body.readSequence()
+            let target = try body.readName()
+            let source = try body.readName()
+            let address = try body.readAddress()
+            m = .ping(Ping(sequence: sequence, target: target, source: source, sourceAddress: address))
+        case .indirectPing:
+            let sequence = try body.readSequence()
+            let target = try body.readName()
+            let targetAddress = try body.readAddress()
+            let requester = try body.readName()
+            let requesterAddress = try body.readAddress()
+            let flags = try body.readFlags(allowed: MessageFlags.wantsNack)
+            m = .indirectPing(
+                IndirectPing(
+                    sequence: sequence, target: target, targetAddress: targetAddress, requester: requester,
+                    requesterAddress: requesterAddress, wantsNack: flags & MessageFlags.wantsNack != 0))
+        case .ack:
+            m = .ack(Ack(sequence: try body.readSequence()))
+        case .nack:
+            m = .nack(Nack(sequence: try body.readSequence()))
+        case .alive:
+            let incarnation = try body.readVarint()
+            let name = try body.readName()
+            let address = try body.readAddress()
+            let tags = try body.readTags()
+            m = .alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags))
+        case .suspect:
+            let incarnation = try body.readVarint()
+            let name = try body.readName()
+            let from = try body.readName()
+            m = .suspect(Suspect(incarnation: incarnation, name: name, from: from))
+        case .dead:
+            let incarnation = try body.readVarint()
+            let name = try body.readName()
+            let from = try body.readName()
+            let flags = try body.readFlags(allowed: MessageFlags.left)
+            m = .dead(Dead(incarnation: incarnation, name: name, from: from, left: flags & MessageFlags.left != 0))
+        case .pushPull:
+            throw .unexpectedType(type.rawValue)
+        }
+        if body.readableBytes != 0 { throw .bodyLengthMismatch }
+        return m
+    }
+
+    mutating func readSequence() throws(WireError) -> UInt32 {
+        UInt32(truncatingIfNeeded: try readVarint(max: UInt64(UInt32.max)))
+    }
+
+    mutating func readFlags(allowed: UInt8) throws(WireError) -> UInt8 {
+        guard let flags = readInteger(as: UInt8.self) else { throw .truncated }
+        if flags & ~allowed != 0 { throw .invalidMessageFlags(flags) }
+        return flags
+    }
+}
+
+/// Flag bits of message bodies. Undefined bits are refused, so that a later version can give
+/// them a meaning an older receiver must not silently ignore.
+enum MessageFlags {
+    static let wantsNack: UInt8 = 1 << 0
+    static let left: UInt8 = 1 << 0
+    static let join: UInt8 = 1 << 0
+    static let isReply: UInt8 = 1 << 1
+}

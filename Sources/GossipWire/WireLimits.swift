@@ -1,0 +1,30 @@
+public import GossipCore
+
+/// Bounds the decoder enforces before it trusts a length or count from the network, so that a
+/// hostile peer cannot make a node allocate, loop or store more than a well-behaved one would.
+public enum WireLimits {
+    /// The protocol version this build sends and accepts (see Docs/WIRE-FORMAT.md, "Versioning").
+    public static let version: UInt8 = 1
+    /// Names of members (and of accusers, requesters...).
+    public static let maxNameLength = Member.maxNameLength
+    /// Tags ride in every alive message, so they must stay small next to the 1,400-byte datagram.
+    public static let maxTagCount = 64
+    public static let maxTagStringLength = 512
+    /// The whole encoded tag block (count and strings).
+    public static let maxTagsSize = 1024
+    /// A cluster label is at most this many bytes of UTF-8 (it travels in a one-byte length).
+    public static let maxLabelLength = 255
+    /// The smallest possible encoded `MemberState` (empty name, IPv4, one-byte incarnation,
+    /// status, zero tags); bounds member counts by the bytes actually present.
+    static let smallestMemberState = 1 + 7 + 1 + 1 + 1
+
+    /// Throws the error a receiver would raise for these tags, so that the runtime can refuse
+    /// them when they are set instead of sending alive messages that every peer drops.
+    public static func validate(_ tags: Tags) throws(WireError) {
+        if tags.count > maxTagCount { throw .tagsTooLarge }
+        for (k, v) in tags where k.utf8.count > maxTagStringLength || v.utf8.count > maxTagStringLength {
+            throw .tagsTooLarge
+        }
+        if WireSize.tags(tags) > maxTagsSize { throw .tagsTooLarge }
+    }
+}
