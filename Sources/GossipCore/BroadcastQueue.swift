@@ -4,8 +4,8 @@
 ///
 /// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
 /// the entries it takes or skips, never the whole queue.
-struct BroadcastQueue {
-    struct Entry {
+public struct BroadcastQueue: Sendable {
+    struct Entry: Sendable {
         var key: String
         var message: Message
         var size: Int
@@ -19,11 +19,13 @@ struct BroadcastQueue {
     private var kept: [Entry] = []
 
     /// Updates still to be sent.
-    var count: Int { latest.count }
+    public var count: Int { latest.count }
+
+    public init() {}
 
     /// Queues `message` about `key`, replacing any older update about it; returns its id.
     @discardableResult
-    mutating func enqueue(_ message: Message, key: String) -> UInt64 {
+    public mutating func enqueue(_ message: Message, key: String) -> UInt64 {
         let id = nextID
         nextID += 1
         latest[key] = id
@@ -32,13 +34,13 @@ struct BroadcastQueue {
     }
 
     /// True while some update about `key` is queued.
-    func hasPending(_ key: String) -> Bool { latest[key] != nil }
+    public func hasPending(_ key: String) -> Bool { latest[key] != nil }
 
     /// True while the update with this id is still queued.
-    func isPending(_ id: UInt64, key: String) -> Bool { latest[key] == id }
+    public func isPending(_ id: UInt64, key: String) -> Bool { latest[key] == id }
 
     /// Appends updates to `messages` while they fit in `budget`, and charges one transmission each.
-    mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int) {
+    public mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int) {
         guard limit > 0 else { return }
         var t = 0
         while t < buckets.count, budget >= Self.smallestMessage {
@@ -61,26 +63,35 @@ struct BroadcastQueue {
         if buckets[t].isEmpty { return }
         kept.removeAll(keepingCapacity: true)
         var i = buckets[t].count - 1
-        while i >= 0, budget >= Self.smallestMessage {
+        var misfits = 0
+        // A nearly full datagram would otherwise scan a long queue for the rare update small
+        // enough to fit; past a few misfits in a row the rest is left for the next datagram.
+        while i >= 0, budget >= Self.smallestMessage, misfits < Self.misfitLimit {
             let e = buckets[t][i]
             i -= 1
-            if latest[e.key] != e.id { continue }  // superseded by a newer update
+            if t < limit, e.size > budget {
+                misfits += 1
+                kept.append(e)
+                continue
+            }
+            guard latest[e.key] == e.id else { continue }  // superseded by a newer update
+            misfits = 0
             if t >= limit {
                 latest[e.key] = nil
-            } else if e.size <= budget {
-                messages.append(e.message)
-                budget -= e.size
-                if t + 1 >= limit {
-                    latest[e.key] = nil
-                } else {
-                    moved.append((e, t + 1))
-                }
+                continue
+            }
+            messages.append(e.message)
+            budget -= e.size
+            if t + 1 >= limit {
+                latest[e.key] = nil
             } else {
-                kept.append(e)
+                moved.append((e, t + 1))
             }
         }
         // [0...i] was not scanned and keeps its order; the scanned entries that stay go after it.
         buckets[t].removeSubrange((i + 1)...)
         buckets[t].append(contentsOf: kept.reversed())
     }
+
+    static let misfitLimit = 16
 }

@@ -18,8 +18,9 @@ extension GossipInstance {
             broadcast(.alive(a), about: a.name)
             return
         }
+        // The common case in a large cluster: news we already have. Leave before copying anything.
+        if a.incarnation <= members[i].incarnation { return }
         let old = members[i]
-        guard a.incarnation > old.incarnation else { return }
         // A name keeps its address while alive: a second process claiming it elsewhere is a
         // conflict. Once the old incarnation is dead or gone, the name may come back anywhere.
         if a.address != old.address, old.status <= .suspect {

@@ -1,0 +1,77 @@
+import GossipCore
+
+/// Drives one `GossipInstance` by hand: feeds inputs at chosen times, keeps the timers it arms,
+/// and collects what it sends and reports.
+struct Harness {
+    var node: GossipInstance
+    var now = Instant.zero
+    var timers: [(id: TimerID, at: Instant)] = []
+    var outputs: [Output] = []
+
+    init(name: String = "a", members: Int = 0, settings: Settings = Settings(), seed: UInt64 = 7) throws {
+        node = try GossipInstance(name: name, address: Self.address(name), settings: settings, seed: seed)
+        feed(.start)
+        for i in 0..<members { learn(Self.peer(i)) }
+        outputs.removeAll()
+    }
+
+    static func address(_ name: String) -> Address {
+        Address(ipv4: 0x7F00_0000 | UInt32(truncatingIfNeeded: name.hashValueStable), port: 7946)
+    }
+
+    static func peer(_ i: Int) -> String { "peer-\(i)" }
+
+    mutating func learn(_ name: String, incarnation: UInt64 = 0) {
+        receive(.alive(Alive(incarnation: incarnation, name: name, address: Self.address(name), tags: Tags())), from: "x")
+    }
+
+    @discardableResult
+    mutating func feed(_ input: Input) -> [Output] {
+        let out = node.handle(input, now: now)
+        for o in out {
+            if case .timer(let id, let at) = o { timers.append((id, at)) }
+        }
+        outputs += out
+        return out
+    }
+
+    @discardableResult
+    mutating func receive(_ messages: Message..., from sender: String) -> [Output] {
+        feed(.datagram(from: Self.address(sender), messages: messages))
+    }
+
+    /// Advances time to the earliest armed timer of `kind` and fires it.
+    @discardableResult
+    mutating func fire(_ kind: TimerID.Kind) -> [Output] {
+        guard let k = timers.indices.filter({ timers[$0].id.kind == kind }).min(by: { timers[$0].at < timers[$1].at }) else {
+            return []
+        }
+        let t = timers.remove(at: k)
+        now = max(now, t.at)
+        return feed(.timer(t.id))
+    }
+
+    /// The deadline of the timer of `kind` armed last.
+    func deadline(of kind: TimerID.Kind) -> Instant? {
+        timers.last { $0.id.kind == kind }?.at
+    }
+
+    var sent: [(to: Address, messages: [Message])] {
+        outputs.compactMap { if case .datagram(let to, let m) = $0 { (to, m) } else { nil } }
+    }
+
+    var events: [MembershipEvent] {
+        outputs.compactMap { if case .event(let e) = $0 { e } else { nil } }
+    }
+}
+
+extension String {
+    /// A hash that does not change between runs (Swift's `hashValue` is seeded per process).
+    var hashValueStable: UInt32 {
+        var h: UInt32 = 2_166_136_261
+        for b in utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return h & 0x00ff_ffff
+    }
+}
+
+func abs(_ d: Duration) -> Duration { d < .zero ? .zero - d : d }
