@@ -72,6 +72,26 @@ let package = Package(
             path: "Benchmarks/sim-bench",
             swiftSettings: strict
         ),
+        // Counts malloc calls for the allocations-per-packet figure of wire-bench.
+        .target(name: "WireBenchMallocCounter", path: "Benchmarks/wire-bench/MallocCounter"),
+        .executableTarget(
+            name: "wire-bench",
+            dependencies: [
+                "GossipWire", "GossipCore", "WireBenchMallocCounter",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/wire-bench",
+            exclude: ["MallocCounter"],
+            swiftSettings: strict
+        ),
+
+        // MARK: fuzzing (scripts/fuzz-wire.sh builds it with -sanitize=fuzzer; plain builds replay files)
+        .executableTarget(
+            name: "wire-fuzz",
+            dependencies: ["GossipWire", "GossipCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/wire-fuzz",
+            swiftSettings: strict
+        ),
 
         // MARK: tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),

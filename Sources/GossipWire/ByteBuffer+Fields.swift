@@ -18,9 +18,16 @@ extension ByteBuffer {
         if length == 0 { return "" }
         let decoded: String? = withUnsafeReadableBytes { raw in
             let bytes = UnsafeRawBufferPointer(rebasing: raw[0..<length])
-            // Decoding repairs bad UTF-8 with U+FFFD; comparing back detects any repair.
+            var ascii: UInt8 = 0
+            for b in bytes { ascii |= b }
             let s = String(decoding: bytes, as: UTF8.self)
-            return s.utf8.elementsEqual(bytes) ? s : nil
+            if ascii < 0x80 { return s }
+            // Decoding repairs bad UTF-8 with U+FFFD; comparing back detects any repair.
+            var copy = s
+            let same = copy.withUTF8 { utf8 in
+                utf8.count == length && (0..<length).allSatisfy { utf8[$0] == bytes[$0] }
+            }
+            return same ? s : nil
         }
         guard let decoded else { throw .invalidUTF8 }
         moveReaderIndex(forwardBy: length)
