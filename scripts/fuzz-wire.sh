@@ -5,7 +5,8 @@
 #
 # Builds the wire-fuzz product in release with -sanitize=fuzzer (coverage-guided; the Swift
 # runtime traps on overflow and bounds errors), in its own scratch path so it never mixes with
-# normal builds, then runs it on a corpus in fuzz-artifacts/ (git-ignored). A crash leaves its
+# normal builds, linked with lld (gold hits an internal error on this link), then runs it on a
+# corpus in fuzz-artifacts/ (git-ignored). A crash leaves its
 # input in fuzz-artifacts/crash-*: keep it as a regression vector in Tests/GossipWireTests and
 # replay it with `.build-fuzz/release/wire-fuzz <file>` after the fix.
 set -euo pipefail
@@ -18,7 +19,7 @@ out=fuzz-artifacts
 mkdir -p "$out/corpus"
 
 swift build -c release --scratch-path "$scratch" --product wire-fuzz \
-    -Xswiftc -sanitize=fuzzer -Xswiftc -DWIRE_FUZZ
+    -Xswiftc -sanitize=fuzzer -Xswiftc -DWIRE_FUZZ -Xswiftc -use-ld=lld
 
 # Seed inputs: a few valid packets and frames, so mutation starts from the real format.
 seed() { printf "$2" > "$out/corpus/seed-$1"; }
