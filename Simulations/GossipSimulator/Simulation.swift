@@ -33,6 +33,9 @@ public final class Simulation {
     }
 
     public var nodeCount: Int { nodes.count }
+
+    /// Bytes a stream frame adds to its message (length prefix, header, seal), for traffic figures.
+    static let streamFrameOverhead = 48
     public var time: Instant { Instant(nanoseconds: now) }
 
     public static func name(of i: Int) -> String { "node-\(i)" }
@@ -207,7 +210,7 @@ public final class Simulation {
         case .stream(let to, let message):
             let bytes: Int
             switch message {
-            case .pushPull(let pp): bytes = pp.bodySize + 8
+            case .pushPull(let pp): bytes = pp.bodySize + Self.streamFrameOverhead
             }
             metrics.sentStream(i, bytes: bytes, hashing: to)
             deliverStream(message, from: i, to: to)

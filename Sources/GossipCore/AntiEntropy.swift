@@ -12,6 +12,9 @@ extension GossipInstance {
             return
         }
         joinState = JoinState(seeds: targets)
+        // Our arrival is announced by us: the seeds learn of us through the exchange and do not
+        // gossip merged entries on.
+        broadcastSelfAlive()
         sendJoin(now)
     }
 
@@ -59,7 +62,7 @@ extension GossipInstance {
         merge(pp, now)
         if !pp.isReply {
             outbox.append(.stream(to: pp.senderAddress, localState(join: false, reply: true)))
-        } else if var j = joinState, j.seeds.contains(pp.senderAddress) || pp.join == false {
+        } else if var j = joinState {
             j.answered += 1
             joinState = j
             if j.answered + j.failed >= j.seeds.count { completeJoin() }

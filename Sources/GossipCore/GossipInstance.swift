@@ -77,6 +77,9 @@ public struct GossipInstance {
         return outbox
     }
 
+    /// This node's own entry: inserted at creation and never reaped, so the lookup cannot fail.
+    var selfIndex: Int { index[name]! }
+
     // MARK: views
 
     /// This node's view of every member it knows, itself included.
@@ -100,8 +103,8 @@ public struct GossipInstance {
     mutating func start(_ now: Instant) {
         guard !started else { return }
         started = true
-        members[index[name]!].statusChangedAt = now
-        emit(.joined, members[index[name]!])
+        members[selfIndex].statusChangedAt = now
+        emit(.joined, members[selfIndex])
         // Random phases keep a cluster started at one instant from probing in lockstep.
         arm(.probe, at: now + settings.probeInterval.scaled(by: rng.unit()))
         arm(.gossip, at: now + settings.gossipInterval.scaled(by: rng.unit()))
@@ -113,7 +116,7 @@ public struct GossipInstance {
         guard !isLeaving else { return }
         tags = newTags
         incarnation += 1
-        let i = index[name]!
+        let i = selfIndex
         members[i].tags = newTags
         members[i].incarnation = incarnation
         emit(.updated, members[i])
@@ -124,7 +127,7 @@ public struct GossipInstance {
         guard !isLeaving else { return }
         isLeaving = true
         incarnation += 1
-        let i = index[name]!
+        let i = selfIndex
         members[i].incarnation = incarnation
         members[i].status = .left
         members[i].statusChangedAt = now

@@ -110,7 +110,7 @@ extension GossipInstance {
     /// Denies a suspicion or death notice about this node by outliving it.
     mutating func refute(above accused: UInt64) {
         incarnation = max(incarnation, accused) + 1
-        let i = index[name]!
+        let i = selfIndex
         members[i].incarnation = incarnation
         counters.refutations += 1
         // Lifeguard: being suspected is evidence that this node is the slow one.

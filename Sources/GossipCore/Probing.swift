@@ -78,7 +78,6 @@ extension GossipInstance {
             counters.misdirectedPings += 1
             return
         }
-        if isLeaving && hasLeft { return }
         var messages = takeScratch()
         messages.append(.ack(Ack(sequence: ping.sequence)))
         send(messages, to: ping.sourceAddress)
