@@ -35,6 +35,8 @@ seed frame '\x01\x00\x00\x00\x00\x03\x03\x01\x01'
 seed labelled '\x01\x02\x04prod\x03\x01\x01'
 
 start=$(date +%s)
+# Let libFuzzer, not the Swift backtracer, handle a trap, so that it saves the crashing input.
+SWIFT_BACKTRACE=enable=no \
 "$scratch/release/wire-fuzz" "$out/corpus" -runs="$runs" -max_len=2048 -print_final_stats=1 \
     -artifact_prefix="$out/" "$@"
 echo "fuzz-wire: $runs runs in $(( $(date +%s) - start )) s"

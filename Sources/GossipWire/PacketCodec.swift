@@ -113,6 +113,8 @@ public struct PacketCodec: Sendable {
                 }
                 theirs = bytes
             }
+            // An empty label is sent as no label; accepting it labelled would give one packet two encodings.
+            if theirs?.readableBytes == 0 { throw .labelMismatch }
             let matches = theirs.map { $0.readableBytesView.elementsEqual(label.bytes) } ?? label.isEmpty
             if !matches { throw .labelMismatch }
         default:

@@ -157,6 +157,8 @@ public struct StreamCodec: Sendable {
                     throw .truncated
                 }
                 theirs = bytes
+                // An empty label is sent as no label, so that each frame has one encoding.
+                if bytes.isEmpty { throw .labelMismatch }
             }
             if theirs != label.bytes { throw .labelMismatch }
         }

@@ -118,6 +118,9 @@ import Testing
         Case(name: "sealed without keyring", hex: "0101" + String(repeating: "00", count: 41), error: .noKeyring),
         Case(name: "labelled without label", hex: "0102 04 7072", error: .truncated),
         Case(name: "label we do not have", hex: "0102 01 78 0301 01", error: .labelMismatch),
+        // Found by scripts/fuzz-wire.sh: an empty label sent labelled was accepted, giving the
+        // packet a second encoding.
+        Case(name: "fuzz: labelled with an empty label", hex: "0102 00 0301 00", error: .labelMismatch),
         Case(name: "body length past the end", hex: "0100 0305 01", error: .truncated),
         Case(name: "body longer than its fields", hex: "0100 0302 0100", error: .bodyLengthMismatch),
         Case(name: "sequence wider than 32 bits", hex: "0100 0305 8080808010", error: .varintOverflow),

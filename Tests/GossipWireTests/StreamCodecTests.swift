@@ -71,6 +71,12 @@ import Testing
         #expect(receiver.counters.skippedUnknown == 1)
     }
 
+    @Test func labelledFrameWithAnEmptyLabelIsRefused() {
+        var receiver = StreamCodec(keyring: nil)
+        var b = ByteBuffer(bytes: bytes(hex: "01 02 00000004 00 0301 01"))
+        #expect(throws: WireError.labelMismatch) { try receiver.decode(&b) }
+    }
+
     @Test func itemShorterThanItsFrameIsRefused() {
         var receiver = StreamCodec(keyring: nil)
         var b = ByteBuffer(bytes: bytes(hex: "01 00 00000004 0301 01 00"))
