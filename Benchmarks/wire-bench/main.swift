@@ -138,14 +138,21 @@ say()
 
 // MARK: throughput and allocations
 
-/// Runs `body` for about `seconds` of wall time; returns iterations and elapsed seconds.
-func timed(seconds: Double, _ body: () throws -> Void) rethrows -> (Int, Double) {
+/// One iteration of a measured path. Loops are structs with mutating methods, not closures:
+/// variables captured by a closure are boxed and every access is checked for exclusivity at
+/// run time, which would measure the harness instead of the codec.
+protocol BenchLoop {
+    mutating func once() throws
+}
+
+/// Runs `loop` for about `seconds` of wall time; returns iterations and elapsed seconds.
+func timed<L: BenchLoop>(_ loop: inout L, seconds: Double) throws -> (Int, Double) {
     let clock = ContinuousClock()
     let start = clock.now
     var n = 0
     let limit = Duration.milliseconds(Int64(seconds * 1000))
     while clock.now - start < limit {
-        for _ in 0..<1000 { try body() }
+        for _ in 0..<1000 { try loop.once() }
         n += 1000
     }
     let d = clock.now - start
@@ -153,13 +160,53 @@ func timed(seconds: Double, _ body: () throws -> Void) rethrows -> (Int, Double)
     return (n, secs)
 }
 
-func allocations(iterations: Int, _ body: () throws -> Void) rethrows -> Double {
+func allocations<L: BenchLoop>(_ loop: inout L, iterations: Int) throws -> Double {
     let before = wire_bench_malloc_count()
-    for _ in 0..<iterations { try body() }
+    for _ in 0..<iterations { try loop.once() }
     return Double(wire_bench_malloc_count() - before) / Double(iterations)
 }
 
+struct EncodeLoop: BenchLoop {
+    let codec: PacketCodec
+    let messages: [Message]
+    let budget: Int
+    var tx: ByteBuffer
+
+    mutating func once() throws { try codec.encode(messages, into: &tx, budget: budget) }
+}
+
+struct DecodeLoop: BenchLoop {
+    var codec: PacketCodec
+    let packet: [UInt8]
+    var rx: ByteBuffer
+    var out: [Message]
+
+    mutating func once() throws {
+        rx.clear()
+        rx.writeBytes(packet)
+        out.removeAll(keepingCapacity: true)
+        if !codec.decode(&rx, into: &out) { throw WireError.unauthenticated }
+    }
+}
+
+struct ArrayLoop: BenchLoop {
+    var sink = 0
+    mutating func once() throws {
+        let a = [Int](repeating: 7, count: 100 + (sink & 1))
+        sink &+= a[0]
+    }
+}
+
 say("## Datagram path throughput (one core) and allocations")
+say()
+var loadavg = [CChar](repeating: 0, count: 64)
+if let f = fopen("/proc/loadavg", "r") {
+    _ = fgets(&loadavg, 63, f)
+    fclose(f)
+}
+let load = String(decoding: loadavg.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+say("Load average at the start (`/proc/loadavg`): `\(load)` on \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores; the machine is")
+say("shared, so packets per second vary between runs; allocation counts do not.")
 say()
 say("Full datagrams of alive messages as above. Encode+seal writes into one reused `ByteBuffer`;")
 say("open+decode copies the packet into one reused receive buffer (as a socket read would) and")
@@ -172,33 +219,27 @@ say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 /// access, which measures the harness rather than the codec.
 @MainActor func measure(_ label: String, tags: Tags) throws {
     let fill = try ourFill(tags: tags)
-    let sender = PacketCodec(keyring: keyring, label: ClusterLabel("prod") ?? .none)
-    var receiver = PacketCodec(keyring: keyring, label: ClusterLabel("prod") ?? .none)
-    let budget = settings.packetBudget
-    let messages = fill.messages
     var tx = ByteBuffer()
     tx.reserveCapacity(2048)
-    try sender.encode(messages, into: &tx, budget: budget)
-    let packet = Array(tx.readableBytesView)
+    var encode = EncodeLoop(
+        codec: PacketCodec(keyring: keyring, label: ClusterLabel("prod") ?? .none), messages: fill.messages,
+        budget: settings.packetBudget, tx: tx)
+    try encode.once()
+    let packet = Array(encode.tx.readableBytesView)
     var rx = ByteBuffer()
     rx.reserveCapacity(2048)
     var out: [Message] = []
     out.reserveCapacity(256)
-    func encode() throws { try sender.encode(messages, into: &tx, budget: budget) }
-    func decode() {
-        rx.clear()
-        rx.writeBytes(packet)
-        out.removeAll(keepingCapacity: true)
-        if !receiver.decode(&rx, into: &out) { fatalError("benchmark packet did not open") }
-    }
+    var decode = DecodeLoop(
+        codec: PacketCodec(keyring: keyring, label: ClusterLabel("prod") ?? .none), packet: packet, rx: rx, out: out)
     // Warm up, then measure.
-    _ = try timed(seconds: 0.2, encode)
-    _ = timed(seconds: 0.2, decode)
-    let (en, es) = try timed(seconds: 2, encode)
-    let (dn, ds) = timed(seconds: 2, decode)
-    let ea = try allocations(iterations: 100_000, encode)
-    let da = allocations(iterations: 100_000, decode)
-    precondition(out == messages)
+    _ = try timed(&encode, seconds: 0.2)
+    _ = try timed(&decode, seconds: 0.2)
+    let (en, es) = try timed(&encode, seconds: 2)
+    let (dn, ds) = try timed(&decode, seconds: 2)
+    let ea = try allocations(&encode, iterations: 100_000)
+    let da = try allocations(&decode, iterations: 100_000)
+    precondition(decode.out == fill.messages)
     say(
         "| \(label) | \(fill.count) | \(packet.count) | \(Int(Double(en) / es)) | \(Int(Double(dn) / ds)) | \(fixed(ea)) | \(fixed(da)) |"
     )
@@ -206,7 +247,8 @@ say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 try measure("no tags", tags: Tags())
 try measure("2 small tags", tags: twoTags)
 // The counter itself: one array of 100 integers must count as exactly one allocation.
-let probe = allocations(iterations: 1000) { _ = [Int](repeating: 7, count: 100 + Int.random(in: 0...1)) }
+var arrays = ArrayLoop()
+let probe = try allocations(&arrays, iterations: 1000)
 say()
 say("Allocation counter check: building one 100-element array counts \(fixed(probe)) allocation(s).")
 say()
