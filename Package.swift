@@ -97,6 +97,11 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),
         .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore"], swiftSettings: strict),
         .testTarget(name: "GossipSimulatorTests", dependencies: ["GossipSimulator", "GossipCore"], swiftSettings: strict),
+        .testTarget(
+            name: "WireSimulationTests",
+            dependencies: ["GossipSimulator", "GossipWire", "GossipCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "GossipWireTests", dependencies: ["GossipWire", "GossipCore"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
     ]

@@ -251,6 +251,8 @@ struct JoinState {
 
 /// What a node counts about its own decisions; the runtime exports these as metrics.
 public struct Counters: Sendable, Equatable {
+    public init() {}
+
     public var probes = 0
     public var indirectProbes = 0
     public var suspicionsRaised = 0
