@@ -42,11 +42,12 @@ public enum Chart {
         -> String
     {
         let w = 720.0
-        let h = 420.0
+        let legendHeight = 18.0 * Double(series.count) + 8
+        let h = 420.0 + legendHeight
         let left = 70.0
         let right = 20.0
         let top = 40.0
-        let bottom = 60.0
+        let bottom = 60.0 + legendHeight
         let xs = series.flatMap { $0.points.map(\.x) }
         let ys = series.flatMap { $0.points.map(\.y) }
         let fx: (Double) -> Double = logX ? { Formulas.naturalLog(max($0, 1e-9)) } : { $0 }
@@ -71,15 +72,18 @@ public enum Chart {
             let xp = left + Double(k) / 5 * (w - left - right)
             out += "<text x=\"\(fixed(xp, 1))\" y=\"\(h - bottom + 18)\" text-anchor=\"middle\">\(fixed(label, label < 10 ? 1 : 0))</text>\n"
         }
-        out += "<text x=\"\((left + w - right) / 2)\" y=\"\(h - 15)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+        out += "<text x=\"\((left + w - right) / 2)\" y=\"\(h - bottom + 40)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
         out += "<text x=\"18\" y=\"\((top + h - bottom) / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \((top + h - bottom) / 2))\">\(escape(yLabel))</text>\n"
-        for (n, s) in series.enumerated() {
+        for s in series {
             let pts = s.points.map { "\(fixed(px($0.x), 1)),\(fixed(py(min($0.y, y1)), 1))" }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\" points=\"\(pts)\"/>\n"
             for p in s.points where s.points.count <= 12 {
                 out += "<circle cx=\"\(fixed(px(p.x), 1))\" cy=\"\(fixed(py(min(p.y, y1)), 1))\" r=\"3\" fill=\"\(s.color)\"/>\n"
             }
-            let ly = top + 8 + Double(n) * 18
+        }
+        // The legend goes under the plot, where no line can hide it.
+        for (n, s) in series.enumerated() {
+            let ly = h - legendHeight + 14 + Double(n) * 18
             out += "<rect x=\"\(left + 12)\" y=\"\(ly - 9)\" width=\"14\" height=\"4\" fill=\"\(s.color)\"/>\n"
             out += "<text x=\"\(left + 32)\" y=\"\(ly - 3)\">\(escape(s.label))</text>\n"
         }
