@@ -35,6 +35,15 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Multicast groups get NOARP neighbour rows from the kernel itself (for example ff02::16
+    /// once IPv6 is up on the device); dumps report them, as foreign rows.
+    public var isMulticast: Bool {
+        switch self {
+        case .v4(let v): return v >> 28 == 0xE
+        case .v6(let hi, _): return hi >> 56 == 0xFF
+        }
+    }
+
     /// Network-order bytes: 4 or 16.
     public var bytes: [UInt8] {
         switch self {

@@ -75,6 +75,19 @@ public struct FDBRow: Hashable, Sendable, CustomStringConvertible {
     /// Written by us (carries `Ownership.fdbFlag`); anything else is foreign and left alone.
     public var isOurs: Bool
 
+    public init(ifindex: Int32, mac: MACAddress, destination: IPAddress?, vni: UInt32? = nil, port: UInt16? = nil,
+                sourceVNI: UInt32? = nil, state: UInt16, flags: UInt8, isOurs: Bool) {
+        self.ifindex = ifindex
+        self.mac = mac
+        self.destination = destination
+        self.vni = vni
+        self.port = port
+        self.sourceVNI = sourceVNI
+        self.state = state
+        self.flags = flags
+        self.isOurs = isOurs
+    }
+
     /// The entry this row is, when it has a destination.
     public var entry: FDBEntry? {
         destination.map { FDBEntry(mac: mac, destination: $0, vni: vni, port: port) }
@@ -97,6 +110,17 @@ public struct NeighborRow: Hashable, Sendable, CustomStringConvertible {
     public var flags: UInt8
     public var protocolNumber: UInt8?
     public var isOurs: Bool
+
+    public init(ifindex: Int32, ip: IPAddress, mac: MACAddress?, state: UInt16, flags: UInt8,
+                protocolNumber: UInt8?, isOurs: Bool) {
+        self.ifindex = ifindex
+        self.ip = ip
+        self.mac = mac
+        self.state = state
+        self.flags = flags
+        self.protocolNumber = protocolNumber
+        self.isOurs = isOurs
+    }
 
     public var entry: NeighborEntry? { mac.map { NeighborEntry(ip: ip, mac: $0) } }
 

@@ -1,0 +1,194 @@
+import CNetlink
+import Glibc
+
+/// A change to FDB or neighbour rows, as the kernel announced it.
+public enum NeighborEvent: Sendable, Hashable, CustomStringConvertible {
+    case fdbAdded(FDBRow)
+    case fdbRemoved(FDBRow)
+    case neighborAdded(NeighborRow)
+    case neighborRemoved(NeighborRow)
+    /// Notifications were dropped (the socket overflowed, or the consumer fell too far behind):
+    /// what came before is no longer a complete picture, so dump and reconcile.
+    case eventsLost
+
+    public var description: String {
+        switch self {
+        case .fdbAdded(let row): return "added \(row)"
+        case .fdbRemoved(let row): return "removed \(row)"
+        case .neighborAdded(let row): return "added \(row)"
+        case .neighborRemoved(let row): return "removed \(row)"
+        case .eventsLost: return "events lost"
+        }
+    }
+}
+
+/// Kernel notifications for FDB and neighbour rows (RTNLGRP_NEIGH), as an `AsyncSequence`.
+///
+/// Subscribed when created: nothing that happens after `init` returns is missed without an
+/// `.eventsLost` in its place. A dedicated thread reads the socket, so a slow consumer does not
+/// stall the kernel's queue; the thread stops when the sequence is dropped or its task cancelled.
+public struct NeighborMonitor: AsyncSequence, Sendable {
+    public typealias Element = NeighborEvent
+
+    private let stream: AsyncStream<NeighborEvent>
+
+    /// - Parameters:
+    ///   - device: only events for this ifindex; nil for every device.
+    ///   - receiveBuffer: kernel socket buffer in bytes; small values make overflow (and thus
+    ///     `.eventsLost`) likely, which the tests use on purpose.
+    ///   - bufferedEvents: events held for a slow consumer before `.eventsLost` replaces them.
+    public init(namespace: NetworkNamespace = .current, device: Int32? = nil, ownership: Ownership = Ownership(),
+                receiveBuffer: Int = 4 << 20, bufferedEvents: Int = 1 << 16) throws(NetlinkError) {
+        let socket = try RouteSocket(namespace: namespace, groups: UInt32(RTMGRP_NEIGH),
+                                     receiveBuffer: receiveBuffer, sendBuffer: 64 << 10)
+        let wake = try WakeUp()
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: NeighborEvent.self, bufferingPolicy: .bufferingOldest(Swift.max(1, bufferedEvents)))
+        let reader = MonitorReader(socket: socket, wake: wake, device: device, ownership: ownership,
+                                   continuation: continuation)
+        continuation.onTermination = { @Sendable (_: AsyncStream<NeighborEvent>.Continuation.Termination) in
+            wake.signal()
+        }
+        try reader.start()
+        self.stream = stream
+    }
+
+    public func makeAsyncIterator() -> AsyncStream<NeighborEvent>.AsyncIterator {
+        stream.makeAsyncIterator()
+    }
+}
+
+/// Owns the socket and the wake-up descriptor from `start` on; only its thread touches them
+/// afterwards, which is what makes the unchecked sendability sound.
+private final class MonitorReader: @unchecked Sendable {
+    private let socket: RouteSocket
+    private let wake: WakeUp
+    private let device: Int32?
+    private let ownership: Ownership
+    private let continuation: AsyncStream<NeighborEvent>.Continuation
+    private var lostPending = false
+
+    init(socket: RouteSocket, wake: WakeUp, device: Int32?, ownership: Ownership,
+         continuation: AsyncStream<NeighborEvent>.Continuation) {
+        self.socket = socket
+        self.wake = wake
+        self.device = device
+        self.ownership = ownership
+        self.continuation = continuation
+    }
+
+    func start() throws(NetlinkError) {
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<MonitorReader>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            throw NetlinkError.system("monitor: pthread_create", errno: rc)
+        }
+        pthread_detach(thread)
+    }
+
+    private func run() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
+        defer {
+            buffer.deallocate()
+            continuation.finish()
+        }
+        var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wake.readEnd, events: Int16(POLLIN), revents: 0)]
+        while true {
+            fds[0].revents = 0
+            fds[1].revents = 0
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            if fds[1].revents != 0 { return }
+            guard fds[0].revents != 0 else { continue }
+            let received: RouteSocket.Received
+            do {
+                received = try socket.receive(into: buffer, operation: "monitor")
+            } catch {
+                return
+            }
+            switch received {
+            case .empty:
+                continue
+            case .overflow:
+                deliver(.eventsLost)
+            case .bytes(let count):
+                try? forEachMessage(in: UnsafeRawBufferPointer(rebasing: buffer[0..<count])) { message in
+                    if let event = decode(message) { deliver(event) }
+                    return true
+                }
+            }
+        }
+    }
+
+    private func decode(_ message: RawMessage) -> NeighborEvent? {
+        let added: Bool
+        switch message.type {
+        case typeNewNeighbor: added = true
+        case typeDeleteNeighbor: added = false
+        default: return nil
+        }
+        guard let parsed = NeighborMessage(message.payload) else { return nil }
+        if let device, parsed.ifindex != device { return nil }
+        if let row = parsed.fdbRow(ownership: ownership) {
+            return added ? .fdbAdded(row) : .fdbRemoved(row)
+        }
+        if let row = parsed.neighborRow(ownership: ownership) {
+            return added ? .neighborAdded(row) : .neighborRemoved(row)
+        }
+        return nil
+    }
+
+    /// When the consumer's buffer is full, events are dropped and one `.eventsLost` takes their
+    /// place as soon as there is room, so the consumer always learns that it must resync.
+    private func deliver(_ event: NeighborEvent) {
+        if lostPending {
+            guard case .enqueued = continuation.yield(.eventsLost) else { return }
+            lostPending = false
+        }
+        switch continuation.yield(event) {
+        case .dropped:
+            lostPending = true
+        case .enqueued, .terminated:
+            break
+        @unknown default:
+            break
+        }
+    }
+}
+
+/// A socket pair that tells the reader thread to stop. Shared by the thread and the stream's
+/// termination handler, and closed only when both are done with it, so neither can write to a
+/// descriptor number that has been reused.
+private final class WakeUp: Sendable {
+    let readEnd: Int32
+    let writeEnd: Int32
+
+    init() throws(NetlinkError) {
+        var ends: [Int32] = [-1, -1]
+        // socketpair takes SOCK_CLOEXEC directly; pipe2 is hidden behind _GNU_SOURCE in Glibc.
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw NetlinkError.lastSystemError("monitor: socketpair") }
+        readEnd = ends[0]
+        writeEnd = ends[1]
+    }
+
+    func signal() {
+        var byte: UInt8 = 1
+        _ = write(writeEnd, &byte, 1)
+    }
+
+    deinit {
+        close(readEnd)
+        close(writeEnd)
+    }
+}

@@ -1,0 +1,55 @@
+import Netlink
+import Testing
+
+@Suite(KernelTestGate.trait) struct LinkTests {
+    @Test func vxlanDeviceIsCreatedReadBackAttachedAndDeleted() async throws {
+        try await withNamespaces(["link"]) { names in
+            let ns = names[0]
+            let links = try LinkSocket(namespace: .named(ns))
+            #expect(try links.link(named: "vx0") == nil)
+            let settings = VXLANSettings(vni: 4242, local: try ip("192.0.2.1"), port: 4789,
+                                         learning: false, proxy: true, mtu: 1400)
+            let created = try links.createVXLAN(named: "vx0", settings)
+            #expect(created.kind == "vxlan")
+            #expect(created.vxlan == settings)
+            #expect(!created.isUp)
+
+            // The kernel's own view agrees.
+            let details = try sh("ip", "-n", ns, "-d", "link", "show", "vx0")
+            for fragment in ["mtu 1400", "vxlan id 4242", "local 192.0.2.1", "dstport 4789", "nolearning", "proxy"] {
+                #expect(details.contains(fragment), "\(fragment) in \(details)")
+            }
+
+            // A second create with the same name fails instead of silently reusing the device.
+            #expect(throws: NetlinkError.self) { try links.createVXLAN(named: "vx0", settings) }
+
+            let bridge = try links.createBridge(named: "br0")
+            try links.attach("vx0", toBridge: "br0")
+            #expect(try links.link(named: "vx0")?.masterIndex == bridge.ifindex)
+
+            try links.setUp("vx0")
+            #expect(try links.link(named: "vx0")?.isUp == true)
+            #expect(try sh("ip", "-n", ns, "link", "show", "vx0").contains("UP"))
+            try links.setUp("vx0", false)
+            #expect(try links.link(named: "vx0")?.isUp == false)
+
+            try links.delete("vx0")
+            #expect(try links.link(named: "vx0") == nil)
+            let error = #expect(throws: NetlinkError.self) { try links.delete("vx0") }
+            #expect(error?.operation == "delete link vx0")
+            #expect(error?.message.isEmpty == false)
+        }
+    }
+
+    @Test func ipv6UnderlayIsReadBack() async throws {
+        try await withNamespaces(["link6"]) { names in
+            let links = try LinkSocket(namespace: .named(names[0]))
+            let settings = VXLANSettings(vni: 7, local: try ip("fd00:77::1"), port: 8472, learning: true, proxy: false)
+            let created = try links.createVXLAN(named: "vx6", settings)
+            #expect(created.vxlan?.local == settings.local)
+            #expect(created.vxlan?.port == 8472)
+            #expect(created.vxlan?.learning == true)
+            #expect(created.vxlan?.proxy == false)
+        }
+    }
+}
