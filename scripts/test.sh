@@ -6,5 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build -c release --build-tests
-swift test -c release --skip-build "$@"
+# -enable-testing lets test targets use @testable imports in a release build.
+swift build -c release --build-tests -Xswiftc -enable-testing
+swift test -c release --skip-build -Xswiftc -enable-testing "$@"
