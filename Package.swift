@@ -67,6 +67,12 @@ let package = Package(
 
         // MARK: benchmarks (release build, write to Docs/)
         .executableTarget(
+            name: "netlink-bench",
+            dependencies: ["Netlink"],
+            path: "Benchmarks/netlink-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "sim-bench",
             dependencies: ["GossipSimulator"],
             path: "Benchmarks/sim-bench",
