@@ -62,6 +62,8 @@ final class Bench {
     let singleTable: VXLANTable
     var results: [Measurement] = []
     var dumps: [(what: String, count: Int, seconds: Double)] = []
+    /// Share of the Netlink dumps' CPU time spent in our process (parsing) rather than the kernel.
+    var dumpUserShare: [String: Double] = [:]
 
     init(namespace: String, options: Options) throws {
         self.namespace = namespace
@@ -156,12 +158,16 @@ final class Bench {
         _ = try checked(table.apply(work.fdbChanges() + work.neighborChanges(), device: device))
         var fdbRows = 0
         var neighborRows = 0
+        var before = CPUTime.now()
         let fdbTime = median(try (0..<options.runs).map { _ in
             try timed { fdbRows = try table.fdbRows(device: device).count }
         })
+        dumpUserShare["FDB"] = CPUTime.now().userShare(since: before)
+        before = CPUTime.now()
         let neighborTime = median(try (0..<options.runs).map { _ in
             try timed { neighborRows = try table.neighborRows(device: device).filter(\.isOurs).count }
         })
+        dumpUserShare["neigh"] = CPUTime.now().userShare(since: before)
         let bridgeTime = median(try (0..<options.runs).map { _ in
             try timed { _ = try sh("bridge", "-n", namespace, "fdb", "show", "dev", "vx0") }
         })
@@ -177,6 +183,9 @@ final class Bench {
             ("neighbour dump + parse, Netlink", neighborRows, neighborTime),
             ("neighbour `ip neigh show` (text, reference)", count, ipTime),
         ]
+        for (kind, share) in dumpUserShare.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "dump   %@: %.0f%% of CPU time in user space (parsing), the rest in the kernel", kind, share * 100))
+        }
         for dump in dumps {
             print("dump  " + String(format: "%7d rows  ", dump.count) + pad(dump.what, 44)
                   + String(format: "%8.1f ms", dump.seconds * 1000))
@@ -194,6 +203,25 @@ final class Bench {
         let path = NSTemporaryDirectory() + "netlink-bench-\(getpid())-\(UUID().uuidString).batch"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+}
+
+/// Process CPU time, to split a dump's cost between the kernel and our parser.
+struct CPUTime {
+    var user: Double
+    var system: Double
+
+    static func now() -> CPUTime {
+        var usage = rusage()
+        _ = getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return CPUTime(user: seconds(usage.ru_utime), system: seconds(usage.ru_stime))
+    }
+
+    func userShare(since start: CPUTime) -> Double {
+        let user = self.user - start.user
+        let total = user + (system - start.system)
+        return total > 0 ? user / total : 0
     }
 }
 
@@ -224,7 +252,8 @@ func main() -> Int32 {
     do {
         let bench = try Bench(namespace: namespace, options: options)
         try bench.run()
-        let report = Report(results: bench.results, dumps: bench.dumps, runs: options.runs)
+        let report = Report(results: bench.results, dumps: bench.dumps, dumpUserShare: bench.dumpUserShare,
+                            runs: options.runs)
         print(report.ratios())
         if options.write {
             try report.markdown().write(toFile: options.markdown, atomically: true, encoding: .utf8)
