@@ -16,7 +16,7 @@ final class RouteSocket {
     ///   - groups: multicast groups (RTMGRP_* bits) to join, 0 for a request socket.
     ///   - receiveBuffer: bytes; forced past `rmem_max` when we are allowed to.
     init(namespace: NetworkNamespace, groups: UInt32 = 0, receiveBuffer: Int = 4 << 20,
-         sendBuffer: Int = 4 << 20, nonBlocking: Bool = false) throws(NetlinkError) {
+         sendBuffer: Int = 4 << 20, nonBlocking: Bool = false, receiveTimeoutSeconds: Int = 0) throws(NetlinkError) {
         let op = "open netlink socket"
         let opened: (Int32, UInt32) = try namespace.run(op) { () throws(NetlinkError) -> (Int32, UInt32) in
             var type = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
@@ -57,6 +57,12 @@ final class RouteSocket {
         setFlag(NETLINK_EXT_ACK)
         setFlag(NETLINK_CAP_ACK)
         setFlag(NETLINK_GET_STRICT_CHK)
+        if receiveTimeoutSeconds > 0 {
+            // A safety net: the kernel answers every request, but a read that never returns
+            // would hang the caller forever, so a silent socket becomes an error instead.
+            var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
     }
 
     deinit { close(fd) }
@@ -97,7 +103,7 @@ final class RouteSocket {
         case bytes(Int)
         /// The socket overflowed and the kernel dropped messages meant for us.
         case overflow
-        /// Non-blocking socket with nothing to read.
+        /// Nothing to read: a non-blocking socket, or the receive timeout passed.
         case empty
     }
 

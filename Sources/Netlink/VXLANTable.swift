@@ -20,7 +20,8 @@ public final class VXLANTable {
         self.namespace = namespace
         self.ownership = ownership
         self.requestsPerSend = max(1, requestsPerSend)
-        self.socket = try RouteSocket(namespace: namespace, receiveBuffer: 8 << 20, sendBuffer: 4 << 20)
+        self.socket = try RouteSocket(namespace: namespace, receiveBuffer: 8 << 20, sendBuffer: 4 << 20,
+                                      receiveTimeoutSeconds: 10)
         // Large enough for any dump chunk the kernel builds (it sizes them to fit 32 KiB pages).
         self.receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
     }
@@ -85,7 +86,7 @@ public final class VXLANTable {
             let received = try socket.receive(into: receiveBuffer, operation: "apply: acknowledgements")
             switch received {
             case .empty:
-                continue
+                throw NetlinkError.system("apply: acknowledgements", errno: ETIMEDOUT, detail: "the kernel did not answer")
             case .overflow:
                 // Errors were dropped: we cannot tell which rows failed, so every row of this send
                 // that did not report is uncertain, and the caller must resync.
@@ -184,7 +185,7 @@ public final class VXLANTable {
             var interrupted = false
             while !finished {
                 switch try socket.receive(into: receiveBuffer, operation: operation) {
-                case .empty: continue
+                case .empty: throw NetlinkError.system(operation, errno: ETIMEDOUT, detail: "the kernel did not answer")
                 case .overflow: throw NetlinkError.system(operation, errno: ENOBUFS)
                 case .bytes(let count):
                     if count == 0 { throw NetlinkError.system(operation, errno: EPROTO_VALUE, detail: "empty read") }

@@ -20,9 +20,10 @@ enum KernelTestGate {
     static func check() throws {
         if !isRoot {
             Issue.record("GRAPEVINE_REQUIRE_KERNEL_TESTS=1 but not running as root: kernel tests cannot run")
-            throw Skipped()
+            throw Unavailable()
         }
     }
 
-    struct Skipped: Error {}
+    /// Thrown after the issue is recorded, to stop the test body.
+    struct Unavailable: Error {}
 }
