@@ -2,7 +2,7 @@
 // the kernel's own tools doing the same in the same run. Release build, as root:
 //
 //   swift build -c release --scratch-path .build-netlink --product netlink-bench
-//   .build-netlink/release/netlink-bench [--sizes 10000,100000] [--runs 3] [--no-write]
+//   .build-netlink/release/netlink-bench [--sizes 10000,100000] [--runs 3] [--requests-per-send 256] [--no-write]
 //
 // Everything happens in a network namespace the benchmark creates and always deletes; the
 // VXLAN device stays down, so no packet leaves it.
@@ -12,6 +12,7 @@ import Netlink
 struct Options {
     var sizes = [10_000, 100_000]
     var runs = 3
+    var requestsPerSend = 256
     var write = true
     var markdown = "Docs/benchmarks/NETLINK.md"
     var svg = "Docs/benchmarks/netlink.svg"
@@ -24,6 +25,8 @@ struct Options {
                 sizes = (rest.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }
             case "--runs":
                 runs = max(1, Int(rest.popFirst() ?? "") ?? 3)
+            case "--requests-per-send":
+                requestsPerSend = max(1, Int(rest.popFirst() ?? "") ?? 256)
             case "--no-write":
                 write = false
             case "--out":
@@ -69,7 +72,7 @@ final class Bench {
         self.namespace = namespace
         self.options = options
         links = try LinkSocket(namespace: .named(namespace))
-        table = try VXLANTable(namespace: .named(namespace))
+        table = try VXLANTable(namespace: .named(namespace), requestsPerSend: options.requestsPerSend)
         singleTable = try VXLANTable(namespace: .named(namespace), requestsPerSend: 1)
     }
 

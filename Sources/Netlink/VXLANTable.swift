@@ -16,7 +16,7 @@ public final class VXLANTable {
     private let receiveBuffer: UnsafeMutableRawBufferPointer
 
     public init(namespace: NetworkNamespace = .current, ownership: Ownership = Ownership(),
-                requestsPerSend: Int = 1024) throws(NetlinkError) {
+                requestsPerSend: Int = 256) throws(NetlinkError) {
         self.namespace = namespace
         self.ownership = ownership
         self.requestsPerSend = max(1, requestsPerSend)
