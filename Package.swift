@@ -16,10 +16,15 @@ let package = Package(
         .library(name: "GossipSimulator", targets: ["GossipSimulator"]),
         .library(name: "Netlink", targets: ["Netlink"]),
         .executable(name: "grapevine-sim", targets: ["grapevine-sim"]),
+        .library(name: "Gossip", targets: ["Gossip"]),
+        .executable(name: "gossip-node", targets: ["gossip-node"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: system libraries
@@ -42,6 +47,31 @@ let package = Package(
         .target(
             name: "GossipWire",
             dependencies: ["GossipCore", "CSodium", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+
+        // MARK: runtime (SwiftNIO shell around the core, public library API)
+        .target(
+            name: "Gossip",
+            dependencies: [
+                "GossipCore", "GossipWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "gossip-node",
+            dependencies: [
+                "Gossip",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
 
@@ -70,6 +100,12 @@ let package = Package(
             name: "netlink-bench",
             dependencies: ["Netlink"],
             path: "Benchmarks/netlink-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "gossip-bench",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/gossip-bench",
             swiftSettings: strict
         ),
         .executableTarget(
@@ -110,5 +146,17 @@ let package = Package(
         ),
         .testTarget(name: "GossipWireTests", dependencies: ["GossipWire", "GossipCore"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
+        .testTarget(
+            name: "GossipTests",
+            dependencies: [
+                "Gossip", "GossipCore", "GossipWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

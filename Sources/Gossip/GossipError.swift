@@ -1,0 +1,23 @@
+/// What the public API throws.
+public enum GossipError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// None of the seeds answered before the core gave up retrying.
+    case joinFailed(seeds: [Address])
+    /// The node is not running (never started, stopped, or left).
+    case notRunning
+    /// `start` was called twice; a node runs once (restart with a new node).
+    case alreadyStarted
+    /// Binding the UDP socket or the TCP listener failed.
+    case bindFailed(address: Address, reason: String)
+    /// The configuration does not describe a node that can run.
+    case invalidConfiguration(String)
+
+    public var description: String {
+        switch self {
+        case .joinFailed(let seeds): "no seed answered: \(seeds.map(\.description).joined(separator: ", "))"
+        case .notRunning: "the node is not running"
+        case .alreadyStarted: "the node was already started"
+        case .bindFailed(let a, let r): "cannot bind \(a): \(r)"
+        case .invalidConfiguration(let r): "invalid configuration: \(r)"
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import GossipCore
+import GossipWire
+import Metrics
+
+/// Every metric of one node, created once. The hot path only bumps plain integers; `flush`
+/// turns them and the core's and codecs' cumulative counters into metric increments.
+final class NodeMetrics {
+    private let membersByStatus: [MemberStatus: Gauge]
+    private let probes: Counter
+    private let indirectProbes: Counter
+    private let suspicions: Counter
+    private let refutations: Counter
+    private let pushPulls: Counter
+    private let packetsIn: Counter
+    private let packetsOut: Counter
+    private let bytesIn: Counter
+    private let bytesOut: Counter
+    private let streamFailures: Counter
+    private let dropped: [WireError.Reason: Counter]
+    private let localHealth: Gauge
+    private let udpUnreachable: Gauge
+
+    var pendingPacketsIn = 0
+    var pendingPacketsOut = 0
+    var pendingBytesIn = 0
+    var pendingBytesOut = 0
+    var pendingStreamFailures = 0
+    // Counters has no public initialiser; nil stands for all zeros.
+    private var lastCore: Counters?
+    private var lastDrops: [WireError.Reason: Int] = [:]
+
+    init(node: String, factory: any MetricsFactory) {
+        let d = [("node", node)]
+        func counter(_ label: String, _ extra: [(String, String)] = []) -> Counter {
+            Counter(label: label, dimensions: d + extra, factory: factory)
+        }
+        func gauge(_ label: String, _ extra: [(String, String)] = []) -> Gauge {
+            Gauge(label: label, dimensions: d + extra, factory: factory)
+        }
+        var byStatus: [MemberStatus: Gauge] = [:]
+        for s in [MemberStatus.alive, .suspect, .dead, .left] {
+            byStatus[s] = gauge("gossip_members", [("status", s.description)])
+        }
+        membersByStatus = byStatus
+        probes = counter("gossip_probes")
+        indirectProbes = counter("gossip_indirect_probes")
+        suspicions = counter("gossip_suspicions")
+        refutations = counter("gossip_refutations")
+        pushPulls = counter("gossip_push_pulls")
+        packetsIn = counter("gossip_packets", [("direction", "in")])
+        packetsOut = counter("gossip_packets", [("direction", "out")])
+        bytesIn = counter("gossip_bytes", [("direction", "in")])
+        bytesOut = counter("gossip_bytes", [("direction", "out")])
+        streamFailures = counter("gossip_stream_failures")
+        var drops: [WireError.Reason: Counter] = [:]
+        for r in WireError.Reason.allCases { drops[r] = counter("gossip_dropped", [("reason", r.rawValue)]) }
+        dropped = drops
+        localHealth = gauge("gossip_local_health")
+        udpUnreachable = gauge("gossip_udp_unreachable")
+    }
+
+    func members(_ all: [Member]) {
+        var counts: [MemberStatus: Int] = [.alive: 0, .suspect: 0, .dead: 0, .left: 0]
+        for m in all { counts[m.status, default: 0] += 1 }
+        for (s, g) in membersByStatus { g.record(counts[s] ?? 0) }
+    }
+
+    func udpSuspectedBlocked(_ blocked: Bool) { udpUnreachable.record(blocked ? 1 : 0) }
+
+    func flush(core: Counters, wire: WireCounters, health: Int) {
+        func bump(_ c: Counter, _ n: Int) { if n > 0 { c.increment(by: n) } }
+        bump(probes, core.probes - (lastCore?.probes ?? 0))
+        bump(indirectProbes, core.indirectProbes - (lastCore?.indirectProbes ?? 0))
+        bump(suspicions, core.suspicionsRaised - (lastCore?.suspicionsRaised ?? 0))
+        bump(refutations, core.refutations - (lastCore?.refutations ?? 0))
+        bump(pushPulls, core.pushPulls - (lastCore?.pushPulls ?? 0))
+        lastCore = core
+        bump(packetsIn, pendingPacketsIn)
+        bump(packetsOut, pendingPacketsOut)
+        bump(bytesIn, pendingBytesIn)
+        bump(bytesOut, pendingBytesOut)
+        bump(streamFailures, pendingStreamFailures)
+        pendingPacketsIn = 0
+        pendingPacketsOut = 0
+        pendingBytesIn = 0
+        pendingBytesOut = 0
+        pendingStreamFailures = 0
+        for (reason, count) in wire.nonZero {
+            let delta = count - lastDrops[reason, default: 0]
+            if delta > 0, let c = dropped[reason] { c.increment(by: delta) }
+            lastDrops[reason] = count
+        }
+        localHealth.record(health)
+    }
+}

@@ -1,0 +1,131 @@
+import GossipCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a node remembers across restarts: whom it knew and its last incarnation.
+///
+/// A text file of lines (`grapevine-snapshot 1`, `incarnation N`, `left 0|1`, then
+/// `member ADDRESS NAME`), so that an operator can read and repair it. Written atomically
+/// (temporary file, fsync, rename), so a crash leaves the old or the new file, never half.
+struct Snapshot: Equatable, Sendable {
+    /// Reading stops here: a corrupt or hostile file cannot make the node allocate without bound.
+    static let maxFileSize = 1 << 20
+    static let magic = "grapevine-snapshot 1"
+
+    var incarnation: UInt64 = 0
+    /// Set after a graceful leave: the node said goodbye and should not rejoin by itself.
+    var left = false
+    var members: [(name: String, address: Address)] = []
+
+    static func == (a: Snapshot, b: Snapshot) -> Bool {
+        a.incarnation == b.incarnation && a.left == b.left && a.members.count == b.members.count
+            && zip(a.members, b.members).allSatisfy { $0.name == $1.name && $0.address == $1.address }
+    }
+
+    /// Live members first, then failed ones (they may come back), never those that left;
+    /// names that would break the line format are skipped.
+    init(incarnation: UInt64, left: Bool, members: [Member], excluding name: String, limit: Int) {
+        self.incarnation = incarnation
+        self.left = left
+        if left { return }
+        let ordered = members.filter { $0.status <= .suspect } + members.filter { $0.status == .dead }
+        for m in ordered where m.name != name && self.members.count < limit {
+            if m.name.contains(where: { $0 == "\n" || $0 == "\r" }) { continue }
+            self.members.append((m.name, m.address))
+        }
+    }
+
+    init() {}
+
+    var text: String {
+        var out = "\(Self.magic)\nincarnation \(incarnation)\nleft \(left ? 1 : 0)\n"
+        for m in members { out += "member \(m.address) \(m.name)\n" }
+        return out
+    }
+
+    /// Parses a snapshot; unknown or malformed lines are skipped, so an old reader survives a
+    /// newer file and a damaged line costs one member, not the whole file.
+    init?(parsing text: String) {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)[...]
+        guard lines.first == Substring(Self.magic) else { return nil }
+        lines = lines.dropFirst()
+        for line in lines {
+            if line.hasPrefix("incarnation "), let n = UInt64(line.dropFirst("incarnation ".count)) {
+                incarnation = n
+            } else if line.hasPrefix("left ") {
+                left = line.dropFirst("left ".count) == "1"
+            } else if line.hasPrefix("member ") {
+                let rest = line.dropFirst("member ".count)
+                guard let space = rest.firstIndex(of: " "),
+                    let address = Address(parsing: rest[..<space])
+                else { continue }
+                let name = String(rest[rest.index(after: space)...])
+                if name.isEmpty || name.utf8.count > Member.maxNameLength { continue }
+                members.append((name, address))
+            }
+        }
+    }
+
+    /// Nil when there is no file; throws when there is one that cannot be read.
+    static func load(from path: String) throws(SnapshotError) -> Snapshot? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw SnapshotError(path: path, operation: "open", errno: errno)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        while bytes.count < maxFileSize {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SnapshotError(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<min(n, maxFileSize - bytes.count)])
+        }
+        guard let snapshot = Snapshot(parsing: String(decoding: bytes, as: UTF8.self)) else {
+            throw SnapshotError(path: path, operation: "parse", errno: 0)
+        }
+        return snapshot
+    }
+
+    func save(to path: String) throws(SnapshotError) {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd < 0 { throw SnapshotError(path: temporary, operation: "open", errno: errno) }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(fd)
+                throw SnapshotError(path: temporary, operation: "write", errno: e)
+            }
+            bytes = bytes.dropFirst(n)
+        }
+        // Without the fsync a power loss after the rename could leave an empty file.
+        if fsync(fd) != 0 {
+            let e = errno
+            close(fd)
+            throw SnapshotError(path: temporary, operation: "fsync", errno: e)
+        }
+        close(fd)
+        if rename(temporary, path) != 0 { throw SnapshotError(path: path, operation: "rename", errno: errno) }
+    }
+}
+
+struct SnapshotError: Error, CustomStringConvertible {
+    var path: String
+    var operation: String
+    var errno: Int32
+    var description: String {
+        errno == 0 ? "\(operation) \(path): not a snapshot" : "\(operation) \(path): \(String(cString: strerror(errno)))"
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Gossip
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs one gossip node and prints each membership event as a line on stdout
+/// (`joined NAME ADDRESS INCARNATION`...), for scripts and cross-process tests. Logs go to
+/// stderr. SIGTERM or SIGINT leave the cluster gracefully.
+struct GossipNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gossip-node", abstract: "Run one Grapevine gossip node and print membership events.")
+
+    @Option(help: "This node's name, unique in the cluster.")
+    var name: String
+
+    @Option(help: "UDP and TCP address to bind (port 0 picks a free port).")
+    var bind: String = "127.0.0.1:7946"
+
+    @Option(help: "Address other members reach this node at (default: the bound address).")
+    var advertise: String?
+
+    @Option(help: "A seed to join (repeatable).")
+    var join: [String] = []
+
+    @Option(help: "Base64 encryption key (32 bytes); without it, traffic is plaintext.")
+    var key: String?
+
+    @Option(help: "Cluster label: nodes with another label are refused.")
+    var label: String = ""
+
+    @Option(help: "Snapshot file: known members, for rejoining after a restart.")
+    var snapshot: String?
+
+    @Option(help: "A tag key=value (repeatable).")
+    var tag: [String] = []
+
+    @Option(help: "Probe interval in milliseconds.")
+    var probeIntervalMs: Int = 1000
+
+    @Option(help: "Probe timeout in milliseconds.")
+    var probeTimeoutMs: Int = 500
+
+    @Option(help: "Gossip interval in milliseconds.")
+    var gossipIntervalMs: Int = 200
+
+    @Option(help: "Push/pull interval in milliseconds.")
+    var pushPullIntervalMs: Int = 30_000
+
+    @Option(help: "First join retry wait in milliseconds (doubles per attempt).")
+    var joinRetryMs: Int = 1000
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        guard let bindAddress = Address(parsing: bind, defaultPort: 7946) else {
+            throw ValidationError("cannot parse --bind \(bind)")
+        }
+        var logger = Logger(label: "gossip-node") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var config = GossipConfiguration(name: name, bindAddress: bindAddress, logger: logger)
+        if let advertise {
+            guard let a = Address(parsing: advertise, defaultPort: bindAddress.port) else {
+                throw ValidationError("cannot parse --advertise \(advertise)")
+            }
+            config.advertiseAddress = a
+        }
+        if let key {
+            do { config.keyring = Keyring(primary: try SecretKey(base64: key)) } catch {
+                throw ValidationError("bad --key: \(error)")
+            }
+        }
+        guard let clusterLabel = ClusterLabel(label) else { throw ValidationError("--label is too long") }
+        config.label = clusterLabel
+        config.snapshotPath = snapshot
+        var tags = Tags()
+        for t in tag {
+            let parts = t.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { throw ValidationError("--tag wants key=value, got \(t)") }
+            tags[String(parts[0])] = String(parts[1])
+        }
+        config.tags = tags
+        config.settings.probeInterval = .milliseconds(probeIntervalMs)
+        config.settings.probeTimeout = .milliseconds(probeTimeoutMs)
+        config.settings.gossipInterval = .milliseconds(gossipIntervalMs)
+        config.settings.pushPullInterval = .milliseconds(pushPullIntervalMs)
+        config.settings.joinRetryInterval = .milliseconds(joinRetryMs)
+        var seeds: [Address] = []
+        for s in join {
+            guard let a = Address(parsing: s, defaultPort: 7946) else { throw ValidationError("cannot parse --join \(s)") }
+            seeds.append(a)
+        }
+
+        let node = try GossipNode(configuration: config)
+        let events = node.events()
+        let printer = Task {
+            for await event in events {
+                let m = event.member
+                emit("\(event.kind) \(m.name) \(m.address) \(m.incarnation)")
+            }
+        }
+        try await node.start()
+        let stats = try await node.statistics()
+        emit("ready \(name) \(stats.address)")
+        if !seeds.isEmpty {
+            do {
+                let n = try await node.join(seeds)
+                emit("join-completed \(n)")
+            } catch {
+                emit("join-failed")
+                await node.stop()
+                await printer.value
+                throw ExitCode(1)
+            }
+        }
+        let group = ServiceGroup(
+            services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        await printer.value
+        emit("stopped \(name)")
+    }
+}
+
+/// One line straight to file descriptor 1: a pipe makes stdio fully buffered, and a test reads
+/// line by line.
+func emit(_ line: String) {
+    var bytes = Array((line + "\n").utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
+}
+
+extension GossipNodeCommand {
+    /// Inside an async function the async `main` wins overload resolution; at top level the
+    /// synchronous one of ParsableCommand would, and it refuses async commands.
+    static func start() async { await main() }
+}
+
+await GossipNodeCommand.start()

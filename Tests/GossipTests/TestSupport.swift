@@ -1,0 +1,166 @@
+import Gossip
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Short intervals keep a 32-node cluster test within seconds.
+func fastSettings() -> Settings {
+    var s = Settings()
+    s.probeInterval = .milliseconds(200)
+    s.probeTimeout = .milliseconds(100)
+    s.gossipInterval = .milliseconds(50)
+    s.pushPullInterval = .seconds(2)
+    s.reconnectInterval = .seconds(1)
+    s.joinRetryInterval = .milliseconds(200)
+    s.joinMaxAttempts = 3
+    s.leavePropagationTimeout = .seconds(2)
+    return s
+}
+
+let loopback = Address(ipv4: 0x7f00_0001, port: 0)
+
+/// Tests keep quiet unless something goes wrong.
+let quietLogger: Logger = {
+    var l = Logger(label: "gossip-test") { StreamLogHandler.standardError(label: $0) }
+    l.logLevel = .error
+    return l
+}()
+
+func config(
+    _ name: String, port: UInt16 = 0, group: (any EventLoopGroup)? = nil, keyring: Keyring? = nil,
+    label: ClusterLabel = .none, snapshot: String? = nil
+) -> GossipConfiguration {
+    var c = GossipConfiguration(name: name, bindAddress: Address(ipv4: 0x7f00_0001, port: port), logger: quietLogger)
+    c.settings = fastSettings()
+    c.eventLoopGroup = group
+    c.keyring = keyring
+    c.label = label
+    c.snapshotPath = snapshot
+    c.snapshotInterval = .milliseconds(100)
+    return c
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Waits, driven by the node's membership events, until `condition` holds for its member
+/// list; fails after `timeout` (a bound, not a synchronisation).
+func waitUntil(
+    _ node: GossipNode, _ what: String, timeout: Duration = .seconds(30),
+    _ condition: @escaping @Sendable ([Member]) -> Bool
+) async throws {
+    let met = await withTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            let events = node.events()
+            if condition(node.members) { return true }
+            for await _ in events where condition(node.members) { return true }
+            return condition(node.members)
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return false
+        }
+        let first = await group.next() ?? false
+        group.cancelAll()
+        return first
+    }
+    if !met {
+        let view = node.members.map { "\($0.name)=\($0.status)" }.sorted().joined(separator: " ")
+        throw TimedOut(description: "\(node.name): timed out after \(timeout) waiting for \(what); sees \(view)")
+    }
+}
+
+func status(of name: String, in members: [Member]) -> MemberStatus? {
+    members.first { $0.name == name }?.status
+}
+
+func aliveCount(_ members: [Member]) -> Int {
+    members.filter { $0.status == .alive }.count
+}
+
+/// Open file descriptors of this process.
+func openDescriptorCount() -> Int {
+    guard let dir = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(dir) }
+    var n = 0
+    while readdir(dir) != nil { n += 1 }
+    return n - 3  // ".", ".." and the directory stream itself
+}
+
+/// Threads of this process.
+func threadCount() -> Int {
+    guard let dir = opendir("/proc/self/task") else { return -1 }
+    defer { closedir(dir) }
+    var n = 0
+    while readdir(dir) != nil { n += 1 }
+    return n - 2
+}
+
+/// A unique scratch directory under /tmp, removed by the caller.
+func temporaryDirectory() -> String {
+    var template = Array("/tmp/gossip-test-XXXXXX".utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { buf -> String? in
+        guard let base = buf.baseAddress, mkdtemp(base) != nil else { return nil }
+        return String(cString: base)
+    }
+    return made ?? "/tmp"
+}
+
+func removeDirectory(_ path: String) {
+    guard path != "/tmp", let dir = opendir(path) else { return }
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { unlink(path + "/" + name) }
+    }
+    closedir(dir)
+    rmdir(path)
+}
+
+/// Counts metric increments in memory, so a test can read what a node exported.
+final class RecordingMetrics: MetricsFactory, Sendable {
+    let values = NIOLockedValueBox<[String: Int64]>([:])
+
+    static func key(_ label: String, _ dimensions: [(String, String)]) -> String {
+        label + dimensions.filter { $0.0 != "node" }.map { "|\($0.0)=\($0.1)" }.joined()
+    }
+
+    func value(_ label: String, _ dimensions: [(String, String)] = []) -> Int64 {
+        values.withLockedValue { $0[Self.key(label, dimensions)] ?? 0 }
+    }
+
+    final class Handler: CounterHandler, RecorderHandler, TimerHandler, Sendable {
+        let key: String
+        let values: NIOLockedValueBox<[String: Int64]>
+        init(key: String, values: NIOLockedValueBox<[String: Int64]>) {
+            self.key = key
+            self.values = values
+        }
+        func increment(by amount: Int64) { values.withLockedValue { $0[key, default: 0] += amount } }
+        func reset() { values.withLockedValue { $0[key] = 0 } }
+        func record(_ value: Int64) { values.withLockedValue { $0[key] = value } }
+        func record(_ value: Double) { values.withLockedValue { $0[key] = Int64(value) } }
+        func recordNanoseconds(_ duration: Int64) { values.withLockedValue { $0[key] = duration } }
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        Handler(key: Self.key(label, dimensions), values: values)
+    }
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        Handler(key: Self.key(label, dimensions), values: values)
+    }
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        Handler(key: Self.key(label, dimensions), values: values)
+    }
+    func destroyCounter(_ handler: any CounterHandler) {}
+    func destroyRecorder(_ handler: any RecorderHandler) {}
+    func destroyTimer(_ handler: any TimerHandler) {}
+}
