@@ -68,10 +68,15 @@ struct GossipBench: ParsableCommand {
         let cpu0 = (ours.map { cpuTicks($0.processIdentifier) }, theirs.map { cpuTicks($0.processIdentifier) })
         var rssOurs: [Double] = []
         var rssTheirs: [Double] = []
+        var extra: [(Double, Double, Double, Double)] = []
         for _ in 0..<duration {
             sleep(1)
             rssOurs.append(ours.map { rssKiB($0.processIdentifier) }.reduce(0, +) / Double(nodes))
             rssTheirs.append(theirs.map { rssKiB($0.processIdentifier) }.reduce(0, +) / Double(nodes))
+            func mean(_ ps: [Process], _ f: (Int32) -> Double) -> Double {
+                ps.map { f($0.processIdentifier) }.reduce(0, +) / Double(nodes) / 1024
+            }
+            extra.append((mean(ours, anonKiB), mean(theirs, anonKiB), mean(ours, pssKiB), mean(theirs, pssKiB)))
         }
         let elapsed = Date().timeIntervalSince(start)
         let cpu1 = (ours.map { cpuTicks($0.processIdentifier) }, theirs.map { cpuTicks($0.processIdentifier) })
@@ -89,6 +94,11 @@ struct GossipBench: ParsableCommand {
         print("| --- | --- | --- | --- |")
         print(String(format: "| CPU (%% of one core) | %.3f | %.3f | %.2f |", cpuOurs, cpuTheirs, cpuOurs / max(cpuTheirs, 1e-9)))
         print(String(format: "| RSS (MiB) | %.1f | %.1f | %.2f |", memOurs, memTheirs, memOurs / max(memTheirs, 1e-9)))
+        let n = Double(max(extra.count, 1))
+        let anon = (extra.map(\.0).reduce(0, +) / n, extra.map(\.1).reduce(0, +) / n)
+        let pss = (extra.map(\.2).reduce(0, +) / n, extra.map(\.3).reduce(0, +) / n)
+        print(String(format: "| RssAnon, private (MiB) | %.1f | %.1f | %.2f |", anon.0, anon.1, anon.0 / max(anon.1, 1e-9)))
+        print(String(format: "| PSS (MiB) | %.1f | %.1f | %.2f |", pss.0, pss.1, pss.0 / max(pss.1, 1e-9)))
     }
 
     func serfAlive(rpc: String) -> Int {
@@ -115,9 +125,18 @@ func cpuTicks(_ pid: Int32) -> Int {
     return u + s
 }
 
-func rssKiB(_ pid: Int32) -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+func rssKiB(_ pid: Int32) -> Double { procField(pid, file: "status", key: "VmRSS:") }
+
+/// Private (anonymous) resident memory: what each extra process really costs, since the pages
+/// of shared libraries are counted in every process's RSS.
+func anonKiB(_ pid: Int32) -> Double { procField(pid, file: "status", key: "RssAnon:") }
+
+/// Proportional set size: shared pages divided among the processes that map them.
+func pssKiB(_ pid: Int32) -> Double { procField(pid, file: "smaps_rollup", key: "Pss:") }
+
+func procField(_ pid: Int32, file: String, key: String) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix(key) {
         return Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
     return 0
