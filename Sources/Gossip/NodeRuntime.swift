@@ -156,24 +156,30 @@ final class NodeRuntime {
         let port = UInt16(clamping: bound.udp.localAddress?.port ?? 0)
         var advertised = configuration.advertiseAddress ?? configuration.bindAddress
         if advertised.port == 0 { advertised.port = port }
+        let snapshot = loadSnapshot()
+        // One above the last incarnation used: whatever the cluster last heard of this name, the
+        // restarted process outranks it.
+        let resumed = snapshot.map { $0.incarnation &+ 1 } ?? 0
         core = try GossipInstance(
             name: configuration.name, address: advertised, tags: configuration.tags, settings: settings,
-            seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max))
+            seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max), incarnation: resumed)
         logger[metadataKey: "gossip.address"] = "\(advertised)"
         phase = .running
         logger.info("gossip node started", metadata: ["gossip.sealed": "\(configuration.keyring != nil)"])
         handle(.start)
-        rejoinFromSnapshot()
+        rejoin(from: snapshot)
+    }
+
+    private func loadSnapshot() -> Snapshot? {
+        guard let path = configuration.snapshotPath else { return nil }
+        do { return try Snapshot.load(from: path) } catch {
+            logger.warning("cannot read snapshot, starting without it", metadata: ["gossip.error": "\(error)"])
+            return nil
+        }
     }
 
     /// A restarted node finds its cluster again through the members it last knew.
-    private func rejoinFromSnapshot() {
-        guard let path = configuration.snapshotPath else { return }
-        let snapshot: Snapshot?
-        do { snapshot = try Snapshot.load(from: path) } catch {
-            logger.warning("cannot read snapshot, starting without it", metadata: ["gossip.error": "\(error)"])
-            return
-        }
+    private func rejoin(from snapshot: Snapshot?) {
         guard let snapshot else { return }
         if snapshot.left {
             logger.info("snapshot says this node left the cluster; not rejoining by itself")

@@ -40,9 +40,11 @@ public struct GossipInstance {
     public internal(set) var hasLeft = false
     public internal(set) var counters = Counters()
 
-    public init(name: String, address: Address, tags: Tags = Tags(), settings: Settings, seed: UInt64)
-        throws(SettingsError)
-    {
+    /// `incarnation` lets a restarted process resume above the incarnation it last used (from a
+    /// snapshot), so it outranks whatever the cluster last said about it without a refutation round.
+    public init(
+        name: String, address: Address, tags: Tags = Tags(), settings: Settings, seed: UInt64, incarnation: UInt64 = 0
+    ) throws(SettingsError) {
         try settings.validate()
         if name.isEmpty || name.utf8.count > Member.maxNameLength {
             throw SettingsError(setting: "name", reason: "must be 1 to \(Member.maxNameLength) bytes of UTF-8")
@@ -53,7 +55,8 @@ public struct GossipInstance {
         self.tags = tags
         self.rng = SeededGenerator(seed: seed)
         self.health = LocalHealth(maximum: settings.awarenessMaxMultiplier)
-        insert(Member(name: name, address: address, incarnation: 0, status: .alive, tags: tags, statusChangedAt: .zero))
+        self.incarnation = incarnation
+        insert(Member(name: name, address: address, incarnation: incarnation, status: .alive, tags: tags, statusChangedAt: .zero))
     }
 
     /// Feeds one input at time `now`; returns what to do. The returned array is only valid

@@ -53,6 +53,8 @@ extension GossipRuntimeTests {
                     "n\(count - 1)", port: crashedAddress.port, group: group, snapshot: "\(dir)/n\(count - 1).snapshot"))
             restarted = again
             try await again.start()
+            let resumed = try await again.statistics().incarnation
+            #expect(resumed >= 1, "a restart resumes above the incarnation its snapshot recorded")
             try await waitUntil(again, "rejoined \(count - 1) alive") { aliveCount($0) == count - 1 }
             for node in nodes[0..<(count - 2)] {
                 try await waitUntil(node, "n\(count - 1) back") { status(of: "n\(count - 1)", in: $0) == .alive }
