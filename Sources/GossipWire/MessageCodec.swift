@@ -5,37 +5,13 @@ public import NIOCore
 extension ByteBuffer {
     /// Appends the message's body alone (no type byte, no length): exactly `m.bodySize` bytes.
     public mutating func writeMessageBody(_ m: Message) {
-        switch m {
-        case .ping(let p):
-            writeVarint(UInt64(p.sequence))
-            writeWireString(p.target)
-            writeWireString(p.source)
-            writeAddress(p.sourceAddress)
-        case .indirectPing(let p):
-            writeVarint(UInt64(p.sequence))
-            writeWireString(p.target)
-            writeAddress(p.targetAddress)
-            writeWireString(p.requester)
-            writeAddress(p.requesterAddress)
-            writeInteger(p.wantsNack ? MessageFlags.wantsNack : 0)
-        case .ack(let a):
-            writeVarint(UInt64(a.sequence))
-        case .nack(let n):
-            writeVarint(UInt64(n.sequence))
-        case .alive(let a):
-            writeVarint(a.incarnation)
-            writeWireString(a.name)
-            writeAddress(a.address)
-            writeTags(a.tags)
-        case .suspect(let s):
-            writeVarint(s.incarnation)
-            writeWireString(s.name)
-            writeWireString(s.from)
-        case .dead(let d):
-            writeVarint(d.incarnation)
-            writeWireString(d.name)
-            writeWireString(d.from)
-            writeInteger(d.left ? MessageFlags.left : 0)
+        let size = m.bodySize
+        writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            guard let base = raw.baseAddress else { return 0 }
+            var w = RawWriter(base)
+            w.body(m)
+            assert(w.offset == size, "encoded \(w.offset) bytes, predicted \(size) for \(m)")
+            return Swift.min(w.offset, size)
         }
     }
 
