@@ -10,6 +10,8 @@ public enum GossipError: Error, Sendable, Hashable, CustomStringConvertible {
     case bindFailed(address: Address, reason: String)
     /// The configuration does not describe a node that can run.
     case invalidConfiguration(String)
+    /// Tags larger than every peer accepts (`WireLimits`): they would be dropped everywhere.
+    case tagsTooLarge
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         case .alreadyStarted: "the node was already started"
         case .bindFailed(let a, let r): "cannot bind \(a): \(r)"
         case .invalidConfiguration(let r): "invalid configuration: \(r)"
+        case .tagsTooLarge:
+            "tags exceed the wire limits (\(WireLimits.maxTagCount) pairs, \(WireLimits.maxTagStringLength) bytes per string, \(WireLimits.maxTagsSize) bytes in all)"
         }
     }
 }

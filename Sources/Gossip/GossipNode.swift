@@ -33,6 +33,9 @@ public final class GossipNode: Service, Sendable {
         if configuration.snapshotMaxMembers < 0 || configuration.udpSilenceWarningProbes < 1 {
             throw GossipError.invalidConfiguration("snapshotMaxMembers must be >= 0 and udpSilenceWarningProbes >= 1")
         }
+        do { try WireLimits.validate(configuration.tags) } catch {
+            throw GossipError.tagsTooLarge
+        }
         // Checks settings and name now; the core that runs is rebuilt once the port is known.
         let core = try GossipInstance(
             name: configuration.name, address: configuration.advertiseAddress ?? bind, tags: configuration.tags,
@@ -142,8 +145,12 @@ public final class GossipNode: Service, Sendable {
         view.subscribe(buffer: buffer)
     }
 
-    /// Replaces this node's tags and gossips them.
-    public func setTags(_ tags: Tags) {
+    /// Replaces this node's tags and gossips them. Tags no peer would accept (see
+    /// `WireLimits`) are refused here rather than gossiped and dropped everywhere.
+    public func setTags(_ tags: Tags) throws(GossipError) {
+        do { try WireLimits.validate(tags) } catch {
+            throw .tagsTooLarge
+        }
         let runtime = self.runtime
         loop.execute { runtime.value.setTags(tags) }
     }
