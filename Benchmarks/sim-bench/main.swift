@@ -30,8 +30,9 @@ func wall(_ body: () throws -> Void) rethrows -> Double {
 var md = """
     # Simulation benchmarks
 
-    Measured by `swift run -c release sim-bench` on this project's 2-core CI machine kind; the
-    figures below are from the run that wrote this file. Every protocol figure is the mean over
+    Measured by `swift run -c release sim-bench` on this project's 2-core machine kind; the
+    figures below are from the run that wrote this file (the other core was busy with builds
+    during it, so wall times are, if anything, pessimistic). Every protocol figure is the mean over
     seeds \(seeds.map(String.init).joined(separator: ", ")); the formulas next to them are the
     baselines from SWIM (DSN 2002) and Lifeguard (arXiv 1707.00788) with the default LAN settings
     (probe interval 1 s, suspicion multiplier 4, max suspicion multiplier 6, gossip every 200 ms to 3).
@@ -235,7 +236,7 @@ if speedPoints.count > 1 {
         series: [.init(label: "wall seconds for 60 virtual seconds", color: "#9467bd", points: speedPoints)],
         title: "Simulator cost against cluster size", xLabel: "nodes", yLabel: "wall seconds"
     ).write(toFile: "\(outDir)/simulator-speed.svg", atomically: true, encoding: .utf8)
-    md += "![simulator speed](simulator-speed.svg)\n"
+    md += "\n![simulator speed](simulator-speed.svg)\n"
 }
 try md.write(toFile: "\(outDir)/SIMULATION.md", atomically: true, encoding: .utf8)
 print("wrote \(outDir)/SIMULATION.md")
