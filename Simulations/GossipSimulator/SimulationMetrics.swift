@@ -151,7 +151,7 @@ public struct SimulationMetrics: Sendable {
         case .joined:
             joinedEvents += 1
             set(v, m)
-        case .updated:
+        case .updated, .recovered:
             break
         case .suspected:
             suspicions += 1

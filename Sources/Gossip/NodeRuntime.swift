@@ -267,6 +267,7 @@ final class NodeRuntime {
         case .joined: logger.info("member joined", metadata: metadata)
         case .updated: logger.info("member updated", metadata: metadata)
         case .suspected: logger.info("member suspected", metadata: metadata)
+        case .recovered: logger.info("member refuted its suspicion", metadata: metadata)
         case .failed: logger.info("member failed", metadata: metadata)
         case .left: logger.info("member left", metadata: metadata)
         case .reaped: logger.info("member reaped", metadata: metadata)

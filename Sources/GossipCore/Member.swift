@@ -39,6 +39,9 @@ public struct MembershipEvent: Hashable, Sendable, CustomStringConvertible {
         case updated
         /// A member is suspected (not a Serf event; for metrics and logs).
         case suspected
+        /// A suspected member refuted the suspicion and is alive again. Without it a view kept
+        /// from events would show the member suspect until something else happened.
+        case recovered
         /// A member was declared failed.
         case failed
         /// A member left gracefully.

@@ -38,7 +38,9 @@ extension GossipInstance {
         if old.status > .suspect {
             liveCount += 1
             emit(.joined, members[i])
-        } else if old.address != a.address || old.tags != a.tags {
+        } else if old.status == .suspect {
+            emit(.recovered, members[i])
+        } else if old.tags != a.tags {
             emit(.updated, members[i])
         }
         broadcast(.alive(a), about: a.name)

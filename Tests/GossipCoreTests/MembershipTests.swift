@@ -14,6 +14,15 @@ import Testing
         #expect(h.node.localHealth == 1, "Lifeguard: being suspected counts against our own health")
     }
 
+    @Test func aRefutedSuspicionIsReportedAsRecovered() throws {
+        var h = try Harness(members: 1)
+        let b = Harness.peer(0)
+        h.receive(.suspect(Suspect(incarnation: 0, name: b, from: "c")), from: "c")
+        h.receive(.alive(Alive(incarnation: 1, name: b, address: Harness.address(b), tags: Tags())), from: b)
+        #expect(h.node.member(named: b)?.status == .alive)
+        #expect(h.events.map(\.kind) == [.suspected, .recovered])
+    }
+
     @Test func aRestartedMemberAtANewAddressOvertakesItsDeath() throws {
         var h = try Harness(members: 1)
         let b = Harness.peer(0)

@@ -59,8 +59,9 @@ final class NodeProcess: Sendable {
                     let fields = line.split(separator: " ").map(String.init)
                     guard fields.count >= 2 else { continue }
                     if fields[0] == "ready", fields.count >= 3 { v.address = fields[2] }
-                    if ["joined", "updated", "suspected", "failed", "left", "reaped"].contains(fields[0]) {
-                        v.statuses[fields[1]] = fields[0] == "updated" ? "joined" : fields[0]
+                    if ["joined", "updated", "recovered", "suspected", "failed", "left", "reaped"].contains(fields[0]) {
+                        // Updated and recovered members are alive, as after "joined".
+                        v.statuses[fields[1]] = ["updated", "recovered"].contains(fields[0]) ? "joined" : fields[0]
                     }
                 }
             }
