@@ -99,8 +99,7 @@ public struct Address: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     static func parseIPv6(_ s: Substring) -> (UInt64, UInt64)? {
-        let halves = s.components(separatedByDoubleColon: ())
-        guard let halves else { return nil }
+        guard let halves = s.splitAtDoubleColon() else { return nil }
         func groups(_ part: Substring) -> [UInt16]? {
             if part.isEmpty { return [] }
             var out: [UInt16] = []
@@ -149,7 +148,7 @@ public struct Address: Hashable, Sendable, Comparable, CustomStringConvertible {
 
 extension Substring {
     /// Splits at the one `::` an IPv6 text may hold: nil if there are two.
-    fileprivate func components(separatedByDoubleColon _: Void) -> (Substring, Substring?)? {
+    fileprivate func splitAtDoubleColon() -> (Substring, Substring?)? {
         guard let r = self.firstRange(of: "::") else { return (self, nil) }
         let tail = self[r.upperBound...]
         if tail.contains("::") { return nil }

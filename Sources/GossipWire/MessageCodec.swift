@@ -5,14 +5,7 @@ public import NIOCore
 extension ByteBuffer {
     /// Appends the message's body alone (no type byte, no length): exactly `m.bodySize` bytes.
     public mutating func writeMessageBody(_ m: Message) {
-        let size = m.bodySize
-        writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-            guard let base = raw.baseAddress else { return 0 }
-            var w = RawWriter(base)
-            w.body(m)
-            assert(w.offset == size, "encoded \(w.offset) bytes, predicted \(size) for \(m)")
-            return Swift.min(w.offset, size)
-        }
+        writeRaw(m, size: m.bodySize) { $0.body(m) }
     }
 
     /// Appends `[type][varint body length][body]`: exactly `m.encodedSize` bytes.
@@ -20,17 +13,24 @@ extension ByteBuffer {
     public mutating func writeFramedMessage(_ m: Message) -> Int {
         let bodySize = m.bodySize
         let size = WireSize.framed(body: bodySize)
-        writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-            guard let base = raw.baseAddress else { return 0 }
-            var w = RawWriter(base)
+        writeRaw(m, size: size) { w in
             w.byte(m.type.rawValue)
             w.varint(UInt64(bodySize))
             w.body(m)
+        }
+        return size
+    }
+
+    /// Writes exactly `size` bytes of `m` in one reservation, through `RawWriter`.
+    private mutating func writeRaw(_ m: Message, size: Int, _ fill: (inout RawWriter) -> Void) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
+            guard let base = raw.baseAddress else { return 0 }
+            var w = RawWriter(base)
+            fill(&w)
             // The core's size formula and this encoder must agree; the tests hold them to it.
             assert(w.offset == size, "encoded \(w.offset) bytes, predicted \(size) for \(m)")
             return Swift.min(w.offset, size)
         }
-        return size
     }
 
     /// Decodes one body of a known datagram type; the whole buffer must be that body.

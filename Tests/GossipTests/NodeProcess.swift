@@ -78,19 +78,10 @@ final class NodeProcess: Sendable {
     {
         let view = self.view
         let changes = self.changes
-        let met = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                if view.withLockedValue({ condition($0) }) { return true }
-                for await _ in changes where view.withLockedValue({ condition($0) }) { return true }
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+        let met = await firstTrue(within: timeout) {
+            if view.withLockedValue({ condition($0) }) { return true }
+            for await _ in changes where view.withLockedValue({ condition($0) }) { return true }
+            return false
         }
         if !met {
             let seen = view.withLockedValue { $0.statuses.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ") }

@@ -56,13 +56,23 @@ func waitUntil(
     _ node: GossipNode, _ what: String, timeout: Duration = .seconds(30),
     _ condition: @escaping @Sendable ([Member]) -> Bool
 ) async throws {
-    let met = await withTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            let events = node.events()
-            if condition(node.members) { return true }
-            for await _ in events where condition(node.members) { return true }
-            return condition(node.members)
-        }
+    let met = await firstTrue(within: timeout) {
+        let events = node.events()
+        if condition(node.members) { return true }
+        for await _ in events where condition(node.members) { return true }
+        return condition(node.members)
+    }
+    if !met {
+        let view = node.members.map { "\($0.name)=\($0.status)" }.sorted().joined(separator: " ")
+        throw TimedOut(description: "\(node.name): timed out after \(timeout) waiting for \(what); sees \(view)")
+    }
+}
+
+/// Runs `body` until it answers, or gives up with false after `timeout` (a bound on a wait
+/// that is driven by events, never a synchronisation by itself).
+func firstTrue(within timeout: Duration, _ body: @escaping @Sendable () async -> Bool) async -> Bool {
+    await withTaskGroup(of: Bool.self) { group in
+        group.addTask { await body() }
         group.addTask {
             try? await Task.sleep(for: timeout)
             return false
@@ -70,10 +80,6 @@ func waitUntil(
         let first = await group.next() ?? false
         group.cancelAll()
         return first
-    }
-    if !met {
-        let view = node.members.map { "\($0.name)=\($0.status)" }.sorted().joined(separator: " ")
-        throw TimedOut(description: "\(node.name): timed out after \(timeout) waiting for \(what); sees \(view)")
     }
 }
 
