@@ -19,6 +19,14 @@ public struct GossipInstance {
     var probeCursor = 0
     /// Members alive or suspect, this node included: the N of every formula.
     var liveCount = 0
+    /// Parallel to `members`: whether the member has answered one of this node's probes at
+    /// its current address. Members vouched for only by others are probed in a lane of their
+    /// own, so however many of them arrive, the members already confirmed are probed as often
+    /// as before (see `probeNext`).
+    var confirmed: [Bool] = []
+    /// Live members not yet confirmed, and the round-robin position of their lane.
+    var unconfirmedLive = 0
+    var unconfirmedCursor = 0
 
     var health: LocalHealth
     var queue = BroadcastQueue()
@@ -68,7 +76,9 @@ public struct GossipInstance {
         self.incarnation = incarnation
         // A random first sequence number: a forged ack must guess it.
         self.sequence = UInt32(truncatingIfNeeded: rng.next())
-        insert(Member(name: name, address: address, incarnation: incarnation, status: .alive, tags: tags, statusChangedAt: .zero))
+        insert(
+            Member(name: name, address: address, incarnation: incarnation, status: .alive, tags: tags, statusChangedAt: .zero),
+            confirmed: true)
     }
 
     /// Feeds one input at time `now`; returns what to do. The returned array is only valid
@@ -147,7 +157,7 @@ public struct GossipInstance {
         members[i].incarnation = incarnation
         members[i].status = .left
         members[i].statusChangedAt = now
-        liveCount -= 1
+        liveChanged(i, live: false)
         let id = queue.enqueue(.dead(Dead(incarnation: incarnation, name: name, from: name, left: true)), key: name)
         leaveBroadcast = id
         eager = true
@@ -217,11 +227,12 @@ public struct GossipInstance {
     /// Adds a member at a random place in the probe order, as SWIM's round robin requires, so a
     /// newcomer is probed within one round on average whatever its arrival time. Returns its position.
     @discardableResult
-    mutating func insert(_ m: Member) -> Int {
+    mutating func insert(_ m: Member, confirmed c: Bool = false) -> Int {
         members.append(m)
+        confirmed.append(c)
         let last = members.count - 1
         index[m.name] = last
-        if m.status <= .suspect { liveCount += 1 }
+        if m.status <= .suspect { liveChanged(last, live: true) }
         guard last > 0 else { return last }
         let j = rng.index(below: members.count)
         swapMembers(last, j)
@@ -231,16 +242,32 @@ public struct GossipInstance {
     /// Forgets the member at `i` (never this node) and returns it.
     mutating func remove(at i: Int) -> Member {
         swapMembers(i, members.count - 1)
+        if members[members.count - 1].status <= .suspect { liveChanged(members.count - 1, live: false) }
         let m = members.removeLast()
+        confirmed.removeLast()
         index[m.name] = nil
-        if m.status <= .suspect { liveCount -= 1 }
         clearSuspicion(m.name)
         return m
+    }
+
+    /// Keeps the live counts right as the member at `i` becomes live or stops being live.
+    mutating func liveChanged(_ i: Int, live: Bool) {
+        let delta = live ? 1 : -1
+        liveCount += delta
+        if !confirmed[i] { unconfirmedLive += delta }
+    }
+
+    /// The member at `i` answered a probe.
+    mutating func confirm(_ i: Int) {
+        guard !confirmed[i] else { return }
+        confirmed[i] = true
+        if members[i].status <= .suspect { unconfirmedLive -= 1 }
     }
 
     mutating func swapMembers(_ a: Int, _ b: Int) {
         guard a != b else { return }
         members.swapAt(a, b)
+        confirmed.swapAt(a, b)
         index[members[a].name] = a
         index[members[b].name] = b
     }

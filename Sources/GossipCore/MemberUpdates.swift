@@ -36,7 +36,11 @@ extension GossipInstance {
             return conflict(NameConflict(name: a.name, known: old.address, claimed: a.address, isSelf: false), from: sender)
         }
         members[i].incarnation = a.incarnation
-        members[i].address = a.address
+        if a.address != old.address {
+            // Only a member gone dead or left gets here: it is not live, so no count moves.
+            members[i].address = a.address
+            confirmed[i] = false
+        }
         members[i].tags = a.tags
         if old.status != .alive {
             members[i].status = .alive
@@ -44,7 +48,7 @@ extension GossipInstance {
         }
         clearSuspicion(a.name)
         if old.status > .suspect {
-            liveCount += 1
+            liveChanged(i, live: true)
             emit(.joined, members[i])
         } else if old.status == .suspect {
             emit(.recovered, members[i])
@@ -119,7 +123,7 @@ extension GossipInstance {
         members[i].status = status
         members[i].statusChangedAt = now
         clearSuspicion(d.name)
-        liveCount -= 1
+        liveChanged(i, live: false)
         if local { broadcastLocal(.dead(d), about: d.name) } else { broadcast(.dead(d), about: d.name) }
         emit(d.left ? .left : .failed, members[i])
     }

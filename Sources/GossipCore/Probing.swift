@@ -4,20 +4,43 @@ extension GossipInstance {
     /// Probes the next member in the round-robin order. A full pass over the list ends a round:
     /// the list is reaped of long-gone members and shuffled (SWIM section 4.3), which bounds the
     /// time to first detection to one round in the worst case.
+    ///
+    /// The round covers confirmed members only, those that have answered this node's probes.
+    /// Members known only from others' word take a second lane, one probe per period while
+    /// any exist. A flood of invented members (or a large join) then costs one extra probe per
+    /// period, and cannot stretch the round in which a real member's failure is found.
     mutating func probeNext(_ now: Instant) {
         let period = settings.lifeguard ? health.scale(settings.probeInterval) : settings.probeInterval
         arm(.probe, at: now + period)
-        var checked = 0
-        while checked < members.count {
+        if liveCount - unconfirmedLive > 1 {
+            var checked = 0
+            while checked < members.count {
+                if probeCursor >= members.count {
+                    probeCursor = 0
+                    endRound(now)
+                }
+                let i = probeCursor
+                probeCursor += 1
+                checked += 1
+                if !confirmed[i] || members[i].status > .suspect || members[i].name == name { continue }
+                probe(members[i], now, period: period)
+                break
+            }
+        } else {
+            // Nobody to probe in the round yet; it still turns, so that reaping still happens.
+            probeCursor += 1
             if probeCursor >= members.count {
                 probeCursor = 0
                 endRound(now)
             }
-            let m = members[probeCursor]
-            probeCursor += 1
-            checked += 1
-            if m.name == name || m.status > .suspect { continue }
-            probe(m, now, period: period)
+        }
+        guard unconfirmedLive > 0 else { return }
+        for _ in 0..<members.count {
+            if unconfirmedCursor >= members.count { unconfirmedCursor = 0 }
+            let i = unconfirmedCursor
+            unconfirmedCursor += 1
+            if confirmed[i] || members[i].status > .suspect { continue }
+            probe(members[i], now, period: period)
             return
         }
     }
@@ -122,6 +145,7 @@ extension GossipInstance {
             return
         }
         guard let p = probes.removeValue(forKey: ack.sequence) else { return }
+        if let i = index[p.target] { confirm(i) }
         // Only a timely direct ack is evidence that this node itself is healthy.
         if settings.lifeguard, !p.indirect { health.apply(-1) }
     }

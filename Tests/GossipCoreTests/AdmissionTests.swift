@@ -296,3 +296,38 @@ import Testing
         #expect(reports.count == 2, "one report per name and claimed address")
     }
 }
+
+/// Reported: after one push/pull of invented members, a real member killed with SIGKILL was
+/// detected by none of the survivors, because the probe round had grown by the invented ones.
+@Suite struct ProbeLaneTests {
+    @Test func invitedFakesDoNotSlowTheProbingOfConfirmedMembers() throws {
+        var s = Settings()
+        s.maxMembersLearnedPerExchange = 1_000
+        var h = try Harness(members: 3, settings: s)
+        // Confirm the three real members: each answers the probe it gets.
+        for _ in 0..<10 {
+            let out = h.fire(.probe)
+            for case .datagram(let to, let messages) in out {
+                for case .ping(let p) in messages where p.target.hasPrefix("peer-") {
+                    h.feed(.datagram(from: to, messages: [.ack(Ack(sequence: p.sequence))]))
+                }
+            }
+        }
+        let fakes = PushPull(
+            join: false, isReply: false, sender: "mallory", senderAddress: Harness.address("mallory"),
+            members: (0..<1_000).map { i in
+                MemberState(
+                    name: "fake-\(i)", address: Address(ipv4: 0x7F02_0000 + UInt32(i), port: 7946), incarnation: 0,
+                    status: .alive, tags: Tags())
+            })
+        h.feed(.stream(from: Harness.address("mallory"), .pushPull(fakes), conversation: .inbound(1)))
+        #expect(h.node.knownMembers.count == 1_004)
+        h.outputs.removeAll()
+        // Six periods: every real member is probed at least once (a round of three), and the
+        // fakes get one probe per period between them.
+        for _ in 0..<6 { h.fire(.probe) }
+        let pinged = h.sent.flatMap(\.messages).compactMap { if case .ping(let p) = $0 { p.target } else { nil } }
+        for i in 0..<3 { #expect(pinged.contains(Harness.peer(i)), "peer-\(i) probed") }
+        #expect(pinged.filter { $0.hasPrefix("fake-") }.count == 6)
+    }
+}
