@@ -107,7 +107,7 @@ extension ByteBuffer {
     mutating func readMemberState() throws(WireError) -> MemberState {
         let name = try readName()
         let address = try readAddress()
-        let incarnation = try readVarint()
+        let incarnation = try readIncarnation()
         guard let raw = readInteger(as: UInt8.self) else { throw .truncated }
         guard let status = MemberStatus(rawValue: raw) else { throw .invalidStatus(raw) }
         let tags = try readTags()

@@ -59,18 +59,18 @@ extension ByteBuffer {
         case .nack:
             m = .nack(Nack(sequence: try body.readSequence()))
         case .alive:
-            let incarnation = try body.readVarint()
+            let incarnation = try body.readIncarnation()
             let name = try body.readName()
             let address = try body.readAddress()
             let tags = try body.readTags()
             m = .alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags))
         case .suspect:
-            let incarnation = try body.readVarint()
+            let incarnation = try body.readIncarnation()
             let name = try body.readName()
             let from = try body.readName()
             m = .suspect(Suspect(incarnation: incarnation, name: name, from: from))
         case .dead:
-            let incarnation = try body.readVarint()
+            let incarnation = try body.readIncarnation()
             let name = try body.readName()
             let from = try body.readName()
             let flags = try body.readFlags(allowed: MessageFlags.left)
@@ -80,6 +80,14 @@ extension ByteBuffer {
         }
         if body.readableBytes != 0 { throw .bodyLengthMismatch }
         return m
+    }
+
+    /// Incarnations are refused above `Limits.maxIncarnation` as they enter, so that no
+    /// arithmetic on them can overflow anywhere behind the decoder.
+    mutating func readIncarnation() throws(WireError) -> UInt64 {
+        let v = try readVarint()
+        if v > Limits.maxIncarnation { throw .incarnationOutOfRange(v) }
+        return v
     }
 
     mutating func readSequence() throws(WireError) -> UInt32 {

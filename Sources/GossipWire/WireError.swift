@@ -17,6 +17,8 @@ public enum WireError: Error, Sendable, Hashable {
     case nameTooLong(Int)
     /// A tag string, tag count or whole tag block beyond `WireLimits`.
     case tagsTooLarge
+    /// An incarnation above `Limits.maxIncarnation`: no honest member ever reaches it.
+    case incarnationOutOfRange(UInt64)
     /// Tag keys not strictly increasing: duplicate or unsorted keys have no single meaning.
     case unsortedTags
     /// A count (members, tags) that the remaining bytes cannot possibly hold.
@@ -58,6 +60,7 @@ public enum WireError: Error, Sendable, Hashable {
         case .invalidUTF8: .invalidUTF8
         case .nameTooLong: .nameTooLong
         case .tagsTooLarge: .tagsTooLarge
+        case .incarnationOutOfRange: .incarnationOutOfRange
         case .unsortedTags: .unsortedTags
         case .countTooLarge: .countTooLarge
         case .invalidAddressFamily: .invalidAddressFamily
@@ -99,5 +102,6 @@ public enum WireError: Error, Sendable, Hashable {
         case labelMismatch = "label_mismatch"
         case frameTooLarge = "frame_too_large"
         case exceedsBudget = "exceeds_budget"
+        case incarnationOutOfRange = "incarnation_out_of_range"
     }
 }

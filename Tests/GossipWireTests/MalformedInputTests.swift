@@ -140,6 +140,12 @@ import Testing
         Case(name: "too many tags", hex: "0100 050b 00 0161 04 7f000001 0001 41", error: .tagsTooLarge),
         Case(name: "tag string too long", hex: "0100 050d 00 0161 04 7f000001 0001 01 8120", error: .tagsTooLarge),
         Case(name: "duplicate tag keys", hex: "0100 0511 00 0161 04 7f000001 0001 02 0161 00 0161 00", error: .unsortedTags),
+        // Issue 8: one plaintext datagram with incarnation 2^64-1 made its receiver trap.
+        Case(
+            name: "incarnation 2^64-1", hex: "0100 0514 ffffffffffffffffff01 0161 04 7f000001 0001 00",
+            error: .incarnationOutOfRange(.max)),
+        Case(name: "incarnation above the ceiling", hex: "0100 0513 818080808080808040 0161 04 7f000001 0001 00",
+            error: .incarnationOutOfRange(Limits.maxIncarnation + 1)),
         Case(name: "unsorted tag keys", hex: "0100 0511 00 0161 04 7f000001 0001 02 0162 00 0161 00", error: .unsortedTags),
     ]
 

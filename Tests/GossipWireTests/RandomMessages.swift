@@ -23,6 +23,11 @@ struct RandomMessages {
         }
     }
 
+    /// An incarnation the decoder accepts: up to `Limits.maxIncarnation`, sometimes right at it.
+    mutating func incarnation() -> UInt64 {
+        int(0...7) == 0 ? Limits.maxIncarnation : min(u64(), Limits.maxIncarnation)
+    }
+
     mutating func u32() -> UInt32 { UInt32(truncatingIfNeeded: bool() ? u64() : u64() & 0xffff_ffff) }
 
     /// At most `maxBytes` bytes of UTF-8.
@@ -70,16 +75,16 @@ struct RandomMessages {
                     requesterAddress: address(), wantsNack: bool()))
         case 2: .ack(Ack(sequence: u32()))
         case 3: .nack(Nack(sequence: u32()))
-        case 4: .alive(Alive(incarnation: u64(), name: name(), address: address(), tags: tags()))
-        case 5: .suspect(Suspect(incarnation: u64(), name: name(), from: name()))
-        default: .dead(Dead(incarnation: u64(), name: name(), from: name(), left: bool()))
+        case 4: .alive(Alive(incarnation: incarnation(), name: name(), address: address(), tags: tags()))
+        case 5: .suspect(Suspect(incarnation: incarnation(), name: name(), from: name()))
+        default: .dead(Dead(incarnation: incarnation(), name: name(), from: name(), left: bool()))
         }
     }
 
     mutating func memberState() -> MemberState {
         let status: [MemberStatus] = [.alive, .suspect, .dead, .left]
         return MemberState(
-            name: name(), address: address(), incarnation: u64(), status: status[int(0...3)], tags: tags())
+            name: name(), address: address(), incarnation: incarnation(), status: status[int(0...3)], tags: tags())
     }
 
     mutating func pushPull(maxMembers: Int = 40) -> PushPull {

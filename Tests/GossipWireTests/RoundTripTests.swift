@@ -32,7 +32,7 @@ private func roundTrip(_ m: Message) throws -> (Message, Int) {
         .alive(Alive(incarnation: 0, name: "node-123", address: Address(ipv4: 0xc0a8_0001, port: 7946), tags: [:])),
         .alive(
             Alive(
-                incarnation: .max, name: String(repeating: "é", count: 64), address: Address(ipv6High: .max, low: .max, port: .max),
+                incarnation: Limits.maxIncarnation, name: String(repeating: "é", count: 64), address: Address(ipv6High: .max, low: .max, port: .max),
                 tags: ["role": "vtep", "dc": "eu-1", "": ""])),
         .suspect(Suspect(incarnation: 5, name: "node-9", from: "node-3")),
         .dead(Dead(incarnation: 9, name: "node-9", from: "node-9", left: true)),
