@@ -17,6 +17,8 @@ public struct BroadcastQueue: Sendable {
     private var nextID: UInt64 = 1
     private var moved: [(entry: Entry, bucket: Int)] = []
     private var kept: [Entry] = []
+    /// Entries held in the buckets, superseded ones included.
+    private var stored = 0
 
     /// Updates still to be sent.
     public var count: Int { latest.count }
@@ -30,7 +32,23 @@ public struct BroadcastQueue: Sendable {
         nextID += 1
         latest[key] = id
         buckets[0].append(Entry(key: key, message: message, size: message.encodedSize, id: id))
+        stored += 1
+        // Superseded entries leave the buckets only when a fill passes over them, and a stream
+        // of updates about one key (a peer raising its own incarnation as fast as it can) could
+        // keep them from ever being reached. Past twice the live entries, sweep them out:
+        // amortised constant time per update, and memory bounded by the keys, not the updates.
+        if stored > 2 * latest.count + 64 { dropSuperseded() }
         return id
+    }
+
+    /// Entries stored, superseded ones included (for tests of the bound).
+    var storedEntries: Int { stored }
+
+    private mutating func dropSuperseded() {
+        for t in buckets.indices {
+            buckets[t].removeAll { latest[$0.key] != $0.id }
+        }
+        stored = buckets.reduce(0) { $0 + $1.count }
     }
 
     /// True while some update about `key` is queued.
@@ -54,6 +72,7 @@ public struct BroadcastQueue: Sendable {
             buckets[target].append(entry)
         }
         moved.removeAll(keepingCapacity: true)
+        stored = buckets.reduce(0) { $0 + $1.count }
     }
 
     /// No framed message is shorter than this (type, length, one-byte body).

@@ -27,14 +27,16 @@ extension GossipInstance {
             broadcast(.alive(a), about: a.name)
             return
         }
+        // A name keeps its address while alive: a second process claiming it elsewhere is a
+        // conflict, whatever incarnation it claims (a newcomer starts at 0). Once the old
+        // incarnation is dead or gone, the name may come back anywhere.
+        if members[i].address != a.address, members[i].status <= .suspect {
+            return conflict(
+                NameConflict(name: a.name, known: members[i].address, claimed: a.address, isSelf: false), from: sender)
+        }
         // The common case in a large cluster: news we already have. Leave before copying anything.
         if a.incarnation <= members[i].incarnation { return }
         let old = members[i]
-        // A name keeps its address while alive: a second process claiming it elsewhere is a
-        // conflict. Once the old incarnation is dead or gone, the name may come back anywhere.
-        if a.address != old.address, old.status <= .suspect {
-            return conflict(NameConflict(name: a.name, known: old.address, claimed: a.address, isSelf: false), from: sender)
-        }
         members[i].incarnation = a.incarnation
         if a.address != old.address {
             // Only a member gone dead or left gets here: it is not live, so no count moves.

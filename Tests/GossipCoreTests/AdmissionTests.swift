@@ -295,6 +295,20 @@ import Testing
         let reports = h.outputs.filter { if case .nameConflict = $0 { true } else { false } }
         #expect(reports.count == 2, "one report per name and claimed address")
     }
+
+    @Test func aNewcomerAtIncarnationZeroIsReportedByTheMembersItReaches() throws {
+        var h = try Harness(members: 2)
+        let b = Harness.peer(0)
+        h.receive(.alive(Alive(incarnation: 3, name: b, address: Harness.address(b), tags: Tags())), from: b)
+        let newcomer = Address(ipv4: 0x7F00_0B0B, port: 7000)
+        let request = PushPull(
+            join: true, isReply: false, sender: b, senderAddress: newcomer,
+            members: [MemberState(name: b, address: newcomer, incarnation: 0, status: .alive, tags: Tags())])
+        h.feed(.stream(from: newcomer, .pushPull(request), conversation: .inbound(1)))
+        #expect(h.outputs.contains { if case .nameConflict(let c) = $0 { c.claimed == newcomer && !c.isSelf } else { false } })
+        #expect(h.node.member(named: b)?.address == Harness.address(b))
+        #expect(h.replies.count == 1, "the newcomer is answered, and learns from the answer that its name is taken")
+    }
 }
 
 /// Reported: after one push/pull of invented members, a real member killed with SIGKILL was

@@ -1,4 +1,4 @@
-import GossipCore
+@testable import GossipCore
 import Testing
 
 @Suite struct BroadcastQueueTests {
@@ -74,5 +74,24 @@ import Testing
         q.fill(into: &messages, budget: &budget, limit: 10)
         #expect(messages.count == 3)
         #expect(Set(messages).count == 3)
+    }
+}
+
+@Suite struct BroadcastQueueBoundTests {
+    /// A peer raising its own incarnation as fast as it can sends a stream of updates about one
+    /// key; superseded entries must not pile up where no fill ever reaches them.
+    @Test func aStreamOfUpdatesAboutOneKeyKeepsTheQueueSmall() {
+        var q = BroadcastQueue()
+        for i in 0..<10_000 as Range<UInt64> {
+            q.enqueue(.alive(Alive(incarnation: i, name: "x", address: Address(ipv4: 1, port: 1), tags: Tags())), key: "x")
+            q.enqueue(.suspect(Suspect(incarnation: i, name: "y\(i % 3)", from: "z")), key: "y\(i % 3)")
+        }
+        #expect(q.count == 4)
+        #expect(q.storedEntries <= 2 * 4 + 64 + 1)
+        var out: [Message] = []
+        var budget = 1_400
+        q.fill(into: &out, budget: &budget, limit: 3)
+        #expect(out.contains(.alive(Alive(incarnation: 9_999, name: "x", address: Address(ipv4: 1, port: 1), tags: Tags()))))
+        #expect(out.count == 4, "only the newest update per key survives")
     }
 }
