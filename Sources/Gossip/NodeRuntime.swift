@@ -10,7 +10,14 @@ import NIOPosix
 final class NodeRuntime {
     enum Phase { case idle, starting, running, leaving, stopping, stopped }
 
-    enum FrameOutcome { case needMoreData, delivered, refused }
+    enum FrameOutcome {
+        case needMoreData
+        /// A frame was handed to the core; read on.
+        case delivered
+        /// A frame was handed to the core, and the connection is done: the runtime closes it.
+        case finished
+        case refused(StreamBudget.Refusal?)
+    }
 
     let loop: any EventLoop
     let configuration: GossipConfiguration
@@ -19,23 +26,48 @@ final class NodeRuntime {
     let view: MembershipView
     let metrics: NodeMetrics
     private(set) var core: GossipInstance
-    private var packetCodec: PacketCodec
-    private var streamCodec: StreamCodec
+    var packetCodec: PacketCodec
+    var streamCodec: StreamCodec
     private(set) var phase = Phase.idle
 
-    private var udp: (any Channel)?
-    private var tcp: (any Channel)?
-    private var connections: [ObjectIdentifier: any Channel] = [:]
+    // UDP transport (NodeRuntime+Datagrams.swift).
+    var udp: (any Channel)?
+    /// Where the UDP socket is bound (with the port actually bound): a rebind goes there.
+    var udpBound: SocketAddress?
+    /// Tells a socket's write failures from those of the socket that replaced it.
+    var udpGeneration = 0
+    /// The generation whose closing write error has been attributed to its destination.
+    var udpCulpritGeneration = -1
+    var udpRebindAttempt = 0
+    var destinationPolicy: DestinationPolicy
+    /// Destinations a send to which closed the socket: until when they are refused, and how
+    /// often it happened (the wait doubles).
+    var failedDestinations: [Address: (until: Instant, strikes: Int)] = [:]
+    var sendErrorReports = RateLimitedReports<Address>()
+    var sendRefusalReports = RateLimitedReports<Address>()
+    var wireRefusalReports = RateLimitedReports<Address>()
+    var streamRefusalReports = RateLimitedReports<Address>()
+    var transport = TransportCounters()
+    var received: [Message] = []
+    var datagramsPending = false
+    var addressCache: [Address: SocketAddress] = [:]
+    var udpSilence: UDPSilenceDetector
+
+    // TCP (NodeRuntime+Streams.swift).
+    var tcp: (any Channel)?
+    var connections: [ObjectIdentifier: any Channel] = [:]
+    var streamBudget: StreamBudget
+    /// The seeds of the join under way, in the order given, with what happened to each.
+    var joinSeeds: [Address] = []
+    var seedOutcomes: [Address: SeedFailure.Reason] = [:]
+
     private var timers: [UInt64: Scheduled<Void>] = [:]
     private var nextTimerKey: UInt64 = 0
-    private var addressCache: [Address: SocketAddress] = [:]
 
     // Inputs that arrive while one is being handled (a connect that fails at once, a promise
     // callback) wait here, so the core never sees a nested call.
     private var handling = false
     private var queued: [Input] = []
-    private var received: [Message] = []
-    private var datagramsPending = false
     private var newEvents: [MembershipEvent] = []
     private var joinResults: [Int] = []
     private var leaveFinished = false
@@ -47,12 +79,10 @@ final class NodeRuntime {
     private var snapshotScheduled = false
     private var snapshotWrite: EventLoopFuture<Void>?
 
-    // What tells a node that its UDP is blocked while TCP works.
-    private(set) var udpAcks = 0
-    private(set) var streamMessagesIn = 0
-    private var udpWarned = false
-    private(set) var packetsIn = 0
-    private(set) var packetsOut = 0
+    var udpAcks = 0
+    var streamMessagesIn = 0
+    var packetsIn = 0
+    var packetsOut = 0
 
     init(configuration: GossipConfiguration, settings: Settings, core: sending GossipInstance, loop: any EventLoop, view: MembershipView) {
         self.configuration = configuration
@@ -65,10 +95,26 @@ final class NodeRuntime {
         self.logger = logger
         self.metrics = NodeMetrics(node: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.packetCodec = PacketCodec(keyring: configuration.keyring, label: configuration.label)
-        self.streamCodec = StreamCodec(keyring: configuration.keyring, label: configuration.label)
+        self.streamCodec = StreamCodec(
+            keyring: configuration.keyring, label: configuration.label, maxFrameSize: configuration.maxFrameSize)
+        self.destinationPolicy = DestinationPolicy(bound: configuration.bindAddress)
+        self.udpSilence = UDPSilenceDetector(window: configuration.udpSilenceWarningProbes)
+        self.streamBudget = StreamBudget(
+            maxInbound: configuration.maxInboundConnections,
+            maxInboundPerHost: configuration.maxInboundConnectionsPerHost,
+            maxBuffered: configuration.maxStreamBufferedBytes,
+            maxBufferedPerHost: configuration.maxStreamBufferedBytesPerHost)
     }
 
     var isActive: Bool { phase == .running || phase == .leaving }
+
+    var transportSnapshot: TransportCounters {
+        var t = transport
+        t.inboundConnections = streamBudget.inbound
+        t.streamBufferedBytes = streamBudget.buffered
+        t.udpSuspectedBlocked = udpSilence.isBlocked
+        return t
+    }
 
     var now: Instant { Instant(nanoseconds: Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds)) }
 
@@ -119,25 +165,17 @@ final class NodeRuntime {
         let address: SocketAddress
         do { address = try SocketAddress(requested) } catch { return loop.makeFailedFuture(error) }
         let me = NIOLoopBound(self, eventLoop: loop)
-        let receiveSize = max(2048, settings.packetBudget)
-        let udpFuture = DatagramBootstrap(group: loop)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: receiveSize))
-            .channelOption(.maxMessagesPerRead, value: 16)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(runtime: me.value))
-                }
-            }
-            .bind(to: address)
-        let timeout = TimeAmount(configuration.streamIdleTimeout)
-        return udpFuture.flatMap { udp in
+        let timeouts = streamTimeouts
+        return bindDatagramChannel(to: address).flatMap { udp in
             var tcpAddress = address
             if let port = udp.localAddress?.port { tcpAddress.port = port }
             return ServerBootstrap(group: udp.eventLoop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(StreamHandler(runtime: me.value, timeout: timeout))
+                        try channel.pipeline.syncOperations.addHandler(
+                            StreamHandler(runtime: me.value, role: .inbound, timeouts: timeouts))
                     }
                 }
                 .bind(to: tcpAddress)
@@ -150,8 +188,13 @@ final class NodeRuntime {
         }
     }
 
+    var streamTimeouts: StreamTimeouts {
+        StreamTimeouts(
+            idle: TimeAmount(configuration.streamIdleTimeout), firstFrame: TimeAmount(configuration.streamFirstFrameTimeout),
+            lifetime: TimeAmount(configuration.streamMaxLifetime))
+    }
+
     private func started(_ bound: BoundSockets) throws {
-        udp = bound.udp
         tcp = bound.tcp
         let port = UInt16(clamping: bound.udp.localAddress?.port ?? 0)
         var advertised = configuration.advertiseAddress ?? configuration.bindAddress
@@ -164,8 +207,15 @@ final class NodeRuntime {
             name: configuration.name, address: advertised, tags: configuration.tags, settings: settings,
             seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max), incarnation: resumed)
         logger[metadataKey: "gossip.address"] = "\(advertised)"
+        destinationPolicy.localBroadcasts = DestinationPolicy.localIPv4Broadcasts()
         phase = .running
+        adoptDatagramChannel(bound.udp)
         logger.info("gossip node started", metadata: ["gossip.sealed": "\(configuration.keyring != nil)"])
+        if configuration.keyring == nil {
+            logger.warning(
+                "running in plaintext (no keyring): anyone who can reach port \(port) can join this cluster, inject members, forge failures and read the membership; set a keyring unless the network is trusted"
+            )
+        }
         handle(.start)
         rejoin(from: snapshot)
     }
@@ -238,16 +288,13 @@ final class NodeRuntime {
         if !joinResults.isEmpty {
             let results = joinResults
             joinResults.removeAll()
-            let waiters = joinWaiters
-            joinWaiters.removeAll()
-            for n in results {
-                if n > 0 {
-                    logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(n)"])
-                } else {
-                    logger.warning("join failed: no seed answered")
-                }
+            let contacted = results.last ?? 0
+            if contacted > 0 {
+                logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(contacted)"])
+                finishJoin(.success(contacted))
+            } else {
+                finishJoin(.failure(joinFailure()))
             }
-            for w in waiters { w.succeed(results.last ?? 0) }
         }
         if leaveFinished {
             leaveFinished = false
@@ -257,12 +304,31 @@ final class NodeRuntime {
         }
     }
 
+    private func finishJoin(_ result: Result<Int, GossipError>) {
+        if case .failure(let error) = result {
+            logger.warning("\(error)")
+        }
+        joinSeeds = []
+        seedOutcomes = [:]
+        let waiters = joinWaiters
+        joinWaiters.removeAll()
+        for w in waiters { w.completeWith(result.mapError { $0 as any Error }) }
+    }
+
+    /// Per seed, what happened the last time this node tried it.
+    private func joinFailure() -> GossipError {
+        .joinFailed(seeds: joinSeeds.map { SeedFailure(seed: $0, reason: seedOutcomes[$0] ?? .noAnswer) })
+    }
+
     private func log(_ event: MembershipEvent) {
         let m = event.member
-        let metadata: Logger.Metadata = [
-            "gossip.peer": "\(m.name)", "gossip.peer.address": "\(m.address)",
+        var metadata: Logger.Metadata = [
+            "gossip.peer": "\(Escaping.escaped(m.name))", "gossip.peer.address": "\(m.address)",
             "gossip.peer.incarnation": "\(m.incarnation)",
         ]
+        if !m.tags.isEmpty && (event.kind == .joined || event.kind == .updated) {
+            metadata["gossip.peer.tags"] = "\(Escaping.escaped(m.tags))"
+        }
         switch event.kind {
         case .joined: logger.info("member joined", metadata: metadata)
         case .updated: logger.info("member updated", metadata: metadata)
@@ -274,161 +340,18 @@ final class NodeRuntime {
         }
     }
 
-    /// Once per protocol period: metrics, and the UDP reachability check.
+    /// Once per protocol period: metrics, the UDP reachability check, and the summaries of
+    /// problems logged rate-limited.
     private func periodicChecks() {
         metrics.flush(core: core.counters, wire: wireCounters, health: core.localHealth)
-        guard !udpWarned, udpAcks == 0, streamMessagesIn > 0,
-            core.counters.probes >= configuration.udpSilenceWarningProbes
-        else { return }
-        udpWarned = true
-        metrics.udpSuspectedBlocked(true)
-        logger.warning(
-            "no UDP ack has arrived from any member, yet TCP exchanges work: UDP port \(core.address.port) is probably blocked between this node and the cluster, and members will declare it failed",
-            metadata: ["gossip.probes": "\(core.counters.probes)", "gossip.udp.port": "\(core.address.port)"])
-    }
-
-    // MARK: datagrams
-
-    func receiveDatagram(_ data: ByteBuffer, from source: SocketAddress) {
-        guard isActive else { return }
-        packetsIn += 1
-        metrics.pendingPacketsIn += 1
-        metrics.pendingBytesIn += data.readableBytes
-        guard let from = Address(source) else { return }
-        var packet = data
-        received.removeAll(keepingCapacity: true)
-        guard packetCodec.decode(&packet, into: &received) else {
-            logger.debug("dropped datagram", metadata: ["gossip.peer.address": "\(from)", "gossip.drops": "\(packetCodec.counters.totalDrops)"])
-            return
+        metrics.streams(inbound: streamBudget.inbound, buffered: streamBudget.buffered)
+        if case .blocked(let probes, let streams) = udpSilence.probesSent(total: core.counters.probes) {
+            metrics.udpSuspectedBlocked(true)
+            logger.warning(
+                "no UDP ack has arrived in the last \(probes) probes, yet \(streams) TCP messages did: UDP port \(core.address.port) is probably blocked between this node and the cluster, and members will declare it failed",
+                metadata: ["gossip.probes": "\(probes)", "gossip.udp.port": "\(core.address.port)"])
         }
-        for m in received {
-            guard case .ack = m else { continue }
-            udpAcks += 1
-            if udpWarned {
-                udpWarned = false
-                metrics.udpSuspectedBlocked(false)
-                logger.info("UDP acks arrive again", metadata: ["gossip.peer.address": "\(from)"])
-            }
-            break
-        }
-        handle(.datagram(from: from, messages: received))
-    }
-
-    private func sendDatagram(_ messages: [Message], to: Address) {
-        guard let udp, let target = socketAddress(for: to) else { return }
-        var buffer = udp.allocator.buffer(capacity: settings.packetBudget)
-        do {
-            try packetCodec.encode(messages, into: &buffer, budget: settings.packetBudget)
-        } catch {
-            logger.debug("datagram not sent", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-            return
-        }
-        packetsOut += 1
-        metrics.pendingPacketsOut += 1
-        metrics.pendingBytesOut += buffer.readableBytes
-        udp.write(AddressedEnvelope(remoteAddress: target, data: buffer), promise: nil)
-        datagramsPending = true
-    }
-
-    func flushDatagrams() {
-        guard datagramsPending else { return }
-        datagramsPending = false
-        udp?.flush()
-    }
-
-    private func socketAddress(for address: Address) -> SocketAddress? {
-        if let known = addressCache[address] { return known }
-        guard let made = try? SocketAddress(address) else {
-            logger.debug("unusable address", metadata: ["gossip.peer.address": "\(address)"])
-            return nil
-        }
-        // Addresses come from the network: a bound keeps a stream of fake ones from growing it.
-        if addressCache.count >= 4096 { addressCache.removeAll(keepingCapacity: true) }
-        addressCache[address] = made
-        return made
-    }
-
-    // MARK: streams
-
-    /// One connection per message: connect, write one frame, close. Replies come back the same
-    /// way to the sender's advertised address, so both sides run the same code.
-    private func sendStream(_ message: StreamMessage, to: Address) {
-        var frame = ByteBuffer()
-        do {
-            try streamCodec.encode(.stream(message), into: &frame)
-        } catch {
-            logger.debug("stream message not sent", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-            return
-        }
-        guard let target = socketAddress(for: to) else {
-            handle(.streamFailed(to: to))
-            return
-        }
-        let me = NIOLoopBound(self, eventLoop: loop)
-        let timeout = TimeAmount(configuration.streamIdleTimeout)
-        ClientBootstrap(group: loop)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(StreamHandler(runtime: me.value, timeout: timeout))
-                }
-            }
-            .connect(to: target)
-            .assumeIsolated()
-            .whenComplete { result in
-                switch result {
-                case .failure(let error):
-                    self.streamFailed(to, error)
-                case .success(let channel):
-                    channel.writeAndFlush(frame).assumeIsolated().whenComplete { written in
-                        channel.close(promise: nil)
-                        if case .failure(let error) = written { self.streamFailed(to, error) }
-                    }
-                }
-            }
-    }
-
-    private func streamFailed(_ to: Address, _ error: any Error) {
-        guard isActive else { return }
-        metrics.pendingStreamFailures += 1
-        logger.debug("stream connection failed", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-        handle(.streamFailed(to: to))
-    }
-
-    func readFrame(_ buffer: inout ByteBuffer, from peer: Address?) -> FrameOutcome {
-        guard isActive, let peer else { return .refused }
-        do {
-            switch try streamCodec.decode(&buffer) {
-            case .needMoreData:
-                return .needMoreData
-            case .skipped(let type):
-                logger.debug("skipped stream frame of unknown type", metadata: ["gossip.peer.address": "\(peer)", "gossip.type": "\(type)"])
-                return .delivered
-            case .item(.stream(let message)):
-                streamMessagesIn += 1
-                handle(.stream(from: peer, message))
-                return .delivered
-            case .item(.message(let message)):
-                handle(.datagram(from: peer, messages: [message]))
-                return .delivered
-            }
-        } catch {
-            logger.debug(
-                "refused stream frame", metadata: ["gossip.peer.address": "\(peer)", "gossip.reason": "\(error.reason.rawValue)"])
-            return .refused
-        }
-    }
-
-    func connectionOpened(_ channel: any Channel) {
-        if phase == .stopping || phase == .stopped {
-            channel.close(promise: nil)
-            return
-        }
-        connections[ObjectIdentifier(channel)] = channel
-    }
-
-    func connectionClosed(_ channel: any Channel) {
-        connections[ObjectIdentifier(channel)] = nil
+        logSummaries()
     }
 
     // MARK: timers
@@ -437,7 +360,7 @@ final class NodeRuntime {
         schedule(at: .uptimeNanoseconds(UInt64(clamping: at.nanoseconds))) { $0.handle(.timer(id)) }
     }
 
-    private func schedule(at deadline: NIODeadline, _ body: @escaping (NodeRuntime) -> Void) {
+    func schedule(at deadline: NIODeadline, _ body: @escaping (NodeRuntime) -> Void) {
         let key = nextTimerKey
         nextTimerKey &+= 1
         timers[key] = loop.assumeIsolated().scheduleTask(deadline: deadline) {
@@ -487,7 +410,23 @@ final class NodeRuntime {
         }
         joinWaiters.append(promise)
         logger.info("joining", metadata: ["gossip.seeds": "\(seeds.map(\.description).joined(separator: ","))"])
-        handle(.join(seeds: seeds))
+        // A seed this node cannot send datagrams to would be joined over TCP and then flap
+        // failed/joined forever: refused here, with the reason.
+        var usable: [Address] = []
+        for seed in seeds {
+            if !joinSeeds.contains(seed) { joinSeeds.append(seed) }
+            if let refusal = destinationPolicy.check(seed), refusal != .recentlyFailed {
+                seedOutcomes[seed] = .unusableAddress(refusal.description)
+            } else {
+                seedOutcomes[seed] = nil
+                usable.append(seed)
+            }
+        }
+        if usable.isEmpty {
+            finishJoin(.failure(joinFailure()))
+            return
+        }
+        handle(.join(seeds: usable))
     }
 
     func setTags(_ tags: Tags) {

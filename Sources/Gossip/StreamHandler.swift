@@ -1,21 +1,68 @@
 import GossipCore
+import GossipWire
 import NIOCore
 
-/// One TCP connection, inbound or outbound: reads frames and hands them to the runtime. A
-/// connection lives at most `streamIdleTimeout`, so a peer that stalls cannot pin a socket.
+/// The deadlines of one TCP connection.
+struct StreamTimeouts: Sendable {
+    /// Closed when no byte arrived for this long.
+    var idle: TimeAmount
+    /// Inbound only: closed when no complete frame arrived within this time of accepting.
+    var firstFrame: TimeAmount
+    /// Closed this long after it opened, whatever it is doing.
+    var lifetime: TimeAmount
+}
+
+/// One outbound request: where it goes, and what the runtime needs to hear back.
+final class OutboundStream {
+    let target: Address
+    let frame: ByteBuffer
+    /// The seed of a running join this request belongs to, if any.
+    var answered = false
+
+    init(target: Address, frame: ByteBuffer) {
+        self.target = target
+        self.frame = frame
+    }
+}
+
+/// One TCP connection, inbound or outbound: reads frames and hands them to the runtime, within
+/// the runtime's budget of connections and buffered bytes, and within its deadlines.
 final class StreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    private let runtime: NodeRuntime
-    private let timeout: TimeAmount
-    private var buffer: ByteBuffer?
-    private var peer: Address?
-    private var deadline: Scheduled<Void>?
-    private var activated = false
+    enum Role {
+        case inbound
+        case outbound(OutboundStream)
+    }
 
-    init(runtime: NodeRuntime, timeout: TimeAmount) {
+    private let runtime: NodeRuntime
+    let role: Role
+    private let timeouts: StreamTimeouts
+    private var buffer: ByteBuffer?
+    private(set) var peer: Address?
+    /// Bytes this connection holds in the runtime's `StreamBudget`.
+    private(set) var reserved = 0
+    /// Whether the runtime counted this connection among its inbound ones.
+    var admitted = false
+    private(set) var framesIn = 0
+    private var lastRead = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
+    private var firstFrameTimer: Scheduled<Void>?
+    private var lifetimeTimer: Scheduled<Void>?
+    private var activated = false
+    private var closing = false
+    /// Why the connection was closed from this side, if it was.
+    private(set) var closeReason: StreamBudget.Refusal?
+
+    init(runtime: NodeRuntime, role: Role, timeouts: StreamTimeouts) {
         self.runtime = runtime
-        self.timeout = timeout
+        self.role = role
+        self.timeouts = timeouts
+    }
+
+    var isInbound: Bool {
+        if case .inbound = role { return true }
+        return false
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -24,9 +71,14 @@ final class StreamHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
-        runtime.connectionClosed(context.channel)
+        for t in [idleTimer, firstFrameTimer, lifetimeTimer] { t?.cancel() }
+        idleTimer = nil
+        firstFrameTimer = nil
+        lifetimeTimer = nil
+        buffer = nil
+        runtime.connectionClosed(context.channel, handler: self)
+        reserved = 0
+        admitted = false
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -38,40 +90,91 @@ final class StreamHandler: ChannelInboundHandler {
         guard !activated else { return }
         activated = true
         peer = context.remoteAddress.flatMap(Address.init)
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            context.close(promise: nil)
+        if isInbound {
+            if let refusal = runtime.admitInbound(from: peer, handler: self) {
+                close(context, refusal)
+                return
+            }
+            firstFrameTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeouts.firstFrame) {
+                self.close(context, .firstFrameTimeout)
+            }
+        }
+        lastRead = .now()
+        armIdle(context, at: lastRead + timeouts.idle)
+        lifetimeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeouts.lifetime) {
+            self.close(context, .lifetime)
         }
     }
 
+    /// One timer per connection, re-armed lazily: reads only record the time.
+    private func armIdle(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            let due = self.lastRead + self.timeouts.idle
+            if due <= .now() {
+                self.close(context, .idleTimeout)
+            } else {
+                self.armIdle(context, at: due)
+            }
+        }
+    }
+
+    func close(_ context: ChannelHandlerContext, _ reason: StreamBudget.Refusal?) {
+        guard !closing else { return }
+        closing = true
+        if closeReason == nil { closeReason = reason }
+        if let reason { runtime.streamClosed(reason, peer: peer, inbound: isInbound) }
+        buffer = nil
+        _ = runtime.reserve(for: self, bytes: 0)
+        context.close(promise: nil)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        lastRead = .now()
         var incoming = unwrapInboundIn(data)
         _ = buffer.setOrWriteBuffer(&incoming)
         guard var buf = buffer else { return }
         buffer = nil
-        defer {
-            if buf.readableBytes > 0 {
-                buf.discardReadBytes()
-                buffer = buf
-            }
-        }
-        while true {
-            switch runtime.readFrame(&buf, from: peer) {
+        while !closing {
+            switch runtime.readFrame(&buf, handler: self) {
             case .needMoreData:
+                // What stays buffered is reserved, or the whole frame its header announced.
+                var needed = buf.readableBytes
+                if let length = buf.getInteger(at: buf.readerIndex + 2, as: UInt32.self) {
+                    needed = max(needed, StreamCodec.prefixSize + Int(length))
+                }
+                if let refusal = runtime.reserve(for: self, bytes: needed) {
+                    close(context, refusal)
+                    return
+                }
+                if buf.readableBytes > 0 {
+                    buf.discardReadBytes()
+                    buffer = buf
+                }
                 return
             case .delivered:
+                framesIn += 1
+                firstFrameTimer?.cancel()
+                firstFrameTimer = nil
                 continue
-            case .refused:
-                buf.clear()
-                context.close(promise: nil)
+            case .finished:
+                // The runtime closes the connection (after writing a reply, if any).
+                _ = runtime.reserve(for: self, bytes: 0)
+                return
+            case .refused(let reason):
+                close(context, reason)
                 return
             }
         }
     }
+
+    /// The runtime's own bookkeeping of this connection's reservation.
+    func setReserved(_ bytes: Int) { reserved = bytes }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         runtime.logger.debug(
             "stream connection error",
             metadata: ["gossip.peer.address": "\(peer.map(\.description) ?? "?")", "gossip.error": "\(error)"])
-        context.close(promise: nil)
+        close(context, nil)
     }
 }
