@@ -172,6 +172,18 @@ public final class GossipNode: Service, Sendable {
     }
 }
 
+extension GossipNode {
+    /// Tests only: writes one datagram to `address` without the destination checks (the
+    /// kernel's own error then reaches the transport) and returns once it was written or failed.
+    func sendUncheckedDatagram(_ messages: [Message], to address: Address) async throws {
+        let runtime = self.runtime
+        try await loop.submit {
+            runtime.value.sendDatagram(messages, to: address, checked: false)
+            runtime.value.flushDatagrams()
+        }.get()
+    }
+}
+
 /// A node's counters at one moment.
 public struct NodeStatistics: Sendable, Equatable {
     /// The advertised address (with the port actually bound).

@@ -138,8 +138,10 @@ extension NodeRuntime {
 
     // MARK: send
 
-    func sendDatagram(_ messages: [Message], to: Address) {
-        if let refusal = refusal(forDatagramTo: to) {
+    /// `checked: false` skips the destination checks, so that tests can make the kernel refuse
+    /// a write and watch the transport survive it.
+    func sendDatagram(_ messages: [Message], to: Address, checked: Bool = true) {
+        if checked, let refusal = refusal(forDatagramTo: to) {
             transport.udpSendsRefused[refusal.rawValue, default: 0] += 1
             metrics.udpSendRefused(refusal)
             if sendRefusalReports.record(to, reason: refusal.rawValue) == .report {
