@@ -2,9 +2,6 @@
 public enum GossipError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The join gave up: what happened with each seed, in the order given.
     case joinFailed(seeds: [SeedFailure])
-    /// The cluster already has a live member with this node's name, at `heldBy`; the join was
-    /// refused. Pick another name (or stop the other process).
-    case nameConflict(name: String, heldBy: Address)
     /// The node is not running (never started, stopped, or left).
     case notRunning
     /// `start` was called twice; a node runs once (restart with a new node).
@@ -15,6 +12,10 @@ public enum GossipError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// Tags larger than every peer accepts (`WireLimits`): they would be dropped everywhere.
     case tagsTooLarge
+    /// A seed knows this node's name as a live member at another address: the join is refused
+    /// rather than fought over. If that was this node before a restart at a new address, join
+    /// again once the cluster has declared the old one failed.
+    case nameConflict(name: String, heldAt: Address)
 
     public var description: String {
         switch self {
@@ -22,12 +23,12 @@ public enum GossipError: Error, Sendable, Hashable, CustomStringConvertible {
             seeds.isEmpty
                 ? "join failed: no seed given"
                 : "join failed: " + seeds.map(\.description).joined(separator: "; ")
-        case .nameConflict(let name, let heldBy):
-            "join refused: the name \(Escaping.escaped(name)) is taken by the member at \(heldBy)"
         case .notRunning: "the node is not running"
         case .alreadyStarted: "the node was already started"
         case .bindFailed(let a, let r): "cannot bind \(a): \(r)"
         case .invalidConfiguration(let r): "invalid configuration: \(r)"
+        case .nameConflict(let name, let a):
+            "the name \(Limits.escaped(name)) is held by a live member at \(a); choose another name, or join again once the cluster has declared that member failed"
         case .tagsTooLarge:
             "tags exceed the wire limits (\(WireLimits.maxTagCount) pairs, \(WireLimits.maxTagStringLength) bytes per string, \(WireLimits.maxTagsSize) bytes in all)"
         }

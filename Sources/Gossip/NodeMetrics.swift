@@ -25,6 +25,9 @@ final class NodeMetrics {
     private let streamRefused: [StreamBudget.Refusal: Counter]
     private let inboundConnections: Gauge
     private let streamBufferedBytes: Gauge
+    private let refused: [Refusal: Counter]
+    private let nameConflicts: Counter
+    private var lastRefusals: [Refusal: Int] = [:]
 
     var pendingPacketsIn = 0
     var pendingPacketsOut = 0
@@ -75,6 +78,10 @@ final class NodeMetrics {
         })
         inboundConnections = gauge("gossip_stream_connections", [("direction", "inbound")])
         streamBufferedBytes = gauge("gossip_stream_buffered_bytes")
+        refused = Dictionary(uniqueKeysWithValues: Refusal.allCases.map {
+            ($0, counter("gossip_refused_total", [("reason", $0.description)]))
+        })
+        nameConflicts = counter("gossip_name_conflicts_total")
     }
 
     // Rare events: counted straight away.
@@ -82,6 +89,7 @@ final class NodeMetrics {
     func udpSendRefused(_ reason: DestinationPolicy.Refusal) { udpSendsRefused[reason]?.increment() }
     func udpRebound() { udpRebinds.increment() }
     func streamRefused(_ reason: StreamBudget.Refusal) { streamRefused[reason]?.increment() }
+    func nameConflict() { nameConflicts.increment() }
 
     func streams(inbound: Int, buffered: Int) {
         inboundConnections.record(inbound)
@@ -118,6 +126,11 @@ final class NodeMetrics {
             let delta = count - lastDrops[reason, default: 0]
             if delta > 0, let c = dropped[reason] { c.increment(by: delta) }
             lastDrops[reason] = count
+        }
+        for (reason, count) in core.refusals.nonZero {
+            let delta = count - lastRefusals[reason, default: 0]
+            if delta > 0, let c = refused[reason] { c.increment(by: delta) }
+            lastRefusals[reason] = count
         }
         localHealth.record(health)
     }

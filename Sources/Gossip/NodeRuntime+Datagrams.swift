@@ -269,6 +269,10 @@ extension NodeRuntime {
                 "packets and frames refused in the last minute: \(s.text), from \(s.keys) hosts",
                 metadata: ["gossip.refused": "\(s.total)"])
         }
+        if let s = coreRefusalReports.summary(now: now) {
+            logger.warning(
+                "input refused in the last minute: \(s.text)", metadata: ["gossip.refused": "\(s.total)"])
+        }
         if let s = streamRefusalReports.summary(now: now) {
             logger.warning(
                 "TCP connections refused or cut in the last minute: \(s.text), from \(s.keys) hosts",

@@ -12,35 +12,38 @@ import Darwin
 
 /// TCP: outbound requests, inbound connections within the `StreamBudget`, frames to the core.
 extension NodeRuntime {
-    /// One connection per message: connect, write one frame, close. Replies come back the same
-    /// way to the sender's advertised address, so both sides run the same code.
-    func sendStream(_ message: StreamMessage, to: Address) {
+    /// Opens a connection for one of the core's conversations: the request goes out, and the
+    /// reply comes back on the same connection, read by its `StreamHandler`. Whatever ends the
+    /// conversation without a reply (encoding, an unusable address, connect, write, the peer
+    /// closing, a deadline) becomes `Input.streamFailed` once.
+    func sendStream(_ message: StreamMessage, to: Address, conversation: ConversationID) {
+        let request = OutboundStream(target: to, conversation: conversation)
         var frame = ByteBuffer()
         do {
             try streamCodec.encode(.stream(message), into: &frame)
         } catch {
             logger.warning(
                 "stream message not sent: \(error)", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-            streamFailed(to, reason: .connectionFailed("the message does not fit in one frame (\(error))"))
+            outboundFailed(request, .connectionFailed("the message does not fit in one frame (\(error))"))
             return
         }
         if let refusal = destinationPolicy.check(to), refusal.concernsStreams {
-            streamFailed(to, reason: .unusableAddress(refusal.description))
+            outboundFailed(request, .unusableAddress(refusal.description))
             return
         }
         guard let target = try? SocketAddress(to) else {
-            streamFailed(to, reason: .unusableAddress("not an IP address"))
+            outboundFailed(request, .unusableAddress("not an IP address"))
             return
         }
         let me = NIOLoopBound(self, eventLoop: loop)
-        let request = NIOLoopBound(OutboundStream(target: to, frame: frame), eventLoop: loop)
+        let bound = NIOLoopBound(request, eventLoop: loop)
         let timeouts = streamTimeouts
         ClientBootstrap(group: loop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        StreamHandler(runtime: me.value, role: .outbound(request.value), timeouts: timeouts))
+                        StreamHandler(runtime: me.value, role: .outbound(bound.value), timeouts: timeouts))
                 }
             }
             .connect(to: target)
@@ -48,29 +51,38 @@ extension NodeRuntime {
             .whenComplete { result in
                 switch result {
                 case .failure(let error):
-                    self.streamFailed(to, reason: SeedFailure.Reason(connectError: error), error: error)
+                    self.outboundFailed(request, SeedFailure.Reason(connectError: error), error: error)
                 case .success(let channel):
                     channel.writeAndFlush(frame).assumeIsolated().whenComplete { written in
-                        channel.close(promise: nil)
                         switch written {
                         case .failure(let error):
-                            self.streamFailed(to, reason: .connectionFailed("\(error)"), error: error)
+                            self.outboundFailed(request, .connectionFailed("\(error)"), error: error)
+                            channel.close(promise: nil)
                         case .success:
-                            self.recordSeedOutcome(to, .noAnswer)
+                            if request.state == .connecting { request.state = .written }
                         }
                     }
                 }
             }
     }
 
-    func streamFailed(_ to: Address, reason: SeedFailure.Reason, error: (any Error)? = nil) {
+    /// Ends an outbound conversation without a reply: the seed's outcome is recorded (the most
+    /// specific reason wins), and the core hears `streamFailed` once.
+    func outboundFailed(_ request: OutboundStream, _ reason: SeedFailure.Reason?, error: (any Error)? = nil) {
+        if request.state == .answered { return }
+        request.state = .failed
+        if let reason { recordSeedOutcome(request.target, reason) }
+        guard !request.reportedFailure else { return }
+        request.reportedFailure = true
         guard isActive else { return }
         metrics.pendingStreamFailures += 1
-        recordSeedOutcome(to, reason)
         logger.debug(
-            "stream connection failed",
-            metadata: ["gossip.peer.address": "\(to)", "gossip.reason": "\(reason)", "gossip.error": "\(error.map { "\($0)" } ?? "-")"])
-        handle(.streamFailed(to: to))
+            "stream conversation ended without a reply",
+            metadata: [
+                "gossip.peer.address": "\(request.target)", "gossip.reason": "\(reason.map { "\($0)" } ?? "-")",
+                "gossip.error": "\(error.map { "\($0)" } ?? "-")",
+            ])
+        handle(.streamFailed(conversation: request.conversation))
     }
 
     func recordSeedOutcome(_ address: Address, _ reason: SeedFailure.Reason) {
@@ -78,10 +90,31 @@ extension NodeRuntime {
         seedOutcomes[address] = reason
     }
 
+    /// Writes the core's answer on the connection its request came in on, then closes it.
+    func sendReply(_ message: StreamMessage, conversation: ConversationID) {
+        guard let channel = awaitingReply.removeValue(forKey: conversation) else { return }
+        var frame = channel.allocator.buffer(capacity: 256)
+        do {
+            try streamCodec.encode(.stream(message), into: &frame)
+        } catch {
+            logger.warning("stream reply not sent: \(error)", metadata: ["gossip.error": "\(error)"])
+            channel.close(promise: nil)
+            return
+        }
+        channel.writeAndFlush(frame).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// A new id for a connection this node accepted.
+    func inboundConversation() -> ConversationID {
+        nextInbound += 1
+        return .inbound(nextInbound)
+    }
+
     // MARK: frames
 
-    func readFrame(_ buffer: inout ByteBuffer, handler: StreamHandler) -> FrameOutcome {
+    func readFrame(_ buffer: inout ByteBuffer, handler: StreamHandler, channel: any Channel) -> FrameOutcome {
         guard isActive, let peer = handler.peer else { return .refused(nil) }
+        let item: StreamItem
         do {
             switch try streamCodec.decode(&buffer) {
             case .needMoreData:
@@ -90,19 +123,37 @@ extension NodeRuntime {
                 logger.debug(
                     "skipped stream frame of unknown type", metadata: ["gossip.peer.address": "\(peer)", "gossip.type": "\(type)"])
                 return .delivered
-            case .item(.stream(let message)):
-                streamMessagesIn += 1
-                udpSilence.streamReceived()
-                handle(.stream(from: peer, message))
-                return .delivered
-            case .item(.message(let message)):
-                handle(.datagram(from: peer, messages: [message]))
-                return .delivered
+            case .item(let decoded):
+                item = decoded
             }
         } catch {
             refusedFromNetwork(error, from: peer, what: "TCP frame")
             if case .frameTooLarge = error { return .refused(.frameTooLarge) }
             return .refused(nil)
+        }
+        switch item {
+        case .message(let message):
+            handle(.datagram(from: peer, messages: [message]))
+            return .delivered
+        case .stream(let message):
+            streamMessagesIn += 1
+            udpSilence.streamReceived()
+            switch handler.role {
+            case .inbound:
+                guard let conversation = handler.inboundConversation else { return .refused(nil) }
+                awaitingReply[conversation] = channel
+                handle(.stream(from: peer, message, conversation: conversation))
+                // Handled without an answer: nothing more comes on this connection.
+                if awaitingReply.removeValue(forKey: conversation) != nil { channel.close(promise: nil) }
+                return .finished
+            case .outbound(let request):
+                guard request.state != .answered, request.state != .failed else { return .refused(nil) }
+                request.state = .answered
+                seedOutcomes[request.target] = nil
+                handle(.stream(from: request.target, message, conversation: request.conversation))
+                channel.close(promise: nil)
+                return .finished
+            }
         }
     }
 
@@ -157,6 +208,24 @@ extension NodeRuntime {
         let host = handler.peer?.host ?? Address(ipv4: 0, port: 0)
         _ = streamBudget.reserve(for: host, from: handler.reserved, to: 0)
         if handler.admitted { streamBudget.release(inboundFrom: host) }
+        switch handler.role {
+        case .inbound:
+            if let c = handler.inboundConversation { awaitingReply[c] = nil }
+        case .outbound(let request):
+            switch request.state {
+            case .answered, .failed:
+                break
+            case .connecting:
+                // The connect callback says why (it may run after this); nothing to add here.
+                outboundFailed(request, nil)
+            case .written:
+                switch handler.closeReason {
+                case .idleTimeout?, .lifetime?: outboundFailed(request, .timedOut)
+                case let other?: outboundFailed(request, .connectionFailed("\(other)"))
+                case nil: outboundFailed(request, .closedWithoutAnswer)
+                }
+            }
+        }
     }
 }
 

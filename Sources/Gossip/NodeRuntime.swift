@@ -47,6 +47,7 @@ final class NodeRuntime {
     var sendRefusalReports = RateLimitedReports<Address>()
     var wireRefusalReports = RateLimitedReports<Address>()
     var streamRefusalReports = RateLimitedReports<Address>()
+    var coreRefusalReports = RateLimitedReports<Refusal>()
     var transport = TransportCounters()
     var received: [Message] = []
     var datagramsPending = false
@@ -56,6 +57,9 @@ final class NodeRuntime {
     // TCP (NodeRuntime+Streams.swift).
     var tcp: (any Channel)?
     var connections: [ObjectIdentifier: any Channel] = [:]
+    /// Accepted connections whose request waits for the core's reply.
+    var awaitingReply: [ConversationID: any Channel] = [:]
+    var nextInbound: UInt64 = 0
     var streamBudget: StreamBudget
     /// The seeds of the join under way, in the order given, with what happened to each.
     var joinSeeds: [Address] = []
@@ -69,7 +73,7 @@ final class NodeRuntime {
     private var handling = false
     private var queued: [Input] = []
     private var newEvents: [MembershipEvent] = []
-    private var joinResults: [Int] = []
+    private var joinResults: [JoinOutcome] = []
     private var leaveFinished = false
     private var leftGracefully = false
 
@@ -264,11 +268,14 @@ final class NodeRuntime {
         for output in outputs {
             switch output {
             case .datagram(let to, let messages): sendDatagram(messages, to: to)
-            case .stream(let to, let message): sendStream(message, to: to)
+            case .stream(let to, let message, let c): sendStream(message, to: to, conversation: c)
+            case .reply(let c, let message): sendReply(message, conversation: c)
             case .timer(let id, let at): arm(id, at: at)
             case .event(let event): newEvents.append(event)
-            case .joinCompleted(let contacted): joinResults.append(contacted)
+            case .joinCompleted(let outcome): joinResults.append(outcome)
             case .leaveCompleted: leaveFinished = true
+            case .refused(let reason, let from): refused(reason, from: from)
+            case .nameConflict(let conflict): nameConflict(conflict)
             }
         }
         if case .timer(let id) = input, id.kind == .probe { periodicChecks() }
@@ -286,12 +293,14 @@ final class NodeRuntime {
             snapshotChanged()
         }
         if !joinResults.isEmpty {
-            let results = joinResults
+            let outcome = joinResults.last ?? JoinOutcome(contacted: 0)
             joinResults.removeAll()
-            let contacted = results.last ?? 0
-            if contacted > 0 {
-                logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(contacted)"])
-                finishJoin(.success(contacted))
+            if let conflict = outcome.conflict {
+                // The name is held at the address the other claim names.
+                finishJoin(.failure(.nameConflict(name: conflict.name, heldAt: conflict.claimed)))
+            } else if outcome.contacted > 0 {
+                logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(outcome.contacted)"])
+                finishJoin(.success(outcome.contacted))
             } else {
                 finishJoin(.failure(joinFailure()))
             }
@@ -320,14 +329,39 @@ final class NodeRuntime {
         .joinFailed(seeds: joinSeeds.map { SeedFailure(seed: $0, reason: seedOutcomes[$0] ?? .noAnswer) })
     }
 
+    /// The core refused input (already counted in `Counters.refusals`, exported by `flush`):
+    /// the first of each reason is logged with its sender, the rest go into the minute's summary.
+    private func refused(_ reason: Refusal, from: Address) {
+        if coreRefusalReports.record(reason, reason: reason.description) == .report {
+            logger.warning(
+                "refused input from \(from): \(reason) (further refusals are summarised once a minute)",
+                metadata: ["gossip.peer.address": "\(from)", "gossip.reason": "\(reason)"])
+        }
+    }
+
+    private func nameConflict(_ c: NameConflict) {
+        metrics.nameConflict()
+        logger.warning(
+            "\(c)\(c.isSelf ? " (this node's own name)" : "")",
+            metadata: [
+                "gossip.peer": "\(Limits.escaped(c.name))", "gossip.peer.address": "\(c.claimed)",
+                "gossip.conflict.known": "\(c.known)",
+            ])
+    }
+
+    /// Tags as `k=v,k=v`, each part escaped.
+    static func escaped(_ tags: Tags) -> String {
+        tags.map { "\(Limits.escaped($0.key))=\(Limits.escaped($0.value))" }.joined(separator: ",")
+    }
+
     private func log(_ event: MembershipEvent) {
         let m = event.member
         var metadata: Logger.Metadata = [
-            "gossip.peer": "\(Escaping.escaped(m.name))", "gossip.peer.address": "\(m.address)",
+            "gossip.peer": "\(Limits.escaped(m.name))", "gossip.peer.address": "\(m.address)",
             "gossip.peer.incarnation": "\(m.incarnation)",
         ]
         if !m.tags.isEmpty && (event.kind == .joined || event.kind == .updated) {
-            metadata["gossip.peer.tags"] = "\(Escaping.escaped(m.tags))"
+            metadata["gossip.peer.tags"] = "\(Self.escaped(m.tags))"
         }
         switch event.kind {
         case .joined: logger.info("member joined", metadata: metadata)

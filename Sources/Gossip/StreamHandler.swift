@@ -12,21 +12,27 @@ struct StreamTimeouts: Sendable {
     var lifetime: TimeAmount
 }
 
-/// One outbound request: where it goes, and what the runtime needs to hear back.
+/// One of the core's own conversations: the request goes out on a connection this node opens,
+/// and the reply comes back on it.
 final class OutboundStream {
-    let target: Address
-    let frame: ByteBuffer
-    /// The seed of a running join this request belongs to, if any.
-    var answered = false
+    enum State { case connecting, written, answered, failed }
 
-    init(target: Address, frame: ByteBuffer) {
+    let target: Address
+    let conversation: ConversationID
+    var state = State.connecting
+    /// `Input.streamFailed` went to the core (at most once).
+    var reportedFailure = false
+
+    init(target: Address, conversation: ConversationID) {
         self.target = target
-        self.frame = frame
+        self.conversation = conversation
     }
 }
 
 /// One TCP connection, inbound or outbound: reads frames and hands them to the runtime, within
-/// the runtime's budget of connections and buffered bytes, and within its deadlines.
+/// the runtime's budget of connections and buffered bytes, and within its deadlines. An
+/// accepted connection carries one request (and its reply); an outbound one, one request and
+/// the reply read here.
 final class StreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -53,6 +59,10 @@ final class StreamHandler: ChannelInboundHandler {
     private var closing = false
     /// Why the connection was closed from this side, if it was.
     private(set) var closeReason: StreamBudget.Refusal?
+    /// An accepted connection's id, given once it is admitted.
+    private(set) var inboundConversation: ConversationID?
+    /// The request was read (inbound) or the reply (outbound): nothing more is read.
+    private var done = false
 
     init(runtime: NodeRuntime, role: Role, timeouts: StreamTimeouts) {
         self.runtime = runtime
@@ -95,6 +105,7 @@ final class StreamHandler: ChannelInboundHandler {
                 close(context, refusal)
                 return
             }
+            inboundConversation = runtime.inboundConversation()
             firstFrameTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeouts.firstFrame) {
                 self.close(context, .firstFrameTimeout)
             }
@@ -129,14 +140,14 @@ final class StreamHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard !closing, !done else { return }
         lastRead = .now()
         var incoming = unwrapInboundIn(data)
         _ = buffer.setOrWriteBuffer(&incoming)
         guard var buf = buffer else { return }
         buffer = nil
         while !closing {
-            switch runtime.readFrame(&buf, handler: self) {
+            switch runtime.readFrame(&buf, handler: self, channel: context.channel) {
             case .needMoreData:
                 // What stays buffered is reserved, or the whole frame its header announced.
                 var needed = buf.readableBytes
@@ -159,6 +170,9 @@ final class StreamHandler: ChannelInboundHandler {
                 continue
             case .finished:
                 // The runtime closes the connection (after writing a reply, if any).
+                done = true
+                firstFrameTimer?.cancel()
+                firstFrameTimer = nil
                 _ = runtime.reserve(for: self, bytes: 0)
                 return
             case .refused(let reason):

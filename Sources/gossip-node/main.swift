@@ -113,7 +113,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         let printer = Task {
             for await event in events {
                 let m = event.member
-                emit("\(event.kind) \(escaped(m.name)) \(m.address) \(m.incarnation)")
+                emit("\(event.kind) \(Limits.escaped(m.name)) \(m.address) \(m.incarnation)")
             }
         }
         try await node.start()
@@ -125,7 +125,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
                 emit("join-completed \(n)")
             } catch {
                 logger.error("\(error)")
-                emit("join-failed \(escaped("\(error)"))")
+                emit("join-failed \(Limits.escaped("\(error)"))")
                 await node.stop()
                 await printer.value
                 throw ExitCode(1)
@@ -137,21 +137,6 @@ struct GossipNodeCommand: AsyncParsableCommand {
         await printer.value
         emit("stopped \(name)")
     }
-}
-
-/// Strings from the network, made unable to forge a line: control and format characters
-/// (newlines, bidi overrides...) as `\u{XX}`.
-func escaped(_ s: String) -> String {
-    var out = ""
-    for scalar in s.unicodeScalars {
-        switch scalar.properties.generalCategory {
-        case .control, .format, .lineSeparator, .paragraphSeparator:
-            out += "\\u{" + String(scalar.value, radix: 16) + "}"
-        default:
-            out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
 }
 
 /// One line straight to file descriptor 1: a pipe makes stdio fully buffered, and a test reads
