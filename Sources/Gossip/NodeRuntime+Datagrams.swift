@@ -194,6 +194,8 @@ extension NodeRuntime {
     /// A write failed. An `IOError` means NIO is closing the socket over it: the first such
     /// failure of a socket is the datagram that did it (NIO fails pending writes in order), and
     /// its destination is refused for a while; the writes failed with it are only collateral.
+    /// (Should NIO close the socket over a read error instead, the first pending write is
+    /// blamed: one innocent destination waits out a cooldown, nothing worse.)
     private func datagramFailed(to: Address, _ error: any Error, generation: Int) {
         var reason = UDPSendFailure(error)
         var closedSocket = false
