@@ -17,8 +17,9 @@ final class DatagramHandler: ChannelInboundHandler {
         runtime.flushDatagrams()
     }
 
-    /// ICMP "port unreachable" from a departed peer surfaces here; a probe timeout already
-    /// accounts for it, so the socket stays open.
+    /// ICMP "port unreachable" from a departed peer surfaces here (NIO keeps the socket open
+    /// for it); a probe timeout already accounts for it. Errors that close the socket are the
+    /// runtime's business: it watches the channel and binds it again.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         runtime.logger.debug("udp socket error", metadata: ["gossip.error": "\(error)"])
     }

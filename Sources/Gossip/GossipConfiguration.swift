@@ -1,6 +1,7 @@
 public import Logging
 public import Metrics
 public import NIOCore
+import GossipWire
 
 /// Everything a node needs to start. Only `name` and `bindAddress` are required.
 public struct GossipConfiguration: Sendable {
@@ -27,8 +28,30 @@ public struct GossipConfiguration: Sendable {
     public var snapshotInterval: Duration = .seconds(1)
     /// A TCP connection that does not connect within this time counts as failed.
     public var connectTimeout: Duration = .seconds(3)
-    /// An inbound TCP connection idle this long is closed.
+    /// A TCP connection on which no byte arrives for this long is closed (an outbound one
+    /// waiting for its reply counts as failed).
     public var streamIdleTimeout: Duration = .seconds(10)
+    /// An inbound TCP connection that has not delivered one complete frame within this time is
+    /// closed, however slowly bytes keep trickling in (slowloris).
+    public var streamFirstFrameTimeout: Duration = .seconds(5)
+    /// No TCP connection, inbound or outbound, stays open longer than this.
+    public var streamMaxLifetime: Duration = .seconds(60)
+
+    // Bounds on what unauthenticated TCP peers can hold. What exceeds one is refused or closed
+    // and counted (`gossip_stream_refused_total{reason}`, `NodeStatistics.transport`).
+
+    /// Inbound TCP connections open at once; further ones are closed on accept.
+    public var maxInboundConnections: Int = 128
+    /// Inbound TCP connections open at once from one source host (IP address).
+    public var maxInboundConnectionsPerHost: Int = 8
+    /// The longest stream frame accepted or sent, and so the most one connection buffers. A
+    /// frame announcing more is refused as soon as its 6-byte header arrives.
+    public var maxFrameSize: Int = StreamCodec.defaultMaxFrameSize
+    /// Bytes buffered across all TCP connections together. A connection reserves a frame's
+    /// whole announced length as soon as its header arrives; one that does not fit is closed.
+    public var maxStreamBufferedBytes: Int = 32 << 20
+    /// Bytes buffered across the TCP connections of one peer host.
+    public var maxStreamBufferedBytesPerHost: Int = 16 << 20
     /// Probes without any UDP ack, while TCP exchanges work, before warning that UDP is blocked.
     public var udpSilenceWarningProbes: Int = 5
     /// Seeds the core's generator; nil draws one at random. Fix it to replay a run.
@@ -43,5 +66,44 @@ public struct GossipConfiguration: Sendable {
         self.name = name
         self.bindAddress = bindAddress
         self.logger = logger
+    }
+}
+
+extension GossipConfiguration {
+    /// Throws `GossipError.invalidConfiguration` naming the first field out of range. The core's
+    /// `Settings` are checked separately, when the node is created.
+    public func validate() throws(GossipError) {
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(GossipError) {
+            if !ok { throw .invalidConfiguration(message()) }
+        }
+        let day = Duration.seconds(86_400)
+        func duration(_ d: Duration, _ field: String) throws(GossipError) {
+            try check(d > .zero && d <= day, "\(field) must be more than 0 and at most one day, got \(d)")
+        }
+        try duration(connectTimeout, "connectTimeout")
+        try duration(streamIdleTimeout, "streamIdleTimeout")
+        try duration(streamFirstFrameTimeout, "streamFirstFrameTimeout")
+        try duration(streamMaxLifetime, "streamMaxLifetime")
+        try duration(snapshotInterval, "snapshotInterval")
+        try check(snapshotMaxMembers >= 0 && snapshotMaxMembers <= 1 << 20, "snapshotMaxMembers must be in 0...\(1 << 20), got \(snapshotMaxMembers)")
+        try check(
+            udpSilenceWarningProbes >= 1 && udpSilenceWarningProbes <= 1_000_000,
+            "udpSilenceWarningProbes must be in 1...1000000, got \(udpSilenceWarningProbes)")
+        try check(
+            maxInboundConnections >= 1 && maxInboundConnections <= 1 << 20,
+            "maxInboundConnections must be in 1...\(1 << 20), got \(maxInboundConnections)")
+        try check(
+            maxInboundConnectionsPerHost >= 1 && maxInboundConnectionsPerHost <= maxInboundConnections,
+            "maxInboundConnectionsPerHost must be in 1...maxInboundConnections (\(maxInboundConnections)), got \(maxInboundConnectionsPerHost)")
+        try check(
+            maxFrameSize >= 64 << 10 && maxFrameSize <= 1 << 30,
+            "maxFrameSize must be in 64 KiB...1 GiB, got \(maxFrameSize)")
+        let frame = maxFrameSize + StreamCodec.prefixSize
+        try check(
+            maxStreamBufferedBytesPerHost >= frame,
+            "maxStreamBufferedBytesPerHost (\(maxStreamBufferedBytesPerHost)) must hold one frame of maxFrameSize plus its header (\(frame))")
+        try check(
+            maxStreamBufferedBytes >= maxStreamBufferedBytesPerHost && maxStreamBufferedBytes <= 1 << 40,
+            "maxStreamBufferedBytes (\(maxStreamBufferedBytes)) must be at least maxStreamBufferedBytesPerHost (\(maxStreamBufferedBytesPerHost))")
     }
 }

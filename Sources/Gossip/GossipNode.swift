@@ -30,9 +30,7 @@ public final class GossipNode: Service, Sendable {
         if wildcard && configuration.advertiseAddress == nil {
             throw GossipError.invalidConfiguration("binding \(bind) needs an advertiseAddress other members can reach")
         }
-        if configuration.snapshotMaxMembers < 0 || configuration.udpSilenceWarningProbes < 1 {
-            throw GossipError.invalidConfiguration("snapshotMaxMembers must be >= 0 and udpSilenceWarningProbes >= 1")
-        }
+        try configuration.validate()
         do { try WireLimits.validate(configuration.tags) } catch {
             throw GossipError.tagsTooLarge
         }
@@ -71,16 +69,21 @@ public final class GossipNode: Service, Sendable {
     }
 
     /// Joins the cluster through these seeds; returns how many answered. Retries with backoff
-    /// happen inside (`Settings.joinRetryInterval`, `joinMaxAttempts`); throws when none answered.
+    /// happen inside (`Settings.joinRetryInterval`, `joinMaxAttempts`). Throws
+    /// `GossipError.joinFailed` with what happened per seed when none answered, and
+    /// `GossipError.nameConflict` when the cluster has a live member with this node's name.
     @discardableResult
-    public func join(_ seeds: [Address]) async throws -> Int {
-        let promise = loop.makePromise(of: JoinOutcome.self)
+    public func join(_ seeds: [Address]) async throws(GossipError) -> Int {
+        let promise = loop.makePromise(of: Int.self)
         let runtime = self.runtime
         loop.execute { runtime.value.join(seeds, promise: promise) }
-        let outcome = try await promise.futureResult.get()
-        if let c = outcome.conflict { throw GossipError.nameConflict(name: c.name, heldAt: c.claimed) }
-        if outcome.contacted == 0 { throw GossipError.joinFailed(seeds: seeds) }
-        return outcome.contacted
+        do {
+            return try await promise.futureResult.get()
+        } catch let error as GossipError {
+            throw error
+        } catch {
+            throw .joinFailed(seeds: seeds.map { SeedFailure(seed: $0, reason: .connectionFailed("\(error)")) })
+        }
     }
 
     /// Leaves gracefully: the cluster sees "left", not "failed". Returns once the departure has
@@ -164,7 +167,19 @@ public final class GossipNode: Service, Sendable {
             return NodeStatistics(
                 address: r.core.address, core: r.core.counters, wire: r.wireCounters, localHealth: r.core.localHealth,
                 incarnation: r.core.currentIncarnation, udpAcks: r.udpAcks, streamMessagesIn: r.streamMessagesIn,
-                packetsIn: r.packetsIn, packetsOut: r.packetsOut)
+                packetsIn: r.packetsIn, packetsOut: r.packetsOut, transport: r.transportSnapshot)
+        }.get()
+    }
+}
+
+extension GossipNode {
+    /// Tests only: writes one datagram to `address` without the destination checks (the
+    /// kernel's own error then reaches the transport) and returns once it was written or failed.
+    func sendUncheckedDatagram(_ messages: [Message], to address: Address) async throws {
+        let runtime = self.runtime
+        try await loop.submit {
+            runtime.value.sendDatagram(messages, to: address, checked: false)
+            runtime.value.flushDatagrams()
         }.get()
     }
 }
@@ -183,4 +198,39 @@ public struct NodeStatistics: Sendable, Equatable {
     public var streamMessagesIn: Int
     public var packetsIn: Int
     public var packetsOut: Int
+    /// What the UDP socket and the TCP connections ran into.
+    public var transport: TransportCounters
+
+    /// Datagram writes that failed, all reasons.
+    public var udpSendErrors: Int { transport.udpSendErrors.values.reduce(0, +) }
+    /// Datagrams not written because the destination is unusable, all reasons.
+    public var udpSendsRefused: Int { transport.udpSendsRefused.values.reduce(0, +) }
+    /// Times the UDP socket closed under the node and was bound again.
+    public var udpRebinds: Int { transport.udpRebinds }
+}
+
+/// Counters of the transport, by reason. The reason strings are the metric labels
+/// (`gossip_udp_send_errors_total{reason}`, `gossip_udp_sends_refused_total{reason}`,
+/// `gossip_stream_refused_total{reason}`).
+public struct TransportCounters: Sendable, Equatable {
+    /// Failed datagram writes: `host_unreachable`, `network_unreachable`, `not_permitted`,
+    /// `address_unusable`, `message_too_large`, `no_buffers`, `connection_refused`,
+    /// `socket_closed` (lost with a socket another write closed), `other`.
+    public var udpSendErrors: [String: Int] = [:]
+    /// Datagrams refused before writing: `wrong_family`, `port_zero`, `unspecified`,
+    /// `broadcast`, `multicast`, `reserved`, `not_loopback`, `link_local`, `recently_failed`.
+    public var udpSendsRefused: [String: Int] = [:]
+    public var udpRebinds = 0
+    /// TCP connections refused or closed by a limit: `connection_limit`, `host_connection_limit`,
+    /// `buffer_limit`, `host_buffer_limit`, `frame_too_large`, `first_frame_timeout`,
+    /// `idle_timeout`, `lifetime`.
+    public var streamsRefused: [String: Int] = [:]
+    /// Inbound TCP connections open now.
+    public var inboundConnections = 0
+    /// Bytes reserved by TCP connections now.
+    public var streamBufferedBytes = 0
+    /// Whether the node currently believes UDP is blocked while TCP works.
+    public var udpSuspectedBlocked = false
+
+    public init() {}
 }

@@ -19,6 +19,15 @@ final class NodeMetrics {
     private let dropped: [WireError.Reason: Counter]
     private let localHealth: Gauge
     private let udpUnreachable: Gauge
+    private let udpSendErrors: [UDPSendFailure: Counter]
+    private let udpSendsRefused: [DestinationPolicy.Refusal: Counter]
+    private let udpRebinds: Counter
+    private let streamRefused: [StreamBudget.Refusal: Counter]
+    private let inboundConnections: Gauge
+    private let streamBufferedBytes: Gauge
+    private let refused: [Refusal: Counter]
+    private let nameConflicts: Counter
+    private var lastRefusals: [Refusal: Int] = [:]
 
     var pendingPacketsIn = 0
     var pendingPacketsOut = 0
@@ -57,6 +66,34 @@ final class NodeMetrics {
         dropped = drops
         localHealth = gauge("gossip_local_health")
         udpUnreachable = gauge("gossip_udp_unreachable")
+        udpSendErrors = Dictionary(uniqueKeysWithValues: UDPSendFailure.allCases.map {
+            ($0, counter("gossip_udp_send_errors_total", [("reason", $0.rawValue)]))
+        })
+        udpSendsRefused = Dictionary(uniqueKeysWithValues: DestinationPolicy.Refusal.allCases.map {
+            ($0, counter("gossip_udp_sends_refused_total", [("reason", $0.rawValue)]))
+        })
+        udpRebinds = counter("gossip_udp_rebinds_total")
+        streamRefused = Dictionary(uniqueKeysWithValues: StreamBudget.Refusal.allCases.map {
+            ($0, counter("gossip_stream_refused_total", [("reason", $0.rawValue)]))
+        })
+        inboundConnections = gauge("gossip_stream_connections", [("direction", "inbound")])
+        streamBufferedBytes = gauge("gossip_stream_buffered_bytes")
+        refused = Dictionary(uniqueKeysWithValues: Refusal.allCases.map {
+            ($0, counter("gossip_refused_total", [("reason", $0.description)]))
+        })
+        nameConflicts = counter("gossip_name_conflicts_total")
+    }
+
+    // Rare events: counted straight away.
+    func udpSendError(_ reason: UDPSendFailure) { udpSendErrors[reason]?.increment() }
+    func udpSendRefused(_ reason: DestinationPolicy.Refusal) { udpSendsRefused[reason]?.increment() }
+    func udpRebound() { udpRebinds.increment() }
+    func streamRefused(_ reason: StreamBudget.Refusal) { streamRefused[reason]?.increment() }
+    func nameConflict() { nameConflicts.increment() }
+
+    func streams(inbound: Int, buffered: Int) {
+        inboundConnections.record(inbound)
+        streamBufferedBytes.record(buffered)
     }
 
     func members(_ all: [Member]) {
@@ -89,6 +126,11 @@ final class NodeMetrics {
             let delta = count - lastDrops[reason, default: 0]
             if delta > 0, let c = dropped[reason] { c.increment(by: delta) }
             lastDrops[reason] = count
+        }
+        for (reason, count) in core.refusals.nonZero {
+            let delta = count - lastRefusals[reason, default: 0]
+            if delta > 0, let c = refused[reason] { c.increment(by: delta) }
+            lastRefusals[reason] = count
         }
         localHealth.record(health)
     }

@@ -10,7 +10,14 @@ import NIOPosix
 final class NodeRuntime {
     enum Phase { case idle, starting, running, leaving, stopping, stopped }
 
-    enum FrameOutcome { case needMoreData, delivered, refused }
+    enum FrameOutcome {
+        case needMoreData
+        /// A frame was handed to the core; read on.
+        case delivered
+        /// A frame was handed to the core, and the connection is done: the runtime closes it.
+        case finished
+        case refused(StreamBudget.Refusal?)
+    }
 
     let loop: any EventLoop
     let configuration: GossipConfiguration
@@ -19,43 +26,67 @@ final class NodeRuntime {
     let view: MembershipView
     let metrics: NodeMetrics
     private(set) var core: GossipInstance
-    private var packetCodec: PacketCodec
-    private var streamCodec: StreamCodec
+    var packetCodec: PacketCodec
+    var streamCodec: StreamCodec
     private(set) var phase = Phase.idle
 
-    private var udp: (any Channel)?
-    private var tcp: (any Channel)?
-    private var connections: [ObjectIdentifier: any Channel] = [:]
+    // UDP transport (NodeRuntime+Datagrams.swift).
+    var udp: (any Channel)?
+    /// Where the UDP socket is bound (with the port actually bound): a rebind goes there.
+    var udpBound: SocketAddress?
+    /// Tells a socket's write failures from those of the socket that replaced it.
+    var udpGeneration = 0
+    /// The generation whose closing write error has been attributed to its destination.
+    var udpCulpritGeneration = -1
+    var udpRebindAttempt = 0
+    var destinationPolicy: DestinationPolicy
+    /// Destinations a send to which closed the socket: until when they are refused, and how
+    /// often it happened (the wait doubles).
+    var failedDestinations: [Address: (until: Instant, strikes: Int)] = [:]
+    var sendErrorReports = RateLimitedReports<Address>()
+    var sendRefusalReports = RateLimitedReports<Address>()
+    var wireRefusalReports = RateLimitedReports<Address>()
+    var streamRefusalReports = RateLimitedReports<Address>()
+    var coreRefusalReports = RateLimitedReports<Refusal>()
+    var transport = TransportCounters()
+    var received: [Message] = []
+    var datagramsPending = false
+    var addressCache: [Address: SocketAddress] = [:]
+    var udpSilence: UDPSilenceDetector
+
+    // TCP (NodeRuntime+Streams.swift).
+    var tcp: (any Channel)?
+    var connections: [ObjectIdentifier: any Channel] = [:]
     /// Accepted connections whose request waits for the core's reply.
-    private var awaitingReply: [ConversationID: any Channel] = [:]
-    private var nextInbound: UInt64 = 1
+    var awaitingReply: [ConversationID: any Channel] = [:]
+    var nextInbound: UInt64 = 0
+    var streamBudget: StreamBudget
+    /// The seeds of the join under way, in the order given, with what happened to each.
+    var joinSeeds: [Address] = []
+    var seedOutcomes: [Address: SeedFailure.Reason] = [:]
+
     private var timers: [UInt64: Scheduled<Void>] = [:]
     private var nextTimerKey: UInt64 = 0
-    private var addressCache: [Address: SocketAddress] = [:]
 
     // Inputs that arrive while one is being handled (a connect that fails at once, a promise
     // callback) wait here, so the core never sees a nested call.
     private var handling = false
     private var queued: [Input] = []
-    private var received: [Message] = []
-    private var datagramsPending = false
     private var newEvents: [MembershipEvent] = []
     private var joinResults: [JoinOutcome] = []
     private var leaveFinished = false
     private var leftGracefully = false
 
-    private var joinWaiters: [EventLoopPromise<JoinOutcome>] = []
+    private var joinWaiters: [EventLoopPromise<Int>] = []
     private var stopWaiters: [EventLoopPromise<Void>] = []
 
     private var snapshotScheduled = false
     private var snapshotWrite: EventLoopFuture<Void>?
 
-    // What tells a node that its UDP is blocked while TCP works.
-    private(set) var udpAcks = 0
-    private(set) var streamMessagesIn = 0
-    private var udpWarned = false
-    private(set) var packetsIn = 0
-    private(set) var packetsOut = 0
+    var udpAcks = 0
+    var streamMessagesIn = 0
+    var packetsIn = 0
+    var packetsOut = 0
 
     init(configuration: GossipConfiguration, settings: Settings, core: sending GossipInstance, loop: any EventLoop, view: MembershipView) {
         self.configuration = configuration
@@ -68,10 +99,26 @@ final class NodeRuntime {
         self.logger = logger
         self.metrics = NodeMetrics(node: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.packetCodec = PacketCodec(keyring: configuration.keyring, label: configuration.label)
-        self.streamCodec = StreamCodec(keyring: configuration.keyring, label: configuration.label)
+        self.streamCodec = StreamCodec(
+            keyring: configuration.keyring, label: configuration.label, maxFrameSize: configuration.maxFrameSize)
+        self.destinationPolicy = DestinationPolicy(bound: configuration.bindAddress)
+        self.udpSilence = UDPSilenceDetector(window: configuration.udpSilenceWarningProbes)
+        self.streamBudget = StreamBudget(
+            maxInbound: configuration.maxInboundConnections,
+            maxInboundPerHost: configuration.maxInboundConnectionsPerHost,
+            maxBuffered: configuration.maxStreamBufferedBytes,
+            maxBufferedPerHost: configuration.maxStreamBufferedBytesPerHost)
     }
 
     var isActive: Bool { phase == .running || phase == .leaving }
+
+    var transportSnapshot: TransportCounters {
+        var t = transport
+        t.inboundConnections = streamBudget.inbound
+        t.streamBufferedBytes = streamBudget.buffered
+        t.udpSuspectedBlocked = udpSilence.isBlocked
+        return t
+    }
 
     var now: Instant { Instant(nanoseconds: Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds)) }
 
@@ -122,25 +169,17 @@ final class NodeRuntime {
         let address: SocketAddress
         do { address = try SocketAddress(requested) } catch { return loop.makeFailedFuture(error) }
         let me = NIOLoopBound(self, eventLoop: loop)
-        let receiveSize = max(2048, settings.packetBudget)
-        let udpFuture = DatagramBootstrap(group: loop)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: receiveSize))
-            .channelOption(.maxMessagesPerRead, value: 16)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(runtime: me.value))
-                }
-            }
-            .bind(to: address)
-        let timeout = TimeAmount(configuration.streamIdleTimeout)
-        return udpFuture.flatMap { udp in
+        let timeouts = streamTimeouts
+        return bindDatagramChannel(to: address).flatMap { udp in
             var tcpAddress = address
             if let port = udp.localAddress?.port { tcpAddress.port = port }
             return ServerBootstrap(group: udp.eventLoop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(StreamHandler(runtime: me.value, timeout: timeout))
+                        try channel.pipeline.syncOperations.addHandler(
+                            StreamHandler(runtime: me.value, role: .inbound, timeouts: timeouts))
                     }
                 }
                 .bind(to: tcpAddress)
@@ -153,8 +192,13 @@ final class NodeRuntime {
         }
     }
 
+    var streamTimeouts: StreamTimeouts {
+        StreamTimeouts(
+            idle: TimeAmount(configuration.streamIdleTimeout), firstFrame: TimeAmount(configuration.streamFirstFrameTimeout),
+            lifetime: TimeAmount(configuration.streamMaxLifetime))
+    }
+
     private func started(_ bound: BoundSockets) throws {
-        udp = bound.udp
         tcp = bound.tcp
         let port = UInt16(clamping: bound.udp.localAddress?.port ?? 0)
         var advertised = configuration.advertiseAddress ?? configuration.bindAddress
@@ -167,8 +211,15 @@ final class NodeRuntime {
             name: configuration.name, address: advertised, tags: configuration.tags, settings: settings,
             seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max), incarnation: resumed)
         logger[metadataKey: "gossip.address"] = "\(advertised)"
+        destinationPolicy.localBroadcasts = DestinationPolicy.localIPv4Broadcasts()
         phase = .running
+        adoptDatagramChannel(bound.udp)
         logger.info("gossip node started", metadata: ["gossip.sealed": "\(configuration.keyring != nil)"])
+        if configuration.keyring == nil {
+            logger.warning(
+                "running in plaintext (no keyring): anyone who can reach port \(port) can join this cluster, inject members, forge failures and read the membership; set a keyring unless the network is trusted"
+            )
+        }
         handle(.start)
         rejoin(from: snapshot)
     }
@@ -223,10 +274,8 @@ final class NodeRuntime {
             case .event(let event): newEvents.append(event)
             case .joinCompleted(let outcome): joinResults.append(outcome)
             case .leaveCompleted: leaveFinished = true
-            case .refused(let reason, let from):
-                logger.debug("refused input", metadata: ["gossip.peer.address": "\(from)", "gossip.reason": "\(reason)"])
-            case .nameConflict(let c):
-                logger.warning("\(c)", metadata: ["gossip.peer": "\(Limits.escaped(c.name))", "gossip.peer.address": "\(c.claimed)"])
+            case .refused(let reason, let from): refused(reason, from: from)
+            case .nameConflict(let conflict): nameConflict(conflict)
             }
         }
         if case .timer(let id) = input, id.kind == .probe { periodicChecks() }
@@ -244,20 +293,17 @@ final class NodeRuntime {
             snapshotChanged()
         }
         if !joinResults.isEmpty {
-            let results = joinResults
+            let outcome = joinResults.last ?? JoinOutcome(contacted: 0)
             joinResults.removeAll()
-            let waiters = joinWaiters
-            joinWaiters.removeAll()
-            for r in results {
-                if let c = r.conflict {
-                    logger.warning("join refused: \(c)")
-                } else if r.contacted > 0 {
-                    logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(r.contacted)"])
-                } else {
-                    logger.warning("join failed: no seed answered")
-                }
+            if let conflict = outcome.conflict {
+                // The name is held at the address the other claim names.
+                finishJoin(.failure(.nameConflict(name: conflict.name, heldAt: conflict.claimed)))
+            } else if outcome.contacted > 0 {
+                logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(outcome.contacted)"])
+                finishJoin(.success(outcome.contacted))
+            } else {
+                finishJoin(.failure(joinFailure()))
             }
-            for w in waiters { w.succeed(results.last ?? JoinOutcome(contacted: 0)) }
         }
         if leaveFinished {
             leaveFinished = false
@@ -267,12 +313,56 @@ final class NodeRuntime {
         }
     }
 
+    private func finishJoin(_ result: Result<Int, GossipError>) {
+        if case .failure(let error) = result {
+            logger.warning("\(error)")
+        }
+        joinSeeds = []
+        seedOutcomes = [:]
+        let waiters = joinWaiters
+        joinWaiters.removeAll()
+        for w in waiters { w.completeWith(result.mapError { $0 as any Error }) }
+    }
+
+    /// Per seed, what happened the last time this node tried it.
+    private func joinFailure() -> GossipError {
+        .joinFailed(seeds: joinSeeds.map { SeedFailure(seed: $0, reason: seedOutcomes[$0] ?? .noAnswer) })
+    }
+
+    /// The core refused input (already counted in `Counters.refusals`, exported by `flush`):
+    /// the first of each reason is logged with its sender, the rest go into the minute's summary.
+    private func refused(_ reason: Refusal, from: Address) {
+        if coreRefusalReports.record(reason, reason: reason.description) == .report {
+            logger.warning(
+                "refused input from \(from): \(reason) (further refusals are summarised once a minute)",
+                metadata: ["gossip.peer.address": "\(from)", "gossip.reason": "\(reason)"])
+        }
+    }
+
+    private func nameConflict(_ c: NameConflict) {
+        metrics.nameConflict()
+        logger.warning(
+            "\(c)\(c.isSelf ? " (this node's own name)" : "")",
+            metadata: [
+                "gossip.peer": "\(Limits.escaped(c.name))", "gossip.peer.address": "\(c.claimed)",
+                "gossip.conflict.known": "\(c.known)",
+            ])
+    }
+
+    /// Tags as `k=v,k=v`, each part escaped.
+    static func escaped(_ tags: Tags) -> String {
+        tags.map { "\(Limits.escaped($0.key))=\(Limits.escaped($0.value))" }.joined(separator: ",")
+    }
+
     private func log(_ event: MembershipEvent) {
         let m = event.member
-        let metadata: Logger.Metadata = [
-            "gossip.peer": "\(m.name)", "gossip.peer.address": "\(m.address)",
+        var metadata: Logger.Metadata = [
+            "gossip.peer": "\(Limits.escaped(m.name))", "gossip.peer.address": "\(m.address)",
             "gossip.peer.incarnation": "\(m.incarnation)",
         ]
+        if !m.tags.isEmpty && (event.kind == .joined || event.kind == .updated) {
+            metadata["gossip.peer.tags"] = "\(Self.escaped(m.tags))"
+        }
         switch event.kind {
         case .joined: logger.info("member joined", metadata: metadata)
         case .updated: logger.info("member updated", metadata: metadata)
@@ -284,198 +374,18 @@ final class NodeRuntime {
         }
     }
 
-    /// Once per protocol period: metrics, and the UDP reachability check.
+    /// Once per protocol period: metrics, the UDP reachability check, and the summaries of
+    /// problems logged rate-limited.
     private func periodicChecks() {
         metrics.flush(core: core.counters, wire: wireCounters, health: core.localHealth)
-        guard !udpWarned, udpAcks == 0, streamMessagesIn > 0,
-            core.counters.probes >= configuration.udpSilenceWarningProbes
-        else { return }
-        udpWarned = true
-        metrics.udpSuspectedBlocked(true)
-        logger.warning(
-            "no UDP ack has arrived from any member, yet TCP exchanges work: UDP port \(core.address.port) is probably blocked between this node and the cluster, and members will declare it failed",
-            metadata: ["gossip.probes": "\(core.counters.probes)", "gossip.udp.port": "\(core.address.port)"])
-    }
-
-    // MARK: datagrams
-
-    func receiveDatagram(_ data: ByteBuffer, from source: SocketAddress) {
-        guard isActive else { return }
-        packetsIn += 1
-        metrics.pendingPacketsIn += 1
-        metrics.pendingBytesIn += data.readableBytes
-        guard let from = Address(source) else { return }
-        var packet = data
-        received.removeAll(keepingCapacity: true)
-        guard packetCodec.decode(&packet, into: &received) else {
-            logger.debug("dropped datagram", metadata: ["gossip.peer.address": "\(from)", "gossip.drops": "\(packetCodec.counters.totalDrops)"])
-            return
+        metrics.streams(inbound: streamBudget.inbound, buffered: streamBudget.buffered)
+        if case .blocked(let probes, let streams) = udpSilence.probesSent(total: core.counters.probes) {
+            metrics.udpSuspectedBlocked(true)
+            logger.warning(
+                "no UDP ack has arrived in the last \(probes) probes, yet \(streams) TCP messages did: UDP port \(core.address.port) is probably blocked between this node and the cluster, and members will declare it failed",
+                metadata: ["gossip.probes": "\(probes)", "gossip.udp.port": "\(core.address.port)"])
         }
-        for m in received {
-            guard case .ack = m else { continue }
-            udpAcks += 1
-            if udpWarned {
-                udpWarned = false
-                metrics.udpSuspectedBlocked(false)
-                logger.info("UDP acks arrive again", metadata: ["gossip.peer.address": "\(from)"])
-            }
-            break
-        }
-        handle(.datagram(from: from, messages: received))
-    }
-
-    private func sendDatagram(_ messages: [Message], to: Address) {
-        guard let udp, let target = socketAddress(for: to) else { return }
-        var buffer = udp.allocator.buffer(capacity: settings.packetBudget)
-        do {
-            try packetCodec.encode(messages, into: &buffer, budget: settings.packetBudget)
-        } catch {
-            logger.debug("datagram not sent", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-            return
-        }
-        packetsOut += 1
-        metrics.pendingPacketsOut += 1
-        metrics.pendingBytesOut += buffer.readableBytes
-        udp.write(AddressedEnvelope(remoteAddress: target, data: buffer), promise: nil)
-        datagramsPending = true
-    }
-
-    func flushDatagrams() {
-        guard datagramsPending else { return }
-        datagramsPending = false
-        udp?.flush()
-    }
-
-    private func socketAddress(for address: Address) -> SocketAddress? {
-        if let known = addressCache[address] { return known }
-        guard let made = try? SocketAddress(address) else {
-            logger.debug("unusable address", metadata: ["gossip.peer.address": "\(address)"])
-            return nil
-        }
-        // Addresses come from the network: a bound keeps a stream of fake ones from growing it.
-        if addressCache.count >= 4096 { addressCache.removeAll(keepingCapacity: true) }
-        addressCache[address] = made
-        return made
-    }
-
-    // MARK: streams
-
-    /// Opens a connection for one of the core's conversations: the request goes out, and the
-    /// reply comes back on the same connection, read by its `StreamHandler`.
-    private func sendStream(_ message: StreamMessage, to: Address, conversation: ConversationID) {
-        var frame = ByteBuffer()
-        do {
-            try streamCodec.encode(.stream(message), into: &frame)
-        } catch {
-            logger.debug("stream message not sent", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-            handle(.streamFailed(conversation: conversation))
-            return
-        }
-        guard let target = socketAddress(for: to) else {
-            handle(.streamFailed(conversation: conversation))
-            return
-        }
-        let me = NIOLoopBound(self, eventLoop: loop)
-        let timeout = TimeAmount(configuration.streamIdleTimeout)
-        ClientBootstrap(group: loop)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        StreamHandler(runtime: me.value, timeout: timeout, conversation: conversation))
-                }
-            }
-            .connect(to: target)
-            .assumeIsolated()
-            .whenComplete { result in
-                switch result {
-                case .failure(let error):
-                    // The channel's handler reports the failed conversation as it is removed.
-                    self.logger.debug(
-                        "stream connection failed", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-                case .success(let channel):
-                    channel.writeAndFlush(frame).assumeIsolated().whenFailure { error in
-                        channel.close(promise: nil)
-                        self.logger.debug(
-                            "stream write failed", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-                    }
-                }
-            }
-    }
-
-    /// Writes the core's answer on the connection its request came in on, then closes it.
-    private func sendReply(_ message: StreamMessage, conversation: ConversationID) {
-        guard let channel = awaitingReply.removeValue(forKey: conversation) else { return }
-        var frame = channel.allocator.buffer(capacity: 256)
-        do {
-            try streamCodec.encode(.stream(message), into: &frame)
-        } catch {
-            logger.debug("stream reply not sent", metadata: ["gossip.error": "\(error)"])
-            channel.close(promise: nil)
-            return
-        }
-        channel.writeAndFlush(frame).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
-    }
-
-    func streamFailed(_ conversation: ConversationID, to: Address?) {
-        guard isActive else { return }
-        metrics.pendingStreamFailures += 1
-        logger.debug("stream conversation ended without a reply", metadata: ["gossip.peer.address": "\(to.map(\.description) ?? "?")"])
-        handle(.streamFailed(conversation: conversation))
-    }
-
-    /// A new id for a connection this node accepted.
-    func inboundConversation() -> ConversationID {
-        defer { nextInbound += 1 }
-        return .inbound(nextInbound)
-    }
-
-    func readFrame(_ buffer: inout ByteBuffer, from peer: Address?, conversation: ConversationID, channel: any Channel) -> FrameOutcome {
-        guard isActive, let peer else { return .refused }
-        do {
-            switch try streamCodec.decode(&buffer) {
-            case .needMoreData:
-                return .needMoreData
-            case .skipped(let type):
-                logger.debug("skipped stream frame of unknown type", metadata: ["gossip.peer.address": "\(peer)", "gossip.type": "\(type)"])
-                return .delivered
-            case .item(.stream(let message)):
-                streamMessagesIn += 1
-                if conversation.isInbound { awaitingReply[conversation] = channel }
-                handle(.stream(from: peer, message, conversation: conversation))
-                // Handled without an answer: nothing more will come on this connection.
-                if conversation.isInbound, awaitingReply.removeValue(forKey: conversation) != nil {
-                    channel.close(promise: nil)
-                }
-                return .delivered
-            case .item(.message(let message)):
-                handle(.datagram(from: peer, messages: [message]))
-                return .delivered
-            }
-        } catch {
-            logger.debug(
-                "refused stream frame", metadata: ["gossip.peer.address": "\(peer)", "gossip.reason": "\(error.reason.rawValue)"])
-            return .refused
-        }
-    }
-
-    func connectionOpened(_ channel: any Channel) {
-        if phase == .stopping || phase == .stopped {
-            channel.close(promise: nil)
-            return
-        }
-        connections[ObjectIdentifier(channel)] = channel
-    }
-
-    /// `answered` tells an outbound conversation that got its reply from one that did not.
-    func connectionClosed(_ channel: any Channel, conversation: ConversationID?, answered: Bool) {
-        connections[ObjectIdentifier(channel)] = nil
-        guard let conversation else { return }
-        if conversation.isInbound {
-            awaitingReply[conversation] = nil
-        } else if !answered {
-            streamFailed(conversation, to: channel.remoteAddress.flatMap(Address.init))
-        }
+        logSummaries()
     }
 
     // MARK: timers
@@ -484,7 +394,7 @@ final class NodeRuntime {
         schedule(at: .uptimeNanoseconds(UInt64(clamping: at.nanoseconds))) { $0.handle(.timer(id)) }
     }
 
-    private func schedule(at deadline: NIODeadline, _ body: @escaping (NodeRuntime) -> Void) {
+    func schedule(at deadline: NIODeadline, _ body: @escaping (NodeRuntime) -> Void) {
         let key = nextTimerKey
         nextTimerKey &+= 1
         timers[key] = loop.assumeIsolated().scheduleTask(deadline: deadline) {
@@ -527,14 +437,30 @@ final class NodeRuntime {
 
     // MARK: join, leave, stop
 
-    func join(_ seeds: [Address], promise: EventLoopPromise<JoinOutcome>) {
+    func join(_ seeds: [Address], promise: EventLoopPromise<Int>) {
         guard phase == .running else {
             promise.fail(GossipError.notRunning)
             return
         }
         joinWaiters.append(promise)
         logger.info("joining", metadata: ["gossip.seeds": "\(seeds.map(\.description).joined(separator: ","))"])
-        handle(.join(seeds: seeds))
+        // A seed this node cannot send datagrams to would be joined over TCP and then flap
+        // failed/joined forever: refused here, with the reason.
+        var usable: [Address] = []
+        for seed in seeds {
+            if !joinSeeds.contains(seed) { joinSeeds.append(seed) }
+            if let refusal = destinationPolicy.check(seed), refusal != .recentlyFailed {
+                seedOutcomes[seed] = .unusableAddress(refusal.description)
+            } else {
+                seedOutcomes[seed] = nil
+                usable.append(seed)
+            }
+        }
+        if usable.isEmpty {
+            finishJoin(.failure(joinFailure()))
+            return
+        }
+        handle(.join(seeds: usable))
     }
 
     func setTags(_ tags: Tags) {

@@ -14,7 +14,15 @@ import Darwin
 /// stderr. SIGTERM or SIGINT leave the cluster gracefully.
 struct GossipNodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gossip-node", abstract: "Run one Grapevine gossip node and print membership events.")
+        commandName: "gossip-node", abstract: "Run one Grapevine gossip node and print membership events.",
+        discussion: """
+            Without --key, traffic is plaintext: anyone who can reach the port can join the cluster, \
+            inject members, forge failures and read the membership. Use plaintext only on a network \
+            you trust; everywhere else give every node the same --key.
+
+            Each event is one line on stdout: KIND NAME ADDRESS INCARNATION. Names come from the \
+            network: control and format characters in them are printed escaped as \\u{XX}.
+            """)
 
     @Option(help: "This node's name, unique in the cluster.")
     var name: String
@@ -28,7 +36,10 @@ struct GossipNodeCommand: AsyncParsableCommand {
     @Option(help: "A seed to join (repeatable).")
     var join: [String] = []
 
-    @Option(help: "Base64 encryption key (32 bytes); without it, traffic is plaintext.")
+    @Option(
+        help:
+            "Base64 encryption key (32 bytes). Without it, traffic is plaintext: anyone who can reach the port can join, inject members, forge failures and read the membership."
+    )
     var key: String?
 
     @Option(help: "Cluster label: nodes with another label are refused.")
@@ -102,7 +113,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         let printer = Task {
             for await event in events {
                 let m = event.member
-                emit("\(event.kind) \(m.name) \(m.address) \(m.incarnation)")
+                emit("\(event.kind) \(Limits.escaped(m.name)) \(m.address) \(m.incarnation)")
             }
         }
         try await node.start()
@@ -113,7 +124,8 @@ struct GossipNodeCommand: AsyncParsableCommand {
                 let n = try await node.join(seeds)
                 emit("join-completed \(n)")
             } catch {
-                emit("join-failed")
+                logger.error("\(error)")
+                emit("join-failed \(Limits.escaped("\(error)"))")
                 await node.stop()
                 await printer.value
                 throw ExitCode(1)
