@@ -206,7 +206,17 @@ final class NodeRuntime {
         let snapshot = loadSnapshot()
         // One above the last incarnation used: whatever the cluster last heard of this name, the
         // restarted process outranks it.
-        let resumed = snapshot.map { $0.incarnation &+ 1 } ?? 0
+        // A file is outside input: an incarnation at or past the ceiling is refused, not wrapped.
+        var resumed: UInt64 = 0
+        if let recorded = snapshot?.incarnation {
+            if recorded < Limits.maxIncarnation {
+                resumed = recorded + 1
+            } else {
+                logger.warning(
+                    "snapshot incarnation is beyond the protocol's ceiling; starting at 0 and refuting whatever the cluster says",
+                    metadata: ["gossip.snapshot.incarnation": "\(recorded)", "gossip.incarnation.max": "\(Limits.maxIncarnation)"])
+            }
+        }
         core = try GossipInstance(
             name: configuration.name, address: advertised, tags: configuration.tags, settings: settings,
             seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max), incarnation: resumed)

@@ -34,7 +34,7 @@ struct Snapshot: Equatable, Sendable {
         if left { return }
         let ordered = members.filter { $0.status <= .suspect } + members.filter { $0.status == .dead }
         for m in ordered where m.name != name && self.members.count < limit {
-            if m.name.contains(where: { $0 == "\n" || $0 == "\r" }) { continue }
+            if !Limits.isValidName(m.name) { continue }
             self.members.append((m.name, m.address))
         }
     }
@@ -64,7 +64,7 @@ struct Snapshot: Equatable, Sendable {
                     let address = Address(parsing: rest[..<space])
                 else { continue }
                 let name = String(rest[rest.index(after: space)...])
-                if name.isEmpty || name.utf8.count > Member.maxNameLength { continue }
+                if !Limits.isValidName(name) { continue }
                 members.append((name, address))
             }
         }
