@@ -135,6 +135,12 @@ public final class Simulation {
     public var traceHash: UInt64 { metrics.hash }
 
     public func core(_ i: Int) -> GossipInstance { nodes[i].core }
+
+    /// Queues an update of any broadcast class at node `i`, as user events, queries and state
+    /// rows will; lets tests load the lower classes before those features exist.
+    package func enqueueBroadcast(_ i: Int, _ message: Message, key: BroadcastKey) {
+        nodes[i].core.enqueueBroadcast(message, key: key)
+    }
     public func isRunning(_ i: Int) -> Bool { nodes[i].running }
 
     // MARK: running

@@ -28,14 +28,16 @@ final class NodeMetrics {
     private let refused: [Refusal: Counter]
     private let nameConflicts: Counter
     private var lastRefusals: [Refusal: Int] = [:]
+    private let queueDepth: [BroadcastClass: Gauge]
+    private let broadcastsDropped: [BroadcastClass: Counter]
+    private var lastBroadcastsDropped: [BroadcastClass: Int] = [:]
 
     var pendingPacketsIn = 0
     var pendingPacketsOut = 0
     var pendingBytesIn = 0
     var pendingBytesOut = 0
     var pendingStreamFailures = 0
-    // Counters has no public initialiser; nil stands for all zeros.
-    private var lastCore: Counters?
+    private var lastCore = Counters()
     private var lastDrops: [WireError.Reason: Int] = [:]
 
     init(node: String, factory: any MetricsFactory) {
@@ -82,6 +84,12 @@ final class NodeMetrics {
             ($0, counter("gossip_refused_total", [("reason", $0.description)]))
         })
         nameConflicts = counter("gossip_name_conflicts_total")
+        queueDepth = Dictionary(uniqueKeysWithValues: BroadcastClass.allCases.map {
+            ($0, gauge("gossip_broadcast_queue_depth", [("class", $0.description)]))
+        })
+        broadcastsDropped = Dictionary(uniqueKeysWithValues: BroadcastClass.allCases.map {
+            ($0, counter("gossip_broadcasts_dropped_total", [("class", $0.description)]))
+        })
     }
 
     // Rare events: counted straight away.
@@ -104,14 +112,21 @@ final class NodeMetrics {
 
     func udpSuspectedBlocked(_ blocked: Bool) { udpUnreachable.record(blocked ? 1 : 0) }
 
-    func flush(core: Counters, wire: WireCounters, health: Int) {
+    func flush(_ instance: GossipInstance, wire: WireCounters) {
         func bump(_ c: Counter, _ n: Int) { if n > 0 { c.increment(by: n) } }
-        bump(probes, core.probes - (lastCore?.probes ?? 0))
-        bump(indirectProbes, core.indirectProbes - (lastCore?.indirectProbes ?? 0))
-        bump(suspicions, core.suspicionsRaised - (lastCore?.suspicionsRaised ?? 0))
-        bump(refutations, core.refutations - (lastCore?.refutations ?? 0))
-        bump(pushPulls, core.pushPulls - (lastCore?.pushPulls ?? 0))
+        let core = instance.counters
+        bump(probes, core.probes - lastCore.probes)
+        bump(indirectProbes, core.indirectProbes - lastCore.indirectProbes)
+        bump(suspicions, core.suspicionsRaised - lastCore.suspicionsRaised)
+        bump(refutations, core.refutations - lastCore.refutations)
+        bump(pushPulls, core.pushPulls - lastCore.pushPulls)
         lastCore = core
+        for c in BroadcastClass.allCases {
+            queueDepth[c]?.record(instance.pendingBroadcasts(of: c))
+            let dropped = instance.droppedBroadcasts(of: c)
+            if let counter = broadcastsDropped[c] { bump(counter, dropped - lastBroadcastsDropped[c, default: 0]) }
+            lastBroadcastsDropped[c] = dropped
+        }
         bump(packetsIn, pendingPacketsIn)
         bump(packetsOut, pendingPacketsOut)
         bump(bytesIn, pendingBytesIn)
@@ -132,6 +147,6 @@ final class NodeMetrics {
             if delta > 0, let c = refused[reason] { c.increment(by: delta) }
             lastRefusals[reason] = count
         }
-        localHealth.record(health)
+        localHealth.record(instance.localHealth)
     }
 }

@@ -387,7 +387,7 @@ final class NodeRuntime {
     /// Once per protocol period: metrics, the UDP reachability check, and the summaries of
     /// problems logged rate-limited.
     private func periodicChecks() {
-        metrics.flush(core: core.counters, wire: wireCounters, health: core.localHealth)
+        metrics.flush(core, wire: wireCounters)
         metrics.streams(inbound: streamBudget.inbound, buffered: streamBudget.buffered)
         if case .blocked(let probes, let streams) = udpSilence.probesSent(total: core.counters.probes) {
             metrics.udpSuspectedBlocked(true)
@@ -506,7 +506,7 @@ final class NodeRuntime {
         if wasActive {
             // A restart reads this file: stopping is complete only once it is written.
             closed.append(writeSnapshot())
-            metrics.flush(core: core.counters, wire: wireCounters, health: core.localHealth)
+            metrics.flush(core, wire: wireCounters)
             if !leftGracefully { logger.info("gossip node stopped without leaving") }
         }
         let channels = [udp, tcp].compactMap { $0 } + Array(connections.values)

@@ -1,19 +1,19 @@
-/// Updates waiting to be gossiped, served least-transmitted first and, among equals, newest
-/// first. A newer update about the same key replaces the older one. Each update is sent until
-/// it has gone out `limit` times.
+/// Updates of one broadcast class waiting to be gossiped, served least-transmitted first and,
+/// among equals, newest first. A newer update about the same key replaces the older one. Each
+/// update is sent until it has gone out `limit` times.
 ///
 /// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
 /// the entries it takes or skips, never the whole queue.
 public struct BroadcastQueue: Sendable {
     struct Entry: Sendable {
-        var key: String
+        var key: BroadcastKey
         var message: Message
         var size: Int
         var id: UInt64
     }
 
     private var buckets: [[Entry]] = [[]]
-    private var latest: [String: UInt64] = [:]
+    private var latest: [BroadcastKey: UInt64] = [:]
     private var nextID: UInt64 = 1
     private var moved: [(entry: Entry, bucket: Int)] = []
     private var kept: [Entry] = []
@@ -27,7 +27,7 @@ public struct BroadcastQueue: Sendable {
 
     /// Queues `message` about `key`, replacing any older update about it; returns its id.
     @discardableResult
-    public mutating func enqueue(_ message: Message, key: String) -> UInt64 {
+    public mutating func enqueue(_ message: Message, key: BroadcastKey) -> UInt64 {
         let id = nextID
         nextID += 1
         latest[key] = id
@@ -52,10 +52,33 @@ public struct BroadcastQueue: Sendable {
     }
 
     /// True while some update about `key` is queued.
-    public func hasPending(_ key: String) -> Bool { latest[key] != nil }
+    public func hasPending(_ key: BroadcastKey) -> Bool { latest[key] != nil }
 
     /// True while the update with this id is still queued.
-    public func isPending(_ id: UInt64, key: String) -> Bool { latest[key] == id }
+    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool { latest[key] == id }
+
+    /// Drops updates until at most `cap` remain, the most-sent first (they have done most of
+    /// their work); returns how many were dropped.
+    @discardableResult
+    public mutating func trim(toAtMost cap: Int) -> Int {
+        var dropped = 0
+        var t = buckets.count - 1
+        while latest.count > cap, t >= 0 {
+            var i = 0
+            while latest.count > cap, i < buckets[t].count {
+                let e = buckets[t][i]
+                if latest[e.key] == e.id {
+                    latest[e.key] = nil
+                    dropped += 1
+                }
+                i += 1
+            }
+            buckets[t].removeSubrange(0..<i)
+            t -= 1
+        }
+        stored = buckets.reduce(0) { $0 + $1.count }
+        return dropped
+    }
 
     /// Appends updates to `messages` while they fit in `budget`, and charges one transmission each.
     public mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int) {

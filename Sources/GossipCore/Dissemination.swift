@@ -18,7 +18,7 @@ extension GossipInstance {
         var messages = messages
         var budget = settings.payloadBudget
         for m in messages { budget -= m.encodedSize }
-        queue.fill(into: &messages, budget: &budget, limit: retransmitLimit)
+        broadcasts.fill(into: &messages, budget: &budget, limit: retransmitLimit)
         counters.messagesOut += messages.count
         outbox.append(.datagram(to: to, messages: messages))
     }
@@ -26,30 +26,30 @@ extension GossipInstance {
     /// One gossip round: queued updates to `gossipNodes` random members. Members that failed
     /// or left recently are included, so that a member wrongly declared dead hears of it and refutes.
     mutating func gossipRound(_ now: Instant) {
-        guard queue.count > 0 else { return }
+        guard broadcasts.count > 0 else { return }
         let deadWindow = settings.gossipToTheDead
         let targets = randomMembers(settings.gossipNodes) { m in
             m.status <= .suspect || now - m.statusChangedAt < deadWindow
         }
         for t in targets {
-            guard queue.count > 0 else { break }
+            guard broadcasts.count > 0 else { break }
             var messages = takeScratch()
             var budget = settings.payloadBudget
-            queue.fill(into: &messages, budget: &budget, limit: retransmitLimit)
+            broadcasts.fill(into: &messages, budget: &budget, limit: retransmitLimit)
             if messages.isEmpty { break }
             counters.messagesOut += messages.count
             outbox.append(.datagram(to: members[t].address, messages: messages))
         }
     }
 
-    /// Queues an update learned from elsewhere.
-    mutating func broadcast(_ message: Message, about key: String) {
-        queue.enqueue(message, key: key)
+    /// Queues an update about a member learned from elsewhere.
+    mutating func broadcast(_ message: Message, about member: String) {
+        broadcasts.enqueue(message, key: .member(member))
     }
 
-    /// Queues an update this node made itself, and sends it at once.
-    mutating func broadcastLocal(_ message: Message, about key: String) {
-        queue.enqueue(message, key: key)
+    /// Queues an update about a member this node made itself, and sends it at once.
+    mutating func broadcastLocal(_ message: Message, about member: String) {
+        broadcasts.enqueue(message, key: .member(member))
         eager = true
     }
 

@@ -29,7 +29,7 @@ public struct GossipInstance {
     var unconfirmedCursor = 0
 
     var health: LocalHealth
-    var queue = BroadcastQueue()
+    var broadcasts: Broadcasts
     var sequence: UInt32 = 0
     var probes: [UInt32: PendingProbe] = [:]
     var relays: [UInt32: Relay] = [:]
@@ -73,6 +73,7 @@ public struct GossipInstance {
         self.tags = tags
         self.rng = SeededGenerator(seed: seed)
         self.health = LocalHealth(maximum: settings.awarenessMaxMultiplier)
+        self.broadcasts = Broadcasts(caps: settings.broadcastCaps)
         self.incarnation = incarnation
         // A random first sequence number: a forged ack must guess it.
         self.sequence = UInt32(truncatingIfNeeded: rng.next())
@@ -122,7 +123,19 @@ public struct GossipInstance {
     public var currentIncarnation: UInt64 { incarnation }
 
     /// Updates waiting to be gossiped.
-    public var pendingBroadcasts: Int { queue.count }
+    public var pendingBroadcasts: Int { broadcasts.count }
+
+    /// Updates of one class waiting to be gossiped (the `gossip_broadcast_queue_depth` metric).
+    public func pendingBroadcasts(of c: BroadcastClass) -> Int { broadcasts.count(of: c) }
+
+    /// Updates the class caps dropped, by class.
+    public func droppedBroadcasts(of c: BroadcastClass) -> Int { broadcasts.dropped[c.rawValue] }
+
+    /// Queues an update of any class, as the coming user events, queries and state rows will;
+    /// for tests and the simulator until then.
+    package mutating func enqueueBroadcast(_ message: Message, key: BroadcastKey) {
+        broadcasts.enqueue(message, key: key)
+    }
 
     // MARK: lifecycle
 
@@ -158,7 +171,7 @@ public struct GossipInstance {
         members[i].status = .left
         members[i].statusChangedAt = now
         liveChanged(i, live: false)
-        let id = queue.enqueue(.dead(Dead(incarnation: incarnation, name: name, from: name, left: true)), key: name)
+        let id = broadcasts.enqueue(.dead(Dead(incarnation: incarnation, name: name, from: name, left: true)), key: .member(name))
         leaveBroadcast = id
         eager = true
         emit(.left, members[i])
@@ -204,7 +217,7 @@ public struct GossipInstance {
         case .gossip:
             gossipRound(now)
             arm(.gossip, at: now + settings.gossipInterval)
-            if let id = leaveBroadcast, !queue.isPending(id, key: name) { finishLeave() }
+            if let id = leaveBroadcast, !broadcasts.isPending(id, key: .member(name)) { finishLeave() }
         case .pushPull:
             if isLeaving { return }
             pushPullRound(now)

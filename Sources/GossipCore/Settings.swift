@@ -51,6 +51,8 @@ public struct Settings: Sendable, Equatable {
     /// (`Refusal.exchangeLimit`) and learned later by gossip or the next exchange. One forged
     /// exchange can then add only this many members.
     public var maxMembersLearnedPerExchange: Int = 1_024
+    /// Updates each broadcast class may hold; past it the most-sent are dropped first.
+    public var broadcastCaps = BroadcastCaps()
 
     public init() {}
 
@@ -95,6 +97,9 @@ public struct Settings: Sendable, Equatable {
         try within(maxMembers, "maxMembers", 2...(1 << 20))
         try within(maxMembersLearnedPerExchange, "maxMembersLearnedPerExchange", 1...(1 << 20))
         try within(packetOverhead, "packetOverhead", 0...1024)
+        for c in BroadcastClass.allCases {
+            try within(broadcastCaps[c], "broadcastCaps.\(c)", 1...(1 << 20))
+        }
         if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
         if payloadBudget < Message.largestFixedSize {
             throw SettingsError(

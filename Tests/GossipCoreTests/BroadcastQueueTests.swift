@@ -13,7 +13,7 @@ import Testing
         for i in 0..<500 {
             var tags = Tags()
             for k in 0..<rng.index(below: 4) { tags["k\(k)"] = String(repeating: "v", count: rng.index(below: 60)) }
-            q.enqueue(Self.alive(i, tags: tags), key: "node-\(i)")
+            q.enqueue(Self.alive(i, tags: tags), key: .member("node-\(i)"))
         }
         for _ in 0..<200 {
             let budget = 100 + rng.index(below: 1300)
@@ -28,8 +28,8 @@ import Testing
 
     @Test func leastTransmittedGoFirstAndNewestAmongEquals() {
         var q = BroadcastQueue()
-        q.enqueue(Self.alive(1), key: "node-1")
-        q.enqueue(Self.alive(2), key: "node-2")
+        q.enqueue(Self.alive(1), key: .member("node-1"))
+        q.enqueue(Self.alive(2), key: .member("node-2"))
         var budget = Self.alive(1).encodedSize
         var first: [Message] = []
         q.fill(into: &first, budget: &budget, limit: 5)
@@ -42,8 +42,8 @@ import Testing
 
     @Test func aNewerUpdateReplacesTheOlderOne() {
         var q = BroadcastQueue()
-        q.enqueue(Self.alive(1, incarnation: 1), key: "node-1")
-        q.enqueue(Self.alive(1, incarnation: 2), key: "node-1")
+        q.enqueue(Self.alive(1, incarnation: 1), key: .member("node-1"))
+        q.enqueue(Self.alive(1, incarnation: 2), key: .member("node-1"))
         #expect(q.count == 1)
         var budget = 1400
         var messages: [Message] = []
@@ -54,7 +54,7 @@ import Testing
     @Test(arguments: [1, 4, 12])
     func anUpdateRetiresAfterTheRetransmitLimit(limit: Int) {
         var q = BroadcastQueue()
-        q.enqueue(Self.alive(1), key: "node-1")
+        q.enqueue(Self.alive(1), key: .member("node-1"))
         var sent = 0
         for _ in 0..<(limit + 5) {
             var budget = 1400
@@ -68,7 +68,7 @@ import Testing
 
     @Test func oneDatagramNeverCarriesTheSameUpdateTwice() {
         var q = BroadcastQueue()
-        for i in 0..<3 { q.enqueue(Self.alive(i), key: "node-\(i)") }
+        for i in 0..<3 { q.enqueue(Self.alive(i), key: .member("node-\(i)")) }
         var budget = 1400
         var messages: [Message] = []
         q.fill(into: &messages, budget: &budget, limit: 10)
@@ -83,8 +83,8 @@ import Testing
     @Test func aStreamOfUpdatesAboutOneKeyKeepsTheQueueSmall() {
         var q = BroadcastQueue()
         for i in 0..<10_000 as Range<UInt64> {
-            q.enqueue(.alive(Alive(incarnation: i, name: "x", address: Address(ipv4: 1, port: 1), tags: Tags())), key: "x")
-            q.enqueue(.suspect(Suspect(incarnation: i, name: "y\(i % 3)", from: "z")), key: "y\(i % 3)")
+            q.enqueue(.alive(Alive(incarnation: i, name: "x", address: Address(ipv4: 1, port: 1), tags: Tags())), key: .member("x"))
+            q.enqueue(.suspect(Suspect(incarnation: i, name: "y\(i % 3)", from: "z")), key: .member("y\(i % 3)"))
         }
         #expect(q.count == 4)
         #expect(q.storedEntries <= 2 * 4 + 64 + 1)
