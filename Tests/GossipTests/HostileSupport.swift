@@ -10,30 +10,8 @@ struct HostileTests {}
 
 // MARK: the core API of the issue-8 contract (shared-notes/core-api-contract.md)
 
-/// The refusal reasons of the contract, by raw value. Until main carries the "Core:" commit
-/// that adds `Counters.refusals`, they are read by reflection and read as nil when absent, so
-/// these tests compile against today's code and fail with a message instead.
-enum ContractRefusal: Int, CustomStringConvertible {
-    case incarnationOutOfRange, invalidName, unusableAddress, tableFull, exchangeLimit, excessRequests,
-        unknownRelayTarget, nameConflict
-
-    var description: String { "\(self)" }
-}
-
-/// `statistics().core.refusals[reason]`, or nil while the core has no such counter.
-func refusals(_ stats: NodeStatistics, _ reason: ContractRefusal) -> Int? {
-    guard let table = Mirror(reflecting: stats.core).children.first(where: { $0.label == "refusals" })?.value,
-        let counts = Mirror(reflecting: table).children.first(where: { $0.label == "counts" })?.value as? [Int],
-        reason.rawValue < counts.count
-    else { return nil }
-    return counts[reason.rawValue]
-}
-
-/// The contract's defaults: `Settings.maxMembers` and `Settings.maxMembersLearnedPerExchange`.
-enum ContractDefaults {
-    static let maxMembers = 16_384
-    static let maxMembersLearnedPerExchange = 1_024
-}
+/// `statistics().core.refusals[reason]`.
+func refusals(_ stats: NodeStatistics, _ reason: Refusal) -> Int { stats.core.refusals[reason] }
 
 // MARK: nodes
 

@@ -45,6 +45,11 @@ final class NodeProcess: Sendable {
             process.executableURL = URL(fileURLWithPath: Self.executable)
             process.arguments = nodeArguments
         }
+        // A crash ends the child at once: the runtime's backtracer would keep a dead node
+        // symbolicating for seconds, on CPUs the other nodes need.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
         let view = self.view
@@ -130,10 +135,11 @@ final class NodeProcess: Sendable {
     var address: String? { view.withLockedValue { $0.address } }
 
     /// SIGTERM: the node leaves gracefully.
-    func terminate() { kill(process.processIdentifier, SIGTERM) }
+    func terminate() { if process.isRunning { kill(process.processIdentifier, SIGTERM) } }
 
     /// SIGKILL: a crash, no goodbye.
-    func crash() { kill(process.processIdentifier, SIGKILL) }
+    /// Only while it runs: once reaped, its PID may belong to another process.
+    func crash() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
     /// Waits for the process to end, killing it if it has not after `timeout`.
     func reap(timeout: Duration = .seconds(10)) async {
