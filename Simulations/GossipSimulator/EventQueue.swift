@@ -4,8 +4,8 @@ import GossipCore
 struct SimEvent {
     enum Kind {
         case datagram(from: Address, messages: [Message])
-        case stream(from: Address, StreamMessage)
-        case streamFailed(to: Address)
+        case stream(from: Address, StreamMessage, conversation: ConversationID)
+        case streamFailed(conversation: ConversationID)
         case timer(TimerID)
         case command(Input)
         case sample

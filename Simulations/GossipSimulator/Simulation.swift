@@ -20,6 +20,10 @@ public final class Simulation {
     var byAddress: [Address: Int32] = [:]
     var byName: [String: Int32] = [:]
     var group: [UInt8]? = nil
+    /// Virtual connections whose request is on its way or being answered, by the inbound id
+    /// the responder sees.
+    var connections: [ConversationID: Connection] = [:]
+    var nextConnection: UInt64 = 1
     public internal(set) var metrics = SimulationMetrics()
     var sampleInterval: Int64 = 0
     public private(set) var samples: [Sample] = []
@@ -168,7 +172,11 @@ public final class Simulation {
             return
         }
         let i = Int(e.node)
-        guard nodes[i].running, nodes[i].life == e.life else { return }
+        guard nodes[i].running, nodes[i].life == e.life else {
+            // A request reached a process that is gone: the connection is reset.
+            if case .stream(_, _, let c) = e.kind, c.isInbound { closeUnanswered(c) }
+            return
+        }
         if nodes[i].pausedUntil > now {
             var deferred = e
             deferred.time = nodes[i].pausedUntil
@@ -185,8 +193,8 @@ public final class Simulation {
         let input: Input
         switch e.kind {
         case .datagram(let from, let messages): input = .datagram(from: from, messages: messages)
-        case .stream(let from, let message): input = .stream(from: from, message)
-        case .streamFailed(let to): input = .streamFailed(to: to)
+        case .stream(let from, let message, let c): input = .stream(from: from, message, conversation: c)
+        case .streamFailed(let c): input = .streamFailed(conversation: c)
         case .timer(let id): input = .timer(id)
         case .command(let c): input = c
         case .sample: return
@@ -195,6 +203,8 @@ public final class Simulation {
         let outputs = nodes[i].core.handle(input, now: Instant(nanoseconds: now))
         metrics.mix(now, i, input)
         for o in outputs { perform(o, by: i) }
+        // The responder handled the request without answering: it closes the connection.
+        if case .stream(_, _, let c) = e.kind, c.isInbound { closeUnanswered(c) }
     }
 
     func perform(_ o: Output, by i: Int) {
@@ -207,17 +217,24 @@ public final class Simulation {
             let bytes = messages.reduce(settings.packetOverhead) { $0 + $1.encodedSize }
             metrics.sent(i, to: to, messages: messages.count, bytes: bytes, at: now)
             deliver(messages, from: i, to: to)
-        case .stream(let to, let message):
-            let bytes: Int
-            switch message {
-            case .pushPull(let pp): bytes = pp.bodySize + Self.streamFrameOverhead
-            }
-            metrics.sentStream(i, bytes: bytes, hashing: to)
-            deliverStream(message, from: i, to: to)
+        case .stream(let to, let message, let c):
+            metrics.sentStream(i, bytes: Self.streamBytes(message), hashing: to)
+            deliverStream(message, from: i, to: to, conversation: c)
+        case .reply(let c, let message):
+            guard let conn = connections.removeValue(forKey: c) else { return }
+            metrics.sentStream(i, bytes: Self.streamBytes(message), hashing: conn.originAddress)
+            guard nodes[conn.origin].life == conn.originLife else { return }
+            queue.push(
+                time: now + latency(), node: Int32(conn.origin), life: conn.originLife,
+                .stream(from: nodes[i].address, message, conversation: conn.conversation))
         case .event(let event):
             metrics.observe(event, by: i, member: byName[event.member.name].map(Int.init), at: now)
-        case .joinCompleted(let contacted):
-            metrics.mixScalar(0x6a01, UInt64(contacted))
+        case .joinCompleted(let outcome):
+            metrics.mixScalar(0x6a01, UInt64(outcome.contacted))
+        case .refused(let reason, _):
+            metrics.mixScalar(0x4ef0, UInt64(reason.rawValue))
+        case .nameConflict:
+            metrics.mixScalar(0xc0f1, UInt64(i))
         case .leaveCompleted:
             metrics.mixScalar(0x1ea7, UInt64(i))
             nodes[i].running = false
@@ -253,27 +270,51 @@ public final class Simulation {
         }
     }
 
-    /// Streams are reliable, like TCP: a reachable peer gets the message after a handshake;
-    /// an unreachable one makes the sender's connection fail (refused at once by a live host
-    /// whose process is gone, timed out across a partition).
-    func deliverStream(_ message: StreamMessage, from i: Int, to: Address) {
+    static func streamBytes(_ message: StreamMessage) -> Int {
+        switch message {
+        case .pushPull(let pp): pp.bodySize + streamFrameOverhead
+        }
+    }
+
+    /// Streams are reliable, like TCP: a reachable peer gets the request after a handshake and
+    /// answers on the same connection; an unreachable one makes the sender's conversation fail
+    /// (refused at once by a live host whose process is gone, timed out across a partition).
+    func deliverStream(_ message: StreamMessage, from i: Int, to: Address, conversation c: ConversationID) {
         let life = nodes[i].life
-        guard let j = byAddress[to].map(Int.init) else {
-            queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(to: to))
+        guard let j = byAddress[to].map(Int.init), reachable(i, j) else {
+            queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(conversation: c))
             return
         }
-        if !reachable(i, j) {
-            queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(to: to))
-        } else if !nodes[j].running {
-            queue.push(time: now + 2 * latency(), node: Int32(i), life: life, .streamFailed(to: to))
-        } else {
-            queue.push(time: now + 3 * latency(), node: Int32(j), life: nodes[j].life, .stream(from: nodes[i].address, message))
+        guard nodes[j].running else {
+            queue.push(time: now + 2 * latency(), node: Int32(i), life: life, .streamFailed(conversation: c))
+            return
         }
+        let inbound = ConversationID.inbound(nextConnection)
+        nextConnection += 1
+        connections[inbound] = Connection(origin: i, originLife: life, originAddress: nodes[i].address, conversation: c)
+        queue.push(
+            time: now + 3 * latency(), node: Int32(j), life: nodes[j].life,
+            .stream(from: nodes[i].address, message, conversation: inbound))
+    }
+
+    /// The responder closed (or lost) a connection without a reply: the requester's
+    /// conversation fails when the close reaches it.
+    func closeUnanswered(_ inbound: ConversationID) {
+        guard let conn = connections.removeValue(forKey: inbound) else { return }
+        queue.push(time: now + latency(), node: Int32(conn.origin), life: conn.originLife, .streamFailed(conversation: conn.conversation))
     }
 
     func takeSample() {
         samples.append(metrics.sample(at: now))
     }
+}
+
+/// One virtual TCP connection: who opened it, and under which of its conversation ids.
+struct Connection {
+    var origin: Int
+    var originLife: UInt32
+    var originAddress: Address
+    var conversation: ConversationID
 }
 
 struct SimNode {

@@ -74,12 +74,13 @@ public final class GossipNode: Service, Sendable {
     /// happen inside (`Settings.joinRetryInterval`, `joinMaxAttempts`); throws when none answered.
     @discardableResult
     public func join(_ seeds: [Address]) async throws -> Int {
-        let promise = loop.makePromise(of: Int.self)
+        let promise = loop.makePromise(of: JoinOutcome.self)
         let runtime = self.runtime
         loop.execute { runtime.value.join(seeds, promise: promise) }
-        let contacted = try await promise.futureResult.get()
-        if contacted == 0 { throw GossipError.joinFailed(seeds: seeds) }
-        return contacted
+        let outcome = try await promise.futureResult.get()
+        if let c = outcome.conflict { throw GossipError.nameConflict(name: c.name, heldAt: c.claimed) }
+        if outcome.contacted == 0 { throw GossipError.joinFailed(seeds: seeds) }
+        return outcome.contacted
     }
 
     /// Leaves gracefully: the cluster sees "left", not "failed". Returns once the departure has

@@ -26,6 +26,9 @@ final class NodeRuntime {
     private var udp: (any Channel)?
     private var tcp: (any Channel)?
     private var connections: [ObjectIdentifier: any Channel] = [:]
+    /// Accepted connections whose request waits for the core's reply.
+    private var awaitingReply: [ConversationID: any Channel] = [:]
+    private var nextInbound: UInt64 = 1
     private var timers: [UInt64: Scheduled<Void>] = [:]
     private var nextTimerKey: UInt64 = 0
     private var addressCache: [Address: SocketAddress] = [:]
@@ -37,11 +40,11 @@ final class NodeRuntime {
     private var received: [Message] = []
     private var datagramsPending = false
     private var newEvents: [MembershipEvent] = []
-    private var joinResults: [Int] = []
+    private var joinResults: [JoinOutcome] = []
     private var leaveFinished = false
     private var leftGracefully = false
 
-    private var joinWaiters: [EventLoopPromise<Int>] = []
+    private var joinWaiters: [EventLoopPromise<JoinOutcome>] = []
     private var stopWaiters: [EventLoopPromise<Void>] = []
 
     private var snapshotScheduled = false
@@ -214,11 +217,16 @@ final class NodeRuntime {
         for output in outputs {
             switch output {
             case .datagram(let to, let messages): sendDatagram(messages, to: to)
-            case .stream(let to, let message): sendStream(message, to: to)
+            case .stream(let to, let message, let c): sendStream(message, to: to, conversation: c)
+            case .reply(let c, let message): sendReply(message, conversation: c)
             case .timer(let id, let at): arm(id, at: at)
             case .event(let event): newEvents.append(event)
-            case .joinCompleted(let contacted): joinResults.append(contacted)
+            case .joinCompleted(let outcome): joinResults.append(outcome)
             case .leaveCompleted: leaveFinished = true
+            case .refused(let reason, let from):
+                logger.debug("refused input", metadata: ["gossip.peer.address": "\(from)", "gossip.reason": "\(reason)"])
+            case .nameConflict(let c):
+                logger.warning("\(c)", metadata: ["gossip.peer": "\(Limits.escaped(c.name))", "gossip.peer.address": "\(c.claimed)"])
             }
         }
         if case .timer(let id) = input, id.kind == .probe { periodicChecks() }
@@ -240,14 +248,16 @@ final class NodeRuntime {
             joinResults.removeAll()
             let waiters = joinWaiters
             joinWaiters.removeAll()
-            for n in results {
-                if n > 0 {
-                    logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(n)"])
+            for r in results {
+                if let c = r.conflict {
+                    logger.warning("join refused: \(c)")
+                } else if r.contacted > 0 {
+                    logger.info("joined cluster", metadata: ["gossip.join.contacted": "\(r.contacted)"])
                 } else {
                     logger.warning("join failed: no seed answered")
                 }
             }
-            for w in waiters { w.succeed(results.last ?? 0) }
+            for w in waiters { w.succeed(results.last ?? JoinOutcome(contacted: 0)) }
         }
         if leaveFinished {
             leaveFinished = false
@@ -350,18 +360,19 @@ final class NodeRuntime {
 
     // MARK: streams
 
-    /// One connection per message: connect, write one frame, close. Replies come back the same
-    /// way to the sender's advertised address, so both sides run the same code.
-    private func sendStream(_ message: StreamMessage, to: Address) {
+    /// Opens a connection for one of the core's conversations: the request goes out, and the
+    /// reply comes back on the same connection, read by its `StreamHandler`.
+    private func sendStream(_ message: StreamMessage, to: Address, conversation: ConversationID) {
         var frame = ByteBuffer()
         do {
             try streamCodec.encode(.stream(message), into: &frame)
         } catch {
             logger.debug("stream message not sent", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
+            handle(.streamFailed(conversation: conversation))
             return
         }
         guard let target = socketAddress(for: to) else {
-            handle(.streamFailed(to: to))
+            handle(.streamFailed(conversation: conversation))
             return
         }
         let me = NIOLoopBound(self, eventLoop: loop)
@@ -370,7 +381,8 @@ final class NodeRuntime {
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(StreamHandler(runtime: me.value, timeout: timeout))
+                    try channel.pipeline.syncOperations.addHandler(
+                        StreamHandler(runtime: me.value, timeout: timeout, conversation: conversation))
                 }
             }
             .connect(to: target)
@@ -378,24 +390,47 @@ final class NodeRuntime {
             .whenComplete { result in
                 switch result {
                 case .failure(let error):
-                    self.streamFailed(to, error)
+                    // The channel's handler reports the failed conversation as it is removed.
+                    self.logger.debug(
+                        "stream connection failed", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
                 case .success(let channel):
-                    channel.writeAndFlush(frame).assumeIsolated().whenComplete { written in
+                    channel.writeAndFlush(frame).assumeIsolated().whenFailure { error in
                         channel.close(promise: nil)
-                        if case .failure(let error) = written { self.streamFailed(to, error) }
+                        self.logger.debug(
+                            "stream write failed", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
                     }
                 }
             }
     }
 
-    private func streamFailed(_ to: Address, _ error: any Error) {
-        guard isActive else { return }
-        metrics.pendingStreamFailures += 1
-        logger.debug("stream connection failed", metadata: ["gossip.peer.address": "\(to)", "gossip.error": "\(error)"])
-        handle(.streamFailed(to: to))
+    /// Writes the core's answer on the connection its request came in on, then closes it.
+    private func sendReply(_ message: StreamMessage, conversation: ConversationID) {
+        guard let channel = awaitingReply.removeValue(forKey: conversation) else { return }
+        var frame = channel.allocator.buffer(capacity: 256)
+        do {
+            try streamCodec.encode(.stream(message), into: &frame)
+        } catch {
+            logger.debug("stream reply not sent", metadata: ["gossip.error": "\(error)"])
+            channel.close(promise: nil)
+            return
+        }
+        channel.writeAndFlush(frame).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
     }
 
-    func readFrame(_ buffer: inout ByteBuffer, from peer: Address?) -> FrameOutcome {
+    func streamFailed(_ conversation: ConversationID, to: Address?) {
+        guard isActive else { return }
+        metrics.pendingStreamFailures += 1
+        logger.debug("stream conversation ended without a reply", metadata: ["gossip.peer.address": "\(to.map(\.description) ?? "?")"])
+        handle(.streamFailed(conversation: conversation))
+    }
+
+    /// A new id for a connection this node accepted.
+    func inboundConversation() -> ConversationID {
+        defer { nextInbound += 1 }
+        return .inbound(nextInbound)
+    }
+
+    func readFrame(_ buffer: inout ByteBuffer, from peer: Address?, conversation: ConversationID, channel: any Channel) -> FrameOutcome {
         guard isActive, let peer else { return .refused }
         do {
             switch try streamCodec.decode(&buffer) {
@@ -406,7 +441,12 @@ final class NodeRuntime {
                 return .delivered
             case .item(.stream(let message)):
                 streamMessagesIn += 1
-                handle(.stream(from: peer, message))
+                if conversation.isInbound { awaitingReply[conversation] = channel }
+                handle(.stream(from: peer, message, conversation: conversation))
+                // Handled without an answer: nothing more will come on this connection.
+                if conversation.isInbound, awaitingReply.removeValue(forKey: conversation) != nil {
+                    channel.close(promise: nil)
+                }
                 return .delivered
             case .item(.message(let message)):
                 handle(.datagram(from: peer, messages: [message]))
@@ -427,8 +467,15 @@ final class NodeRuntime {
         connections[ObjectIdentifier(channel)] = channel
     }
 
-    func connectionClosed(_ channel: any Channel) {
+    /// `answered` tells an outbound conversation that got its reply from one that did not.
+    func connectionClosed(_ channel: any Channel, conversation: ConversationID?, answered: Bool) {
         connections[ObjectIdentifier(channel)] = nil
+        guard let conversation else { return }
+        if conversation.isInbound {
+            awaitingReply[conversation] = nil
+        } else if !answered {
+            streamFailed(conversation, to: channel.remoteAddress.flatMap(Address.init))
+        }
     }
 
     // MARK: timers
@@ -480,7 +527,7 @@ final class NodeRuntime {
 
     // MARK: join, leave, stop
 
-    func join(_ seeds: [Address], promise: EventLoopPromise<Int>) {
+    func join(_ seeds: [Address], promise: EventLoopPromise<JoinOutcome>) {
         guard phase == .running else {
             promise.fail(GossipError.notRunning)
             return

@@ -12,10 +12,16 @@ final class StreamHandler: ChannelInboundHandler {
     private var peer: Address?
     private var deadline: Scheduled<Void>?
     private var activated = false
+    /// The core's id for an outbound conversation; nil on an accepted connection until it is
+    /// given an inbound id.
+    private var conversation: ConversationID?
+    private var answered = false
 
-    init(runtime: NodeRuntime, timeout: TimeAmount) {
+    /// `conversation` is the core's id when this node opened the connection; nil when it accepted it.
+    init(runtime: NodeRuntime, timeout: TimeAmount, conversation: ConversationID? = nil) {
         self.runtime = runtime
         self.timeout = timeout
+        self.conversation = conversation
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -26,7 +32,7 @@ final class StreamHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
-        runtime.connectionClosed(context.channel)
+        runtime.connectionClosed(context.channel, conversation: conversation, answered: answered)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -37,6 +43,7 @@ final class StreamHandler: ChannelInboundHandler {
     private func activate(_ context: ChannelHandlerContext) {
         guard !activated else { return }
         activated = true
+        if conversation == nil { conversation = runtime.inboundConversation() }
         peer = context.remoteAddress.flatMap(Address.init)
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
             context.close(promise: nil)
@@ -54,11 +61,19 @@ final class StreamHandler: ChannelInboundHandler {
                 buffer = buf
             }
         }
+        guard let conversation else { return }
         while true {
-            switch runtime.readFrame(&buf, from: peer) {
+            switch runtime.readFrame(&buf, from: peer, conversation: conversation, channel: context.channel) {
             case .needMoreData:
                 return
             case .delivered:
+                // An outbound conversation has its reply: done.
+                if !conversation.isInbound {
+                    answered = true
+                    buf.clear()
+                    context.close(promise: nil)
+                    return
+                }
                 continue
             case .refused:
                 buf.clear()

@@ -141,6 +141,37 @@ public struct Address: Hashable, Sendable, Comparable, CustomStringConvertible {
         }
     }
 
+    /// `0.0.0.0` or `::`.
+    public var isUnspecified: Bool { high == 0 && low == 0 }
+
+    /// `127.0.0.0/8` or `::1`.
+    public var isLoopback: Bool {
+        family == .v4 ? low >> 24 == 127 : high == 0 && low == 1
+    }
+
+    /// Addresses no datagram may be sent to as a single peer: `0.0.0.0/8`, multicast
+    /// (`224.0.0.0/4`, `ff00::/8`), the reserved block with the limited broadcast
+    /// (`240.0.0.0/4`), link-local IPv6 (`fe80::/10`, which needs a scope this type does not
+    /// carry) and IPv4-mapped IPv6 (`::ffff:0:0/96`).
+    public var isSpecialPurpose: Bool {
+        switch family {
+        case .v4:
+            let first = low >> 24 & 0xff
+            return first == 0 || first >= 224
+        case .v6:
+            return high >> 56 == 0xff || high >> 54 == 0x3fa || isUnspecified
+                || (high == 0 && low >> 32 == 0xffff)
+        }
+    }
+
+    /// Whether a node whose own address is `self` can send datagrams to `peer`: the same
+    /// family, a port, an address of one host, and loopback only between loopback nodes
+    /// (elsewhere it would reach the sender itself). Addresses that fail this come from a
+    /// misconfigured or hostile member and are refused where they enter.
+    public func canReach(_ peer: Address) -> Bool {
+        peer.family == family && peer.port != 0 && !peer.isSpecialPurpose && (!peer.isLoopback || isLoopback)
+    }
+
     public static func < (a: Address, b: Address) -> Bool {
         (a.family.rawValue, a.high, a.low, a.port) < (b.family.rawValue, b.high, b.low, b.port)
     }

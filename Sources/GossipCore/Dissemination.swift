@@ -57,16 +57,29 @@ extension GossipInstance {
         broadcastLocal(.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags)), about: name)
     }
 
+    /// Handles one datagram. A datagram buys at most one reply: honest members send one ping or
+    /// one indirect ping per datagram, so further requests in the same datagram are refused.
     mutating func receive(_ messages: [Message], from: Address, _ now: Instant) {
         counters.messagesIn += messages.count
         if hasLeft { return }
+        var answered = false
         for m in messages {
+            if let reason = refusal(for: m) {
+                refuse(reason, from: from)
+                continue
+            }
             switch m {
-            case .ping(let p): receivePing(p, from: from, now)
-            case .indirectPing(let p): receiveIndirectPing(p, now)
+            case .ping, .indirectPing:
+                if answered {
+                    refuse(.excessRequests, from: from)
+                    continue
+                }
+                answered = true
+                if case .ping(let p) = m { receivePing(p, from: from, now) }
+                if case .indirectPing(let p) = m { receiveIndirectPing(p, from: from, now) }
             case .ack(let a): receiveAck(a, now)
             case .nack(let n): receiveNack(n)
-            case .alive(let a): alive(a, now, local: false)
+            case .alive(let a): alive(a, now, from: from)
             case .suspect(let s): suspect(s, now, local: false, from: from)
             case .dead(let d): dead(d, now, local: false, from: from)
             }

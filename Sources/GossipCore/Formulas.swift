@@ -23,7 +23,7 @@ public enum Formulas {
         let hi = Double(maximum.nanoseconds)
         let frac = naturalLog(Double(c + 1)) / naturalLog(Double(k + 1))
         let t = max(lo, hi - (hi - lo) * frac)
-        return .nanoseconds(Int64(t))
+        return .nanoseconds(Int64(saturating: t))
     }
 
     /// Expected independent confirmations of a suspicion: `suspicionMultiplier - 2`, or none

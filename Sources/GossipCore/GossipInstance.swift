@@ -30,11 +30,16 @@ public struct GossipInstance {
     var nextToken: UInt64 = 1
     var periodic: [TimerID.Kind: UInt64] = [:]
     var joinState: JoinState?
+    var nextConversation: UInt64 = 1
     var leaveBroadcast: UInt64?
     var started = false
     var eager = false
     var outbox: [Output] = []
-    var scratch: [Message] = []
+    /// Reasons already reported by the input being handled (one bit per `Refusal`).
+    var refusedThisInput: UInt32 = 0
+    /// New members one push/pull may still add; nil outside an exchange.
+    var exchangeBudget: Int?
+    var reportedConflicts: Set<NameConflict> = []
 
     public internal(set) var isLeaving = false
     public internal(set) var hasLeft = false
@@ -46,8 +51,13 @@ public struct GossipInstance {
         name: String, address: Address, tags: Tags = Tags(), settings: Settings, seed: UInt64, incarnation: UInt64 = 0
     ) throws(SettingsError) {
         try settings.validate()
-        if name.isEmpty || name.utf8.count > Member.maxNameLength {
-            throw SettingsError(setting: "name", reason: "must be 1 to \(Member.maxNameLength) bytes of UTF-8")
+        if !Limits.isValidName(name) {
+            throw SettingsError(
+                setting: "name",
+                reason: "must be 1 to \(Limits.maxNameLength) bytes of UTF-8 without control or bidirectional formatting characters")
+        }
+        if incarnation > Limits.maxIncarnation {
+            throw SettingsError(setting: "incarnation", reason: "must be at most \(Limits.maxIncarnation)")
         }
         self.settings = settings
         self.name = name
@@ -56,6 +66,8 @@ public struct GossipInstance {
         self.rng = SeededGenerator(seed: seed)
         self.health = LocalHealth(maximum: settings.awarenessMaxMultiplier)
         self.incarnation = incarnation
+        // A random first sequence number: a forged ack must guess it.
+        self.sequence = UInt32(truncatingIfNeeded: rng.next())
         insert(Member(name: name, address: address, incarnation: incarnation, status: .alive, tags: tags, statusChangedAt: .zero))
     }
 
@@ -63,14 +75,15 @@ public struct GossipInstance {
     /// until the next call: hold on to its elements, not to the array, so its storage is reused.
     public mutating func handle(_ input: Input, now: Instant) -> [Output] {
         outbox.removeAll(keepingCapacity: true)
+        refusedThisInput = 0
         switch input {
         case .start: start(now)
         case .join(let seeds): join(seeds, now)
         case .leave: leave(now)
         case .setTags(let t): setTags(t, now)
         case .datagram(let from, let messages): receive(messages, from: from, now)
-        case .stream(let from, let message): receive(message, from: from, now)
-        case .streamFailed(let to): streamFailed(to, now)
+        case .stream(let from, let message, let conversation): receive(message, from: from, conversation: conversation, now)
+        case .streamFailed(let conversation): streamFailed(conversation, now)
         case .timer(let id): fire(id, now)
         }
         if eager {
@@ -118,7 +131,7 @@ public struct GossipInstance {
     mutating func setTags(_ newTags: Tags, _ now: Instant) {
         guard !isLeaving else { return }
         tags = newTags
-        incarnation += 1
+        incarnation = Self.incarnation(above: incarnation)
         let i = selfIndex
         members[i].tags = newTags
         members[i].incarnation = incarnation
@@ -129,7 +142,7 @@ public struct GossipInstance {
     mutating func leave(_ now: Instant) {
         guard !isLeaving else { return }
         isLeaving = true
-        incarnation += 1
+        incarnation = Self.incarnation(above: incarnation)
         let i = selfIndex
         members[i].incarnation = incarnation
         members[i].status = .left
@@ -202,15 +215,27 @@ public struct GossipInstance {
     // MARK: table
 
     /// Adds a member at a random place in the probe order, as SWIM's round robin requires, so a
-    /// newcomer is probed within one round on average whatever its arrival time.
-    mutating func insert(_ m: Member) {
+    /// newcomer is probed within one round on average whatever its arrival time. Returns its position.
+    @discardableResult
+    mutating func insert(_ m: Member) -> Int {
         members.append(m)
         let last = members.count - 1
         index[m.name] = last
         if m.status <= .suspect { liveCount += 1 }
-        guard last > 0 else { return }
+        guard last > 0 else { return last }
         let j = rng.index(below: members.count)
         swapMembers(last, j)
+        return j
+    }
+
+    /// Forgets the member at `i` (never this node) and returns it.
+    mutating func remove(at i: Int) -> Member {
+        swapMembers(i, members.count - 1)
+        let m = members.removeLast()
+        index[m.name] = nil
+        if m.status <= .suspect { liveCount -= 1 }
+        clearSuspicion(m.name)
+        return m
     }
 
     mutating func swapMembers(_ a: Int, _ b: Int) {
@@ -228,6 +253,11 @@ public struct GossipInstance {
         sequence &+= 1
         return sequence
     }
+
+    mutating func newConversation() -> ConversationID {
+        defer { nextConversation += 1 }
+        return ConversationID(raw: nextConversation)
+    }
 }
 
 /// One of this node's own probes, from ping until the end of the protocol period.
@@ -240,6 +270,7 @@ struct PendingProbe {
 
 /// An indirect probe this node runs for another member.
 struct Relay {
+    var requester: String
     var requesterAddress: Address
     var requesterSequence: UInt32
     var wantsNack: Bool
@@ -247,6 +278,8 @@ struct Relay {
 
 struct JoinState {
     var seeds: [Address]
+    /// This attempt's exchanges, one per seed.
+    var pending: [ConversationID: Address] = [:]
     var answered = 0
     var failed = 0
     var attempt = 1
@@ -261,7 +294,8 @@ public struct Counters: Sendable, Equatable {
     public var suspicionsRaised = 0
     public var refutations = 0
     public var misdirectedPings = 0
-    public var addressConflicts = 0
+    /// Input refused where it entered, by reason.
+    public var refusals = Refusals()
     public var pushPulls = 0
     public var messagesIn = 0
     public var messagesOut = 0

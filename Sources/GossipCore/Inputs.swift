@@ -8,12 +8,15 @@ public enum Input: Sendable {
     case leave
     /// Replaces this node's tags and announces them.
     case setTags(Tags)
-    /// A decoded datagram.
+    /// A decoded datagram; `from` is the address it came from (where replies go).
     case datagram(from: Address, messages: [Message])
-    /// A message that arrived over a stream connection.
-    case stream(from: Address, StreamMessage)
-    /// A stream message could not be delivered (connection refused, reset, timed out).
-    case streamFailed(to: Address)
+    /// A message that arrived over a stream connection: a request on a connection the peer
+    /// opened (`conversation` is the shell's inbound id), or the reply to this node's own
+    /// request (`conversation` is the id of its `Output.stream`).
+    case stream(from: Address, StreamMessage, conversation: ConversationID)
+    /// One of this node's own conversations ended without a reply: the connection could not be
+    /// opened or written, the message could not be encoded, or the peer closed it unanswered.
+    case streamFailed(conversation: ConversationID)
     /// A timer armed earlier by an `Output.timer` has expired.
     case timer(TimerID)
 }
@@ -22,16 +25,82 @@ public enum Input: Sendable {
 public enum Output: Sendable {
     /// Send one datagram holding these messages; their framed sizes never exceed the payload budget.
     case datagram(to: Address, messages: [Message])
-    /// Send one message over a stream connection.
-    case stream(to: Address, StreamMessage)
+    /// Open a stream connection to `to`, send the message, and keep the connection open for the
+    /// reply, which comes back as `Input.stream(…, conversation:)` with this id.
+    case stream(to: Address, StreamMessage, conversation: ConversationID)
+    /// Answer an inbound request on the connection it came in on, then close that connection.
+    /// Replies never go to an address named inside a message, so a forged request cannot make
+    /// a node dial a third party.
+    case reply(conversation: ConversationID, StreamMessage)
     /// Deliver `.timer(id)` at `at` (or as soon after as the shell can).
     case timer(TimerID, at: Instant)
     /// The membership changed in this node's view.
     case event(MembershipEvent)
-    /// A join attempt finished: how many seeds answered (zero means it gave up).
-    case joinCompleted(contacted: Int)
+    /// A join attempt finished.
+    case joinCompleted(JoinOutcome)
     /// The departure has been gossiped; the shell may stop the node now.
     case leaveCompleted
+    /// Input from `from` was refused for `reason` (already counted in `Counters.refusals`);
+    /// for the shell's logs and metrics. One per refused item, so shells rate-limit their logs.
+    case refused(Refusal, from: Address)
+    /// Two live members claim one name. Reported once per claimed address.
+    case nameConflict(NameConflict)
+}
+
+/// One stream exchange: a request and its reply, on one connection.
+///
+/// The core numbers its own conversations from 1 upwards; the shell numbers the connections it
+/// accepts with `inbound(_:)`, which sets the top bit, so the two never collide.
+public struct ConversationID: Hashable, Sendable, CustomStringConvertible {
+    public let raw: UInt64
+
+    public init(raw: UInt64) { self.raw = raw }
+
+    static let inboundBit: UInt64 = 1 << 63
+
+    /// The id of the `n`th connection a shell accepted.
+    public static func inbound(_ n: UInt64) -> ConversationID { ConversationID(raw: n | inboundBit) }
+
+    /// True for ids a shell made for accepted connections.
+    public var isInbound: Bool { raw & Self.inboundBit != 0 }
+
+    public var description: String { isInbound ? "in#\(raw & ~Self.inboundBit)" : "out#\(raw)" }
+}
+
+/// How a join ended.
+public struct JoinOutcome: Hashable, Sendable {
+    /// Seeds that answered; zero means the join failed.
+    public var contacted: Int
+    /// Set when a seed showed this node's name held by another live member: the join was
+    /// refused rather than fought over with ever higher incarnations.
+    public var conflict: NameConflict?
+
+    public init(contacted: Int, conflict: NameConflict? = nil) {
+        self.contacted = contacted
+        self.conflict = conflict
+    }
+}
+
+/// Two live members claim one name at different addresses.
+public struct NameConflict: Hashable, Sendable, CustomStringConvertible {
+    public var name: String
+    /// Where this node knows the name to live (its own address when `isSelf`).
+    public var known: Address
+    /// Where the other claim says it lives.
+    public var claimed: Address
+    /// True when the name is this node's own.
+    public var isSelf: Bool
+
+    public init(name: String, known: Address, claimed: Address, isSelf: Bool) {
+        self.name = name
+        self.known = known
+        self.claimed = claimed
+        self.isSelf = isSelf
+    }
+
+    public var description: String {
+        "member name \(Limits.escaped(name)) is held at \(known) and also claimed at \(claimed)"
+    }
 }
 
 /// A timer, as data. A node ignores an expired timer it no longer wants, so the shell never

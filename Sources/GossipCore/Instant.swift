@@ -20,6 +20,21 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var description: String { "t+\(Double(nanoseconds) / 1e9)s" }
 }
 
+extension Int64 {
+    /// `value` rounded toward zero and clamped to the range of `Int64`; NaN is zero.
+    init(saturating value: Double) {
+        if value.isNaN {
+            self = 0
+        } else if value >= 9.223_372_036_854_775_807e18 {
+            self = .max
+        } else if value <= -9.223_372_036_854_775_808e18 {
+            self = .min
+        } else {
+            self = Int64(value)
+        }
+    }
+}
+
 extension Duration {
     /// Whole nanoseconds, saturating: a duration of centuries is still only "very long".
     public var nanoseconds: Int64 {
@@ -29,8 +44,9 @@ extension Duration {
         return ns &+ attoseconds / 1_000_000_000
     }
 
-    /// This duration times a real factor, in whole nanoseconds.
+    /// This duration times a real factor, in whole nanoseconds, saturating at the bounds of
+    /// `Int64` (a NaN factor gives zero) so that no setting can make the conversion trap.
     func scaled(by factor: Double) -> Duration {
-        .nanoseconds(Int64(Double(nanoseconds) * factor))
+        .nanoseconds(Int64(saturating: Double(nanoseconds) * factor))
     }
 }

@@ -1,7 +1,7 @@
 /// One member as a node sees it.
 public struct Member: Hashable, Sendable, CustomStringConvertible {
     /// Names are short identifiers; the limit keeps every probe message inside any sane budget.
-    public static let maxNameLength = 128
+    public static let maxNameLength = Limits.maxNameLength
 
     public var name: String
     public var address: Address
@@ -35,7 +35,7 @@ public struct MembershipEvent: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: UInt8, Sendable, Hashable {
         /// A member became known, or came back after failing or leaving.
         case joined
-        /// A live member changed its tags or address.
+        /// A live member changed its tags.
         case updated
         /// A member is suspected (not a Serf event; for metrics and logs).
         case suspected

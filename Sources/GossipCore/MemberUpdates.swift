@@ -1,20 +1,29 @@
 /// The membership lattice: how alive, suspect and dead/left updates change one member's entry.
 /// A higher incarnation beats any lower one; within one incarnation alive < suspect < dead < left.
 /// Only the member itself raises its incarnation, which is how it refutes.
+///
+/// Every update reaching these functions from outside has passed `Admission` (names,
+/// incarnations, addresses), so the arithmetic here cannot overflow.
 extension GossipInstance {
-    mutating func alive(_ a: Alive, _ now: Instant, local: Bool) {
+    mutating func alive(_ a: Alive, _ now: Instant, from sender: Address) {
         if a.name == name {
-            // Someone speaks for us: correct them only if they claim something newer or different.
             if isLeaving { return }
-            if a.incarnation > incarnation || (a.incarnation == incarnation && (a.address != address || a.tags != tags)) {
+            // Another process claims this node's name: report it, never outbid it. Refuting
+            // would make both raise their incarnations against each other without end.
+            if a.address != address {
+                return conflict(NameConflict(name: name, known: address, claimed: a.address, isSelf: true), from: sender)
+            }
+            // Someone speaks for us: correct them only if they claim something newer or different.
+            if a.incarnation > incarnation || (a.incarnation == incarnation && a.tags != tags) {
                 refute(above: a.incarnation)
             }
             return
         }
         guard let i = index[a.name] else {
-            if a.name.isEmpty || a.name.utf8.count > Member.maxNameLength { return }
-            insert(Member(name: a.name, address: a.address, incarnation: a.incarnation, status: .alive, tags: a.tags, statusChangedAt: now))
-            emit(.joined, members[index[a.name]!])
+            guard makeRoom(from: sender) else { return }
+            let position = insert(
+                Member(name: a.name, address: a.address, incarnation: a.incarnation, status: .alive, tags: a.tags, statusChangedAt: now))
+            emit(.joined, members[position])
             broadcast(.alive(a), about: a.name)
             return
         }
@@ -24,8 +33,7 @@ extension GossipInstance {
         // A name keeps its address while alive: a second process claiming it elsewhere is a
         // conflict. Once the old incarnation is dead or gone, the name may come back anywhere.
         if a.address != old.address, old.status <= .suspect {
-            counters.addressConflicts += 1
-            return
+            return conflict(NameConflict(name: a.name, known: old.address, claimed: a.address, isSelf: false), from: sender)
         }
         members[i].incarnation = a.incarnation
         members[i].address = a.address
@@ -52,7 +60,10 @@ extension GossipInstance {
             return
         }
         guard let i = index[s.name] else { return }
-        if members[i].status == .left { return retellDeparture(i, to: sender) }
+        if members[i].status == .left {
+            if s.incarnation <= members[i].incarnation { retellDeparture(i, to: sender, accuser: s.from) }
+            return
+        }
         guard s.incarnation >= members[i].incarnation else { return }
         let m = members[i]
         if m.status == .suspect, var current = suspicions[s.name] {
@@ -83,17 +94,32 @@ extension GossipInstance {
             return
         }
         guard let i = index[d.name] else { return }
-        if members[i].status == .left, !d.left { return retellDeparture(i, to: sender) }
-        guard d.incarnation >= members[i].incarnation else { return }
         let old = members[i]
-        // Dead is final for an incarnation; only a departure may still replace it, so that a
-        // member that left is remembered as left even where it was first thought failed.
-        if old.status == .left || (old.status == .dead && !d.left) { return }
+        if old.status == .left, d.incarnation <= old.incarnation {
+            if !d.left { retellDeparture(i, to: sender, accuser: d.from) }
+            return
+        }
+        guard d.incarnation >= old.incarnation else { return }
+        let status: MemberStatus = d.left ? .left : .dead
+        if old.status > .suspect {
+            // Already gone. A later notice still raises the incarnation remembered, or an older
+            // alive still in flight would bring the member back; and a departure replaces a failure.
+            let newer = d.incarnation > old.incarnation
+            guard newer || (d.left && old.status == .dead) else { return }
+            members[i].incarnation = d.incarnation
+            if status != old.status {
+                members[i].status = status
+                members[i].statusChangedAt = now
+                emit(d.left ? .left : .failed, members[i])
+            }
+            broadcast(.dead(d), about: d.name)
+            return
+        }
         members[i].incarnation = d.incarnation
-        members[i].status = d.left ? .left : .dead
+        members[i].status = status
         members[i].statusChangedAt = now
         clearSuspicion(d.name)
-        if old.status <= .suspect { liveCount -= 1 }
+        liveCount -= 1
         if local { broadcastLocal(.dead(d), about: d.name) } else { broadcast(.dead(d), about: d.name) }
         emit(d.left ? .left : .failed, members[i])
     }
@@ -101,23 +127,36 @@ extension GossipInstance {
     /// Someone still accuses a member that left, so the departure missed at least them: tell
     /// the sender directly, or it would end up reporting a graceful leave as a failure. One
     /// reply per stale datagram, and the reply itself contradicts nothing, so this cannot storm.
-    mutating func retellDeparture(_ i: Int, to sender: Address?) {
+    mutating func retellDeparture(_ i: Int, to sender: Address?, accuser: String) {
         guard let sender, sender != address else { return }
         let m = members[i]
         var messages = takeScratch()
         messages.append(.dead(Dead(incarnation: m.incarnation, name: m.name, from: m.name, left: true)))
-        send(messages, to: sender)
+        reply(messages, to: sender, member: accuser)
     }
 
-    /// Denies a suspicion or death notice about this node by outliving it.
+    /// Denies a suspicion or death notice about this node by outliving it. Admission keeps
+    /// accusations below `Limits.maxIncarnation`, so one more always fits.
     mutating func refute(above accused: UInt64) {
-        incarnation = max(incarnation, accused) + 1
+        incarnation = Self.incarnation(above: max(incarnation, accused))
         let i = selfIndex
         members[i].incarnation = incarnation
         counters.refutations += 1
         // Lifeguard: being suspected is evidence that this node is the slow one.
         if settings.lifeguard { health.apply(1) }
         broadcastSelfAlive()
+    }
+
+    /// One more than `x`, held at `Limits.maxIncarnation`.
+    static func incarnation(above x: UInt64) -> UInt64 {
+        x < Limits.maxIncarnation ? x + 1 : Limits.maxIncarnation
+    }
+
+    /// Counts and reports a second live claim on a name, once per claimed address.
+    mutating func conflict(_ c: NameConflict, from sender: Address) {
+        refuse(.nameConflict, from: sender)
+        if reportedConflicts.count >= 256 { reportedConflicts.removeAll(keepingCapacity: true) }
+        if reportedConflicts.insert(c).inserted { outbox.append(.nameConflict(c)) }
     }
 
     // MARK: suspicion timers

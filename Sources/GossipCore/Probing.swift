@@ -73,6 +73,8 @@ extension GossipInstance {
         suspect(Suspect(incarnation: members[i].incarnation, name: p.target, from: name), now, local: true)
     }
 
+    /// Acks to the datagram's source, never to the address the ping names: a forged ping must
+    /// not turn this node into a reflector.
     mutating func receivePing(_ ping: Ping, from: Address, _ now: Instant) {
         guard ping.target == name else {
             counters.misdirectedPings += 1
@@ -80,31 +82,43 @@ extension GossipInstance {
         }
         var messages = takeScratch()
         messages.append(.ack(Ack(sequence: ping.sequence)))
-        send(messages, to: ping.sourceAddress)
+        reply(messages, to: from, member: ping.source)
     }
 
-    mutating func receiveIndirectPing(_ req: IndirectPing, _ now: Instant) {
+    /// Probes a member for someone else. Only members this node knows as live are probed, at
+    /// the address this node knows, and only so many at once: the request cannot aim this
+    /// node's pings at a third party.
+    mutating func receiveIndirectPing(_ req: IndirectPing, from: Address, _ now: Instant) {
+        guard let i = index[req.target], members[i].status <= .suspect, req.target != name else {
+            return refuse(.unknownRelayTarget, from: from)
+        }
+        guard relays.count < Self.maxRelays else { return refuse(.excessRequests, from: from) }
+        guard address.canReach(from) else { return refuse(.unusableAddress, from: from) }
         let seq = nextSequence()
         relays[seq] = Relay(
-            requesterAddress: req.requesterAddress, requesterSequence: req.sequence, wantsNack: req.wantsNack)
+            requester: req.requester, requesterAddress: from, requesterSequence: req.sequence, wantsNack: req.wantsNack)
         var messages = takeScratch()
         messages.append(.ping(Ping(sequence: seq, target: req.target, source: name, sourceAddress: address)))
-        send(messages, to: req.targetAddress)
+        send(messages, to: members[i].address)
         armOnce(.indirectTimeout, token: UInt64(seq), at: now + settings.probeTimeout)
     }
+
+    /// Indirect probes in flight for others. Honest load is about `indirectChecks` per member
+    /// per protocol period, spread over the cluster; the bound only stops a flood.
+    static let maxRelays = 256
 
     mutating func relayTimedOut(_ seq: UInt32, _ now: Instant) {
         guard let r = relays.removeValue(forKey: seq), r.wantsNack else { return }
         var messages = takeScratch()
         messages.append(.nack(Nack(sequence: r.requesterSequence)))
-        send(messages, to: r.requesterAddress)
+        reply(messages, to: r.requesterAddress, member: r.requester)
     }
 
     mutating func receiveAck(_ ack: Ack, _ now: Instant) {
         if let r = relays.removeValue(forKey: ack.sequence) {
             var messages = takeScratch()
             messages.append(.ack(Ack(sequence: r.requesterSequence)))
-            send(messages, to: r.requesterAddress)
+            reply(messages, to: r.requesterAddress, member: r.requester)
             return
         }
         guard let p = probes.removeValue(forKey: ack.sequence) else { return }
@@ -128,10 +142,7 @@ extension GossipInstance {
                 default: nil
                 }
             if let limit, m.name != name, now - m.statusChangedAt >= limit {
-                swapMembers(i, members.count - 1)
-                members.removeLast()
-                index[m.name] = nil
-                emit(.reaped, m)
+                emit(.reaped, remove(at: i))
             } else {
                 i += 1
             }

@@ -43,46 +43,72 @@ public struct Settings: Sendable, Equatable {
     public var packetOverhead: Int = 0
     /// Lifeguard on (local health, dynamic suspicion, buddy probes) or plain SWIM.
     public var lifeguard: Bool = true
+    /// Members the table holds, this node included. A newcomer beyond it first displaces the
+    /// member failed or departed longest ago; with none to displace it is refused (counted as
+    /// `Refusal.tableFull`). The bound keeps a flood of invented members from exhausting memory.
+    public var maxMembers: Int = 16_384
+    /// New members taken from one push/pull exchange; the rest are refused
+    /// (`Refusal.exchangeLimit`) and learned later by gossip or the next exchange. One forged
+    /// exchange can then add only this many members.
+    public var maxMembersLearnedPerExchange: Int = 1_024
 
     public init() {}
 
     /// Bytes available to messages in one datagram.
     public var payloadBudget: Int { packetBudget - packetOverhead }
 
+    /// Checks every setting against a lower and an upper bound, so that no formula the core
+    /// computes from them (timeouts scaled by health and cluster size, backoffs) can overflow.
     public func validate() throws(SettingsError) {
-        func positive(_ d: Duration, _ name: String) throws(SettingsError) {
-            if d <= .zero { throw SettingsError(setting: name, reason: "must be positive, got \(d)") }
+        func within(_ d: Duration, _ name: String, _ range: ClosedRange<Duration>) throws(SettingsError) {
+            if !range.contains(d) {
+                throw SettingsError(setting: name, reason: "must be within \(range.lowerBound) ... \(range.upperBound), got \(d)")
+            }
         }
-        try positive(probeInterval, "probeInterval")
-        try positive(probeTimeout, "probeTimeout")
-        try positive(gossipInterval, "gossipInterval")
-        try positive(pushPullInterval, "pushPullInterval")
-        try positive(reconnectInterval, "reconnectInterval")
-        try positive(joinRetryInterval, "joinRetryInterval")
-        try positive(leavePropagationTimeout, "leavePropagationTimeout")
-        if gossipToTheDead < .zero { throw SettingsError(setting: "gossipToTheDead", reason: "must not be negative") }
-        if reapFailedAfter < .zero { throw SettingsError(setting: "reapFailedAfter", reason: "must not be negative") }
-        if reapLeftAfter < .zero { throw SettingsError(setting: "reapLeftAfter", reason: "must not be negative") }
+        func within(_ v: Int, _ name: String, _ range: ClosedRange<Int>) throws(SettingsError) {
+            if !range.contains(v) {
+                throw SettingsError(setting: name, reason: "must be within \(range.lowerBound) ... \(range.upperBound), got \(v)")
+            }
+        }
+        let interval = Duration.nanoseconds(1)...Self.maxInterval
+        let age = Duration.zero...Self.maxAge
+        try within(probeInterval, "probeInterval", interval)
+        try within(probeTimeout, "probeTimeout", interval)
+        try within(gossipInterval, "gossipInterval", interval)
+        try within(pushPullInterval, "pushPullInterval", interval)
+        try within(reconnectInterval, "reconnectInterval", interval)
+        try within(joinRetryInterval, "joinRetryInterval", interval)
+        try within(leavePropagationTimeout, "leavePropagationTimeout", interval)
+        try within(gossipToTheDead, "gossipToTheDead", age)
+        try within(reapFailedAfter, "reapFailedAfter", age)
+        try within(reapLeftAfter, "reapLeftAfter", age)
         if probeTimeout >= probeInterval {
             throw SettingsError(setting: "probeTimeout", reason: "must be shorter than probeInterval (\(probeInterval))")
         }
-        if indirectChecks < 0 { throw SettingsError(setting: "indirectChecks", reason: "must not be negative") }
-        if gossipNodes < 1 { throw SettingsError(setting: "gossipNodes", reason: "must be at least 1") }
-        if suspicionMultiplier < 1 { throw SettingsError(setting: "suspicionMultiplier", reason: "must be at least 1") }
-        if suspicionMaxTimeoutMultiplier < 1 {
-            throw SettingsError(setting: "suspicionMaxTimeoutMultiplier", reason: "must be at least 1")
-        }
-        if awarenessMaxMultiplier < 1 { throw SettingsError(setting: "awarenessMaxMultiplier", reason: "must be at least 1") }
-        if retransmitMultiplier < 1 { throw SettingsError(setting: "retransmitMultiplier", reason: "must be at least 1") }
-        if joinMaxAttempts < 1 { throw SettingsError(setting: "joinMaxAttempts", reason: "must be at least 1") }
-        if packetOverhead < 0 { throw SettingsError(setting: "packetOverhead", reason: "must not be negative") }
+        try within(indirectChecks, "indirectChecks", 0...16)
+        try within(gossipNodes, "gossipNodes", 1...64)
+        try within(suspicionMultiplier, "suspicionMultiplier", 1...100)
+        try within(suspicionMaxTimeoutMultiplier, "suspicionMaxTimeoutMultiplier", 1...100)
+        try within(awarenessMaxMultiplier, "awarenessMaxMultiplier", 1...100)
+        try within(retransmitMultiplier, "retransmitMultiplier", 1...100)
+        try within(joinMaxAttempts, "joinMaxAttempts", 1...100)
+        try within(maxMembers, "maxMembers", 2...(1 << 20))
+        try within(maxMembersLearnedPerExchange, "maxMembersLearnedPerExchange", 1...(1 << 20))
+        try within(packetOverhead, "packetOverhead", 0...1024)
+        if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
         if payloadBudget < Message.largestFixedSize {
             throw SettingsError(
                 setting: "packetBudget",
                 reason: "\(packetBudget) bytes minus \(packetOverhead) of overhead leaves no room for a probe")
         }
-        if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
     }
+
+    /// The longest interval or timeout a setting may hold. With the multipliers bounded too,
+    /// the longest timer the core arms (a Lifeguard suspicion: interval x 100 x 100 x
+    /// log10(2^20)) stays far inside the 292 years an `Instant` can count.
+    public static let maxInterval: Duration = .seconds(3600)
+    /// The longest age a setting may hold (reaping, gossip to the dead).
+    public static let maxAge: Duration = .seconds(365 * 24 * 3600)
 }
 
 public struct SettingsError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -7,11 +7,10 @@ public enum WireLimits {
     public static let version: UInt8 = 1
     /// Names of members (and of accusers, requesters...).
     public static let maxNameLength = Member.maxNameLength
-    /// Tags ride in every alive message, so they must stay small next to the 1,400-byte datagram.
-    public static let maxTagCount = 64
-    public static let maxTagStringLength = 512
-    /// The whole encoded tag block (count and strings).
-    public static let maxTagsSize = 1024
+    /// Tag bounds: `Limits` in the core holds them, with the reasons.
+    public static let maxTagCount = Limits.maxTagCount
+    public static let maxTagStringLength = Limits.maxTagStringLength
+    public static let maxTagsSize = Limits.maxTagsSize
     /// A cluster label is at most this many bytes of UTF-8 (it travels in a one-byte length).
     public static let maxLabelLength = 255
     /// The smallest possible encoded `MemberState` (empty name, IPv4, one-byte incarnation,

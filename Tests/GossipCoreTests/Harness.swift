@@ -60,6 +60,22 @@ struct Harness {
         outputs.compactMap { if case .datagram(let to, let m) = $0 { (to, m) } else { nil } }
     }
 
+    var streams: [(to: Address, message: StreamMessage, conversation: ConversationID)] {
+        outputs.compactMap { if case .stream(let to, let m, let c) = $0 { (to, m, c) } else { nil } }
+    }
+
+    var replies: [(conversation: ConversationID, message: StreamMessage)] {
+        outputs.compactMap { if case .reply(let c, let m) = $0 { (c, m) } else { nil } }
+    }
+
+    var joinOutcomes: [JoinOutcome] {
+        outputs.compactMap { if case .joinCompleted(let o) = $0 { o } else { nil } }
+    }
+
+    var refusals: [Refusal] {
+        outputs.compactMap { if case .refused(let r, _) = $0 { r } else { nil } }
+    }
+
     var events: [MembershipEvent] {
         outputs.compactMap { if case .event(let e) = $0 { e } else { nil } }
     }

@@ -43,7 +43,7 @@ import Testing
         let other = Address(ipv4: 0x7F00_0999, port: 8000)
         h.receive(.alive(Alive(incarnation: 9, name: b, address: other, tags: Tags())), from: "mallory")
         #expect(h.node.member(named: b)?.address == Harness.address(b))
-        #expect(h.node.counters.addressConflicts == 1)
+        #expect(h.node.counters.refusals[.nameConflict] == 1)
     }
 
     @Test func aDepartureIsNeverRelabelledAsAFailure() throws {
@@ -152,14 +152,14 @@ import Testing
         var h = try Harness()
         let seeds = [Harness.address("s1"), Harness.address("s2")]
         h.feed(.join(seeds: seeds))
-        let streams = h.outputs.compactMap { if case .stream(let to, _) = $0 { to } else { nil } }
-        #expect(streams == seeds)
+        let streams = h.streams
+        #expect(streams.map(\.to) == seeds)
         let reply = PushPull(
             join: false, isReply: true, sender: "s1", senderAddress: seeds[0],
             members: [MemberState(name: "s1", address: seeds[0], incarnation: 0, status: .alive, tags: Tags())])
-        h.feed(.stream(from: seeds[0], .pushPull(reply)))
-        h.feed(.streamFailed(to: seeds[1]))
-        #expect(h.outputs.contains { if case .joinCompleted(1) = $0 { true } else { false } })
+        h.feed(.stream(from: seeds[0], .pushPull(reply), conversation: streams[0].conversation))
+        h.feed(.streamFailed(conversation: streams[1].conversation))
+        #expect(h.joinOutcomes == [JoinOutcome(contacted: 1)])
         #expect(h.node.member(named: "s1")?.status == .alive)
     }
 
@@ -170,12 +170,12 @@ import Testing
         let seed = Harness.address("s1")
         h.feed(.join(seeds: [seed]))
         for _ in 0..<3 {
-            h.feed(.streamFailed(to: seed))
+            h.feed(.streamFailed(conversation: try #require(h.streams.last).conversation))
             h.fire(.joinRetry)
         }
-        let attempts = h.outputs.filter { if case .stream = $0 { true } else { false } }.count
-        #expect(attempts == 3)
-        #expect(h.outputs.contains { if case .joinCompleted(0) = $0 { true } else { false } })
+        #expect(h.streams.count == 3)
+        #expect(Set(h.streams.map(\.conversation)).count == 3, "each attempt is a conversation of its own")
+        #expect(h.joinOutcomes == [JoinOutcome(contacted: 0)])
     }
 
     @Test func leavingTellsTheClusterAndCompletes() throws {

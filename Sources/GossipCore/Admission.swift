@@ -1,0 +1,100 @@
+/// Where values from outside enter the core: every datagram message and every push/pull entry
+/// is checked here before any state changes, and what breaks a rule is refused and counted
+/// (`Refusal`), never trapped on. The rules are in `Limits` and `Address.canReach`.
+extension GossipInstance {
+    /// Why a datagram message must be refused, or nil if it may be handled.
+    func refusal(for m: Message) -> Refusal? {
+        switch m {
+        case .ping(let p):
+            return names(p.target, p.source)
+        case .indirectPing(let p):
+            return names(p.target, p.requester)
+        case .ack, .nack:
+            return nil
+        case .alive(let a):
+            return refusal(name: a.name, incarnation: a.incarnation, address: a.address, tags: a.tags, status: .alive)
+        case .suspect(let s):
+            return names(s.name, s.from) ?? refusal(incarnation: s.incarnation, of: s.name, status: .suspect)
+        case .dead(let d):
+            return names(d.name, d.from) ?? refusal(incarnation: d.incarnation, of: d.name, status: d.left ? .left : .dead)
+        }
+    }
+
+    /// Why one member of a push/pull must be refused, or nil if it may be merged.
+    func refusal(for m: MemberState) -> Refusal? {
+        refusal(name: m.name, incarnation: m.incarnation, address: m.address, tags: m.tags, status: m.status)
+    }
+
+    func refusal(name: String, incarnation: UInt64, address peer: Address, tags: Tags, status: MemberStatus) -> Refusal? {
+        if !Limits.isValidName(name) { return .invalidName }
+        for (key, _) in tags where !Limits.isValidTagKey(key) { return .invalidName }
+        if let r = refusal(incarnation: incarnation, of: name, status: status) { return r }
+        // This node's own address is never "unusable" to itself; anyone else's must be reachable.
+        if peer != address, !address.canReach(peer) { return .unusableAddress }
+        return nil
+    }
+
+    /// `Limits.maxIncarnation`: an alive or a departure is taken up to it, an accusation only
+    /// below it (so that its target can outlive it), a claim about this node only below it.
+    func refusal(incarnation: UInt64, of member: String, status: MemberStatus) -> Refusal? {
+        let ceiling = status == .suspect || status == .dead || member == name ? Limits.maxIncarnation - 1 : Limits.maxIncarnation
+        return incarnation > ceiling ? .incarnationOutOfRange : nil
+    }
+
+    func names(_ a: String, _ b: String) -> Refusal? {
+        Limits.isValidName(a) && Limits.isValidName(b) ? nil : .invalidName
+    }
+
+    /// Counts a refusal, and reports its reason once per input.
+    mutating func refuse(_ reason: Refusal, from sender: Address) {
+        counters.refusals[reason] += 1
+        let bit: UInt32 = 1 << reason.rawValue
+        if refusedThisInput & bit == 0 {
+            refusedThisInput |= bit
+            outbox.append(.refused(reason, from: sender))
+        }
+    }
+
+    /// Makes room in the table for one more member: free below `maxMembers`; at the bound the
+    /// member failed or departed longest ago is forgotten; with every entry live the newcomer is
+    /// refused, in constant time, so a flood of invented members costs little to turn away.
+    mutating func makeRoom(from sender: Address) -> Bool {
+        if let budget = exchangeBudget {
+            if budget == 0 {
+                refuse(.exchangeLimit, from: sender)
+                return false
+            }
+            exchangeBudget = budget - 1
+        }
+        if members.count < settings.maxMembers { return true }
+        var oldest = -1
+        if members.count > liveCount {
+            for (i, m) in members.enumerated() where m.status > .suspect && m.name != name {
+                if oldest < 0 || m.statusChangedAt < members[oldest].statusChangedAt { oldest = i }
+            }
+        }
+        guard oldest >= 0 else {
+            refuse(.tableFull, from: sender)
+            return false
+        }
+        emit(.reaped, remove(at: oldest))
+        return true
+    }
+
+    /// Whether `sender` is the address of the live member `member`, the only kind of peer a
+    /// reply may carry gossip to.
+    func isLiveMember(_ member: String, at sender: Address) -> Bool {
+        guard let i = index[member] else { return false }
+        return members[i].address == sender && members[i].status <= .suspect
+    }
+
+    /// Answers the datagram source. To a live member the answer carries gossip like any
+    /// datagram; to anyone else it is the bare answer, smaller than the request that bought it,
+    /// so a forged source cannot turn a node into an amplifier or leak the membership.
+    mutating func reply(_ messages: [Message], to sender: Address, member: String) {
+        guard address.canReach(sender) else { return refuse(.unusableAddress, from: sender) }
+        if isLiveMember(member, at: sender) { return send(messages, to: sender) }
+        counters.messagesOut += messages.count
+        outbox.append(.datagram(to: sender, messages: messages))
+    }
+}
