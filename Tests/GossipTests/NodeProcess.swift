@@ -11,6 +11,10 @@ final class NodeProcess: Sendable {
         var statuses: [String: String] = [:]
         var address: String?
         var exited = false
+        /// Every stdout line, in order.
+        var lines: [String] = []
+        /// Every stderr (log) line, in order; kept only when the process was started with `logs: true`.
+        var logs: [String] = []
     }
 
     let name: String
@@ -25,17 +29,48 @@ final class NodeProcess: Sendable {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("gossip-node").path
     }
 
-    init(name: String, arguments: [String]) throws {
+    /// `namespace` runs it through `ip netns exec` (which execs, so `pid` is the node's);
+    /// `logs` keeps its stderr lines at `logLevel` in `View.logs`.
+    init(name: String, arguments: [String], logLevel: String = "error", logs: Bool = false, namespace: String? = nil)
+        throws
+    {
         self.name = name
         (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["--name", name, "--log-level", "error"] + arguments
+        let nodeArguments = ["--name", name, "--log-level", logLevel] + arguments
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["ip", "netns", "exec", namespace, Self.executable] + nodeArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.arguments = nodeArguments
+        }
+        // A crash ends the child at once: the runtime's backtracer would keep a dead node
+        // symbolicating for seconds, on CPUs the other nodes need.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
         let view = self.view
         let changed = self.changed
+        if logs {
+            let errPipe = Pipe()
+            process.standardError = errPipe
+            let errPending = NIOLockedValueBox([UInt8]())
+            errPipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty {
+                    handle.readabilityHandler = nil
+                    return
+                }
+                let lines = errPending.withLockedValue { Self.takeLines(&$0, data) }
+                view.withLockedValue { $0.logs.append(contentsOf: lines) }
+                changed.yield()
+            }
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         let pending = NIOLockedValueBox([UInt8]())
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
@@ -45,16 +80,9 @@ final class NodeProcess: Sendable {
                 changed.yield()
                 return
             }
-            let lines: [String] = pending.withLockedValue { buf in
-                buf.append(contentsOf: data)
-                var out: [String] = []
-                while let nl = buf.firstIndex(of: UInt8(ascii: "\n")) {
-                    out.append(String(decoding: buf[..<nl], as: UTF8.self))
-                    buf.removeSubrange(...nl)
-                }
-                return out
-            }
+            let lines: [String] = pending.withLockedValue { Self.takeLines(&$0, data) }
             view.withLockedValue { v in
+                v.lines.append(contentsOf: lines)
                 for line in lines {
                     let fields = line.split(separator: " ").map(String.init)
                     guard fields.count >= 2 else { continue }
@@ -70,7 +98,22 @@ final class NodeProcess: Sendable {
         try process.run()
     }
 
+    private static func takeLines(_ buf: inout [UInt8], _ data: Data) -> [String] {
+        buf.append(contentsOf: data)
+        var out: [String] = []
+        while let nl = buf.firstIndex(of: UInt8(ascii: "\n")) {
+            out.append(String(decoding: buf[..<nl], as: UTF8.self))
+            buf.removeSubrange(...nl)
+        }
+        return out
+    }
+
     var pid: Int32 { process.processIdentifier }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// What stdout (and stderr, if kept) said so far.
+    var current: View { view.withLockedValue { $0 } }
 
     /// Waits for stdout to satisfy `condition`; bounded by `timeout`.
     func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @escaping @Sendable (View) -> Bool)
@@ -92,10 +135,11 @@ final class NodeProcess: Sendable {
     var address: String? { view.withLockedValue { $0.address } }
 
     /// SIGTERM: the node leaves gracefully.
-    func terminate() { kill(process.processIdentifier, SIGTERM) }
+    func terminate() { if process.isRunning { kill(process.processIdentifier, SIGTERM) } }
 
     /// SIGKILL: a crash, no goodbye.
-    func crash() { kill(process.processIdentifier, SIGKILL) }
+    /// Only while it runs: once reaped, its PID may belong to another process.
+    func crash() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
     /// Waits for the process to end, killing it if it has not after `timeout`.
     func reap(timeout: Duration = .seconds(10)) async {
