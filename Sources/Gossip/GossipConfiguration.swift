@@ -56,8 +56,8 @@ public struct GossipConfiguration: Sendable {
     public var udpSilenceWarningProbes: Int = 5
     /// Seeds the core's generator; nil draws one at random. Fix it to replay a run.
     public var randomSeed: UInt64?
-    /// Runs the node on `next()` of this group; nil gives the node its own one-thread group,
-    /// shut down with the node.
+    /// Runs the node on `next()` of this group; nil uses `MultiThreadedEventLoopGroup.singleton`.
+    /// Either way the group must outlive the node: a stopped node still answers its calls on it.
     public var eventLoopGroup: (any EventLoopGroup)?
     /// Where metrics go; nil uses the process-wide `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)?

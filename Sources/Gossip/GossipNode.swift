@@ -1,6 +1,5 @@
 import GossipCore
 import GossipWire
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 public import ServiceLifecycle
@@ -15,12 +14,9 @@ public final class GossipNode: Service, Sendable {
     public let configuration: GossipConfiguration
     public var name: String { configuration.name }
 
-    private let group: any EventLoopGroup
-    private let ownsGroup: Bool
     private let loop: any EventLoop
     private let runtime: NIOLoopBoundBox<NodeRuntime>
     private let view: MembershipView
-    private let released = NIOLockedValueBox(false)
 
     public init(configuration: GossipConfiguration) throws {
         var settings = configuration.settings
@@ -39,25 +35,14 @@ public final class GossipNode: Service, Sendable {
             name: configuration.name, address: configuration.advertiseAddress ?? bind, tags: configuration.tags,
             settings: settings, seed: 0)
         self.configuration = configuration
-        if let shared = configuration.eventLoopGroup {
-            group = shared
-            ownsGroup = false
-        } else {
-            group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            ownsGroup = true
-        }
-        loop = group.next()
+        // NIO's shared group by default (its guidance for libraries): its loops outlive every
+        // node, so each call still has a loop to answer on after the node has stopped.
+        loop = (configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton).next()
         let view = MembershipView()
         self.view = view
         runtime = NIOLoopBoundBox.makeBoxSendingValue(
             NodeRuntime(configuration: configuration, settings: settings, core: core, loop: loop, view: view),
             eventLoop: loop)
-    }
-
-    deinit {
-        if ownsGroup && !released.withLockedValue({ $0 }) {
-            group.shutdownGracefully { _ in }
-        }
     }
 
     // MARK: lifecycle
@@ -125,16 +110,6 @@ public final class GossipNode: Service, Sendable {
         let runtime = self.runtime
         loop.execute { runtime.value.whenStopped(promise) }
         try? await promise.futureResult.get()
-        await releaseGroup()
-    }
-
-    private func releaseGroup() async {
-        guard ownsGroup else { return }
-        let first = released.withLockedValue { done in
-            defer { done = true }
-            return !done
-        }
-        if first { try? await group.shutdownGracefully() }
     }
 
     // MARK: state

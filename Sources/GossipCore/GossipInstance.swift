@@ -19,8 +19,8 @@ public struct GossipInstance {
     var probeCursor = 0
     /// Members alive or suspect, this node included: the N of every formula.
     var liveCount = 0
-    /// Parallel to `members`: whether the member has answered one of this node's probes at
-    /// its current address. Members vouched for only by others are probed in a lane of their
+    /// Parallel to `members`: whether the member has been heard directly at its current
+    /// address (it answered one of this node's probes, or probed this node itself). Members vouched for only by others are probed in a lane of their
     /// own, so however many of them arrive, the members already confirmed are probed as often
     /// as before (see `probeNext`).
     var confirmed: [Bool] = []
@@ -270,7 +270,7 @@ public struct GossipInstance {
         if !confirmed[i] { unconfirmedLive += delta }
     }
 
-    /// The member at `i` answered a probe.
+    /// The member at `i` was heard directly.
     mutating func confirm(_ i: Int) {
         guard !confirmed[i] else { return }
         confirmed[i] = true

@@ -103,6 +103,8 @@ extension GossipInstance {
             counters.misdirectedPings += 1
             return
         }
+        // A member probing us from its own address is heard directly, as good as an ack.
+        if let i = index[ping.source], members[i].address == from { confirm(i) }
         var messages = takeScratch()
         messages.append(.ack(Ack(sequence: ping.sequence)))
         reply(messages, to: from, member: ping.source)

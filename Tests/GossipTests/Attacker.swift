@@ -232,26 +232,6 @@ func runCommand(_ arguments: [String]) throws -> String {
     return text
 }
 
-/// Polls a node's statistics, bounded, until `condition` holds: for facts that only a counter
-/// announces (probes done, refusals counted). Returns the statistics that satisfied it.
-@discardableResult
-func waitForStatistics(
-    _ node: GossipNode, _ what: String, timeout: Duration = .seconds(30),
-    _ condition: @escaping @Sendable (NodeStatistics) -> Bool
-) async throws -> NodeStatistics {
-    let deadline = ContinuousClock.now + timeout
-    var last = try await node.statistics()
-    while !condition(last) {
-        if ContinuousClock.now >= deadline {
-            throw TimedOut(description: "\(node.name): timed out after \(timeout) waiting for \(what)")
-        }
-        // A poll interval, not a synchronisation: the condition decides, the deadline bounds.
-        try await Task.sleep(for: .milliseconds(50))
-        last = try await node.statistics()
-    }
-    return last
-}
-
 /// Waits until every node has run `count` more probes than it had: a window measured in
 /// protocol periods rather than in seconds.
 func waitForProbes(_ nodes: [GossipNode], _ count: Int, timeout: Duration = .seconds(60)) async throws {

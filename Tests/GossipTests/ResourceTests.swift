@@ -9,7 +9,7 @@ extension GossipRuntimeTests {
         try await anchor.start()
         let anchorAddress = try await anchor.statistics().address
         func cycle(_ i: Int) async throws {
-            // Its own one-thread event loop group: stopping must end that thread too.
+            // On NIO's shared group: twenty nodes must not add a thread or a descriptor.
             let node = try GossipNode(configuration: config("cycler\(i)"))
             try await node.start()
             _ = try await node.join([anchorAddress])

@@ -170,3 +170,26 @@ final class RecordingMetrics: MetricsFactory, Sendable {
     func destroyRecorder(_ handler: any RecorderHandler) {}
     func destroyTimer(_ handler: any TimerHandler) {}
 }
+
+/// Polls a node's statistics until `condition` holds (counters have no events to await);
+/// fails after `timeout`, a bound rather than a synchronisation.
+@discardableResult
+func waitForStatistics(
+    _ node: GossipNode, _ what: String, timeout: Duration = .seconds(30),
+    _ condition: @escaping @Sendable (NodeStatistics) -> Bool
+) async throws -> NodeStatistics {
+    let last = NIOLockedValueBox<NodeStatistics?>(nil)
+    let met = await firstTrue(within: timeout) {
+        while !Task.isCancelled {
+            guard let s = try? await node.statistics() else { return false }
+            last.withLockedValue { $0 = s }
+            if condition(s) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+    guard met, let stats = last.withLockedValue({ $0 }) else {
+        throw TimedOut(description: "\(node.name): timed out after \(timeout) waiting for \(what); last \(String(describing: last.withLockedValue { $0 }?.transport))")
+    }
+    return stats
+}
