@@ -54,33 +54,21 @@ final class NodeProcess: Sendable {
         process.standardOutput = pipe
         let view = self.view
         let changed = self.changed
+        var errPipe: Pipe?
         if logs {
-            let errPipe = Pipe()
+            errPipe = Pipe()
             process.standardError = errPipe
-            let errPending = NIOLockedValueBox([UInt8]())
-            errPipe.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty {
-                    handle.readabilityHandler = nil
-                    return
-                }
-                let lines = errPending.withLockedValue { Self.takeLines(&$0, data) }
-                view.withLockedValue { $0.logs.append(contentsOf: lines) }
-                changed.yield()
-            }
         } else {
             process.standardError = FileHandle.nullDevice
         }
-        let pending = NIOLockedValueBox([UInt8]())
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                view.withLockedValue { $0.exited = true }
+        try process.run()
+        if let errPipe {
+            Self.readLines(from: errPipe.fileHandleForReading) { lines in
+                view.withLockedValue { $0.logs.append(contentsOf: lines) }
                 changed.yield()
-                return
-            }
-            let lines: [String] = pending.withLockedValue { Self.takeLines(&$0, data) }
+            } atEnd: {}
+        }
+        Self.readLines(from: pipe.fileHandleForReading) { lines in
             view.withLockedValue { v in
                 v.lines.append(contentsOf: lines)
                 for line in lines {
@@ -94,18 +82,39 @@ final class NodeProcess: Sendable {
                 }
             }
             changed.yield()
+        } atEnd: {
+            view.withLockedValue { $0.exited = true }
+            changed.yield()
         }
-        try process.run()
     }
 
-    private static func takeLines(_ buf: inout [UInt8], _ data: Data) -> [String] {
-        buf.append(contentsOf: data)
-        var out: [String] = []
-        while let nl = buf.firstIndex(of: UInt8(ascii: "\n")) {
-            out.append(String(decoding: buf[..<nl], as: UTF8.self))
-            buf.removeSubrange(...nl)
+    /// Reads `handle` to its end on a thread of its own, with blocking reads, and hands over
+    /// whole lines. Not `readabilityHandler`: its dispatch sources crashed libdispatch's event
+    /// loop (a bad pointer in `_dispatch_event_loop_drain`) with many children starting and
+    /// ending in one test process.
+    private static func readLines(
+        from handle: FileHandle, _ deliver: @escaping @Sendable ([String]) -> Void, atEnd: @escaping @Sendable () -> Void
+    ) {
+        let thread = Thread {
+            var pending: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let fd = handle.fileDescriptor
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                pending.append(contentsOf: chunk[0..<n])
+                var lines: [String] = []
+                while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    lines.append(String(decoding: pending[..<nl], as: UTF8.self))
+                    pending.removeSubrange(...nl)
+                }
+                if !lines.isEmpty { deliver(lines) }
+            }
+            try? handle.close()
+            atEnd()
         }
-        return out
+        thread.start()
     }
 
     var pid: Int32 { process.processIdentifier }
