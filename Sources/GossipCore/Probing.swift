@@ -50,11 +50,15 @@ extension GossipInstance {
         counters.probes += 1
         probes[seq] = PendingProbe(target: target.name)
         var messages = takeScratch()
-        messages.append(.ping(Ping(sequence: seq, target: target.name, source: name, sourceAddress: address)))
+        let ping = Message.ping(Ping(sequence: seq, target: target.name, source: name, sourceAddress: address))
+        messages.append(ping)
         // Lifeguard buddy system: a suspect learns of the suspicion from the probe itself, so
-        // it can refute at once instead of waiting for gossip to reach it.
+        // it can refute at once instead of waiting for gossip to reach it. Only if it fits: with
+        // long names and the smallest budget, ping and suspicion together can exceed it (found
+        // by the core fuzzer); the suspicion then reaches the suspect by gossip.
         if settings.lifeguard, target.status == .suspect, let s = suspicions[target.name] {
-            messages.append(.suspect(Suspect(incarnation: s.incarnation, name: target.name, from: name)))
+            let buddy = Message.suspect(Suspect(incarnation: s.incarnation, name: target.name, from: name))
+            if ping.encodedSize + buddy.encodedSize <= settings.payloadBudget { messages.append(buddy) }
         }
         send(messages, to: target.address)
         let timeout = settings.lifeguard ? health.scale(settings.probeTimeout) : settings.probeTimeout
