@@ -124,14 +124,17 @@ public final class GossipNode: Service, Sendable {
         view.subscribe(buffer: buffer)
     }
 
-    /// Replaces this node's tags and gossips them. Tags no peer would accept (see
-    /// `WireLimits`) are refused here rather than gossiped and dropped everywhere.
-    public func setTags(_ tags: Tags) throws(GossipError) {
+    /// Replaces this node's tags and gossips them; returns once the node has taken them (its
+    /// own entry in `members` shows them, and the announcement is on its way). Throws
+    /// `tagsTooLarge` for tags no peer would accept (see `WireLimits`), and `notRunning` unless
+    /// the node is running (before `start`, while leaving, after it stopped).
+    public func setTags(_ tags: Tags) async throws(GossipError) {
         do { try WireLimits.validate(tags) } catch {
             throw .tagsTooLarge
         }
         let runtime = self.runtime
-        loop.execute { runtime.value.setTags(tags) }
+        let applied = (try? await loop.submit { runtime.value.setTags(tags) }.get()) ?? false
+        if !applied { throw .notRunning }
     }
 
     /// Counters for tests and diagnostics (metrics carry the same numbers).

@@ -473,8 +473,11 @@ final class NodeRuntime {
         handle(.join(seeds: usable))
     }
 
-    func setTags(_ tags: Tags) {
+    /// False unless running: tags set while leaving or stopped would never be announced.
+    func setTags(_ tags: Tags) -> Bool {
+        guard phase == .running else { return false }
         handle(.setTags(tags))
+        return true
     }
 
     /// Graceful: the departure is gossiped, then the node stops on the core's `leaveCompleted`.

@@ -153,7 +153,7 @@ extension HostileTests {
             try await withCluster(["v", "w"]) { nodes in
                 let target = try await nodes[0].statistics().address
                 // Fresh news, so that gossip would ride on any reply.
-                try nodes[1].setTags(["k": "v"])
+                try await nodes[1].setTags(["k": "v"])
                 let pings: [Message] = (1...80).map {
                     .ping(Ping(sequence: UInt32($0), target: "v", source: "x", sourceAddress: third.address))
                 }
