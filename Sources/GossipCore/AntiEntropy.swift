@@ -126,14 +126,14 @@ extension GossipInstance {
         outbox.append(.stream(to: members[i].address, localState(join: false, reply: false), conversation: newConversation()))
     }
 
-    /// Serf's reconnect: with probability failed/alive, try one random failed member. Without it
-    /// a partition, once each side has declared the other dead, never heals.
-    mutating func reconnectRound(_ now: Instant) {
+    /// Serf's reconnect: with probability failed/alive (or `always`), try one random failed
+    /// member. Without it a partition, once each side has declared the other dead, never heals.
+    mutating func reconnectRound(_ now: Instant, always: Bool) {
         var failed = 0
         for m in members where m.status == .dead { failed += 1 }
         guard failed > 0 else { return }
         let p = Double(failed) / Double(max(liveCount, 1))
-        if rng.unit() >= p { return }
+        if !always, rng.unit() >= p { return }
         var pick = rng.index(below: failed)
         for m in members where m.status == .dead {
             if pick == 0 {

@@ -214,6 +214,10 @@ public struct GossipInstance {
         case .probe:
             if isLeaving { return }
             probeNext(now)
+            // A node that counts more members gone than live is most likely the one cut off:
+            // it looks for the others once per period instead of once per reconnect interval,
+            // so it is back within a period or two of its link's return.
+            if members.count - liveCount > liveCount { reconnectRound(now, always: true) }
         case .gossip:
             gossipRound(now)
             arm(.gossip, at: now + settings.gossipInterval)
@@ -224,7 +228,7 @@ public struct GossipInstance {
             arm(.pushPull, at: now + Formulas.pushPullInterval(base: settings.pushPullInterval, members: liveCount))
         case .reconnect:
             if isLeaving { return }
-            reconnectRound(now)
+            reconnectRound(now, always: false)
             arm(.reconnect, at: now + settings.reconnectInterval)
         case .probeTimeout: probeTimedOut(UInt32(truncatingIfNeeded: id.token), now)
         case .probeDeadline: probeDeadlinePassed(UInt32(truncatingIfNeeded: id.token), now)

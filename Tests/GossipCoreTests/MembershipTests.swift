@@ -202,3 +202,28 @@ import Testing
         #expect(h.node.member(named: Harness.peer(1)) != nil)
     }
 }
+
+@Suite struct IsolationTests {
+    /// A node whose link went down for a minute has declared everyone else failed, and they
+    /// it. It must find them again within a period or two of the link's return, not at the
+    /// next 30-second reconnect round.
+    @Test func aNodeThatSeesMostMembersGoneLooksForThemEveryPeriod() throws {
+        var h = try Harness(members: 3)
+        for i in 0..<3 {
+            h.receive(.dead(Dead(incarnation: 0, name: Harness.peer(i), from: "x", left: false)), from: "x")
+        }
+        h.outputs.removeAll()
+        for _ in 0..<3 { h.fire(.probe) }
+        let tried = h.streams.map(\.to)
+        #expect(tried.count == 3, "one exchange with a failed member per probe period")
+        #expect(tried.allSatisfy { to in (0..<3).contains { Harness.address(Harness.peer($0)) == to } })
+    }
+
+    @Test func aNodeInTheMajorityKeepsToTheReconnectInterval() throws {
+        var h = try Harness(members: 4)
+        h.receive(.dead(Dead(incarnation: 0, name: Harness.peer(0), from: "x", left: false)), from: "x")
+        h.outputs.removeAll()
+        for _ in 0..<5 { h.fire(.probe) }
+        #expect(h.streams.isEmpty)
+    }
+}
