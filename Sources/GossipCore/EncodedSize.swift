@@ -25,18 +25,15 @@ public enum WireSize {
     }
 
     public static func tags(_ t: Tags) -> Int {
-        var n = varint(UInt64(t.count))
-        for (k, v) in t { n += string(k) + string(v) }
-        return n
+        var c = SizeCounter()
+        c.tags(t)
+        return c.size
     }
 
     /// A type byte and a varint length in front of a body.
     @inlinable
     public static func framed(body: Int) -> Int { 1 + varint(UInt64(body)) + body }
 
-    public static func memberState(_ m: MemberState) -> Int {
-        string(m.name) + address(m.address) + varint(m.incarnation) + 1 + tags(m.tags)
-    }
 }
 
 /// Type codes of framed messages. Codes are never reused; a newer peer's unknown codes are skipped.
@@ -64,40 +61,8 @@ extension Message {
         }
     }
 
-    /// Bytes of the body alone, without the type byte and length.
-    public var bodySize: Int {
-        switch self {
-        case .ping(let p):
-            WireSize.varint(UInt64(p.sequence)) + WireSize.string(p.target) + WireSize.string(p.source)
-                + WireSize.address(p.sourceAddress)
-        case .indirectPing(let p):
-            WireSize.varint(UInt64(p.sequence)) + WireSize.string(p.target) + WireSize.address(p.targetAddress)
-                + WireSize.string(p.requester) + WireSize.address(p.requesterAddress) + 1
-        case .ack(let a): WireSize.varint(UInt64(a.sequence))
-        case .nack(let n): WireSize.varint(UInt64(n.sequence))
-        case .alive(let a):
-            WireSize.varint(a.incarnation) + WireSize.string(a.name) + WireSize.address(a.address)
-                + WireSize.tags(a.tags)
-        case .suspect(let s):
-            WireSize.varint(s.incarnation) + WireSize.string(s.name) + WireSize.string(s.from)
-        case .dead(let d):
-            WireSize.varint(d.incarnation) + WireSize.string(d.name) + WireSize.string(d.from) + 1
-        }
-    }
-
-    /// Bytes this message takes inside a datagram, framing included.
-    public var encodedSize: Int { WireSize.framed(body: bodySize) }
-
     /// A datagram whose budget cannot hold the largest probe message is refused by `Settings.validate()`.
     /// Names are limited to `Member.maxNameLength` bytes, so the largest probe, an indirect ping,
     /// needs 1 + 2 + 5 + 2 * (2 + 128) + 2 * 19 + 1 bytes.
     public static let largestFixedSize = 1 + 2 + 5 + 2 * (2 + Member.maxNameLength) + 2 * 19 + 1
-}
-
-extension PushPull {
-    public var bodySize: Int {
-        var n = 1 + WireSize.string(sender) + WireSize.address(senderAddress) + WireSize.varint(UInt64(members.count))
-        for m in members { n += WireSize.memberState(m) }
-        return n
-    }
 }

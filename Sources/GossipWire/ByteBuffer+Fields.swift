@@ -1,13 +1,8 @@
-public import GossipCore
-public import NIOCore
+import GossipCore
+import NIOCore
 
+/// The read half of the field layouts in `GossipCore/MessageLayout.swift`.
 extension ByteBuffer {
-    /// A varint length, then the UTF-8 bytes.
-    public mutating func writeWireString(_ s: String) {
-        writeVarint(UInt64(s.utf8.count))
-        writeString(s)
-    }
-
     /// Reads a string of at most `maxLength` bytes; `tooLong` is the error for a longer one,
     /// so that a name and a tag value over their limits are counted apart.
     mutating func readWireString(maxLength: Int, tooLong: (UInt64) -> WireError) throws(WireError) -> String {
@@ -38,18 +33,6 @@ extension ByteBuffer {
         try readWireString(maxLength: WireLimits.maxNameLength) { .nameTooLong(Int(clamping: $0)) }
     }
 
-    /// Family byte (4 or 6), the address in network order, the port big-endian.
-    public mutating func writeAddress(_ a: Address) {
-        writeInteger(a.family.rawValue)
-        switch a.family {
-        case .v4: writeInteger(UInt32(truncatingIfNeeded: a.low))
-        case .v6:
-            writeInteger(a.high)
-            writeInteger(a.low)
-        }
-        writeInteger(a.port)
-    }
-
     mutating func readAddress() throws(WireError) -> Address {
         guard let family = readInteger(as: UInt8.self) else { throw .truncated }
         switch family {
@@ -65,15 +48,6 @@ extension ByteBuffer {
             return Address(ipv6High: high, low: low, port: port)
         default:
             throw .invalidAddressFamily(family)
-        }
-    }
-
-    /// A varint count, then each key and value; keys in increasing order (`Tags` keeps them so).
-    public mutating func writeTags(_ tags: Tags) {
-        writeVarint(UInt64(tags.count))
-        for (k, v) in tags {
-            writeWireString(k)
-            writeWireString(v)
         }
     }
 
@@ -94,14 +68,6 @@ extension ByteBuffer {
             previous = key
         }
         return tags
-    }
-
-    public mutating func writeMemberState(_ m: MemberState) {
-        writeWireString(m.name)
-        writeAddress(m.address)
-        writeVarint(m.incarnation)
-        writeInteger(m.status.rawValue)
-        writeTags(m.tags)
     }
 
     mutating func readMemberState() throws(WireError) -> MemberState {

@@ -5,7 +5,7 @@ public import NIOCore
 extension ByteBuffer {
     /// Appends the message's body alone (no type byte, no length): exactly `m.bodySize` bytes.
     public mutating func writeMessageBody(_ m: Message) {
-        writeRaw(m, size: m.bodySize) { $0.body(m) }
+        writeRaw(size: m.bodySize) { m.writeBody(into: &$0) }
     }
 
     /// Appends `[type][varint body length][body]`: exactly `m.encodedSize` bytes.
@@ -13,23 +13,23 @@ extension ByteBuffer {
     public mutating func writeFramedMessage(_ m: Message) -> Int {
         let bodySize = m.bodySize
         let size = WireSize.framed(body: bodySize)
-        writeRaw(m, size: size) { w in
+        writeRaw(size: size) { w in
             w.byte(m.type.rawValue)
             w.varint(UInt64(bodySize))
-            w.body(m)
+            m.writeBody(into: &w)
         }
         return size
     }
 
-    /// Writes exactly `size` bytes of `m` in one reservation, through `RawWriter`.
-    private mutating func writeRaw(_ m: Message, size: Int, _ fill: (inout RawWriter) -> Void) {
+    /// Writes exactly `size` bytes in one reservation, through `RawWriter`, which checks every
+    /// store against `size`; ending short is as much a broken layout as running over.
+    mutating func writeRaw(size: Int, _ fill: (inout RawWriter) -> Void) {
         writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
             guard let base = raw.baseAddress else { return 0 }
-            var w = RawWriter(base)
+            var w = RawWriter(base, capacity: size)
             fill(&w)
-            // The core's size formula and this encoder must agree; the tests hold them to it.
-            assert(w.offset == size, "encoded \(w.offset) bytes, predicted \(size) for \(m)")
-            return Swift.min(w.offset, size)
+            precondition(w.offset == size, "RawWriter: the layout wrote \(w.offset) bytes of \(size) reserved")
+            return size
         }
     }
 
@@ -99,13 +99,4 @@ extension ByteBuffer {
         if flags & ~allowed != 0 { throw .invalidMessageFlags(flags) }
         return flags
     }
-}
-
-/// Flag bits of message bodies. Undefined bits are refused, so that a later version can give
-/// them a meaning an older receiver must not silently ignore.
-enum MessageFlags {
-    static let wantsNack: UInt8 = 1 << 0
-    static let left: UInt8 = 1 << 0
-    static let join: UInt8 = 1 << 0
-    static let isReply: UInt8 = 1 << 1
 }

@@ -4,27 +4,20 @@ public import NIOCore
 extension ByteBuffer {
     /// Appends a push/pull body: flags, sender, sender address, member count, members.
     public mutating func writePushPullBody(_ p: PushPull) {
-        var flags: UInt8 = 0
-        if p.join { flags |= MessageFlags.join }
-        if p.isReply { flags |= MessageFlags.isReply }
-        writeInteger(flags)
-        writeWireString(p.sender)
-        writeAddress(p.senderAddress)
-        writeVarint(UInt64(p.members.count))
-        for m in p.members { writeMemberState(m) }
+        writeRaw(size: p.bodySize) { p.writeBody(into: &$0) }
     }
 
     /// Appends `[type 8][varint body length][body]`.
     @discardableResult
     public mutating func writeFramedStreamMessage(_ m: StreamMessage) -> Int {
-        let start = writerIndex
-        switch m {
-        case .pushPull(let p):
-            writeInteger(MessageType.pushPull.rawValue)
-            writeVarint(UInt64(p.bodySize))
-            writePushPullBody(p)
+        let bodySize = m.bodySize
+        let size = WireSize.framed(body: bodySize)
+        writeRaw(size: size) { w in
+            w.byte(m.type.rawValue)
+            w.varint(UInt64(bodySize))
+            m.writeBody(into: &w)
         }
-        return writerIndex - start
+        return size
     }
 
     static func decodePushPullBody(_ body: inout ByteBuffer) throws(WireError) -> PushPull {
@@ -42,21 +35,4 @@ extension ByteBuffer {
             join: flags & MessageFlags.join != 0, isReply: flags & MessageFlags.isReply != 0, sender: sender,
             senderAddress: senderAddress, members: members)
     }
-}
-
-extension StreamMessage {
-    public var type: MessageType {
-        switch self {
-        case .pushPull: .pushPull
-        }
-    }
-
-    public var bodySize: Int {
-        switch self {
-        case .pushPull(let p): p.bodySize
-        }
-    }
-
-    /// Bytes of the framed message (type, length, body), without the stream frame around it.
-    public var encodedSize: Int { WireSize.framed(body: bodySize) }
 }

@@ -3,13 +3,28 @@ import GossipCore
 /// Writes fields straight into memory already reserved for them. Encoding a message through
 /// one `ByteBuffer.writeWithUnsafeMutableBytes` call, instead of one ByteBuffer write per field,
 /// avoids a capacity check and an exclusivity check per field (most of the encode time).
-struct RawWriter {
+///
+/// The reservation comes from the same layout (`writeBody(into:)` counted by `SizeCounter`),
+/// so the two agree; the capacity is still checked before every store, because a mismatch
+/// would otherwise write past the buffer in a release build. That check guards an internal
+/// invariant, never input, so a precondition is right.
+struct RawWriter: FieldSink {
     let base: UnsafeMutableRawPointer
+    let capacity: Int
     var offset = 0
 
-    init(_ base: UnsafeMutableRawPointer) { self.base = base }
+    init(_ base: UnsafeMutableRawPointer, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
+    @inline(__always)
+    private func reserve(_ n: Int) {
+        precondition(offset + n <= capacity, "RawWriter: the layout wrote past its reserved size \(capacity)")
+    }
 
     mutating func byte(_ b: UInt8) {
+        reserve(1)
         base.storeBytes(of: b, toByteOffset: offset, as: UInt8.self)
         offset += 1
     }
@@ -24,6 +39,7 @@ struct RawWriter {
     }
 
     mutating func bigEndian<T: FixedWidthInteger>(_ v: T) {
+        reserve(MemoryLayout<T>.size)
         base.storeBytes(of: v.bigEndian, toByteOffset: offset, as: T.self)
         offset += MemoryLayout<T>.size
     }
@@ -32,6 +48,7 @@ struct RawWriter {
         var s = s
         s.withUTF8 { utf8 in
             varint(UInt64(utf8.count))
+            reserve(utf8.count)
             if let p = utf8.baseAddress {
                 (base + offset).copyMemory(from: p, byteCount: utf8.count)
             }
@@ -48,48 +65,5 @@ struct RawWriter {
             bigEndian(a.low)
         }
         bigEndian(a.port)
-    }
-
-    mutating func tags(_ t: Tags) {
-        varint(UInt64(t.count))
-        for (k, v) in t {
-            string(k)
-            string(v)
-        }
-    }
-
-    mutating func body(_ m: Message) {
-        switch m {
-        case .ping(let p):
-            varint(UInt64(p.sequence))
-            string(p.target)
-            string(p.source)
-            address(p.sourceAddress)
-        case .indirectPing(let p):
-            varint(UInt64(p.sequence))
-            string(p.target)
-            address(p.targetAddress)
-            string(p.requester)
-            address(p.requesterAddress)
-            byte(p.wantsNack ? MessageFlags.wantsNack : 0)
-        case .ack(let a):
-            varint(UInt64(a.sequence))
-        case .nack(let n):
-            varint(UInt64(n.sequence))
-        case .alive(let a):
-            varint(a.incarnation)
-            string(a.name)
-            address(a.address)
-            tags(a.tags)
-        case .suspect(let s):
-            varint(s.incarnation)
-            string(s.name)
-            string(s.from)
-        case .dead(let d):
-            varint(d.incarnation)
-            string(d.name)
-            string(d.from)
-            byte(d.left ? MessageFlags.left : 0)
-        }
     }
 }
