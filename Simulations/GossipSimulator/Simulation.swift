@@ -38,8 +38,11 @@ public final class Simulation {
 
     public var nodeCount: Int { nodes.count }
 
-    /// Bytes a stream frame adds to its message (length prefix, header, seal), for traffic figures.
-    static let streamFrameOverhead = 48
+    /// Bytes a stream frame spends around its framed message: the 6-byte prefix (version,
+    /// flags, length), and when sealed the 24-byte nonce and 16-byte tag (Docs/WIRE-FORMAT.md).
+    /// The default is the sealed frame; set 6 for plaintext.
+    public var streamFrameOverhead = 6 + 24 + 16
+
     public var time: Instant { Instant(nanoseconds: now) }
 
     public static func name(of i: Int) -> String { "node-\(i)" }
@@ -224,11 +227,11 @@ public final class Simulation {
             metrics.sent(i, to: to, messages: messages.count, bytes: bytes, at: now)
             deliver(messages, from: i, to: to)
         case .stream(let to, let message, let c):
-            metrics.sentStream(i, bytes: Self.streamBytes(message), hashing: to)
+            metrics.sentStream(i, bytes: streamBytes(message), hashing: to)
             deliverStream(message, from: i, to: to, conversation: c)
         case .reply(let c, let message):
             guard let conn = connections.removeValue(forKey: c) else { return }
-            metrics.sentStream(i, bytes: Self.streamBytes(message), hashing: conn.originAddress)
+            metrics.sentStream(i, bytes: streamBytes(message), hashing: conn.originAddress)
             guard nodes[conn.origin].life == conn.originLife else { return }
             queue.push(
                 time: now + latency(), node: Int32(conn.origin), life: conn.originLife,
@@ -276,11 +279,9 @@ public final class Simulation {
         }
     }
 
-    static func streamBytes(_ message: StreamMessage) -> Int {
-        switch message {
-        case .pushPull(let pp): pp.bodySize + streamFrameOverhead
-        }
-    }
+    /// The real bytes of the frame that carries `message`: its framed size from the one layout
+    /// of each message, plus the frame around it.
+    func streamBytes(_ message: StreamMessage) -> Int { streamFrameOverhead + message.encodedSize }
 
     /// Streams are reliable, like TCP: a reachable peer gets the request after a handshake and
     /// answers on the same connection; an unreachable one makes the sender's conversation fail

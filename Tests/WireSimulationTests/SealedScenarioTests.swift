@@ -91,3 +91,24 @@ import Testing
         #expect(theirs.counters.totalDrops == drops)
     }
 }
+
+@Suite struct StreamAccountingTests {
+    /// The simulator counts a stream frame as the real codec writes it: its sealed frame
+    /// overhead is the codec's, and the rest is the message's size from its one layout.
+    @Test func theSimulatorCountsTheBytesTheCodecWrites() throws {
+        let key = SecretKey.random()
+        let codec = StreamCodec(keyring: Keyring(primary: key))
+        #expect(Simulation(seed: 1).streamFrameOverhead == codec.overhead)
+        let message = StreamMessage.pushPull(
+            PushPull(
+                join: true, isReply: false, sender: "a", senderAddress: Address(ipv4: 0x0A00_0001, port: 7946),
+                members: (0..<50).map {
+                    MemberState(
+                        name: "node-\($0)", address: Address(ipv4: 0x0A00_0000 + UInt32($0), port: 7946), incarnation: 3,
+                        status: .alive, tags: ["role": "vtep"])
+                }))
+        var frame = ByteBuffer()
+        try codec.encode(.stream(message), into: &frame)
+        #expect(frame.readableBytes == codec.overhead + message.encodedSize)
+    }
+}
