@@ -23,6 +23,12 @@ protocol AttackerDecoder {
     func datagram(_ bytes: ArraySlice<UInt8>) -> [Message]?
     /// The items of one plaintext stream, frame by frame, until the codec stops.
     func stream(_ bytes: ArraySlice<UInt8>) -> [AttackerStreamItem]
+    /// Forged values through the codec and back: encoded as one plaintext datagram (or
+    /// frame), `edits` applied to the bytes (offset modulo the length, new byte), decoded
+    /// again. Nearly every such packet is one the decoder accepts, which random bytes rarely
+    /// are. Nil (or nothing) if the codec refuses either way, or there is no codec.
+    func reencoded(_ messages: [Message], edits: [(offset: Int, value: UInt8)]) -> [Message]?
+    func reencoded(_ message: StreamMessage, edits: [(offset: Int, value: UInt8)]) -> [AttackerStreamItem]
 }
 
 enum AttackerStreamItem {
@@ -34,6 +40,8 @@ enum AttackerStreamItem {
 struct NoDecoder: AttackerDecoder {
     func datagram(_ bytes: ArraySlice<UInt8>) -> [Message]? { nil }
     func stream(_ bytes: ArraySlice<UInt8>) -> [AttackerStreamItem] { [] }
+    func reencoded(_ messages: [Message], edits: [(offset: Int, value: UInt8)]) -> [Message]? { nil }
+    func reencoded(_ message: StreamMessage, edits: [(offset: Int, value: UInt8)]) -> [AttackerStreamItem] { [] }
 }
 
 /// The script's operations. The opcode is `byte % count`.
@@ -41,6 +49,7 @@ enum FuzzOp: UInt8, CaseIterable {
     case fireEarliest, fireNode, advance, deliver, drop, duplicate, settle
     case codecDatagram, codecStream, forgedDatagram, forgedPushPull, answerRequest
     case join, leave, setTags, restart, partition, sniffedAck, fillTable, settleLong
+    case codecRoundTrip
 }
 
 struct CoreFuzzDriver<Decoder: AttackerDecoder> {
@@ -87,6 +96,8 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
     var tolerateKnownIssues = true
     /// How many times a known issue was tolerated in this script.
     var tolerated = 0
+    /// Attacker datagrams and stream items the codec accepted and the core was fed.
+    var codecAccepted = 0
     /// Member names already found valid in this script.
     var validNames: Set<String> = []
 
@@ -229,6 +240,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             // works on messages; sometimes they are the whole packet.
             let packet: ArraySlice<UInt8> = raw & 1 == 0 ? ArraySlice([1, 0] + bytes) : bytes
             guard let messages = decoder.datagram(packet) else { return }
+            codecAccepted += 1
             handle(target, .datagram(from: from, messages: messages))
         case .codecStream:
             let target = Int(byte()) % nodes.count
@@ -237,7 +249,31 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             let bytes = blob()
             let frames: ArraySlice<UInt8> = raw & 1 == 0 ? ArraySlice(Self.framePrefix(bytes.count) + bytes) : bytes
             for item in decoder.stream(frames) {
+                codecAccepted += 1
                 injectStream(item, to: target, from: from, answering: raw & 2 != 0)
+            }
+        case .codecRoundTrip:
+            // Forged messages or a forged push/pull, encoded by the codec, a few bytes changed,
+            // decoded by the codec: what reaches the core is what the decoder accepted.
+            let target = Int(byte()) % nodes.count
+            let from = forgedAddress(target)
+            let kind = byte()
+            var edits: [(offset: Int, value: UInt8)] = []
+            for _ in 0..<(kind >> 1 & 3) { edits.append((Int(u16()), byte())) }
+            if kind & 1 == 0 {
+                let n = 1 + Int(byte() % 8)
+                var messages: [Message] = []
+                for _ in 0..<n { messages.append(forgedMessage(target)) }
+                guard let decoded = decoder.reencoded(messages, edits: edits) else { return }
+                codecAccepted += 1
+                handle(target, .datagram(from: from, messages: decoded))
+            } else {
+                let flags = byte()
+                let pp = forgedPushPull(target, flags: flags)
+                for item in decoder.reencoded(.pushPull(pp), edits: edits) {
+                    codecAccepted += 1
+                    injectStream(item, to: target, from: from, answering: flags & 0x40 != 0)
+                }
             }
         case .forgedDatagram:
             let target = Int(byte()) % nodes.count

@@ -93,6 +93,10 @@ enum Seeds {
         add("fill", [op(.fillTable), 0, 0, 15, 2, op(.fillTable), 0, 16, 15, 2, op(.fillTable), 0, 32, 15, 2, op(.fillTable), 0, 48, 15, 2, op(.fillTable), 0, 64, 15, 2, op(.settleLong), 8])
         add("forged", [op(.forgedDatagram), 0, 2, 3, 4, 1, 7, 0, 5, 8, 9, 13, 1, op(.settle), 20, op(.forgedPushPull), 1, 2, 0x25, 0, 30, 2, op(.settle), 31])
         add("reorder", [op(.advance), 3, op(.fireEarliest), op(.duplicate), 0, op(.deliver), 1, op(.drop), 0, op(.fireEarliest), op(.deliver), 0])
+        // Forged values through the codec and back, with and without a changed byte.
+        add("roundtrip-alive", [op(.codecRoundTrip), 0, 2, 0, 2, 4, 0x10, 9, 0x10, 0, 4, 0x20, 2, 0x20, 1, op(.settle), 31])
+        add("roundtrip-edited", [op(.codecRoundTrip), 1, 2, 2, 0, 5, 7, 1, 7, 0x10, 7, 0, 0, op(.settle), 31])
+        add("roundtrip-pushpull", [op(.codecRoundTrip), 2, 2, 1, 0x20, 30, 60, 8, 2, op(.settleLong), 8])
         return seeds
     }
 }

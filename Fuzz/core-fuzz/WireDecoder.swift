@@ -14,6 +14,22 @@ struct WireDecoder: AttackerDecoder {
         return messages
     }
 
+    func reencoded(_ messages: [Message], edits: [(offset: Int, value: UInt8)]) -> [Message]? {
+        var buffer = ByteBuffer()
+        guard (try? packets.encode(messages, into: &buffer, budget: 65_507)) != nil else { return nil }
+        var bytes = Array(buffer.readableBytesView)
+        for e in edits where !bytes.isEmpty { bytes[e.offset % bytes.count] = e.value }
+        return datagram(bytes[...])
+    }
+
+    func reencoded(_ message: StreamMessage, edits: [(offset: Int, value: UInt8)]) -> [AttackerStreamItem] {
+        var buffer = ByteBuffer()
+        guard (try? streams.encode(.stream(message), into: &buffer)) != nil else { return [] }
+        var bytes = Array(buffer.readableBytesView)
+        for e in edits where !bytes.isEmpty { bytes[e.offset % bytes.count] = e.value }
+        return stream(bytes[...])
+    }
+
     func stream(_ bytes: ArraySlice<UInt8>) -> [AttackerStreamItem] {
         var buffer = ByteBuffer(bytes: bytes)
         var items: [AttackerStreamItem] = []

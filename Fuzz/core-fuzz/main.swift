@@ -2,6 +2,8 @@
 // with our callback. A plain build (as part of `swift build`) instead replays the files named
 // on the command line, or with `--seeds DIR` writes the seed corpus.
 
+import GossipCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,6 +45,12 @@ if arguments.first == "--seeds", let dir = arguments.dropFirst().first {
     exit(0)
 }
 var replayed = 0
+// With --summary, one line per input is left out and what the inputs reached is totalled
+// instead: refusals by reason and a few counters, over every node of every input.
+let summary = arguments.first == "--summary"
+if summary { arguments = arguments.dropFirst() }
+var refusals = Refusals()
+var totals = (steps: 0, tolerated: 0, codec: 0, probes: 0, refutations: 0, pushPulls: 0, suspicions: 0, maxMembers: 0, left: 0)
 for path in arguments {
     guard let bytes = readFile(path) else {
         print("cannot read \(path)")
@@ -50,8 +58,24 @@ for path in arguments {
     }
     // GRAPEVINE_CORE_FUZZ_STRICT=1: trap on the known issues too (to see a finding again).
     let d = CoreFuzzDriver.run(bytes, decoder: WireDecoder(), strict: getenv("GRAPEVINE_CORE_FUZZ_STRICT") != nil)
-    print("\(path): \(d.steps) steps, \(d.nodes.count) nodes, known issues tolerated: \(d.tolerated)")
+    if !summary { print("\(path): \(d.steps) steps, \(d.nodes.count) nodes, known issues tolerated: \(d.tolerated)") }
+    totals.steps += d.steps
+    totals.tolerated += d.tolerated
+    totals.codec += d.codecAccepted
+    for n in d.nodes {
+        for r in Refusal.allCases { refusals[r] += n.counters.refusals[r] }
+        totals.probes += n.counters.probes
+        totals.refutations += n.counters.refutations
+        totals.pushPulls += n.counters.pushPulls
+        totals.suspicions += n.counters.suspicionsRaised
+        totals.maxMembers = max(totals.maxMembers, n.knownMembers.count)
+        if n.hasLeft { totals.left += 1 }
+    }
     replayed += 1
 }
 print("replayed \(replayed) input(s) without a crash")
+if summary {
+    print("steps \(totals.steps), known issues tolerated \(totals.tolerated), codec-accepted attacker inputs \(totals.codec), probes \(totals.probes), refutations \(totals.refutations), push/pulls \(totals.pushPulls), suspicions raised \(totals.suspicions), largest table \(totals.maxMembers), nodes that left \(totals.left)")
+    print("refusals: " + refusals.nonZero.map { "\($0.reason) \($0.count)" }.joined(separator: ", "))
+}
 #endif
