@@ -134,6 +134,13 @@ let package = Package(
             path: "Fuzz/wire-fuzz",
             swiftSettings: strict
         ),
+        // scripts/fuzz-core.sh: live GossipInstance values driven by a script, fed what the codec accepts.
+        .executableTarget(
+            name: "core-fuzz",
+            dependencies: ["GossipWire", "GossipCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/core-fuzz",
+            swiftSettings: strict
+        ),
 
         // MARK: tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),

@@ -1,0 +1,1 @@
+../../Fuzz/core-fuzz/FuzzDriver.swift
