@@ -90,12 +90,6 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
     var steps = 0
     var seed: UInt64 = 0
     var fakeFamily6 = false
-    /// Findings not fixed yet in Sources, tolerated so that fuzzing can go on past them; each
-    /// is written down in Docs/FUZZING.md and kept as a vector in FuzzRegressionTests. Drop
-    /// the exemption once the core is fixed.
-    var tolerateKnownIssues = true
-    /// How many times a known issue was tolerated in this script.
-    var tolerated = 0
     /// Attacker datagrams and stream items the codec accepted and the core was fed.
     var codecAccepted = 0
     /// Member names already found valid in this script.
@@ -108,12 +102,9 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
     }
 
     /// Runs one whole script. Traps (through `fatalError`) on the first broken invariant.
-    /// `strict` also traps on the known issues the driver otherwise tolerates (see
-    /// `tolerateKnownIssues`); the returned driver counts how often they were tolerated.
     @discardableResult
-    static func run(_ bytes: some Collection<UInt8>, decoder: Decoder, strict: Bool = false) -> CoreFuzzDriver {
+    static func run(_ bytes: some Collection<UInt8>, decoder: Decoder) -> CoreFuzzDriver {
         var d = CoreFuzzDriver(bytes, decoder: decoder)
-        d.tolerateKnownIssues = !strict
         d.setUp()
         while d.position < d.script.count, d.steps < maxSteps {
             d.step()
@@ -492,13 +483,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             case .datagram(let to, let messages):
                 var size = 0
                 for m in messages { size += m.encodedSize }
-                if size > budget {
-                    if tolerateKnownIssues, Self.isBuddyProbe(messages, budget: budget) {
-                        tolerated += 1
-                    } else {
-                        violation(i, "datagram of \(size) bytes over the payload budget \(budget): \(messages)")
-                    }
-                }
+                if size > budget { violation(i, "datagram of \(size) bytes over the payload budget \(budget): \(messages)") }
                 if messages.isEmpty { violation(i, "empty datagram to \(to)") }
                 if !node.address.canReach(to) { violation(i, "datagram to unreachable address \(to)") }
             case .stream(let to, let message, let conversation):
@@ -539,16 +524,6 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
         if live != node.aliveCount { violation(i, "aliveCount \(node.aliveCount), alive+suspect members \(live)") }
     }
 
-
-    /// F1: a probe of a suspect carries the Lifeguard buddy `suspect` next to the ping even when
-    /// the two exceed the payload budget (Probing.swift `probe`, through `send`). Only that
-    /// shape is exempt: the ping alone must still fit.
-    static func isBuddyProbe(_ messages: [Message], budget: Int) -> Bool {
-        guard messages.count == 2, case .ping(let p) = messages[0], case .suspect(let s) = messages[1], s.name == p.target else {
-            return false
-        }
-        return messages[0].encodedSize <= budget
-    }
 
     func violation(_ i: Int, _ what: String) -> Never {
         fatalError("core-fuzz invariant broken at node \(i) (\(Limits.escaped(nodes[i].name))), step \(steps), t=\(now): \(what)")
