@@ -44,7 +44,9 @@ struct NoDecoder: AttackerDecoder {
     func reencoded(_ message: StreamMessage, edits: [(offset: Int, value: UInt8)]) -> [AttackerStreamItem] { [] }
 }
 
-/// The script's operations. The opcode is `byte % count`.
+/// The script's operations. The opcode is `byte % count`, so the count is part of the script
+/// format: add operations at the end only, and know that every saved script then means
+/// something else (the regression vectors name their operations, and keep their meaning).
 enum FuzzOp: UInt8, CaseIterable {
     case fireEarliest, fireNode, advance, deliver, drop, duplicate, settle
     case codecDatagram, codecStream, forgedDatagram, forgedPushPull, answerRequest

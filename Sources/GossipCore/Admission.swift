@@ -29,8 +29,8 @@ extension GossipInstance {
         if !Limits.isValidName(name) { return .invalidName }
         for (key, _) in tags where !Limits.isValidTagKey(key) { return .invalidName }
         if let r = refusal(incarnation: incarnation, of: name, status: status) { return r }
-        // This node's own address is never "unusable" to itself; anyone else's must be reachable.
-        if peer != address, !address.canReach(peer) { return .unusableAddress }
+        // Only this node lives at its own address: another name there would have it probe itself.
+        if name != self.name, peer == address || !address.canReach(peer) { return .unusableAddress }
         return nil
     }
 

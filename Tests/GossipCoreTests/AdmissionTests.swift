@@ -345,3 +345,14 @@ import Testing
         #expect(pinged.filter { $0.hasPrefix("fake-") }.count == 6)
     }
 }
+
+extension AdmissionTests {
+    /// Found by the core fuzzer's author reading Admission: another name at this node's own
+    /// address was admitted, and the node then probed itself for it until declaring it failed.
+    @Test func anotherNameAtThisNodesOwnAddressIsRefused() throws {
+        var h = try Harness(members: 1)
+        h.receive(.alive(Alive(incarnation: 0, name: "squatter", address: h.node.address, tags: Tags())), from: "x")
+        #expect(h.node.member(named: "squatter") == nil)
+        #expect(h.node.counters.refusals[.unusableAddress] == 1)
+    }
+}

@@ -23,9 +23,11 @@ import Testing
     static let buddyProbeOverBudget: [UInt8] =
         [0, 0, 0, 0, 4, 15] + [op(.partition), 1] + [UInt8](repeating: 0, count: 6).flatMap { _ in [op(.settleLong), 31] }
 
-    /// F1 as libFuzzer saved it (fuzz-artifacts/core-crash-cf4349a8…, 162 bytes): 3 nodes with
-    /// long names, a 420-byte payload, no initial join; restarts, forged datagrams and joins,
-    /// then timers. It uses no codec operation, so it replays here exactly.
+    /// F1 as libFuzzer saved it (core-crash-cf4349a8…, 162 bytes; 3 nodes with long names, a
+    /// 420-byte payload, no initial join, then restarts, forged datagrams, joins and timers),
+    /// under the driver of its day, which had 20 operations: the codec round trip added since
+    /// shifted what its operation bytes mean (`byte % 21`), so today it is one more script
+    /// that must hold every invariant, and `buddyProbeOverBudget` is F1's vector.
     static let buddyProbeAsFound: [UInt8] =
         [0x00, 0xfd, 0x91, 0x9b, 0x3c, 0x0f] + Array(repeating: 0xff, count: 7) + [0x09, 0xc0, 0xfd, 0x91, 0xce, 0xfd]
         + Array(repeating: 0x00, count: 48) + [0xc0, 0xfd, 0x91, 0xce, 0xfd] + Array(repeating: 0x00, count: 86)
