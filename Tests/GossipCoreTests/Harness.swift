@@ -1,4 +1,5 @@
 import GossipCore
+import Testing
 
 /// Drives one `GossipInstance` by hand: feeds inputs at chosen times, keeps the timers it arms,
 /// and collects what it sends and reports.
@@ -40,10 +41,12 @@ struct Harness {
         feed(.datagram(from: Self.address(sender), messages: messages))
     }
 
-    /// Advances time to the earliest armed timer of `kind` and fires it.
+    /// Advances time to the earliest armed timer of `kind` and fires it. A test that fires a
+    /// timer nobody armed checks nothing, so that is recorded as an issue.
     @discardableResult
-    mutating func fire(_ kind: TimerID.Kind) -> [Output] {
+    mutating func fire(_ kind: TimerID.Kind, sourceLocation: SourceLocation = #_sourceLocation) -> [Output] {
         guard let k = timers.indices.filter({ timers[$0].id.kind == kind }).min(by: { timers[$0].at < timers[$1].at }) else {
+            Issue.record("no \(kind) timer is armed", sourceLocation: sourceLocation)
             return []
         }
         let t = timers.remove(at: k)

@@ -94,7 +94,10 @@ import Testing
     @Test func nacksFromHelpersSpareOurOwnHealth() throws {
         var h = try Harness(members: 5)
         h.fire(.probe)
-        guard case .ping(let p) = try #require(h.sent.first).messages[0] else { return }
+        guard case .ping(let p) = try #require(h.sent.first).messages[0] else {
+            Issue.record("the probe does not start with a ping")
+            return
+        }
         h.fire(.probeTimeout)
         for i in 0..<3 { h.receive(.nack(Nack(sequence: p.sequence)), from: "helper-\(i)") }
         h.fire(.probeDeadline)
@@ -108,6 +111,7 @@ import Testing
         #expect(h.node.localHealth == 1)
         h.fire(.probe)
         guard case .ping(let p) = try #require(h.sent.last { if case .ping = $0.messages[0] { true } else { false } }).messages[0] else {
+            Issue.record("no probe was sent")
             return
         }
         h.receive(.ack(Ack(sequence: p.sequence)), from: p.target)
