@@ -20,9 +20,9 @@ public struct GossipInstance {
     /// Members alive or suspect, this node included: the N of every formula.
     var liveCount = 0
     /// Parallel to `members`: whether the member has been heard directly at its current
-    /// address (it answered one of this node's probes, or probed this node itself). Members vouched for only by others are probed in a lane of their
-    /// own, so however many of them arrive, the members already confirmed are probed as often
-    /// as before (see `probeNext`).
+    /// address (it answered one of this node's probes, or probed this node itself). Members
+    /// vouched for only by others are probed in a lane of their own, so however many of them
+    /// arrive, the members already confirmed are probed as often as before (see `probeNext`).
     var confirmed: [Bool] = []
     /// Live members not yet confirmed, and the round-robin position of their lane.
     var unconfirmedLive = 0
