@@ -117,6 +117,10 @@ public final class GossipNode: Service, Sendable {
     /// Every member this node knows, itself included, with status, tags and address.
     public var members: [Member] { view.members }
 
+    /// This node's own entry, once started: its advertised address (with the port the system
+    /// picked for port 0), incarnation, status and tags. Nil before `start()`.
+    public var localMember: Member? { view.members.first { $0.name == configuration.name } }
+
     /// Membership changes as they happen. A new sequence starts with every live member as
     /// `joined`, then follows changes; it ends when the node stops. Each call is an independent
     /// subscriber; a subscriber that falls more than `buffer` events behind loses the oldest.

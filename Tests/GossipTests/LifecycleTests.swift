@@ -11,7 +11,10 @@ extension GossipRuntimeTests {
         await #expect(throws: GossipError.notRunning) { try await node.setTags(["k": "v"]) }
         await #expect(throws: GossipError.notRunning) { try await node.join([loopback]) }
 
+        #expect(node.localMember == nil)
         try await node.start()
+        #expect(node.localMember?.address == (try await node.statistics().address), "the picked port, without statistics()")
+        #expect(node.localMember?.address.port != 0)
         await #expect(throws: GossipError.alreadyStarted) { try await node.start() }
         try await node.setTags(["role": "web"])
         #expect(node.members.first { $0.name == "lifecycle" }?.tags["role"] == "web", "taken once setTags returns")
