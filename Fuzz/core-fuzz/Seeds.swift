@@ -80,7 +80,7 @@ enum Seeds {
         add("pushpull-mixed", stream(1, .pushPull(PushPull(join: false, isReply: false, sender: "n0", senderAddress: a, members: [
             MemberState(name: "n1", address: fake, incarnation: 4, status: .alive, tags: Tags()),
             MemberState(name: "n2", address: Address(ipv4: 0x0A00_0003, port: 7946), incarnation: top - 1, status: .suspect, tags: Tags()),
-            MemberState(name: "x3", address: fake, incarnation: top, status: .dead, tags: Tags()),
+            MemberState(name: "x3", address: fake, incarnation: top, status: .failed, tags: Tags()),
             MemberState(name: "x4", address: fake, incarnation: 2, status: .left, tags: Tags()),
         ]))) + [op(.settle), 31])
         add("join-answered", [op(.join), 2, 0x81, op(.answerRequest), 0, 0x2f, 3, 9] + [op(.settleLong), 2])

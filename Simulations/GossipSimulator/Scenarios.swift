@@ -136,7 +136,7 @@ extension Scenario {
             for v in 0..<sim.nodeCount where v != leaver && sim.isRunning(v) {
                 switch sim.core(v).member(named: name)?.status {
                 case .left?: report.reportedLeft += 1
-                case .dead?: report.reportedFailed += 1
+                case .failed?: report.reportedFailed += 1
                 default: break
                 }
             }

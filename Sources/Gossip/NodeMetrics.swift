@@ -49,7 +49,7 @@ final class NodeMetrics {
             Gauge(label: label, dimensions: d + extra, factory: factory)
         }
         var byStatus: [MemberStatus: Gauge] = [:]
-        for s in [MemberStatus.alive, .suspect, .dead, .left] {
+        for s in [MemberStatus.alive, .suspect, .failed, .left] {
             byStatus[s] = gauge("gossip_members", [("status", s.description)])
         }
         membersByStatus = byStatus
@@ -105,7 +105,7 @@ final class NodeMetrics {
     }
 
     func members(_ all: [Member]) {
-        var counts: [MemberStatus: Int] = [.alive: 0, .suspect: 0, .dead: 0, .left: 0]
+        var counts: [MemberStatus: Int] = [.alive: 0, .suspect: 0, .failed: 0, .left: 0]
         for m in all { counts[m.status, default: 0] += 1 }
         for (s, g) in membersByStatus { g.record(counts[s] ?? 0) }
     }

@@ -32,7 +32,7 @@ struct Snapshot: Equatable, Sendable {
         self.incarnation = incarnation
         self.left = left
         if left { return }
-        let ordered = members.filter { $0.status <= .suspect } + members.filter { $0.status == .dead }
+        let ordered = members.filter { $0.status <= .suspect } + members.filter { $0.status == .failed }
         for m in ordered where m.name != name && self.members.count < limit {
             if !Limits.isValidName(m.name) { continue }
             self.members.append((m.name, m.address))

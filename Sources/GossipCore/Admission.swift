@@ -16,7 +16,7 @@ extension GossipInstance {
         case .suspect(let s):
             return names(s.name, s.from) ?? refusal(incarnation: s.incarnation, of: s.name, status: .suspect)
         case .dead(let d):
-            return names(d.name, d.from) ?? refusal(incarnation: d.incarnation, of: d.name, status: d.left ? .left : .dead)
+            return names(d.name, d.from) ?? refusal(incarnation: d.incarnation, of: d.name, status: d.left ? .left : .failed)
         }
     }
 
@@ -37,7 +37,7 @@ extension GossipInstance {
     /// `Limits.maxIncarnation`: an alive or a departure is taken up to it, an accusation only
     /// below it (so that its target can outlive it), a claim about this node only below it.
     func refusal(incarnation: UInt64, of member: String, status: MemberStatus) -> Refusal? {
-        let ceiling = status == .suspect || status == .dead || member == name ? Limits.maxIncarnation - 1 : Limits.maxIncarnation
+        let ceiling = status == .suspect || status == .failed || member == name ? Limits.maxIncarnation - 1 : Limits.maxIncarnation
         return incarnation > ceiling ? .incarnationOutOfRange : nil
     }
 

@@ -115,7 +115,7 @@ extension GossipInstance {
                 alive(Alive(incarnation: m.incarnation, name: m.name, address: m.address, tags: m.tags), now, from: from)
             case .left:
                 dead(Dead(incarnation: m.incarnation, name: m.name, from: m.name, left: true), now, local: false)
-            case .suspect, .dead:
+            case .suspect, .failed:
                 suspect(Suspect(incarnation: m.incarnation, name: m.name, from: pp.sender), now, local: false)
             }
         }
@@ -130,12 +130,12 @@ extension GossipInstance {
     /// member. Without it a partition, once each side has declared the other dead, never heals.
     mutating func reconnectRound(_ now: Instant, always: Bool) {
         var failed = 0
-        for m in members where m.status == .dead { failed += 1 }
+        for m in members where m.status == .failed { failed += 1 }
         guard failed > 0 else { return }
         let p = Double(failed) / Double(max(liveCount, 1))
         if !always, rng.unit() >= p { return }
         var pick = rng.index(below: failed)
-        for m in members where m.status == .dead {
+        for m in members where m.status == .failed {
             if pick == 0 {
                 outbox.append(.stream(to: m.address, localState(join: false, reply: false), conversation: newConversation()))
                 return

@@ -106,12 +106,12 @@ extension GossipInstance {
             return
         }
         guard d.incarnation >= old.incarnation else { return }
-        let status: MemberStatus = d.left ? .left : .dead
+        let status: MemberStatus = d.left ? .left : .failed
         if old.status > .suspect {
             // Already gone. A later notice still raises the incarnation remembered, or an older
             // alive still in flight would bring the member back; and a departure replaces a failure.
             let newer = d.incarnation > old.incarnation
-            guard newer || (d.left && old.status == .dead) else { return }
+            guard newer || (d.left && old.status == .failed) else { return }
             members[i].incarnation = d.incarnation
             if status != old.status {
                 members[i].status = status

@@ -1,9 +1,9 @@
 /// A member's status in one node's view. Within one incarnation the order is
-/// alive < suspect < dead < left: a later status wins, a higher incarnation wins over any.
+/// alive < suspect < failed < left: a later status wins, a higher incarnation wins over any.
 public enum MemberStatus: UInt8, Sendable, Comparable, CustomStringConvertible {
     case alive = 0
     case suspect = 1
-    case dead = 2
+    case failed = 2
     case left = 3
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
@@ -12,7 +12,7 @@ public enum MemberStatus: UInt8, Sendable, Comparable, CustomStringConvertible {
         switch self {
         case .alive: "alive"
         case .suspect: "suspect"
-        case .dead: "failed"
+        case .failed: "failed"
         case .left: "left"
         }
     }

@@ -167,7 +167,7 @@ extension GossipInstance {
             let m = members[i]
             let limit: Duration? =
                 switch m.status {
-                case .dead: settings.reapFailedAfter
+                case .failed: settings.reapFailedAfter
                 case .left: settings.reapLeftAfter
                 default: nil
                 }

@@ -27,10 +27,10 @@ import Testing
         var h = try Harness(members: 1)
         let b = Harness.peer(0)
         h.receive(.dead(Dead(incarnation: 3, name: b, from: "c", left: false)), from: "c")
-        #expect(h.node.member(named: b)?.status == .dead)
+        #expect(h.node.member(named: b)?.status == .failed)
         let newAddress = Address(ipv4: 0x7F00_0999, port: 8000)
         h.receive(.alive(Alive(incarnation: 3, name: b, address: newAddress, tags: Tags())), from: b)
-        #expect(h.node.member(named: b)?.status == .dead, "the same incarnation cannot revive it")
+        #expect(h.node.member(named: b)?.status == .failed, "the same incarnation cannot revive it")
         h.receive(.alive(Alive(incarnation: 4, name: b, address: newAddress, tags: Tags())), from: b)
         #expect(h.node.member(named: b)?.status == .alive)
         #expect(h.node.member(named: b)?.address == newAddress)
@@ -148,7 +148,7 @@ import Testing
         h.fire(.suspicion)
         h.fire(.suspicion)
         h.fire(.suspicion)
-        #expect(h.node.member(named: b)?.status == .dead)
+        #expect(h.node.member(named: b)?.status == .failed)
         #expect(h.events.filter { $0.kind == .failed }.count == 1)
     }
 

@@ -37,7 +37,7 @@ extension GossipRuntimeTests {
             let crashedAddress = try await crashed.statistics().address
             await crashed.stop()
             for node in nodes[0..<(count - 1)] {
-                try await waitUntil(node, "n\(count - 1) failed") { status(of: "n\(count - 1)", in: $0) == .dead }
+                try await waitUntil(node, "n\(count - 1) failed") { status(of: "n\(count - 1)", in: $0) == .failed }
             }
 
             // A goodbye: everybody sees "left", never "failed".

@@ -69,7 +69,7 @@ extension HostileTests {
                 let (a, b, c) = (nodes[0], nodes[1], nodes[2])
                 await c.stop()
                 for n in [a, b] {
-                    try await waitUntil(n, "c failed") { status(of: "c", in: $0) == .dead }
+                    try await waitUntil(n, "c failed") { status(of: "c", in: $0) == .failed }
                 }
                 let d = try GossipNode(configuration: config("d"))
                 newcomer = d

@@ -47,7 +47,7 @@ extension HostileTests {
                 // The failure detector still works.
                 await c.stop()
                 for survivor in [a, b] {
-                    try await waitUntil(survivor, "c failed", timeout: .seconds(60)) { status(of: "c", in: $0) == .dead }
+                    try await waitUntil(survivor, "c failed", timeout: .seconds(60)) { status(of: "c", in: $0) == .failed }
                 }
             }
         } catch {

@@ -82,7 +82,7 @@ struct RandomMessages {
     }
 
     mutating func memberState() -> MemberState {
-        let status: [MemberStatus] = [.alive, .suspect, .dead, .left]
+        let status: [MemberStatus] = [.alive, .suspect, .failed, .left]
         return MemberState(
             name: name(), address: address(), incarnation: incarnation(), status: status[int(0...3)], tags: tags())
     }
