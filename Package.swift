@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "GossipWire", targets: ["GossipWire"]),
         .library(name: "GossipSimulator", targets: ["GossipSimulator"]),
         .library(name: "Netlink", targets: ["Netlink"]),
+        .library(name: "Overlay", targets: ["Overlay"]),
         .executable(name: "grapevine-sim", targets: ["grapevine-sim"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .executable(name: "gossip-node", targets: ["gossip-node"]),
@@ -76,7 +77,12 @@ let package = Package(
         ),
 
         // MARK: netlink
-        .target(name: "Netlink", dependencies: ["CNetlink"], swiftSettings: strict),
+        // MAC and IP address values, shared by the kernel side (Netlink) and the pure model (Overlay).
+        .target(name: "Addresses", swiftSettings: strict),
+        .target(name: "Netlink", dependencies: ["CNetlink", "Addresses"], swiftSettings: strict),
+
+        // MARK: overlay model (pure: desired kernel state from the replicated rows, and the diff)
+        .target(name: "Overlay", dependencies: ["Addresses"], swiftSettings: strict),
 
         // MARK: simulator
         .target(
@@ -153,6 +159,7 @@ let package = Package(
         ),
         .testTarget(name: "GossipWireTests", dependencies: ["GossipWire", "GossipCore"], swiftSettings: strict),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
+        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses"], swiftSettings: strict),
         .testTarget(
             name: "GossipTests",
             dependencies: [

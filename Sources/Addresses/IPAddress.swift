@@ -1,7 +1,8 @@
 import Glibc
 
 /// An IPv4 or IPv6 address, kept as raw network-order bytes.
-public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
+/// Ordered IPv4 before IPv6, then numerically, so lists of addresses sort the same everywhere.
+public enum IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
     case v4(UInt32)
     /// High and low 64 bits, network order read as a big-endian integer.
     case v6(UInt64, UInt64)
@@ -19,13 +20,23 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         self = IPAddress(v6Bytes: bytes[...])
     }
 
-    init(v6Bytes bytes: ArraySlice<UInt8>) {
+    /// Sixteen network-order bytes (the caller checks the count).
+    package init(v6Bytes bytes: ArraySlice<UInt8>) {
         var hi: UInt64 = 0
         var lo: UInt64 = 0
         var i = bytes.startIndex
         for _ in 0..<8 { hi = hi << 8 | UInt64(bytes[i]); i += 1 }
         for _ in 0..<8 { lo = lo << 8 | UInt64(bytes[i]); i += 1 }
         self = .v6(hi, lo)
+    }
+
+    public static func < (a: IPAddress, b: IPAddress) -> Bool {
+        switch (a, b) {
+        case (.v4(let x), .v4(let y)): x < y
+        case (.v4, .v6): true
+        case (.v6, .v4): false
+        case (.v6(let xh, let xl), .v6(let yh, let yl)): xh != yh ? xh < yh : xl < yl
+        }
     }
 
     public var family: Int32 {

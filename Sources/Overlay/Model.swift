@@ -1,0 +1,129 @@
+public import Addresses
+
+/// A host of the overlay: one member of the cluster, reached through its VTEP.
+public struct Host: Hashable, Sendable {
+    /// The cluster member's name: the owner of its endpoints.
+    public var name: String
+    /// The underlay address VXLAN packets for this host's endpoints go to (IPv4 or IPv6).
+    public var vtep: IPAddress
+    /// The networks the host takes part in, whether or not it has endpoints in them yet.
+    public var networks: Set<VNI>
+
+    public init(name: String, vtep: IPAddress, networks: Set<VNI>) {
+        self.name = name
+        self.vtep = vtep
+        self.networks = networks
+    }
+}
+
+/// Who claimed an endpoint and when, in Lamport time. Claims are totally ordered: the later
+/// time wins, and equal times are broken by the owner's name (bytewise UTF-8, larger wins), so
+/// every host that holds the same rows picks the same winner with no coordination.
+///
+/// Lamport time (Lamport 1978) makes "later" mean "made after seeing": a host that claims an
+/// address after it has seen another host's claim stamps a larger time, so a container that
+/// moves, or an address handed out again, converges to the newest claim everywhere.
+public struct Claim: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var time: UInt64
+    public var owner: String
+
+    public init(time: UInt64, owner: String) {
+        self.time = time
+        self.owner = owner
+    }
+
+    public static func < (a: Claim, b: Claim) -> Bool {
+        if a.time != b.time { return a.time < b.time }
+        return a.owner.utf8.lexicographicallyPrecedes(b.owner.utf8)
+    }
+
+    public var description: String { "\(owner)@\(time)" }
+}
+
+/// A container's (or VM's) interface on an overlay network, owned by the host it runs on.
+public struct Endpoint: Hashable, Sendable {
+    public var network: VNI
+    public var mac: MACAddress
+    public var ipv4: IPAddress?
+    public var ipv6: IPAddress?
+    /// A name for people (the container's); no part of any rule.
+    public var name: String?
+    public var claim: Claim
+
+    public init(network: VNI, mac: MACAddress, ipv4: IPAddress? = nil, ipv6: IPAddress? = nil, name: String? = nil,
+                claim: Claim) {
+        self.network = network
+        self.mac = mac
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.name = name
+        self.claim = claim
+    }
+
+    public var owner: String { claim.owner }
+
+    /// The endpoint's addresses, IPv4 first.
+    public var ips: [IPAddress] { [ipv4, ipv6].compactMap { $0 } }
+}
+
+extension Endpoint {
+    /// The order in which claims win: the newer claim, and between two claims of one owner at
+    /// one time (two endpoints of one host giving the same IP), the larger MAC.
+    public func supersedes(_ other: Endpoint) -> Bool {
+        claim != other.claim ? claim > other.claim : mac > other.mac
+    }
+}
+
+/// Everything one host knows about the overlay: every host it has rows from, whether the
+/// cluster holds it live, and every endpoint. Built from the replicated rows (`OverlayRow`).
+public struct Replica: Sendable, Equatable {
+    public struct HostState: Sendable, Equatable {
+        public var host: Host
+        /// False while the cluster has the host failed: its rows are kept but not programmed.
+        public var live: Bool
+
+        public init(host: Host, live: Bool) {
+            self.host = host
+            self.live = live
+        }
+    }
+
+    /// An endpoint row's identity: one owner has at most one endpoint per MAC per network.
+    public struct EndpointID: Hashable, Sendable {
+        public var owner: String
+        public var network: VNI
+        public var mac: MACAddress
+    }
+
+    public var hosts: [String: HostState] = [:]
+    public private(set) var endpoints: [EndpointID: Endpoint] = [:]
+
+    public init() {}
+
+    public init(hosts: [HostState], endpoints: [Endpoint]) {
+        for h in hosts { self.hosts[h.host.name] = h }
+        for e in endpoints { insert(e) }
+    }
+
+    /// Adds an endpoint, replacing the one its owner had for the same MAC in the same network.
+    public mutating func insert(_ e: Endpoint) {
+        endpoints[EndpointID(owner: e.owner, network: e.network, mac: e.mac)] = e
+    }
+
+    public mutating func removeEndpoint(owner: String, network: VNI, mac: MACAddress) {
+        endpoints[EndpointID(owner: owner, network: network, mac: mac)] = nil
+    }
+}
+
+extension Replica {
+    /// Adds one decoded row of `owner` (a host row replaces the owner's previous one).
+    /// `live` is the owner's liveness in the cluster, from the membership.
+    public mutating func add(_ row: OverlayRow, owner: String, live: Bool) {
+        switch row {
+        case .host(let vtep, let networks):
+            hosts[owner] = HostState(host: Host(name: owner, vtep: vtep, networks: networks), live: live)
+        case .endpoint(let e):
+            insert(e)
+        }
+    }
+}

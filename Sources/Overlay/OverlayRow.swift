@@ -1,0 +1,261 @@
+public import Addresses
+
+/// The overlay's rows as one host publishes them through the replicated state: its host row
+/// (VTEP and networks) and one row per local endpoint. The row's owner is the replicated
+/// state's owner (a host writes only its own rows), so it is not repeated in the bytes.
+///
+/// Encoding (all integers big-endian; exactly one accepted encoding per value):
+/// - host: key `01`; value `01` (format version), the VTEP (`04` + 4 bytes or `06` + 16 bytes),
+///   a `u16` count, then that many 3-byte VNIs in increasing order without repeats.
+/// - endpoint: key `02`, the 3-byte VNI, the 6-byte MAC; value `01`, the claim's Lamport time
+///   (`u64`), a flags byte (bit 0 IPv4, bit 1 IPv6, bit 2 name; other bits zero), the IPv4
+///   (4 bytes), the IPv6 (16 bytes), the name (`u8` length, 1...255 bytes of UTF-8), each only
+///   when its flag is set.
+public enum OverlayRow: Hashable, Sendable {
+    case host(vtep: IPAddress, networks: Set<VNI>)
+    case endpoint(Endpoint)
+
+    /// At most this many networks per host row: enough for any host, small enough that a host
+    /// row is one datagram-sized value.
+    public static let maxNetworks = 256
+
+    // MARK: encoding
+
+    public var key: [UInt8] {
+        switch self {
+        case .host: return [RowKind.host.rawValue]
+        case .endpoint(let e): return Self.endpointKey(network: e.network, mac: e.mac)
+        }
+    }
+
+    public static func endpointKey(network: VNI, mac: MACAddress) -> [UInt8] {
+        var out: [UInt8] = [RowKind.endpoint.rawValue]
+        out.putVNI(network)
+        out += mac.bytes
+        return out
+    }
+
+    /// - Throws: `OverlayRowError` when the row holds a value no host would accept (a multicast
+    ///   MAC, an address of the wrong family, too many networks...), so it is refused where it
+    ///   is made rather than by every receiver.
+    public func value() throws(OverlayRowError) -> [UInt8] {
+        try validate()
+        var out: [UInt8] = [Self.formatVersion]
+        switch self {
+        case .host(let vtep, let networks):
+            out.putIP(vtep)
+            out.putU16(UInt16(networks.count))
+            for vni in networks.sorted() { out.putVNI(vni) }
+        case .endpoint(let e):
+            out.putU64(e.claim.time)
+            out.append((e.ipv4 == nil ? 0 : 1) | (e.ipv6 == nil ? 0 : 2) | (e.name == nil ? 0 : 4))
+            if case .v4(let v)? = e.ipv4 { out.putU32(v) }
+            if case .v6(let hi, let lo)? = e.ipv6 { out.putU64(hi); out.putU64(lo) }
+            if let name = e.name {
+                out.append(UInt8(name.utf8.count))
+                out += name.utf8
+            }
+        }
+        return out
+    }
+
+    // MARK: decoding
+
+    /// Decodes one row of `owner`.
+    public init(key: some Collection<UInt8>, value: some Collection<UInt8>, owner: String) throws(OverlayRowError) {
+        var k = Reader(key)
+        var v = Reader(value)
+        let kind = try k.u8()
+        guard try v.u8() == Self.formatVersion else { throw .unsupportedFormat }
+        switch RowKind(rawValue: kind) {
+        case .host:
+            let vtep = try v.ip()
+            let count = Int(try v.u16())
+            guard count <= Self.maxNetworks else { throw .tooManyNetworks(count) }
+            var networks = Set<VNI>()
+            var previous: VNI?
+            for _ in 0..<count {
+                let vni = try v.vni()
+                if let previous, vni <= previous { throw .networksNotCanonical }
+                previous = vni
+                networks.insert(vni)
+            }
+            self = .host(vtep: vtep, networks: networks)
+        case .endpoint:
+            let network = try k.vni()
+            let mac = try k.mac()
+            let time = try v.u64()
+            let flags = try v.u8()
+            guard flags & ~7 == 0 else { throw .unknownFlags(flags) }
+            let ipv4: IPAddress? = flags & 1 == 0 ? nil : .v4(try v.u32())
+            let ipv6: IPAddress? = flags & 2 == 0 ? nil : .v6(try v.u64(), try v.u64())
+            var name: String?
+            if flags & 4 != 0 {
+                let length = Int(try v.u8())
+                let bytes = try v.bytes(length)
+                guard length > 0, let text = String(validating: bytes, as: UTF8.self) else { throw .badName }
+                name = text
+            }
+            self = .endpoint(Endpoint(network: network, mac: mac, ipv4: ipv4, ipv6: ipv6, name: name,
+                                      claim: Claim(time: time, owner: owner)))
+        case nil:
+            throw .unknownKind(kind)
+        }
+        guard k.isAtEnd, v.isAtEnd else { throw .trailingBytes }
+        try validate()
+    }
+
+    // MARK: rules
+
+    static let formatVersion: UInt8 = 1
+
+    func validate() throws(OverlayRowError) {
+        switch self {
+        case .host(let vtep, let networks):
+            guard vtep.isUsableUnicast else { throw .badAddress(vtep) }
+            guard networks.count <= Self.maxNetworks else { throw .tooManyNetworks(networks.count) }
+        case .endpoint(let e):
+            guard !e.mac.isZero, !e.mac.isMulticast else { throw .badMAC(e.mac) }
+            if let a = e.ipv4 { guard case .v4 = a, a.isUsableUnicast else { throw .badAddress(a) } }
+            if let a = e.ipv6 { guard case .v6 = a, a.isUsableUnicast else { throw .badAddress(a) } }
+            if let name = e.name {
+                guard (1...255).contains(name.utf8.count),
+                      !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                else { throw .badName }
+            }
+        }
+    }
+}
+
+/// Why a row was refused: when it is made (`value()`), or when it arrives (`init(key:value:owner:)`).
+public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible {
+    case truncated
+    case trailingBytes
+    case unsupportedFormat
+    case unknownKind(UInt8)
+    case unknownFlags(UInt8)
+    case badVNI(UInt32)
+    case badMAC(MACAddress)
+    case badAddress(IPAddress)
+    case badAddressFamily(UInt8)
+    case badName
+    case tooManyNetworks(Int)
+    case networksNotCanonical
+
+    public var description: String {
+        switch self {
+        case .truncated: "row ends early"
+        case .trailingBytes: "bytes after the end of the row"
+        case .unsupportedFormat: "unknown row format version"
+        case .unknownKind(let k): "unknown row kind \(k)"
+        case .unknownFlags(let f): "unknown endpoint flags \(f)"
+        case .badVNI(let v): "VNI \(v) does not fit in 24 bits"
+        case .badMAC(let m): "MAC \(m) is not a unicast address"
+        case .badAddress(let a): "address \(a) is not a usable unicast address of its kind"
+        case .badAddressFamily(let f): "unknown address family \(f)"
+        case .badName: "endpoint name must be 1 to 255 bytes of UTF-8 without control characters"
+        case .tooManyNetworks(let n): "\(n) networks, more than \(OverlayRow.maxNetworks)"
+        case .networksNotCanonical: "networks not in increasing order"
+        }
+    }
+
+    /// A short stable name for counters and logs (`overlay_rows_refused_total{reason}`).
+    public var reason: String {
+        switch self {
+        case .truncated: "truncated"
+        case .trailingBytes: "trailing_bytes"
+        case .unsupportedFormat: "unsupported_format"
+        case .unknownKind: "unknown_kind"
+        case .unknownFlags: "unknown_flags"
+        case .badVNI: "bad_vni"
+        case .badMAC: "bad_mac"
+        case .badAddress, .badAddressFamily: "bad_address"
+        case .badName: "bad_name"
+        case .tooManyNetworks: "too_many_networks"
+        case .networksNotCanonical: "not_canonical"
+        }
+    }
+}
+
+private enum RowKind: UInt8 {
+    case host = 1
+    case endpoint = 2
+}
+
+extension IPAddress {
+    /// Not unspecified, loopback, multicast or (IPv4) limited broadcast: an address that can
+    /// stand for one remote interface.
+    var isUsableUnicast: Bool {
+        switch self {
+        case .v4(let v): v != 0 && v >> 24 != 127 && v >> 28 != 0xE && v != 0xFFFF_FFFF
+        case .v6(let hi, let lo): !(hi == 0 && (lo == 0 || lo == 1)) && hi >> 56 != 0xFF
+        }
+    }
+}
+
+extension [UInt8] {
+    fileprivate mutating func putU16(_ v: UInt16) { append(UInt8(v >> 8)); append(UInt8(truncatingIfNeeded: v)) }
+    fileprivate mutating func putU32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+    fileprivate mutating func putU64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+    fileprivate mutating func putVNI(_ vni: VNI) {
+        append(UInt8(truncatingIfNeeded: vni.value >> 16)); append(UInt8(truncatingIfNeeded: vni.value >> 8)); append(UInt8(truncatingIfNeeded: vni.value))
+    }
+    fileprivate mutating func putIP(_ ip: IPAddress) {
+        switch ip {
+        case .v4(let v): append(4); putU32(v)
+        case .v6(let hi, let lo): append(6); putU64(hi); putU64(lo)
+        }
+    }
+}
+
+/// Reads big-endian fields off a byte collection, throwing `truncated` instead of trapping.
+private struct Reader<C: Collection<UInt8>> {
+    let bytes: C
+    var index: C.Index
+
+    init(_ bytes: C) {
+        self.bytes = bytes
+        self.index = bytes.startIndex
+    }
+
+    var isAtEnd: Bool { index == bytes.endIndex }
+
+    mutating func u8() throws(OverlayRowError) -> UInt8 {
+        guard index != bytes.endIndex else { throw .truncated }
+        defer { bytes.formIndex(after: &index) }
+        return bytes[index]
+    }
+
+    mutating func uint(_ count: Int) throws(OverlayRowError) -> UInt64 {
+        var v: UInt64 = 0
+        for _ in 0..<count { v = v << 8 | UInt64(try u8()) }
+        return v
+    }
+
+    mutating func u16() throws(OverlayRowError) -> UInt16 { UInt16(try uint(2)) }
+    mutating func u32() throws(OverlayRowError) -> UInt32 { UInt32(try uint(4)) }
+    mutating func u64() throws(OverlayRowError) -> UInt64 { try uint(8) }
+
+    mutating func vni() throws(OverlayRowError) -> VNI {
+        let raw = UInt32(try uint(3))
+        guard let vni = VNI(raw) else { throw .badVNI(raw) }
+        return vni
+    }
+
+    mutating func mac() throws(OverlayRowError) -> MACAddress { MACAddress(value: try uint(6)) }
+
+    mutating func ip() throws(OverlayRowError) -> IPAddress {
+        switch try u8() {
+        case 4: return .v4(try u32())
+        case 6: return .v6(try u64(), try u64())
+        case let f: throw .badAddressFamily(f)
+        }
+    }
+
+    mutating func bytes(_ count: Int) throws(OverlayRowError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        for _ in 0..<count { out.append(try u8()) }
+        return out
+    }
+}
