@@ -83,6 +83,8 @@ let package = Package(
 
         // MARK: overlay model (pure: desired kernel state from the replicated rows, and the diff)
         .target(name: "Overlay", dependencies: ["Addresses"], swiftSettings: strict),
+        // MARK: agent (wires Gossip + Overlay + Netlink)
+        .target(name: "OverlayAgent", dependencies: ["Overlay", "Netlink"], swiftSettings: strict),
 
         // MARK: simulator
         .target(
@@ -158,7 +160,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "GossipWireTests", dependencies: ["GossipWire", "GossipCore"], swiftSettings: strict),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"], swiftSettings: strict),
+        // Shell commands, network namespaces and the root gate shared by the kernel tests.
+        .target(name: "GrapevineTestSupport", dependencies: ["Netlink"], path: "Tests/GrapevineTestSupport", swiftSettings: strict),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "GrapevineTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "OverlayAgentTests",
+            dependencies: ["OverlayAgent", "Overlay", "Netlink", "GrapevineTestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses"], swiftSettings: strict),
         .testTarget(
             name: "GossipTests",

@@ -33,6 +33,9 @@ public struct FDBEntry: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// NUD_PERMANENT | NUD_NOARP: a row someone set, as opposed to one the kernel learned.
+let stateStatic: UInt16 = 0x80 | 0x40
+
 /// A permanent ARP (IPv4) or NDP (IPv6) row on a VXLAN device, answered locally by `proxy`.
 public struct NeighborEntry: Hashable, Sendable, CustomStringConvertible {
     public var ip: IPAddress
@@ -88,6 +91,10 @@ public struct FDBRow: Hashable, Sendable, CustomStringConvertible {
         self.isOurs = isOurs
     }
 
+    /// Learned by the kernel (neither permanent nor static): it ages out by itself, and a row the
+    /// agent must program for the same MAC replaces it rather than yielding to it.
+    public var isDynamic: Bool { state & stateStatic == 0 }
+
     /// The entry this row is, when it has a destination.
     public var entry: FDBEntry? {
         destination.map { FDBEntry(mac: mac, destination: $0, vni: vni, port: port) }
@@ -124,6 +131,10 @@ public struct NeighborRow: Hashable, Sendable, CustomStringConvertible {
 
     public var entry: NeighborEntry? { mac.map { NeighborEntry(ip: ip, mac: $0) } }
 
+    /// Resolved or being resolved by the kernel (reachable, stale, incomplete...), neither
+    /// permanent nor NOARP: an agent's row for the same IP replaces it.
+    public var isDynamic: Bool { state & stateStatic == 0 }
+
     public var description: String {
         "neigh \(ip) lladdr \(mac.map { "\($0)" } ?? "-")" + (isOurs ? " (ours)" : " (foreign)")
     }
@@ -150,7 +161,9 @@ public enum RowChange: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The rows on a device that someone else wrote, built from dumps: changes that would touch
-/// them are skipped and reported instead of sent.
+/// them are skipped and reported instead of sent. Rows the kernel learned by itself (dynamic)
+/// are nobody's: they age out, and a row the agent needs for the same key replaces them (with
+/// learning on, sparing them left a peer reachable only until the learned row aged out).
 public struct ForeignRows: Sendable, Equatable {
     public var unicastMACs: Set<MACAddress> = []
     public var floodDestinations: Set<IPAddress> = []
@@ -159,14 +172,14 @@ public struct ForeignRows: Sendable, Equatable {
     public init() {}
 
     public init(fdb: [FDBRow], neighbors: [NeighborRow]) {
-        for row in fdb where !row.isOurs {
+        for row in fdb where !row.isOurs && !row.isDynamic {
             if row.mac.isZero || row.mac.isMulticast {
                 if let destination = row.destination { floodDestinations.insert(destination) }
             } else {
                 unicastMACs.insert(row.mac)
             }
         }
-        for row in neighbors where !row.isOurs { neighborIPs.insert(row.ip) }
+        for row in neighbors where !row.isOurs && !row.isDynamic { neighborIPs.insert(row.ip) }
     }
 
     public var isEmpty: Bool { unicastMACs.isEmpty && floodDestinations.isEmpty && neighborIPs.isEmpty }

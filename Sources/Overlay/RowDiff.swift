@@ -41,9 +41,10 @@ public enum BlockedRow: Hashable, Sendable, CustomStringConvertible {
 /// The operations that turn a device's observed rows into the desired ones.
 ///
 /// Minimal: a row that is already right is not written, and rows the agent did not write are
-/// never deleted. Ordered so that traffic always has a path: new flood destinations first, then
-/// unicast rows, then neighbour rows (an IP never resolves to a MAC that has no row yet); then
-/// deletions in the reverse order. Within a kind, operations are sorted by address, so the same
+/// never deleted, except a learned unicast row the agent must replace (deleted just before
+/// the agent's row is written, since the kernel would keep it learned). Ordered so that traffic
+/// always has a path: new flood destinations first, then unicast rows, then neighbour rows (an
+/// IP never resolves to a MAC that has no row yet); then deletions in the reverse order. Within a kind, operations are sorted by address, so the same
 /// states give the same list.
 public struct RowDiff: Hashable, Sendable {
     public var operations: [RowOperation] = []
@@ -53,14 +54,18 @@ public struct RowDiff: Hashable, Sendable {
         var appends: [IPAddress] = []
         for vtep in desired.flood where observed.flood[vtep] == nil { appends.append(vtep) }
 
-        var unicastPuts: [(MACAddress, IPAddress)] = []
+        // A learned row to replace is deleted first: the kernel keeps a learned FDB row learned
+        // (and unmarked) when the agent's marked row replaces it, so it would still age out.
+        var unicastPuts: [(mac: MACAddress, vtep: IPAddress, learned: IPAddress?)] = []
         for (mac, vtep) in desired.unicast {
             switch observed.unicast[mac] {
-            case nil: unicastPuts.append((mac, vtep))
+            case nil: unicastPuts.append((mac, vtep, nil))
             case let row? where row.origin == .foreign:
                 if row.value != vtep { blocked.append(.unicast(mac, wanted: vtep, held: row.value)) }
+            case let row? where row.origin == .learned:
+                unicastPuts.append((mac, vtep, row.value))
             case let row?:
-                if row.origin == .learned || row.value != vtep { unicastPuts.append((mac, vtep)) }
+                if row.value != vtep { unicastPuts.append((mac, vtep, nil)) }
             }
         }
 
@@ -91,7 +96,10 @@ public struct RowDiff: Hashable, Sendable {
         operations.reserveCapacity(appends.count + unicastPuts.count + neighborPuts.count + neighborDeletes.count
                                    + unicastDeletes.count + floodDeletes.count)
         operations += appends.sorted().map { .appendFlood($0) }
-        operations += unicastPuts.sorted { $0.0 < $1.0 }.map { .replaceUnicast($0.0, $0.1) }
+        for put in unicastPuts.sorted(by: { $0.mac < $1.mac }) {
+            if let learned = put.learned { operations.append(.deleteUnicast(put.mac, learned)) }
+            operations.append(.replaceUnicast(put.mac, put.vtep))
+        }
         operations += neighborPuts.sorted { $0.0 < $1.0 }.map { .replaceNeighbor($0.0, $0.1) }
         operations += neighborDeletes.sorted().map { .deleteNeighbor($0) }
         operations += unicastDeletes.sorted { $0.0 < $1.0 }.map { .deleteUnicast($0.0, $0.1) }

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Netlink
 import Testing
 

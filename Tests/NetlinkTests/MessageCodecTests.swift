@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import CNetlink
 @testable import Netlink
 import Testing

@@ -1,20 +1,20 @@
 import Foundation
 
-struct CommandFailed: Error, CustomStringConvertible {
-    var command: [String]
-    var status: Int32
-    var output: String
-    var description: String { "\(command.joined(separator: " ")) exited \(status): \(output)" }
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var command: [String]
+    public var status: Int32
+    public var output: String
+    public var description: String { "\(command.joined(separator: " ")) exited \(status): \(output)" }
 }
 
 /// Runs a command (no shell), returns stdout; throws with stderr when it exits non-zero.
 @discardableResult
-func sh(_ arguments: String..., input: String? = nil) throws -> String {
+public func sh(_ arguments: String..., input: String? = nil) throws -> String {
     try run(arguments, input: input)
 }
 
 @discardableResult
-func run(_ arguments: [String], input: String? = nil) throws -> String {
+public func run(_ arguments: [String], input: String? = nil) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
@@ -42,6 +42,6 @@ func run(_ arguments: [String], input: String? = nil) throws -> String {
 }
 
 /// Whether a command succeeds, without throwing (for bounded retry loops such as ping).
-func succeeds(_ arguments: String...) -> Bool {
+public func succeeds(_ arguments: String...) -> Bool {
     (try? run(arguments)) != nil
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Netlink
+public import Netlink
 import Synchronization
 
 private let namespaceCounter = Atomic<Int>(0)
@@ -7,7 +7,7 @@ private let namespaceCounter = Atomic<Int>(0)
 /// Creates network namespaces with names unique to this process and test, runs `body`, and
 /// deletes them afterwards whether `body` succeeded or threw. Swift Testing runs tests in
 /// parallel, so no two tests ever share a name.
-func withNamespaces<T>(_ tags: [String], _ body: ([String]) async throws -> T) async throws -> T {
+public func withNamespaces<T>(_ tags: [String], _ body: ([String]) async throws -> T) async throws -> T {
     try KernelTestGate.check()
     let pid = ProcessInfo.processInfo.processIdentifier
     let names = tags.map { tag in
@@ -27,13 +27,13 @@ func withNamespaces<T>(_ tags: [String], _ body: ([String]) async throws -> T) a
 
 /// One namespace with a VXLAN device `vx0` (VNI 42, port 4789, nolearning, proxy) made by the
 /// module, and the handles to work on it.
-struct VXLANHost {
-    let namespace: String
-    let links: LinkSocket
-    let table: VXLANTable
-    let device: LinkInfo
+public struct VXLANHost {
+    public let namespace: String
+    public let links: LinkSocket
+    public let table: VXLANTable
+    public let device: LinkInfo
 
-    init(namespace: String, local: String = "192.0.2.1", up: Bool = true) throws {
+    public init(namespace: String, local: String = "192.0.2.1", up: Bool = true) throws {
         self.namespace = namespace
         links = try LinkSocket(namespace: .named(namespace))
         device = try links.createVXLAN(
@@ -43,25 +43,25 @@ struct VXLANHost {
     }
 
     /// `bridge fdb show dev vx0`, one line per row, as the kernel's own tool prints it.
-    func bridgeFDB() throws -> [String] {
+    public func bridgeFDB() throws -> [String] {
         try sh("bridge", "-n", namespace, "fdb", "show", "dev", "vx0")
             .split(separator: "\n").map(String.init).filter { $0.contains(" dst ") }
     }
 
     /// `ip neigh show dev vx0` for both families.
-    func ipNeighbors() throws -> [String] {
+    public func ipNeighbors() throws -> [String] {
         let v4 = try sh("ip", "-n", namespace, "-4", "neigh", "show", "dev", "vx0")
         let v6 = try sh("ip", "-n", namespace, "-6", "neigh", "show", "dev", "vx0")
         return (v4 + v6).split(separator: "\n").map(String.init)
     }
 }
 
-func mac(_ text: String) throws -> MACAddress {
+public func mac(_ text: String) throws -> MACAddress {
     guard let value = MACAddress(text) else { throw CommandFailed(command: ["mac", text], status: 1, output: "bad MAC") }
     return value
 }
 
-func ip(_ text: String) throws -> IPAddress {
+public func ip(_ text: String) throws -> IPAddress {
     guard let value = IPAddress(text) else { throw CommandFailed(command: ["ip", text], status: 1, output: "bad IP") }
     return value
 }
