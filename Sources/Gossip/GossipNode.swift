@@ -188,6 +188,19 @@ extension GossipNode {
         }
     }
 
+    /// Tests only: the lifecycle phase, by name (`idle`, `running`, `leaving`, `stopped`...).
+    func phase() async -> String {
+        await onLoop { runtime, reply in reply("\(runtime.phase)") }
+    }
+
+    /// Tests only: starts leaving and returns while the departure is being gossiped.
+    func beginLeave() async {
+        await onLoop { runtime, reply in
+            runtime.beginLeave()
+            reply(())
+        }
+    }
+
     /// Tests only: what the runtime still holds (connections, timers, joins, sockets).
     func held() async -> [String: Int] {
         await onLoop { runtime, reply in

@@ -33,7 +33,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
     @Option(help: "Address other members reach this node at (default: the bound address).")
     var advertise: String?
 
-    @Option(help: "A seed to join (repeatable).")
+    @Option(help: "A seed to join, host[:port] (repeatable; port 7946 by default; DNS names are resolved).")
     var join: [String] = []
 
     @Option(
@@ -102,26 +102,25 @@ struct GossipNodeCommand: AsyncParsableCommand {
         config.settings.gossipInterval = .milliseconds(gossipIntervalMs)
         config.settings.pushPullInterval = .milliseconds(pushPullIntervalMs)
         config.settings.joinRetryInterval = .milliseconds(joinRetryMs)
-        var seeds: [Address] = []
-        for s in join {
-            guard let a = Address(parsing: s, defaultPort: 7946) else { throw ValidationError("cannot parse --join \(s)") }
-            seeds.append(a)
-        }
-
-        let node = try GossipNode(configuration: config)
+        let node: GossipNode
+        do { node = try GossipNode(configuration: config) } catch { throw ValidationError("\(error)") }
         let events = node.events()
         let printer = Task {
-            for await event in events {
-                let m = event.member
-                emit("\(event.kind) \(Limits.escaped(m.name)) \(m.address) \(m.incarnation)")
+            for await update in events {
+                switch update {
+                case .event(let event):
+                    let m = event.member
+                    emit("\(event.kind) \(Limits.escaped(m.name)) \(m.address) \(m.incarnation)")
+                case .eventsLost(let members):
+                    emit("events-lost \(members.count)")
+                }
             }
         }
-        try await node.start()
-        let stats = try await node.statistics()
-        emit("ready \(name) \(stats.address)")
-        if !seeds.isEmpty {
+        let started = try await node.start()
+        emit("ready \(name) \(started.address)\(started.rejoining > 0 ? " rejoining \(started.rejoining)" : "")")
+        if !join.isEmpty {
             do {
-                let n = try await node.join(seeds)
+                let n = try await node.join(join)
                 emit("join-completed \(n)")
             } catch {
                 logger.error("\(error)")

@@ -1,4 +1,6 @@
 import Gossip
+import GossipCore
+import GossipWire
 import Testing
 
 extension GossipRuntimeTests {
@@ -7,7 +9,7 @@ extension GossipRuntimeTests {
         // A long-lived peer, so each cycle also opens and closes TCP connections.
         let anchor = try GossipNode(configuration: config("anchor"))
         try await anchor.start()
-        let anchorAddress = try await anchor.statistics().address
+        let anchorAddress = await anchor.statistics().address
         func cycle(_ i: Int) async throws {
             // On NIO's shared group: twenty nodes must not add a thread or a descriptor.
             let node = try GossipNode(configuration: config("cycler\(i)"))

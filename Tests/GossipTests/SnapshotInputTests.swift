@@ -21,7 +21,7 @@ import Testing
         try "grapevine-snapshot 1\nincarnation \(recorded)\nleft 0\n".write(toFile: path, atomically: true, encoding: .utf8)
         let node = try GossipNode(configuration: config("ceiling", snapshot: path))
         try await node.start()
-        let incarnation = try await node.statistics().incarnation
+        let incarnation = await node.statistics().incarnation
         await node.stop()
         #expect(incarnation == 0, "refused, not wrapped to 0 by overflow nor adopted at the ceiling")
     }
@@ -33,7 +33,7 @@ import Testing
         try "grapevine-snapshot 1\nincarnation 41\nleft 0\n".write(toFile: path, atomically: true, encoding: .utf8)
         let node = try GossipNode(configuration: config("resume", snapshot: path))
         try await node.start()
-        let incarnation = try await node.statistics().incarnation
+        let incarnation = await node.statistics().incarnation
         await node.stop()
         #expect(incarnation == 42)
     }

@@ -1,4 +1,6 @@
 import Gossip
+import GossipCore
+import GossipWire
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -181,7 +183,7 @@ func waitForStatistics(
     let last = NIOLockedValueBox<NodeStatistics?>(nil)
     let met = await firstTrue(within: timeout) {
         while !Task.isCancelled {
-            guard let s = try? await node.statistics() else { return false }
+            let s = await node.statistics()
             last.withLockedValue { $0 = s }
             if condition(s) { return true }
             try? await Task.sleep(for: .milliseconds(10))
