@@ -201,6 +201,9 @@ extension GossipNode {
         }
     }
 
+    /// Tests only: event subscriptions still registered.
+    var subscriberCount: Int { view.subscriberCount }
+
     /// Tests only: what the runtime still holds (connections, timers, joins, sockets).
     func held() async -> [String: Int] {
         await onLoop { runtime, reply in

@@ -1,4 +1,4 @@
-import Gossip
+@testable import Gossip
 import GossipCore
 import GossipWire
 import NIOPosix
@@ -54,9 +54,10 @@ extension GossipRuntimeTests {
                 configuration: config(
                     "n\(count - 1)", port: crashedAddress.port, group: group, snapshot: "\(dir)/n\(count - 1).snapshot"))
             restarted = again
-            try await again.start()
-            let resumed = await again.statistics().incarnation
-            #expect(resumed >= 1, "a restart resumes above the incarnation its snapshot recorded")
+            let recorded = try #require(try Snapshot.load(from: "\(dir)/n\(count - 1).snapshot")).incarnation
+            let started = try await again.start()
+            #expect(started.incarnation == recorded + 1, "a restart resumes above the incarnation its snapshot recorded")
+            #expect(started.snapshotFound && started.rejoining == count - 1, "rejoins every member it knew when it crashed")
             try await waitUntil(again, "rejoined \(count - 1) alive") { aliveCount($0) == count - 1 }
             for node in nodes[0..<(count - 2)] {
                 try await waitUntil(node, "n\(count - 1) back") { status(of: "n\(count - 1)", in: $0) == .alive }

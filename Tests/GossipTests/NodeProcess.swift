@@ -22,6 +22,8 @@ final class NodeProcess: Sendable {
     private let view = NIOLockedValueBox(View())
     private let changes: AsyncStream<Void>
     private let changed: AsyncStream<Void>.Continuation
+    /// Finishes when the process has exited (`Process.terminationHandler`).
+    private let exited: AsyncStream<Void>
 
     /// The executable sits next to the test bundle, in the build products directory.
     static var executable: String {
@@ -50,6 +52,9 @@ final class NodeProcess: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = environment
+        let (exited, exit) = AsyncStream.makeStream(of: Void.self)
+        self.exited = exited
+        process.terminationHandler = { _ in exit.finish() }
         let pipe = Pipe()
         process.standardOutput = pipe
         let view = self.view
@@ -152,12 +157,12 @@ final class NodeProcess: Sendable {
 
     /// Waits for the process to end, killing it if it has not after `timeout`.
     func reap(timeout: Duration = .seconds(10)) async {
-        let process = self.process
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        let exited = self.exited
+        let ended = await firstTrue(within: timeout) {
+            for await _ in exited {}
+            return !Task.isCancelled
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if !ended && process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         changed.finish()
     }

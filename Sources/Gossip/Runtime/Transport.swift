@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 
 /// Binding: the UDP socket and the TCP listener, on one port. Sending and receiving are in
-/// `NodeRuntime+Datagrams.swift` and `NodeRuntime+Streams.swift`.
+/// `Transport+Datagrams.swift` and `Transport+Streams.swift`.
 extension NodeRuntime {
     struct BoundSockets: Sendable {
         var udp: any Channel
