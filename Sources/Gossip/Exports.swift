@@ -19,3 +19,4 @@
 @_exported public import struct GossipWire.WireCounters
 @_exported public import enum GossipWire.WireError
 @_exported public import enum GossipWire.WireLimits
+@_exported public import enum GossipWire.KeyringError
