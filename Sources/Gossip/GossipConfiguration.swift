@@ -27,6 +27,10 @@ public struct GossipConfiguration: Sendable {
     public var logger: Logger
     /// Where known members and the incarnation are kept across restarts; nil keeps none.
     public var snapshotPath: String?
+    /// Called after each snapshot write completes, with the number of members the file lists;
+    /// on the node's event loop, so it must return quickly. For tools and tests that wait for
+    /// the file (`gossip-node` prints `snapshot-written N`).
+    public var onSnapshotWritten: (@Sendable (_ members: Int) -> Void)?
     /// At most this many members go into the snapshot (live ones first), bounding its size.
     public var snapshotMaxMembers: Int = 512
     /// How often at most the snapshot is rewritten while the membership changes.

@@ -108,7 +108,9 @@ final class NodeRuntime {
             maxBufferedPerHost: configuration.maxStreamBufferedBytesPerHost)
         self.timers = Timers(loop: loop)
         self.snapshots = configuration.snapshotPath.map {
-            SnapshotStore(path: $0, interval: configuration.snapshotInterval, loop: loop, logger: logger)
+            SnapshotStore(
+                path: $0, interval: configuration.snapshotInterval, loop: loop, logger: logger,
+                onWritten: configuration.onSnapshotWritten)
         }
     }
 

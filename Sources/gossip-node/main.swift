@@ -20,7 +20,8 @@ struct GossipNodeCommand: AsyncParsableCommand {
             inject members, forge failures and read the membership. Use plaintext only on a network \
             you trust; everywhere else give every node the same --key.
 
-            Each event is one line on stdout: KIND NAME ADDRESS INCARNATION. Names come from the \
+            Each event is one line on stdout: KIND NAME ADDRESS INCARNATION. With --snapshot, each \
+            completed write prints snapshot-written N (N members listed). Names come from the \
             network: control and format characters in them are printed escaped as \\u{XX}.
             """)
 
@@ -90,6 +91,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         guard let clusterLabel = ClusterLabel(label) else { throw ValidationError("--label is too long") }
         config.label = clusterLabel
         config.snapshotPath = snapshot
+        config.onSnapshotWritten = { emit("snapshot-written \($0)") }
         var tags = Tags()
         for t in tag {
             let parts = t.split(separator: "=", maxSplits: 1)

@@ -21,6 +21,15 @@ struct SilentSeed {
     func stop() async { try? await channel.close() }
 }
 
+/// Two started nodes, a and b, that know nothing of each other yet; and a's address.
+func startedPair() async throws -> (a: GossipNode, b: GossipNode, aAddress: Address) {
+    let a = try GossipNode(configuration: config("a"))
+    let b = try GossipNode(configuration: config("b"))
+    let aAddress = try await a.start().address
+    try await b.start()
+    return (a, b, aAddress)
+}
+
 extension GossipRuntimeTests {
     @Test("a join to a silent seed gives up at joinTimeout, naming the seed")
     func joinHonoursItsDeadline() async throws {
@@ -72,10 +81,7 @@ extension GossipRuntimeTests {
 
     @Test("join counts only the seeds that answered this join")
     func joinCountsOnlyItsAnsweringSeeds() async throws {
-        let a = try GossipNode(configuration: config("a"))
-        let b = try GossipNode(configuration: config("b"))
-        let aAddress = try await a.start().address
-        try await b.start()
+        let (a, b, aAddress) = try await startedPair()
         let refusing = Address(ipv4: 0x7f00_0001, port: 1)
         #expect(try await b.join([aAddress, refusing]) == 1)
         // Already in a cluster, b still does not count a seed that refused the connection.
@@ -88,10 +94,7 @@ extension GossipRuntimeTests {
 
     @Test("seeds given as host[:port]: localhost resolves, garbage is refused with the seed named")
     func joinByHostName() async throws {
-        let a = try GossipNode(configuration: config("a"))
-        let b = try GossipNode(configuration: config("b"))
-        let aAddress = try await a.start().address
-        try await b.start()
+        let (a, b, aAddress) = try await startedPair()
         #expect(try await b.join(["localhost:\(aAddress.port)"]) == 1)
         #expect(try await b.join(["127.0.0.1:\(aAddress.port)"]) == 1)
         for bad in ["not a host", "localhost:0", "localhost:99999", ":7946", ""] {
@@ -117,10 +120,7 @@ extension GossipRuntimeTests {
 
     @Test("setTags reaches the other members as .updated")
     func setTagsIsGossipedAsUpdated() async throws {
-        let a = try GossipNode(configuration: config("a"))
-        let b = try GossipNode(configuration: config("b"))
-        let aAddress = try await a.start().address
-        try await b.start()
+        let (a, b, aAddress) = try await startedPair()
         try await b.join([aAddress])
         let events = a.events()
         try await b.setTags(["role": "db"])

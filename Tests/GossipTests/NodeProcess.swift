@@ -10,6 +10,8 @@ final class NodeProcess: Sendable {
     struct View: Sendable {
         var statuses: [String: String] = [:]
         var address: String?
+        /// Members listed by the last snapshot the process announced (`snapshot-written N`).
+        var snapshotMembers: Int?
         var exited = false
         /// Every stdout line, in order.
         var lines: [String] = []
@@ -80,6 +82,7 @@ final class NodeProcess: Sendable {
                     let fields = line.split(separator: " ").map(String.init)
                     guard fields.count >= 2 else { continue }
                     if fields[0] == "ready", fields.count >= 3 { v.address = fields[2] }
+                    if fields[0] == "snapshot-written" { v.snapshotMembers = Int(fields[1]) }
                     if ["joined", "updated", "recovered", "suspected", "failed", "left", "reaped"].contains(fields[0]) {
                         // Updated and recovered members are alive, as after "joined".
                         v.statuses[fields[1]] = ["updated", "recovered"].contains(fields[0]) ? "joined" : fields[0]

@@ -85,3 +85,28 @@ import GossipCore
         #expect(Snapshot(incarnation: 1, left: false, members: members, excluding: "me", limit: 1).members.map(\.name) == ["live"])
     }
 }
+
+extension GossipRuntimeTests {
+    @Test("each snapshot write is announced and counted, and the file lists the members")
+    func snapshotWritesAreAnnounced() async throws {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let (announced, announce) = AsyncStream.makeStream(of: Int.self)
+        var c = config("writer", snapshot: dir + "/snapshot")
+        c.onSnapshotWritten = { announce.yield($0) }
+        let writer = try GossipNode(configuration: c)
+        let peer = try GossipNode(configuration: config("peer"))
+        let peerAddress = try await peer.start().address
+        try await writer.start()
+        try await writer.join([peerAddress])
+        let listed = await bounded("a snapshot with the peer") {
+            for await members in announced where members == 1 { return }
+        }
+        #expect(listed)
+        #expect(await writer.statistics().snapshotsWritten >= 1)
+        let file = try #require(try Snapshot.load(from: dir + "/snapshot"))
+        #expect(file.members.map(\.name) == ["peer"])
+        await writer.stop()
+        await peer.stop()
+    }
+}

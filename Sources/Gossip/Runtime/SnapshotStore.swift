@@ -11,14 +11,16 @@ final class SnapshotStore {
     private let interval: Duration
     private let loop: any EventLoop
     private let logger: Logger
+    private let onWritten: (@Sendable (Int) -> Void)?
     private var scheduled = false
     private var lastWrite: EventLoopFuture<Void>?
     private var failing = false
     /// Snapshots written so far (`NodeStatistics.snapshotsWritten`).
     private(set) var written = 0
 
-    init(path: String, interval: Duration, loop: any EventLoop, logger: Logger) {
+    init(path: String, interval: Duration, loop: any EventLoop, logger: Logger, onWritten: (@Sendable (Int) -> Void)?) {
         self.path = path
+        self.onWritten = onWritten
         self.interval = interval
         self.loop = loop
         self.logger = logger
@@ -53,12 +55,14 @@ final class SnapshotStore {
         let next = previous.flatMap {
             NIOThreadPool.singleton.runIfActive(eventLoop: loop) { try snapshot.save(to: path) }
         }
-        let done = next.assumeIsolated().map { self.wrote(nil) }.recover { self.wrote($0) }.nonisolated()
+        let members = snapshot.members.count
+        let done = next.assumeIsolated().map { self.wrote(nil, members: members) }.recover { self.wrote($0, members: members) }
+            .nonisolated()
         lastWrite = done
         return done
     }
 
-    private func wrote(_ error: (any Error)?) {
+    private func wrote(_ error: (any Error)?, members: Int) {
         if let error {
             if !failing { logger.warning("cannot write snapshot", metadata: ["gossip.error": "\(error)"]) }
             failing = true
@@ -66,6 +70,7 @@ final class SnapshotStore {
             written += 1
             if failing { logger.info("snapshot written again") }
             failing = false
+            onWritten?(members)
         }
     }
 }

@@ -13,7 +13,8 @@ public enum MembershipUpdate: Sendable, Hashable {
 }
 
 /// `GossipNode.events()`: the membership changes one subscriber has not read yet, bounded. It
-/// ends when the node stops, or when the task iterating it is cancelled.
+/// ends when the node stops, or when the task iterating it is cancelled. One task reads it at a
+/// time (a second iterator reads on from where the first stopped).
 public struct MembershipUpdates: AsyncSequence, Sendable {
     public typealias Element = MembershipUpdate
 
@@ -76,7 +77,8 @@ final class Subscription: Sendable {
             await withCheckedContinuation { (c: CheckedContinuation<MembershipUpdate?, Never>) in
                 let ready: MembershipUpdate?? = state.withLockedValue { s in
                     if let first = s.buffer.popFirst() { return .some(first) }
-                    if s.finished { return .some(nil) }
+                    // One reader at a time, as with AsyncStream; a second concurrent one ends at once.
+                    if s.finished || s.waiter != nil { return .some(nil) }
                     s.waiter = c
                     return nil
                 }
