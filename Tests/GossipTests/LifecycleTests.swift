@@ -1,6 +1,8 @@
 @testable import Gossip
 import GossipCore
 import GossipWire
+import Logging
+import ServiceLifecycle
 import Testing
 
 /// Tried as a newcomer would: every public call answers promptly in every lifecycle state,
@@ -141,6 +143,26 @@ struct LifecycleTests {
         await node.stop()
         await setup.peer.stop()
         #expect(await node.held() == ["connections": 0, "timers": 0, "awaitingReply": 0, "joins": 0, "channels": 0])
+    }
+
+    @Test("after a ServiceGroup returned, every call still answers")
+    func afterServiceGroup() async throws {
+        let node = try GossipNode(configuration: config("grouped"))
+        let group = ServiceGroup(services: [node], gracefulShutdownSignals: [], logger: quietLogger)
+        async let running: Void = group.run()
+        try await waitUntil(node, "started") { $0.count == 1 }
+        await group.triggerGracefulShutdown()
+        try await running
+        #expect(await node.phase() == "stopped", "graceful shutdown left the cluster")
+        let answered = await bounded("calls after the group") {
+            await node.leave()
+            await node.stop()
+            _ = await node.statistics()
+            await #expect(throws: GossipError.notRunning) { try await node.join(["localhost:1"]) }
+            await #expect(throws: GossipError.notRunning) { try await node.setTags(["k": "v"]) }
+            await #expect(throws: GossipError.alreadyStarted) { try await node.start() }
+        }
+        #expect(answered)
     }
 
     @Test("stop, then start, on a node never started: a clear error, no crash")
