@@ -9,3 +9,9 @@ cd "$(dirname "$0")/.."
 # -enable-testing lets test targets use @testable imports in a release build.
 swift build -c release --build-tests -Xswiftc -enable-testing
 swift test -c release --skip-build -Xswiftc -enable-testing "$@"
+# The examples of Docs/LIBRARY.md: the page shows them verbatim, and they build from outside
+# this package as a user's would (only what `Gossip` exports is visible); the quick start runs
+# two nodes on loopback, which join and leave, and exits.
+./scripts/check-docs-examples.sh
+swift build --package-path Examples/library-quickstart --scratch-path .build/quickstart
+timeout 120 .build/quickstart/debug/QuickStart

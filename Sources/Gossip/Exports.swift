@@ -1,4 +1,22 @@
-// The public API speaks in the core's and the codec's types (Member, Address, Settings, Keyring...);
-// re-exporting them lets a daemon write `import Gossip` alone.
-@_exported public import GossipCore
-@_exported public import GossipWire
+// The vocabulary of the public API, and nothing else of the core and the codec: a daemon writes
+// `import Gossip` alone, and the core's protocol types (`Message`, `Input`, `Output`,
+// `Settings`' neighbours...) stay out of its namespace. Tests and the simulator import
+// `GossipCore` directly.
+@_exported public import struct GossipCore.Address
+@_exported public import struct GossipCore.Member
+@_exported public import enum GossipCore.MemberStatus
+@_exported public import struct GossipCore.MembershipEvent
+@_exported public import struct GossipCore.Tags
+@_exported public import struct GossipCore.Settings
+@_exported public import struct GossipCore.BroadcastCaps
+@_exported public import struct GossipCore.Counters
+@_exported public import struct GossipCore.Refusals
+@_exported public import enum GossipCore.Refusal
+@_exported public import enum GossipCore.Limits
+@_exported public import struct GossipWire.Keyring
+@_exported public import class GossipWire.SecretKey
+@_exported public import struct GossipWire.ClusterLabel
+@_exported public import struct GossipWire.WireCounters
+@_exported public import enum GossipWire.WireError
+@_exported public import enum GossipWire.WireLimits
+@_exported public import enum GossipWire.KeyringError

@@ -1,9 +1,11 @@
 public import Logging
 public import Metrics
 public import NIOCore
-import GossipWire
+public import GossipWire
+public import GossipCore
 
-/// Everything a node needs to start. Only `name` and `bindAddress` are required.
+/// Everything a node needs to start. `name`, `bindAddress` and `logger` are required; the rest
+/// has defaults.
 public struct GossipConfiguration: Sendable {
     /// This node's name, unique in the cluster.
     public var name: String
@@ -19,13 +21,24 @@ public struct GossipConfiguration: Sendable {
     public var label: ClusterLabel = .none
     public var tags: Tags = Tags()
     public var settings: Settings = Settings()
+    /// Where the node logs (info and below, `gossip.` metadata keys). The library never makes
+    /// a logger of its own: pass yours, or `Logger(label: "gossip", factory: { _ in SwiftLogNoOpLogHandler() })`
+    /// for silence.
     public var logger: Logger
     /// Where known members and the incarnation are kept across restarts; nil keeps none.
     public var snapshotPath: String?
+    /// Called after each snapshot write completes, with the number of members the file lists;
+    /// on the node's event loop, so it must return quickly. For tools and tests that wait for
+    /// the file (`gossip-node` prints `snapshot-written N`).
+    public var onSnapshotWritten: (@Sendable (_ members: Int) -> Void)?
     /// At most this many members go into the snapshot (live ones first), bounding its size.
     public var snapshotMaxMembers: Int = 512
     /// How often at most the snapshot is rewritten while the membership changes.
     public var snapshotInterval: Duration = .seconds(1)
+    /// A `join` that no seed has answered within this time throws `GossipError.Code.joinFailed`
+    /// (the core's own retries, `Settings.joinRetryInterval` doubling up to `joinMaxAttempts`,
+    /// may end it sooner).
+    public var joinTimeout: Duration = .seconds(10)
     /// A TCP connection that does not connect within this time counts as failed.
     public var connectTimeout: Duration = .seconds(3)
     /// A TCP connection on which no byte arrives for this long is closed (an outbound one
@@ -62,7 +75,7 @@ public struct GossipConfiguration: Sendable {
     /// Where metrics go; nil uses the process-wide `MetricsSystem.factory`.
     public var metricsFactory: (any MetricsFactory)?
 
-    public init(name: String, bindAddress: Address, logger: Logger = Logger(label: "gossip")) {
+    public init(name: String, bindAddress: Address, logger: Logger) {
         self.name = name
         self.bindAddress = bindAddress
         self.logger = logger
@@ -70,40 +83,52 @@ public struct GossipConfiguration: Sendable {
 }
 
 extension GossipConfiguration {
-    /// Throws `GossipError.invalidConfiguration` naming the first field out of range. The core's
-    /// `Settings` are checked separately, when the node is created.
+    /// Throws `GossipError.Code.invalidConfiguration` naming the first field out of range (a
+    /// setting of `settings` as `settings.NAME`), or `tagsTooLarge`. `GossipNode.init` calls it.
     public func validate() throws(GossipError) {
-        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(GossipError) {
-            if !ok { throw .invalidConfiguration(message()) }
+        try validateFields()
+        do { try WireLimits.validate(tags) } catch { throw .tagsTooLarge }
+        do { try effectiveSettings.validate() } catch { throw GossipError(error) }
+        if !Limits.isValidName(name) {
+            throw .invalidConfiguration(
+                setting: "name",
+                reason: "must be 1 to \(Limits.maxNameLength) bytes of UTF-8 without control or bidirectional formatting characters")
+        }
+    }
+
+    /// `settings` with the packet overhead this configuration's keyring and label cost.
+    var effectiveSettings: Settings {
+        var s = settings
+        s.packetOverhead = PacketHeader.overhead(sealed: keyring != nil, label: label)
+        return s
+    }
+
+    private func validateFields() throws(GossipError) {
+        func check(_ ok: Bool, _ field: String, _ reason: @autoclosure () -> String) throws(GossipError) {
+            if !ok { throw .invalidConfiguration(setting: field, reason: reason()) }
+        }
+        if bindAddress.isUnspecified {
+            try check(
+                advertiseAddress.map { !$0.isUnspecified } ?? false,
+                "advertiseAddress", "binding \(bindAddress) needs an advertiseAddress other members can reach")
         }
         let day = Duration.seconds(86_400)
         func duration(_ d: Duration, _ field: String) throws(GossipError) {
-            try check(d > .zero && d <= day, "\(field) must be more than 0 and at most one day, got \(d)")
+            try check(d > .zero && d <= day, field, "must be more than 0 and at most one day, got \(d)")
         }
+        try duration(joinTimeout, "joinTimeout")
         try duration(connectTimeout, "connectTimeout")
         try duration(streamIdleTimeout, "streamIdleTimeout")
         try duration(streamFirstFrameTimeout, "streamFirstFrameTimeout")
         try duration(streamMaxLifetime, "streamMaxLifetime")
         try duration(snapshotInterval, "snapshotInterval")
-        try check(snapshotMaxMembers >= 0 && snapshotMaxMembers <= 1 << 20, "snapshotMaxMembers must be in 0...\(1 << 20), got \(snapshotMaxMembers)")
-        try check(
-            udpSilenceWarningProbes >= 1 && udpSilenceWarningProbes <= 1_000_000,
-            "udpSilenceWarningProbes must be in 1...1000000, got \(udpSilenceWarningProbes)")
-        try check(
-            maxInboundConnections >= 1 && maxInboundConnections <= 1 << 20,
-            "maxInboundConnections must be in 1...\(1 << 20), got \(maxInboundConnections)")
-        try check(
-            maxInboundConnectionsPerHost >= 1 && maxInboundConnectionsPerHost <= maxInboundConnections,
-            "maxInboundConnectionsPerHost must be in 1...maxInboundConnections (\(maxInboundConnections)), got \(maxInboundConnectionsPerHost)")
-        try check(
-            maxFrameSize >= 64 << 10 && maxFrameSize <= 1 << 30,
-            "maxFrameSize must be in 64 KiB...1 GiB, got \(maxFrameSize)")
+        try check(snapshotMaxMembers >= 0 && snapshotMaxMembers <= 1 << 20, "snapshotMaxMembers", "must be in 0...\(1 << 20), got \(snapshotMaxMembers)")
+        try check(udpSilenceWarningProbes >= 1 && udpSilenceWarningProbes <= 1_000_000, "udpSilenceWarningProbes", "must be in 1...1000000, got \(udpSilenceWarningProbes)")
+        try check(maxInboundConnections >= 1 && maxInboundConnections <= 1 << 20, "maxInboundConnections", "must be in 1...\(1 << 20), got \(maxInboundConnections)")
+        try check(maxInboundConnectionsPerHost >= 1 && maxInboundConnectionsPerHost <= maxInboundConnections, "maxInboundConnectionsPerHost", "must be in 1...maxInboundConnections (\(maxInboundConnections)), got \(maxInboundConnectionsPerHost)")
+        try check(maxFrameSize >= 64 << 10 && maxFrameSize <= 1 << 30, "maxFrameSize", "must be in 64 KiB...1 GiB, got \(maxFrameSize)")
         let frame = maxFrameSize + StreamCodec.prefixSize
-        try check(
-            maxStreamBufferedBytesPerHost >= frame,
-            "maxStreamBufferedBytesPerHost (\(maxStreamBufferedBytesPerHost)) must hold one frame of maxFrameSize plus its header (\(frame))")
-        try check(
-            maxStreamBufferedBytes >= maxStreamBufferedBytesPerHost && maxStreamBufferedBytes <= 1 << 40,
-            "maxStreamBufferedBytes (\(maxStreamBufferedBytes)) must be at least maxStreamBufferedBytesPerHost (\(maxStreamBufferedBytesPerHost))")
+        try check(maxStreamBufferedBytesPerHost >= frame, "maxStreamBufferedBytesPerHost", "is \(maxStreamBufferedBytesPerHost) and must hold one frame of maxFrameSize plus its header (\(frame))")
+        try check(maxStreamBufferedBytes >= maxStreamBufferedBytesPerHost && maxStreamBufferedBytes <= 1 << 40, "maxStreamBufferedBytes", "is \(maxStreamBufferedBytes) and must be at least maxStreamBufferedBytesPerHost (\(maxStreamBufferedBytesPerHost))")
     }
 }

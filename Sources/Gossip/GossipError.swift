@@ -1,37 +1,144 @@
-/// What the public API throws.
-public enum GossipError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The join gave up: what happened with each seed, in the order given.
-    case joinFailed(seeds: [SeedFailure])
-    /// The node is not running (never started, stopped, or left).
-    case notRunning
-    /// `start` was called twice; a node runs once (restart with a new node).
-    case alreadyStarted
-    /// Binding the UDP socket or the TCP listener failed.
-    case bindFailed(address: Address, reason: String)
-    /// The configuration does not describe a node that can run.
-    case invalidConfiguration(String)
-    /// Tags larger than every peer accepts (`WireLimits`): they would be dropped everywhere.
-    case tagsTooLarge
-    /// A seed knows this node's name as a live member at another address: the join is refused
-    /// rather than fought over. If that was this node before a restart at a new address, join
-    /// again once the cluster has declared the old one failed.
-    case nameConflict(name: String, heldAt: Address)
+public import GossipCore
+import GossipWire
+
+/// What every public call of `Gossip` throws: a `code` to switch over, and the details that
+/// belong to it (the seeds of a failed join, the setting that is out of range, the error a bind
+/// ran into).
+///
+/// A struct rather than an enum, as ServiceLifecycle's `ServiceGroupError`: new codes come with
+/// new features (a query that timed out, a payload too large) without breaking a `switch`.
+/// Compare codes (`error.code == .joinFailed`), or whole errors for the codes without details
+/// (`error == .notRunning`).
+public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong. Extensible: switch over it with a `default` case.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case joinFailed, notRunning, alreadyStarted, bindFailed, invalidConfiguration, tagsTooLarge
+            case nameConflict, invalidSeed, cancelled
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The join gave up (no seed answered before `joinTimeout` or `joinMaxAttempts` tries):
+        /// `seeds` says what happened with each.
+        public static let joinFailed = Code(.joinFailed)
+        /// The node is not running: never started, leaving, left, or stopped.
+        public static let notRunning = Code(.notRunning)
+        /// `start` was called on a node that was already started (or stopped): a node runs once.
+        public static let alreadyStarted = Code(.alreadyStarted)
+        /// Binding the UDP socket or the TCP listener failed: `address`, `underlying`.
+        public static let bindFailed = Code(.bindFailed)
+        /// The configuration does not describe a node that can run: `setting`, `reason`.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// Tags larger than every peer accepts (`WireLimits`): they would be dropped everywhere.
+        public static let tagsTooLarge = Code(.tagsTooLarge)
+        /// A seed knows this node's name as a live member at another address (`name`,
+        /// `heldAt`): the join is refused rather than fought over.
+        public static let nameConflict = Code(.nameConflict)
+        /// A seed string that is not `host[:port]`, or a host name that does not resolve:
+        /// `seed`, `reason`.
+        public static let invalidSeed = Code(.invalidSeed)
+        /// The task that called `join` was cancelled.
+        public static let cancelled = Code(.cancelled)
+
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    /// `joinFailed`: what happened with each seed, in the order given.
+    public var seeds: [SeedFailure] = []
+    /// `nameConflict`: the contested name; `invalidSeed`: the seed as given.
+    public var name: String?
+    /// `nameConflict`: where the cluster knows the name; `bindFailed`: the address to bind.
+    public var address: Address?
+    /// `invalidConfiguration`: the field or setting out of range.
+    public var setting: String?
+    /// `invalidConfiguration`, `invalidSeed`: why, in words.
+    public var reason: String?
+    /// `bindFailed`: the operating system's error. Not part of equality.
+    public var underlying: (any Error & Sendable)?
+
+    public init(code: Code) { self.code = code }
+
+    public static let notRunning = GossipError(code: .notRunning)
+    public static let alreadyStarted = GossipError(code: .alreadyStarted)
+    public static let tagsTooLarge = GossipError(code: .tagsTooLarge)
+    public static let cancelled = GossipError(code: .cancelled)
+
+    public static func joinFailed(seeds: [SeedFailure]) -> GossipError {
+        var e = GossipError(code: .joinFailed)
+        e.seeds = seeds
+        return e
+    }
+
+    public static func nameConflict(name: String, heldAt: Address) -> GossipError {
+        var e = GossipError(code: .nameConflict)
+        e.name = name
+        e.address = heldAt
+        return e
+    }
+
+    public static func invalidConfiguration(setting: String, reason: String) -> GossipError {
+        var e = GossipError(code: .invalidConfiguration)
+        e.setting = setting
+        e.reason = reason
+        return e
+    }
+
+    public static func bindFailed(address: Address, underlying: any Error & Sendable) -> GossipError {
+        var e = GossipError(code: .bindFailed)
+        e.address = address
+        e.underlying = underlying
+        e.reason = "\(underlying)"
+        return e
+    }
+
+    public static func invalidSeed(_ seed: String, reason: String) -> GossipError {
+        var e = GossipError(code: .invalidSeed)
+        e.name = seed
+        e.reason = reason
+        return e
+    }
+
+    public static func == (a: GossipError, b: GossipError) -> Bool {
+        a.code == b.code && a.seeds == b.seeds && a.name == b.name && a.address == b.address
+            && a.setting == b.setting && a.reason == b.reason
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(seeds)
+        hasher.combine(name)
+        hasher.combine(address)
+        hasher.combine(setting)
+        hasher.combine(reason)
+    }
 
     public var description: String {
-        switch self {
-        case .joinFailed(let seeds):
+        switch code {
+        case .joinFailed:
             seeds.isEmpty
                 ? "join failed: no seed given"
                 : "join failed: " + seeds.map(\.description).joined(separator: "; ")
         case .notRunning: "the node is not running"
-        case .alreadyStarted: "the node was already started"
-        case .bindFailed(let a, let r): "cannot bind \(a): \(r)"
-        case .invalidConfiguration(let r): "invalid configuration: \(r)"
-        case .nameConflict(let name, let a):
-            "the name \(Limits.escaped(name)) is held by a live member at \(a); choose another name, or join again once the cluster has declared that member failed"
+        case .alreadyStarted: "the node was already started; a node runs once, create a new one to restart"
+        case .bindFailed: "cannot bind \(address.map { "\($0)" } ?? "?"): \(reason ?? "?")"
+        case .invalidConfiguration: "invalid configuration: \(setting ?? "?") \(reason ?? "")"
+        case .nameConflict:
+            "the name \(Limits.escaped(name ?? "")) is held by a live member at \(address.map { "\($0)" } ?? "?"); choose another name, or join again once the cluster has declared that member failed"
         case .tagsTooLarge:
             "tags exceed the wire limits (\(WireLimits.maxTagCount) pairs, \(WireLimits.maxTagStringLength) bytes per string, \(WireLimits.maxTagsSize) bytes in all)"
+        case .invalidSeed: "invalid seed \(Limits.escaped(name ?? "")): \(reason ?? "?")"
+        case .cancelled: "the join was cancelled"
+        default: "gossip error \(code)"
         }
+    }
+}
+
+extension GossipError {
+    /// The core's verdict on `Settings`, as the one error type of the API.
+    init(_ error: SettingsError) {
+        self = .invalidConfiguration(setting: "settings.\(error.setting)", reason: error.reason)
     }
 }
 

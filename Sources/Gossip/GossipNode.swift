@@ -1,4 +1,4 @@
-import GossipCore
+public import GossipCore
 import GossipWire
 import NIOCore
 import NIOPosix
@@ -10,6 +10,10 @@ public import ServiceLifecycle
 /// Create it, `start()` it (or run it in a `ServiceGroup`), `join` some seeds, watch `members`
 /// and `events()`, and `leave()` when done. A node runs once: to restart, create a new one (with
 /// the same snapshot path, it finds its cluster again by itself).
+///
+/// Every call answers in every state: before `start`, while running or leaving, and after the
+/// node left or stopped, each does its job or throws a `GossipError` at once (`notRunning`,
+/// `alreadyStarted`); `leave()` and `stop()` on a stopped node return at once.
 public final class GossipNode: Service, Sendable {
     public let configuration: GossipConfiguration
     public var name: String { configuration.name }
@@ -18,22 +22,9 @@ public final class GossipNode: Service, Sendable {
     private let runtime: NIOLoopBoundBox<NodeRuntime>
     private let view: MembershipView
 
-    public init(configuration: GossipConfiguration) throws {
-        var settings = configuration.settings
-        settings.packetOverhead = PacketHeader.overhead(sealed: configuration.keyring != nil, label: configuration.label)
-        let bind = configuration.bindAddress
-        let wildcard = bind.high == 0 && bind.low == 0
-        if wildcard && configuration.advertiseAddress == nil {
-            throw GossipError.invalidConfiguration("binding \(bind) needs an advertiseAddress other members can reach")
-        }
+    /// Checks the configuration (`GossipConfiguration.validate()`); binds nothing yet.
+    public init(configuration: GossipConfiguration) throws(GossipError) {
         try configuration.validate()
-        do { try WireLimits.validate(configuration.tags) } catch {
-            throw GossipError.tagsTooLarge
-        }
-        // Checks settings and name now; the core that runs is rebuilt once the port is known.
-        let core = try GossipInstance(
-            name: configuration.name, address: configuration.advertiseAddress ?? bind, tags: configuration.tags,
-            settings: settings, seed: 0)
         self.configuration = configuration
         // NIO's shared group by default (its guidance for libraries): its loops outlive every
         // node, so each call still has a loop to answer on after the node has stopped.
@@ -41,75 +32,110 @@ public final class GossipNode: Service, Sendable {
         let view = MembershipView()
         self.view = view
         runtime = NIOLoopBoundBox.makeBoxSendingValue(
-            NodeRuntime(configuration: configuration, settings: settings, core: core, loop: loop, view: view),
-            eventLoop: loop)
+            NodeRuntime(configuration: configuration, loop: loop, view: view), eventLoop: loop)
+    }
+
+    /// Runs `body` on the node's loop and waits for the answer it passes to `reply`.
+    private func onLoop<T: Sendable>(
+        _ body: @escaping @Sendable (NodeRuntime, @escaping @Sendable (T) -> Void) -> Void
+    ) async -> T {
+        let runtime = self.runtime
+        let loop = self.loop
+        return await withCheckedContinuation { continuation in
+            loop.execute { body(runtime.value) { continuation.resume(returning: $0) } }
+        }
     }
 
     // MARK: lifecycle
 
     /// Binds the sockets and starts probing; rejoins the members of the snapshot, if any.
-    public func start() async throws {
-        let runtime = self.runtime
-        try await loop.flatSubmit { runtime.value.start() }.get()
+    /// Returns where the node is reachable and whether it is rejoining from its snapshot
+    /// (`rejoining == 0`: nobody to rejoin, so join seeds yourself). Throws `bindFailed` (with
+    /// the system's error as `underlying`), or `alreadyStarted` on a node that was started or
+    /// stopped before.
+    @discardableResult
+    public func start() async throws(GossipError) -> StartResult {
+        try await onLoop { runtime, reply in runtime.start { reply($0) } }.get()
     }
 
-    /// Joins the cluster through these seeds; returns how many answered. Retries with backoff
-    /// happen inside (`Settings.joinRetryInterval`, `joinMaxAttempts`). Throws
-    /// `GossipError.joinFailed` with what happened per seed when none answered, and
-    /// `GossipError.nameConflict` when the cluster has a live member with this node's name.
+    /// Joins the cluster through these seeds; returns how many of them answered. The core retries
+    /// with backoff (`Settings.joinRetryInterval`, doubling, `joinMaxAttempts` tries), for at
+    /// most `GossipConfiguration.joinTimeout`.
+    ///
+    /// Throws `joinFailed` with what happened per seed when none answered, `nameConflict` when
+    /// the cluster has a live member with this node's name, `cancelled` when the calling task is
+    /// cancelled, and `notRunning` unless the node runs. After a failure or cancellation the
+    /// core may still finish its remaining attempts; a late answer then shows in `members`.
     @discardableResult
     public func join(_ seeds: [Address]) async throws(GossipError) -> Int {
-        let promise = loop.makePromise(of: Int.self)
+        try await join(seeds: seeds.map(Seed.address))
+    }
+
+    /// Joins through seeds given as `host[:port]` (port 7946 by default): IP addresses, or DNS
+    /// names, of which every address (of the bound address's family) is tried. Names are
+    /// resolved off the event loop, and again on each retry, so a seed that moved is found.
+    /// Throws `invalidSeed` for a string that is not `host[:port]` and for a name that does not
+    /// resolve when the join begins; otherwise as `join(_: [Address])`.
+    @discardableResult
+    public func join(_ seeds: [String]) async throws(GossipError) -> Int {
+        var parsed: [Seed] = []
+        for s in seeds { parsed.append(try Seed(parsing: s)) }
+        return try await join(seeds: parsed)
+    }
+
+    private func join(seeds: [Seed]) async throws(GossipError) -> Int {
+        let token = JoinToken()
         let runtime = self.runtime
-        loop.execute { runtime.value.join(seeds, promise: promise) }
-        do {
-            return try await promise.futureResult.get()
-        } catch let error as GossipError {
-            throw error
-        } catch {
-            throw .joinFailed(seeds: seeds.map { SeedFailure(seed: $0, reason: .connectionFailed("\(error)")) })
+        let loop = self.loop
+        let result: Result<Int, GossipError> = await withTaskCancellationHandler {
+            await onLoop { runtime, reply in runtime.join(seeds, token: token) { reply($0) } }
+        } onCancel: {
+            token.cancel()
+            loop.execute { runtime.value.cancelJoin(token) }
         }
+        return try result.get()
     }
 
     /// Leaves gracefully: the cluster sees "left", not "failed". Returns once the departure has
-    /// been gossiped and every socket is closed.
+    /// been gossiped (or `Settings.leavePropagationTimeout` passed) and every socket is closed;
+    /// at once on a node that is stopped. On a node never started, it stops it.
     public func leave() async {
-        let runtime = self.runtime
-        loop.execute { runtime.value.beginLeave() }
-        await waitUntilStopped()
+        await onLoop { runtime, reply in
+            runtime.beginLeave()
+            runtime.whenStopped { reply(()) }
+        }
     }
 
     /// Stops at once, without a goodbye: the cluster will declare this node failed. For tests
-    /// and crashes in all but name; daemons should `leave()`.
+    /// and crashes in all but name; daemons should `leave()`. Returns once every socket is
+    /// closed (and the snapshot written); at once on a node that is stopped.
     public func stop() async {
-        let runtime = self.runtime
-        loop.execute { runtime.value.stop() }
-        await waitUntilStopped()
+        await onLoop { runtime, reply in
+            runtime.stop()
+            runtime.whenStopped { reply(()) }
+        }
     }
 
     /// Runs until graceful shutdown (SIGTERM through a `ServiceGroup`), then leaves; on
-    /// cancellation it stops without leaving.
+    /// cancellation it stops without leaving. Starts the node unless it was started already.
+    ///
+    /// Returns whenever the node stops, also when `leave()` or `stop()` was called elsewhere; a
+    /// `ServiceGroup` with its default `successTerminationBehavior` (`.cancelGroup`) then ends
+    /// every other service too.
     public func run() async throws {
+        let phase = await onLoop { runtime, reply in reply(runtime.phase == .idle) }
+        if phase { try await start() }
         let runtime = self.runtime
         let loop = self.loop
-        let phase = try await loop.submit { runtime.value.phase }.get()
-        if phase == .idle { try await start() }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                await self.waitUntilStopped()
+                await self.onLoop { runtime, reply in runtime.whenStopped { reply(()) } }
             } onGracefulShutdown: {
                 loop.execute { runtime.value.beginLeave() }
             }
         } onCancel: {
             loop.execute { runtime.value.stop() }
         }
-    }
-
-    private func waitUntilStopped() async {
-        let promise = loop.makePromise(of: Void.self)
-        let runtime = self.runtime
-        loop.execute { runtime.value.whenStopped(promise) }
-        try? await promise.futureResult.get()
     }
 
     // MARK: state
@@ -122,9 +148,13 @@ public final class GossipNode: Service, Sendable {
     public var localMember: Member? { view.members.first { $0.name == configuration.name } }
 
     /// Membership changes as they happen. A new sequence starts with every live member as
-    /// `joined`, then follows changes; it ends when the node stops. Each call is an independent
-    /// subscriber; a subscriber that falls more than `buffer` events behind loses the oldest.
-    public func events(buffer: Int = 65_536) -> AsyncStream<MembershipEvent> {
+    /// `.event(joined)`, then follows changes; it ends when the node stops (at once on a stopped
+    /// node). Each call is an independent subscriber.
+    ///
+    /// A subscriber that falls `buffer` or more elements behind is not left with a wrong view:
+    /// what it missed is replaced by one `.eventsLost(members)`, the whole membership at that
+    /// moment, after which events follow again.
+    public func events(buffer: Int = 65_536) -> MembershipUpdates {
         view.subscribe(buffer: buffer)
     }
 
@@ -136,83 +166,65 @@ public final class GossipNode: Service, Sendable {
         do { try WireLimits.validate(tags) } catch {
             throw .tagsTooLarge
         }
-        let runtime = self.runtime
-        let applied = (try? await loop.submit { runtime.value.setTags(tags) }.get()) ?? false
+        let applied = await onLoop { runtime, reply in reply(runtime.setTags(tags)) }
         if !applied { throw .notRunning }
     }
 
-    /// Counters for tests and diagnostics (metrics carry the same numbers).
-    public func statistics() async throws -> NodeStatistics {
-        let runtime = self.runtime
-        return try await loop.submit {
-            let r = runtime.value
-            return NodeStatistics(
-                address: r.core.address, core: r.core.counters, wire: r.wireCounters, localHealth: r.core.localHealth,
-                incarnation: r.core.currentIncarnation, udpAcks: r.udpAcks, streamMessagesIn: r.streamMessagesIn,
-                packetsIn: r.packetsIn, packetsOut: r.packetsOut, transport: r.transportSnapshot)
-        }.get()
+    /// Counters for tests and diagnostics (metrics carry the same numbers). Answers in every
+    /// state; before `start` the counters are zero and the address is the configured one.
+    public func statistics() async -> NodeStatistics {
+        await onLoop { runtime, reply in reply(runtime.statistics()) }
     }
 }
 
 extension GossipNode {
     /// Tests only: writes one datagram to `address` without the destination checks (the
     /// kernel's own error then reaches the transport) and returns once it was written or failed.
-    func sendUncheckedDatagram(_ messages: [Message], to address: Address) async throws {
-        let runtime = self.runtime
-        try await loop.submit {
-            runtime.value.sendDatagram(messages, to: address, checked: false)
-            runtime.value.flushDatagrams()
-        }.get()
+    func sendUncheckedDatagram(_ messages: [Message], to address: Address) async {
+        await onLoop { runtime, reply in
+            runtime.sendDatagram(messages, to: address, checked: false)
+            runtime.flushDatagrams()
+            reply(())
+        }
+    }
+
+    /// Tests only: the lifecycle phase, by name (`idle`, `running`, `leaving`, `stopped`...).
+    func phase() async -> String {
+        await onLoop { runtime, reply in reply("\(runtime.phase)") }
+    }
+
+    /// Tests only: starts leaving and returns while the departure is being gossiped.
+    func beginLeave() async {
+        await onLoop { runtime, reply in
+            runtime.beginLeave()
+            reply(())
+        }
+    }
+
+    /// Tests only: event subscriptions still registered.
+    var subscriberCount: Int { view.subscriberCount }
+
+    /// Tests only: what the runtime still holds (connections, timers, joins, sockets).
+    func held() async -> [String: Int] {
+        await onLoop { runtime, reply in
+            let h = runtime.held
+            reply([
+                "connections": h.connections, "timers": h.timers, "awaitingReply": h.awaitingReply, "joins": h.joins,
+                "channels": h.channels,
+            ])
+        }
     }
 }
 
-/// A node's counters at one moment.
-public struct NodeStatistics: Sendable, Equatable {
-    /// The advertised address (with the port actually bound).
+/// What `start()` found.
+public struct StartResult: Sendable, Hashable {
+    /// The advertised address, with the port actually bound.
     public var address: Address
-    public var core: Counters
-    /// What the packet and stream decoders accepted and refused, by reason.
-    public var wire: WireCounters
-    public var localHealth: Int
+    /// The incarnation the node runs at: the snapshot's plus one, or 0.
     public var incarnation: UInt64
-    /// Datagrams that carried an ack: zero while others answer over TCP means UDP is blocked.
-    public var udpAcks: Int
-    public var streamMessagesIn: Int
-    public var packetsIn: Int
-    public var packetsOut: Int
-    /// What the UDP socket and the TCP connections ran into.
-    public var transport: TransportCounters
-
-    /// Datagram writes that failed, all reasons.
-    public var udpSendErrors: Int { transport.udpSendErrors.values.reduce(0, +) }
-    /// Datagrams not written because the destination is unusable, all reasons.
-    public var udpSendsRefused: Int { transport.udpSendsRefused.values.reduce(0, +) }
-    /// Times the UDP socket closed under the node and was bound again.
-    public var udpRebinds: Int { transport.udpRebinds }
-}
-
-/// Counters of the transport, by reason. The reason strings are the metric labels
-/// (`gossip_udp_send_errors_total{reason}`, `gossip_udp_sends_refused_total{reason}`,
-/// `gossip_stream_refused_total{reason}`).
-public struct TransportCounters: Sendable, Equatable {
-    /// Failed datagram writes: `host_unreachable`, `network_unreachable`, `not_permitted`,
-    /// `address_unusable`, `message_too_large`, `no_buffers`, `connection_refused`,
-    /// `socket_closed` (lost with a socket another write closed), `other`.
-    public var udpSendErrors: [String: Int] = [:]
-    /// Datagrams refused before writing: `wrong_family`, `port_zero`, `unspecified`,
-    /// `broadcast`, `multicast`, `reserved`, `not_loopback`, `link_local`, `recently_failed`.
-    public var udpSendsRefused: [String: Int] = [:]
-    public var udpRebinds = 0
-    /// TCP connections refused or closed by a limit: `connection_limit`, `host_connection_limit`,
-    /// `buffer_limit`, `host_buffer_limit`, `frame_too_large`, `first_frame_timeout`,
-    /// `idle_timeout`, `lifetime`.
-    public var streamsRefused: [String: Int] = [:]
-    /// Inbound TCP connections open now.
-    public var inboundConnections = 0
-    /// Bytes reserved by TCP connections now.
-    public var streamBufferedBytes = 0
-    /// Whether the node currently believes UDP is blocked while TCP works.
-    public var udpSuspectedBlocked = false
-
-    public init() {}
+    /// Whether a snapshot file was read (even one that says the node left).
+    public var snapshotFound: Bool
+    /// Members of the snapshot the node is rejoining in the background; 0 when there was no
+    /// snapshot, it said `left 1`, or it listed nobody: then join seeds yourself.
+    public var rejoining: Int
 }

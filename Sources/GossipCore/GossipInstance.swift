@@ -344,3 +344,13 @@ public struct Counters: Sendable, Equatable {
     public var messagesIn = 0
     public var messagesOut = 0
 }
+
+extension Counters: CustomStringConvertible {
+    /// `probes=12 indirectProbes=1 ... refusals={invalid_name=2}`: every counter by its name.
+    public var description: String {
+        let refused = refusals.nonZero.map { "\($0.reason)=\($0.count)" }.joined(separator: " ")
+        return "probes=\(probes) indirectProbes=\(indirectProbes) suspicionsRaised=\(suspicionsRaised) "
+            + "refutations=\(refutations) misdirectedPings=\(misdirectedPings) pushPulls=\(pushPulls) "
+            + "messagesIn=\(messagesIn) messagesOut=\(messagesOut) refusals={\(refused)}"
+    }
+}

@@ -37,7 +37,7 @@ extension Int64 {
 
 extension Duration {
     /// Whole nanoseconds, saturating: a duration of centuries is still only "very long".
-    public var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         let (ns, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }

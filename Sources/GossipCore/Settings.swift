@@ -39,8 +39,9 @@ public struct Settings: Sendable, Equatable {
     public var leavePropagationTimeout: Duration = .seconds(5)
     /// The largest datagram, in bytes, including every header and the sealing overhead.
     public var packetBudget: Int = 1400
-    /// Bytes of each datagram taken by headers and sealing; set by the wire layer.
-    public var packetOverhead: Int = 0
+    /// Bytes of each datagram taken by headers and sealing. Set by the shell from its codec
+    /// (keyring and cluster label), so not settable outside this package.
+    public package(set) var packetOverhead: Int = 0
     /// Lifeguard on (local health, dynamic suspicion, buddy probes) or plain SWIM.
     public var lifeguard: Bool = true
     /// Members the table holds, this node included. A newcomer beyond it first displaces the

@@ -40,3 +40,11 @@ public struct WireCounters: Sendable, Equatable {
         skippedUnknown += other.skippedUnknown
     }
 }
+
+extension WireCounters: CustomStringConvertible {
+    /// `accepted=10 skippedUnknown=0 drops={unauthenticated=3}`: every counter by its name.
+    public var description: String {
+        let drops = nonZero.map { "\($0.reason.rawValue)=\($0.count)" }.joined(separator: " ")
+        return "accepted=\(accepted) skippedUnknown=\(skippedUnknown) drops={\(drops)}"
+    }
+}

@@ -20,7 +20,8 @@ struct GossipNodeCommand: AsyncParsableCommand {
             inject members, forge failures and read the membership. Use plaintext only on a network \
             you trust; everywhere else give every node the same --key.
 
-            Each event is one line on stdout: KIND NAME ADDRESS INCARNATION. Names come from the \
+            Each event is one line on stdout: KIND NAME ADDRESS INCARNATION. With --snapshot, each \
+            completed write prints snapshot-written N (N members listed). Names come from the \
             network: control and format characters in them are printed escaped as \\u{XX}.
             """)
 
@@ -33,7 +34,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
     @Option(help: "Address other members reach this node at (default: the bound address).")
     var advertise: String?
 
-    @Option(help: "A seed to join (repeatable).")
+    @Option(help: "A seed to join, host[:port] (repeatable; port 7946 by default; DNS names are resolved).")
     var join: [String] = []
 
     @Option(
@@ -90,6 +91,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         guard let clusterLabel = ClusterLabel(label) else { throw ValidationError("--label is too long") }
         config.label = clusterLabel
         config.snapshotPath = snapshot
+        config.onSnapshotWritten = { emit("snapshot-written \($0)") }
         var tags = Tags()
         for t in tag {
             let parts = t.split(separator: "=", maxSplits: 1)
@@ -102,26 +104,25 @@ struct GossipNodeCommand: AsyncParsableCommand {
         config.settings.gossipInterval = .milliseconds(gossipIntervalMs)
         config.settings.pushPullInterval = .milliseconds(pushPullIntervalMs)
         config.settings.joinRetryInterval = .milliseconds(joinRetryMs)
-        var seeds: [Address] = []
-        for s in join {
-            guard let a = Address(parsing: s, defaultPort: 7946) else { throw ValidationError("cannot parse --join \(s)") }
-            seeds.append(a)
-        }
-
-        let node = try GossipNode(configuration: config)
+        let node: GossipNode
+        do { node = try GossipNode(configuration: config) } catch { throw ValidationError("\(error)") }
         let events = node.events()
         let printer = Task {
-            for await event in events {
-                let m = event.member
-                emit("\(event.kind) \(Limits.escaped(m.name)) \(m.address) \(m.incarnation)")
+            for await update in events {
+                switch update {
+                case .event(let event):
+                    let m = event.member
+                    emit("\(event.kind) \(Limits.escaped(m.name)) \(m.address) \(m.incarnation)")
+                case .eventsLost(let members):
+                    emit("events-lost \(members.count)")
+                }
             }
         }
-        try await node.start()
-        let stats = try await node.statistics()
-        emit("ready \(name) \(stats.address)")
-        if !seeds.isEmpty {
+        let started = try await node.start()
+        emit("ready \(name) \(started.address)\(started.rejoining > 0 ? " rejoining \(started.rejoining)" : "")")
+        if !join.isEmpty {
             do {
-                let n = try await node.join(seeds)
+                let n = try await node.join(join)
                 emit("join-completed \(n)")
             } catch {
                 logger.error("\(error)")

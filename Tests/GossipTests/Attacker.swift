@@ -236,7 +236,7 @@ func runCommand(_ arguments: [String]) throws -> String {
 /// protocol periods rather than in seconds.
 func waitForProbes(_ nodes: [GossipNode], _ count: Int, timeout: Duration = .seconds(60)) async throws {
     var start: [Int] = []
-    for n in nodes { start.append(try await n.statistics().core.probes) }
+    for n in nodes { start.append(await n.statistics().core.probes) }
     for (n, s) in zip(nodes, start) {
         try await waitForStatistics(n, "\(count) more probes", timeout: timeout) { $0.core.probes >= s + count }
     }
@@ -250,7 +250,17 @@ final class EventLog: Sendable {
     init(_ node: GossipNode) {
         let stream = node.events()
         let events = self.events
-        task.withLockedValue { $0 = Task { for await e in stream { events.withLockedValue { $0.append(e) } } } }
+        task.withLockedValue {
+            $0 = Task {
+                for await update in stream {
+                    guard case .event(let e) = update else {
+                        Issue.record("events lost: the log would be incomplete")
+                        continue
+                    }
+                    events.withLockedValue { $0.append(e) }
+                }
+            }
+        }
     }
 
     var all: [MembershipEvent] { events.withLockedValue { $0 } }

@@ -1,4 +1,6 @@
-import Gossip
+@testable import Gossip
+import GossipCore
+import GossipWire
 import NIOPosix
 import Testing
 
@@ -21,7 +23,7 @@ extension GossipRuntimeTests {
                 try await node.start()
                 nodes.append(node)
             }
-            let seed = try await nodes[0].statistics().address
+            let seed = await nodes[0].statistics().address
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 for node in nodes.dropFirst() {
                     tasks.addTask { _ = try await node.join([seed]) }
@@ -34,7 +36,7 @@ extension GossipRuntimeTests {
 
             // A crash: no goodbye, so everybody else must detect it.
             let crashed = nodes[count - 1]
-            let crashedAddress = try await crashed.statistics().address
+            let crashedAddress = await crashed.statistics().address
             await crashed.stop()
             for node in nodes[0..<(count - 1)] {
                 try await waitUntil(node, "n\(count - 1) failed") { status(of: "n\(count - 1)", in: $0) == .failed }
@@ -52,9 +54,10 @@ extension GossipRuntimeTests {
                 configuration: config(
                     "n\(count - 1)", port: crashedAddress.port, group: group, snapshot: "\(dir)/n\(count - 1).snapshot"))
             restarted = again
-            try await again.start()
-            let resumed = try await again.statistics().incarnation
-            #expect(resumed >= 1, "a restart resumes above the incarnation its snapshot recorded")
+            let recorded = try #require(try Snapshot.load(from: "\(dir)/n\(count - 1).snapshot")).incarnation
+            let started = try await again.start()
+            #expect(started.incarnation == recorded + 1, "a restart resumes above the incarnation its snapshot recorded")
+            #expect(started.snapshotFound && started.rejoining == count - 1, "rejoins every member it knew when it crashed")
             try await waitUntil(again, "rejoined \(count - 1) alive") { aliveCount($0) == count - 1 }
             for node in nodes[0..<(count - 2)] {
                 try await waitUntil(node, "n\(count - 1) back") { status(of: "n\(count - 1)", in: $0) == .alive }

@@ -1,4 +1,6 @@
 import Gossip
+import GossipCore
+import GossipWire
 import Testing
 
 extension GossipRuntimeTests {
@@ -15,11 +17,11 @@ extension GossipRuntimeTests {
         do {
             try await seed.start()
             try await hidden.start()
-            let contacted = try await hidden.join([try await seed.statistics().address])
+            let contacted = try await hidden.join([await seed.statistics().address])
             #expect(contacted == 1)
             try await waitUntil(hidden, "the seed alive") { status(of: "seed", in: $0) == .alive }
             // Periodic push/pulls (every 2 s in these settings) complete as well.
-            let before = try await hidden.statistics().core.pushPulls
+            let before = await hidden.statistics().core.pushPulls
             try await waitForStatistics(hidden, "two more exchanges") { $0.core.pushPulls >= before + 2 }
         } catch {
             Issue.record(error)

@@ -53,13 +53,13 @@ extension HostileTests {
         let node = try GossipNode(configuration: config("victim"))
         do {
             try await node.start()
-            let address = try await node.statistics().address
+            let address = await node.statistics().address
             for (i, (kind, incarnation)) in attacks.enumerated() {
                 try await attacker.send([message(kind, incarnation, about: "victim", at: address)], to: address)
                 let acked = try await attacker.ping(address, named: "victim", sequence: UInt32(200 + i))
                 #expect(acked != nil, "no ack after one \(kind) at incarnation \(incarnation)")
             }
-            let stats = try await node.statistics()
+            let stats = await node.statistics()
             let refused = refusals(stats, .incarnationOutOfRange)
             #expect(
                 refused >= attacks.count || stats.wire.nonZero.contains { "\($0.reason)".contains("incarnation") },
@@ -80,7 +80,7 @@ extension HostileTests {
         let prober = try await UDPPeer.bind()
         do {
             try await node.start()
-            let address = try await node.statistics().address
+            let address = await node.statistics().address
             let sources = [Address(ipv4: 0xffff_ffff, port: 7946), Address(ipv4: 0, port: 0)]
             for (i, source) in sources.enumerated() {
                 let size = try await attacker.send(
@@ -106,7 +106,7 @@ extension HostileTests {
             try await withCluster(["a", "b", "c"]) { nodes in
                 let logs = nodes.map(EventLog.init)
                 defer { logs.forEach { $0.stop() } }
-                let target = try await nodes[0].statistics().address
+                let target = await nodes[0].statistics().address
                 let fakes: [Address] = [
                     Address(ipv4: 0x7f00_0001, port: 0),
                     try #require(Address(parsing: "[::1]:9")),
@@ -122,7 +122,7 @@ extension HostileTests {
                 try await waitForProbes(nodes, 40)
                 let ports = try boundUDPPorts()
                 for node in nodes {
-                    let port = try await node.statistics().address.port
+                    let port = await node.statistics().address.port
                     #expect(ports.contains(port), "\(node.name) lost its UDP socket (port \(port))")
                     let view = node.members
                     for other in ["a", "b", "c"] {
@@ -133,7 +133,7 @@ extension HostileTests {
                     let bad = log.all.filter { ["a", "b", "c"].contains($0.member.name) && $0.kind == .failed }
                     #expect(bad.isEmpty, "\(node.name) reported \(bad)")
                 }
-                let stats = try await nodes[0].statistics()
+                let stats = await nodes[0].statistics()
                 let refused = refusals(stats, .unusableAddress)
                 #expect(refused >= fakes.count, "refusals[.unusableAddress] = \(refused)")
                 #expect(!nodes[0].members.contains { $0.name.hasPrefix("fake") && $0.status == .alive })
@@ -151,7 +151,7 @@ extension HostileTests {
         let third = try await UDPPeer.bind()
         do {
             try await withCluster(["v", "w"]) { nodes in
-                let target = try await nodes[0].statistics().address
+                let target = await nodes[0].statistics().address
                 // Fresh news, so that gossip would ride on any reply.
                 try await nodes[1].setTags(["k": "v"])
                 let pings: [Message] = (1...80).map {
@@ -190,13 +190,13 @@ extension HostileTests {
                 let d = try GossipNode(configuration: c)
                 stranger = d
                 try await d.start()
-                let seed = try await nodes[0].statistics().address
+                let seed = await nodes[0].statistics().address
                 // Whether the join works is not the point: what it does to the others is.
                 _ = try? await d.join([seed])
                 try await waitForProbes(nodes, 40)
                 let ports = try boundUDPPorts()
                 for node in nodes {
-                    let port = try await node.statistics().address.port
+                    let port = await node.statistics().address.port
                     #expect(ports.contains(port), "\(node.name) lost its UDP socket (port \(port))")
                     let view = node.members
                     for other in ["a", "b", "c"] {
@@ -210,7 +210,7 @@ extension HostileTests {
                 // The IPv4 members still answer a ping on UDP.
                 let prober = try await UDPPeer.bind()
                 for (i, node) in nodes.enumerated() {
-                    let address = try await node.statistics().address
+                    let address = await node.statistics().address
                     let acked = try await prober.ping(address, named: node.name, sequence: UInt32(300 + i))
                     #expect(acked != nil, "\(node.name) no longer answers pings")
                 }

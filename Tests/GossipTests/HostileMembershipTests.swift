@@ -47,10 +47,10 @@ extension HostileTests {
         let node = try GossipNode(configuration: config("n1"))
         do {
             try await node.start()
-            try await attack(try await node.statistics().address)
+            try await attack(await node.statistics().address)
             try await waitUntil(node, "marker joined") { status(of: "marker", in: $0) != nil }
             #expect(!node.members.contains { $0.name.contains("\n") || $0.tags.contains { $0.key.contains("\n") } })
-            let stats = try await node.statistics()
+            let stats = await node.statistics()
             let refused = refusals(stats, .invalidName)
             #expect(refused >= 2, "refusals[.invalidName] = \(refused)")
         } catch {
@@ -76,10 +76,10 @@ extension HostileTests {
                 try await d.start()
                 let log = EventLog(d)
                 defer { log.stop() }
-                _ = try await d.join([try await a.statistics().address])
+                _ = try await d.join([await a.statistics().address])
                 try await waitUntil(d, "a and b alive") { status(of: "a", in: $0) == .alive && status(of: "b", in: $0) == .alive }
                 // The join's exchange, then two more push/pulls in either direction.
-                let after = try await d.statistics().core.pushPulls
+                let after = await d.statistics().core.pushPulls
                 try await waitForStatistics(d, "two more push/pulls") { $0.core.pushPulls >= after + 2 }
                 #expect(!log.kinds(of: "c").contains(.joined), "d announced c: \(log.kinds(of: "c"))")
                 #expect(status(of: "c", in: d.members) != .alive, "d believes c is alive")
@@ -97,8 +97,8 @@ extension HostileTests {
         do {
             try await withCluster(["a", "b", "c"]) { nodes in
                 let (a, b) = (nodes[0], nodes[1])
-                let seed = try await a.statistics().address
-                let held = try await b.statistics().address
+                let seed = await a.statistics().address
+                let held = await b.statistics().address
                 let other = try GossipNode(configuration: config("b"))
                 impostor = other
                 try await other.start()

@@ -1,6 +1,7 @@
 import Foundation
 import Gossip
 import GossipCore
+import GossipWire
 import Testing
 
 /// Hostile input against live nodes (issue 8). Serialized: they share two CPUs with the other
@@ -43,7 +44,7 @@ func withCluster(
             nodes.append(node)
             try await node.start()
         }
-        let seed = try await nodes[0].statistics().address
+        let seed = await nodes[0].statistics().address
         for node in nodes.dropFirst() { _ = try await node.join([seed]) }
         for node in nodes {
             try await waitUntil(node, "\(names.count) alive") { aliveCount($0) == names.count }

@@ -1,5 +1,7 @@
 import Foundation
 import Gossip
+import GossipCore
+import GossipWire
 import Synchronization
 import Testing
 

@@ -10,6 +10,8 @@ final class NodeProcess: Sendable {
     struct View: Sendable {
         var statuses: [String: String] = [:]
         var address: String?
+        /// Members listed by the last snapshot the process announced (`snapshot-written N`).
+        var snapshotMembers: Int?
         var exited = false
         /// Every stdout line, in order.
         var lines: [String] = []
@@ -22,6 +24,8 @@ final class NodeProcess: Sendable {
     private let view = NIOLockedValueBox(View())
     private let changes: AsyncStream<Void>
     private let changed: AsyncStream<Void>.Continuation
+    /// Finishes when the process has exited (`Process.terminationHandler`).
+    private let exited: AsyncStream<Void>
 
     /// The executable sits next to the test bundle, in the build products directory.
     static var executable: String {
@@ -50,6 +54,9 @@ final class NodeProcess: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = environment
+        let (exited, exit) = AsyncStream.makeStream(of: Void.self)
+        self.exited = exited
+        process.terminationHandler = { _ in exit.finish() }
         let pipe = Pipe()
         process.standardOutput = pipe
         let view = self.view
@@ -75,6 +82,7 @@ final class NodeProcess: Sendable {
                     let fields = line.split(separator: " ").map(String.init)
                     guard fields.count >= 2 else { continue }
                     if fields[0] == "ready", fields.count >= 3 { v.address = fields[2] }
+                    if fields[0] == "snapshot-written" { v.snapshotMembers = Int(fields[1]) }
                     if ["joined", "updated", "recovered", "suspected", "failed", "left", "reaped"].contains(fields[0]) {
                         // Updated and recovered members are alive, as after "joined".
                         v.statuses[fields[1]] = ["updated", "recovered"].contains(fields[0]) ? "joined" : fields[0]
@@ -152,12 +160,12 @@ final class NodeProcess: Sendable {
 
     /// Waits for the process to end, killing it if it has not after `timeout`.
     func reap(timeout: Duration = .seconds(10)) async {
-        let process = self.process
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        let exited = self.exited
+        let ended = await firstTrue(within: timeout) {
+            for await _ in exited {}
+            return !Task.isCancelled
         }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if !ended && process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         changed.finish()
     }

@@ -34,7 +34,7 @@ extension GossipRuntimeTests {
             let crashed = processes[count - 1]
             let crashedAddress = crashed.address ?? ""
             // Crash it only once its snapshot knows the others, or there is nothing to restart from.
-            try await waitForSnapshot("\(dir)/p\(count - 1).snapshot", listing: (0..<(count - 1)).map { "p\($0)" })
+            try await crashed.waitUntil("a snapshot listing the others") { ($0.snapshotMembers ?? 0) == count - 1 }
             crashed.crash()
             await crashed.reap()
             for p in processes[0..<(count - 1)] {
@@ -64,20 +64,4 @@ extension GossipRuntimeTests {
         for p in processes { await p.reap() }
         removeDirectory(dir)
     }
-
-    /// The snapshot is written off the event loop on a timer and nothing announces it, so this
-    /// polls the file, a bounded number of times, until it lists `names`.
-    func waitForSnapshot(_ path: String, listing names: [String], attempts: Int = 200) async throws {
-        for _ in 0..<attempts {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8),
-                names.allSatisfy({ name in text.split(separator: "\n").contains { $0.hasSuffix(" \(name)") } })
-            {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw SnapshotNotWritten(path: path)
-    }
-
-    struct SnapshotNotWritten: Error { var path: String }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Gossip
+import GossipCore
 
 /// The snapshot is outside input too: a corrupt or hand-edited file must not wrap an
 /// incarnation or bring back a name that could forge output.
@@ -21,7 +22,7 @@ import Testing
         try "grapevine-snapshot 1\nincarnation \(recorded)\nleft 0\n".write(toFile: path, atomically: true, encoding: .utf8)
         let node = try GossipNode(configuration: config("ceiling", snapshot: path))
         try await node.start()
-        let incarnation = try await node.statistics().incarnation
+        let incarnation = await node.statistics().incarnation
         await node.stop()
         #expect(incarnation == 0, "refused, not wrapped to 0 by overflow nor adopted at the ceiling")
     }
@@ -33,8 +34,79 @@ import Testing
         try "grapevine-snapshot 1\nincarnation 41\nleft 0\n".write(toFile: path, atomically: true, encoding: .utf8)
         let node = try GossipNode(configuration: config("resume", snapshot: path))
         try await node.start()
-        let incarnation = try await node.statistics().incarnation
+        let incarnation = await node.statistics().incarnation
         await node.stop()
         #expect(incarnation == 42)
+    }
+}
+
+@Suite struct SnapshotFormatTests {
+    @Test func theTextRoundTrips() throws {
+        var s = Snapshot()
+        s.incarnation = 9
+        s.members = [("a", Address(ipv4: 0x7f00_0001, port: 7000)), ("b", Address(ipv4: 0x0a00_0002, port: 7946))]
+        #expect(s.text == "grapevine-snapshot 1\nincarnation 9\nleft 0\nmember 127.0.0.1:7000 a\nmember 10.0.0.2:7946 b\n")
+        #expect(Snapshot(parsing: s.text) == s)
+    }
+
+    @Test func aNodeThatLeftKeepsNoMembers() {
+        let members = [Member(name: "peer", address: Address(ipv4: 0x7f00_0001, port: 7000), incarnation: 1, status: .alive, tags: [:], statusChangedAt: .zero)]
+        let s = Snapshot(incarnation: 3, left: true, members: members, excluding: "me", limit: 10)
+        #expect(s.left && s.members.isEmpty)
+        #expect(s.text.contains("left 1"))
+        #expect(Snapshot(parsing: s.text)?.left == true)
+    }
+
+    @Test(arguments: [
+        "member", "member 127.0.0.1:7000", "member not-an-address name", "incarnation x", "incarnation -1",
+        "future-field 12", "member 127.0.0.1:7000 ",
+    ])
+    func malformedLinesAreSkipped(_ line: String) throws {
+        let text = "grapevine-snapshot 1\nincarnation 5\nleft 0\n\(line)\nmember 127.0.0.1:7001 kept\n"
+        let s = try #require(Snapshot(parsing: text))
+        #expect(s.incarnation == 5)
+        #expect(s.members.map(\.name) == ["kept"])
+    }
+
+    @Test func anotherMagicIsNotASnapshot() {
+        #expect(Snapshot(parsing: "grapevine-snapshot 2\nincarnation 1\n") == nil)
+        #expect(Snapshot(parsing: "") == nil)
+    }
+
+    @Test func liveMembersComeFirstAndTheLimitHolds() {
+        let a = Address(ipv4: 0x7f00_0001, port: 7000)
+        let members = [
+            Member(name: "dead", address: a, incarnation: 1, status: .failed, tags: [:], statusChangedAt: .zero),
+            Member(name: "gone", address: a, incarnation: 1, status: .left, tags: [:], statusChangedAt: .zero),
+            Member(name: "live", address: a, incarnation: 1, status: .alive, tags: [:], statusChangedAt: .zero),
+            Member(name: "me", address: a, incarnation: 1, status: .alive, tags: [:], statusChangedAt: .zero),
+        ]
+        #expect(Snapshot(incarnation: 1, left: false, members: members, excluding: "me", limit: 10).members.map(\.name) == ["live", "dead"])
+        #expect(Snapshot(incarnation: 1, left: false, members: members, excluding: "me", limit: 1).members.map(\.name) == ["live"])
+    }
+}
+
+extension GossipRuntimeTests {
+    @Test("each snapshot write is announced and counted, and the file lists the members")
+    func snapshotWritesAreAnnounced() async throws {
+        let dir = temporaryDirectory()
+        defer { removeDirectory(dir) }
+        let (announced, announce) = AsyncStream.makeStream(of: Int.self)
+        var c = config("writer", snapshot: dir + "/snapshot")
+        c.onSnapshotWritten = { announce.yield($0) }
+        let writer = try GossipNode(configuration: c)
+        let peer = try GossipNode(configuration: config("peer"))
+        let peerAddress = try await peer.start().address
+        try await writer.start()
+        try await writer.join([peerAddress])
+        let listed = await bounded("a snapshot with the peer") {
+            for await members in announced where members == 1 { return }
+        }
+        #expect(listed)
+        #expect(await writer.statistics().snapshotsWritten >= 1)
+        let file = try #require(try Snapshot.load(from: dir + "/snapshot"))
+        #expect(file.members.map(\.name) == ["peer"])
+        await writer.stop()
+        await peer.stop()
     }
 }

@@ -1,4 +1,6 @@
 @testable import Gossip
+import GossipCore
+import GossipWire
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -118,10 +120,8 @@ struct TransportPolicyTests {
             do {
                 _ = try GossipNode(configuration: c)
                 Issue.record("accepted a bad \(field)")
-            } catch let GossipError.invalidConfiguration(message) {
-                #expect(message.contains(field), "\(message)")
             } catch {
-                Issue.record("unexpected \(error)")
+                #expect(error.code == .invalidConfiguration && error.setting == field, "\(error)")
             }
         }
         rejects({ $0.maxInboundConnections = 0 }, "maxInboundConnections")
@@ -146,17 +146,17 @@ extension GossipRuntimeTests {
         do {
             try await a.start()
             try await b.start()
-            let aAddress = try await a.statistics().address
+            let aAddress = await a.statistics().address
             _ = try await b.join([aAddress])
             try await waitUntil(a, "b alive") { status(of: "b", in: $0) == .alive }
             let ping: [Message] = [.ping(Ping(sequence: 1, target: "a", source: "t", sourceAddress: probe.address))]
 
             // Past the destination checks, the kernel refuses these: an IPv6 destination on an
             // IPv4 socket, and the limited broadcast without SO_BROADCAST. NIO closes the socket.
-            try await a.sendUncheckedDatagram(ping, to: Address(ipv6High: 0, low: 1, port: aAddress.port))
+            await a.sendUncheckedDatagram(ping, to: Address(ipv6High: 0, low: 1, port: aAddress.port))
             let afterFirst = try await waitForStatistics(a, "first rebind") { $0.udpRebinds >= 1 }
             #expect(afterFirst.transport.udpSendErrors["address_unusable"] == 1, "\(afterFirst.transport)")
-            try await a.sendUncheckedDatagram(ping, to: Address(ipv4: 0xffff_ffff, port: aAddress.port))
+            await a.sendUncheckedDatagram(ping, to: Address(ipv4: 0xffff_ffff, port: aAddress.port))
             let afterSecond = try await waitForStatistics(a, "second rebind") { $0.udpRebinds >= 2 }
             #expect(afterSecond.transport.udpSendErrors["not_permitted"] == 1, "\(afterSecond.transport)")
             #expect(afterSecond.udpRebinds == 2)
@@ -185,7 +185,7 @@ extension GossipRuntimeTests {
         do {
             try await a.start()
             try await b.start()
-            let aAddress = try await a.statistics().address
+            let aAddress = await a.statistics().address
             _ = try await b.join([aAddress])
             try await waitUntil(a, "b alive") { status(of: "b", in: $0) == .alive }
             func alive(_ name: String, _ address: Address) -> Message {
@@ -229,7 +229,7 @@ extension GossipRuntimeTests {
         var open: [any Channel] = []
         do {
             try await server.start()
-            let address = try await server.statistics().address
+            let address = await server.statistics().address
             for host in ["127.0.0.2", "127.0.0.2"] {
                 open.append(try await connect(from: host, to: address, group: group))
             }
@@ -242,7 +242,7 @@ extension GossipRuntimeTests {
             _ = try await waitForStatistics(server, "4 inbound") { $0.transport.inboundConnections == 4 }
             let fifth = try await connect(from: "127.0.0.4", to: address, group: group)
             #expect(await closes(fifth), "the 5th connection stays open")
-            let stats = try await server.statistics()
+            let stats = await server.statistics()
             #expect(stats.transport.streamsRefused["host_connection_limit"] == 1)
             #expect(stats.transport.streamsRefused["connection_limit"] == 1)
             #expect(stats.transport.inboundConnections == 4)
@@ -269,7 +269,7 @@ extension GossipRuntimeTests {
         let frame = (64 << 10) + StreamCodec.prefixSize
         do {
             try await server.start()
-            let address = try await server.statistics().address
+            let address = await server.statistics().address
             /// A frame header announcing `length` bytes, and nothing after it.
             func announce(_ length: UInt32, from host: String) async throws -> any Channel {
                 let ch = try await connect(from: host, to: address, group: group)
@@ -290,7 +290,7 @@ extension GossipRuntimeTests {
             #expect(await closes(overTotal))
             let oversize = try await announce(1 << 20, from: "127.0.0.5")
             #expect(await closes(oversize))
-            let stats = try await server.statistics()
+            let stats = await server.statistics()
             #expect(stats.transport.streamsRefused["host_buffer_limit"] == 1)
             #expect(stats.transport.streamsRefused["buffer_limit"] == 1)
             #expect(stats.transport.streamsRefused["frame_too_large"] == 1)
@@ -315,13 +315,13 @@ extension GossipRuntimeTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             try await server.start()
-            let address = try await server.statistics().address
+            let address = await server.statistics().address
             let ch = try await connect(from: "127.0.0.2", to: address, group: group)
             var partial = ch.allocator.buffer(capacity: 3)
             partial.writeBytes([WireLimits.version, 0, 0])
             try await ch.writeAndFlush(partial)
             #expect(await closes(ch))
-            let stats = try await server.statistics()
+            let stats = await server.statistics()
             #expect(stats.transport.streamsRefused["first_frame_timeout"] == 1)
         } catch {
             Issue.record(error)
@@ -351,7 +351,7 @@ extension GossipRuntimeTests {
             do {
                 try await seed.start()
                 try await joiner.start()
-                let address = try await seed.statistics().address
+                let address = await seed.statistics().address
                 do {
                     _ = try await joiner.join([address])
                     Issue.record("joined despite \(seedSays)")
@@ -373,7 +373,7 @@ extension GossipRuntimeTests {
     func joinErrorPerSeed() async throws {
         let gone = try GossipNode(configuration: config("gone"))
         try await gone.start()
-        let goneAddress = try await gone.statistics().address
+        let goneAddress = await gone.statistics().address
         await gone.stop()
         let joiner = try GossipNode(configuration: config("joiner"))
         do {
@@ -408,8 +408,8 @@ extension GossipRuntimeTests {
             try await a.start()
             try await b.start()
             try await impostor.start()
-            let aAddress = try await a.statistics().address
-            let bAddress = try await b.statistics().address
+            let aAddress = await a.statistics().address
+            let bAddress = await b.statistics().address
             _ = try await b.join([aAddress])
             try await waitUntil(a, "b alive") { status(of: "b", in: $0) == .alive }
             do {

@@ -85,11 +85,6 @@ extension NodeRuntime {
         handle(.streamFailed(conversation: request.conversation))
     }
 
-    func recordSeedOutcome(_ address: Address, _ reason: SeedFailure.Reason) {
-        guard joinSeeds.contains(address) else { return }
-        seedOutcomes[address] = reason
-    }
-
     /// Writes the core's answer on the connection its request came in on, then closes it.
     func sendReply(_ message: StreamMessage, conversation: ConversationID) {
         guard let channel = awaitingReply.removeValue(forKey: conversation) else { return }
@@ -149,7 +144,7 @@ extension NodeRuntime {
             case .outbound(let request):
                 guard request.state != .answered, request.state != .failed else { return .refused(nil) }
                 request.state = .answered
-                seedOutcomes[request.target] = nil
+                seedAnswered(request.target)
                 handle(.stream(from: request.target, message, conversation: request.conversation))
                 channel.close(promise: nil)
                 return .finished
