@@ -212,7 +212,7 @@ do {
     let sim = Simulation(seed: 1)
     for _ in 0..<n { try sim.addNode() }
     for i in 1..<n { sim.join(i, through: [0, 1, 2].filter { $0 != i }, after: .milliseconds(Int64(5 * i))) }
-    sim.run(until: .zero + .seconds(120)) { !sim.metrics.converged }
+    sim.run(upTo: .seconds(120)) { sim.metrics.converged }
     sim.run(for: .seconds(30))
     let w = wall { sim.run(for: .seconds(60)) }
     print("steady state N=\(n): \(f(60 / w)) virtual s per wall s")
