@@ -135,11 +135,13 @@ extension Scenario {
             sim.run(for: .seconds(5))
             sim.crash(victim)
             sim.run(upTo: end - sim.elapsed) { sim.metrics.crashes.last?.lastDetection != nil }
+            // At least 10 s after the detection or the end, so that a detection running past
+            // the end is still measured.
+            sim.run(for: max(end - sim.elapsed, .seconds(10)))
             if let c = sim.metrics.crashes.last {
                 report.firstDetection = c.firstDetection.map { .nanoseconds($0 - c.at) }
                 report.lastDetection = c.lastDetection.map { .nanoseconds($0 - c.at) }
             }
-            sim.run(for: max(end - sim.elapsed, .seconds(10)))
         case .partition:
             sim.run(for: .seconds(5))
             let half = options.nodes / 2
