@@ -26,6 +26,9 @@ public struct ScenarioOptions: Sendable {
     public var partitionLength: Duration = .seconds(60)
     /// Mean lag per input of the slow node (lags are uniform in [0, 2 * slowDelay)).
     public var slowDelay: Duration = .seconds(3)
+    /// The joins are spread evenly over this much virtual time from the start (a rolling deploy
+    /// when long; a join storm when short).
+    public var joinSpread: Duration = .seconds(5)
     /// Sample interval for charts; zero for none.
     public var sampleEvery: Duration = .zero
     public var settings = Settings()
@@ -65,14 +68,33 @@ public struct ScenarioReport: Sendable {
     }
 
     var virtualSeconds: Double { Double(virtualTime.nanoseconds) / 1e9 }
+
+    /// The `grapevine-sim` command line that replays this run.
+    public var replayCommand: String { scenario.replayCommand(options) }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.nanoseconds) / 1e9 }
 }
 
 extension Scenario {
+    /// The `grapevine-sim` command line that runs this scenario with `options`: every option
+    /// that changes the trace. `options.settings` has no command-line form; a run with settings
+    /// other than the defaults replays only from code, and the line says so.
+    public func replayCommand(_ options: ScenarioOptions) -> String {
+        typealias R = ScenarioReport
+        var line = "grapevine-sim \(rawValue) --nodes \(options.nodes) --seed \(options.seed)"
+        line += " --duration \(R.seconds(options.duration)) --loss \(options.loss)"
+        if !options.lifeguard { line += " --no-lifeguard" }
+        if options.joinSpread != ScenarioOptions().joinSpread { line += " --join-seconds \(R.seconds(options.joinSpread))" }
+        if self == .partition { line += " --partition-seconds \(R.seconds(options.partitionLength))" }
+        if self == .slow { line += " --slow-ms \(Double(options.slowDelay.nanoseconds) / 1e6)" }
+        if options.settings != Settings() { line += "  # with custom Settings" }
+        return line
+    }
+
     /// Builds a cluster of `options.nodes`: node 0 starts alone, the next two join it, the rest
-    /// join through the first three (the seeds) within the first `spread`.
-    static func bootCluster(_ sim: Simulation, _ options: ScenarioOptions, spread: Duration = .seconds(5))
-        throws(SettingsError)
-    {
+    /// join through the first three (the seeds) within the first `options.joinSpread`.
+    static func bootCluster(_ sim: Simulation, _ options: ScenarioOptions) throws(SimulationError) {
+        let spread = options.joinSpread
         for _ in 0..<options.nodes { try sim.addNode() }
         let seeds = Array(0..<min(3, options.nodes))
         for i in 1..<max(options.nodes, 1) {
@@ -81,58 +103,62 @@ extension Scenario {
         }
     }
 
-    public func run(_ options: ScenarioOptions, transport: ((Address, [Message]) -> [Message]?)? = nil) throws(SettingsError)
+    /// Runs the scenario; `prepare` sees the simulation before any node is added (to set the
+    /// transport hooks, observe events...).
+    public func run(_ options: ScenarioOptions, prepare: (Simulation) -> Void = { _ in }) throws(SimulationError)
         -> ScenarioReport
     {
         var settings = options.settings
         settings.lifeguard = options.lifeguard
         let network = NetworkModel(loss: options.loss)
         let sim = Simulation(seed: options.seed, settings: settings, network: network)
-        sim.transport = transport
+        prepare(sim)
         if options.sampleEvery > .zero { sim.sample(every: options.sampleEvery) }
         try Self.bootCluster(sim, options)
-        let end = Instant.zero + options.duration
+        let end = options.duration
         var report = ScenarioReport(
             scenario: self, options: options, falsePositives: 0, suspicions: 0, converged: false,
             virtualTime: .zero, metrics: sim.metrics, samples: [], traceHash: 0, events: 0)
 
         // Every scenario starts by converging; the later phases need a whole cluster.
-        let joined = sim.run(until: end) { !sim.metrics.converged }
-        if joined { report.convergence = sim.time - .zero }
+        let joined = sim.run(upTo: end) { sim.metrics.converged }
+        if joined { report.convergence = sim.elapsed }
 
         switch self {
         case .join, .loss:
-            sim.run(until: end)
+            sim.run(for: end - sim.elapsed)
         case .slow:
             sim.slow(options.nodes - 1, meanDelay: options.slowDelay)
-            sim.run(until: end)
+            sim.run(for: end - sim.elapsed)
         case .crash:
             let victim = options.nodes / 2
             sim.run(for: .seconds(5))
             sim.crash(victim)
-            sim.run(until: end) { sim.metrics.crashes.last?.lastDetection == nil }
+            sim.run(upTo: end - sim.elapsed) { sim.metrics.crashes.last?.lastDetection != nil }
+            // At least 10 s after the detection or the end, so that a detection running past
+            // the end is still measured.
+            sim.run(for: max(end - sim.elapsed, .seconds(10)))
             if let c = sim.metrics.crashes.last {
                 report.firstDetection = c.firstDetection.map { .nanoseconds($0 - c.at) }
                 report.lastDetection = c.lastDetection.map { .nanoseconds($0 - c.at) }
             }
-            sim.run(until: max(end, sim.time + .seconds(10)))
         case .partition:
             sim.run(for: .seconds(5))
             let half = options.nodes / 2
             sim.partition { $0 < half ? 0 : 1 }
             sim.run(for: options.partitionLength)
             sim.heal()
-            let healedAt = sim.time
-            if sim.run(until: healedAt + .seconds(600), while: { !sim.metrics.converged }) {
-                report.healTime = sim.time - healedAt
+            let healedAt = sim.elapsed
+            if sim.run(upTo: .seconds(600), until: { sim.metrics.converged }) {
+                report.healTime = sim.elapsed - healedAt
             }
-            sim.run(until: max(end, sim.time))
+            sim.run(for: max(end - sim.elapsed, .zero))
         case .leave:
             let leaver = options.nodes / 2
             sim.run(for: .seconds(5))
             sim.leave(leaver)
             sim.run(for: .seconds(30))
-            let name = Simulation.name(of: leaver)
+            let name = sim.name(of: leaver)
             for v in 0..<sim.nodeCount where v != leaver && sim.isRunning(v) {
                 switch sim.core(v).member(named: name)?.status {
                 case .left?: report.reportedLeft += 1
@@ -144,7 +170,7 @@ extension Scenario {
         report.converged = sim.metrics.converged
         report.falsePositives = sim.metrics.falsePositives.count
         report.suspicions = sim.metrics.suspicions
-        report.virtualTime = sim.time - .zero
+        report.virtualTime = sim.elapsed
         report.metrics = sim.metrics
         report.samples = sim.samples
         report.traceHash = sim.traceHash

@@ -12,10 +12,15 @@ public final class Simulation {
     /// Optional transform applied to every datagram in flight, for example encoding and sealing
     /// it to real bytes and back. Returning nil drops the datagram (counted as a wire drop).
     public var transport: ((Address, [Message]) -> [Message]?)?
+    /// The same for every stream message (push/pull requests and replies), given the address it
+    /// goes to. Returning nil resets the connection: the requester's conversation fails (counted
+    /// as a wire drop).
+    public var streamTransport: ((Address, StreamMessage) -> StreamMessage?)?
 
     var rng: SeededGenerator
     var queue = EventQueue()
-    public private(set) var now: Int64 = 0
+    /// Virtual nanoseconds since the simulation began.
+    var now: Int64 = 0
     var nodes: [SimNode] = []
     var byAddress: [Address: Int32] = [:]
     var byName: [String: Int32] = [:]
@@ -28,6 +33,7 @@ public final class Simulation {
     var sampleInterval: Int64 = 0
     public private(set) var samples: [Sample] = []
     public private(set) var eventsHandled = 0
+    var observers: [(Int, MembershipEvent) -> Void] = []
 
     public init(seed: UInt64, settings: Settings = Settings(), network: NetworkModel = NetworkModel()) {
         self.seed = seed
@@ -43,22 +49,40 @@ public final class Simulation {
     /// The default is the sealed frame; set 6 for plaintext.
     public var streamFrameOverhead = 6 + 24 + 16
 
-    public var time: Instant { Instant(nanoseconds: now) }
+    /// Virtual time since the simulation began.
+    public var elapsed: Duration { .nanoseconds(now) }
 
-    public static func name(of i: Int) -> String { "node-\(i)" }
+    /// The name a node gets when `addNode` is not given one: `node-<index>`.
+    public static func defaultName(of i: Int) -> String { "node-\(i)" }
 
     /// A simulated address: 10.x.y.z:7946, never sent to a real network.
     public static func address(of i: Int) -> Address { Address(ipv4: 0x0A00_0000 + UInt32(i), port: 7946) }
 
     public func address(of i: Int) -> Address { nodes[i].address }
 
+    public func name(of i: Int) -> String { nodes[i].name }
+
+    /// The index of the node with this name, if there is one.
+    public func node(named name: String) -> Int? { byName[name].map(Int.init) }
+
     /// Adds and starts a node; returns its index. It knows nobody until told to join.
+    ///
+    /// - Parameter name: the member name, checked by the core's rules (1 to 128 bytes of UTF-8
+    ///   without control or bidirectional formatting characters); `node-<index>` when nil.
+    /// - Throws: `SimulationError.duplicateName` when another node has the name,
+    ///   `SimulationError.invalid` when the core refuses the name or the settings.
     @discardableResult
-    public func addNode(tags: Tags = Tags(), address: Address? = nil) throws(SettingsError) -> Int {
+    public func addNode(name: String? = nil, tags: Tags = Tags(), address: Address? = nil) throws(SimulationError) -> Int {
         let i = nodes.count
         let addr = address ?? Self.address(of: i)
-        let name = Self.name(of: i)
-        let core = try GossipInstance(name: name, address: addr, tags: tags, settings: settings, seed: rng.next())
+        let name = name ?? Self.defaultName(of: i)
+        guard byName[name] == nil else { throw .duplicateName(name) }
+        let core: GossipInstance
+        do {
+            core = try GossipInstance(name: name, address: addr, tags: tags, settings: settings, seed: rng.next())
+        } catch {
+            throw .invalid(error)
+        }
         nodes.append(SimNode(name: name, address: addr, core: core))
         byAddress[addr] = Int32(i)
         byName[name] = Int32(i)
@@ -146,30 +170,40 @@ public final class Simulation {
     }
     public func isRunning(_ i: Int) -> Bool { nodes[i].running }
 
-    // MARK: running
-
-    /// Runs until virtual time `end`.
-    public func run(until end: Instant) {
-        while let t = queue.nextTime, t <= end.nanoseconds {
-            step()
-        }
-        now = max(now, end.nanoseconds)
+    /// Calls `observer` with every membership event of every node, as `(node index, event)`, in
+    /// the order the nodes emit them: the values `GossipNode.events()` yields in the runtime, so
+    /// code written against that stream can be driven by the simulator. Observers are called
+    /// during `run` and may read the simulation, but must not change it.
+    public func observeEvents(_ observer: @escaping (Int, MembershipEvent) -> Void) {
+        observers.append(observer)
     }
 
-    public func run(for duration: Duration) { run(until: Instant(nanoseconds: now) + duration) }
+    // MARK: running
 
-    /// Runs until `condition` holds (checked after every event) or virtual time `limit` passes;
-    /// returns whether the condition held.
+    /// Runs `duration` of virtual time.
+    public func run(for duration: Duration) { run(to: now + duration.nanoseconds) }
+
+    /// Runs until `condition` holds (checked before the first event and after every event) or
+    /// `limit` of virtual time has passed; returns whether the condition became true. On true,
+    /// `elapsed` is the instant it did.
     @discardableResult
-    public func run(until limit: Instant, while condition: () -> Bool) -> Bool {
-        while condition() {
-            guard let t = queue.nextTime, t <= limit.nanoseconds else {
-                now = max(now, limit.nanoseconds)
-                return !condition()
+    public func run(upTo limit: Duration, until condition: () -> Bool) -> Bool {
+        let end = now + limit.nanoseconds
+        while !condition() {
+            guard let t = queue.nextTime, t <= end else {
+                now = max(now, end)
+                return condition()
             }
             step()
         }
         return true
+    }
+
+    func run(to end: Int64) {
+        while let t = queue.nextTime, t <= end {
+            step()
+        }
+        now = max(now, end)
     }
 
     func step() {
@@ -233,11 +267,16 @@ public final class Simulation {
             guard let conn = connections.removeValue(forKey: c) else { return }
             metrics.sentStream(i, bytes: streamBytes(message), hashing: conn.originAddress)
             guard nodes[conn.origin].life == conn.originLife else { return }
+            guard let carried = carry(message, to: conn.originAddress) else {
+                queue.push(time: now + latency(), node: Int32(conn.origin), life: conn.originLife, .streamFailed(conversation: conn.conversation))
+                return
+            }
             queue.push(
                 time: now + latency(), node: Int32(conn.origin), life: conn.originLife,
-                .stream(from: nodes[i].address, message, conversation: conn.conversation))
+                .stream(from: nodes[i].address, carried, conversation: conn.conversation))
         case .event(let event):
             metrics.observe(event, by: i, member: byName[event.member.name].map(Int.init), at: now)
+            for observer in observers { observer(i, event) }
         case .joinCompleted(let outcome):
             metrics.mixScalar(0x6a01, UInt64(outcome.contacted))
         case .refused(let reason, _):
@@ -292,7 +331,7 @@ public final class Simulation {
             queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(conversation: c))
             return
         }
-        guard nodes[j].running else {
+        guard nodes[j].running, let carried = carry(message, to: to) else {
             queue.push(time: now + 2 * latency(), node: Int32(i), life: life, .streamFailed(conversation: c))
             return
         }
@@ -301,7 +340,17 @@ public final class Simulation {
         connections[inbound] = Connection(origin: i, originLife: life, originAddress: nodes[i].address, conversation: c)
         queue.push(
             time: now + 3 * latency(), node: Int32(j), life: nodes[j].life,
-            .stream(from: nodes[i].address, message, conversation: inbound))
+            .stream(from: nodes[i].address, carried, conversation: inbound))
+    }
+
+    /// A stream message after `streamTransport`, or nil when the transport dropped it.
+    func carry(_ message: StreamMessage, to: Address) -> StreamMessage? {
+        guard let streamTransport else { return message }
+        guard let passed = streamTransport(to, message) else {
+            metrics.wireDrops += 1
+            return nil
+        }
+        return passed
     }
 
     /// The responder closed (or lost) a connection without a reply: the requester's
@@ -313,6 +362,22 @@ public final class Simulation {
 
     func takeSample() {
         samples.append(metrics.sample(at: now))
+    }
+}
+
+/// One virtual TCP connection: who opened it, and under which of its conversation ids.
+/// Why `Simulation.addNode` refused a node.
+public enum SimulationError: Error, Equatable, CustomStringConvertible {
+    /// The core refused the name or the settings.
+    case invalid(SettingsError)
+    /// Another node of this simulation already has the name.
+    case duplicateName(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let e): e.description
+        case .duplicateName(let name): "a node named \(Limits.escaped(name)) is already in the simulation"
+        }
     }
 }
 

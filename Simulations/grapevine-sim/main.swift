@@ -1,7 +1,9 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import GossipCore
 import GossipSimulator
+
+extension Scenario: ExpressibleByArgument {}
 
 @main
 struct GrapevineSim: ParsableCommand {
@@ -9,8 +11,7 @@ struct GrapevineSim: ParsableCommand {
         commandName: "grapevine-sim",
         abstract: "Runs a simulated Grapevine cluster on virtual time and reports what happened.")
 
-    @Argument(help: "Scenario: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var scenario: String = "join"
+    @Argument(help: "The scenario to run.") var scenario: Scenario = .join
 
     @Option(help: "Number of nodes.") var nodes = 100
     @Option(help: "Master seed; the same seed gives the same trace.") var seed: UInt64 = 1
@@ -20,17 +21,17 @@ struct GrapevineSim: ParsableCommand {
     @Option(help: "Partition length in virtual seconds (partition scenario).") var partitionSeconds = 60.0
     @Option(help: "Mean lag per input of the slow node, in milliseconds (slow scenario).")
     var slowMs = 3000.0
+    @Option(help: "Virtual seconds over which the nodes join, evenly spread (a rolling deploy when long).")
+    var joinSeconds = 5.0
     @Option(help: "Write samples as CSV to this file.") var csv: String?
     @Option(help: "Write an SVG chart to this file.") var svg: String?
     @Option(help: "Sample interval in virtual seconds, for --csv and --svg.") var sampleEvery = 0.5
 
     mutating func run() throws {
-        guard let s = Scenario(rawValue: scenario) else {
-            throw ValidationError("unknown scenario \(scenario); choose from \(Scenario.allCases.map(\.rawValue))")
-        }
         guard nodes >= 1, nodes <= 100_000 else { throw ValidationError("--nodes must be 1 to 100000") }
         guard loss >= 0, loss < 1 else { throw ValidationError("--loss must be in [0, 1)") }
         guard duration > 0 else { throw ValidationError("--duration must be positive") }
+        guard joinSeconds >= 0 else { throw ValidationError("--join-seconds must not be negative") }
         var options = ScenarioOptions()
         options.nodes = nodes
         options.seed = seed
@@ -39,15 +40,16 @@ struct GrapevineSim: ParsableCommand {
         options.lifeguard = lifeguard
         options.slowDelay = .microseconds(Int64(slowMs * 1000))
         options.partitionLength = .milliseconds(Int64(partitionSeconds * 1000))
+        options.joinSpread = .milliseconds(Int64(joinSeconds * 1000))
         if csv != nil || svg != nil { options.sampleEvery = .milliseconds(Int64(sampleEvery * 1000)) }
         let started = ContinuousClock.now
-        let report = try s.run(options)
+        let report = try scenario.run(options)
         let wall = ContinuousClock.now - started
         print(report.summary(wall: wall))
-        print("replay: grapevine-sim \(scenario) --nodes \(nodes) --seed \(seed) --duration \(duration) --loss \(loss)\(lifeguard ? "" : " --no-lifeguard")")
+        print("replay: \(report.replayCommand)")
         if let csv { try Chart.csv(report.samples).write(toFile: csv, atomically: true, encoding: .utf8) }
         if let svg {
-            try Chart.svg(report.samples, title: "\(scenario), \(nodes) nodes, seed \(seed)").write(toFile: svg, atomically: true, encoding: .utf8)
+            try Chart.svg(report.samples, title: "\(scenario.rawValue), \(nodes) nodes, seed \(seed)").write(toFile: svg, atomically: true, encoding: .utf8)
         }
     }
 }

@@ -133,6 +133,9 @@ public struct BroadcastQueue: Sendable {
         // [0...i] was not scanned and keeps its order; the scanned entries that stay go after it.
         buckets[t].removeSubrange((i + 1)...)
         buckets[t].append(contentsOf: kept.reversed())
+        // A join storm passes every update through every bucket; kept capacity would hold
+        // limit * N entries per node for good.
+        if buckets[t].isEmpty, buckets[t].capacity > 64 { buckets[t] = [] }
     }
 
     static let misfitLimit = 16

@@ -16,13 +16,13 @@ import Testing
         let sim = Simulation(seed: seed)
         for _ in 0..<n { try sim.addNode() }
         for i in 1..<n { sim.join(i, through: [0, 1, 2].filter { $0 != i }, after: .milliseconds(20 * i)) }
-        guard sim.run(until: sim.time + .seconds(60), while: { !sim.metrics.converged }) else { return nil }
+        guard sim.run(upTo: .seconds(60), until: { sim.metrics.converged }) else { return nil }
         sim.run(for: .seconds(2))
         for v in 0..<n {
             for e in 0..<events { sim.enqueueBroadcast(v, event(e), key: .userEvent(UInt64(v * events + e))) }
         }
         sim.crash(n / 2)
-        sim.run(until: sim.time + .seconds(120)) { sim.metrics.crashes.last?.lastDetection == nil }
+        sim.run(upTo: .seconds(120)) { sim.metrics.crashes.last?.lastDetection != nil }
         guard let c = sim.metrics.crashes.last, let first = c.firstDetection, let last = c.lastDetection else { return nil }
         return (first - c.at, last - c.at)
     }
@@ -44,7 +44,7 @@ import Testing
         let sim = Simulation(seed: seed)
         for _ in 0..<n { try sim.addNode() }
         for i in 1..<n { sim.join(i, through: [0], after: .milliseconds(20 * i)) }
-        #expect(sim.run(until: sim.time + .seconds(60), while: { !sim.metrics.converged }))
+        #expect(sim.run(upTo: .seconds(60)) { sim.metrics.converged })
         for e in 0..<100 { sim.enqueueBroadcast(0, Self.event(e), key: .userEvent(UInt64(e))) }
         // Churn: every node changes its tags every 200 ms, more news than a datagram holds.
         for round in 0..<150 {

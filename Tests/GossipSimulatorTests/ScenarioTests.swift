@@ -16,13 +16,7 @@ import Testing
     }
 
     static func replay(_ r: ScenarioReport) -> Comment {
-        let o = r.options
-        return """
-            \(r.summary())
-            replay: swift run -c release grapevine-sim \(r.scenario.rawValue) --nodes \(o.nodes) --seed \(o.seed) \
-            --duration \(Double(o.duration.nanoseconds) / 1e9)\(o.loss > 0 ? " --loss \(o.loss)" : "")\
-            \(o.lifeguard ? "" : " --no-lifeguard")
-            """
+        "\(r.summary())\nreplay: swift run -c release \(r.replayCommand)"
     }
 
     @Test(arguments: seeds)
@@ -71,7 +65,6 @@ import Testing
         #expect(healed, Self.replay(r))
         let converged = r.converged
         #expect(converged, Self.replay(r))
-        print("partition heal time, seed \(seed): \(r.healTime.map { "\($0)" } ?? "never")")
     }
 
     @Test(arguments: seeds)
@@ -93,8 +86,21 @@ import Testing
         let on = try Scenario.slow.run(o)
         o.lifeguard = false
         let off = try Scenario.slow.run(o)
-        print("slow node, 5% loss, seed \(seed): false positives with Lifeguard \(on.falsePositives), without \(off.falsePositives)")
         #expect(on.falsePositives < off.falsePositives, "\(Self.replay(on))\n\(Self.replay(off))")
+    }
+
+    @Test func theReplayLineCarriesEveryOptionThatChangesTheRun() {
+        var o = Self.options(nodes: 40, seed: 9, seconds: 90)
+        o.loss = 0.05
+        o.lifeguard = false
+        o.partitionLength = .seconds(12)
+        o.slowDelay = .milliseconds(250)
+        o.joinSpread = .seconds(20)
+        func line(_ s: Scenario) -> String { s.replayCommand(o) }
+        let common = "--nodes 40 --seed 9 --duration 90.0 --loss 0.05 --no-lifeguard --join-seconds 20.0"
+        #expect(line(.partition) == "grapevine-sim partition \(common) --partition-seconds 12.0")
+        #expect(line(.slow) == "grapevine-sim slow \(common) --slow-ms 250.0")
+        #expect(line(.crash) == "grapevine-sim crash \(common)")
     }
 
     @Test func theSameSeedGivesTheSameTrace() throws {
