@@ -24,6 +24,7 @@ public final class Simulation {
     /// the responder sees.
     var connections: [ConversationID: Connection] = [:]
     var nextConnection: UInt64 = 1
+    var nextJoin: UInt64 = 1
     public internal(set) var metrics = SimulationMetrics()
     var sampleInterval: Int64 = 0
     public private(set) var samples: [Sample] = []
@@ -71,7 +72,10 @@ public final class Simulation {
     /// Asks node `i` to join through the given nodes.
     public func join(_ i: Int, through seeds: [Int], after delay: Duration = .zero) {
         let seeds = seeds.map { nodes[$0].address }
-        queue.push(time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds)))
+        let id = JoinID(raw: nextJoin)
+        nextJoin += 1
+        queue.push(
+            time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds, id: id)))
     }
 
     public func leave(_ i: Int) {

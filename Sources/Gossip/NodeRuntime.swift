@@ -74,6 +74,8 @@ final class NodeRuntime {
     private var queued: [Input] = []
     private var newEvents: [MembershipEvent] = []
     private var joinResults: [JoinOutcome] = []
+    /// The join started last; only its outcome settles the waiters.
+    private var currentJoin = JoinID(raw: 0)
     private var leaveFinished = false
     private var leftGracefully = false
 
@@ -88,7 +90,7 @@ final class NodeRuntime {
     var packetsIn = 0
     var packetsOut = 0
 
-    init(configuration: GossipConfiguration, settings: Settings, core: sending GossipInstance, loop: any EventLoop, view: MembershipView) {
+    init(configuration: GossipConfiguration, settings: Settings, core: GossipInstance, loop: any EventLoop, view: MembershipView) {
         self.configuration = configuration
         self.settings = settings
         self.core = core
@@ -254,7 +256,7 @@ final class NodeRuntime {
         logger.info(
             "rejoining members from snapshot",
             metadata: ["gossip.snapshot.members": "\(seeds.count)", "gossip.snapshot.incarnation": "\(snapshot.incarnation)"])
-        handle(.join(seeds: seeds))
+        startCoreJoin(seeds)
     }
 
     // MARK: the core
@@ -282,13 +284,13 @@ final class NodeRuntime {
             case .reply(let c, let message): sendReply(message, conversation: c)
             case .timer(let id, let at): arm(id, at: at)
             case .event(let event): newEvents.append(event)
-            case .joinCompleted(let outcome): joinResults.append(outcome)
+            case .joinCompleted(let outcome): if outcome.id == currentJoin { joinResults.append(outcome) }
             case .leaveCompleted: leaveFinished = true
             case .refused(let reason, let from): refused(reason, from: from)
             case .nameConflict(let conflict): nameConflict(conflict)
             }
         }
-        if case .timer(let id) = input, id.kind == .probe { periodicChecks() }
+        if case .timer(let id) = input, id.kind == .failureDetector(.probe) { periodicChecks() }
     }
 
     /// Runs after the core is done with a batch, so that promise callbacks and subscribers can
@@ -303,7 +305,7 @@ final class NodeRuntime {
             snapshotChanged()
         }
         if !joinResults.isEmpty {
-            let outcome = joinResults.last ?? JoinOutcome(contacted: 0)
+            let outcome = joinResults.last ?? JoinOutcome(id: currentJoin, contacted: 0)
             joinResults.removeAll()
             if let conflict = outcome.conflict {
                 // The name is held at the address the other claim names.
@@ -470,7 +472,13 @@ final class NodeRuntime {
             finishJoin(.failure(joinFailure()))
             return
         }
-        handle(.join(seeds: usable))
+        startCoreJoin(usable)
+    }
+
+    /// The core runs joins side by side; the waiters take the outcome of the one started last.
+    private func startCoreJoin(_ seeds: [Address]) {
+        currentJoin = JoinID(raw: currentJoin.raw + 1)
+        handle(.join(seeds: seeds, id: currentJoin))
     }
 
     /// False unless running: tags set while leaving or stopped would never be announced.
