@@ -44,6 +44,16 @@ public final class Simulation {
     /// The default is the sealed frame; set 6 for plaintext.
     public var streamFrameOverhead = 6 + 24 + 16
 
+    /// The largest stream frame, as `StreamCodec.maxFrameSize` (8 MiB by default); a larger
+    /// push/pull goes as several frames of one conversation, each counted and delivered.
+    public var maxStreamFrameSize = 8 << 20
+
+    /// The message as frames, as the runtime's codec splits it.
+    func streamFrames(_ message: StreamMessage) -> [StreamMessage] {
+        let body = maxStreamFrameSize - (streamFrameOverhead - 6) - 1 - WireSize.varint(UInt64(maxStreamFrameSize))
+        return message.frames(maxBodySize: body)
+    }
+
     public var time: Instant { Instant(nanoseconds: now) }
 
     public static func name(of i: Int) -> String { "node-\(i)" }
@@ -150,6 +160,12 @@ public final class Simulation {
     }
     public func isRunning(_ i: Int) -> Bool { nodes[i].running }
 
+    /// Hands node `i` a datagram from `from` now, as if it came off the network; lets tests
+    /// load a node with members that have no simulated process behind them.
+    package func inject(_ i: Int, datagram messages: [Message], from: Address) {
+        queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .datagram(from: from, messages: messages))
+    }
+
     // MARK: running
 
     /// Runs until virtual time `end`.
@@ -187,7 +203,7 @@ public final class Simulation {
         let i = Int(e.node)
         guard nodes[i].running, nodes[i].life == e.life else {
             // A request reached a process that is gone: the connection is reset.
-            if case .stream(_, _, let c) = e.kind, c.isInbound { closeUnanswered(c) }
+            if case .stream(_, let m, let c) = e.kind, c.isInbound, !m.more { closeUnanswered(c) }
             return
         }
         if nodes[i].pausedUntil > now {
@@ -216,8 +232,8 @@ public final class Simulation {
         let outputs = nodes[i].core.handle(input, now: Instant(nanoseconds: now))
         metrics.mix(now, i, input)
         for o in outputs { perform(o, by: i) }
-        // The responder handled the request without answering: it closes the connection.
-        if case .stream(_, _, let c) = e.kind, c.isInbound { closeUnanswered(c) }
+        // The responder handled the request's last frame without answering: it closes the connection.
+        if case .stream(_, let m, let c) = e.kind, c.isInbound, !m.more { closeUnanswered(c) }
     }
 
     func perform(_ o: Output, by i: Int) {
@@ -231,15 +247,20 @@ public final class Simulation {
             metrics.sent(i, to: to, messages: messages.count, bytes: bytes, at: now)
             deliver(messages, from: i, to: to)
         case .stream(let to, let message, let c):
-            metrics.sentStream(i, bytes: streamBytes(message), hashing: to)
-            deliverStream(message, from: i, to: to, conversation: c)
+            let frames = streamFrames(message)
+            for f in frames { metrics.sentStream(i, bytes: streamBytes(f), hashing: to) }
+            deliverStream(frames, from: i, to: to, conversation: c)
         case .reply(let c, let message):
             guard let conn = connections.removeValue(forKey: c) else { return }
-            metrics.sentStream(i, bytes: streamBytes(message), hashing: conn.originAddress)
+            let frames = streamFrames(message)
+            for f in frames { metrics.sentStream(i, bytes: streamBytes(f), hashing: conn.originAddress) }
             guard nodes[conn.origin].life == conn.originLife else { return }
-            queue.push(
-                time: now + latency(), node: Int32(conn.origin), life: conn.originLife,
-                .stream(from: nodes[i].address, message, conversation: conn.conversation))
+            let at = now + latency()
+            for f in frames {
+                queue.push(
+                    time: at, node: Int32(conn.origin), life: conn.originLife,
+                    .stream(from: nodes[i].address, f, conversation: conn.conversation))
+            }
         case .event(let event):
             metrics.observe(event, by: i, member: byName[event.member.name].map(Int.init), at: now)
         case .joinCompleted(let outcome):
@@ -290,7 +311,8 @@ public final class Simulation {
     /// Streams are reliable, like TCP: a reachable peer gets the request after a handshake and
     /// answers on the same connection; an unreachable one makes the sender's conversation fail
     /// (refused at once by a live host whose process is gone, timed out across a partition).
-    func deliverStream(_ message: StreamMessage, from i: Int, to: Address, conversation c: ConversationID) {
+    /// The frames of one message arrive together, in order, on the same connection.
+    func deliverStream(_ frames: [StreamMessage], from i: Int, to: Address, conversation c: ConversationID) {
         let life = nodes[i].life
         guard let j = byAddress[to].map(Int.init), reachable(i, j) else {
             queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(conversation: c))
@@ -303,9 +325,10 @@ public final class Simulation {
         let inbound = ConversationID.inbound(nextConnection)
         nextConnection += 1
         connections[inbound] = Connection(origin: i, originLife: life, originAddress: nodes[i].address, conversation: c)
-        queue.push(
-            time: now + 3 * latency(), node: Int32(j), life: nodes[j].life,
-            .stream(from: nodes[i].address, message, conversation: inbound))
+        let at = now + 3 * latency()
+        for f in frames {
+            queue.push(time: at, node: Int32(j), life: nodes[j].life, .stream(from: nodes[i].address, f, conversation: inbound))
+        }
     }
 
     /// The responder closed (or lost) a connection without a reply: the requester's

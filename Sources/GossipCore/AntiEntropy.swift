@@ -5,8 +5,9 @@
 /// reply comes back on the same connection (as memberlist does). A node whose own port the
 /// responder cannot reach still joins, and a forged request cannot aim a reply at a third party.
 extension GossipInstance {
+    /// This node's state, a section per part (the shell or the simulator splits it into frames).
     func localState(join: Bool, reply: Bool) -> StreamMessage {
-        .pushPull(PushPull(join: join, isReply: reply, sender: name, senderAddress: address, members: table.states))
+        .pushPull(PushPull(join: join, isReply: reply, sender: name, senderAddress: address, sections: table.sections))
     }
 
     mutating func join(_ seeds: [Address], id: JoinID) {
@@ -49,29 +50,42 @@ extension GossipInstance {
         outbox.append(.joinCompleted(outcome))
     }
 
+    /// A conversation ended before its last frame (or without a reply): what its frames
+    /// brought stays merged; the exchange is forgotten and counted.
     mutating func streamFailed(_ conversation: ConversationID) {
+        if exchanges.abandon(conversation) { counters.incompleteExchanges += 1 }
         guard let (id, done) = joins.failed(conversation) else { return }
         if let contacted = done { finishJoin(JoinOutcome(id: id, contacted: contacted)) }
     }
 
+    /// One frame of a push/pull. Frames are merged as they arrive, under one learn budget for
+    /// the whole exchange; a request is answered after its last frame, and a join counts a
+    /// seed as answered after the last frame of its reply.
     mutating func receive(_ message: StreamMessage, from: Address, conversation: ConversationID) {
         guard case .pushPull(let pp) = message, !departure.hasLeft else { return }
-        counters.pushPulls += 1
+        if !exchanges.isOpen(conversation) { counters.pushPulls += 1 }
+        counters.unknownSections += pp.unknownSections
+        guard var exchange = exchanges.current(conversation, budget: settings.maxMembersLearnedPerExchange, more: pp.more) else {
+            return refuse(.excessRequests, from: from)
+        }
+        defer { exchanges.record(conversation, exchange, more: pp.more) }
+        if exchange.ignoring { return }
         if conversation.isInbound {
-            merge(pp, from: from)
-            outbox.append(.reply(conversation: conversation, localState(join: false, reply: true)))
+            merge(pp, from: from, budget: &exchange.learnBudget)
+            if !pp.more { outbox.append(.reply(conversation: conversation, localState(join: false, reply: true))) }
             return
         }
-        guard let id = joins.join(of: conversation) else { return merge(pp, from: from) }
+        guard let id = joins.join(of: conversation) else { return merge(pp, from: from, budget: &exchange.learnBudget) }
         // The seed knows this node's name live elsewhere: refuse the join rather than merge a
         // cluster in which two processes would answer to one name.
         if let taken = pp.members.first(where: { $0.name == name && $0.status <= .suspect && $0.address != address }) {
             let c = NameConflict(name: name, known: address, claimed: taken.address, isSelf: true)
             conflict(c, from: from)
+            exchange.ignoring = true
             return finishJoin(JoinOutcome(id: id, contacted: 0, conflict: c))
         }
-        merge(pp, from: from)
-        if let (id, done) = joins.answered(conversation), let contacted = done {
+        merge(pp, from: from, budget: &exchange.learnBudget)
+        if !pp.more, let (id, done) = joins.answered(conversation), let contacted = done {
             finishJoin(JoinOutcome(id: id, contacted: contacted))
         }
     }
@@ -84,11 +98,21 @@ extension GossipInstance {
     /// mergeState does the same); this also keeps a reaped member reaped. A remote "dead" about
     /// a known member counts only as a suspicion here: this node has not seen the death itself,
     /// and the member deserves the chance to refute.
-    mutating func merge(_ pp: PushPull, from: Address) {
+    mutating func merge(_ pp: PushPull, from: Address, budget: inout Int) {
         guard Limits.isValidName(pp.sender) else { return refuse(.invalidName, from: from) }
-        exchangeBudget = settings.maxMembersLearnedPerExchange
-        defer { exchangeBudget = nil }
-        for m in pp.members {
+        exchangeBudget = budget
+        defer {
+            budget = exchangeBudget ?? budget
+            exchangeBudget = nil
+        }
+        for case .members(let members) in pp.sections {
+            mergeMembers(members, sender: pp.sender, from: from)
+        }
+    }
+
+    /// The members section: each entry as if it had arrived as gossip.
+    mutating func mergeMembers(_ members: [MemberState], sender: String, from: Address) {
+        for m in members {
             if let reason = refusal(for: m) {
                 refuse(reason, from: from)
                 continue
@@ -99,7 +123,7 @@ extension GossipInstance {
             case .left:
                 dead(Dead(incarnation: m.incarnation, name: m.name, from: m.name, left: true), local: false)
             case .suspect, .failed:
-                suspect(Suspect(incarnation: m.incarnation, name: m.name, from: pp.sender), local: false)
+                suspect(Suspect(incarnation: m.incarnation, name: m.name, from: sender), local: false)
             }
         }
     }

@@ -14,4 +14,6 @@ public struct Counters: Sendable, Equatable {
     public var messagesOut = 0
     /// Push/pull sections of types this version does not know, skipped.
     public var unknownSections = 0
+    /// Push/pull exchanges whose connection ended before their last frame.
+    public var incompleteExchanges = 0
 }

@@ -32,6 +32,7 @@ public struct GossipInstance: Sendable {
     var dissemination: Dissemination
     var joins = JoinProcess()
     var departure = LeaveProcess()
+    var exchanges = OpenExchanges()
 
     /// Reasons already reported by the input being handled (one bit per `Refusal`).
     var refusedThisInput: UInt32 = 0

@@ -27,8 +27,29 @@ struct MemberTable: Sendable {
 
     func isConfirmed(_ i: Int) -> Bool { confirmed[i] }
 
-    /// Every member's state, as push/pull sends it.
-    var states: [MemberState] { members.map(\.state) }
+    /// Every member's state, as push/pull sends it: members sections of at most
+    /// `PushPull.maxSectionSize` bytes each, so that any frame holds one.
+    var sections: [PushPullSection] {
+        var sections: [PushPullSection] = []
+        var chunk: [MemberState] = []
+        var size = 0
+        // The count varint of a section takes three bytes at most below 2^21 members.
+        let limit = PushPull.maxSectionSize - 3
+        for m in members {
+            let state = m.state
+            var c = SizeCounter()
+            c.memberState(state)
+            if !chunk.isEmpty, size + c.size > limit {
+                sections.append(.members(chunk))
+                chunk = []
+                size = 0
+            }
+            chunk.append(state)
+            size += c.size
+        }
+        sections.append(.members(chunk))
+        return sections
+    }
 
     // MARK: changes
 
