@@ -98,29 +98,35 @@ public final class Simulation {
         queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.setTags(tags)))
     }
 
-    /// Stops node `i` at once, without a word to anyone.
+    /// Stops node `i` at once, without a word to anyone. Its core's snapshot is kept for
+    /// `restart`, as the runtime keeps its snapshot file.
     public func crash(_ i: Int) {
         guard nodes[i].running else { return }
+        nodes[i].snapshot = nodes[i].core.snapshot()
         nodes[i].running = false
         nodes[i].life += 1
         metrics.nodeCrashed(i, at: now)
     }
 
-    /// Starts a crashed node again as a fresh process under the same name, optionally at a new
-    /// address, and joins it through `seeds`.
-    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int]) throws(SettingsError) {
+    /// Starts a crashed node again as a new process under the same name, optionally at a new
+    /// address, the way the runtime restarts one: from the snapshot its core gave when it
+    /// stopped (`GossipInstance.init(resuming:…)`), so it comes back above the incarnation it
+    /// last used and rejoins through the members it knew. `seeds` adds an explicit join.
+    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int] = []) throws(SettingsError) {
         crash(i)
         let addr = newAddress ?? nodes[i].address
         byAddress[nodes[i].address] = nil
         byAddress[addr] = Int32(i)
         nodes[i].address = addr
-        nodes[i].core = try GossipInstance(name: nodes[i].name, address: addr, tags: Tags(), settings: settings, seed: rng.next())
+        nodes[i].core = try GossipInstance(
+            resuming: nodes[i].snapshot ?? NodeSnapshot(), name: nodes[i].name, address: addr, tags: Tags(), settings: settings,
+            seed: rng.next())
         nodes[i].running = true
         nodes[i].leaving = false
         nodes[i].busyUntil = 0
         metrics.nodeStarted(i)
         queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.start))
-        join(i, through: seeds)
+        if !seeds.isEmpty { join(i, through: seeds) }
     }
 
     /// Node `i` stops handling anything for `duration` (a stopped process, a long GC pause);
@@ -271,6 +277,7 @@ public final class Simulation {
             metrics.mixScalar(0xc0f1, UInt64(i))
         case .leaveCompleted:
             metrics.mixScalar(0x1ea7, UInt64(i))
+            nodes[i].snapshot = nodes[i].core.snapshot()
             nodes[i].running = false
             nodes[i].life += 1
             metrics.nodeLeft(i)
@@ -361,4 +368,6 @@ struct SimNode {
     var pausedUntil: Int64 = 0
     var slowMean: Int64 = 0
     var busyUntil: Int64 = 0
+    /// What the core said a restart needs, taken when the node stopped.
+    var snapshot: NodeSnapshot?
 }

@@ -74,8 +74,9 @@ final class NodeRuntime {
     private var queued: [Input] = []
     private var newEvents: [MembershipEvent] = []
     private var joinResults: [JoinOutcome] = []
-    /// The join started last; only its outcome settles the waiters.
-    private var currentJoin = JoinID(raw: 0)
+    /// The join started last; only its outcome settles the waiters. Until the user joins, the
+    /// core's own rejoin from a snapshot.
+    private var currentJoin = NodeSnapshot.rejoinID
     private var leaveFinished = false
     private var leftGracefully = false
 
@@ -206,22 +207,22 @@ final class NodeRuntime {
         var advertised = configuration.advertiseAddress ?? configuration.bindAddress
         if advertised.port == 0 { advertised.port = port }
         let snapshot = loadSnapshot()
-        // One above the last incarnation used: whatever the cluster last heard of this name, the
-        // restarted process outranks it.
-        // A file is outside input: an incarnation at or past the ceiling is refused, not wrapped.
-        var resumed: UInt64 = 0
-        if let recorded = snapshot?.incarnation {
-            if recorded < Limits.maxIncarnation {
-                resumed = recorded + 1
-            } else {
-                logger.warning(
-                    "snapshot incarnation is beyond the protocol's ceiling; starting at 0 and refuting whatever the cluster says",
-                    metadata: ["gossip.snapshot.incarnation": "\(recorded)", "gossip.incarnation.max": "\(Limits.maxIncarnation)"])
-            }
+        // The core resumes one above the recorded incarnation and rejoins the snapshot's members
+        // on start (`GossipInstance.init(resuming:…)`); the simulator restarts the same way.
+        if let recorded = snapshot?.incarnation, recorded >= Limits.maxIncarnation {
+            logger.warning(
+                "snapshot incarnation is beyond the protocol's ceiling; starting at 0 and refuting whatever the cluster says",
+                metadata: ["gossip.snapshot.incarnation": "\(recorded)", "gossip.incarnation.max": "\(Limits.maxIncarnation)"])
         }
-        core = try GossipInstance(
-            name: configuration.name, address: advertised, tags: configuration.tags, settings: settings,
-            seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max), incarnation: resumed)
+        let seed = configuration.randomSeed ?? UInt64.random(in: .min ... .max)
+        if let snapshot {
+            core = try GossipInstance(
+                resuming: snapshot.core, name: configuration.name, address: advertised, tags: configuration.tags,
+                settings: settings, seed: seed)
+        } else {
+            core = try GossipInstance(
+                name: configuration.name, address: advertised, tags: configuration.tags, settings: settings, seed: seed)
+        }
         logger[metadataKey: "gossip.address"] = "\(advertised)"
         destinationPolicy.localBroadcasts = DestinationPolicy.localIPv4Broadcasts()
         phase = .running
@@ -232,8 +233,8 @@ final class NodeRuntime {
                 "running in plaintext (no keyring): anyone who can reach port \(port) can join this cluster, inject members, forge failures and read the membership; set a keyring unless the network is trusted"
             )
         }
+        logRejoin(from: snapshot)
         handle(.start)
-        rejoin(from: snapshot)
     }
 
     private func loadSnapshot() -> Snapshot? {
@@ -244,8 +245,9 @@ final class NodeRuntime {
         }
     }
 
-    /// A restarted node finds its cluster again through the members it last knew.
-    private func rejoin(from snapshot: Snapshot?) {
+    /// A restarted node finds its cluster again through the members it last knew (the core
+    /// starts that join on `.start`).
+    private func logRejoin(from snapshot: Snapshot?) {
         guard let snapshot else { return }
         if snapshot.left {
             logger.info("snapshot says this node left the cluster; not rejoining by itself")
@@ -256,7 +258,6 @@ final class NodeRuntime {
         logger.info(
             "rejoining members from snapshot",
             metadata: ["gossip.snapshot.members": "\(seeds.count)", "gossip.snapshot.incarnation": "\(snapshot.incarnation)"])
-        startCoreJoin(seeds)
     }
 
     // MARK: the core
@@ -432,9 +433,9 @@ final class NodeRuntime {
     @discardableResult
     private func writeSnapshot() -> EventLoopFuture<Void> {
         guard let path = configuration.snapshotPath else { return loop.makeSucceededVoidFuture() }
-        let snapshot = Snapshot(
-            incarnation: core.currentIncarnation, left: leftGracefully, members: core.knownMembers,
-            excluding: core.name, limit: configuration.snapshotMaxMembers)
+        var taken = core.snapshot(limit: configuration.snapshotMaxMembers)
+        taken.left = taken.left || leftGracefully
+        let snapshot = Snapshot(taken)
         let logger = self.logger
         let loop = self.loop
         let previous = snapshotWrite ?? loop.makeSucceededVoidFuture()

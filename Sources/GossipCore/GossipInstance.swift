@@ -33,6 +33,8 @@ public struct GossipInstance: Sendable {
     var joins = JoinProcess()
     var departure = LeaveProcess()
     var exchanges = OpenExchanges()
+    /// Set by `init(resuming:…)` until `.start`.
+    var resume: Resume?
 
     /// Reasons already reported by the input being handled (one bit per `Refusal`).
     var refusedThisInput: UInt32 = 0
