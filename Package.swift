@@ -41,8 +41,7 @@ let package = Package(
         ),
 
         // MARK: membership core (pure)
-        // libm backs Double.rounded(); nothing else of the C library is used.
-        .target(name: "GossipCore", swiftSettings: strict, linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "GossipCore", swiftSettings: strict),
 
         // MARK: wire format
         .target(

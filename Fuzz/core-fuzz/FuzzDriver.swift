@@ -96,6 +96,9 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
     var codecAccepted = 0
     /// Member names already found valid in this script.
     var validNames: Set<String> = []
+    /// Joins started and not yet completed: each must complete exactly once.
+    var openJoins: Set<JoinID> = []
+    var joinsStarted: UInt64 = 0
 
     init(_ bytes: some Collection<UInt8>, decoder: Decoder) {
         self.decoder = decoder
@@ -185,7 +188,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
         }
         // Most scripts start from a formed cluster: everyone joins node 0, then time runs a while.
         if h4 & 0x08 == 0 {
-            for i in 1..<count { handle(i, .join(seeds: [addresses[0]])) }
+            for i in 1..<count { handle(i, .join(seeds: [addresses[0]], id: startJoin())) }
             settle(rounds: 16 + Int(h5 & 0x0f))
         }
     }
@@ -294,7 +297,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             var seeds: [Address] = []
             for j in addresses.indices where mask & (1 << j) != 0 { seeds.append(addresses[j]) }
             if mask & 0x80 != 0 { seeds.append(fakeAddress(i, Int(mask >> 5 & 3))) }
-            handle(i, .join(seeds: seeds))
+            handle(i, .join(seeds: seeds, id: startJoin()))
         case .leave: handle(Int(byte()) % nodes.count, .leave)
         case .setTags:
             let i = Int(byte()) % nodes.count
@@ -315,7 +318,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 }
             }
             handle(i, .start)
-            handle(i, .join(seeds: addresses.indices.filter { $0 != i }.map { addresses[$0] }))
+            handle(i, .join(seeds: addresses.indices.filter { $0 != i }.map { addresses[$0] }, id: startJoin()))
         case .partition:
             let i = Int(byte()) % nodes.count
             partitioned[i].toggle()
@@ -470,6 +473,12 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
         return out
     }
 
+    mutating func startJoin() -> JoinID {
+        joinsStarted += 1
+        openJoins.insert(JoinID(raw: joinsStarted))
+        return JoinID(raw: joinsStarted)
+    }
+
     mutating func sniff(_ sequence: UInt32) {
         if sniffed.count >= 16 { sniffed.removeFirst() }
         sniffed.append(sequence)
@@ -500,7 +509,9 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 // once), but never before time began nor absurdly far ahead: either means a
                 // duration overflowed or wrapped. With these settings no timer is a day long.
                 if at.nanoseconds < 0 || at - now > .seconds(86_400) { violation(i, "timer \(id) armed at \(at)") }
-            case .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict:
+            case .joinCompleted(let outcome):
+                if openJoins.remove(outcome.id) == nil { violation(i, "\(outcome.id) completed twice or never started") }
+            case .event, .leaveCompleted, .refused, .nameConflict:
                 break
             }
         }
@@ -523,7 +534,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             if m.name != node.name, !node.address.canReach(m.address) { violation(i, "member \(m.name) at unreachable \(m.address)") }
             if node.member(named: m.name) != m { violation(i, "member \(m.name) not found under its own name") }
         }
-        if live != node.aliveCount { violation(i, "aliveCount \(node.aliveCount), alive+suspect members \(live)") }
+        if live != node.liveCount { violation(i, "liveCount \(node.liveCount), alive+suspect members \(live)") }
     }
 
 

@@ -29,6 +29,7 @@ public final class Simulation {
     /// the responder sees.
     var connections: [ConversationID: Connection] = [:]
     var nextConnection: UInt64 = 1
+    var nextJoin: UInt64 = 1
     public internal(set) var metrics = SimulationMetrics()
     var sampleInterval: Int64 = 0
     public private(set) var samples: [Sample] = []
@@ -51,6 +52,16 @@ public final class Simulation {
 
     /// Virtual time since the simulation began.
     public var elapsed: Duration { .nanoseconds(now) }
+
+    /// The largest stream frame, as `StreamCodec.maxFrameSize` (8 MiB by default); a larger
+    /// push/pull goes as several frames of one conversation, each counted and delivered.
+    public var maxStreamFrameSize = 8 << 20
+
+    /// The message as frames, as the runtime's codec splits it.
+    func streamFrames(_ message: StreamMessage) -> [StreamMessage] {
+        let body = maxStreamFrameSize - (streamFrameOverhead - 6) - 1 - WireSize.varint(UInt64(maxStreamFrameSize))
+        return message.frames(maxBodySize: body)
+    }
 
     /// The name a node gets when `addNode` is not given one: `node-<index>`.
     public static func defaultName(of i: Int) -> String { "node-\(i)" }
@@ -95,7 +106,10 @@ public final class Simulation {
     /// Asks node `i` to join through the given nodes.
     public func join(_ i: Int, through seeds: [Int], after delay: Duration = .zero) {
         let seeds = seeds.map { nodes[$0].address }
-        queue.push(time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds)))
+        let id = JoinID(raw: nextJoin)
+        nextJoin += 1
+        queue.push(
+            time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds, id: id)))
     }
 
     public func leave(_ i: Int) {
@@ -108,29 +122,35 @@ public final class Simulation {
         queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.setTags(tags)))
     }
 
-    /// Stops node `i` at once, without a word to anyone.
+    /// Stops node `i` at once, without a word to anyone. Its core's snapshot is kept for
+    /// `restart`, as the runtime keeps its snapshot file.
     public func crash(_ i: Int) {
         guard nodes[i].running else { return }
+        nodes[i].snapshot = nodes[i].core.snapshot()
         nodes[i].running = false
         nodes[i].life += 1
         metrics.nodeCrashed(i, at: now)
     }
 
-    /// Starts a crashed node again as a fresh process under the same name, optionally at a new
-    /// address, and joins it through `seeds`.
-    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int]) throws(SettingsError) {
+    /// Starts a crashed node again as a new process under the same name, optionally at a new
+    /// address, the way the runtime restarts one: from the snapshot its core gave when it
+    /// stopped (`GossipInstance.init(resuming:…)`), so it comes back above the incarnation it
+    /// last used and rejoins through the members it knew. `seeds` adds an explicit join.
+    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int] = []) throws(SettingsError) {
         crash(i)
         let addr = newAddress ?? nodes[i].address
         byAddress[nodes[i].address] = nil
         byAddress[addr] = Int32(i)
         nodes[i].address = addr
-        nodes[i].core = try GossipInstance(name: nodes[i].name, address: addr, tags: Tags(), settings: settings, seed: rng.next())
+        nodes[i].core = try GossipInstance(
+            resuming: nodes[i].snapshot ?? NodeSnapshot(), name: nodes[i].name, address: addr, tags: Tags(), settings: settings,
+            seed: rng.next())
         nodes[i].running = true
         nodes[i].leaving = false
         nodes[i].busyUntil = 0
         metrics.nodeStarted(i)
         queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.start))
-        join(i, through: seeds)
+        if !seeds.isEmpty { join(i, through: seeds) }
     }
 
     /// Node `i` stops handling anything for `duration` (a stopped process, a long GC pause);
@@ -178,6 +198,12 @@ public final class Simulation {
         observers.append(observer)
     }
 
+    /// Hands node `i` a datagram from `from` now, as if it came off the network; lets tests
+    /// load a node with members that have no simulated process behind them.
+    package func inject(_ i: Int, datagram messages: [Message], from: Address) {
+        queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .datagram(from: from, messages: messages))
+    }
+
     // MARK: running
 
     /// Runs `duration` of virtual time.
@@ -217,7 +243,7 @@ public final class Simulation {
         let i = Int(e.node)
         guard nodes[i].running, nodes[i].life == e.life else {
             // A request reached a process that is gone: the connection is reset.
-            if case .stream(_, _, let c) = e.kind, c.isInbound { closeUnanswered(c) }
+            if case .stream(_, let m, let c) = e.kind, c.isInbound, !m.more { closeUnanswered(c) }
             return
         }
         if nodes[i].pausedUntil > now {
@@ -246,8 +272,8 @@ public final class Simulation {
         let outputs = nodes[i].core.handle(input, now: Instant(nanoseconds: now))
         metrics.mix(now, i, input)
         for o in outputs { perform(o, by: i) }
-        // The responder handled the request without answering: it closes the connection.
-        if case .stream(_, _, let c) = e.kind, c.isInbound { closeUnanswered(c) }
+        // The responder handled the request's last frame without answering: it closes the connection.
+        if case .stream(_, let m, let c) = e.kind, c.isInbound, !m.more { closeUnanswered(c) }
     }
 
     func perform(_ o: Output, by i: Int) {
@@ -261,19 +287,24 @@ public final class Simulation {
             metrics.sent(i, to: to, messages: messages.count, bytes: bytes, at: now)
             deliver(messages, from: i, to: to)
         case .stream(let to, let message, let c):
-            metrics.sentStream(i, bytes: streamBytes(message), hashing: to)
-            deliverStream(message, from: i, to: to, conversation: c)
+            let frames = streamFrames(message)
+            for f in frames { metrics.sentStream(i, bytes: streamBytes(f), hashing: to) }
+            deliverStream(frames, from: i, to: to, conversation: c)
         case .reply(let c, let message):
             guard let conn = connections.removeValue(forKey: c) else { return }
-            metrics.sentStream(i, bytes: streamBytes(message), hashing: conn.originAddress)
+            let frames = streamFrames(message)
+            for f in frames { metrics.sentStream(i, bytes: streamBytes(f), hashing: conn.originAddress) }
             guard nodes[conn.origin].life == conn.originLife else { return }
-            guard let carried = carry(message, to: conn.originAddress) else {
-                queue.push(time: now + latency(), node: Int32(conn.origin), life: conn.originLife, .streamFailed(conversation: conn.conversation))
-                return
+            let at = now + latency()
+            for f in frames {
+                guard let carried = carry(f, to: conn.originAddress) else {
+                    queue.push(time: at, node: Int32(conn.origin), life: conn.originLife, .streamFailed(conversation: conn.conversation))
+                    return
+                }
+                queue.push(
+                    time: at, node: Int32(conn.origin), life: conn.originLife,
+                    .stream(from: nodes[i].address, carried, conversation: conn.conversation))
             }
-            queue.push(
-                time: now + latency(), node: Int32(conn.origin), life: conn.originLife,
-                .stream(from: nodes[i].address, carried, conversation: conn.conversation))
         case .event(let event):
             metrics.observe(event, by: i, member: byName[event.member.name].map(Int.init), at: now)
             for observer in observers { observer(i, event) }
@@ -285,6 +316,7 @@ public final class Simulation {
             metrics.mixScalar(0xc0f1, UInt64(i))
         case .leaveCompleted:
             metrics.mixScalar(0x1ea7, UInt64(i))
+            nodes[i].snapshot = nodes[i].core.snapshot()
             nodes[i].running = false
             nodes[i].life += 1
             metrics.nodeLeft(i)
@@ -325,22 +357,28 @@ public final class Simulation {
     /// Streams are reliable, like TCP: a reachable peer gets the request after a handshake and
     /// answers on the same connection; an unreachable one makes the sender's conversation fail
     /// (refused at once by a live host whose process is gone, timed out across a partition).
-    func deliverStream(_ message: StreamMessage, from i: Int, to: Address, conversation c: ConversationID) {
+    /// The frames of one message arrive together, in order, on the same connection.
+    func deliverStream(_ frames: [StreamMessage], from i: Int, to: Address, conversation c: ConversationID) {
         let life = nodes[i].life
         guard let j = byAddress[to].map(Int.init), reachable(i, j) else {
             queue.push(time: now + network.streamTimeout.nanoseconds, node: Int32(i), life: life, .streamFailed(conversation: c))
             return
         }
-        guard nodes[j].running, let carried = carry(message, to: to) else {
-            queue.push(time: now + 2 * latency(), node: Int32(i), life: life, .streamFailed(conversation: c))
-            return
+        var carried: [StreamMessage] = []
+        for f in frames {
+            guard nodes[j].running, let passed = carry(f, to: to) else {
+                queue.push(time: now + 2 * latency(), node: Int32(i), life: life, .streamFailed(conversation: c))
+                return
+            }
+            carried.append(passed)
         }
         let inbound = ConversationID.inbound(nextConnection)
         nextConnection += 1
         connections[inbound] = Connection(origin: i, originLife: life, originAddress: nodes[i].address, conversation: c)
-        queue.push(
-            time: now + 3 * latency(), node: Int32(j), life: nodes[j].life,
-            .stream(from: nodes[i].address, carried, conversation: inbound))
+        let at = now + 3 * latency()
+        for f in carried {
+            queue.push(time: at, node: Int32(j), life: nodes[j].life, .stream(from: nodes[i].address, f, conversation: inbound))
+        }
     }
 
     /// A stream message after `streamTransport`, or nil when the transport dropped it.
@@ -399,4 +437,6 @@ struct SimNode {
     var pausedUntil: Int64 = 0
     var slowMean: Int64 = 0
     var busyUntil: Int64 = 0
+    /// What the core said a restart needs, taken when the node stopped.
+    var snapshot: NodeSnapshot?
 }

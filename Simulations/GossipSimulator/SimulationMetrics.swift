@@ -216,13 +216,13 @@ public struct SimulationMetrics: Sendable {
             case .datagram(_, let m): 5 | UInt64(m.count) << 8
             case .stream: 6
             case .streamFailed: 7
-            case .timer(let id): 8 | UInt64(id.kind.rawValue) << 8 | id.token << 16
+            case .timer(let id): 8 | UInt64(id.kind.code) << 8 | id.token << 16
             }
         mixScalar(UInt64(bitPattern: now), UInt64(i) << 32 | tag)
     }
 
     mutating func mixTimer(_ id: TimerID, _ at: Int64) {
-        mixScalar(UInt64(id.kind.rawValue) | id.token << 8, UInt64(bitPattern: at))
+        mixScalar(UInt64(id.kind.code) | id.token << 8, UInt64(bitPattern: at))
     }
 
     func sample(at now: Int64) -> Sample {

@@ -78,6 +78,8 @@ final class NodeRuntime {
 
     /// Callers' joins under way (Runtime/Joins.swift).
     var joins: [JoinWaiter] = []
+    /// The id of the next join handed to the core; 0 is the core's own rejoin from a snapshot.
+    var nextJoinID = NodeSnapshot.rejoinID.raw + 1
     let timers: Timers
     let snapshots: SnapshotStore?
     private var stopWaiters: [() -> Void] = []
@@ -158,30 +160,33 @@ final class NodeRuntime {
         var advertised = configuration.advertiseAddress ?? configuration.bindAddress
         if advertised.port == 0 { advertised.port = port }
         let snapshot = snapshots?.load()
-        // One above the last incarnation used: whatever the cluster last heard of this name, the
-        // restarted process outranks it.
-        // A file is outside input: an incarnation at or past the ceiling is refused, not wrapped.
-        var resumed: UInt64 = 0
-        if let recorded = snapshot?.incarnation {
-            if recorded < Limits.maxIncarnation {
-                resumed = recorded + 1
-            } else {
-                logger.warning(
-                    "snapshot incarnation is beyond the protocol's ceiling; starting at 0 and refuting whatever the cluster says",
-                    metadata: ["gossip.snapshot.incarnation": "\(recorded)", "gossip.incarnation.max": "\(Limits.maxIncarnation)"])
-            }
+        // The core resumes one above the recorded incarnation and rejoins the snapshot's members
+        // on start (`GossipInstance.init(resuming:…)`); the simulator restarts the same way. A
+        // file is outside input: an incarnation at or past the ceiling is refused, not wrapped.
+        if let recorded = snapshot?.incarnation, recorded >= Limits.maxIncarnation {
+            logger.warning(
+                "snapshot incarnation is beyond the protocol's ceiling; starting at 0 and refuting whatever the cluster says",
+                metadata: ["gossip.snapshot.incarnation": "\(recorded)", "gossip.incarnation.max": "\(Limits.maxIncarnation)"])
         }
+        let seed = configuration.randomSeed ?? UInt64.random(in: .min ... .max)
+        let instance: GossipInstance
         do {
-            core = try GossipInstance(
-                name: configuration.name, address: advertised, tags: configuration.tags, settings: settings,
-                seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max), incarnation: resumed)
+            if let snapshot {
+                instance = try GossipInstance(
+                    resuming: snapshot.core, name: configuration.name, address: advertised, tags: configuration.tags,
+                    settings: settings, seed: seed)
+            } else {
+                instance = try GossipInstance(
+                    name: configuration.name, address: advertised, tags: configuration.tags, settings: settings, seed: seed)
+            }
         } catch {
-            // validate() checked the same settings and name; only the incarnation is new here.
+            // validate() checked the same settings and name; only the snapshot is new here.
             bound.udp.close(promise: nil)
             bound.tcp.close(promise: nil)
             phase = .idle
             return .failure(GossipError(error))
         }
+        core = instance
         tcp = bound.tcp
         logger[metadataKey: "gossip.address"] = "\(advertised)"
         destinationPolicy.localBroadcasts = DestinationPolicy.localIPv4Broadcasts()
@@ -193,15 +198,16 @@ final class NodeRuntime {
                 "running in plaintext (no keyring): anyone who can reach port \(port) can join this cluster, inject members, forge failures and read the membership; set a keyring unless the network is trusted"
             )
         }
+        let rejoining = rejoinCount(from: snapshot)
         handle(.start)
-        let rejoining = rejoin(from: snapshot)
         return .success(
-            StartResult(address: advertised, incarnation: resumed, snapshotFound: snapshot != nil, rejoining: rejoining))
+            StartResult(address: advertised, incarnation: instance.currentIncarnation, snapshotFound: snapshot != nil,
+                        rejoining: rejoining))
     }
 
-    /// A restarted node finds its cluster again through the members it last knew; returns how
-    /// many it contacts.
-    private func rejoin(from snapshot: Snapshot?) -> Int {
+    /// A restarted node finds its cluster again through the members it last knew: the core
+    /// starts that join on `.start`. Returns how many it contacts, and says so in the log.
+    private func rejoinCount(from snapshot: Snapshot?) -> Int {
         guard let snapshot, let core else { return 0 }
         if snapshot.left {
             logger.info("snapshot says this node left the cluster; not rejoining by itself")
@@ -212,7 +218,6 @@ final class NodeRuntime {
         logger.info(
             "rejoining members from snapshot",
             metadata: ["gossip.snapshot.members": "\(seeds.count)", "gossip.snapshot.incarnation": "\(snapshot.incarnation)"])
-        handle(.join(seeds: seeds))
         return seeds.count
     }
 

@@ -66,26 +66,20 @@ extension GossipInstance {
             }
             exchangeBudget = budget - 1
         }
-        if members.count < settings.maxMembers { return true }
-        var oldest = -1
-        if members.count > liveCount {
-            for (i, m) in members.enumerated() where m.status > .suspect && m.name != name {
-                if oldest < 0 || m.statusChangedAt < members[oldest].statusChangedAt { oldest = i }
-            }
-        }
-        guard oldest >= 0 else {
+        if table.count < settings.maxMembers { return true }
+        guard let oldest = table.longestGone(excluding: name) else {
             refuse(.tableFull, from: sender)
             return false
         }
-        emit(.reaped, remove(at: oldest))
+        reap(at: oldest)
         return true
     }
 
     /// Whether `sender` is the address of the live member `member`, the only kind of peer a
     /// reply may carry gossip to.
     func isLiveMember(_ member: String, at sender: Address) -> Bool {
-        guard let i = index[member] else { return false }
-        return members[i].address == sender && members[i].status <= .suspect
+        guard let i = table.position(of: member) else { return false }
+        return table[i].address == sender && table[i].status <= .suspect
     }
 
     /// Answers the datagram source. To a live member the answer carries gossip like any

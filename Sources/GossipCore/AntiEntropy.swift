@@ -5,92 +5,89 @@
 /// reply comes back on the same connection (as memberlist does). A node whose own port the
 /// responder cannot reach still joins, and a forged request cannot aim a reply at a third party.
 extension GossipInstance {
+    /// This node's state, a section per part (the shell or the simulator splits it into frames).
     func localState(join: Bool, reply: Bool) -> StreamMessage {
-        .pushPull(PushPull(join: join, isReply: reply, sender: name, senderAddress: address, members: members.map(\.state)))
+        .pushPull(PushPull(join: join, isReply: reply, sender: name, senderAddress: address, sections: table.sections))
     }
 
-    mutating func join(_ seeds: [Address], _ now: Instant) {
+    mutating func join(_ seeds: [Address], id: JoinID) {
         let targets = seeds.filter { $0 != address }
-        guard !isLeaving, !targets.isEmpty else {
-            outbox.append(.joinCompleted(JoinOutcome(contacted: 0)))
+        guard !departure.isLeaving, !targets.isEmpty else {
+            outbox.append(.joinCompleted(JoinOutcome(id: id, contacted: 0)))
             return
         }
-        // A join while another is under way replaces it; its result goes to every waiter.
-        joinState = JoinState(seeds: targets)
+        joins.begin(id, seeds: targets)
         // Our arrival is announced by us: the seeds learn of us through the exchange and do not
         // gossip merged entries on.
         broadcastSelfAlive()
-        sendJoin(now)
+        sendJoin(id)
     }
 
-    mutating func sendJoin(_ now: Instant) {
-        guard var j = joinState else { return }
-        j.answered = 0
-        j.failed = 0
-        j.pending.removeAll()
-        for s in j.seeds {
+    mutating func sendJoin(_ id: JoinID) {
+        guard let (seeds, attempt) = joins.startAttempt(id) else { return }
+        for s in seeds {
             let c = newConversation()
-            j.pending[c] = s
+            joins.sent(id, to: s, conversation: c)
             outbox.append(.stream(to: s, localState(join: true, reply: false), conversation: c))
         }
-        joinState = j
         // Backoff doubles each attempt, as Serf's retry-join does.
-        arm(.joinRetry, at: now + settings.joinRetryInterval * (1 << min(j.attempt - 1, 16)))
+        let token = newToken()
+        joins.armedRetry(id, token: token)
+        armAdditional(.join(.retry), token: token, at: now + settings.joinRetryInterval * (1 << min(attempt - 1, 16)))
     }
 
-    mutating func joinRetry(_ now: Instant) {
-        guard var j = joinState else { return }
-        if j.answered > 0 { return completeJoin() }
-        if j.attempt >= settings.joinMaxAttempts {
-            finishJoin(JoinOutcome(contacted: 0))
-            return
+    mutating func joinRetry(token: UInt64) {
+        guard let (id, decision) = joins.retryFired(token: token, maxAttempts: settings.joinMaxAttempts) else { return }
+        switch decision {
+        case .complete(let contacted): finishJoin(JoinOutcome(id: id, contacted: contacted))
+        case .giveUp: finishJoin(JoinOutcome(id: id, contacted: 0))
+        case .retry: sendJoin(id)
         }
-        j.attempt += 1
-        joinState = j
-        sendJoin(now)
-    }
-
-    mutating func completeJoin() {
-        guard let j = joinState else { return }
-        finishJoin(JoinOutcome(contacted: j.answered))
     }
 
     mutating func finishJoin(_ outcome: JoinOutcome) {
-        joinState = nil
-        periodic[.joinRetry] = nil
+        joins.forget(outcome.id)
         outbox.append(.joinCompleted(outcome))
     }
 
-    mutating func streamFailed(_ conversation: ConversationID, _ now: Instant) {
-        guard var j = joinState, j.pending.removeValue(forKey: conversation) != nil else { return }
-        j.failed += 1
-        joinState = j
-        // Every seed refused: wait for the retry timer rather than hammering them.
-        if j.answered > 0, j.answered + j.failed >= j.seeds.count { completeJoin() }
+    /// A conversation ended before its last frame (or without a reply): what its frames
+    /// brought stays merged; the exchange is forgotten and counted.
+    mutating func streamFailed(_ conversation: ConversationID) {
+        if exchanges.abandon(conversation) { counters.incompleteExchanges += 1 }
+        guard let (id, done) = joins.failed(conversation) else { return }
+        if let contacted = done { finishJoin(JoinOutcome(id: id, contacted: contacted)) }
     }
 
-    mutating func receive(_ message: StreamMessage, from: Address, conversation: ConversationID, _ now: Instant) {
-        guard case .pushPull(let pp) = message, !hasLeft else { return }
-        counters.pushPulls += 1
+    /// One frame of a push/pull. Frames are merged as they arrive, under one learn budget for
+    /// the whole exchange; a request is answered after its last frame, and a join counts a
+    /// seed as answered after the last frame of its reply.
+    mutating func receive(_ message: StreamMessage, from: Address, conversation: ConversationID) {
+        guard case .pushPull(let pp) = message, !departure.hasLeft else { return }
+        if !exchanges.isOpen(conversation) { counters.pushPulls += 1 }
+        counters.unknownSections += pp.unknownSections
+        guard var exchange = exchanges.current(conversation, budget: settings.maxMembersLearnedPerExchange, more: pp.more) else {
+            return refuse(.excessRequests, from: from)
+        }
+        defer { exchanges.record(conversation, exchange, more: pp.more) }
+        if exchange.ignoring { return }
         if conversation.isInbound {
-            merge(pp, from: from, now)
-            outbox.append(.reply(conversation: conversation, localState(join: false, reply: true)))
+            merge(pp, from: from, budget: &exchange.learnBudget)
+            if !pp.more { outbox.append(.reply(conversation: conversation, localState(join: false, reply: true))) }
             return
         }
-        guard var j = joinState, j.pending.removeValue(forKey: conversation) != nil else {
-            return merge(pp, from: from, now)
-        }
+        guard let id = joins.join(of: conversation) else { return merge(pp, from: from, budget: &exchange.learnBudget) }
         // The seed knows this node's name live elsewhere: refuse the join rather than merge a
         // cluster in which two processes would answer to one name.
         if let taken = pp.members.first(where: { $0.name == name && $0.status <= .suspect && $0.address != address }) {
             let c = NameConflict(name: name, known: address, claimed: taken.address, isSelf: true)
             conflict(c, from: from)
-            return finishJoin(JoinOutcome(contacted: 0, conflict: c))
+            exchange.ignoring = true
+            return finishJoin(JoinOutcome(id: id, contacted: 0, conflict: c))
         }
-        merge(pp, from: from, now)
-        j.answered += 1
-        joinState = j
-        if j.answered + j.failed >= j.seeds.count { completeJoin() }
+        merge(pp, from: from, budget: &exchange.learnBudget)
+        if !pp.more, let (id, done) = joins.answered(conversation), let contacted = done {
+            finishJoin(JoinOutcome(id: id, contacted: contacted))
+        }
     }
 
     /// Applies a remote member list as if its entries had arrived as gossip, each checked by
@@ -101,46 +98,45 @@ extension GossipInstance {
     /// mergeState does the same); this also keeps a reaped member reaped. A remote "dead" about
     /// a known member counts only as a suspicion here: this node has not seen the death itself,
     /// and the member deserves the chance to refute.
-    mutating func merge(_ pp: PushPull, from: Address, _ now: Instant) {
+    mutating func merge(_ pp: PushPull, from: Address, budget: inout Int) {
         guard Limits.isValidName(pp.sender) else { return refuse(.invalidName, from: from) }
-        exchangeBudget = settings.maxMembersLearnedPerExchange
-        defer { exchangeBudget = nil }
-        for m in pp.members {
+        exchangeBudget = budget
+        defer {
+            budget = exchangeBudget ?? budget
+            exchangeBudget = nil
+        }
+        for case .members(let members) in pp.sections {
+            mergeMembers(members, sender: pp.sender, from: from)
+        }
+    }
+
+    /// The members section: each entry as if it had arrived as gossip.
+    mutating func mergeMembers(_ members: [MemberState], sender: String, from: Address) {
+        for m in members {
             if let reason = refusal(for: m) {
                 refuse(reason, from: from)
                 continue
             }
             switch m.status {
             case .alive:
-                alive(Alive(incarnation: m.incarnation, name: m.name, address: m.address, tags: m.tags), now, from: from)
+                alive(Alive(incarnation: m.incarnation, name: m.name, address: m.address, tags: m.tags), from: from)
             case .left:
-                dead(Dead(incarnation: m.incarnation, name: m.name, from: m.name, left: true), now, local: false)
+                dead(Dead(incarnation: m.incarnation, name: m.name, from: m.name, left: true), local: false)
             case .suspect, .failed:
-                suspect(Suspect(incarnation: m.incarnation, name: m.name, from: pp.sender), now, local: false)
+                suspect(Suspect(incarnation: m.incarnation, name: m.name, from: sender), local: false)
             }
         }
     }
 
-    mutating func pushPullRound(_ now: Instant) {
-        guard let i = randomMembers(1, accept: { $0.status == .alive }).first else { return }
-        outbox.append(.stream(to: members[i].address, localState(join: false, reply: false), conversation: newConversation()))
+    mutating func pushPullRound() {
+        guard let i = table.randomMembers(1, excluding: name, rng: &rng, accept: { $0.status == .alive }).first else { return }
+        outbox.append(.stream(to: table[i].address, localState(join: false, reply: false), conversation: newConversation()))
     }
 
     /// Serf's reconnect: with probability failed/alive (or `always`), try one random failed
     /// member. Without it a partition, once each side has declared the other dead, never heals.
-    mutating func reconnectRound(_ now: Instant, always: Bool) {
-        var failed = 0
-        for m in members where m.status == .failed { failed += 1 }
-        guard failed > 0 else { return }
-        let p = Double(failed) / Double(max(liveCount, 1))
-        if !always, rng.unit() >= p { return }
-        var pick = rng.index(below: failed)
-        for m in members where m.status == .failed {
-            if pick == 0 {
-                outbox.append(.stream(to: m.address, localState(join: false, reply: false), conversation: newConversation()))
-                return
-            }
-            pick -= 1
-        }
+    mutating func reconnectRound(always: Bool) {
+        guard let i = table.randomFailed(always: always, rng: &rng) else { return }
+        outbox.append(.stream(to: table[i].address, localState(join: false, reply: false), conversation: newConversation()))
     }
 }

@@ -1,88 +1,46 @@
-/// Gossip: every datagram carries as many queued updates as fit in the byte budget, least
-/// transmitted first; periodic rounds send them to a few random members; locally made updates
-/// go out at once.
-extension GossipInstance {
-    /// A fresh message list for one datagram.
-    func takeScratch() -> [Message] {
-        var m: [Message] = []
-        m.reserveCapacity(16)
-        return m
+/// What waits to be gossiped: the queues by broadcast class (`Broadcasts`), whether a locally
+/// made update asks for a gossip round at once, and how often each update is retransmitted.
+struct Dissemination: Sendable {
+    private var broadcasts: Broadcasts
+    /// A locally made update is waiting: the router runs a gossip round at the end of the input.
+    private var sendNow = false
+    let retransmitMultiplier: Int
+
+    init(caps: BroadcastCaps, retransmitMultiplier: Int) {
+        broadcasts = Broadcasts(caps: caps)
+        self.retransmitMultiplier = retransmitMultiplier
     }
 
-    var retransmitLimit: Int {
-        Formulas.retransmitLimit(multiplier: settings.retransmitMultiplier, members: liveCount)
+    /// Updates waiting, in all classes.
+    var count: Int { broadcasts.count }
+
+    func count(of c: BroadcastClass) -> Int { broadcasts.count(of: c) }
+
+    func dropped(of c: BroadcastClass) -> Int { broadcasts.dropped[c.rawValue] }
+
+    func isPending(_ id: UInt64, key: BroadcastKey) -> Bool { broadcasts.isPending(id, key: key) }
+
+    /// Queues an update, replacing the older one about `key`; `sendNow` for updates this node
+    /// made itself (suspicions it raised, its refutations, its departure). Returns the update's id.
+    @discardableResult
+    mutating func enqueue(_ message: Message, key: BroadcastKey, sendNow now: Bool = false) -> UInt64 {
+        if now { sendNow = true }
+        return broadcasts.enqueue(message, key: key)
     }
 
-    /// Sends `messages` to `to`, topped up with queued updates up to the payload budget.
-    mutating func send(_ messages: [Message], to: Address) {
-        var messages = messages
-        var budget = settings.payloadBudget
-        for m in messages { budget -= m.encodedSize }
-        broadcasts.fill(into: &messages, budget: &budget, limit: retransmitLimit)
-        counters.messagesOut += messages.count
-        outbox.append(.datagram(to: to, messages: messages))
+    /// Retransmissions per update in a cluster of `liveCount` members.
+    func retransmitLimit(liveCount: Int) -> Int {
+        Formulas.retransmitLimit(multiplier: retransmitMultiplier, members: liveCount)
     }
 
-    /// One gossip round: queued updates to `gossipNodes` random members. Members that failed
-    /// or left recently are included, so that a member wrongly declared dead hears of it and refutes.
-    mutating func gossipRound(_ now: Instant) {
-        guard broadcasts.count > 0 else { return }
-        let deadWindow = settings.gossipToTheDead
-        let targets = randomMembers(settings.gossipNodes) { m in
-            m.status <= .suspect || now - m.statusChangedAt < deadWindow
-        }
-        for t in targets {
-            guard broadcasts.count > 0 else { break }
-            var messages = takeScratch()
-            var budget = settings.payloadBudget
-            broadcasts.fill(into: &messages, budget: &budget, limit: retransmitLimit)
-            if messages.isEmpty { break }
-            counters.messagesOut += messages.count
-            outbox.append(.datagram(to: members[t].address, messages: messages))
-        }
+    /// Appends queued updates while they fit in `budget`.
+    mutating func fill(into messages: inout [Message], budget: inout Int, liveCount: Int) {
+        broadcasts.fill(into: &messages, budget: &budget, limit: retransmitLimit(liveCount: liveCount))
     }
 
-    /// Queues an update about a member learned from elsewhere.
-    mutating func broadcast(_ message: Message, about member: String) {
-        broadcasts.enqueue(message, key: .member(member))
-    }
-
-    /// Queues an update about a member this node made itself, and sends it at once.
-    mutating func broadcastLocal(_ message: Message, about member: String) {
-        broadcasts.enqueue(message, key: .member(member))
-        eager = true
-    }
-
-    mutating func broadcastSelfAlive() {
-        broadcastLocal(.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags)), about: name)
-    }
-
-    /// Handles one datagram. A datagram buys at most one reply: honest members send one ping or
-    /// one indirect ping per datagram, so further requests in the same datagram are refused.
-    mutating func receive(_ messages: [Message], from: Address, _ now: Instant) {
-        counters.messagesIn += messages.count
-        if hasLeft { return }
-        var answered = false
-        for m in messages {
-            if let reason = refusal(for: m) {
-                refuse(reason, from: from)
-                continue
-            }
-            switch m {
-            case .ping, .indirectPing:
-                if answered {
-                    refuse(.excessRequests, from: from)
-                    continue
-                }
-                answered = true
-                if case .ping(let p) = m { receivePing(p, from: from, now) }
-                if case .indirectPing(let p) = m { receiveIndirectPing(p, from: from, now) }
-            case .ack(let a): receiveAck(a, now)
-            case .nack(let n): receiveNack(n)
-            case .alive(let a): alive(a, now, from: from)
-            case .suspect(let s): suspect(s, now, local: false, from: from)
-            case .dead(let d): dead(d, now, local: false, from: from)
-            }
-        }
+    /// Whether a round is due at once; clears the request.
+    mutating func takeSendNow() -> Bool {
+        defer { sendNow = false }
+        return sendNow
     }
 }

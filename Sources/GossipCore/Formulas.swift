@@ -37,8 +37,13 @@ public enum Formulas {
     /// bounded: `interval * (ceil(log2(n) - log2(32)) + 1)` (memberlist's pushPullScale).
     public static func pushPullInterval(base: Duration, members n: Int) -> Duration {
         if n <= 32 { return base }
-        let m = Int((log2(Double(n)) - 5.0).rounded(.up)) + 1
-        return base * m
+        return base * (binaryDigitsCeilLog2(n) - 5 + 1)
+    }
+
+    /// `ceil(log2(x))` for whole numbers, exactly: the bits needed to count `x - 1`. Equal to
+    /// the floating-point form on every n from 33 to 2^22 (checked when libm was dropped).
+    static func binaryDigitsCeilLog2(_ x: Int) -> Int {
+        x <= 1 ? 0 : Int.bitWidth - (x - 1).leadingZeroBitCount
     }
 
     /// `ceil(log10(x))` for whole numbers, exactly.
@@ -74,5 +79,4 @@ public enum Formulas {
     }
 
     static func log10(_ x: Double) -> Double { naturalLog(x) / 2.302_585_092_994_046 }
-    static func log2(_ x: Double) -> Double { naturalLog(x) / 0.693_147_180_559_945_3 }
 }

@@ -52,6 +52,8 @@ public enum MessageFlags {
     public static let left: UInt8 = 1 << 0
     public static let join: UInt8 = 1 << 0
     public static let isReply: UInt8 = 1 << 1
+    /// Push/pull: more frames of this exchange follow.
+    public static let more: UInt8 = 1 << 2
 }
 
 extension Message {
@@ -105,18 +107,24 @@ extension Message {
     public var encodedSize: Int { WireSize.framed(body: bodySize) }
 }
 
-extension PushPull {
-    /// Flags, sender, sender address, member count, members.
+extension PushPullSection {
+    public var type: UInt64 {
+        switch self {
+        case .members: SectionType.members.rawValue
+        case .unknown(let t): t
+        }
+    }
+
+    /// The section's body in wire order (no type, no length): the one layout of each section.
     @inlinable
     public func writeBody(into w: inout some FieldSink) {
-        var flags: UInt8 = 0
-        if join { flags |= MessageFlags.join }
-        if isReply { flags |= MessageFlags.isReply }
-        w.byte(flags)
-        w.string(sender)
-        w.address(senderAddress)
-        w.varint(UInt64(members.count))
-        for m in members { w.memberState(m) }
+        switch self {
+        case .members(let members):
+            w.varint(UInt64(members.count))
+            for m in members { w.memberState(m) }
+        case .unknown:
+            break
+        }
     }
 
     @inlinable
@@ -125,9 +133,101 @@ extension PushPull {
         writeBody(into: &c)
         return c.size
     }
+
+    /// Bytes of the section inside a push/pull body: varint type, varint length, body.
+    public var encodedSize: Int {
+        let body = bodySize
+        return WireSize.varint(type) + WireSize.varint(UInt64(body)) + body
+    }
+}
+
+extension PushPull {
+    /// Flags, sender, sender address, section count, then each section as varint type, varint
+    /// body length and body. Sections of unknown type are not sent on.
+    @inlinable
+    public func writeBody(into w: inout some FieldSink) {
+        var flags: UInt8 = 0
+        if join { flags |= MessageFlags.join }
+        if isReply { flags |= MessageFlags.isReply }
+        if more { flags |= MessageFlags.more }
+        w.byte(flags)
+        w.string(sender)
+        w.address(senderAddress)
+        var known = 0
+        for s in sections where s.isKnown { known += 1 }
+        w.varint(UInt64(known))
+        for s in sections where s.isKnown {
+            var c = SizeCounter()
+            s.writeBody(into: &c)
+            w.varint(s.type)
+            w.varint(UInt64(c.size))
+            s.writeBody(into: &w)
+        }
+    }
+
+    @inlinable
+    public var bodySize: Int {
+        var c = SizeCounter()
+        writeBody(into: &c)
+        return c.size
+    }
+
+    /// The largest section a part writes. Parts with more state write several sections of
+    /// their type (the receiver merges each), so that any frame of at least twice this holds
+    /// a section, whatever the frame cap.
+    public static let maxSectionSize = 32 << 10
+
+    /// The exchange as frames whose bodies are at most `maxBodySize` bytes each (when every
+    /// section fits one), sections in order, `more` set on all but the last. Always one frame
+    /// at least.
+    public func frames(maxBodySize: Int) -> [PushPull] {
+        var header = self
+        header.sections = []
+        header.more = true
+        // Header, plus the longest section count varint a frame can need.
+        let base = header.bodySize + WireSize.varint(UInt64(sections.count)) - 1
+        var frames: [PushPull] = []
+        var current = header
+        var size = base
+        for s in sections where s.isKnown {
+            let n = s.encodedSize
+            if !current.sections.isEmpty, size + n > maxBodySize {
+                frames.append(current)
+                current = header
+                size = base
+            }
+            current.sections.append(s)
+            size += n
+        }
+        current.more = false
+        frames.append(current)
+        return frames
+    }
+}
+
+extension PushPullSection {
+    @inlinable
+    public var isKnown: Bool {
+        if case .unknown = self { return false }
+        return true
+    }
 }
 
 extension StreamMessage {
+    /// More frames of this message's exchange follow on the same conversation.
+    public var more: Bool {
+        switch self {
+        case .pushPull(let p): p.more
+        }
+    }
+
+    /// The message as it goes over a stream whose frame bodies hold at most `maxBodySize` bytes.
+    public func frames(maxBodySize: Int) -> [StreamMessage] {
+        switch self {
+        case .pushPull(let p): p.frames(maxBodySize: maxBodySize).map { .pushPull($0) }
+        }
+    }
+
     public var type: MessageType {
         switch self {
         case .pushPull: .pushPull

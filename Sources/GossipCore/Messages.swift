@@ -139,24 +139,6 @@ public struct MemberState: Hashable, Sendable {
     }
 }
 
-/// A full state exchange, sent over a stream (TCP) because it does not fit a datagram.
-/// A request is answered by a reply carrying the responder's state.
-public struct PushPull: Hashable, Sendable {
-    public var join: Bool
-    public var isReply: Bool
-    public var sender: String
-    public var senderAddress: Address
-    public var members: [MemberState]
-
-    public init(join: Bool, isReply: Bool, sender: String, senderAddress: Address, members: [MemberState]) {
-        self.join = join
-        self.isReply = isReply
-        self.sender = sender
-        self.senderAddress = senderAddress
-        self.members = members
-    }
-}
-
 /// A message too large for a datagram, carried over a stream connection.
 public enum StreamMessage: Hashable, Sendable {
     case pushPull(PushPull)

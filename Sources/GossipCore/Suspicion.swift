@@ -1,6 +1,6 @@
 /// Lifeguard's dynamic suspicion of one member: the timeout starts at `maximum` and shrinks
 /// towards `minimum` as distinct members independently confirm the suspicion.
-struct Suspicion {
+struct Suspicion: Sendable {
     var incarnation: UInt64
     var started: Instant
     var minimum: Duration
@@ -27,12 +27,13 @@ struct Suspicion {
 
 /// Lifeguard's local health multiplier ("awareness"): a node that misses acks or has to refute
 /// suspicions about itself suspects its own health and stretches its probe timing.
-struct LocalHealth {
+struct LocalHealth: Sendable {
     private(set) var score = 0
     let maximum: Int
 
     init(maximum: Int) { self.maximum = maximum }
 
+    /// Use `FailureDetector.record(_:)`: the deltas live in `HealthEvent`.
     mutating func apply(_ delta: Int) {
         score = min(max(score + delta, 0), maximum - 1)
     }

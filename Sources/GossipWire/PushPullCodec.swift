@@ -2,7 +2,7 @@ public import GossipCore
 public import NIOCore
 
 extension ByteBuffer {
-    /// Appends a push/pull body: flags, sender, sender address, member count, members.
+    /// Appends a push/pull body: flags, sender, sender address, section count, sections.
     public mutating func writePushPullBody(_ p: PushPull) {
         writeRaw(size: p.bodySize) { p.writeBody(into: &$0) }
     }
@@ -21,18 +21,44 @@ extension ByteBuffer {
     }
 
     static func decodePushPullBody(_ body: inout ByteBuffer) throws(WireError) -> PushPull {
-        let flags = try body.readFlags(allowed: MessageFlags.join | MessageFlags.isReply)
+        let flags = try body.readFlags(allowed: MessageFlags.join | MessageFlags.isReply | MessageFlags.more)
         let sender = try body.readName()
         let senderAddress = try body.readAddress()
         let count = try body.readVarint()
-        // A count is trusted only as far as the bytes present could hold that many members.
-        if count > UInt64(body.readableBytes / WireLimits.smallestMemberState) { throw .countTooLarge(count) }
-        var members: [MemberState] = []
-        members.reserveCapacity(Int(count))
-        for _ in 0..<Int(count) { members.append(try body.readMemberState()) }
+        // Every section takes two bytes at least (type and length): a count is trusted only as
+        // far as the bytes present could hold that many.
+        if count > UInt64(body.readableBytes / 2) { throw .countTooLarge(count) }
+        var sections: [PushPullSection] = []
+        sections.reserveCapacity(Int(count))
+        for _ in 0..<Int(count) {
+            let type = try body.readVarint()
+            let length = try body.readVarint()
+            guard length <= UInt64(body.readableBytes), var section = body.readSlice(length: Int(length)) else {
+                throw .truncated
+            }
+            switch SectionType(rawValue: type) {
+            case .members:
+                sections.append(.members(try section.readMembersSection()))
+            case nil:
+                // A newer node's section: skipped whole, and counted by whoever merges.
+                sections.append(.unknown(type: type))
+            }
+        }
         if body.readableBytes != 0 { throw .bodyLengthMismatch }
         return PushPull(
-            join: flags & MessageFlags.join != 0, isReply: flags & MessageFlags.isReply != 0, sender: sender,
-            senderAddress: senderAddress, members: members)
+            join: flags & MessageFlags.join != 0, isReply: flags & MessageFlags.isReply != 0,
+            more: flags & MessageFlags.more != 0, sender: sender, senderAddress: senderAddress, sections: sections)
+    }
+
+    /// A members section filling the whole buffer: count, then member states.
+    mutating func readMembersSection() throws(WireError) -> [MemberState] {
+        let count = try readVarint()
+        // A count is trusted only as far as the bytes present could hold that many members.
+        if count > UInt64(readableBytes / WireLimits.smallestMemberState) { throw .countTooLarge(count) }
+        var members: [MemberState] = []
+        members.reserveCapacity(Int(count))
+        for _ in 0..<Int(count) { members.append(try readMemberState()) }
+        if readableBytes != 0 { throw .bodyLengthMismatch }
+        return members
     }
 }

@@ -17,7 +17,8 @@ public enum StreamItem: Hashable, Sendable {
 }
 
 /// Length-prefixed frames for TCP: `[version][flags][u32 length][rest]`, one framed item per
-/// frame, sealed per frame when a keyring is set. The decoder is incremental: feed it whatever
+/// frame, sealed per frame when a keyring is set. A push/pull larger than a frame goes as
+/// several frames of one conversation (`PushPull.more`). The decoder is incremental: feed it whatever
 /// bytes arrived, take frames out until it needs more.
 public struct StreamCodec: Sendable {
     public static let prefixSize = 6
@@ -40,9 +41,30 @@ public struct StreamCodec: Sendable {
         Self.prefixSize + (keyring != nil ? AEAD.nonceSize + AEAD.tagSize : (label.isEmpty ? 0 : 1 + label.bytes.count))
     }
 
+    /// The largest push/pull body one frame can carry under `maxFrameSize`.
+    public var maxPushPullBody: Int {
+        maxFrameSize - (overhead - Self.prefixSize) - 1 - WireSize.varint(UInt64(maxFrameSize))
+    }
+
+    /// Appends the frames holding `item`: one, or for a push/pull larger than a frame, one per
+    /// `PushPull.frames(maxBodySize:)`, all but the last flagged `more`. Throws `frameTooLarge`
+    /// (writing nothing) when a frame would still exceed `maxFrameSize`.
+    public func encode(_ item: StreamItem, into buffer: inout ByteBuffer) throws(WireError) {
+        guard case .stream(.pushPull(let pp)) = item else { return try encodeFrame(item, into: &buffer) }
+        let start = buffer.writerIndex
+        do {
+            for frame in pp.frames(maxBodySize: maxPushPullBody) {
+                try encodeFrame(.stream(.pushPull(frame)), into: &buffer)
+            }
+        } catch {
+            buffer.moveWriterIndex(to: start)
+            throw error
+        }
+    }
+
     /// Appends one frame holding `item`; throws `frameTooLarge` (writing nothing) when it would
     /// exceed `maxFrameSize`.
-    public func encode(_ item: StreamItem, into buffer: inout ByteBuffer) throws(WireError) {
+    func encodeFrame(_ item: StreamItem, into buffer: inout ByteBuffer) throws(WireError) {
         let length = overhead - Self.prefixSize + item.encodedSize
         if length > maxFrameSize { throw .frameTooLarge(length) }
         let start = buffer.writerIndex
@@ -98,6 +120,7 @@ public struct StreamCodec: Sendable {
             let result = try decodeUncounted(&buffer)
             switch result {
             case .needMoreData: break
+            case .item(.stream(.pushPull(let pp))): counters.recordAccepted(skippedUnknown: pp.unknownSections)
             case .item: counters.recordAccepted(skippedUnknown: 0)
             case .skipped: counters.recordAccepted(skippedUnknown: 1)
             }

@@ -174,7 +174,7 @@ import Testing
                     sequence: 2, target: p1, targetAddress: elsewhere, requester: p0, requesterAddress: elsewhere,
                     wantsNack: true)), from: p0)
         #expect(h.sent.map(\.to) == [Harness.address(p1)], "the known address, not the one in the request")
-        h.fire(.indirectTimeout)
+        h.fire(.failureDetector(.indirectTimeout))
         #expect(h.sent.last?.to == Harness.address(p0), "the nack goes to the requester's source")
     }
 
@@ -230,7 +230,7 @@ import Testing
     func aMemberFirstHeardOfAsGoneIsNotAnnouncedAsJoined(status: MemberStatus) throws {
         var h = try Harness()
         let seed = Harness.address("s")
-        h.feed(.join(seeds: [seed]))
+        h.feed(.join(seeds: [seed], id: JoinID(raw: 1)))
         let c = try #require(h.streams.first).conversation
         let reply = PushPull(
             join: false, isReply: true, sender: "s", senderAddress: seed,
@@ -239,11 +239,11 @@ import Testing
                 MemberState(name: "c", address: Harness.address("c"), incarnation: 3, status: status, tags: Tags()),
             ])
         h.feed(.stream(from: seed, .pushPull(reply), conversation: c))
-        #expect(h.joinOutcomes == [JoinOutcome(contacted: 1)])
+        #expect(h.joinOutcomes == [JoinOutcome(id: JoinID(raw: 1), contacted: 1)])
         #expect(h.node.member(named: "c") == nil)
         #expect(!h.events.contains { $0.member.name == "c" })
         // Probing never reaches c.
-        for _ in 0..<10 { h.fire(.probe) }
+        for _ in 0..<10 { h.fire(.failureDetector(.probe)) }
         #expect(!h.sent.contains { $0.to == Harness.address("c") })
     }
 
@@ -264,7 +264,7 @@ import Testing
         var h = try Harness(name: "b")
         let seed = Harness.address("a")
         let realB = Address(ipv4: 0x7F00_0B0B, port: 7946)
-        h.feed(.join(seeds: [seed]))
+        h.feed(.join(seeds: [seed], id: JoinID(raw: 1)))
         let c = try #require(h.streams.first).conversation
         let reply = PushPull(
             join: false, isReply: true, sender: "a", senderAddress: seed,
@@ -274,7 +274,7 @@ import Testing
             ])
         h.feed(.stream(from: seed, .pushPull(reply), conversation: c))
         let conflict = NameConflict(name: "b", known: Harness.address("b"), claimed: realB, isSelf: true)
-        #expect(h.joinOutcomes == [JoinOutcome(contacted: 0, conflict: conflict)])
+        #expect(h.joinOutcomes == [JoinOutcome(id: JoinID(raw: 1), contacted: 0, conflict: conflict)])
         #expect(h.node.member(named: "a") == nil, "nothing merged from a cluster that has this name")
         #expect(h.node.counters.refusals[.nameConflict] == 1)
         #expect(h.node.currentIncarnation == 0, "no refutation: that would start an incarnation war")
@@ -320,7 +320,7 @@ import Testing
         var h = try Harness(members: 3, settings: s)
         // Confirm the three real members: each answers the probe it gets.
         for _ in 0..<10 {
-            let out = h.fire(.probe)
+            let out = h.fire(.failureDetector(.probe))
             for case .datagram(let to, let messages) in out {
                 for case .ping(let p) in messages where p.target.hasPrefix("peer-") {
                     h.feed(.datagram(from: to, messages: [.ack(Ack(sequence: p.sequence))]))
@@ -339,7 +339,7 @@ import Testing
         h.outputs.removeAll()
         // Six periods: every real member is probed at least once (a round of three), and the
         // fakes get one probe per period between them.
-        for _ in 0..<6 { h.fire(.probe) }
+        for _ in 0..<6 { h.fire(.failureDetector(.probe)) }
         let pinged = h.sent.flatMap(\.messages).compactMap { if case .ping(let p) = $0 { p.target } else { nil } }
         for i in 0..<3 { #expect(pinged.contains(Harness.peer(i)), "peer-\(i) probed") }
         #expect(pinged.filter { $0.hasPrefix("fake-") }.count == 6)

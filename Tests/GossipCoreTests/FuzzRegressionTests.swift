@@ -52,7 +52,7 @@ import Testing
         h.learn(peer)
         h.receive(.suspect(Suspect(incarnation: 0, name: peer, from: "c")), from: "c")
         h.outputs.removeAll()
-        for _ in 0..<4 { h.fire(.probe) }
+        for _ in 0..<4 { h.fire(.failureDetector(.probe)) }
         let probes = h.sent.filter { $0.messages.contains { if case .ping = $0 { true } else { false } } }
         #expect(!probes.isEmpty)
         for p in probes {

@@ -44,7 +44,7 @@ struct Harness {
     /// Advances time to the earliest armed timer of `kind` and fires it. A test that fires a
     /// timer nobody armed checks nothing, so that is recorded as an issue.
     @discardableResult
-    mutating func fire(_ kind: TimerID.Kind, sourceLocation: SourceLocation = #_sourceLocation) -> [Output] {
+    mutating func fire(_ kind: TimerKind, sourceLocation: SourceLocation = #_sourceLocation) -> [Output] {
         guard let k = timers.indices.filter({ timers[$0].id.kind == kind }).min(by: { timers[$0].at < timers[$1].at }) else {
             Issue.record("no \(kind) timer is armed", sourceLocation: sourceLocation)
             return []
@@ -55,7 +55,7 @@ struct Harness {
     }
 
     /// The deadline of the timer of `kind` armed last.
-    func deadline(of kind: TimerID.Kind) -> Instant? {
+    func deadline(of kind: TimerKind) -> Instant? {
         timers.last { $0.id.kind == kind }?.at
     }
 
@@ -82,6 +82,12 @@ struct Harness {
     var events: [MembershipEvent] {
         outputs.compactMap { if case .event(let e) = $0 { e } else { nil } }
     }
+}
+
+extension Message {
+    /// The ping this message is, or nil; for `#require` in tests.
+    var ping: Ping? { if case .ping(let p) = self { p } else { nil } }
+    var alive: Alive? { if case .alive(let a) = self { a } else { nil } }
 }
 
 extension String {

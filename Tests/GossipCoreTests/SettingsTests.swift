@@ -67,9 +67,9 @@ import Testing
         #expect(Instant(nanoseconds: 0) + longest > Instant(nanoseconds: 0), "no wrap past Int64 nanoseconds")
         #expect(Formulas.pushPullInterval(base: s.pushPullInterval, members: 1 << 20) > .zero)
         var h = try Harness(members: 3, settings: s)
-        h.feed(.join(seeds: [Harness.address("s")]))
-        for _ in 0..<s.joinMaxAttempts { h.fire(.joinRetry) }
-        #expect(h.joinOutcomes == [JoinOutcome(contacted: 0)])
+        h.feed(.join(seeds: [Harness.address("s")], id: JoinID(raw: 1)))
+        for _ in 0..<s.joinMaxAttempts { h.fire(.join(.retry)) }
+        #expect(h.joinOutcomes == [JoinOutcome(id: JoinID(raw: 1), contacted: 0)])
     }
 
     @Test(arguments: 0..<broken.count)

@@ -59,7 +59,8 @@ import Testing
             ])
         var b = ByteBuffer()
         b.writeFramedStreamMessage(.pushPull(p))
-        let expected = "08 1b 03 0173 04 0a000002 0002 01 016d 04 0a000003 0003 04 01 01 016b 0176"
+        // flags, sender, address, one section: type 1 (members), length 0x11, count 1, the member.
+        let expected = "08 1e 03 0173 04 0a000002 0002 01 01 11 01 016d 04 0a000003 0003 04 01 01 016b 0176"
         #expect(Array(b.readableBytesView) == bytes(hex: expected))
     }
 

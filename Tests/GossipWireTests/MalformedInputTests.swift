@@ -182,12 +182,57 @@ import Testing
     }
 
     @Test func pushPullUnknownStatusIsRefused() {
-        var b = ByteBuffer(bytes: bytes(hex: "00 0173 04 0a000002 0002 01 016d 04 0a000003 0003 04 07 00"))
+        var b = ByteBuffer(bytes: bytes(hex: "00 0173 04 0a000002 0002 01 01 0d 01 016d 04 0a000003 0003 04 07 00"))
         #expect(throws: WireError.invalidStatus(7)) { try ByteBuffer.decodePushPullBody(&b) }
     }
 
     @Test func pushPullUnknownFlagIsRefused() {
-        var b = ByteBuffer(bytes: bytes(hex: "04 0173 04 0a000002 0002 00"))
-        #expect(throws: WireError.invalidMessageFlags(4)) { try ByteBuffer.decodePushPullBody(&b) }
+        var b = ByteBuffer(bytes: bytes(hex: "08 0173 04 0a000002 0002 00"))
+        #expect(throws: WireError.invalidMessageFlags(8)) { try ByteBuffer.decodePushPullBody(&b) }
+    }
+
+    @Test func pushPullSectionLongerThanItsBodyIsRefused() {
+        // One members section announcing 0x20 bytes with three present.
+        var b = ByteBuffer(bytes: bytes(hex: "00 0173 04 0a000002 0002 01 01 20 010000"))
+        #expect(throws: WireError.truncated) { try ByteBuffer.decodePushPullBody(&b) }
+    }
+
+    @Test func pushPullSectionWithBytesLeftOverIsRefused() {
+        // A members section of zero members, with one byte after the count inside its length.
+        var b = ByteBuffer(bytes: bytes(hex: "00 0173 04 0a000002 0002 01 01 02 00ff"))
+        #expect(throws: WireError.bodyLengthMismatch) { try ByteBuffer.decodePushPullBody(&b) }
+    }
+
+    @Test func unknownSectionsAreSkippedAndCounted() throws {
+        // A section of type 99 (three bytes), then an empty members section.
+        var b = ByteBuffer(bytes: bytes(hex: "00 0173 04 0a000002 0002 02 63 03 aabbcc 01 01 00"))
+        let p = try ByteBuffer.decodePushPullBody(&b)
+        #expect(p.sections == [.unknown(type: 99), .members([])])
+        #expect(p.unknownSections == 1)
+    }
+
+    /// A frame cut short in the middle of a multi-frame exchange is refused with a counted
+    /// reason; the frames before it were decoded whole.
+    @Test func aTruncatedFrameOfAMultiFrameExchangeIsCounted() throws {
+        var codec = StreamCodec(keyring: nil, maxFrameSize: 64 << 10)
+        let members = (0..<5_000).map { i in
+            MemberState(name: "member-\(i)", address: Address(ipv4: 0x0a00_0000 + UInt32(i), port: 7946), incarnation: 1, status: .alive, tags: Tags())
+        }
+        let sections = (0..<5).map { k in PushPullSection.members(Array(members[(k * 1_000)..<((k + 1) * 1_000)])) }
+        let p = PushPull(join: false, isReply: false, sender: "s", senderAddress: Address(ipv4: 0x0a00_0002, port: 2), sections: sections)
+        var all = ByteBuffer()
+        try codec.encode(.stream(.pushPull(p)), into: &all)
+        var cut = all.getSlice(at: all.readerIndex, length: all.readableBytes - 10)!
+        var frames = 0
+        while case .item = try codec.decode(&cut) { frames += 1 }
+        #expect(frames >= 1)
+        #expect(codec.counters.totalDrops == 0, "a frame not yet complete waits for more bytes")
+        // The connection then ends: the bytes left are less than the frame announced.
+        #expect(cut.readableBytes > 0)
+        // A frame whose length field is corrupted beyond the cap is refused and counted.
+        var bad = all.getSlice(at: all.readerIndex, length: all.readableBytes)!
+        bad.setInteger(UInt32(1 << 30), at: bad.readerIndex + 2)
+        #expect(throws: WireError.frameTooLarge(1 << 30)) { try codec.decode(&bad) }
+        #expect(codec.counters[.frameTooLarge] == 1)
     }
 }

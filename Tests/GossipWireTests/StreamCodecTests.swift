@@ -132,4 +132,39 @@ import Testing
             while let next = try? receiver.decode(&b), next != .needMoreData {}
         }
     }
+
+    /// 10,000 members do not meet the frame cap: the exchange goes as several frames of at
+    /// most `maxFrameSize` bytes, all but the last flagged `more`, and comes back whole.
+    @Test(arguments: [false, true]) func tenThousandMembersGoAsSeveralFramesAndComeBackWhole(sealed: Bool) throws {
+        let keyring = sealed ? Keyring(primary: SecretKey.random()) : nil
+        var codec = StreamCodec(keyring: keyring, maxFrameSize: 64 << 10)
+        let members = (0..<10_000).map { i in
+            MemberState(
+                name: "member-\(i)", address: Address(ipv4: 0x0a00_0000 + UInt32(i), port: 7946), incarnation: UInt64(i),
+                status: .alive, tags: ["role": "r\(i % 7)"])
+        }
+        var sections: [PushPullSection] = []
+        var i = 0
+        while i < members.count {
+            sections.append(.members(Array(members[i..<min(i + 700, members.count)])))
+            i += 700
+        }
+        let p = PushPull(join: true, isReply: false, sender: "s", senderAddress: Address(ipv4: 0x0a00_0002, port: 2), sections: sections)
+        var buffer = ByteBuffer()
+        try codec.encode(.stream(.pushPull(p)), into: &buffer)
+        var frames: [PushPull] = []
+        var largest = 0
+        while true {
+            let before = buffer.readableBytes
+            guard case .item(.stream(.pushPull(let f))) = try codec.decode(&buffer) else { break }
+            largest = max(largest, before - buffer.readableBytes)
+            frames.append(f)
+        }
+        #expect(buffer.readableBytes == 0)
+        #expect(frames.count > 1)
+        #expect(largest <= StreamCodec.prefixSize + (64 << 10))
+        #expect(frames.dropLast().allSatisfy(\.more) && frames.last?.more == false)
+        #expect(frames.allSatisfy { $0.join && $0.sender == "s" })
+        #expect(frames.flatMap(\.members) == members)
+    }
 }

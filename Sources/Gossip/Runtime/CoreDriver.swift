@@ -35,7 +35,7 @@ extension NodeRuntime {
             case .nameConflict(let conflict): nameConflict(conflict)
             }
         }
-        if case .timer(let id) = input, id.kind == .probe { periodicChecks() }
+        if case .timer(let id) = input, id.kind == .failureDetector(.probe) { periodicChecks() }
     }
 
     /// Runs after the core is done with a batch, so that callbacks and subscribers can call

@@ -20,6 +20,8 @@ final class JoinWaiter {
     var addresses: [Address] = []
     var answered: Set<Address> = []
     var outcomes: [Address: SeedFailure.Reason] = [:]
+    /// The core's join for this caller's current addresses (a new one after re-resolution).
+    var coreJoin: JoinID?
     /// Re-resolutions of host names so far; the next waits `joinRetryInterval * 2^resolutions`.
     var resolutions = 0
     var timers: [UInt64] = []
@@ -39,10 +41,10 @@ final class JoinWaiter {
     }
 }
 
-/// Joins as callers see them. The core runs one join at a time (a new one replaces the one under
-/// way); the runtime keeps each caller's seeds, counts only the seeds that answered that
-/// caller, and ends each caller's join on the core's verdict, its deadline, its cancellation,
-/// or the node stopping.
+/// Joins as callers see them. The core runs joins side by side, each under its own `JoinID`;
+/// the runtime gives each caller's join its own, counts only the seeds that answered that
+/// caller, and ends each caller's join on the core's verdict on it, its deadline, its
+/// cancellation, or the node stopping.
 extension NodeRuntime {
     func join(_ seeds: [Seed], token: JoinToken, complete: @escaping (Result<Int, GossipError>) -> Void) {
         guard phase == .running else { return complete(.failure(.notRunning)) }
@@ -107,7 +109,10 @@ extension NodeRuntime {
             }
         }
         if usable.isEmpty { return finishJoin(waiter, .failure(waiter.failure)) }
-        handle(.join(seeds: usable))
+        let id = JoinID(raw: nextJoinID)
+        nextJoinID += 1
+        waiter.coreJoin = id
+        handle(.join(seeds: usable, id: id))
         if waiter.hasHostNames { scheduleResolution(waiter) }
     }
 
@@ -132,10 +137,11 @@ extension NodeRuntime {
             })
     }
 
-    /// The core's verdict on the join under way ends every caller's join: with the seeds of
-    /// that caller that answered, the conflict, or what happened to each seed.
+    /// The core's verdict on a join ends the caller's join it belongs to: with the seeds of that
+    /// caller that answered, the conflict, or what happened to each seed. The core's own rejoin
+    /// from a snapshot belongs to no caller.
     func joinCompleted(_ outcome: JoinOutcome) {
-        for waiter in joins {
+        for waiter in joins where waiter.coreJoin == outcome.id {
             if let conflict = outcome.conflict {
                 // The name is held at the address the other claim names.
                 finishJoin(waiter, .failure(.nameConflict(name: conflict.name, heldAt: conflict.claimed)))

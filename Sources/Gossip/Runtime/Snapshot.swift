@@ -26,17 +26,17 @@ struct Snapshot: Equatable, Sendable {
             && zip(a.members, b.members).allSatisfy { $0.name == $1.name && $0.address == $1.address }
     }
 
-    /// Live members first, then failed ones (they may come back), never those that left;
-    /// names that would break the line format are skipped.
-    init(incarnation: UInt64, left: Bool, members: [Member], excluding name: String, limit: Int) {
-        self.incarnation = incarnation
-        self.left = left
-        if left { return }
-        let ordered = members.filter { $0.status <= .suspect } + members.filter { $0.status == .failed }
-        for m in ordered where m.name != name && self.members.count < limit {
-            if !Limits.isValidName(m.name) { continue }
-            self.members.append((m.name, m.address))
-        }
+    /// The core's snapshot in the file's terms; names that would break the line format are
+    /// skipped (the core admits none, but the file is read back by other versions).
+    init(_ core: NodeSnapshot) {
+        incarnation = core.incarnation
+        left = core.left
+        for m in core.members where Limits.isValidName(m.name) { members.append((m.name, m.address)) }
+    }
+
+    /// The file's content as the core resumes from it.
+    var core: NodeSnapshot {
+        NodeSnapshot(incarnation: incarnation, left: left, members: members.map { NodeSnapshot.KnownMember(name: $0.name, address: $0.address) })
     }
 
     init() {}

@@ -62,7 +62,7 @@ final class StreamHandler: ChannelInboundHandler {
     /// An accepted connection's id, given once it is admitted.
     private(set) var inboundConversation: ConversationID?
     /// The request was read (inbound) or the reply (outbound): nothing more is read.
-    private var done = false
+    private(set) var done = false
 
     init(runtime: NodeRuntime, role: Role, timeouts: StreamTimeouts) {
         self.runtime = runtime

@@ -94,9 +94,13 @@ extension NodeRuntime {
         } catch {
             logger.warning("stream reply not sent: \(error)", metadata: ["gossip.error": "\(error)"])
             channel.close(promise: nil)
+            handle(.streamFailed(conversation: conversation))
             return
         }
-        channel.writeAndFlush(frame).assumeIsolated().whenComplete { _ in channel.close(promise: nil) }
+        channel.writeAndFlush(frame).assumeIsolated().whenComplete { written in
+            channel.close(promise: nil)
+            if case .failure = written, self.isActive { self.handle(.streamFailed(conversation: conversation)) }
+        }
     }
 
     /// A new id for a connection this node accepted.
@@ -136,6 +140,11 @@ extension NodeRuntime {
             switch handler.role {
             case .inbound:
                 guard let conversation = handler.inboundConversation else { return .refused(nil) }
+                // Not the exchange's last frame: the core merges it, the connection stays open.
+                if message.more {
+                    handle(.stream(from: peer, message, conversation: conversation))
+                    return .delivered
+                }
                 awaitingReply[conversation] = channel
                 handle(.stream(from: peer, message, conversation: conversation))
                 // Handled without an answer: nothing more comes on this connection.
@@ -143,6 +152,10 @@ extension NodeRuntime {
                 return .finished
             case .outbound(let request):
                 guard request.state != .answered, request.state != .failed else { return .refused(nil) }
+                if message.more {
+                    handle(.stream(from: request.target, message, conversation: request.conversation))
+                    return .delivered
+                }
                 request.state = .answered
                 seedAnswered(request.target)
                 handle(.stream(from: request.target, message, conversation: request.conversation))
@@ -205,7 +218,11 @@ extension NodeRuntime {
         if handler.admitted { streamBudget.release(inboundFrom: host) }
         switch handler.role {
         case .inbound:
-            if let c = handler.inboundConversation { awaitingReply[c] = nil }
+            if let c = handler.inboundConversation {
+                awaitingReply[c] = nil
+                // Closed after some frames of an exchange but before its last.
+                if handler.framesIn > 0, !handler.done, isActive { handle(.streamFailed(conversation: c)) }
+            }
         case .outbound(let request):
             switch request.state {
             case .answered, .failed:

@@ -1,26 +1,3 @@
-/// What drives a node: everything that happens to it arrives as one of these, with the time.
-public enum Input: Sendable {
-    /// Arms the periodic timers; handled once, right after creation.
-    case start
-    /// Joins the cluster through these seed addresses (a full state exchange with each).
-    case join(seeds: [Address])
-    /// Leaves gracefully: the cluster is told "left", not "failed".
-    case leave
-    /// Replaces this node's tags and announces them.
-    case setTags(Tags)
-    /// A decoded datagram; `from` is the address it came from (where replies go).
-    case datagram(from: Address, messages: [Message])
-    /// A message that arrived over a stream connection: a request on a connection the peer
-    /// opened (`conversation` is the shell's inbound id), or the reply to this node's own
-    /// request (`conversation` is the id of its `Output.stream`).
-    case stream(from: Address, StreamMessage, conversation: ConversationID)
-    /// One of this node's own conversations ended without a reply: the connection could not be
-    /// opened or written, the message could not be encoded, or the peer closed it unanswered.
-    case streamFailed(conversation: ConversationID)
-    /// A timer armed earlier by an `Output.timer` has expired.
-    case timer(TimerID)
-}
-
 /// What a node asks its shell to do.
 public enum Output: Sendable {
     /// Send one datagram holding these messages; their framed sizes never exceed the payload budget.
@@ -36,7 +13,7 @@ public enum Output: Sendable {
     case timer(TimerID, at: Instant)
     /// The membership changed in this node's view.
     case event(MembershipEvent)
-    /// A join attempt finished.
+    /// The join with `outcome.id` finished.
     case joinCompleted(JoinOutcome)
     /// The departure has been gossiped; the shell may stop the node now.
     case leaveCompleted
@@ -67,15 +44,28 @@ public struct ConversationID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { isInbound ? "in#\(raw & ~Self.inboundBit)" : "out#\(raw)" }
 }
 
+/// Names one `Input.join`, so that its `Output.joinCompleted` can be told from another's.
+/// The shell picks the ids; the core only matches them.
+public struct JoinID: Hashable, Sendable, CustomStringConvertible {
+    public let raw: UInt64
+
+    public init(raw: UInt64) { self.raw = raw }
+
+    public var description: String { "join#\(raw)" }
+}
+
 /// How a join ended.
 public struct JoinOutcome: Hashable, Sendable {
+    /// The join this outcome ends.
+    public var id: JoinID
     /// Seeds that answered; zero means the join failed.
     public var contacted: Int
     /// Set when a seed showed this node's name held by another live member: the join was
     /// refused rather than fought over with ever higher incarnations.
     public var conflict: NameConflict?
 
-    public init(contacted: Int, conflict: NameConflict? = nil) {
+    public init(id: JoinID, contacted: Int, conflict: NameConflict? = nil) {
+        self.id = id
         self.contacted = contacted
         self.conflict = conflict
     }
@@ -101,24 +91,4 @@ public struct NameConflict: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "member name \(Limits.escaped(name)) is held at \(known) and also claimed at \(claimed)"
     }
-}
-
-/// A timer, as data. A node ignores an expired timer it no longer wants, so the shell never
-/// needs to cancel one.
-public struct TimerID: Hashable, Sendable, CustomStringConvertible {
-    public enum Kind: UInt8, Sendable {
-        case probe, gossip, pushPull, reconnect, probeTimeout, probeDeadline, indirectTimeout, suspicion
-        case joinRetry, leaveDeadline
-    }
-
-    public var kind: Kind
-    /// Tells apart successive timers of one kind (a probe's sequence number, a suspicion's id...).
-    public var token: UInt64
-
-    public init(kind: Kind, token: UInt64) {
-        self.kind = kind
-        self.token = token
-    }
-
-    public var description: String { "\(kind)#\(token)" }
 }

@@ -1,0 +1,170 @@
+/// SWIM's failure detection state with the Lifeguard extensions: this node's probes in flight,
+/// the indirect probes it runs for others, its local health, and its suspicions of others.
+/// The router (`Probing.swift`) sends the messages and arms the timers this part asks for.
+struct FailureDetector: Sendable {
+    private var sequence: UInt32
+    private var probes: [UInt32: PendingProbe] = [:]
+    private var relays: [UInt32: Relay] = [:]
+    private(set) var health: LocalHealth
+    private var suspicions: [String: Suspicion] = [:]
+    private var suspicionNames: [UInt64: String] = [:]
+
+    init(firstSequence: UInt32, healthMaximum: Int) {
+        sequence = firstSequence
+        health = LocalHealth(maximum: healthMaximum)
+    }
+
+    mutating func nextSequence() -> UInt32 {
+        sequence &+= 1
+        return sequence
+    }
+
+    // MARK: probes
+
+    mutating func startProbe(_ seq: UInt32, target: String) {
+        probes[seq] = PendingProbe(target: target)
+    }
+
+    /// The target of a probe still waiting for a direct ack, or nil when it was answered or
+    /// has gone indirect.
+    func directProbeTarget(_ seq: UInt32) -> String? {
+        guard let p = probes[seq], !p.indirect else { return nil }
+        return p.target
+    }
+
+    /// The probe went to helpers, `expectedNacks` of whom owe a nack if the target stays silent.
+    mutating func wentIndirect(_ seq: UInt32, expectedNacks: Int) {
+        probes[seq]?.indirect = true
+        probes[seq]?.expectedNacks = expectedNacks
+    }
+
+    mutating func nackReceived(_ seq: UInt32) { probes[seq]?.nacks += 1 }
+
+    /// Ends a probe at its deadline; nil when it was answered.
+    mutating func endProbe(_ seq: UInt32) -> PendingProbe? { probes.removeValue(forKey: seq) }
+
+    // MARK: relays
+
+    /// Indirect probes in flight for others. Honest load is about `indirectChecks` per member
+    /// per protocol period, spread over the cluster; the bound only stops a flood.
+    static let maxRelays = 256
+
+    var canRelay: Bool { relays.count < Self.maxRelays }
+
+    mutating func startRelay(_ seq: UInt32, _ r: Relay) { relays[seq] = r }
+
+    mutating func endRelay(_ seq: UInt32) -> Relay? { relays.removeValue(forKey: seq) }
+
+    // MARK: health
+
+    /// Lifeguard's local health: every event that moves it is one case, with its delta below.
+    mutating func record(_ event: HealthEvent) { health.apply(event.delta) }
+
+    // MARK: suspicions
+
+    var suspicionCount: Int { suspicions.count }
+
+    func suspicion(of member: String) -> Suspicion? { suspicions[member] }
+
+    /// Starts suspecting `member` (replacing any suspicion of it) and returns the deadline.
+    mutating func startSuspicion(
+        of member: String, incarnation: UInt64, accuser: String, token: UInt64, now: Instant, liveCount: Int,
+        settings: Settings
+    ) -> Instant {
+        let minimum = Formulas.suspicionMinimum(
+            multiplier: settings.suspicionMultiplier, members: liveCount, probeInterval: settings.probeInterval)
+        let maximum = settings.lifeguard ? minimum * settings.suspicionMaxTimeoutMultiplier : minimum
+        let expected =
+            settings.lifeguard
+            ? Formulas.expectedConfirmations(suspicionMultiplier: settings.suspicionMultiplier, members: liveCount) : 0
+        clearSuspicion(of: member)
+        let s = Suspicion(
+            incarnation: incarnation, started: now, minimum: minimum, maximum: maximum, expected: expected,
+            confirmers: [accuser], token: token)
+        suspicions[member] = s
+        suspicionNames[token] = member
+        return s.deadline
+    }
+
+    /// Records an independent confirmation; true when it moved the deadline (the caller then
+    /// calls `moveSuspicion` with a fresh token).
+    mutating func confirmSuspicion(of member: String, incarnation: UInt64, by accuser: String) -> Bool {
+        guard var s = suspicions[member], s.incarnation == incarnation, s.confirm(by: accuser) else { return false }
+        suspicions[member] = s
+        return true
+    }
+
+    /// Re-files the suspicion under a new token, so that the timer armed before is ignored;
+    /// returns the new deadline.
+    mutating func moveSuspicion(of member: String, token: UInt64) -> Instant? {
+        guard var s = suspicions[member] else { return nil }
+        suspicionNames[s.token] = nil
+        s.token = token
+        suspicions[member] = s
+        suspicionNames[token] = member
+        return s.deadline
+    }
+
+    /// The member whose suspicion timer this was, its suspicion forgotten; nil for a stale timer.
+    mutating func expireSuspicion(token: UInt64) -> String? {
+        guard let member = suspicionNames.removeValue(forKey: token) else { return nil }
+        suspicions[member] = nil
+        return member
+    }
+
+    private mutating func clearSuspicion(of member: String) {
+        if let s = suspicions.removeValue(forKey: member) { suspicionNames[s.token] = nil }
+    }
+
+    /// The membership hook: a member no longer suspect, or forgotten, is no longer suspected.
+    mutating func memberChanged(_ kind: MembershipEvent.Kind, _ member: String) {
+        switch kind {
+        case .recovered, .failed, .left, .reaped: clearSuspicion(of: member)
+        case .joined, .updated, .suspected: break
+        }
+    }
+}
+
+/// One of this node's own probes, from ping until the end of the protocol period.
+struct PendingProbe: Sendable {
+    var target: String
+    var indirect = false
+    var expectedNacks = 0
+    var nacks = 0
+
+    /// What the probe's end, unanswered, says about this node's own health: a helper that did
+    /// not even send a nack points here rather than at the target.
+    var missedEvent: HealthEvent {
+        expectedNacks > 0 ? .nacksMissing(max(0, expectedNacks - nacks)) : .probeFailed
+    }
+}
+
+/// An indirect probe this node runs for another member.
+struct Relay: Sendable {
+    var requester: String
+    var requesterAddress: Address
+    var requesterSequence: UInt32
+    var wantsNack: Bool
+}
+
+/// What moves Lifeguard's local health score (arXiv 1707.00788, section IV-A), with each delta
+/// in one table.
+enum HealthEvent: Hashable, Sendable {
+    /// A timely direct ack: evidence that this node itself is healthy.
+    case probeAcked
+    /// A probe ended unanswered with no helper asked.
+    case probeFailed
+    /// A probe ended unanswered, and this many helpers did not even send a nack.
+    case nacksMissing(Int)
+    /// This node had to refute a suspicion about itself.
+    case refuted
+
+    var delta: Int {
+        switch self {
+        case .probeAcked: -1
+        case .probeFailed: 1
+        case .nacksMissing(let n): n
+        case .refuted: 1
+        }
+    }
+}
