@@ -256,9 +256,9 @@ final class NodeRuntime {
 
     private var currentSnapshot: Snapshot? {
         guard let core else { return nil }
-        return Snapshot(
-            incarnation: core.currentIncarnation, left: leftGracefully, members: core.knownMembers,
-            excluding: core.name, limit: configuration.snapshotMaxMembers)
+        var taken = core.snapshot(limit: configuration.snapshotMaxMembers)
+        taken.left = taken.left || leftGracefully
+        return Snapshot(taken)
     }
 
     // MARK: leave, stop

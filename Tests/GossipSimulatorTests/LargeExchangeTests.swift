@@ -25,7 +25,7 @@ import Testing
         #expect(sim.core(0).knownMembers.count == 10_001)
         let streamsBefore = sim.metrics.streamsSent
         sim.join(1, through: [0])
-        let joined = sim.run(until: sim.time + .seconds(5)) { sim.core(1).knownMembers.count < 10_002 }
+        let joined = sim.run(upTo: .seconds(5), until: { sim.core(1).knownMembers.count >= 10_002 })
         #expect(joined, "node 1 learned all 10,002 members from one exchange")
         #expect(sim.metrics.streamsSent - streamsBefore > 2, "the reply went as several frames")
     }

@@ -96,18 +96,18 @@ func aRestartedMemberResumesFromItsSnapshotWithoutSeeds(seed: UInt64) throws {
     let sim = Simulation(seed: seed)
     for _ in 0..<12 { try sim.addNode() }
     for i in 1..<12 { sim.join(i, through: [0]) }
-    #expect(sim.run(until: .zero + .seconds(60)) { !sim.metrics.converged }, "seed \(seed)")
+    #expect(sim.run(upTo: .seconds(60), until: { sim.metrics.converged }), "seed \(seed)")
     sim.setTags(5, ["role": "db"])
     sim.run(for: .seconds(2))
     let recorded = sim.core(5).currentIncarnation
     #expect(recorded >= 1, "setting tags raised the incarnation")
     sim.crash(5)
-    sim.run(until: sim.time + .seconds(60)) { sim.metrics.crashes.last?.lastDetection == nil }
+    sim.run(upTo: .seconds(60), until: { sim.metrics.crashes.last?.lastDetection != nil })
     #expect(sim.core(0).member(named: "node-5")?.status == .failed, "seed \(seed)")
 
     try sim.restart(5)
     #expect(sim.core(5).currentIncarnation == recorded + 1, "one above the recorded incarnation")
-    let back = sim.run(until: sim.time + .seconds(60)) { !sim.metrics.converged }
+    let back = sim.run(upTo: .seconds(60), until: { sim.metrics.converged })
     #expect(back, "seed \(seed): rejoined through the members it knew")
     #expect(sim.core(5).knownMembers.filter { $0.status == .alive }.count == 12)
     for i in 0..<12 where i != 5 {

@@ -46,7 +46,7 @@ extension GossipRuntimeTests {
         let node = try GossipNode(configuration: c)
         do {
             try await node.start()
-            let target = try await node.statistics().address
+            let target = await node.statistics().address
             let fakes = (0..<8_000).map { i in
                 MemberState(name: "f\(i)", address: unusedLoopback(i), incarnation: 1, status: .alive, tags: Tags())
             }

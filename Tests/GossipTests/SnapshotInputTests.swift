@@ -49,9 +49,27 @@ import GossipCore
         #expect(Snapshot(parsing: s.text) == s)
     }
 
-    @Test func aNodeThatLeftKeepsNoMembers() {
-        let members = [Member(name: "peer", address: Address(ipv4: 0x7f00_0001, port: 7000), incarnation: 1, status: .alive, tags: [:], statusChangedAt: .zero)]
-        let s = Snapshot(incarnation: 3, left: true, members: members, excluding: "me", limit: 10)
+    /// A core that knows a live, a failed and a departed member, as a snapshot sees them.
+    static func coreKnowingThree() throws -> GossipInstance {
+        let me = Address(ipv4: 0x7f00_0001, port: 7000)
+        var core = try GossipInstance(name: "me", address: me, settings: Settings(), seed: 1)
+        _ = core.handle(.start, now: .zero)
+        for (i, name) in ["dead", "gone", "live"].enumerated() {
+            let a = Address(ipv4: 0x7f00_0001, port: UInt16(7001 + i))
+            _ = core.handle(.datagram(from: a, messages: [.alive(Alive(incarnation: 1, name: name, address: a, tags: Tags()))]), now: .zero)
+        }
+        let from = Address(ipv4: 0x7f00_0001, port: 7003)
+        _ = core.handle(.datagram(from: from, messages: [
+            .dead(Dead(incarnation: 1, name: "dead", from: "live", left: false)),
+            .dead(Dead(incarnation: 1, name: "gone", from: "gone", left: true)),
+        ]), now: .zero)
+        return core
+    }
+
+    @Test func aNodeThatLeftKeepsNoMembers() throws {
+        var core = try Self.coreKnowingThree()
+        _ = core.handle(.leave, now: .zero)
+        let s = Snapshot(core.snapshot(limit: 10))
         #expect(s.left && s.members.isEmpty)
         #expect(s.text.contains("left 1"))
         #expect(Snapshot(parsing: s.text)?.left == true)
@@ -73,16 +91,10 @@ import GossipCore
         #expect(Snapshot(parsing: "") == nil)
     }
 
-    @Test func liveMembersComeFirstAndTheLimitHolds() {
-        let a = Address(ipv4: 0x7f00_0001, port: 7000)
-        let members = [
-            Member(name: "dead", address: a, incarnation: 1, status: .failed, tags: [:], statusChangedAt: .zero),
-            Member(name: "gone", address: a, incarnation: 1, status: .left, tags: [:], statusChangedAt: .zero),
-            Member(name: "live", address: a, incarnation: 1, status: .alive, tags: [:], statusChangedAt: .zero),
-            Member(name: "me", address: a, incarnation: 1, status: .alive, tags: [:], statusChangedAt: .zero),
-        ]
-        #expect(Snapshot(incarnation: 1, left: false, members: members, excluding: "me", limit: 10).members.map(\.name) == ["live", "dead"])
-        #expect(Snapshot(incarnation: 1, left: false, members: members, excluding: "me", limit: 1).members.map(\.name) == ["live"])
+    @Test func liveMembersComeFirstAndTheLimitHolds() throws {
+        let core = try Self.coreKnowingThree()
+        #expect(Snapshot(core.snapshot(limit: 10)).members.map(\.name) == ["live", "dead"], "never the departed, nor itself")
+        #expect(Snapshot(core.snapshot(limit: 1)).members.map(\.name) == ["live"])
     }
 }
 
