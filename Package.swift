@@ -171,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "GossipTests",
             dependencies: [
-                "Gossip", "GossipCore", "GossipWire",
+                "Gossip", "GossipCore", "GossipWire", "GrapevineTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import Foundation
+import GrapevineTestSupport
 import Gossip
 import GossipCore
 import GossipWire
@@ -182,7 +183,7 @@ func coreAddress(_ s: SocketAddress) -> Address? {
 /// The UDP ports bound in this network namespace (or in `namespace`), from `ss -uln`.
 func boundUDPPorts(namespace: String? = nil) throws -> Set<UInt16> {
     let args = (namespace.map { ["ip", "netns", "exec", $0] } ?? []) + ["ss", "-H", "-uln"]
-    let text = try runCommand(args)
+    let text = try run(args)
     var ports = Set<UInt16>()
     for line in text.split(separator: "\n") {
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -201,35 +202,6 @@ func processMemory(_ pid: Int32, field: String = "VmRSS") -> Int? {
         if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
     }
     return nil
-}
-
-struct CommandFailed: Error, CustomStringConvertible {
-    var command: [String]
-    var status: Int32
-    var output: String
-    var description: String { "\(command.joined(separator: " ")) exited \(status): \(output)" }
-}
-
-/// Runs a command (no shell) and returns its stdout; throws with stderr when it exits non-zero.
-@discardableResult
-func runCommand(_ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: stdout, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw CommandFailed(
-            command: arguments, status: process.terminationStatus, output: String(decoding: stderr, as: UTF8.self) + text)
-    }
-    return text
 }
 
 /// Waits until every node has run `count` more probes than it had: a window measured in

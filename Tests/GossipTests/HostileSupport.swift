@@ -74,30 +74,3 @@ final class ProcessSet: @unchecked Sendable {
         all.removeAll()
     }
 }
-
-// MARK: kernel tests (a copy of Tests/NetlinkTests/KernelTestGate.swift: targets cannot share it)
-
-/// Whether tests that change the kernel may run, in one place.
-///
-/// They need root. Outside root they are skipped with a message saying so, unless
-/// `GRAPEVINE_REQUIRE_KERNEL_TESTS=1` (set by CI): then they run and fail at once, so a CI that
-/// lost its root does not go green by skipping.
-enum GossipKernelTestGate {
-    static let isRoot = geteuid() == 0
-    static let isRequired = ProcessInfo.processInfo.environment["GRAPEVINE_REQUIRE_KERNEL_TESTS"] == "1"
-
-    static var trait: ConditionTrait {
-        .enabled(
-            if: isRoot || isRequired,
-            "kernel tests need root; skipped (set GRAPEVINE_REQUIRE_KERNEL_TESTS=1 to make this a failure)")
-    }
-
-    static func check() throws {
-        if !isRoot {
-            Issue.record("GRAPEVINE_REQUIRE_KERNEL_TESTS=1 but not running as root: kernel tests cannot run")
-            throw Unavailable()
-        }
-    }
-
-    struct Unavailable: Error {}
-}
