@@ -67,15 +67,23 @@ struct GossipNodeCommand: AsyncParsableCommand {
     @Option(help: "First join retry wait in milliseconds (doubles per attempt).")
     var joinRetryMs: Int = 1000
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    // A typo is an error that lists the levels, not a silent "info".
+    @Option(
+        help: "Log level: trace, debug, info, notice, warning, error, critical.",
+        transform: { text throws(ValidationError) in
+            guard let level = Logger.Level(rawValue: text) else {
+                throw ValidationError("unknown log level '\(text)': \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return level
+        })
+    var logLevel: Logger.Level = .info
 
     func run() async throws {
         guard let bindAddress = Address(parsing: bind, defaultPort: 7946) else {
             throw ValidationError("cannot parse --bind \(bind)")
         }
         var logger = Logger(label: "gossip-node") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = logLevel
         var config = GossipConfiguration(name: name, bindAddress: bindAddress, logger: logger)
         if let advertise {
             guard let a = Address(parsing: advertise, defaultPort: bindAddress.port) else {
