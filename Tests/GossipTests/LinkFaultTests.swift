@@ -98,7 +98,7 @@ struct LinkFaultTests {
 
         // m4's link goes down: the others must declare it failed (that takes several probe
         // periods, which is also the window in which they keep sending to the bad address).
-        try run(["ip", "-n", net.hosts[3], "link", "set", "eth0", "down"])
+        try GrapevineTestSupport.run(["ip", "-n", net.hosts[3], "link", "set", "eth0", "down"])
         for p in nodes[0..<3] {
             try await p.waitUntil("m4 failed") { $0.statuses["m4"] == "failed" }
         }
@@ -111,7 +111,7 @@ struct LinkFaultTests {
         try socketsHeld([0, 1, 2, 3], "after a minute with m4's link down")
         // The link comes back: everyone sees all four alive again within a few probe periods
         // (200 ms here), not at the next 30 s reconnect round; the bound is far below the latter.
-        try run(["ip", "-n", net.hosts[3], "link", "set", "eth0", "up"])
+        try GrapevineTestSupport.run(["ip", "-n", net.hosts[3], "link", "set", "eth0", "up"])
         for p in nodes {
             try await p.waitUntil("4 joined again after m4's link returned", timeout: .seconds(15)) { v in
                 names.allSatisfy { v.statuses[$0] == "joined" }
@@ -122,12 +122,12 @@ struct LinkFaultTests {
 
         // UDP blocked on m3's host after start; TCP still passes. m3 must say so.
         let h3 = net.hosts[2]
-        try run(["ip", "netns", "exec", h3, "nft", "add", "table", "inet", "gvtest"])
-        try run([
+        try GrapevineTestSupport.run(["ip", "netns", "exec", h3, "nft", "add", "table", "inet", "gvtest"])
+        try GrapevineTestSupport.run([
             "ip", "netns", "exec", h3, "nft", "add", "chain", "inet", "gvtest", "in",
             "{ type filter hook input priority 0 ; policy accept ; }",
         ])
-        try run(["ip", "netns", "exec", h3, "nft", "add", "rule", "inet", "gvtest", "in", "udp", "dport", "\(gossipPort)", "drop"])
+        try GrapevineTestSupport.run(["ip", "netns", "exec", h3, "nft", "add", "rule", "inet", "gvtest", "in", "udp", "dport", "\(gossipPort)", "drop"])
         try await nodes[2].waitUntil("m3 warns that UDP is blocked", timeout: .seconds(60)) { v in
             v.logs.contains { $0.contains("UDP") && $0.contains("blocked") }
         }
