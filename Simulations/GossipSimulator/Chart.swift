@@ -141,7 +141,7 @@ extension ScenarioReport {
     public func summary(wall: Duration? = nil) -> String {
         func s(_ d: Duration?) -> String { d.map { Chart.fixed(Double($0.nanoseconds) / 1e9, 3) + " s" } ?? "never" }
         var lines = [
-            "scenario \(scenario.rawValue): \(options.nodes) nodes, seed \(options.seed), lifeguard \(options.lifeguard ? "on" : "off"), loss \(Chart.fixed(options.loss * 100, 1))%",
+            "scenario \(scenario.rawValue): \(options.nodes) nodes\(options.formed ? " (formed)" : ""), seed \(options.seed), lifeguard \(options.lifeguard ? "on" : "off"), loss \(Chart.fixed(options.loss * 100, 1))%",
             "  virtual time          \(s(virtualTime))",
             "  convergence           \(s(convergence))",
         ]

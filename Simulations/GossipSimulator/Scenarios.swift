@@ -29,6 +29,10 @@ public struct ScenarioOptions: Sendable {
     /// The joins are spread evenly over this much virtual time from the start (a rolling deploy
     /// when long; a join storm when short).
     public var joinSpread: Duration = .seconds(5)
+    /// Start from a formed cluster (`Simulation.addFormedCluster`): every node knows every
+    /// other alive at time zero, with no joins, so `joinSpread` is unused. The steady state of
+    /// a large cluster, without the join storm that bounds the size of a run from nothing.
+    public var formed = false
     /// Sample interval for charts; zero for none.
     public var sampleEvery: Duration = .zero
     public var settings = Settings()
@@ -84,7 +88,8 @@ extension Scenario {
         var line = "grapevine-sim \(rawValue) --nodes \(options.nodes) --seed \(options.seed)"
         line += " --duration \(R.seconds(options.duration)) --loss \(options.loss)"
         if !options.lifeguard { line += " --no-lifeguard" }
-        if options.joinSpread != ScenarioOptions().joinSpread { line += " --join-seconds \(R.seconds(options.joinSpread))" }
+        if options.formed { line += " --formed" }
+        if !options.formed, options.joinSpread != ScenarioOptions().joinSpread { line += " --join-seconds \(R.seconds(options.joinSpread))" }
         if self == .partition { line += " --partition-seconds \(R.seconds(options.partitionLength))" }
         if self == .slow { line += " --slow-ms \(Double(options.slowDelay.nanoseconds) / 1e6)" }
         if options.settings != Settings() { line += "  # with custom Settings" }
@@ -93,7 +98,12 @@ extension Scenario {
 
     /// Builds a cluster of `options.nodes`: node 0 starts alone, the next two join it, the rest
     /// join through the first three (the seeds) within the first `options.joinSpread`.
+    /// With `options.formed`, the nodes form a cluster at once instead.
     static func bootCluster(_ sim: Simulation, _ options: ScenarioOptions) throws(SimulationError) {
+        if options.formed {
+            try sim.addFormedCluster(count: options.nodes)
+            return
+        }
         let spread = options.joinSpread
         for _ in 0..<options.nodes { try sim.addNode() }
         let seeds = Array(0..<min(3, options.nodes))

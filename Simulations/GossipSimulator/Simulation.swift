@@ -94,13 +94,60 @@ public final class Simulation {
         } catch {
             throw .invalid(error)
         }
-        nodes.append(SimNode(name: name, address: addr, core: core))
-        byAddress[addr] = Int32(i)
-        byName[name] = Int32(i)
+        append(core, name: name, address: addr)
         metrics.grow(to: nodes.count)
         metrics.nodeStarted(i)
-        queue.push(time: now, node: Int32(i), life: 0, ready: true, .command(.start))
         return i
+    }
+
+    /// Adds and starts `count` nodes that form a cluster already, named `node-<index>`: each
+    /// knows every one of them alive and confirmed (`GossipInstance.init(formedWith:…)`), as
+    /// after their joins settled or after all of them restarted from snapshots. A large
+    /// cluster's steady state is then simulated without its N² log N join storm. Returns
+    /// their indices.
+    ///
+    /// The nodes share one membership table until each changes it, so memory grows with the
+    /// nodes whose view changed, not with N² from the start (added at time zero; a cluster
+    /// added later copies each table when the node records its own start time). Only a node's
+    /// own `.joined` event is emitted (on start), not one per member it knows; the metrics
+    /// count the cluster as converged at once.
+    ///
+    /// - Throws: `SimulationError.duplicateName` when a node already has one of the names,
+    ///   `SimulationError.invalid` when the core refuses the settings.
+    @discardableResult
+    public func addFormedCluster(count: Int) throws(SimulationError) -> Range<Int> {
+        let range = nodes.count..<nodes.count + count
+        var members: [Member] = []
+        members.reserveCapacity(count)
+        for i in range {
+            let name = Self.defaultName(of: i)
+            guard byName[name] == nil else { throw .duplicateName(name) }
+            members.append(
+                Member(name: name, address: Self.address(of: i), incarnation: 0, status: .alive, tags: Tags(), statusChangedAt: .zero))
+        }
+        let membership = FormedMembership(members)
+        nodes.reserveCapacity(range.upperBound)
+        for (k, m) in members.enumerated() {
+            let core: GossipInstance
+            do {
+                core = try GossipInstance(formedWith: membership, index: k, settings: settings, seed: rng.next())
+            } catch {
+                throw .invalid(error)
+            }
+            append(core, name: m.name, address: m.address)
+        }
+        metrics.grow(to: nodes.count)
+        metrics.formed(range)
+        return range
+    }
+
+    /// Records a new node and queues its start.
+    func append(_ core: GossipInstance, name: String, address: Address) {
+        let i = nodes.count
+        nodes.append(SimNode(name: name, address: address, core: core))
+        byAddress[address] = Int32(i)
+        byName[name] = Int32(i)
+        queue.push(time: now, node: Int32(i), life: 0, ready: true, .command(.start))
     }
 
     /// Asks node `i` to join through the given nodes.

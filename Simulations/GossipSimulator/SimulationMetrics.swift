@@ -130,6 +130,14 @@ public struct SimulationMetrics: Sendable {
         setLive(i, true)
     }
 
+    /// Nodes `r` started knowing each other (a formed cluster): each sees all of them.
+    mutating func formed(_ r: Range<Int>) {
+        for i in r { nodeStarted(i) }
+        for v in r {
+            for m in r { set(v, m) }
+        }
+    }
+
     mutating func nodeCrashed(_ i: Int, at now: Int64) {
         setLive(i, false)
         clearRow(i)

@@ -23,6 +23,8 @@ struct GrapevineSim: ParsableCommand {
     var slowMs = 3000.0
     @Option(help: "Virtual seconds over which the nodes join, evenly spread (a rolling deploy when long).")
     var joinSeconds = 5.0
+    @Flag(help: "Start from a formed cluster (every node knows every other alive, no joins); --join-seconds is unused.")
+    var formed = false
     @Option(help: "Write samples as CSV to this file.") var csv: String?
     @Option(help: "Write an SVG chart to this file.") var svg: String?
     @Option(help: "Sample interval in virtual seconds, for --csv and --svg.") var sampleEvery = 0.5
@@ -41,6 +43,7 @@ struct GrapevineSim: ParsableCommand {
         options.slowDelay = .microseconds(Int64(slowMs * 1000))
         options.partitionLength = .milliseconds(Int64(partitionSeconds * 1000))
         options.joinSpread = .milliseconds(Int64(joinSeconds * 1000))
+        options.formed = formed
         if csv != nil || svg != nil { options.sampleEvery = .milliseconds(Int64(sampleEvery * 1000)) }
         let started = ContinuousClock.now
         let report = try scenario.run(options)

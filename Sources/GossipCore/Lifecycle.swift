@@ -4,7 +4,8 @@ extension GossipInstance {
         guard !started else { return }
         started = true
         let now = self.now
-        table.update(selfIndex) { $0.statusChangedAt = now }
+        // Unchanged in a formed cluster started at zero: no write, so its shared table stays shared.
+        if table[selfIndex].statusChangedAt != now { table.update(selfIndex) { $0.statusChangedAt = now } }
         memberChanged(.joined, table[selfIndex])
         // Random phases keep a cluster started at one instant from probing in lockstep.
         armReplacing(.failureDetector(.probe), at: now + settings.probeInterval.scaled(by: rng.unit()))

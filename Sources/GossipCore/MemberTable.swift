@@ -13,9 +13,24 @@ struct MemberTable: Sendable {
     private(set) var liveCount = 0
     /// Live members not yet confirmed.
     private(set) var unconfirmedLive = 0
-    /// The round-robin positions of the confirmed round and of the unconfirmed lane.
+    /// The round-robin positions of the confirmed round and of the unconfirmed lane. The round
+    /// takes positions from `roundStart` on, modulo the count, until it has taken `count`;
+    /// `roundStart` is 0 except in a formed table's first round.
     private var roundCursor = 0
+    private var roundStart = 0
     private var unconfirmedCursor = 0
+
+    init() {}
+
+    /// A table over arrays another table may share (see `FormedMembership`); every member confirmed.
+    init(sharing members: [Member], positionByName: [String: Int], confirmed: [Bool], roundStart: Int) {
+        self.members = members
+        self.positionByName = positionByName
+        self.confirmed = confirmed
+        self.liveCount = members.reduce(0) { $0 + ($1.status <= .suspect ? 1 : 0) }
+        self.roundStart = roundStart
+        self.roundCursor = roundStart
+    }
 
     var count: Int { members.count }
 
@@ -119,15 +134,16 @@ struct MemberTable: Sendable {
     /// Starts the round over when it has passed every member; true when it did (the caller ends
     /// the round: reaps, then shuffles).
     mutating func wrapRoundIfDone() -> Bool {
-        guard roundCursor >= members.count else { return false }
+        guard roundCursor - roundStart >= members.count else { return false }
         roundCursor = 0
+        roundStart = 0
         return true
     }
 
     /// The round's next position.
     mutating func takeRoundPosition() -> Int {
         defer { roundCursor += 1 }
-        return roundCursor
+        return roundCursor % members.count
     }
 
     /// Whether the member at `i` is probed in the confirmed round.
