@@ -66,6 +66,9 @@ enum FuzzOne {
                 } catch {
                     fatalError("accepted frame does not re-encode: \(error)")
                 }
+                // A newer node's sections are skipped, not kept: such a frame cannot re-encode to
+                // its bytes, and the one-encoding rule covers what this version understands.
+                if case .stream(.pushPull(let p)) = item, p.sections.contains(where: { !$0.isKnown }) { continue }
                 if Array(again.readableBytesView) != bytes[start..<b.readerIndex].map({ $0 }) {
                     fatalError("non-canonical frame accepted: \(bytes)")
                 }

@@ -178,8 +178,8 @@ extension PushPull {
     public static let maxSectionSize = 32 << 10
 
     /// The exchange as frames whose bodies are at most `maxBodySize` bytes each (when every
-    /// section fits one), sections in order, `more` set on all but the last. Always one frame
-    /// at least.
+    /// section fits one), sections in order, `more` set on all but the last, and on the last
+    /// as it is on the exchange. Always one frame at least.
     public func frames(maxBodySize: Int) -> [PushPull] {
         var header = self
         header.sections = []
@@ -199,7 +199,9 @@ extension PushPull {
             current.sections.append(s)
             size += n
         }
-        current.more = false
+        // The last frame is as final as the message: a frame that was itself one of several
+        // (`more` set) keeps the flag, so re-encoding a decoded frame gives back its bytes.
+        current.more = more
         frames.append(current)
         return frames
     }

@@ -31,6 +31,26 @@ import Testing
         #expect(receiver.counters.accepted == items.count)
     }
 
+    /// Found by wire-fuzz (fuzz-artifacts/crash-bcdf0bd3…): a push/pull frame marked `more` (one
+    /// of several) re-encoded without the flag, so one value had two accepted encodings.
+    @Test func aFrameMarkedMoreReEncodesToItsOwnBytes() throws {
+        let frame: [UInt8] = [1, 0, 0, 0, 0, 18, 8, 16, 5, 6, 110, 111, 100, 101, 49, 49, 4, 10, 0, 0, 1, 31, 45, 0]
+        var codec = StreamCodec(keyring: nil, maxFrameSize: 1 << 16)
+        var input = ByteBuffer(bytes: frame)
+        guard case .item(let item) = try codec.decode(&input) else {
+            Issue.record("the frame did not decode")
+            return
+        }
+        guard case .stream(.pushPull(let p)) = item else {
+            Issue.record("not a push/pull: \(item)")
+            return
+        }
+        #expect(p.more && p.join && p.sections.isEmpty)
+        var again = ByteBuffer()
+        try StreamCodec(keyring: nil, maxFrameSize: 1 << 16).encode(item, into: &again)
+        #expect(Array(again.readableBytesView) == frame)
+    }
+
     @Test func oversizedFrameIsReportedFromItsPrefixAlone() {
         var receiver = StreamCodec(keyring: nil, maxFrameSize: 1024)
         var b = ByteBuffer(bytes: bytes(hex: "01 00 00000401"))
