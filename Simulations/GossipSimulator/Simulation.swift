@@ -153,12 +153,12 @@ public final class Simulation {
     }
 
     /// Asks node `i` to join through the given nodes.
-    public func join(_ i: Int, through seeds: [Int], after delay: Duration = .zero) {
+    public func join(_ i: Int, through seeds: [Int], after delay: Duration = .zero, replayEvents: Bool = false) {
         let seeds = seeds.map { nodes[$0].address }
         let id = JoinID(raw: nextJoin)
         nextJoin += 1
         queue.push(
-            time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds, id: id)))
+            time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds, id: id, replayEvents: replayEvents)))
     }
 
     public func leave(_ i: Int) {
