@@ -34,6 +34,8 @@ public struct GossipInstance: Sendable {
     var departure = LeaveProcess()
     var exchanges = OpenExchanges()
     var events: UserEvents
+    /// This node's ring successor for eager pushes (`EventFlow.swift`); `.none` when stale.
+    var successor: String?? = .none
     var queries: Queries
     /// Set by `init(resuming:…)` until `.start`.
     var resume: Resume?
@@ -164,6 +166,7 @@ public struct GossipInstance: Sendable {
     /// user events and queries will forget a departed member's pending answers.
     mutating func memberChanged(_ kind: MembershipEvent.Kind, _ m: Member) {
         detector.memberChanged(kind, m.name)
+        successor = .none
         switch kind {
         case .failed, .left, .reaped: forgetWaiting(m.name)
         case .joined, .updated, .suspected, .recovered: break
