@@ -214,14 +214,18 @@ public final class Simulation {
     /// address, the way the runtime restarts one: from the snapshot its core gave when it
     /// stopped (`GossipInstance.init(resuming:…)`), so it comes back above the incarnation it
     /// last used and rejoins through the members it knew. `seeds` adds an explicit join.
-    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int] = []) throws(SettingsError) {
+    /// `losingSnapshot`: the node comes back as from a wiped disk, at incarnation 0 and with
+    /// both Lamport clocks at 0.
+    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int] = [], losingSnapshot: Bool = false)
+        throws(SettingsError)
+    {
         crash(i)
         let addr = newAddress ?? nodes[i].address
         byAddress[nodes[i].address] = nil
         byAddress[addr] = Int32(i)
         nodes[i].address = addr
         nodes[i].core = try GossipInstance(
-            resuming: nodes[i].snapshot ?? NodeSnapshot(), name: nodes[i].name, address: addr, tags: Tags(), settings: settings,
+            resuming: losingSnapshot ? NodeSnapshot() : nodes[i].snapshot ?? NodeSnapshot(), name: nodes[i].name, address: addr, tags: Tags(), settings: settings,
             seed: rng.next())
         nodes[i].running = true
         nodes[i].leaving = false
