@@ -56,9 +56,16 @@ extension GossipInstance {
     mutating func pushEagerly(_ message: Message, key: BroadcastKey, except sender: Address?) {
         // A peer with larger limits may send what this node's datagrams cannot hold.
         guard message.encodedSize <= settings.payloadBudget else { return }
-        let fanout = Formulas.eagerFanout(
-            members: table.liveCount, extra: settings.eagerFanoutExtra,
-            retransmitLimit: dissemination.retransmitLimit(liveCount: table.liveCount))
+        let fanout = min(
+            eagerBudget,
+            Formulas.eagerFanout(
+                members: table.liveCount, extra: settings.eagerFanoutExtra,
+                retransmitLimit: dissemination.retransmitLimit(liveCount: table.liveCount)))
+        if fanout == 0 {
+            counters.eagerPushesSkipped += 1
+            dissemination.enqueue(message, key: key)
+            return
+        }
         if successor == nil { successor = .some(table.successor(of: name)) }
         var next: Int?
         if case .some(.some(let s)) = successor, let i = table.position(of: s), table[i].address != sender { next = i }
@@ -68,7 +75,9 @@ extension GossipInstance {
         }
         if let next { send([message], to: table[next].address) }
         for t in random { send([message], to: table[t].address) }
-        counters.eagerPushes += random.count + (next == nil ? 0 : 1)
+        let sent = random.count + (next == nil ? 0 : 1)
+        counters.eagerPushes += sent
+        eagerBudget -= sent
         dissemination.enqueue(message, key: key)
     }
 

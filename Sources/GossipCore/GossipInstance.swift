@@ -36,6 +36,8 @@ public struct GossipInstance: Sendable {
     var events: UserEvents
     /// This node's ring successor for eager pushes (`EventFlow.swift`); `.none` when stale.
     var successor: String?? = .none
+    /// Eager-push datagrams left in this gossip interval (`Settings.eagerPushesPerRound`).
+    var eagerBudget: Int
     var queries: Queries
     /// Set by `init(resuming:…)` until `.start`.
     var resume: Resume?
@@ -77,6 +79,7 @@ public struct GossipInstance: Sendable {
             caps: settings.broadcastCaps, retransmitMultiplier: settings.retransmitMultiplier,
             eagerFanoutExtra: settings.eagerFanoutExtra)
         self.incarnation = incarnation
+        self.eagerBudget = settings.eagerPushesPerRound
         self.events = UserEvents(window: settings.eventWindow, keep: settings.eventsInPushPull)
         self.queries = Queries(window: settings.eventWindow, maxOpen: settings.broadcastCaps.query)
         do throws(RequestError) { try settings.check(tags: tags) } catch {
@@ -216,6 +219,7 @@ public struct GossipInstance: Sendable {
             case .suspicion: suspicionExpired(id.token)
             }
         case .dissemination(.gossip):
+            eagerBudget = settings.eagerPushesPerRound
             gossipRound()
             armReplacing(.dissemination(.gossip), at: now + settings.gossipInterval)
             if departure.departureGossiped(dissemination, key: .member(name)) { finishLeave() }

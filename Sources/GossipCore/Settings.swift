@@ -76,6 +76,10 @@ public struct Settings: Sendable, Equatable {
     /// `extra` of `Formulas.eagerFanout`: each new event or query is pushed at once to
     /// `ceil(ln N + extra)` members (bounded by the retransmit limit).
     public var eagerFanoutExtra: Int = 4
+    /// Eager-push datagrams a node may send per gossip interval; past it, new events and queries
+    /// go by gossip alone (still delivered once, a little later). A flood of events from one
+    /// member then costs each receiver at most this, and never delays membership updates.
+    public var eagerPushesPerRound: Int = 128
     /// Serf's QueryTimeoutMult: the default query timeout is
     /// `gossipInterval × this × ceil(log10(N + 1))`.
     public var queryTimeoutMultiplier: Int = 16
@@ -142,6 +146,7 @@ public struct Settings: Sendable, Equatable {
         try within(eventsInPushPull, "eventsInPushPull", 0...4_096)
         try within(userEventCoalescePeriod, "userEventCoalescePeriod", .zero...Self.maxInterval)
         try within(eagerFanoutExtra, "eagerFanoutExtra", 0...32)
+        try within(eagerPushesPerRound, "eagerPushesPerRound", 0...65_536)
         try within(queryTimeoutMultiplier, "queryTimeoutMultiplier", 1...100)
         try within(maxQueryTimeout, "maxQueryTimeout", interval)
         if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }

@@ -161,3 +161,40 @@ import Testing
         }
     }
 }
+
+/// A member that fires events without pause: each receiver's eager pushes stay within the
+/// round's budget, and a crash is detected as fast as in a quiet cluster.
+@Suite struct EventFloodTests {
+    static func detection(seed: UInt64, flood: Int) throws -> (last: Duration, maxEagerPerRound: Int)? {
+        let sim = Simulation(seed: seed)
+        let nodes = try sim.addFormedCluster(count: 40)
+        sim.run(for: .seconds(2))
+        var eagerBefore = nodes.map { sim.core($0).counters.eagerPushes }
+        var maxPerRound = 0
+        for e in 0..<flood { sim.fireEvent(7, name: "flood-\(e % 5)", payload: [UInt8](repeating: 1, count: 200)) }
+        sim.crash(20)
+        let start = sim.elapsed
+        var detected = false
+        for _ in 0..<300 where !detected {
+            sim.run(for: Settings().gossipInterval)
+            for i in nodes {
+                let now = sim.core(i).counters.eagerPushes
+                maxPerRound = max(maxPerRound, now - eagerBefore[i])
+                eagerBefore[i] = now
+            }
+            detected = nodes.allSatisfy { $0 == 20 || sim.core($0).member(named: "node-20")?.status == .failed }
+        }
+        return detected ? (sim.elapsed - start, maxPerRound) : nil
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aFloodOfEventsIsBoundedAndDoesNotDelayFailureDetection(seed: UInt64) throws {
+        let quiet = try #require(try Self.detection(seed: seed, flood: 0))
+        let loaded = try #require(try Self.detection(seed: seed, flood: 5_000))
+        let budget = Settings().eagerPushesPerRound
+        // A round's budget, plus the pushes of one input that started inside it.
+        #expect(loaded.maxEagerPerRound <= 2 * budget, "seed \(seed): \(loaded.maxEagerPerRound) eager pushes in one round")
+        // One protocol period of slack covers the different random draws of the two runs.
+        #expect(loaded.last <= quiet.last + .seconds(1), "seed \(seed): detected after \(loaded.last) vs \(quiet.last)")
+    }
+}
