@@ -34,6 +34,9 @@ public struct Counters: Sendable, Equatable {
     /// Acks and responses taken for this node's queries, and those that came too late or twice.
     public var queryResponsesReceived = 0
     public var queryResponsesIgnored = 0
+    /// Datagrams not sent because what they had to carry exceeded this node's payload budget
+    /// (a relayed answer or event from a peer with a larger budget).
+    public var oversizedNotSent = 0
     /// Responses forwarded for others as a relay.
     public var relaysForwarded = 0
     /// Caller requests (events, queries, answers, tags) refused (`Output.requestRefused`).

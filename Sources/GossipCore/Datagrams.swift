@@ -3,11 +3,18 @@
 /// members; locally made updates go out at once. The queues live in `Dissemination`.
 extension GossipInstance {
     /// Sends `messages` to `to`, topped up with queued updates up to the payload budget.
+    ///
+    /// Messages that came from a peer (a relayed answer, an event pushed on) may be larger than
+    /// this node's budget when the peer's is larger: such a datagram is not sent, and counted.
     mutating func send(_ messages: [Message], to: Address) {
         var messages = messages
         messages.reserveCapacity(16)
         var budget = settings.payloadBudget
         for m in messages { budget -= m.encodedSize }
+        if budget < 0 {
+            counters.oversizedNotSent += 1
+            return
+        }
         dissemination.fill(into: &messages, budget: &budget, liveCount: table.liveCount)
         counters.messagesOut += messages.count
         outbox.append(.datagram(to: to, messages: messages))

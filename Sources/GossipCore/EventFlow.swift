@@ -55,7 +55,7 @@ extension GossipInstance {
     /// the ring carries it to all, and the random pushes keep the hops few (about log_f N).
     mutating func pushEagerly(_ message: Message, key: BroadcastKey, except sender: Address?) {
         // A peer with larger limits may send what this node's datagrams cannot hold.
-        guard message.encodedSize <= settings.payloadBudget else { return }
+        guard message.encodedSize <= settings.payloadBudget else { return counters.oversizedNotSent += 1 }
         let fanout = min(
             eagerBudget,
             Formulas.eagerFanout(
