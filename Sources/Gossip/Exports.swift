@@ -20,3 +20,5 @@
 @_exported public import enum GossipWire.WireError
 @_exported public import enum GossipWire.WireLimits
 @_exported public import enum GossipWire.KeyringError
+@_exported public import struct GossipWire.KeyFingerprint
+@_exported public import enum GossipWire.KeyOperation

@@ -36,7 +36,7 @@ public final class GossipNode: Service, Sendable {
     }
 
     /// Runs `body` on the node's loop and waits for the answer it passes to `reply`.
-    private func onLoop<T: Sendable>(
+    func onLoop<T: Sendable>(
         _ body: @escaping @Sendable (NodeRuntime, @escaping @Sendable (T) -> Void) -> Void
     ) async -> T {
         let runtime = self.runtime

@@ -48,6 +48,8 @@ public enum WireError: Error, Sendable, Hashable {
     case frameTooLarge(Int)
     /// An encoding that would not fit the byte budget it was given (sender side).
     case exceedsBudget(Int)
+    /// A key command whose operation byte this version does not define.
+    case unknownKeyOperation(UInt8)
 
     /// A stable, low-cardinality label for counters and logs.
     public var reason: Reason {
@@ -75,6 +77,7 @@ public enum WireError: Error, Sendable, Hashable {
         case .labelMismatch: .labelMismatch
         case .frameTooLarge: .frameTooLarge
         case .exceedsBudget: .exceedsBudget
+        case .unknownKeyOperation: .unknownKeyOperation
         }
     }
 
@@ -103,5 +106,6 @@ public enum WireError: Error, Sendable, Hashable {
         case frameTooLarge = "frame_too_large"
         case exceedsBudget = "exceeds_budget"
         case incarnationOutOfRange = "incarnation_out_of_range"
+        case unknownKeyOperation = "unknown_key_operation"
     }
 }
