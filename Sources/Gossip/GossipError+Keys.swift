@@ -17,15 +17,14 @@ extension GossipError {
     }
 
     /// The keyring's verdict on an operation with the key `key`, as the one error type of the API.
-    init(_ error: KeyringError, key: KeyFingerprint?) {
+    init(_ error: KeyringError, key: KeyFingerprint) {
         switch error {
-        case .unknownKey: self.init(code: .unknownKey)
-        case .cannotRemovePrimary: self.init(code: .cannotRemovePrimary)
-        case .keyringFull: self.init(code: .keyringFull)
+        case .unknownKey: self = .unknownKey(key)
+        case .cannotRemovePrimary: self = .cannotRemovePrimary(key)
+        case .keyringFull: self = .keyringFull
         case .invalidBase64, .invalidKeyLength:
             // Only parsing throws these, and a `SecretKey` is parsed already.
             self = .invalidConfiguration(setting: "key", reason: "\(error)")
         }
-        self.key = key
     }
 }

@@ -15,15 +15,17 @@ extension NodeRuntime {
     /// keyring the node will start with.
     func applyKeyRequest(_ request: KeyRequest) -> Result<[SecretKey], GossipError> {
         guard var ring = packetCodec.keyring else { return refuseKeyRequest(request, .noKeyring) }
-        do {
-            switch request {
-            case .install(let key): try ring.install(key)
-            case .use(let key): try ring.use(key)
-            case .remove(let key): try ring.remove(key)
-            case .list: break
+        if let key = request.key {
+            do {
+                switch request.operation {
+                case .install: try ring.install(key)
+                case .use: try ring.use(key)
+                case .remove: try ring.remove(key)
+                case .list: break
+                }
+            } catch {
+                return refuseKeyRequest(request, GossipError(error, key: key.fingerprint))
             }
-        } catch {
-            return refuseKeyRequest(request, GossipError(error, key: request.key?.fingerprint))
         }
         countKeyOperation(request.operation, outcome: "applied")
         keyOperations.applied[request.operation.description, default: 0] += 1
