@@ -1,22 +1,14 @@
 public import NIOCore
 
 /// The keyring operations a cluster runs on every member (`serf keys`). The raw value is the
-/// request's first byte; a value is never reused.
-public enum KeyOperation: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+/// request's first byte; a value is never reused. Printed by case name (`install`...), the
+/// `operation` label of `gossip_key_operations_total`.
+public enum KeyOperation: UInt8, Sendable, Hashable, CaseIterable {
     case install = 1
     /// Make an installed key the primary.
     case use = 2
     case remove = 3
     case list = 4
-
-    public var description: String {
-        switch self {
-        case .install: "install"
-        case .use: "use"
-        case .remove: "remove"
-        case .list: "list"
-        }
-    }
 }
 
 /// What one member is asked to do with its keyring: the payload of an internal key query.

@@ -132,6 +132,32 @@ extension GossipRuntimeTests {
         #expect(GossipError.cannotRemovePrimary(primary.fingerprint).description.contains("\(primary.fingerprint)"))
     }
 
+    @Test("key operations answer in every lifecycle state", arguments: ["neverStarted", "running", "left", "stopped"])
+    func keyOperationsInEveryState(_ state: String) async throws {
+        let old = SecretKey.random()
+        let new = SecretKey.random()
+        let node = try GossipNode(configuration: config("keys-\(state)", keyring: Keyring(primary: old)))
+        switch state {
+        case "running": try await node.start()
+        case "left":
+            try await node.start()
+            await node.leave()
+        case "stopped":
+            try await node.start()
+            await node.stop()
+        default: break
+        }
+        let answered = await bounded("key operations when \(state)") {
+            try await node.installKey(new)
+            try await node.useKey(new)
+            try await node.removeKey(old)
+            #expect(try await node.keys() == [new])
+        }
+        #expect(answered)
+        await node.stop()
+        #expect(await node.held() == ["connections": 0, "timers": 0, "awaitingReply": 0, "joins": 0, "channels": 0])
+    }
+
     @Test("a configuration with more keys than a keyring holds is refused")
     func oversizedKeyringRefused() {
         let keys = (0...Keyring.maxKeys).map { _ in SecretKey.random() }

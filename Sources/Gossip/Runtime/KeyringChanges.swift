@@ -28,7 +28,7 @@ extension NodeRuntime {
             }
         }
         countKeyOperation(request.operation, outcome: "applied")
-        keyOperations.applied[request.operation.description, default: 0] += 1
+        keyOperations.applied["\(request.operation)", default: 0] += 1
         if ring != packetCodec.keyring {
             let fingerprint = request.key.map { "\($0.fingerprint)" } ?? ""
             packetCodec.keyring = ring
@@ -61,7 +61,7 @@ extension NodeRuntime {
     private func countKeyOperation(_ operation: KeyOperation, outcome: String) {
         Counter(
             label: "gossip_key_operations_total",
-            dimensions: [("node", configuration.name), ("operation", operation.description), ("outcome", outcome)],
+            dimensions: [("node", configuration.name), ("operation", "\(operation)"), ("outcome", outcome)],
             factory: configuration.metricsFactory ?? MetricsSystem.factory
         ).increment()
     }
