@@ -68,6 +68,7 @@ let package = Package(
             name: "gossip-node",
             dependencies: [
                 "Gossip",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,6 +114,12 @@ let package = Package(
             name: "gossip-bench",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/gossip-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "event-sim-bench",
+            dependencies: ["GossipSimulator"],
+            path: "Benchmarks/event-sim-bench",
             swiftSettings: strict
         ),
         .executableTarget(

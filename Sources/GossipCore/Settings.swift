@@ -55,7 +55,40 @@ public struct Settings: Sendable, Equatable {
     /// Updates each broadcast class may hold; past it the most-sent are dropped first.
     public var broadcastCaps = BroadcastCaps()
 
+    /// The largest user event this node fires: name plus payload, in bytes (Serf: 512). Each
+    /// of these size limits is also held to what one datagram can carry with the longest
+    /// names (`effectiveLimit`), so a small `packetBudget` lowers them.
+    public var userEventSizeLimit: Int = 1_024
+    /// The largest query this node asks: name, payload and encoded filters, in bytes.
+    public var querySizeLimit: Int = 1_024
+    /// The largest answer this node sends to a query, in bytes of payload.
+    public var queryResponseSizeLimit: Int = 1_024
+    /// The largest tag block this node sets, encoded, in bytes (Serf: 512).
+    public var tagsSizeLimit: Int = 1_024
+    /// Lamport times of user events and queries remembered for deduplication (Serf's
+    /// EventBuffer and QueryBuffer, 512): an item older than this is refused as too old.
+    public var eventWindow: Int = 512
+    /// Recent user events carried in push/pull, so that a member that missed them catches up.
+    public var eventsInPushPull: Int = 64
+    /// Same-named coalescable events received within this window are delivered once, as the
+    /// newest of them (Serf's user coalescing); zero turns coalescing off.
+    public var userEventCoalescePeriod: Duration = .zero
+    /// `extra` of `Formulas.eagerFanout`: each new event or query is pushed at once to
+    /// `ceil(ln N + extra)` members (bounded by the retransmit limit).
+    public var eagerFanoutExtra: Int = 4
+    /// Serf's QueryTimeoutMult: the default query timeout is
+    /// `gossipInterval × this × ceil(log10(N + 1))`.
+    public var queryTimeoutMultiplier: Int = 16
+    /// The longest timeout a query may ask for (from this node or from the network).
+    public var maxQueryTimeout: Duration = .seconds(300)
+
     public init() {}
+
+    /// A size limit as enforced: at most what a datagram holds next to `overhead` bytes of
+    /// message fields (`Message.userEventOverhead`...).
+    public func effectiveLimit(_ limit: Int, overhead: Int) -> Int {
+        max(0, min(limit, payloadBudget - overhead))
+    }
 
     /// Bytes available to messages in one datagram.
     public var payloadBudget: Int { packetBudget - packetOverhead }
@@ -101,6 +134,16 @@ public struct Settings: Sendable, Equatable {
         for c in BroadcastClass.allCases {
             try within(broadcastCaps[c], "broadcastCaps.\(c)", 1...(1 << 20))
         }
+        try within(userEventSizeLimit, "userEventSizeLimit", 1...Limits.maxPayloadSize)
+        try within(querySizeLimit, "querySizeLimit", 1...Limits.maxPayloadSize)
+        try within(queryResponseSizeLimit, "queryResponseSizeLimit", 0...Limits.maxPayloadSize)
+        try within(tagsSizeLimit, "tagsSizeLimit", 1...Limits.maxTagsSize)
+        try within(eventWindow, "eventWindow", 1...65_536)
+        try within(eventsInPushPull, "eventsInPushPull", 0...4_096)
+        try within(userEventCoalescePeriod, "userEventCoalescePeriod", .zero...Self.maxInterval)
+        try within(eagerFanoutExtra, "eagerFanoutExtra", 0...32)
+        try within(queryTimeoutMultiplier, "queryTimeoutMultiplier", 1...100)
+        try within(maxQueryTimeout, "maxQueryTimeout", interval)
         if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
         if payloadBudget < Message.largestFixedSize {
             throw SettingsError(

@@ -48,6 +48,12 @@ public enum WireError: Error, Sendable, Hashable {
     case frameTooLarge(Int)
     /// An encoding that would not fit the byte budget it was given (sender side).
     case exceedsBudget(Int)
+    /// A user-event or query payload longer than `Limits.maxPayloadSize`.
+    case payloadTooLarge(Int)
+    /// A query filter of unknown kind, too many filters or names, or a pattern that does not compile.
+    case invalidFilter
+    /// A Lamport time at or above `LamportClock.ceiling`.
+    case lamportTimeOutOfRange(UInt64)
     /// A key command whose operation byte this version does not define.
     case unknownKeyOperation(UInt8)
 
@@ -77,6 +83,9 @@ public enum WireError: Error, Sendable, Hashable {
         case .labelMismatch: .labelMismatch
         case .frameTooLarge: .frameTooLarge
         case .exceedsBudget: .exceedsBudget
+        case .payloadTooLarge: .payloadTooLarge
+        case .invalidFilter: .invalidFilter
+        case .lamportTimeOutOfRange: .lamportTimeOutOfRange
         case .unknownKeyOperation: .unknownKeyOperation
         }
     }
@@ -106,6 +115,9 @@ public enum WireError: Error, Sendable, Hashable {
         case frameTooLarge = "frame_too_large"
         case exceedsBudget = "exceeds_budget"
         case incarnationOutOfRange = "incarnation_out_of_range"
+        case payloadTooLarge = "payload_too_large"
+        case invalidFilter = "invalid_filter"
+        case lamportTimeOutOfRange = "lamport_time_out_of_range"
         case unknownKeyOperation = "unknown_key_operation"
     }
 }
