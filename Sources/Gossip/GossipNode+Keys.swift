@@ -1,4 +1,5 @@
 public import GossipWire
+import NIOCore
 
 /// The keyring of one running node. Rotation over a cluster (as `serf keys` does it): install
 /// the new key on every member, then `useKey` it on every member, then remove the old key from
@@ -45,6 +46,67 @@ extension GossipNode {
     /// rebuilds the keyring. Throws `noKeyring`.
     public func keys() async throws(GossipError) -> [SecretKey] {
         try await apply(.list)
+    }
+
+    // MARK: every member
+
+    /// Installs `key` on every live member (this one included): one internal query, answered
+    /// by each member's runtime (`_grapevine-key-install`). Returns the report once every member
+    /// asked has answered, or at the query's timeout (nil: Serf's default,
+    /// `gossipInterval × queryTimeoutMultiplier × ceil(log10(N + 1))`).
+    ///
+    /// The report says which members applied it, which refused (with their reason: a full or
+    /// plaintext keyring) and which did not answer; go on to `useKeyEverywhere` only once
+    /// `isComplete`. The key travels inside the query, sealed under this node's primary key: see
+    /// SECURITY.md, "Rotating keys", before rotating away from a leaked key this way.
+    ///
+    /// Throws `noKeyring` on a plaintext node, `invalidRequest` for a timeout out of range
+    /// (`Settings.maxQueryTimeout`) or too many open queries, `notRunning` unless the node runs.
+    public func installKeyEverywhere(_ key: SecretKey, timeout: Duration? = nil) async throws(GossipError) -> KeyReport {
+        try await everywhere(.install(key), timeout: timeout)
+    }
+
+    /// Makes `key` the primary on every live member (`_grapevine-key-use`); as
+    /// `installKeyEverywhere`. A member that does not hold it refuses (`unknownKey`): install
+    /// it everywhere first. `primaries` in the report counts the members sealing with each key.
+    public func useKeyEverywhere(_ key: SecretKey, timeout: Duration? = nil) async throws(GossipError) -> KeyReport {
+        try await everywhere(.use(key), timeout: timeout)
+    }
+
+    /// Removes `key` from every live member (`_grapevine-key-remove`); as
+    /// `installKeyEverywhere`. A member still sealing with it refuses (`cannotRemovePrimary`), so
+    /// a rotation cannot cut off a member that missed the `use` step.
+    public func removeKeyEverywhere(_ key: SecretKey, timeout: Duration? = nil) async throws(GossipError) -> KeyReport {
+        try await everywhere(.remove(key), timeout: timeout)
+    }
+
+    /// Every live member's keys (`_grapevine-key-list`): `keys` and `primaries` in the report
+    /// count, for each key by fingerprint, the members that hold it and that seal with it.
+    public func keysEverywhere(timeout: Duration? = nil) async throws(GossipError) -> KeyReport {
+        try await everywhere(.list, timeout: timeout)
+    }
+
+    private func everywhere(_ request: KeyRequest, timeout: Duration?) async throws(GossipError) -> KeyReport {
+        let sealed = await onLoop { runtime, reply in reply(runtime.packetCodec.keyring != nil) }
+        if !sealed { throw .noKeyring }
+        var payload = ByteBuffer()
+        request.encode(into: &payload)
+        let asked = members.filter { $0.status == .alive || $0.status == .suspect }.map(\.name)
+        let answers = try await ask(
+            QueryRequest(
+                name: KeyQueries.name(request.operation), payload: Array(payload.readableBytesView), timeout: timeout,
+                wantsAcks: false))
+        var report = KeyReportBuilder(operation: request.operation, expected: asked)
+        for await update in answers {
+            guard case .response(let from, let bytes) = update else { continue }
+            var b = ByteBuffer(bytes: bytes)
+            do throws(WireError) {
+                report.add(try KeyResponse.decode(&b), from: from)
+            } catch {
+                report.addUndecodable(from: from, error)
+            }
+        }
+        return report.report
     }
 
     private func apply(_ request: KeyRequest) async throws(GossipError) -> [SecretKey] {

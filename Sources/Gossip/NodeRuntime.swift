@@ -120,6 +120,7 @@ final class NodeRuntime {
                 path: $0, interval: configuration.snapshotInterval, loop: loop, logger: logger,
                 onWritten: configuration.onSnapshotWritten)
         }
+        registerKeyQueries()
     }
 
     var isActive: Bool { phase == .running || phase == .leaving }

@@ -98,18 +98,20 @@ public struct KeyResponse: Sendable, Hashable {
     /// Keys were left off the end to keep the response within `maxSize`.
     public private(set) var truncated: Bool
 
-    /// A response that fits `maxSize`: `message` cut to `maxMessageLength` bytes at a character
-    /// boundary, and keys that do not fit left off from the end (the primary stays), with
-    /// `truncated` set.
-    public init(ok: Bool, message: String = "", keys: [KeyFingerprint]) {
+    /// A response that fits `limit` bytes (at most `maxSize`, at least the 3 fixed bytes):
+    /// `message` cut to `maxMessageLength` bytes (and to what the limit leaves) at a character
+    /// boundary, and keys that do not fit left off from the end (the primary last), with
+    /// `truncated` set. A responder passes its own answer limit (`Settings.queryResponseSizeLimit`).
+    public init(ok: Bool, message: String = "", keys: [KeyFingerprint], limit: Int = KeyResponse.maxSize) {
+        let limit = max(3, min(limit, Self.maxSize))
         var cut = ""
         var length = 0
         for u in message.unicodeScalars {
             length += UTF8.width(u)
-            if length > Self.maxMessageLength { break }
+            if length > min(Self.maxMessageLength, limit - 3) { break }
             cut.unicodeScalars.append(u)
         }
-        let room = min(Int(UInt8.max), (Self.maxSize - 3 - cut.utf8.count) / KeyFingerprint.size)
+        let room = min(Int(UInt8.max), (limit - 3 - cut.utf8.count) / KeyFingerprint.size)
         self.init(ok: ok, message: cut, keys: Array(keys.prefix(room)), truncated: keys.count > room)
     }
 

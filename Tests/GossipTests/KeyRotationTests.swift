@@ -1,5 +1,7 @@
 import GossipCore
 import GossipWire
+import NIOConcurrencyHelpers
+import NIOCore
 import Testing
 
 @testable import Gossip
@@ -130,6 +132,122 @@ extension GossipRuntimeTests {
         #expect(metrics.value("gossip_key_operations_total", [("operation", "use"), ("outcome", "unknown_key")]) == 1)
         #expect(metrics.value("gossip_key_operations_total", [("operation", "install"), ("outcome", "keyring_full")]) == 1)
         #expect(GossipError.cannotRemovePrimary(primary.fingerprint).description.contains("\(primary.fingerprint)"))
+    }
+
+    @Test("a rotation through the internal key queries: every member applies each step, the report says so, and users never see the queries")
+    func rotationEverywhere() async throws {
+        let old = SecretKey.random()
+        let new = SecretKey.random()
+        let stranger = SecretKey.random()
+        // Slow suspicion: a member stopped below stays live in the others' view past a query's timeout.
+        func node(_ name: String) throws -> GossipNode {
+            var c = config(name, keyring: Keyring(primary: old))
+            c.settings.suspicionMultiplier = 25
+            return try GossipNode(configuration: c)
+        }
+        let a = try node("a")
+        let b = try node("b")
+        let c = try node("c")
+        let cluster = [a, b, c]
+        let shown = NIOLockedValueBox<[String]>([])
+        var watchers: [Task<Void, Never>] = []
+        do {
+            for n in cluster { try await n.start() }
+            let aAddress = await a.statistics().address
+            try await b.join([aAddress])
+            try await c.join([aAddress])
+            for n in cluster { try await waitUntil(n, "3 alive") { aliveCount($0) == 3 } }
+            for n in cluster {
+                let queries = n.incomingQueries()
+                watchers.append(Task {
+                    for await case .query(let q) in queries { shown.withLockedValue { $0.append(q.name) } }
+                })
+            }
+            let everyone = ["a", "b", "c"]
+
+            let installed = try await b.installKeyEverywhere(new)
+            #expect(installed.isComplete, "\(installed)")
+            #expect(installed.applied == everyone)
+            #expect(installed.keys == [old.fingerprint: 3, new.fingerprint: 3])
+            #expect(installed.primaries == [old.fingerprint: 3])
+
+            let used = try await b.useKeyEverywhere(new)
+            #expect(used.isComplete, "\(used)")
+            #expect(used.primaries == [new.fingerprint: 3])
+
+            let removed = try await b.removeKeyEverywhere(old)
+            #expect(removed.isComplete, "\(removed)")
+            #expect(removed.keys == [new.fingerprint: 3])
+
+            let listed = try await a.keysEverywhere()
+            #expect(listed.applied == everyone && listed.missing.isEmpty && listed.failed.isEmpty)
+            #expect(listed.keys == [new.fingerprint: 3])
+            #expect(listed.primaries == [new.fingerprint: 3])
+            for n in cluster {
+                #expect(try await n.keys() == [new])
+                #expect(await n.statistics().keyOperations.applied == ["install": 1, "use": 1, "remove": 1, "list": 2])
+            }
+            for n in cluster { #expect(aliveCount(n.members) == 3) }
+
+            // Refusals are per member, with the reason, and change nothing.
+            let primaryRemoved = try await a.removeKeyEverywhere(new)
+            #expect(primaryRemoved.applied.isEmpty)
+            #expect(primaryRemoved.failed.keys.sorted() == everyone)
+            #expect(primaryRemoved.failed.values.allSatisfy { $0.contains("is the primary key") })
+            #expect(primaryRemoved.keys == [new.fingerprint: 3])
+            let unknown = try await a.useKeyEverywhere(stranger)
+            #expect(unknown.failed.values.allSatisfy { $0.contains("\(stranger.fingerprint) is not installed") })
+            #expect(unknown.failed.count == 3)
+
+            // A member that does not answer is named.
+            await c.stop()
+            let partial = try await a.keysEverywhere(timeout: .seconds(1))
+            #expect(partial.asked == 3)
+            #expect(partial.applied == ["a", "b"])
+            #expect(partial.missing == ["c"])
+            #expect(!partial.isComplete)
+        } catch {
+            Issue.record(error)
+        }
+        for n in cluster { await n.stop() }
+        for w in watchers { await w.value }
+        #expect(shown.withLockedValue { $0 }.isEmpty, "internal queries reached a user")
+    }
+
+    @Test("key queries: a plaintext node refuses to ask, users cannot ask them, malformed ones are answered as failed and counted")
+    func keyQueriesRefused() async throws {
+        let plain = try GossipNode(configuration: config("plain"))
+        let sealed = try GossipNode(configuration: config("sealed", keyring: Keyring(primary: SecretKey.random())))
+        do {
+            try await plain.start()
+            try await sealed.start()
+            await #expect(throws: GossipError.noKeyring) { try await plain.installKeyEverywhere(SecretKey.random()) }
+            await #expect(throws: GossipError.noKeyring) { try await plain.keysEverywhere() }
+            #expect(await plain.statistics().keyOperations == KeyOperationCounters())
+            do {
+                _ = try await sealed.query(QueryRequest(name: "_grapevine-key-list", payload: [4]))
+                Issue.record("a user asked an internal key query")
+            } catch {
+                #expect(error.code == .invalidRequest)
+            }
+            // Through the runtime's own door: a list request in a use query, and an unknown operation.
+            for (payload, message) in [([UInt8(4)], "a list request in a use query"), ([9], "undecodable request (unknown_key_operation)")] {
+                let answers = try await sealed.ask(QueryRequest(name: "_grapevine-key-use", payload: payload, wantsAcks: false))
+                var got: [KeyResponse] = []
+                for await case .response(_, let bytes) in answers {
+                    var b = ByteBuffer(bytes: bytes)
+                    got.append(try KeyResponse.decode(&b))
+                }
+                #expect(got.map(\.ok) == [false])
+                #expect(got.first?.message == message)
+                #expect(got.first?.keys.count == 1)
+            }
+            #expect(await sealed.statistics().keyOperations.refused == ["malformed_request": 2])
+        } catch {
+            Issue.record(error)
+        }
+        await plain.stop()
+        await sealed.stop()
     }
 
     @Test("key operations answer in every lifecycle state", arguments: ["neverStarted", "running", "left", "stopped"])

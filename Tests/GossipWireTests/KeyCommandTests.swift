@@ -114,6 +114,21 @@ import Testing
         #expect(fits.keys == Array(keys.prefix(16)))
     }
 
+    @Test func aResponderLimitBelowTheBoundCutsKeysThenTheMessage() throws {
+        let keys = (1...3).map { KeyFingerprint(rawValue: UInt64($0)) }
+        let small = KeyResponse(ok: false, message: "0123456789", keys: keys, limit: 29)
+        #expect(small.message == "0123456789")
+        #expect(small.keys == [keys[0], keys[1]])
+        #expect(small.truncated)
+        #expect(small.encodedSize <= 29)
+        let tiny = KeyResponse(ok: false, message: "0123456789", keys: keys, limit: 8)
+        #expect(tiny.message == "01234")
+        #expect(tiny.keys.isEmpty)
+        #expect(tiny.encodedSize == 8)
+        #expect(KeyResponse(ok: true, keys: keys, limit: 0).encodedSize == 3)
+        #expect(try response(encoded(tiny)) == tiny)
+    }
+
     @Test func aLongMessageIsCutAtACharacterBoundary() {
         let r = KeyResponse(ok: false, message: String(repeating: "é", count: 200), keys: [])
         // 127 two-byte characters fit in 255 bytes; the 128th would split.

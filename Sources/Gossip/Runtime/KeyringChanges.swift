@@ -11,10 +11,10 @@ extension NodeRuntime {
     /// primary first. Refused: on a node started without a keyring (`noKeyring`: a plaintext
     /// node does not start sealing at run time, since its peers would drop all it sends), and
     /// whatever `Keyring` refuses (`unknownKey`, `cannotRemovePrimary`, `keyringFull`). Each
-    /// outcome is counted and logged. Works in every phase; before `start` it changes the
-    /// keyring the node will start with.
-    func applyKeyRequest(_ request: KeyRequest) -> Result<[SecretKey], GossipError> {
-        guard var ring = packetCodec.keyring else { return refuseKeyRequest(request, .noKeyring) }
+    /// outcome is counted and logged (`askedBy`: the member whose key query asked). Works in
+    /// every phase; before `start` it changes the keyring the node will start with.
+    func applyKeyRequest(_ request: KeyRequest, askedBy: String? = nil) -> Result<[SecretKey], GossipError> {
+        guard var ring = packetCodec.keyring else { return refuseKeyRequest(request, .noKeyring, askedBy: askedBy) }
         if let key = request.key {
             do {
                 switch request.operation {
@@ -24,7 +24,7 @@ extension NodeRuntime {
                 case .list: break
                 }
             } catch {
-                return refuseKeyRequest(request, GossipError(error, key: key.fingerprint))
+                return refuseKeyRequest(request, GossipError(error, key: key.fingerprint), askedBy: askedBy)
             }
         }
         countKeyOperation(request.operation, outcome: "applied")
@@ -33,28 +33,35 @@ extension NodeRuntime {
             let fingerprint = request.key.map { "\($0.fingerprint)" } ?? ""
             packetCodec.keyring = ring
             streamCodec.keyring = ring
-            logger.info(
-                "keyring changed: \(request.operation) key \(fingerprint)",
-                metadata: [
-                    "gossip.key": "\(fingerprint)",
-                    "gossip.key.primary": "\(ring.primary.fingerprint)",
-                    "gossip.keys": "\(ring.keys.count)",
-                ])
+            var metadata: Logger.Metadata = [
+                "gossip.key": "\(fingerprint)", "gossip.key.primary": "\(ring.primary.fingerprint)",
+                "gossip.keys": "\(ring.keys.count)",
+            ]
+            if let askedBy { metadata["gossip.peer"] = "\(Limits.escaped(askedBy))" }
+            logger.info("keyring changed: \(request.operation) key \(fingerprint)", metadata: metadata)
         }
         return .success(ring.keys)
     }
 
-    private func refuseKeyRequest(_ request: KeyRequest, _ error: GossipError) -> Result<[SecretKey], GossipError> {
-        let reason = Self.keyRefusalLabel(error.code)
-        countKeyOperation(request.operation, outcome: reason)
-        keyOperations.refused[reason, default: 0] += 1
-        logger.info(
-            "keyring unchanged: \(error)",
-            metadata: [
-                "gossip.key": "\(request.key.map { "\($0.fingerprint)" } ?? "")",
-                "gossip.key.operation": "\(request.operation)", "gossip.reason": "\(reason)",
-            ])
+    private func refuseKeyRequest(
+        _ request: KeyRequest, _ error: GossipError, askedBy: String?
+    ) -> Result<[SecretKey], GossipError> {
+        countKeyRefusal(
+            request.operation, reason: Self.keyRefusalLabel(error.code), askedBy: askedBy,
+            message: "keyring unchanged: \(error)", key: request.key?.fingerprint)
         return .failure(error)
+    }
+
+    /// Counts and logs an operation refused for `reason` (a `KeyOperationCounters` label).
+    func countKeyRefusal(
+        _ operation: KeyOperation, reason: String, askedBy: String?, message: String, key: KeyFingerprint? = nil
+    ) {
+        countKeyOperation(operation, outcome: reason)
+        keyOperations.refused[reason, default: 0] += 1
+        var metadata: Logger.Metadata = ["gossip.key.operation": "\(operation)", "gossip.reason": "\(reason)"]
+        if let key { metadata["gossip.key"] = "\(key)" }
+        if let askedBy { metadata["gossip.peer"] = "\(Limits.escaped(askedBy))" }
+        logger.info("\(message)", metadata: metadata)
     }
 
     /// Rare, so the counter is made when needed rather than held by `NodeMetrics`.
