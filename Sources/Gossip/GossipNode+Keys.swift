@@ -1,15 +1,16 @@
 public import GossipWire
 import NIOCore
 
-/// The keyring of one running node. Rotation over a cluster (as `serf keys` does it): install
-/// the new key on every member, then `useKey` it on every member, then remove the old key from
-/// every member; each step must have reached every member before the next begins, since a
-/// member seals with its primary and its peers open only with what they hold.
+/// The keyring of one running node, and of every live member (`…Everywhere`). Rotation over a
+/// cluster (as `serf keys` does it): install the new key on every member, then use it on every
+/// member, then remove the old key from every member; each step must have reached every member
+/// before the next begins (the report `isComplete`), since a member seals with its primary and
+/// its peers open only with what they hold.
 ///
-/// Each call takes effect on the node's event loop between two packets: the next datagram or
-/// stream frame is sealed with the primary it set, and every installed key opens. Each works in
-/// every lifecycle state (before `start` it changes the keyring the node starts with), is
-/// counted in `statistics().keyOperations` and `gossip_key_operations_total{operation,
+/// Each change takes effect on the node's event loop between two packets: the next datagram or
+/// stream frame is sealed with the primary it set, and every installed key opens. The calls on
+/// this node alone work in every lifecycle state (before `start` they change the keyring the
+/// node starts with; the `…Everywhere` ones need a running node). Each change is counted in `statistics().keyOperations` and `gossip_key_operations_total{operation,
 /// outcome}`, and logged at info. A refused call changes nothing.
 ///
 /// A node started without a keyring runs in plaintext for good: every call throws `noKeyring`.
