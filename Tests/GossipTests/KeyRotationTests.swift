@@ -214,6 +214,40 @@ extension GossipRuntimeTests {
         #expect(shown.withLockedValue { $0 }.isEmpty, "internal queries reached a user")
     }
 
+    @Test("a full rotation through the key queries across eight nodes, asked from different members")
+    func rotationEverywhereAcrossEight() async throws {
+        let old = SecretKey.random()
+        let new = SecretKey.random()
+        let nodes = try (0..<8).map { try GossipNode(configuration: config("n\($0)", keyring: Keyring(primary: old))) }
+        do {
+            for n in nodes { try await n.start() }
+            let seed = await nodes[0].statistics().address
+            for n in nodes.dropFirst() { try await n.join([seed]) }
+            for n in nodes { try await waitUntil(n, "8 alive") { aliveCount($0) == 8 } }
+            // Each step asked by another member.
+            let reports = [
+                try await nodes[1].installKeyEverywhere(new),
+                try await nodes[4].useKeyEverywhere(new),
+                try await nodes[7].removeKeyEverywhere(old),
+            ]
+            for report in reports {
+                #expect(report.isComplete, "\(report)")
+                #expect(report.applied.count == 8, "\(report)")
+            }
+            let listed = try await nodes[2].keysEverywhere()
+            #expect(listed.keys == [new.fingerprint: 8])
+            #expect(listed.primaries == [new.fingerprint: 8])
+            for n in nodes {
+                #expect(try await n.keys() == [new])
+                #expect(aliveCount(n.members) == 8)
+                #expect(await n.statistics().wire[.unauthenticated] == 0)
+            }
+        } catch {
+            Issue.record(error)
+        }
+        for n in nodes { await n.stop() }
+    }
+
     @Test("key queries: a plaintext node refuses to ask, users cannot ask them, malformed ones are answered as failed and counted")
     func keyQueriesRefused() async throws {
         let plain = try GossipNode(configuration: config("plain"))
