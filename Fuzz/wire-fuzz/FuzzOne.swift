@@ -20,6 +20,7 @@ enum FuzzOne {
         stream(framePrefix(bytes.count + 1) + [8] + bytes)
         // And as a compound after a valid plaintext header.
         datagram([1, 0] + bytes)
+        keyCommands(bytes)
     }
 
     static func framePrefix(_ length: Int) -> [UInt8] {

@@ -20,6 +20,8 @@
 @_exported public import enum GossipWire.WireError
 @_exported public import enum GossipWire.WireLimits
 @_exported public import enum GossipWire.KeyringError
+@_exported public import struct GossipWire.KeyFingerprint
+@_exported public import enum GossipWire.KeyOperation
 @_exported public import struct GossipCore.UserEvent
 @_exported public import struct GossipCore.QueryRequest
 @_exported public import enum GossipCore.QueryFilter

@@ -15,7 +15,10 @@ public struct GossipConfiguration: Sendable {
     /// The address other members reach this node at; defaults to the bound address. Required
     /// when binding a wildcard address.
     public var advertiseAddress: Address?
-    /// Seals every packet and frame; nil sends plaintext (tests, trusted networks).
+    /// Seals every packet and frame; nil sends plaintext (tests, trusted networks). At most
+    /// `Keyring.maxKeys` keys. The node's keyring changes at run time (`GossipNode.installKey`,
+    /// `useKey`, `removeKey`), this field does not: it is the keyring the node started with. A
+    /// node started without one stays plaintext.
     public var keyring: Keyring?
     /// Keeps clusters that share a network (and maybe a key) apart.
     public var label: ClusterLabel = .none
@@ -129,6 +132,7 @@ extension GossipConfiguration {
         try check(maxFrameSize >= 64 << 10 && maxFrameSize <= 1 << 30, "maxFrameSize", "must be in 64 KiB...1 GiB, got \(maxFrameSize)")
         let frame = maxFrameSize + StreamCodec.prefixSize
         try check(maxStreamBufferedBytesPerHost >= frame, "maxStreamBufferedBytesPerHost", "is \(maxStreamBufferedBytesPerHost) and must hold one frame of maxFrameSize plus its header (\(frame))")
+        try check((keyring?.keys.count ?? 0) <= Keyring.maxKeys, "keyring", "holds \(keyring?.keys.count ?? 0) keys; at most \(Keyring.maxKeys)")
         try check(maxStreamBufferedBytes >= maxStreamBufferedBytesPerHost && maxStreamBufferedBytes <= 1 << 40, "maxStreamBufferedBytes", "is \(maxStreamBufferedBytes) and must be at least maxStreamBufferedBytesPerHost (\(maxStreamBufferedBytesPerHost))")
     }
 }

@@ -1,5 +1,5 @@
 public import GossipCore
-import GossipWire
+public import GossipWire
 
 /// What every public call of `Gossip` throws: a `code` to switch over, and the details that
 /// belong to it (the seeds of a failed join, the setting that is out of range, the error a bind
@@ -15,6 +15,7 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case joinFailed, notRunning, alreadyStarted, bindFailed, invalidConfiguration, tagsTooLarge
             case nameConflict, invalidSeed, cancelled, invalidRequest
+            case noKeyring, unknownKey, cannotRemovePrimary, keyringFull
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -43,6 +44,17 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A user event, query, answer or tags the node refuses: too large, a bad name or
         /// filter, a timeout out of range, a query no longer answerable (`reason`).
         public static let invalidRequest = Code(.invalidRequest)
+        /// A key operation on a node that runs in plaintext (started without a keyring): it
+        /// cannot start sealing at run time, since its peers would drop every packet (restart
+        /// every member with a keyring).
+        public static let noKeyring = Code(.noKeyring)
+        /// `useKey` or `removeKey` of a key the keyring does not hold: `key`.
+        public static let unknownKey = Code(.unknownKey)
+        /// `removeKey` of the primary key, which seals every packet: `key`. Make another key
+        /// primary first.
+        public static let cannotRemovePrimary = Code(.cannotRemovePrimary)
+        /// `installKey` on a keyring that holds `Keyring.maxKeys` keys: remove one first.
+        public static let keyringFull = Code(.keyringFull)
 
         public var description: String { base.rawValue }
     }
@@ -58,6 +70,8 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
     public var setting: String?
     /// `invalidConfiguration`, `invalidSeed`: why, in words.
     public var reason: String?
+    /// `unknownKey`, `cannotRemovePrimary`: the key, by fingerprint.
+    public var key: KeyFingerprint?
     /// `bindFailed`: the operating system's error. Not part of equality.
     public var underlying: (any Error & Sendable)?
 
@@ -111,7 +125,7 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public static func == (a: GossipError, b: GossipError) -> Bool {
         a.code == b.code && a.seeds == b.seeds && a.name == b.name && a.address == b.address
-            && a.setting == b.setting && a.reason == b.reason
+            && a.setting == b.setting && a.reason == b.reason && a.key == b.key
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -121,6 +135,7 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         hasher.combine(address)
         hasher.combine(setting)
         hasher.combine(reason)
+        hasher.combine(key)
     }
 
     public var description: String {
@@ -140,6 +155,12 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidSeed: "invalid seed \(Limits.escaped(name ?? "")): \(reason ?? "?")"
         case .cancelled: "the join was cancelled"
         case .invalidRequest: "invalid request: \(reason ?? "?")"
+        case .noKeyring:
+            "the node runs in plaintext (no keyring) and cannot start sealing at run time; restart every member with a keyring"
+        case .unknownKey: "key \(key.map { "\($0)" } ?? "?") is not installed"
+        case .cannotRemovePrimary:
+            "key \(key.map { "\($0)" } ?? "?") is the primary key; make another key primary first"
+        case .keyringFull: "the keyring holds \(Keyring.maxKeys) keys already; remove one first"
         default: "gossip error \(code)"
         }
     }

@@ -35,8 +35,10 @@ final class NodeRuntime {
     let metrics: NodeMetrics
     /// Made once, at start, when the port and the snapshot are known; nil before.
     var core: GossipInstance?
+    /// Both hold the current keyring; `Runtime/KeyringChanges.swift` changes it.
     var packetCodec: PacketCodec
     var streamCodec: StreamCodec
+    var keyOperations = KeyOperationCounters()
     private(set) var phase = Phase.idle
 
     // UDP transport (Runtime/Transport+Datagrams.swift).
@@ -118,6 +120,7 @@ final class NodeRuntime {
                 path: $0, interval: configuration.snapshotInterval, loop: loop, logger: logger,
                 onWritten: configuration.onSnapshotWritten)
         }
+        registerKeyQueries()
     }
 
     var isActive: Bool { phase == .running || phase == .leaving }
@@ -239,11 +242,13 @@ final class NodeRuntime {
         t.inboundConnections = streamBudget.inbound
         t.streamBufferedBytes = streamBudget.buffered
         t.udpSuspectedBlocked = udpSilence.isBlocked
-        return NodeStatistics(
+        var s = NodeStatistics(
             address: core?.address ?? configuration.advertiseAddress ?? configuration.bindAddress,
             core: core?.counters ?? Counters(), wire: wireCounters, localHealth: core?.localHealth ?? 0,
             incarnation: core?.currentIncarnation ?? 0, udpAcks: udpAcks, streamMessagesIn: streamMessagesIn,
             packetsIn: packetsIn, packetsOut: packetsOut, snapshotsWritten: snapshots?.written ?? 0, transport: t)
+        s.keyOperations = keyOperations
+        return s
     }
 
     /// What the runtime still holds; all zero once stopped (tests check for leaks with it).

@@ -8,7 +8,11 @@ extension ByteBuffer {
     mutating func readWireString(maxLength: Int, tooLong: (UInt64) -> WireError) throws(WireError) -> String {
         let n = try readVarint()
         if n > UInt64(maxLength) { throw tooLong(n) }
-        let length = Int(n)
+        return try readUTF8(length: Int(n))
+    }
+
+    /// Reads `length` bytes of valid UTF-8 (`length` already bounded by the caller).
+    mutating func readUTF8(length: Int) throws(WireError) -> String {
         if length > readableBytes { throw .truncated }
         if length == 0 { return "" }
         let decoded: String? = withUnsafeReadableBytes { raw in

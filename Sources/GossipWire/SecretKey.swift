@@ -54,10 +54,10 @@ public final class SecretKey: @unchecked Sendable, Hashable, CustomStringConvert
         hasher.combine(fingerprint)
     }
 
-    /// A short public identifier for listings and logs: a keyed BLAKE2b hash of the key, so the
-    /// listing reveals nothing about the key itself.
-    public var fingerprint: String {
-        var digest = [UInt8](repeating: 0, count: 8)
+    /// The key's public name (`KeyFingerprint`): BLAKE2b of the context "grapevine-key-id",
+    /// keyed with the key, cut to 8 bytes. The listing reveals nothing about the key itself.
+    public var fingerprint: KeyFingerprint {
+        var digest = [UInt8](repeating: 0, count: KeyFingerprint.size)
         let context = Array("grapevine-key-id".utf8)
         digest.withUnsafeMutableBufferPointer { d in
             guard let out = d.baseAddress else { return }
@@ -67,10 +67,7 @@ public final class SecretKey: @unchecked Sendable, Hashable, CustomStringConvert
                     bytes, Self.size)
             }
         }
-        return digest.map { b in
-            let hex = Array("0123456789abcdef".utf8)
-            return String(decoding: [hex[Int(b >> 4)], hex[Int(b & 0xf)]], as: UTF8.self)
-        }.joined()
+        return KeyFingerprint(rawValue: digest.reduce(0) { $0 << 8 | UInt64($1) })
     }
 
     public var description: String { "SecretKey(\(fingerprint))" }
@@ -82,4 +79,6 @@ public enum KeyringError: Error, Sendable, Hashable {
     /// The primary key seals every packet; make another key primary first.
     case cannotRemovePrimary
     case unknownKey
+    /// The keyring holds `Keyring.maxKeys` keys already; remove one first.
+    case keyringFull
 }

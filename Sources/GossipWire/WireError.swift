@@ -54,6 +54,8 @@ public enum WireError: Error, Sendable, Hashable {
     case invalidFilter
     /// A Lamport time at or above `LamportClock.ceiling`.
     case lamportTimeOutOfRange(UInt64)
+    /// A key command whose operation byte this version does not define.
+    case unknownKeyOperation(UInt8)
 
     /// A stable, low-cardinality label for counters and logs.
     public var reason: Reason {
@@ -84,6 +86,7 @@ public enum WireError: Error, Sendable, Hashable {
         case .payloadTooLarge: .payloadTooLarge
         case .invalidFilter: .invalidFilter
         case .lamportTimeOutOfRange: .lamportTimeOutOfRange
+        case .unknownKeyOperation: .unknownKeyOperation
         }
     }
 
@@ -115,5 +118,6 @@ public enum WireError: Error, Sendable, Hashable {
         case payloadTooLarge = "payload_too_large"
         case invalidFilter = "invalid_filter"
         case lamportTimeOutOfRange = "lamport_time_out_of_range"
+        case unknownKeyOperation = "unknown_key_operation"
     }
 }

@@ -33,7 +33,7 @@ import Testing
         #expect(try SecretKey(base64: text) == k)
         #expect(try SecretKey(base64: text + "\n") == k)
         #expect(k != SecretKey.random())
-        #expect(k.fingerprint.utf8.count == 16)
+        #expect("\(k.fingerprint)".utf8.count == 16)
     }
 
     @Test func badKeysAreRefused() {
@@ -48,8 +48,8 @@ import Testing
         let c = SecretKey.random()
         var ring = Keyring(primary: a, others: [b, b])
         #expect(ring.keys == [a, b])
-        ring.install(c)
-        ring.install(try SecretKey(base64: c.base64))
+        try ring.install(c)
+        try ring.install(try SecretKey(base64: c.base64))
         #expect(ring.keys == [a, b, c])
         try ring.use(c)
         #expect(ring.keys == [c, a, b])
@@ -58,5 +58,17 @@ import Testing
         #expect(ring.keys == [c, b])
         #expect(throws: KeyringError.unknownKey) { try ring.remove(a) }
         #expect(throws: KeyringError.unknownKey) { try ring.use(a) }
+    }
+
+    @Test func aFullKeyringRefusesAnotherKeyAndStaysAsItWas() throws {
+        var ring = Keyring(primary: SecretKey.random())
+        for _ in 1..<Keyring.maxKeys { try ring.install(SecretKey.random()) }
+        let before = ring
+        #expect(ring.keys.count == Keyring.maxKeys)
+        #expect(throws: KeyringError.keyringFull) { try ring.install(SecretKey.random()) }
+        #expect(ring == before)
+        // A key held already is no addition.
+        try ring.install(ring.keys[3])
+        #expect(ring == before)
     }
 }

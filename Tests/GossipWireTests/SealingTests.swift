@@ -119,7 +119,7 @@ import Testing
         var oldSender = PacketCodec(keyring: Keyring(primary: old))
         // Rotation step two: the new key is primary, the old one decrypt-only.
         var ring = Keyring(primary: old)
-        ring.install(new)
+        try ring.install(new)
         try ring.use(new)
         #expect(ring.primary == new)
         #expect(ring.keys == [new, old])

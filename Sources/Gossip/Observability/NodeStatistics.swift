@@ -19,6 +19,8 @@ public struct NodeStatistics: Sendable, Equatable, CustomStringConvertible {
     public var snapshotsWritten: Int
     /// What the UDP socket and the TCP connections ran into.
     public var transport: TransportCounters
+    /// Keyring operations applied and refused.
+    public var keyOperations = KeyOperationCounters()
 
     /// Datagram writes that failed, all reasons.
     public var udpSendErrors: Int { transport.udpSendErrors.values.reduce(0, +) }
@@ -30,7 +32,7 @@ public struct NodeStatistics: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "address=\(address) incarnation=\(incarnation) localHealth=\(localHealth) udpAcks=\(udpAcks) "
             + "streamMessagesIn=\(streamMessagesIn) packetsIn=\(packetsIn) packetsOut=\(packetsOut) "
-            + "snapshotsWritten=\(snapshotsWritten) core={\(core)} wire={\(wire)} transport={\(transport)}"
+            + "snapshotsWritten=\(snapshotsWritten) core={\(core)} wire={\(wire)} transport={\(transport)} keyOperations={\(keyOperations)}"
     }
 }
 
