@@ -44,9 +44,25 @@ import GossipCore
     @Test func theTextRoundTrips() throws {
         var s = Snapshot()
         s.incarnation = 9
+        s.eventClock = 12
+        s.queryClock = 3
         s.members = [("a", Address(ipv4: 0x7f00_0001, port: 7000)), ("b", Address(ipv4: 0x0a00_0002, port: 7946))]
-        #expect(s.text == "grapevine-snapshot 1\nincarnation 9\nleft 0\nmember 127.0.0.1:7000 a\nmember 10.0.0.2:7946 b\n")
+        #expect(
+            s.text
+                == "grapevine-snapshot 1\nincarnation 9\nleft 0\nevent-clock 12\nquery-clock 3\nmember 127.0.0.1:7000 a\nmember 10.0.0.2:7946 b\n")
         #expect(Snapshot(parsing: s.text) == s)
+        #expect(Snapshot(parsing: s.text)?.core.eventClock == 12)
+    }
+
+    /// Clocks at or past the Lamport ceiling, or not numbers, are skipped: the node starts that
+    /// clock at 0 rather than at a value that leaves it no room.
+    @Test func clocksOutOfRangeAreSkipped() throws {
+        let text = "grapevine-snapshot 1\nincarnation 2\nevent-clock 4611686018427387904\nquery-clock x\nevent-clock 5\n"
+        let s = try #require(Snapshot(parsing: text))
+        #expect(s.eventClock == 5)
+        #expect(s.queryClock == 0)
+        let huge = try #require(Snapshot(parsing: "grapevine-snapshot 1\nevent-clock 18446744073709551615\n"))
+        #expect(huge.eventClock == 0)
     }
 
     /// A core that knows a live, a failed and a departed member, as a snapshot sees them.
