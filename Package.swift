@@ -68,6 +68,7 @@ let package = Package(
             name: "gossip-node",
             dependencies: [
                 "Gossip",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

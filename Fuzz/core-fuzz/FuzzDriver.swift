@@ -466,7 +466,8 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 enqueue(.request(from: i, to: to, message, conversation: conversation))
             case .timer(let id, let at):
                 if timers[i].count < 512 { timers[i].append(Timer(id: id, at: at)) }
-            case .reply, .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict:
+            case .reply, .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict, .userEvent, .eventFired, .query,
+                .queryAck, .queryResponse, .queryFinished, .requestRefused:
                 break
             }
         }
@@ -511,7 +512,8 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 if at.nanoseconds < 0 || at - now > .seconds(86_400) { violation(i, "timer \(id) armed at \(at)") }
             case .joinCompleted(let outcome):
                 if openJoins.remove(outcome.id) == nil { violation(i, "\(outcome.id) completed twice or never started") }
-            case .event, .leaveCompleted, .refused, .nameConflict:
+            case .event, .leaveCompleted, .refused, .nameConflict, .userEvent, .eventFired, .query, .queryAck,
+                .queryResponse, .queryFinished, .requestRefused:
                 break
             }
         }

@@ -35,6 +35,8 @@ public final class Simulation {
     public private(set) var samples: [Sample] = []
     public private(set) var eventsHandled = 0
     var observers: [(Int, MembershipEvent) -> Void] = []
+    var applicationObservers: [(Int, Output) -> Void] = []
+    var nextQuery: UInt64 = 1
 
     public init(seed: UInt64, settings: Settings = Settings(), network: NetworkModel = NetworkModel()) {
         self.seed = seed
@@ -167,6 +169,35 @@ public final class Simulation {
 
     public func setTags(_ i: Int, _ tags: Tags) {
         queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.setTags(tags)))
+    }
+
+    /// Node `i` fires a user event now.
+    public func fireEvent(_ i: Int, name: String, payload: [UInt8] = [], coalesce: Bool = false) {
+        queue.push(
+            time: now, node: Int32(i), life: nodes[i].life, ready: true,
+            .command(.fireEvent(name: name, payload: payload, coalesce: coalesce)))
+    }
+
+    /// Node `i` asks a query now; its acks, responses and end reach the observers with the
+    /// returned id.
+    @discardableResult
+    public func query(_ i: Int, _ request: QueryRequest) -> QueryID {
+        let id = QueryID(raw: nextQuery)
+        nextQuery += 1
+        queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.query(request, id: id)))
+        return id
+    }
+
+    /// Node `i` answers a query it was offered.
+    public func respond(_ i: Int, to responder: QueryResponder, payload: [UInt8]) {
+        queue.push(
+            time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.respond(to: responder, payload: payload)))
+    }
+
+    /// Calls `observer` with every output a node gives its application: user events, queries
+    /// offered, acks, responses, query ends, fired events and refused requests.
+    public func observeApplication(_ observer: @escaping (Int, Output) -> Void) {
+        applicationObservers.append(observer)
     }
 
     /// Stops node `i` at once, without a word to anyone. Its core's snapshot is kept for
@@ -361,6 +392,12 @@ public final class Simulation {
             metrics.mixScalar(0x4ef0, UInt64(reason.rawValue))
         case .nameConflict:
             metrics.mixScalar(0xc0f1, UInt64(i))
+        case .userEvent(let e):
+            metrics.mixScalar(0xe7e7, e.time ^ UInt64(i) << 32)
+            for observer in applicationObservers { observer(i, o) }
+        case .eventFired, .query, .queryAck, .queryResponse, .queryFinished, .requestRefused:
+            metrics.mixScalar(0x9e7e, UInt64(i))
+            for observer in applicationObservers { observer(i, o) }
         case .leaveCompleted:
             metrics.mixScalar(0x1ea7, UInt64(i))
             nodes[i].snapshot = nodes[i].core.snapshot()

@@ -221,6 +221,9 @@ public struct SimulationMetrics: Sendable {
             case .join: 2
             case .leave: 3
             case .setTags: 4
+            case .fireEvent: 9
+            case .query: 10
+            case .respond: 11
             case .datagram(_, let m): 5 | UInt64(m.count) << 8
             case .stream: 6
             case .streamFailed: 7

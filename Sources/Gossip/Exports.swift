@@ -20,3 +20,13 @@
 @_exported public import enum GossipWire.WireError
 @_exported public import enum GossipWire.WireLimits
 @_exported public import enum GossipWire.KeyringError
+@_exported public import struct GossipCore.UserEvent
+@_exported public import struct GossipCore.QueryRequest
+@_exported public import enum GossipCore.QueryFilter
+@_exported public import struct GossipCore.FilterPattern
+@_exported public import struct GossipCore.FilterPatternError
+@_exported public import struct GossipCore.IncomingQuery
+@_exported public import struct GossipCore.QueryResponder
+@_exported public import enum GossipCore.QueryEnd
+@_exported public import enum GossipCore.RequestError
+@_exported public import struct GossipCore.Instant

@@ -14,7 +14,7 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case joinFailed, notRunning, alreadyStarted, bindFailed, invalidConfiguration, tagsTooLarge
-            case nameConflict, invalidSeed, cancelled
+            case nameConflict, invalidSeed, cancelled, invalidRequest
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -30,7 +30,7 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let bindFailed = Code(.bindFailed)
         /// The configuration does not describe a node that can run: `setting`, `reason`.
         public static let invalidConfiguration = Code(.invalidConfiguration)
-        /// Tags larger than every peer accepts (`WireLimits`): they would be dropped everywhere.
+        /// Tags over `Settings.tagsSizeLimit`, or with an invalid key.
         public static let tagsTooLarge = Code(.tagsTooLarge)
         /// A seed knows this node's name as a live member at another address (`name`,
         /// `heldAt`): the join is refused rather than fought over.
@@ -40,6 +40,9 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidSeed = Code(.invalidSeed)
         /// The task that called `join` was cancelled.
         public static let cancelled = Code(.cancelled)
+        /// A user event, query, answer or tags the node refuses: too large, a bad name or
+        /// filter, a timeout out of range, a query no longer answerable (`reason`).
+        public static let invalidRequest = Code(.invalidRequest)
 
         public var description: String { base.rawValue }
     }
@@ -100,6 +103,12 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         return e
     }
 
+    public static func invalidRequest(_ error: RequestError) -> GossipError {
+        var e = GossipError(code: .invalidRequest)
+        e.reason = "\(error)"
+        return e
+    }
+
     public static func == (a: GossipError, b: GossipError) -> Bool {
         a.code == b.code && a.seeds == b.seeds && a.name == b.name && a.address == b.address
             && a.setting == b.setting && a.reason == b.reason
@@ -127,9 +136,10 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         case .nameConflict:
             "the name \(Limits.escaped(name ?? "")) is held by a live member at \(address.map { "\($0)" } ?? "?"); choose another name, or join again once the cluster has declared that member failed"
         case .tagsTooLarge:
-            "tags exceed the wire limits (\(WireLimits.maxTagCount) pairs, \(WireLimits.maxTagStringLength) bytes per string, \(WireLimits.maxTagsSize) bytes in all)"
+"tags exceed Settings.tagsSizeLimit (encoded: a count, then each key and value with its length), hold more than \(Limits.maxTagCount) pairs, or have an invalid key"
         case .invalidSeed: "invalid seed \(Limits.escaped(name ?? "")): \(reason ?? "?")"
         case .cancelled: "the join was cancelled"
+        case .invalidRequest: "invalid request: \(reason ?? "?")"
         default: "gossip error \(code)"
         }
     }

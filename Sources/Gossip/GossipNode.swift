@@ -21,6 +21,7 @@ public final class GossipNode: Service, Sendable {
     private let loop: any EventLoop
     private let runtime: NIOLoopBoundBox<NodeRuntime>
     private let view: MembershipView
+    let hubs = ApplicationHubs()
 
     /// Checks the configuration (`GossipConfiguration.validate()`); binds nothing yet.
     public init(configuration: GossipConfiguration) throws(GossipError) {
@@ -32,11 +33,11 @@ public final class GossipNode: Service, Sendable {
         let view = MembershipView()
         self.view = view
         runtime = NIOLoopBoundBox.makeBoxSendingValue(
-            NodeRuntime(configuration: configuration, loop: loop, view: view), eventLoop: loop)
+            NodeRuntime(configuration: configuration, loop: loop, view: view, hubs: hubs), eventLoop: loop)
     }
 
     /// Runs `body` on the node's loop and waits for the answer it passes to `reply`.
-    private func onLoop<T: Sendable>(
+    func onLoop<T: Sendable>(
         _ body: @escaping @Sendable (NodeRuntime, @escaping @Sendable (T) -> Void) -> Void
     ) async -> T {
         let runtime = self.runtime
@@ -66,9 +67,12 @@ public final class GossipNode: Service, Sendable {
     /// the cluster has a live member with this node's name, `cancelled` when the calling task is
     /// cancelled, and `notRunning` unless the node runs. After a failure or cancellation the
     /// core may still finish its remaining attempts; a late answer then shows in `members`.
+    ///
+    /// The node takes the cluster's event clock but does not deliver user events fired before
+    /// it joined, unless `replayEvents` (Serf's `join -replay`).
     @discardableResult
-    public func join(_ seeds: [Address]) async throws(GossipError) -> Int {
-        try await join(seeds: seeds.map(Seed.address))
+    public func join(_ seeds: [Address], replayEvents: Bool = false) async throws(GossipError) -> Int {
+        try await join(seeds: seeds.map(Seed.address), replayEvents: replayEvents)
     }
 
     /// Joins through seeds given as `host[:port]` (port 7946 by default): IP addresses, or DNS
@@ -77,14 +81,14 @@ public final class GossipNode: Service, Sendable {
     /// Throws `invalidSeed` for a string that is not `host[:port]` and for a name that does not
     /// resolve when the join begins; otherwise as `join(_: [Address])`.
     @discardableResult
-    public func join(_ seeds: [String]) async throws(GossipError) -> Int {
+    public func join(_ seeds: [String], replayEvents: Bool = false) async throws(GossipError) -> Int {
         var parsed: [Seed] = []
         for s in seeds { parsed.append(try Seed(parsing: s)) }
-        return try await join(seeds: parsed)
+        return try await join(seeds: parsed, replayEvents: replayEvents)
     }
 
-    private func join(seeds: [Seed]) async throws(GossipError) -> Int {
-        let token = JoinToken()
+    private func join(seeds: [Seed], replayEvents: Bool) async throws(GossipError) -> Int {
+        let token = JoinToken(replayEvents: replayEvents)
         let runtime = self.runtime
         let loop = self.loop
         let result: Result<Int, GossipError> = await withTaskCancellationHandler {
@@ -160,10 +164,10 @@ public final class GossipNode: Service, Sendable {
 
     /// Replaces this node's tags and gossips them; returns once the node has taken them (its
     /// own entry in `members` shows them, and the announcement is on its way). Throws
-    /// `tagsTooLarge` for tags no peer would accept (see `WireLimits`), and `notRunning` unless
+    /// `tagsTooLarge` for tags over `Settings.tagsSizeLimit` or with an invalid key, and `notRunning` unless
     /// the node is running (before `start`, while leaving, after it stopped).
     public func setTags(_ tags: Tags) async throws(GossipError) {
-        do { try WireLimits.validate(tags) } catch {
+        do throws(RequestError) { try configuration.settings.check(tags: tags) } catch {
             throw .tagsTooLarge
         }
         let applied = await onLoop { runtime, reply in reply(runtime.setTags(tags)) }

@@ -29,6 +29,9 @@ final class NodeRuntime {
     let settings: Settings
     private(set) var logger: Logger
     let view: MembershipView
+    let hubs: ApplicationHubs
+    /// User events and queries (Runtime/Application.swift).
+    var app = ApplicationState()
     let metrics: NodeMetrics
     /// Made once, at start, when the port and the snapshot are known; nil before.
     var core: GossipInstance?
@@ -89,11 +92,12 @@ final class NodeRuntime {
     var packetsIn = 0
     var packetsOut = 0
 
-    init(configuration: GossipConfiguration, loop: any EventLoop, view: MembershipView) {
+    init(configuration: GossipConfiguration, loop: any EventLoop, view: MembershipView, hubs: ApplicationHubs) {
         self.configuration = configuration
         self.settings = configuration.effectiveSettings
         self.loop = loop
         self.view = view
+        self.hubs = hubs
         var logger = configuration.logger
         logger[metadataKey: "gossip.member"] = "\(configuration.name)"
         self.logger = logger
@@ -312,6 +316,7 @@ final class NodeRuntime {
             // Timers a closing channel's callback armed on its way out.
             self.timers.cancelAll()
             self.view.finish()
+            self.finishApplication()
             let waiters = self.stopWaiters
             self.stopWaiters.removeAll()
             for w in waiters { w() }

@@ -17,6 +17,15 @@ extension GossipInstance {
             return names(s.name, s.from) ?? refusal(incarnation: s.incarnation, of: s.name, status: .suspect)
         case .dead(let d):
             return names(d.name, d.from) ?? refusal(incarnation: d.incarnation, of: d.name, status: d.left ? .left : .failed)
+        case .userEvent(let e):
+            return names(e.origin, e.name)
+        case .query(let q):
+            for case .nodes(let n) in q.filters where !n.allSatisfy(Limits.isValidName) { return .invalidName }
+            return names(q.origin, q.name)
+        case .queryResponse(let r):
+            return names(r.origin, r.from)
+        case .relay(let r):
+            return names(r.response.origin, r.response.from)
         }
     }
 

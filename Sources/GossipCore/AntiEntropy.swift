@@ -7,16 +7,19 @@
 extension GossipInstance {
     /// This node's state, a section per part (the shell or the simulator splits it into frames).
     func localState(join: Bool, reply: Bool) -> StreamMessage {
-        .pushPull(PushPull(join: join, isReply: reply, sender: name, senderAddress: address, sections: table.sections))
+        .pushPull(
+            PushPull(
+                join: join, isReply: reply, sender: name, senderAddress: address,
+                sections: table.sections + [.events(eventsSection())]))
     }
 
-    mutating func join(_ seeds: [Address], id: JoinID) {
+    mutating func join(_ seeds: [Address], id: JoinID, replayEvents: Bool) {
         let targets = seeds.filter { $0 != address }
         guard !departure.isLeaving, !targets.isEmpty else {
             outbox.append(.joinCompleted(JoinOutcome(id: id, contacted: 0)))
             return
         }
-        joins.begin(id, seeds: targets)
+        joins.begin(id, seeds: targets, replayEvents: replayEvents)
         // Our arrival is announced by us: the seeds learn of us through the exchange and do not
         // gossip merged entries on.
         broadcastSelfAlive()
@@ -71,11 +74,13 @@ extension GossipInstance {
         defer { exchanges.record(conversation, exchange, more: pp.more) }
         if exchange.ignoring { return }
         if conversation.isInbound {
-            merge(pp, from: from, budget: &exchange.learnBudget)
+            merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: true)
             if !pp.more { outbox.append(.reply(conversation: conversation, localState(join: false, reply: true))) }
             return
         }
-        guard let id = joins.join(of: conversation) else { return merge(pp, from: from, budget: &exchange.learnBudget) }
+        guard let id = joins.join(of: conversation) else {
+            return merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: true)
+        }
         // The seed knows this node's name live elsewhere: refuse the join rather than merge a
         // cluster in which two processes would answer to one name.
         if let taken = pp.members.first(where: { $0.name == name && $0.status <= .suspect && $0.address != address }) {
@@ -84,7 +89,7 @@ extension GossipInstance {
             exchange.ignoring = true
             return finishJoin(JoinOutcome(id: id, contacted: 0, conflict: c))
         }
-        merge(pp, from: from, budget: &exchange.learnBudget)
+        merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: joins.replaysEvents(id))
         if !pp.more, let (id, done) = joins.answered(conversation), let contacted = done {
             finishJoin(JoinOutcome(id: id, contacted: contacted))
         }
@@ -98,15 +103,19 @@ extension GossipInstance {
     /// mergeState does the same); this also keeps a reaped member reaped. A remote "dead" about
     /// a known member counts only as a suspicion here: this node has not seen the death itself,
     /// and the member deserves the chance to refute.
-    mutating func merge(_ pp: PushPull, from: Address, budget: inout Int) {
+    mutating func merge(_ pp: PushPull, from: Address, budget: inout Int, replayEvents: Bool) {
         guard Limits.isValidName(pp.sender) else { return refuse(.invalidName, from: from) }
         exchangeBudget = budget
         defer {
             budget = exchangeBudget ?? budget
             exchangeBudget = nil
         }
-        for case .members(let members) in pp.sections {
-            mergeMembers(members, sender: pp.sender, from: from)
+        for s in pp.sections {
+            switch s {
+            case .members(let members): mergeMembers(members, sender: pp.sender, from: from)
+            case .events(let e): merge(e, from: from, replay: replayEvents)
+            case .unknown: break
+            }
         }
     }
 

@@ -3,8 +3,8 @@
 /// never replaces another, a state row replaces the older version of the same row.
 public enum BroadcastKey: Hashable, Sendable {
     case member(String)
-    case query(UInt64)
-    case userEvent(UInt64)
+    case query(time: UInt64, origin: String)
+    case userEvent(time: UInt64, origin: String)
     case state(owner: String, key: String)
 
     public var broadcastClass: BroadcastClass {
@@ -27,6 +27,15 @@ public enum BroadcastClass: Int, CaseIterable, Sendable, CustomStringConvertible
     case query = 1
     case userEvent = 2
     case state = 3
+
+    /// User events and queries are pushed to `Formulas.eagerFanout` members at once, so fewer
+    /// gossip retransmits are left to them. Replicated-state rows will be too.
+    public var isPushedEagerly: Bool {
+        switch self {
+        case .membership, .state: false
+        case .query, .userEvent: true
+        }
+    }
 
     public var description: String {
         switch self {
@@ -95,7 +104,9 @@ struct Broadcasts: Sendable {
     /// The share of a datagram membership may take while other classes wait, in quarters.
     static let membershipShare = 3
 
-    mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int) {
+    /// `limit` is the retransmit limit of membership updates; `eagerLimit` that of the classes
+    /// pushed eagerly first (`BroadcastClass.isPushedEagerly`).
+    mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int, eagerLimit: Int) {
         var othersWaiting = false
         for c in 1..<queues.count where queues[c].count > 0 { othersWaiting = true }
         guard othersWaiting else {
@@ -106,6 +117,8 @@ struct Broadcasts: Sendable {
         let granted = share
         queues[BroadcastClass.membership.rawValue].fill(into: &messages, budget: &share, limit: limit)
         budget -= granted - share
-        for c in 1..<queues.count { queues[c].fill(into: &messages, budget: &budget, limit: limit) }
+        for c in BroadcastClass.allCases.dropFirst() {
+            queues[c.rawValue].fill(into: &messages, budget: &budget, limit: c.isPushedEagerly ? eagerLimit : limit)
+        }
     }
 }

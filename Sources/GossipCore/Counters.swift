@@ -16,4 +16,24 @@ public struct Counters: Sendable, Equatable {
     public var unknownSections = 0
     /// Push/pull exchanges whose connection ended before their last frame.
     public var incompleteExchanges = 0
+    /// User events fired here, and delivered here (each once, own events included).
+    public var userEventsFired = 0
+    public var userEventsDelivered = 0
+    /// Copies of user events and queries already delivered, dropped.
+    public var duplicates = 0
+    /// User events and queries older than the dedupe window, or in a full slot, dropped.
+    public var tooOld = 0
+    /// Datagrams sent by eager push (events and queries pushed at once on first receipt).
+    public var eagerPushes = 0
+    /// Queries asked here; queries received that selected this node; answers and acks sent.
+    public var queriesAsked = 0
+    public var queriesReceived = 0
+    public var queryResponsesSent = 0
+    /// Acks and responses taken for this node's queries, and those that came too late or twice.
+    public var queryResponsesReceived = 0
+    public var queryResponsesIgnored = 0
+    /// Responses forwarded for others as a relay.
+    public var relaysForwarded = 0
+    /// Caller requests (events, queries, answers, tags) refused (`Output.requestRefused`).
+    public var requestsRefused = 0
 }

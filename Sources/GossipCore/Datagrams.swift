@@ -73,6 +73,10 @@ extension GossipInstance {
             case .alive(let a): alive(a, from: from)
             case .suspect(let s): suspect(s, local: false, from: from)
             case .dead(let d): dead(d, local: false, from: from)
+            case .userEvent(let e): receive(e, from: from, pushOn: true)
+            case .query(let q): receive(q, from: from)
+            case .queryResponse(let r): receive(r, from: from)
+            case .relay(let r): receive(r, from: from)
             }
         }
     }

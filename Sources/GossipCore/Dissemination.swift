@@ -5,10 +5,12 @@ struct Dissemination: Sendable {
     /// A locally made update is waiting: the router runs a gossip round at the end of the input.
     private var sendNow = false
     let retransmitMultiplier: Int
+    let eagerFanoutExtra: Int
 
-    init(caps: BroadcastCaps, retransmitMultiplier: Int) {
+    init(caps: BroadcastCaps, retransmitMultiplier: Int, eagerFanoutExtra: Int) {
         broadcasts = Broadcasts(caps: caps)
         self.retransmitMultiplier = retransmitMultiplier
+        self.eagerFanoutExtra = eagerFanoutExtra
     }
 
     /// Updates waiting, in all classes.
@@ -35,7 +37,9 @@ struct Dissemination: Sendable {
 
     /// Appends queued updates while they fit in `budget`.
     mutating func fill(into messages: inout [Message], budget: inout Int, liveCount: Int) {
-        broadcasts.fill(into: &messages, budget: &budget, limit: retransmitLimit(liveCount: liveCount))
+        let limit = retransmitLimit(liveCount: liveCount)
+        let eager = Formulas.eagerRetransmitLimit(members: liveCount, extra: eagerFanoutExtra, retransmitLimit: limit)
+        broadcasts.fill(into: &messages, budget: &budget, limit: limit, eagerLimit: eager)
     }
 
     /// Whether a round is due at once; clears the request.

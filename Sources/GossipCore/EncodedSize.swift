@@ -46,6 +46,10 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case suspect = 6
     case dead = 7
     case pushPull = 8
+    case userEvent = 9
+    case query = 10
+    case queryResponse = 11
+    case relay = 12
 }
 
 extension Message {
@@ -58,6 +62,10 @@ extension Message {
         case .alive: .alive
         case .suspect: .suspect
         case .dead: .dead
+        case .userEvent: .userEvent
+        case .query: .query
+        case .queryResponse: .queryResponse
+        case .relay: .relay
         }
     }
 
@@ -65,4 +73,13 @@ extension Message {
     /// Names are limited to `Member.maxNameLength` bytes, so the largest probe, an indirect ping,
     /// needs 1 + 2 + 5 + 2 * (2 + 128) + 2 * 19 + 1 bytes.
     public static let largestFixedSize = 1 + 2 + 5 + 2 * (2 + Member.maxNameLength) + 2 * 19 + 1
+
+    /// The bytes around a limited part (payload, tags) with every name at its longest, so that
+    /// a settings limit plus this fits a datagram. Framing 1 + 3, a time or incarnation 9, a
+    /// name 2 + 128, an address 19, a payload length 3, an id 5, a timeout 10.
+    static let longestName = 2 + Member.maxNameLength
+    public static let userEventOverhead = 4 + 9 + longestName + 3 + 1  // + name and payload
+    public static let queryOverhead = 4 + 9 + 5 + longestName + 19 + 1 + 1 + 10 + 2 + 3  // + name, payload, filters
+    public static let queryResponseOverhead = 4 + 9 + 5 + 2 * longestName + 1 + 3
+    public static let aliveOverhead = 4 + 9 + longestName + 19
 }

@@ -40,6 +40,32 @@ public enum Formulas {
         return base * (binaryDigitsCeilLog2(n) - 5 + 1)
     }
 
+    /// Members a new user event or query is pushed to at once, by its origin and by each first
+    /// receiver: `ceil(ln n + extra)`, at most `retransmitLimit - 1` and `n - 1`, at least 1.
+    ///
+    /// With every receiver pushing to f random members, a member is missed with probability
+    /// about e^-f, so all n are reached with probability about exp(-n e^-f) = exp(-e^-extra)
+    /// (Kermarrec, Massoulié, Ganesh 2003; Docs/benchmarks/EVENTS.md). Bounding f by the
+    /// retransmit limit keeps the copies per member at Serf's: the remaining
+    /// `retransmitLimit - f` go by ordinary gossip (`eagerRetransmitLimit`).
+    public static func eagerFanout(members n: Int, extra: Int, retransmitLimit: Int) -> Int {
+        if n <= 1 { return 0 }
+        let f = Int((naturalLog(Double(n)) + Double(extra)).rounded(.up))
+        return max(1, min(f, retransmitLimit - 1, n - 1))
+    }
+
+    /// Gossip retransmissions left to an eagerly pushed update after its pushes: at least one,
+    /// so that a member the pushes missed hears of it within a gossip round or two.
+    public static func eagerRetransmitLimit(members n: Int, extra: Int, retransmitLimit: Int) -> Int {
+        max(1, retransmitLimit - eagerFanout(members: n, extra: extra, retransmitLimit: retransmitLimit))
+    }
+
+    /// Serf's default query timeout: `gossipInterval × multiplier × ceil(log10(n + 1))`
+    /// (serf/query.go DefaultQueryTimeout): 3.2 s up to 9 members, 6.4 s up to 99, 9.6 s up to 999.
+    public static func queryTimeout(gossipInterval: Duration, multiplier: Int, members n: Int) -> Duration {
+        gossipInterval * (multiplier * max(1, decimalDigitsCeilLog10(max(n, 0) + 1)))
+    }
+
     /// `ceil(log2(x))` for whole numbers, exactly: the bits needed to count `x - 1`. Equal to
     /// the floating-point form on every n from 33 to 2^22 (checked when libm was dropped).
     static func binaryDigitsCeilLog2(_ x: Int) -> Int {

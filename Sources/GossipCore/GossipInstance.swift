@@ -33,6 +33,8 @@ public struct GossipInstance: Sendable {
     var joins = JoinProcess()
     var departure = LeaveProcess()
     var exchanges = OpenExchanges()
+    var events: UserEvents
+    var queries: Queries
     /// Set by `init(resuming:…)` until `.start`.
     var resume: Resume?
 
@@ -69,8 +71,15 @@ public struct GossipInstance: Sendable {
         self.address = address
         self.tags = tags
         self.rng = SeededGenerator(seed: seed)
-        self.dissemination = Dissemination(caps: settings.broadcastCaps, retransmitMultiplier: settings.retransmitMultiplier)
+        self.dissemination = Dissemination(
+            caps: settings.broadcastCaps, retransmitMultiplier: settings.retransmitMultiplier,
+            eagerFanoutExtra: settings.eagerFanoutExtra)
         self.incarnation = incarnation
+        self.events = UserEvents(window: settings.eventWindow, keep: settings.eventsInPushPull)
+        self.queries = Queries(window: settings.eventWindow, maxOpen: settings.broadcastCaps.query)
+        do throws(RequestError) { try settings.check(tags: tags) } catch {
+            throw SettingsError(setting: "tags", reason: "\(error)")
+        }
         // A random first sequence number: a forged ack must guess it.
         self.detector = FailureDetector(
             firstSequence: UInt32(truncatingIfNeeded: rng.next()), healthMaximum: settings.awarenessMaxMultiplier)
@@ -87,9 +96,12 @@ public struct GossipInstance: Sendable {
         self.now = now
         switch input {
         case .start: start()
-        case .join(let seeds, let id): join(seeds, id: id)
+        case .join(let seeds, let id, let replay): join(seeds, id: id, replayEvents: replay)
         case .leave: leave()
         case .setTags(let t): setTags(t)
+        case .fireEvent(let name, let payload, let coalesce): fireEvent(name: name, payload: payload, coalesce: coalesce)
+        case .query(let request, let id): ask(request, id: id)
+        case .respond(let responder, let payload): respond(to: responder, payload: payload)
         case .datagram(let from, let messages): receive(messages, from: from)
         case .stream(let from, let message, let conversation): receive(message, from: from, conversation: conversation)
         case .streamFailed(let conversation): streamFailed(conversation)
@@ -111,6 +123,13 @@ public struct GossipInstance: Sendable {
 
     /// Members alive or suspect, this node included: the N of every formula.
     public var liveCount: Int { table.liveCount }
+
+    /// The times the next user event and query this node originates will carry.
+    public var eventClock: UInt64 { events.clock.next }
+    public var queryClock: UInt64 { queries.clock.next }
+
+    /// Queries this node asked that are still open.
+    public var openQueries: Int { queries.asked.count }
 
     /// Lifeguard's local health score (0 is healthy).
     public var localHealth: Int { detector.health.score }
@@ -145,6 +164,10 @@ public struct GossipInstance: Sendable {
     /// user events and queries will forget a departed member's pending answers.
     mutating func memberChanged(_ kind: MembershipEvent.Kind, _ m: Member) {
         detector.memberChanged(kind, m.name)
+        switch kind {
+        case .failed, .left, .reaped: forgetWaiting(m.name)
+        case .joined, .updated, .suspected, .recovered: break
+        }
         let event = MembershipEvent(kind: kind, member: m)
         memberChangeLog?.append(event)
         outbox.append(.event(event))
@@ -204,6 +227,8 @@ public struct GossipInstance: Sendable {
             armReplacing(.antiEntropy(.reconnect), at: now + settings.reconnectInterval)
         case .join(.retry): joinRetry(token: id.token)
         case .leave(.deadline): finishLeave()
+        case .userEvents(.coalesce): coalesceWindowClosed()
+        case .queries(.deadline): queryDeadline(token: id.token)
         }
     }
 

@@ -5,11 +5,21 @@ public enum Input: Sendable {
     /// Joins the cluster through these seed addresses (a full state exchange with each). The
     /// join ends with one `Output.joinCompleted` carrying the same `id`; joins with different
     /// ids run side by side, each with its own conversations and retries.
-    case join(seeds: [Address], id: JoinID)
+    ///
+    /// A node that joins takes the cluster's event clock but does not deliver the user events
+    /// fired before it joined, unless `replayEvents` (Serf's `join -replay`).
+    case join(seeds: [Address], id: JoinID, replayEvents: Bool = false)
     /// Leaves gracefully: the cluster is told "left", not "failed".
     case leave
     /// Replaces this node's tags and announces them.
     case setTags(Tags)
+    /// Fires a user event (checked first with `Settings.check(userEvent:payload:)`); the node
+    /// answers with `Output.eventFired`, or `Output.requestRefused`.
+    case fireEvent(name: String, payload: [UInt8], coalesce: Bool)
+    /// Asks the cluster a query; acks, responses and the end come back as outputs with `id`.
+    case query(QueryRequest, id: QueryID)
+    /// Answers a query delivered by `Output.query`, once, before its deadline.
+    case respond(to: QueryResponder, payload: [UInt8])
     /// A decoded datagram; `from` is the address it came from (where replies go).
     case datagram(from: Address, messages: [Message])
     /// A message that arrived over a stream connection: a request on a connection the peer

@@ -9,10 +9,13 @@ struct JoinProcess: Sendable {
     var count: Int { joins.count }
 
     /// Starts a join; one already running under the same id is forgotten without an outcome.
-    mutating func begin(_ id: JoinID, seeds: [Address]) {
+    mutating func begin(_ id: JoinID, seeds: [Address], replayEvents: Bool) {
         forget(id)
-        joins[id] = JoinAttempt(seeds: seeds)
+        joins[id] = JoinAttempt(seeds: seeds, replayEvents: replayEvents)
     }
+
+    /// Whether the join `id` delivers the user events its seeds hold.
+    func replaysEvents(_ id: JoinID) -> Bool { joins[id]?.replayEvents ?? true }
 
     /// The join's seeds, for an attempt about to be sent; clears the previous attempt's tally.
     mutating func startAttempt(_ id: JoinID) -> (seeds: [Address], attempt: Int)? {
@@ -93,6 +96,7 @@ struct JoinProcess: Sendable {
 /// One join: its seeds and the tally of its current attempt.
 struct JoinAttempt: Sendable {
     var seeds: [Address]
+    var replayEvents: Bool
     /// This attempt's exchanges, one per seed.
     var pending: [ConversationID: Address] = [:]
     var answered = 0

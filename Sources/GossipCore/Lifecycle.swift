@@ -17,6 +17,7 @@ extension GossipInstance {
 
     mutating func setTags(_ newTags: Tags) {
         guard !departure.isLeaving else { return }
+        do throws(RequestError) { try settings.check(tags: newTags) } catch { return refuse(.setTags, error) }
         tags = newTags
         incarnation = Self.incarnation(above: incarnation)
         let incarnation = self.incarnation

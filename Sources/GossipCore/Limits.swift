@@ -16,8 +16,18 @@ public enum Limits {
     /// Tags ride in every alive message, so they must stay small next to the 1,400-byte datagram.
     public static let maxTagCount = 64
     public static let maxTagStringLength = 512
-    /// The whole encoded tag block (count and strings).
-    public static let maxTagsSize = 1024
+    /// The whole encoded tag block (count and strings) a receiver accepts. What a node may set
+    /// is `Settings.tagsSizeLimit`, at most this.
+    public static let maxTagsSize = 16 << 10
+
+    /// User event and query names are 1 to this many bytes (the name rule of `isValidName`).
+    public static let maxEventNameLength = 128
+    /// The longest payload a receiver accepts, whatever the settings: the largest UDP datagram.
+    /// What a node sends is bounded by `Settings.userEventSizeLimit` and the query limits.
+    public static let maxPayloadSize = 65_507
+    /// Filters in one query, and node names in one node filter.
+    public static let maxQueryFilters = 16
+    public static let maxFilterNodes = 256
 
     /// Whether `name` may name a member: 1 to `maxNameLength` bytes of UTF-8, none of them a
     /// control character (Unicode category Cc), a line or paragraph separator, or a
@@ -95,6 +105,12 @@ public enum Refusal: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case unknownRelayTarget
     /// A second live claim on a member name, at another address.
     case nameConflict
+    /// A query whose asker is not a live member at the address it names: answering would let
+    /// a forged query aim replies at a third party.
+    case unknownQueryOrigin
+    /// A query asking for a longer timeout than `Settings.maxQueryTimeout`, or more relays
+    /// than `QueryRequest.maxRelayFactor`.
+    case queryOutOfRange
 
     public var description: String {
         switch self {
@@ -106,6 +122,8 @@ public enum Refusal: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .excessRequests: "excess_requests"
         case .unknownRelayTarget: "unknown_relay_target"
         case .nameConflict: "name_conflict"
+        case .unknownQueryOrigin: "unknown_query_origin"
+        case .queryOutOfRange: "query_out_of_range"
         }
     }
 }

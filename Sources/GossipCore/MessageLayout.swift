@@ -11,6 +11,8 @@ public protocol FieldSink {
     mutating func string(_ value: String)
     /// A family byte (4 or 6), 4 or 16 address bytes and a big-endian port.
     mutating func address(_ value: Address)
+    /// A varint length, then the bytes.
+    mutating func bytes(_ value: [UInt8])
 }
 
 extension FieldSink {
@@ -22,6 +24,44 @@ extension FieldSink {
             string(k)
             string(v)
         }
+    }
+
+    /// A varint count, then each filter: kind 0 and a varint count of names, or kind 1, the
+    /// tag key and the pattern's source.
+    @inlinable
+    public mutating func filters(_ filters: [QueryFilter]) {
+        varint(UInt64(filters.count))
+        for f in filters {
+            switch f {
+            case .nodes(let names):
+                byte(0)
+                varint(UInt64(names.count))
+                for n in names { string(n) }
+            case .tag(let key, let pattern):
+                byte(1)
+                string(key)
+                string(pattern.source)
+            }
+        }
+    }
+
+    @inlinable
+    public mutating func userEvent(_ e: UserEvent) {
+        varint(e.time)
+        string(e.origin)
+        string(e.name)
+        bytes(e.payload)
+        byte(e.coalesce ? MessageFlags.coalesce : 0)
+    }
+
+    @inlinable
+    public mutating func queryResponse(_ r: QueryResponse) {
+        varint(r.time)
+        varint(UInt64(r.id))
+        string(r.origin)
+        string(r.from)
+        byte(r.isAck ? MessageFlags.isAck : 0)
+        bytes(r.payload)
     }
 
     @inlinable
@@ -43,6 +83,7 @@ public struct SizeCounter: FieldSink {
     @inlinable public mutating func byte(_ value: UInt8) { size += 1 }
     @inlinable public mutating func string(_ value: String) { size += WireSize.string(value) }
     @inlinable public mutating func address(_ value: Address) { size += WireSize.address(value) }
+    @inlinable public mutating func bytes(_ value: [UInt8]) { size += WireSize.varint(UInt64(value.count)) + value.count }
 }
 
 /// Flag bits of message bodies. Undefined bits are refused by the decoders, so that a later
@@ -54,6 +95,12 @@ public enum MessageFlags {
     public static let isReply: UInt8 = 1 << 1
     /// Push/pull: more frames of this exchange follow.
     public static let more: UInt8 = 1 << 2
+    /// User event: receivers may coalesce it with same-named events.
+    public static let coalesce: UInt8 = 1 << 0
+    /// Query: responders send an ack first.
+    public static let wantsAck: UInt8 = 1 << 0
+    /// Query response: an ack, not an answer.
+    public static let isAck: UInt8 = 1 << 0
 }
 
 extension Message {
@@ -91,6 +138,23 @@ extension Message {
             w.string(d.name)
             w.string(d.from)
             w.byte(d.left ? MessageFlags.left : 0)
+        case .userEvent(let e):
+            w.userEvent(e)
+        case .query(let q):
+            w.varint(q.time)
+            w.varint(UInt64(q.id))
+            w.string(q.origin)
+            w.address(q.originAddress)
+            w.byte(q.wantsAck ? MessageFlags.wantsAck : 0)
+            w.byte(q.relayFactor)
+            w.varint(q.timeoutMilliseconds)
+            w.filters(q.filters)
+            w.string(q.name)
+            w.bytes(q.payload)
+        case .queryResponse(let r):
+            w.queryResponse(r)
+        case .relay(let r):
+            w.queryResponse(r.response)
         }
     }
 
@@ -111,6 +175,7 @@ extension PushPullSection {
     public var type: UInt64 {
         switch self {
         case .members: SectionType.members.rawValue
+        case .events: SectionType.events.rawValue
         case .unknown(let t): t
         }
     }
@@ -122,6 +187,11 @@ extension PushPullSection {
         case .members(let members):
             w.varint(UInt64(members.count))
             for m in members { w.memberState(m) }
+        case .events(let e):
+            w.varint(e.eventClock)
+            w.varint(e.queryClock)
+            w.varint(UInt64(e.events.count))
+            for event in e.events { w.userEvent(event) }
         case .unknown:
             break
         }

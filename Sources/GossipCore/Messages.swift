@@ -120,6 +120,10 @@ public enum Message: Hashable, Sendable {
     case alive(Alive)
     case suspect(Suspect)
     case dead(Dead)
+    case userEvent(UserEvent)
+    case query(QueryMessage)
+    case queryResponse(QueryResponse)
+    case relay(QueryRelay)
 }
 
 /// One member's full state, as exchanged by push/pull anti-entropy.

@@ -25,11 +25,20 @@ public struct NodeSnapshot: Sendable, Hashable {
     /// Members to rejoin through: live ones first, then failed ones (they may come back),
     /// never those that left, never the node itself.
     public var members: [KnownMember]
+    /// The event and query clocks: a resumed node starts both here, and treats every user
+    /// event and query stamped below as already delivered (Serf restores its clocks the same way).
+    public var eventClock: UInt64
+    public var queryClock: UInt64
 
-    public init(incarnation: UInt64 = 0, left: Bool = false, members: [KnownMember] = []) {
+    public init(
+        incarnation: UInt64 = 0, left: Bool = false, members: [KnownMember] = [], eventClock: UInt64 = 0,
+        queryClock: UInt64 = 0
+    ) {
         self.incarnation = incarnation
         self.left = left
         self.members = members
+        self.eventClock = eventClock
+        self.queryClock = queryClock
     }
 
     /// The incarnation a node resuming from this snapshot starts at: one above the recorded
@@ -45,7 +54,8 @@ extension GossipInstance {
     /// What a restart needs: this node's incarnation, whether it left, and up to `limit`
     /// members to rejoin through (none after a graceful leave).
     public func snapshot(limit: Int = .max) -> NodeSnapshot {
-        var s = NodeSnapshot(incarnation: incarnation, left: departure.isLeaving)
+        var s = NodeSnapshot(
+            incarnation: incarnation, left: departure.isLeaving, eventClock: events.clock.next, queryClock: queries.clock.next)
         if departure.isLeaving { return s }
         let members = table.members
         let ordered = members.lazy.filter { $0.status <= .suspect } + members.lazy.filter { $0.status == .failed }
@@ -66,6 +76,8 @@ extension GossipInstance {
             name: name, address: address, tags: tags, settings: settings, seed: seed,
             incarnation: snapshot.resumedIncarnation ?? 0)
         if snapshot.resumedIncarnation == nil { counters.refusals[.incarnationOutOfRange] += 1 }
+        events = UserEvents(window: settings.eventWindow, keep: settings.eventsInPushPull, clock: snapshot.eventClock)
+        queries = Queries(window: settings.eventWindow, maxOpen: settings.broadcastCaps.query, clock: snapshot.queryClock)
         resume = Resume(
             refusedIncarnation: snapshot.resumedIncarnation == nil,
             seeds: snapshot.left
@@ -83,6 +95,7 @@ extension GossipInstance {
         guard let r = resume else { return }
         resume = nil
         if r.refusedIncarnation { outbox.append(.refused(.incarnationOutOfRange, from: address)) }
-        if !r.seeds.isEmpty { join(r.seeds, id: NodeSnapshot.rejoinID) }
+        // Events fired while this node was down are delivered; those it had are below the floor.
+        if !r.seeds.isEmpty { join(r.seeds, id: NodeSnapshot.rejoinID, replayEvents: true) }
     }
 }

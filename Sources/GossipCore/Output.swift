@@ -22,6 +22,28 @@ public enum Output: Sendable {
     case refused(Refusal, from: Address)
     /// Two live members claim one name. Reported once per claimed address.
     case nameConflict(NameConflict)
+    /// A user event to deliver: once per event, this node's own included.
+    case userEvent(UserEvent)
+    /// The event of the `Input.fireEvent` just handled, stamped and sent.
+    case eventFired(UserEvent)
+    /// A query that selects this node: answer it with `Input.respond`.
+    case query(IncomingQuery)
+    /// A member acknowledged this node's query `id`.
+    case queryAck(QueryID, from: String)
+    /// A member answered this node's query `id` (once per member).
+    case queryResponse(QueryID, from: String, payload: [UInt8])
+    /// This node's query `id` is over; nothing more comes for it.
+    case queryFinished(QueryID, QueryEnd)
+    /// A caller's request was refused (already counted in `Counters.requestsRefused`).
+    case requestRefused(Request, RequestError)
+}
+
+/// Which caller request `Output.requestRefused` is about.
+public enum Request: Hashable, Sendable {
+    case fireEvent
+    case query(QueryID)
+    case respond(QueryResponder)
+    case setTags
 }
 
 /// One stream exchange: a request and its reply, on one connection.

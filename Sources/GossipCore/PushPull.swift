@@ -50,11 +50,29 @@ public struct PushPull: Hashable, Sendable {
 public enum SectionType: UInt64, Sendable, CaseIterable {
     /// `MemberTable`: every member's state.
     case members = 1
+    /// `UserEvents` and `Queries`: both Lamport clocks and the recent user events.
+    case events = 2
 }
 
 /// One part's share of a push/pull.
 public enum PushPullSection: Hashable, Sendable {
     case members([MemberState])
+    case events(EventsSection)
     /// A section of a type this version does not know; its body was skipped.
     case unknown(type: UInt64)
+}
+
+/// The event and query clocks of the sender and the user events it fired or received lately,
+/// so that a member that missed them (or restarts) catches up, as Serf's push/pull carries its
+/// event buffer (`messagePushPull.Events`).
+public struct EventsSection: Hashable, Sendable {
+    public var eventClock: UInt64
+    public var queryClock: UInt64
+    public var events: [UserEvent]
+
+    public init(eventClock: UInt64, queryClock: UInt64, events: [UserEvent]) {
+        self.eventClock = eventClock
+        self.queryClock = queryClock
+        self.events = events
+    }
 }

@@ -55,6 +55,32 @@ public struct Settings: Sendable, Equatable {
     /// Updates each broadcast class may hold; past it the most-sent are dropped first.
     public var broadcastCaps = BroadcastCaps()
 
+    /// The largest user event this node fires: name plus payload, in bytes. Serf's default is
+    /// 512; the bound that matters is the datagram (`validate` checks the event fits).
+    public var userEventSizeLimit: Int = 1_024
+    /// The largest query this node asks: name, payload and encoded filters, in bytes.
+    public var querySizeLimit: Int = 1_024
+    /// The largest answer this node sends to a query, in bytes of payload.
+    public var queryResponseSizeLimit: Int = 1_024
+    /// The largest tag block this node sets, encoded, in bytes (Serf: 512).
+    public var tagsSizeLimit: Int = 1_024
+    /// Lamport times of user events and queries remembered for deduplication (Serf's
+    /// EventBuffer and QueryBuffer, 512): an item older than this is refused as too old.
+    public var eventWindow: Int = 512
+    /// Recent user events carried in push/pull, so that a member that missed them catches up.
+    public var eventsInPushPull: Int = 64
+    /// Same-named coalescable events received within this window are delivered once, as the
+    /// newest of them (Serf's user coalescing); zero turns coalescing off.
+    public var userEventCoalescePeriod: Duration = .zero
+    /// `extra` of `Formulas.eagerFanout`: each new event or query is pushed at once to
+    /// `ceil(ln N + extra)` members (bounded by the retransmit limit).
+    public var eagerFanoutExtra: Int = 4
+    /// Serf's QueryTimeoutMult: the default query timeout is
+    /// `gossipInterval × this × ceil(log10(N + 1))`.
+    public var queryTimeoutMultiplier: Int = 16
+    /// The longest timeout a query may ask for (from this node or from the network).
+    public var maxQueryTimeout: Duration = .seconds(300)
+
     public init() {}
 
     /// Bytes available to messages in one datagram.
@@ -101,12 +127,34 @@ public struct Settings: Sendable, Equatable {
         for c in BroadcastClass.allCases {
             try within(broadcastCaps[c], "broadcastCaps.\(c)", 1...(1 << 20))
         }
+        try within(userEventSizeLimit, "userEventSizeLimit", 1...Limits.maxPayloadSize)
+        try within(querySizeLimit, "querySizeLimit", 1...Limits.maxPayloadSize)
+        try within(queryResponseSizeLimit, "queryResponseSizeLimit", 0...Limits.maxPayloadSize)
+        try within(tagsSizeLimit, "tagsSizeLimit", 1...Limits.maxTagsSize)
+        try within(eventWindow, "eventWindow", 1...65_536)
+        try within(eventsInPushPull, "eventsInPushPull", 0...4_096)
+        try within(userEventCoalescePeriod, "userEventCoalescePeriod", .zero...Self.maxInterval)
+        try within(eagerFanoutExtra, "eagerFanoutExtra", 0...32)
+        try within(queryTimeoutMultiplier, "queryTimeoutMultiplier", 1...100)
+        try within(maxQueryTimeout, "maxQueryTimeout", interval)
         if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
         if payloadBudget < Message.largestFixedSize {
             throw SettingsError(
                 setting: "packetBudget",
                 reason: "\(packetBudget) bytes minus \(packetOverhead) of overhead leaves no room for a probe")
         }
+        // Each limit must leave its message, with the longest names, inside one datagram.
+        func fits(_ limit: Int, _ overhead: Int, _ name: String) throws(SettingsError) {
+            if limit + overhead > payloadBudget {
+                throw SettingsError(
+                    setting: name,
+                    reason: "\(limit) bytes plus \(overhead) of message fields exceed the \(payloadBudget) bytes a datagram holds; lower it or raise packetBudget")
+            }
+        }
+        try fits(userEventSizeLimit, Message.userEventOverhead, "userEventSizeLimit")
+        try fits(querySizeLimit, Message.queryOverhead, "querySizeLimit")
+        try fits(queryResponseSizeLimit, Message.queryResponseOverhead, "queryResponseSizeLimit")
+        try fits(tagsSizeLimit, Message.aliveOverhead, "tagsSizeLimit")
     }
 
     /// The longest interval or timeout a setting may hold. With the multipliers bounded too,

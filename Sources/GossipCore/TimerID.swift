@@ -24,6 +24,8 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
     case antiEntropy(AntiEntropyTimer)
     case join(JoinTimer)
     case leave(LeaveTimer)
+    case userEvents(UserEventTimer)
+    case queries(QueryTimer)
 
     /// Whether arming a timer of this kind makes every earlier one of the kind stale.
     public var supersedesEarlier: Bool {
@@ -33,6 +35,8 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
         case .antiEntropy(let t): t.supersedesEarlier
         case .join(let t): t.supersedesEarlier
         case .leave(let t): t.supersedesEarlier
+        case .userEvents(let t): t.supersedesEarlier
+        case .queries(let t): t.supersedesEarlier
         }
     }
 
@@ -44,6 +48,8 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
         case .antiEntropy(let t): t.rawValue
         case .join(let t): t.rawValue
         case .leave(let t): t.rawValue
+        case .userEvents(let t): t.rawValue
+        case .queries(let t): t.rawValue
         }
     }
 
@@ -54,6 +60,8 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
         case .antiEntropy(let t): "antiEntropy.\(t)"
         case .join(let t): "join.\(t)"
         case .leave(let t): "leave.\(t)"
+        case .userEvents(let t): "userEvents.\(t)"
+        case .queries(let t): "queries.\(t)"
         }
     }
 }
@@ -126,6 +134,30 @@ public enum LeaveTimer: UInt8, Hashable, Sendable {
     public var supersedesEarlier: Bool {
         switch self {
         case .deadline: true
+        }
+    }
+}
+
+/// Timers of user events (`UserEvents`).
+public enum UserEventTimer: UInt8, Hashable, Sendable {
+    /// The coalescing window is over: deliver the held events.
+    case coalesce = 10
+
+    public var supersedesEarlier: Bool {
+        switch self {
+        case .coalesce: true
+        }
+    }
+}
+
+/// Timers of queries (`Queries`).
+public enum QueryTimer: UInt8, Hashable, Sendable {
+    /// A query this node asked times out (token: the query's own token); queries run side by side.
+    case deadline = 11
+
+    public var supersedesEarlier: Bool {
+        switch self {
+        case .deadline: false
         }
     }
 }

@@ -75,6 +75,28 @@ extension ByteBuffer {
             let from = try body.readName()
             let flags = try body.readFlags(allowed: MessageFlags.left)
             m = .dead(Dead(incarnation: incarnation, name: name, from: from, left: flags & MessageFlags.left != 0))
+        case .userEvent:
+            m = .userEvent(try body.readUserEvent())
+        case .query:
+            let time = try body.readLamportTime()
+            let id = try body.readSequence()
+            let origin = try body.readName()
+            let originAddress = try body.readAddress()
+            let flags = try body.readFlags(allowed: MessageFlags.wantsAck)
+            guard let relay = body.readInteger(as: UInt8.self) else { throw .truncated }
+            let timeout = try body.readVarint()
+            let filters = try body.readFilters()
+            let name = try body.readName()
+            let payload = try body.readPayload()
+            m = .query(
+                QueryMessage(
+                    time: time, id: id, origin: origin, originAddress: originAddress,
+                    wantsAck: flags & MessageFlags.wantsAck != 0, relayFactor: relay, timeoutMilliseconds: timeout,
+                    filters: filters, name: name, payload: payload))
+        case .queryResponse:
+            m = .queryResponse(try body.readQueryResponse())
+        case .relay:
+            m = .relay(QueryRelay(response: try body.readQueryResponse()))
         case .pushPull:
             throw .unexpectedType(type.rawValue)
         }
@@ -88,6 +110,65 @@ extension ByteBuffer {
         let v = try readVarint()
         if v > Limits.maxIncarnation { throw .incarnationOutOfRange(v) }
         return v
+    }
+
+    mutating func readLamportTime() throws(WireError) -> UInt64 {
+        let v = try readVarint()
+        if !LamportClock.admits(v) { throw .lamportTimeOutOfRange(v) }
+        return v
+    }
+
+    mutating func readPayload() throws(WireError) -> [UInt8] {
+        let n = try readVarint()
+        if n > UInt64(Limits.maxPayloadSize) { throw .payloadTooLarge(Int(clamping: n)) }
+        guard let bytes = readBytes(length: Int(n)) else { throw .truncated }
+        return bytes
+    }
+
+    mutating func readUserEvent() throws(WireError) -> UserEvent {
+        let time = try readLamportTime()
+        let origin = try readName()
+        let name = try readName()
+        let payload = try readPayload()
+        let flags = try readFlags(allowed: MessageFlags.coalesce)
+        return UserEvent(time: time, origin: origin, name: name, payload: payload, coalesce: flags & MessageFlags.coalesce != 0)
+    }
+
+    mutating func readQueryResponse() throws(WireError) -> QueryResponse {
+        let time = try readLamportTime()
+        let id = try readSequence()
+        let origin = try readName()
+        let from = try readName()
+        let flags = try readFlags(allowed: MessageFlags.isAck)
+        let payload = try readPayload()
+        return QueryResponse(time: time, id: id, origin: origin, from: from, isAck: flags & MessageFlags.isAck != 0, payload: payload)
+    }
+
+    /// Filters as `FieldSink.filters` writes them; each tag pattern is compiled here, so a
+    /// pattern that does not compile (or would run too long) never reaches the core.
+    mutating func readFilters() throws(WireError) -> [QueryFilter] {
+        let count = try readVarint()
+        if count > UInt64(Limits.maxQueryFilters) { throw .invalidFilter }
+        var filters: [QueryFilter] = []
+        for _ in 0..<Int(count) {
+            guard let kind = readInteger(as: UInt8.self) else { throw .truncated }
+            switch kind {
+            case 0:
+                let n = try readVarint()
+                if n > UInt64(Limits.maxFilterNodes) { throw .invalidFilter }
+                var names: [String] = []
+                for _ in 0..<Int(n) { names.append(try readName()) }
+                filters.append(.nodes(names))
+            case 1:
+                let key = try readWireString(maxLength: WireLimits.maxTagStringLength) { _ in .tagsTooLarge }
+                let source = try readWireString(maxLength: FilterPattern.maxLength) { _ in .invalidFilter }
+                guard let pattern = try? FilterPattern(source) else { throw .invalidFilter }
+                filters.append(.tag(key: key, pattern: pattern))
+            default:
+                throw .invalidFilter
+            }
+        }
+        return filters
     }
 
     mutating func readSequence() throws(WireError) -> UInt32 {

@@ -39,6 +39,8 @@ extension ByteBuffer {
             switch SectionType(rawValue: type) {
             case .members:
                 sections.append(.members(try section.readMembersSection()))
+            case .events:
+                sections.append(.events(try section.readEventsSection()))
             case nil:
                 // A newer node's section: skipped whole, and counted by whoever merges.
                 sections.append(.unknown(type: type))
@@ -48,6 +50,20 @@ extension ByteBuffer {
         return PushPull(
             join: flags & MessageFlags.join != 0, isReply: flags & MessageFlags.isReply != 0,
             more: flags & MessageFlags.more != 0, sender: sender, senderAddress: senderAddress, sections: sections)
+    }
+
+    /// An events section filling the whole buffer: both clocks, a count, then user events.
+    mutating func readEventsSection() throws(WireError) -> EventsSection {
+        let eventClock = try readLamportTime()
+        let queryClock = try readLamportTime()
+        let count = try readVarint()
+        // An event takes five bytes at least (time, origin, name, payload length, flags).
+        if count > UInt64(readableBytes / 5) { throw .countTooLarge(count) }
+        var events: [UserEvent] = []
+        events.reserveCapacity(Int(count))
+        for _ in 0..<Int(count) { events.append(try readUserEvent()) }
+        if readableBytes != 0 { throw .bodyLengthMismatch }
+        return EventsSection(eventClock: eventClock, queryClock: queryClock, events: events)
     }
 
     /// A members section filling the whole buffer: count, then member states.

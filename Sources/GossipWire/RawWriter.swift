@@ -56,6 +56,15 @@ struct RawWriter: FieldSink {
         }
     }
 
+    mutating func bytes(_ value: [UInt8]) {
+        varint(UInt64(value.count))
+        reserve(value.count)
+        value.withUnsafeBytes { raw in
+            if let p = raw.baseAddress { (base + offset).copyMemory(from: p, byteCount: raw.count) }
+        }
+        offset += value.count
+    }
+
     mutating func address(_ a: Address) {
         byte(a.family.rawValue)
         switch a.family {

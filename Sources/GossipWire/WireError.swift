@@ -48,6 +48,12 @@ public enum WireError: Error, Sendable, Hashable {
     case frameTooLarge(Int)
     /// An encoding that would not fit the byte budget it was given (sender side).
     case exceedsBudget(Int)
+    /// A user-event or query payload longer than `Limits.maxPayloadSize`.
+    case payloadTooLarge(Int)
+    /// A query filter of unknown kind, too many filters or names, or a pattern that does not compile.
+    case invalidFilter
+    /// A Lamport time at or above `LamportClock.ceiling`.
+    case lamportTimeOutOfRange(UInt64)
 
     /// A stable, low-cardinality label for counters and logs.
     public var reason: Reason {
@@ -75,6 +81,9 @@ public enum WireError: Error, Sendable, Hashable {
         case .labelMismatch: .labelMismatch
         case .frameTooLarge: .frameTooLarge
         case .exceedsBudget: .exceedsBudget
+        case .payloadTooLarge: .payloadTooLarge
+        case .invalidFilter: .invalidFilter
+        case .lamportTimeOutOfRange: .lamportTimeOutOfRange
         }
     }
 
@@ -103,5 +112,8 @@ public enum WireError: Error, Sendable, Hashable {
         case frameTooLarge = "frame_too_large"
         case exceedsBudget = "exceeds_budget"
         case incarnationOutOfRange = "incarnation_out_of_range"
+        case payloadTooLarge = "payload_too_large"
+        case invalidFilter = "invalid_filter"
+        case lamportTimeOutOfRange = "lamport_time_out_of_range"
     }
 }

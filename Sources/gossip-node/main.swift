@@ -23,6 +23,13 @@ struct GossipNodeCommand: AsyncParsableCommand {
             Each event is one line on stdout: KIND NAME ADDRESS INCARNATION. With --snapshot, each \
             completed write prints snapshot-written N (N members listed). Names come from the \
             network: control and format characters in them are printed escaped as \\u{XX}.
+
+            User events print as user-event NAME LTIME ORIGIN PAYLOAD, queries that select this \
+            node as query-received NAME LTIME ORIGIN PAYLOAD. Standard input takes commands, one \
+            per line: event NAME [PAYLOAD...]; query [--tag K=RE]... [--node N]... [--timeout-ms T] \
+            [--relay K] [--no-ack] NAME [PAYLOAD...] (prints query-ack ID FROM, query-response ID \
+            FROM PAYLOAD, then query-done ID all-responded|timeout acks=A responses=R); \
+            tags K=V... Each prints its result, or error MESSAGE.
             """)
 
     @Option(help: "This node's name, unique in the cluster.")
@@ -48,6 +55,12 @@ struct GossipNodeCommand: AsyncParsableCommand {
 
     @Option(help: "Snapshot file: known members, for rejoining after a restart.")
     var snapshot: String?
+
+    @Option(help: "Answer every query with this text (queries are printed as query-received lines).")
+    var queryResponse: String?
+
+    @Flag(help: "On join, deliver the user events the cluster fired before (Serf's join -replay).")
+    var replay = false
 
     @Option(help: "A tag key=value (repeatable).")
     var tag: [String] = []
@@ -115,6 +128,36 @@ struct GossipNodeCommand: AsyncParsableCommand {
         let node: GossipNode
         do { node = try GossipNode(configuration: config) } catch { throw ValidationError("\(error)") }
         let events = node.events()
+        let userEvents = node.userEvents()
+        let incoming = node.incomingQueries()
+        let answer = queryResponse.map { Array($0.utf8) }
+        let applicationPrinter = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await u in userEvents {
+                        switch u {
+                        case .event(let e):
+                            emit(
+                                "user-event \(Limits.escaped(e.name)) \(e.time) \(Limits.escaped(e.origin)) \(Limits.escaped(String(decoding: e.payload, as: UTF8.self)))"
+                            )
+                        case .eventsLost(let n): emit("user-events-lost \(n)")
+                        }
+                    }
+                }
+                group.addTask {
+                    for await u in incoming {
+                        switch u {
+                        case .query(let q):
+                            emit(
+                                "query-received \(Limits.escaped(q.name)) \(q.time) \(Limits.escaped(q.origin)) \(Limits.escaped(String(decoding: q.payload, as: UTF8.self)))"
+                            )
+                            if let answer { try? await node.respond(to: q.responder, payload: answer) }
+                        case .queriesLost(let n): emit("queries-lost \(n)")
+                        }
+                    }
+                }
+            }
+        }
         let printer = Task {
             for await update in events {
                 switch update {
@@ -130,7 +173,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         emit("ready \(name) \(started.address)\(started.rejoining > 0 ? " rejoining \(started.rejoining)" : "")")
         if !join.isEmpty {
             do {
-                let n = try await node.join(join)
+                let n = try await node.join(join, replayEvents: replay)
                 emit("join-completed \(n)")
             } catch {
                 logger.error("\(error)")
@@ -140,10 +183,16 @@ struct GossipNodeCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+        let commands = Task {
+            var c = Commands(node: node)
+            await c.run()
+        }
         let group = ServiceGroup(
             services: [node], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+        commands.cancel()
         await printer.value
+        await applicationPrinter.value
         emit("stopped \(name)")
     }
 }

@@ -10,7 +10,7 @@ import Testing
 
     @Test func tenThousandQueuedEventsDoNotDelayARefutation() throws {
         var h = try Harness(members: 5)
-        for i in 0..<10_000 { h.node.enqueueBroadcast(Self.event(i), key: .userEvent(UInt64(i))) }
+        for i in 0..<10_000 { h.node.enqueueBroadcast(Self.event(i), key: .userEvent(time: UInt64(i), origin: "t")) }
         #expect(h.node.pendingBroadcasts(of: .userEvent) == 4_096, "capped at Serf's queue depth")
         #expect(h.node.droppedBroadcasts(of: .userEvent) == 10_000 - 4_096)
         h.outputs.removeAll()
@@ -26,7 +26,7 @@ import Testing
         var h = try Harness(members: 0)
         // More membership news than one datagram holds.
         for i in 0..<200 { h.learn("member-with-a-long-name-\(i)") }
-        for i in 0..<10 { h.node.enqueueBroadcast(Self.event(i), key: .userEvent(UInt64(i))) }
+        for i in 0..<10 { h.node.enqueueBroadcast(Self.event(i), key: .userEvent(time: UInt64(i), origin: "t")) }
         h.outputs.removeAll()
         h.fire(.dissemination(.gossip))
         let datagrams = h.sent
@@ -42,7 +42,7 @@ import Testing
     @Test func aUserEventNeverReplacesAMemberUpdateWithTheSameName() throws {
         var h = try Harness(members: 1)
         let before = h.node.pendingBroadcasts(of: .membership)
-        h.node.enqueueBroadcast(Self.event(0), key: .userEvent(0))
+        h.node.enqueueBroadcast(Self.event(0), key: .userEvent(time: 0, origin: "t"))
         h.node.enqueueBroadcast(Self.event(1), key: .state(owner: "peer-0", key: "peer-0"))
         #expect(h.node.pendingBroadcasts(of: .membership) == before)
         #expect(h.node.pendingBroadcasts == before + 2)
@@ -50,11 +50,11 @@ import Testing
 
     @Test func capsDropTheMostSentFirst() {
         var q = BroadcastQueue()
-        for i in 0..<4 { q.enqueue(Self.event(i), key: .userEvent(UInt64(i))) }
+        for i in 0..<4 { q.enqueue(Self.event(i), key: .userEvent(time: UInt64(i), origin: "t")) }
         var out: [Message] = []
         var budget = Self.event(0).encodedSize * 2
         q.fill(into: &out, budget: &budget, limit: 10)  // events 3 and 2 sent once
-        q.enqueue(Self.event(4), key: .userEvent(4))
+        q.enqueue(Self.event(4), key: .userEvent(time: 4, origin: "t"))
         #expect(q.trim(toAtMost: 3) == 2)
         out.removeAll()
         budget = 10_000

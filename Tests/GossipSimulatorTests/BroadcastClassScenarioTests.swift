@@ -19,7 +19,7 @@ import Testing
         guard sim.run(upTo: .seconds(60), until: { sim.metrics.converged }) else { return nil }
         sim.run(for: .seconds(2))
         for v in 0..<n {
-            for e in 0..<events { sim.enqueueBroadcast(v, event(e), key: .userEvent(UInt64(v * events + e))) }
+            for e in 0..<events { sim.enqueueBroadcast(v, event(e), key: .userEvent(time: UInt64(v * events + e), origin: "t")) }
         }
         sim.crash(n / 2)
         sim.run(upTo: .seconds(120)) { sim.metrics.crashes.last?.lastDetection != nil }
@@ -45,7 +45,7 @@ import Testing
         for _ in 0..<n { try sim.addNode() }
         for i in 1..<n { sim.join(i, through: [0], after: .milliseconds(20 * i)) }
         #expect(sim.run(upTo: .seconds(60)) { sim.metrics.converged })
-        for e in 0..<100 { sim.enqueueBroadcast(0, Self.event(e), key: .userEvent(UInt64(e))) }
+        for e in 0..<100 { sim.enqueueBroadcast(0, Self.event(e), key: .userEvent(time: UInt64(e), origin: "t")) }
         // Churn: every node changes its tags every 200 ms, more news than a datagram holds.
         for round in 0..<150 {
             for v in 0..<n { sim.setTags(v, ["round": "\(round)", "padding": String(repeating: "x", count: 40)]) }

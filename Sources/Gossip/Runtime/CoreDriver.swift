@@ -33,6 +33,8 @@ extension NodeRuntime {
             case .leaveCompleted: leaveFinished = true
             case .refused(let reason, let from): refused(reason, from: from)
             case .nameConflict(let conflict): nameConflict(conflict)
+            case .userEvent, .eventFired, .query, .queryAck, .queryResponse, .queryFinished, .requestRefused:
+                application(output)
             }
         }
         if case .timer(let id) = input, id.kind == .failureDetector(.probe) { periodicChecks() }
@@ -41,6 +43,7 @@ extension NodeRuntime {
     /// Runs after the core is done with a batch, so that callbacks and subscribers can call
     /// back in without nesting.
     private func finishBatch() {
+        publishApplication()
         if !newEvents.isEmpty, let core {
             for e in newEvents { log(e) }
             let members = core.knownMembers

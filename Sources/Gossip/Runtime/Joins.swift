@@ -7,6 +7,9 @@ import NIOPosix
 /// Identifies one caller's join across the hop to the event loop, so that the caller's task
 /// cancellation reaches it even when it fires before the loop has seen the join.
 final class JoinToken: Sendable {
+    /// Deliver the user events the seeds hold (Serf's `join -replay`).
+    let replayEvents: Bool
+    init(replayEvents: Bool) { self.replayEvents = replayEvents }
     private let cancelledFlag = NIOLockedValueBox(false)
     var isCancelled: Bool { cancelledFlag.withLockedValue { $0 } }
     func cancel() { cancelledFlag.withLockedValue { $0 = true } }
@@ -112,7 +115,7 @@ extension NodeRuntime {
         let id = JoinID(raw: nextJoinID)
         nextJoinID += 1
         waiter.coreJoin = id
-        handle(.join(seeds: usable, id: id))
+        handle(.join(seeds: usable, id: id, replayEvents: waiter.token.replayEvents))
         if waiter.hasHostNames { scheduleResolution(waiter) }
     }
 

@@ -8,8 +8,8 @@ import Darwin
 
 /// What a node remembers across restarts: whom it knew and its last incarnation.
 ///
-/// A text file of lines (`grapevine-snapshot 1`, `incarnation N`, `left 0|1`, then
-/// `member ADDRESS NAME`), so that an operator can read and repair it. Written atomically
+/// A text file of lines (`grapevine-snapshot 1`, `incarnation N`, `left 0|1`, `event-clock N`,
+/// `query-clock N`, then `member ADDRESS NAME`), so that an operator can read and repair it. Written atomically
 /// (temporary file, fsync, rename), so a crash leaves the old or the new file, never half.
 struct Snapshot: Equatable, Sendable {
     /// Reading stops here: a corrupt or hostile file cannot make the node allocate without bound.
@@ -19,10 +19,14 @@ struct Snapshot: Equatable, Sendable {
     var incarnation: UInt64 = 0
     /// Set after a graceful leave: the node said goodbye and should not rejoin by itself.
     var left = false
+    /// The Lamport clocks of user events and queries: a restarted node delivers nothing below them again.
+    var eventClock: UInt64 = 0
+    var queryClock: UInt64 = 0
     var members: [(name: String, address: Address)] = []
 
     static func == (a: Snapshot, b: Snapshot) -> Bool {
-        a.incarnation == b.incarnation && a.left == b.left && a.members.count == b.members.count
+        a.incarnation == b.incarnation && a.left == b.left && a.eventClock == b.eventClock
+            && a.queryClock == b.queryClock && a.members.count == b.members.count
             && zip(a.members, b.members).allSatisfy { $0.name == $1.name && $0.address == $1.address }
     }
 
@@ -31,18 +35,24 @@ struct Snapshot: Equatable, Sendable {
     init(_ core: NodeSnapshot) {
         incarnation = core.incarnation
         left = core.left
+        eventClock = core.eventClock
+        queryClock = core.queryClock
         for m in core.members where Limits.isValidName(m.name) { members.append((m.name, m.address)) }
     }
 
     /// The file's content as the core resumes from it.
     var core: NodeSnapshot {
-        NodeSnapshot(incarnation: incarnation, left: left, members: members.map { NodeSnapshot.KnownMember(name: $0.name, address: $0.address) })
+        NodeSnapshot(
+            incarnation: incarnation, left: left,
+            members: members.map { NodeSnapshot.KnownMember(name: $0.name, address: $0.address) }, eventClock: eventClock,
+            queryClock: queryClock)
     }
 
     init() {}
 
     var text: String {
         var out = "\(Self.magic)\nincarnation \(incarnation)\nleft \(left ? 1 : 0)\n"
+        out += "event-clock \(eventClock)\nquery-clock \(queryClock)\n"
         for m in members { out += "member \(m.address) \(m.name)\n" }
         return out
     }
@@ -56,6 +66,14 @@ struct Snapshot: Equatable, Sendable {
         for line in lines {
             if line.hasPrefix("incarnation "), let n = UInt64(line.dropFirst("incarnation ".count)) {
                 incarnation = n
+            } else if line.hasPrefix("event-clock "), let n = UInt64(line.dropFirst("event-clock ".count)),
+                LamportClock.admits(n)
+            {
+                eventClock = n
+            } else if line.hasPrefix("query-clock "), let n = UInt64(line.dropFirst("query-clock ".count)),
+                LamportClock.admits(n)
+            {
+                queryClock = n
             } else if line.hasPrefix("left ") {
                 left = line.dropFirst("left ".count) == "1"
             } else if line.hasPrefix("member ") {

@@ -15,31 +15,37 @@ public enum MembershipUpdate: Sendable, Hashable {
 /// `GossipNode.events()`: the membership changes one subscriber has not read yet, bounded. It
 /// ends when the node stops, or when the task iterating it is cancelled. One task reads it at a
 /// time (a second iterator reads on from where the first stopped).
-public struct MembershipUpdates: AsyncSequence, Sendable {
-    public typealias Element = MembershipUpdate
+public typealias MembershipUpdates = Updates<MembershipUpdate>
 
-    fileprivate let handle: SubscriptionHandle
+/// A bounded sequence of what a node reports to one subscriber (`GossipNode.events()`,
+/// `userEvents()`, `incomingQueries()`, a query's answers). It ends when the node stops, when
+/// its source is over (a query's end), or when the task iterating it is cancelled. One task
+/// reads it at a time (a second iterator reads on from where the first stopped).
+public struct Updates<Element: Sendable>: AsyncSequence, Sendable {
+    fileprivate let handle: SubscriptionHandle<Element>
+
+    init(_ subscription: Subscription<Element>) { handle = SubscriptionHandle(subscription) }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        fileprivate let handle: SubscriptionHandle
-        public mutating func next() async -> MembershipUpdate? { await handle.subscription.next() }
+        fileprivate let handle: SubscriptionHandle<Element>
+        public mutating func next() async -> Element? { await handle.subscription.next() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
 }
 
 /// Unsubscribes once neither the sequence nor an iterator of it is left.
-private final class SubscriptionHandle: Sendable {
-    let subscription: Subscription
-    init(_ subscription: Subscription) { self.subscription = subscription }
+private final class SubscriptionHandle<Element: Sendable>: Sendable {
+    let subscription: Subscription<Element>
+    init(_ subscription: Subscription<Element>) { self.subscription = subscription }
     deinit { subscription.finish() }
 }
 
-/// One subscriber's queue. Pushed to under the view's lock, read by the subscriber's task.
-final class Subscription: Sendable {
+/// One subscriber's queue. Pushed to under a lock, read by the subscriber's task.
+final class Subscription<Element: Sendable>: Sendable {
     private struct State {
-        var buffer = CircularBuffer<MembershipUpdate>()
-        var waiter: CheckedContinuation<MembershipUpdate?, Never>?
+        var buffer = CircularBuffer<Element>()
+        var waiter: CheckedContinuation<Element?, Never>?
         var finished = false
     }
 
@@ -47,24 +53,29 @@ final class Subscription: Sendable {
     private let state = NIOLockedValueBox(State())
     private let onFinish: @Sendable () -> Void
 
-    init(limit: Int, onFinish: @escaping @Sendable () -> Void) {
+    init(limit: Int, onFinish: @escaping @Sendable () -> Void = {}) {
         self.limit = max(1, limit)
         self.onFinish = onFinish
     }
 
-    /// Queues the changes; when they do not fit, everything unread becomes one `eventsLost`.
-    func push(_ events: [MembershipEvent], members: [Member]) {
-        let waiter: (CheckedContinuation<MembershipUpdate?, Never>, MembershipUpdate)? = state.withLockedValue { s in
+    /// Queues the items; when they do not fit, everything unread becomes the one item `lost`
+    /// makes from the number of items dropped.
+    func push(_ items: some Sequence<Element>, lost: (Int) -> Element) {
+        let waiter: (CheckedContinuation<Element?, Never>, Element)? = state.withLockedValue { s in
             if s.finished { return nil }
-            for e in events {
-                if s.buffer.count >= limit {
-                    s.buffer.removeAll(keepingCapacity: true)
-                    // `members` is the state after the whole batch: the rest of it is included.
-                    s.buffer.append(.eventsLost(members: members))
-                    break
+            var dropped = 0
+            for e in items {
+                if dropped > 0 {
+                    dropped += 1
+                    continue
                 }
-                s.buffer.append(.event(e))
+                if s.buffer.count >= limit {
+                    dropped = s.buffer.count + 1
+                    s.buffer.removeAll(keepingCapacity: true)
+                }
+                if dropped == 0 { s.buffer.append(e) }
             }
+            if dropped > 0 { s.buffer.append(lost(dropped)) }
             guard let w = s.waiter, let first = s.buffer.popFirst() else { return nil }
             s.waiter = nil
             return (w, first)
@@ -72,10 +83,10 @@ final class Subscription: Sendable {
         if let (w, update) = waiter { w.resume(returning: update) }
     }
 
-    func next() async -> MembershipUpdate? {
+    func next() async -> Element? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<MembershipUpdate?, Never>) in
-                let ready: MembershipUpdate?? = state.withLockedValue { s in
+            await withCheckedContinuation { (c: CheckedContinuation<Element?, Never>) in
+                let ready: Element?? = state.withLockedValue { s in
                     if let first = s.buffer.popFirst() { return .some(first) }
                     // One reader at a time, as with AsyncStream; a second concurrent one ends at once.
                     if s.finished || s.waiter != nil { return .some(nil) }
@@ -91,7 +102,7 @@ final class Subscription: Sendable {
 
     /// Ends the sequence once what is queued has been read... or at once, for a cancelled task.
     func finish() {
-        let waiter: CheckedContinuation<MembershipUpdate?, Never>?? = state.withLockedValue { s in
+        let waiter: CheckedContinuation<Element?, Never>?? = state.withLockedValue { s in
             if s.finished { return .none }
             s.finished = true
             defer { s.waiter = nil }
@@ -103,13 +114,61 @@ final class Subscription: Sendable {
     }
 }
 
+/// Subscribers to one kind of report (user events, incoming queries), behind one lock taken
+/// once per batch, never per packet.
+final class Hub<Element: Sendable>: Sendable {
+    private struct State {
+        var subscribers: [UInt64: Subscription<Element>] = [:]
+        var nextID: UInt64 = 0
+        var finished = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let lost: @Sendable (Int) -> Element
+
+    init(lost: @escaping @Sendable (Int) -> Element) { self.lost = lost }
+
+    var isEmpty: Bool { state.withLockedValue { $0.subscribers.isEmpty } }
+
+    func publish(_ items: [Element]) {
+        state.withLockedValue { s in
+            for subscriber in s.subscribers.values { subscriber.push(items, lost: lost) }
+        }
+    }
+
+    func subscribe(buffer: Int) -> Updates<Element> {
+        let subscription = state.withLockedValue { s -> Subscription<Element> in
+            let id = s.nextID
+            s.nextID += 1
+            let subscription = Subscription<Element>(limit: buffer) { [weak self] in self?.unsubscribe(id) }
+            if !s.finished { s.subscribers[id] = subscription }
+            return subscription
+        }
+        if state.withLockedValue({ $0.finished }) { subscription.finish() }
+        return Updates(subscription)
+    }
+
+    private func unsubscribe(_ id: UInt64) {
+        _ = state.withLockedValue { $0.subscribers.removeValue(forKey: id) }
+    }
+
+    func finish() {
+        let all = state.withLockedValue { s -> [Subscription<Element>] in
+            s.finished = true
+            defer { s.subscribers.removeAll() }
+            return Array(s.subscribers.values)
+        }
+        for c in all { c.finish() }
+    }
+}
+
 /// The membership as callers outside the event loop see it: a copy of the member table and the
 /// event subscribers, behind one lock that is taken once per batch of membership changes (rare),
 /// never per packet.
 final class MembershipView: Sendable {
     private struct State {
         var members: [Member] = []
-        var subscribers: [UInt64: Subscription] = [:]
+        var subscribers: [UInt64: Subscription<MembershipUpdate>] = [:]
         var nextID: UInt64 = 0
         var finished = false
     }
@@ -121,25 +180,30 @@ final class MembershipView: Sendable {
     func publish(_ events: [MembershipEvent], members: [Member]) {
         state.withLockedValue { s in
             s.members = members
-            for subscriber in s.subscribers.values { subscriber.push(events, members: members) }
+            for subscriber in s.subscribers.values {
+                subscriber.push(events.lazy.map { .event($0) }) { _ in .eventsLost(members: members) }
+            }
         }
     }
 
     /// A new subscriber first gets every live member as `joined`, so that it needs no separate
     /// read of `members` and cannot miss a change in between.
     func subscribe(buffer: Int) -> MembershipUpdates {
-        let subscription = state.withLockedValue { s -> Subscription in
+        let subscription = state.withLockedValue { s -> Subscription<MembershipUpdate> in
             let id = s.nextID
             s.nextID += 1
-            let subscription = Subscription(limit: buffer) { [weak self] in self?.unsubscribe(id) }
+            let subscription = Subscription<MembershipUpdate>(limit: buffer) { [weak self] in self?.unsubscribe(id) }
             if s.finished { return subscription }
-            let live = s.members.filter { $0.status <= .suspect }
-            subscription.push(live.map { MembershipEvent(kind: .joined, member: $0) }, members: s.members)
+            let members = s.members
+            let live = members.filter { $0.status <= .suspect }
+            subscription.push(live.map { .event(MembershipEvent(kind: .joined, member: $0)) }) { _ in
+                .eventsLost(members: members)
+            }
             s.subscribers[id] = subscription
             return subscription
         }
         if state.withLockedValue({ $0.finished }) { subscription.finish() }
-        return MembershipUpdates(handle: SubscriptionHandle(subscription))
+        return MembershipUpdates(subscription)
     }
 
     private func unsubscribe(_ id: UInt64) {
@@ -151,7 +215,7 @@ final class MembershipView: Sendable {
     /// Ends every subscription; finishing happens outside the lock because it calls back into
     /// `unsubscribe`, which takes the lock again.
     func finish() {
-        let all = state.withLockedValue { s -> [Subscription] in
+        let all = state.withLockedValue { s -> [Subscription<MembershipUpdate>] in
             s.finished = true
             defer { s.subscribers.removeAll() }
             return Array(s.subscribers.values)

@@ -1,0 +1,89 @@
+/// User events through the router: fired here or received, deduplicated, delivered once,
+/// pushed on at once to `Formulas.eagerFanout` members, then gossiped for the retransmits left.
+extension GossipInstance {
+    mutating func fireEvent(name: String, payload: [UInt8], coalesce: Bool) {
+        do throws(RequestError) { try settings.check(userEvent: name, payload: payload) } catch {
+            return refuse(.fireEvent, error)
+        }
+        guard let time = events.clock.stamp() else { return refuse(.fireEvent, .clockExhausted) }
+        let e = UserEvent(time: time, origin: self.name, name: name, payload: payload, coalesce: coalesce)
+        _ = events.seen.record(time: time, origin: e.origin)
+        counters.userEventsFired += 1
+        outbox.append(.eventFired(e))
+        deliver(e)
+        pushEagerly(.userEvent(e), key: .userEvent(time: time, origin: e.origin), except: nil)
+    }
+
+    /// A user event from the network (datagram or push/pull). Events from push/pull are not
+    /// pushed on: the exchange is already the repair path.
+    mutating func receive(_ e: UserEvent, from sender: Address, pushOn: Bool) {
+        switch events.seen.record(time: e.time, origin: e.origin) {
+        case .new: break
+        case .duplicate: return counters.duplicates += 1
+        case .tooOld, .slotFull: return counters.tooOld += 1
+        }
+        events.clock.witness(e.time)
+        deliver(e)
+        if pushOn { pushEagerly(.userEvent(e), key: .userEvent(time: e.time, origin: e.origin), except: sender) }
+    }
+
+    mutating func deliver(_ e: UserEvent) {
+        events.remember(e)
+        if e.coalesce, settings.userEventCoalescePeriod > .zero {
+            if events.hold(e) { armReplacing(.userEvents(.coalesce), at: now + settings.userEventCoalescePeriod) }
+            return
+        }
+        counters.userEventsDelivered += 1
+        outbox.append(.userEvent(e))
+    }
+
+    mutating func coalesceWindowClosed() {
+        for e in events.release() {
+            counters.userEventsDelivered += 1
+            outbox.append(.userEvent(e))
+        }
+    }
+
+    /// Sends `message` at once to `Formulas.eagerFanout` random live members other than
+    /// `sender`, each datagram topped up with queued updates, then queues it for the gossip
+    /// retransmits left (`Formulas.eagerRetransmitLimit`).
+    mutating func pushEagerly(_ message: Message, key: BroadcastKey, except sender: Address?) {
+        // A peer with larger limits may send what this node's datagrams cannot hold.
+        guard message.encodedSize <= settings.payloadBudget else { return }
+        let fanout = Formulas.eagerFanout(
+            members: table.liveCount, extra: settings.eagerFanoutExtra,
+            retransmitLimit: dissemination.retransmitLimit(liveCount: table.liveCount))
+        let targets = table.randomMembers(fanout, excluding: name, rng: &rng) { m in
+            m.status <= .suspect && m.address != sender
+        }
+        for t in targets { send([message], to: table[t].address) }
+        counters.eagerPushes += targets.count
+        dissemination.enqueue(message, key: key)
+    }
+
+    // MARK: push/pull
+
+    /// This node's events section: both clocks and the recent events that fit a section.
+    func eventsSection() -> EventsSection {
+        events.section(queryClock: queries.clock.next, budget: PushPull.maxSectionSize - 32)
+    }
+
+    /// Merges a peer's events section. A node that joins takes the clocks but not the old
+    /// events unless it asked to replay them (Serf's `-replay`): they are marked seen instead.
+    mutating func merge(_ section: EventsSection, from sender: Address, replay: Bool) {
+        if LamportClock.admits(section.eventClock) { events.clock.witness(section.eventClock &- 1) }
+        if LamportClock.admits(section.queryClock) { queries.clock.witness(section.queryClock &- 1) }
+        for e in section.events {
+            guard LamportClock.admits(e.time), Limits.isValidName(e.origin), Limits.isValidName(e.name) else {
+                refuse(.invalidName, from: sender)
+                continue
+            }
+            if replay {
+                receive(e, from: sender, pushOn: false)
+            } else {
+                _ = events.seen.record(time: e.time, origin: e.origin)
+                events.clock.witness(e.time)
+            }
+        }
+    }
+}

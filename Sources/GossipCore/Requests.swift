@@ -1,0 +1,92 @@
+/// Why a caller's request (an event, a query, an answer, tags) was refused. The runtime checks
+/// requests with `Settings.check` before handing them to the core, so the caller gets the error
+/// at once; the core checks again and refuses what slipped through (`Output.requestRefused`).
+public enum RequestError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// An event or query name that breaks the name rule (`Limits.isValidName`).
+    case invalidName(String)
+    /// Name plus payload (plus encoded filters, for a query) over the limit.
+    case tooLarge(size: Int, limit: Int)
+    /// More filters than `Limits.maxQueryFilters`, more names than `Limits.maxFilterNodes`, or
+    /// an invalid tag key.
+    case invalidFilter(String)
+    /// A timeout outside 1 ms ... `Settings.maxQueryTimeout`, or a relay factor outside 0...5.
+    case outOfRange(String)
+    /// The query cannot be answered: unknown here, already answered, or past its deadline.
+    case notAnswerable(QueryResponder)
+    /// The Lamport clock reached its ceiling (only forged times take it there).
+    case clockExhausted
+    /// Too many queries of this node are still open (`BroadcastCaps.query`).
+    case tooManyOpenQueries(Int)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let n):
+            "invalid name \(Limits.escaped(n)): 1 to \(Limits.maxEventNameLength) bytes of UTF-8 without control or bidirectional formatting characters"
+        case .tooLarge(let size, let limit): "\(size) bytes exceed the limit of \(limit)"
+        case .invalidFilter(let why): "invalid filter: \(why)"
+        case .outOfRange(let why): why
+        case .notAnswerable(let r): "query \(r) cannot be answered: unknown, already answered, or past its deadline"
+        case .clockExhausted: "the Lamport clock reached its ceiling"
+        case .tooManyOpenQueries(let n): "\(n) queries are still open"
+        }
+    }
+}
+
+extension Settings {
+    /// Checks a user event: a valid name, and name plus payload within `userEventSizeLimit`.
+    public func check(userEvent name: String, payload: [UInt8]) throws(RequestError) {
+        if !Limits.isValidName(name) { throw .invalidName(name) }
+        let size = name.utf8.count + payload.count
+        if size > userEventSizeLimit { throw .tooLarge(size: size, limit: userEventSizeLimit) }
+    }
+
+    /// Checks a query: a valid name, valid filters, timeout and relay factor in range, and name,
+    /// payload and encoded filters within `querySizeLimit`.
+    public func check(query q: QueryRequest) throws(RequestError) {
+        if !Limits.isValidName(q.name) { throw .invalidName(q.name) }
+        if q.filters.count > Limits.maxQueryFilters {
+            throw .invalidFilter("\(q.filters.count) filters, at most \(Limits.maxQueryFilters)")
+        }
+        for f in q.filters {
+            switch f {
+            case .nodes(let names):
+                if names.count > Limits.maxFilterNodes {
+                    throw .invalidFilter("\(names.count) node names, at most \(Limits.maxFilterNodes)")
+                }
+                for n in names where !Limits.isValidName(n) { throw .invalidFilter("node name \(Limits.escaped(n))") }
+            case .tag(let key, _):
+                if !Limits.isValidTagKey(key) { throw .invalidFilter("tag key \(Limits.escaped(key))") }
+            }
+        }
+        if let t = q.timeout, t < .milliseconds(1) || t > maxQueryTimeout {
+            throw .outOfRange("timeout \(t) is outside 1 ms ... \(maxQueryTimeout)")
+        }
+        if !(0...QueryRequest.maxRelayFactor).contains(q.relayFactor) {
+            throw .outOfRange("relay factor \(q.relayFactor) is outside 0 ... \(QueryRequest.maxRelayFactor)")
+        }
+        var c = SizeCounter()
+        c.filters(q.filters)
+        let size = q.name.utf8.count + q.payload.count + c.size
+        if size > querySizeLimit { throw .tooLarge(size: size, limit: querySizeLimit) }
+    }
+
+    /// Checks an answer's size against `queryResponseSizeLimit`.
+    public func check(response payload: [UInt8]) throws(RequestError) {
+        if payload.count > queryResponseSizeLimit { throw .tooLarge(size: payload.count, limit: queryResponseSizeLimit) }
+    }
+
+    /// Checks tags: valid keys, and the encoded block within `tagsSizeLimit`.
+    public func check(tags: Tags) throws(RequestError) {
+        for (k, _) in tags where !Limits.isValidTagKey(k) { throw .invalidName(k) }
+        let size = WireSize.tags(tags)
+        if size > tagsSizeLimit || tags.count > Limits.maxTagCount { throw .tooLarge(size: size, limit: tagsSizeLimit) }
+    }
+}
+
+extension GossipInstance {
+    /// Counts and reports a refused request.
+    mutating func refuse(_ request: Request, _ error: RequestError) {
+        counters.requestsRefused += 1
+        outbox.append(.requestRefused(request, error))
+    }
+}

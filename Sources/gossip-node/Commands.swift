@@ -1,0 +1,100 @@
+import Gossip
+import NIOPosix
+
+/// Commands read from standard input, one per line, for scripts, process tests and the event
+/// benchmark: `event NAME [PAYLOAD...]`, `query [--tag K=RE]... [--node N]... [--timeout-ms T]
+/// [--relay K] [--no-ack] NAME [PAYLOAD...]`, `tags K=V...`. Each prints its result as a line.
+struct Commands {
+    let node: GossipNode
+    var nextQuery = 1
+
+    /// Reads standard input until it ends; the node keeps running after that.
+    mutating func run() async {
+        while true {
+            // End of input and a stopped pool both end the loop (`try?` flattens the optionals).
+            guard let line = try? await NIOThreadPool.singleton.runIfActive({ readLine(strippingNewline: true) }) else {
+                return
+            }
+            await perform(line)
+        }
+    }
+
+    mutating func perform(_ line: String) async {
+        var words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)[...]
+        guard let command = words.popFirst() else { return }
+        do {
+            switch command {
+            case "event":
+                guard let name = words.popFirst() else { return emit("error event wants a name") }
+                let time = try await node.fireEvent(name, payload: Array(words.joined(separator: " ").utf8))
+                emit("event-fired \(Limits.escaped(name)) \(time)")
+            case "query":
+                try await query(&words)
+            case "tags":
+                var tags = Tags()
+                for pair in words {
+                    let kv = pair.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2 else { return emit("error tags wants key=value, got \(Limits.escaped(pair))") }
+                    tags[String(kv[0])] = String(kv[1])
+                }
+                try await node.setTags(tags)
+                emit("tags-set")
+            default:
+                emit("error unknown command \(Limits.escaped(command)) (event, query, tags)")
+            }
+        } catch {
+            emit("error \(Limits.escaped("\(error)"))")
+        }
+    }
+
+    private mutating func query(_ words: inout ArraySlice<String>) async throws {
+        var request = QueryRequest(name: "")
+        while let w = words.first, w.hasPrefix("--") {
+            words.removeFirst()
+            switch w {
+            case "--no-ack": request.wantsAcks = false
+            case "--tag", "--node", "--timeout-ms", "--relay":
+                guard let v = words.popFirst() else { return emit("error \(w) wants a value") }
+                switch w {
+                case "--tag":
+                    let kv = v.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2 else { return emit("error --tag wants key=pattern") }
+                    do { request.filters.append(.tag(key: String(kv[0]), pattern: try FilterPattern(String(kv[1])))) } catch {
+                        return emit("error --tag \(Limits.escaped(v)): \(error)")
+                    }
+                case "--node": request.filters.append(.nodes([v]))
+                case "--timeout-ms":
+                    guard let ms = Int64(v), ms > 0 else { return emit("error --timeout-ms wants a positive number") }
+                    request.timeout = .milliseconds(ms)
+                default:
+                    guard let k = Int(v) else { return emit("error --relay wants a number") }
+                    request.relayFactor = k
+                }
+            default: return emit("error unknown query option \(Limits.escaped(w))")
+            }
+        }
+        guard let name = words.popFirst() else { return emit("error query wants a name") }
+        request.name = name
+        request.payload = Array(words.joined(separator: " ").utf8)
+        let id = nextQuery
+        nextQuery += 1
+        let updates = try await node.query(request)
+        // Answers are printed as they arrive while further commands are read.
+        Task {
+            var acks = 0
+            var responses = 0
+            for await u in updates {
+                switch u {
+                case .ack(let from):
+                    acks += 1
+                    emit("query-ack \(id) \(Limits.escaped(from))")
+                case .response(let from, let payload):
+                    responses += 1
+                    emit("query-response \(id) \(Limits.escaped(from)) \(Limits.escaped(String(decoding: payload, as: UTF8.self)))")
+                case .finished(let end):
+                    emit("query-done \(id) \(end) acks=\(acks) responses=\(responses)")
+                }
+            }
+        }
+    }
+}
