@@ -73,9 +73,15 @@ struct Events: ParsableCommand {
         }
         let alive = (clusters.grapevine.count(where: \.isRunning), clusters.serf.count(where: \.isRunning))
         say("still running at the end: gossip-node \(alive.0)/\(cluster.nodes), serf \(alive.1)/\(cluster.nodes)")
-        let report = EventsReport(samples: samples, options: self, versions: Versions.read(serf: cluster.serf))
+        var late: [String: [(member: Int, ms: Double?)]] = [:]
+        for s in samples where s.fireToLast == nil { late[s.name] = run.lateArrivals(s) }
+        let report = EventsReport(samples: samples, late: late, options: self, versions: Versions.read(serf: cluster.serf))
         say("")
         say(report.summaryTable())
+        if !late.isEmpty {
+            say("")
+            say(report.missedEvents())
+        }
         if !noWrite {
             try report.markdown().write(toFile: markdown, atomically: true, encoding: .utf8)
             try report.svg().write(toFile: svg, atomically: true, encoding: .utf8)
@@ -98,16 +104,38 @@ struct EventSample {
     /// Members that printed the event within the timeout, and extra deliveries beyond one each.
     var delivered: Int
     var duplicates: Int
+    /// Members (0..<n) that had not printed it when the benchmark gave up.
+    var missing: [Int]
     /// Milliseconds from just before firing until the last member's line (nil: missed).
     var fireToLast: Double?
     /// Milliseconds from the origin's own line until the last member's (nil: missed).
     var originToLast: Double?
+    /// The counters at the start and end of the idle window, and at the end of the event window.
+    var idleStart: PortCounters.Reading
+    var idleEnd: PortCounters.Reading
+    var after: PortCounters.Reading
+    /// Where the members' output stood when the event was fired, and when that was.
+    var mark: [Int]
+    var fired: UInt64
+
+    var idleSeconds: Double { Double(idleEnd.nanos - idleStart.nanos) / 1e9 }
+    var windowSeconds: Double { Double(after.nanos - idleEnd.nanos) / 1e9 }
+    var idleBytesPerSecond: Double { Double(idleEnd.bytes - idleStart.bytes) / idleSeconds }
     /// Bytes sent in the event window minus the idle rate times its length.
-    var udpBytes: Double
-    var tcpBytes: Double
-    var idleBytesPerSecond: Double
-    var windowSeconds: Double
+    var udpBytes: Double { attributable(\.udpBytes) }
+    var tcpBytes: Double { attributable(\.tcpBytes) }
     var bytes: Double { udpBytes + tcpBytes }
+    /// TCP bytes per connection in the idle window (nil: none opened): the size of a push/pull.
+    var bytesPerExchange: Double? {
+        let connections = idleEnd.connections - idleStart.connections
+        return connections > 0 ? Double(idleEnd.tcpBytes - idleStart.tcpBytes) / Double(connections) : nil
+    }
+    var idleExchangesPerSecond: Double { Double(idleEnd.connections - idleStart.connections) / idleSeconds }
+
+    private func attributable(_ f: (PortCounters.Reading) -> Int) -> Double {
+        let idleRate = Double(f(idleEnd) - f(idleStart)) / idleSeconds
+        return Double(f(after) - f(idleEnd)) - idleRate * windowSeconds
+    }
 }
 
 /// The sequence of events of one run: firing, waiting for the members, counting bytes.
@@ -157,20 +185,14 @@ struct EventRun {
         let after = try counters.read(system.rawValue)
 
         let counts = clusters.tap.count(in: sources, after: mark) { delivery($1) }
-        let idleSeconds = Double(idleEnd.nanos - idleStart.nanos) / nanosPerSecond
-        let windowSeconds = Double(after.nanos - idleEnd.nanos) / nanosPerSecond
-        func attributable(_ f: (PortCounters.Reading) -> Int) -> Double {
-            let idleRate = Double(f(idleEnd) - f(idleStart)) / idleSeconds
-            return Double(f(after) - f(idleEnd)) - idleRate * windowSeconds
-        }
         let ms = { (a: UInt64, b: UInt64) in (Double(b) - Double(a)) / 1e6 }
         let sample = EventSample(
             system: system, round: round, origin: origin, name: name, delivered: seen.count,
             duplicates: counts.values.reduce(0) { $0 + max(0, $1 - 1) },
+            missing: sources.filter { seen[$0] == nil }.map { $0 - sources.lowerBound },
             fireToLast: complete ? ms(fired, last) : nil,
             originToLast: complete ? seen[originSource].map { ms($0, last) } : nil,
-            udpBytes: attributable(\.udpBytes), tcpBytes: attributable(\.tcpBytes),
-            idleBytesPerSecond: Double(idleEnd.bytes - idleStart.bytes) / idleSeconds, windowSeconds: windowSeconds)
+            idleStart: idleStart, idleEnd: idleEnd, after: after, mark: mark, fired: fired)
         report(sample, prefix: clusters.tap.lines(of: originSource).suffix(from: mark[originSource]))
         return sample
     }
@@ -212,10 +234,25 @@ struct EventRun {
         line += String(format: ", %.0f bytes (UDP %.0f, TCP %.0f)", s.bytes, s.udpBytes, s.tcpBytes)
         if s.duplicates > 0 { line += ", \(s.duplicates) duplicate deliveries" }
         say(line)
+        // The raw counts behind the bytes: how noisy the idle subtraction is.
+        say(
+            String(
+                format: "  counted: idle %.1f s UDP %d TCP %d, event window %.1f s UDP %d TCP %d",
+                s.idleSeconds, s.idleEnd.udpBytes - s.idleStart.udpBytes, s.idleEnd.tcpBytes - s.idleStart.tcpBytes,
+                s.windowSeconds, s.after.udpBytes - s.idleEnd.udpBytes, s.after.tcpBytes - s.idleEnd.tcpBytes))
         // What the origin said about a missed event (an `error` line, a usage message).
         if s.fireToLast == nil {
             for l in originLines.prefix(5) { say("  \(member): \(l)") }
         }
+    }
+
+    /// For a missed event: each member that did not have it in time, and how many ms after
+    /// firing its line came after all (nil: not by now).
+    func lateArrivals(_ s: EventSample) -> [(member: Int, ms: Double?)] {
+        let sources = s.system == .serf ? clusters.serfSources : clusters.grapevineSources
+        let delivery = deliveryLine(s.system, s.name)
+        let seen = clusters.tap.firstMatches(in: sources, after: s.mark, want: clusters.n, deadline: 0) { delivery($1) }
+        return s.missing.map { m in (m, seen[sources.lowerBound + m].map { (Double($0) - Double(s.fired)) / 1e6 }) }
     }
 }
 

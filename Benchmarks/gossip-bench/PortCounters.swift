@@ -9,6 +9,8 @@ struct PortCounters {
         var udpBytes: Int
         var tcpBytes: Int
         var packets: Int
+        /// TCP connections opened to a member (SYN without ACK): push/pull exchanges.
+        var connections: Int
         var nanos: UInt64
         var bytes: Int { udpBytes + tcpBytes }
     }
@@ -22,7 +24,7 @@ struct PortCounters {
         Self.removeStaleTables()
         var script = "table inet \(table) {\n"
         for g in groups {
-            script += "  counter \(g.name)_udp { }\n  counter \(g.name)_tcp { }\n"
+            script += "  counter \(g.name)_udp { }\n  counter \(g.name)_tcp { }\n  counter \(g.name)_syn { }\n"
         }
         script += "  chain out {\n    type filter hook output priority 0; policy accept;\n"
         for g in groups {
@@ -33,6 +35,10 @@ struct PortCounters {
                 script += "    meta oif \"lo\" \(proto) dport \(r) counter name \"\(g.name)_\(proto)\"\n"
                 script += "    meta oif \"lo\" \(proto) sport \(r) \(proto) dport != \(r) counter name \"\(g.name)_\(proto)\"\n"
             }
+        }
+        for g in groups {
+            let r = "\(g.ports.lowerBound)-\(g.ports.upperBound)"
+            script += "    meta oif \"lo\" tcp dport \(r) tcp flags & (syn | ack) == syn counter name \"\(g.name)_syn\"\n"
         }
         script += "  }\n}\n"
         Teardown.shared.keepTable(table)
@@ -55,7 +61,10 @@ struct PortCounters {
         }
         let udp = try counter("\(name)_udp")
         let tcp = try counter("\(name)_tcp")
-        return Reading(udpBytes: udp.bytes, tcpBytes: tcp.bytes, packets: udp.packets + tcp.packets, nanos: nanos)
+        let syn = try counter("\(name)_syn")
+        return Reading(
+            udpBytes: udp.bytes, tcpBytes: tcp.bytes, packets: udp.packets + tcp.packets, connections: syn.packets,
+            nanos: nanos)
     }
 
     func remove() { Teardown.shared.removeTable(table) }
