@@ -56,13 +56,8 @@ final class Clusters {
         var serfOutputs: [Int32] = []
         var pipes: [Pipe] = []
         func spawn(_ exe: String, _ args: [String], stdin: Pipe?) throws -> (Process, Int32) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = args
             let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            p.standardInput = stdin ?? FileHandle.nullDevice
+            let p = Process(exe, args, output: out, input: stdin)
             pipes.append(out)
             if let stdin { pipes.append(stdin) }
             try Teardown.shared.start(p)

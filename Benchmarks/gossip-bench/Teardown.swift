@@ -111,14 +111,9 @@ final class Teardown: @unchecked Sendable {
 func runCommand(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 10) throws
     -> (status: Int32, output: String)
 {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
     let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
     let stdin = Pipe()
-    p.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    let p = Process(executable, arguments, output: out, input: input == nil ? nil : stdin)
     try Teardown.shared.start(p)
     defer { Teardown.shared.forget(p) }
     let pid = p.processIdentifier
@@ -132,6 +127,19 @@ func runCommand(_ executable: String, _ arguments: [String], input: String? = ni
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+extension Process {
+    /// A process whose stdout and stderr both go to `output` (so their lines interleave as
+    /// printed), with `input` or /dev/null as stdin; not started.
+    convenience init(_ executable: String, _ arguments: [String], output: Pipe, input: Pipe?) {
+        self.init()
+        executableURL = URL(fileURLWithPath: executable)
+        self.arguments = arguments
+        standardOutput = output
+        standardError = output
+        standardInput = input ?? FileHandle.nullDevice
+    }
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the one clock of every latency in this benchmark.
