@@ -132,7 +132,7 @@ struct EventsReport {
             row("duplicate deliveries", Double(g.duplicates), Double(s.duplicates), digits: 0, ratios: false),
             row("bytes per event, UDP (its datagrams; mean, idle subtracted)", g.meanUDP, s.meanUDP, digits: 0),
             "| … standard error of that mean | \(measured(g) ? f(g.udpError, 0) : "not run") | \(measured(s) ? f(s.udpError, 0) : "not run") | |",
-            row("TCP in the event window (push/pull on its own timer; idle subtracted)", g.meanTCP, s.meanTCP, digits: 0),
+            row("TCP in the event window (push/pull on its own timer; idle subtracted)", g.meanTCP, s.meanTCP, digits: 0, ratios: false),
             row("bytes per event, UDP + TCP (mean)", g.meanBytes, s.meanBytes, digits: 0),
             "| … standard error of that mean | \(measured(g) ? f(g.bytesError, 0) : "not run") | \(measured(s) ? f(s.bytesError, 0) : "not run") | |",
             row("idle traffic of the cluster (bytes/s)", g.idleBytesPerSecond, s.idleBytesPerSecond, digits: 0),
@@ -158,15 +158,19 @@ struct EventsReport {
     private func goals() -> String {
         let g = grapevine
         let s = serf
-        guard measured(g), measured(s), let gm = g.slowest, let sm = s.median, g.missed == 0 else {
+        guard measured(g), measured(s), let gMedian = g.median, let gMax = g.slowest, let sMedian = s.median,
+            let sMax = s.slowest, g.missed == 0
+        else {
             return "Goals (issue 10) not judged: Grapevine was not measured, or missed events."
         }
-        let latency = gm <= sm / 10
+        let latency = gMedian <= sMedian / 10 && gMax <= sMax / 10
         let bytes = g.meanUDP <= s.meanUDP
         return """
-            Goals (issue 10). *The last member in at most one tenth of Serf's time:* Grapevine's \
-            slowest event reached the last member in \(f(gm)) ms, Serf's median event in \(f(sm)) ms \
-            (\(ratio(gm, sm)); median against median \(ratio(g.median, sm))): **\(latency ? "met" : "not met")**. \
+            Goals (issue 10). *The last member in at most one tenth of Serf's time,* median against \
+            median and slowest against slowest: \(f(gMedian)) against \(f(sMedian)) ms \
+            (\(ratio(gMedian, sMedian))) and \(f(gMax)) against \(f(sMax)) ms (\(ratio(gMax, sMax))): \
+            **\(latency ? "met" : "not met")**. (Grapevine's slowest against Serf's median, the strictest \
+            reading: \(ratio(gMax, sMedian)).) \
             *No more bytes on the wire per event than Serf:* the event's datagrams (UDP) are \
             \(f(g.meanUDP, 0)) ± \(f(g.udpError, 0)) bytes against \(f(s.meanUDP, 0)) ± \(f(s.udpError, 0)) \
             (\(ratio(g.meanUDP, s.meanUDP))): **\(bytes ? "met" : "not met")**. With the TCP in the same \
@@ -175,7 +179,10 @@ struct EventsReport {
             \(f(s.bytesError, 0)) (\(ratio(g.meanBytes, s.meanBytes))). What an event costs afterwards is \
             in the last two rows: every later push/pull carries it while it is kept (Grapevine keeps \
             the newest 64 events, `Settings.eventsInPushPull`; Serf a 512-slot buffer indexed by Lamport \
-            time, so at a low event rate practically all of them).
+            time, so at a low event rate practically all of them): about \
+            \(f(g.exchangeGrowthPerEvent.map { $0 * g.exchangesPerSecond }, 0)) bytes/s across the cluster for \
+            each event Grapevine keeps, \(f(s.exchangeGrowthPerEvent.map { $0 * s.exchangesPerSecond }, 0)) for \
+            each event Serf keeps.
             """
     }
 
@@ -206,7 +213,6 @@ struct EventsReport {
 
             ![Events reaching the last member, cumulative](events-latency.svg)
             \(samples.contains { $0.fireToLast == nil } ? "\nMissed events (not at every member within \(f(options.timeout, 0)) s), with when the line came after all:\n\n" + missedEvents() + "\n" : "")
-
             ## Method
 
             **Time.** Every member's stdout and stderr is a pipe, read by one thread of the benchmark
