@@ -120,6 +120,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "event-sim-bench",
+            dependencies: ["GossipSimulator"],
+            path: "Benchmarks/event-sim-bench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "sim-bench",
             dependencies: ["GossipSimulator"],
             path: "Benchmarks/sim-bench",

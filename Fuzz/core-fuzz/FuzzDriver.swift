@@ -52,6 +52,7 @@ enum FuzzOp: UInt8, CaseIterable {
     case codecDatagram, codecStream, forgedDatagram, forgedPushPull, answerRequest
     case join, leave, setTags, restart, partition, sniffedAck, fillTable, settleLong
     case codecRoundTrip
+    case fireEvent, query, respond
 }
 
 struct CoreFuzzDriver<Decoder: AttackerDecoder> {
@@ -84,6 +85,11 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
     var timers: [[Timer]] = []
     var partitioned: [Bool] = []
     var restarts: [UInt64] = []
+    /// User events each node delivered since it last started: delivering one twice is a violation.
+    var delivered: [Set<String>] = []
+    /// Queries offered to each node, the latest few, for `respond`.
+    var offered: [[QueryResponder]] = []
+    var nextQuery: UInt64 = 1
     var now = Instant.zero
     var inFlight: [InFlight] = []
     var nextInbound: UInt64 = 1
@@ -183,6 +189,8 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             timers.append([])
             partitioned.append(false)
             restarts.append(0)
+            delivered.append([])
+            offered.append([])
             nodes.append(makeNode(i, incarnation: 0))
             handle(i, .start)
         }
@@ -308,6 +316,8 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             let resume = min(nodes[i].currentIncarnation + 1, Limits.maxIncarnation)
             restarts[i] &+= 1
             nodes[i] = makeNode(i, incarnation: byte() & 1 == 0 ? resume : 0)
+            // A node made without its snapshot starts its clocks over: it may deliver again.
+            delivered[i].removeAll()
             timers[i].removeAll(keepingCapacity: true)
             // The old process's connections died with it.
             inFlight.removeAll { item in
@@ -341,6 +351,52 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 messages.append(.alive(Alive(incarnation: UInt64(k & 3), name: "f\(k)", address: fakeAddress(target, k), tags: Tags())))
             }
             handle(target, .datagram(from: forgedAddress(target), messages: messages))
+        case .fireEvent:
+            let i = Int(byte()) % nodes.count
+            let b = byte()
+            let payload = b & 0x80 != 0 ? [UInt8](repeating: b, count: 1_100) : Array(blob().prefix(64))
+            handle(i, .fireEvent(name: b & 0x40 != 0 ? forgedName() : "e\(b & 3)", payload: payload, coalesce: b & 1 != 0))
+        case .query:
+            let i = Int(byte()) % nodes.count
+            let b = byte()
+            var request = QueryRequest(name: b & 0x40 != 0 ? forgedName() : "q\(b & 3)", payload: Array(blob().prefix(32)))
+            request.filters = forgedFilters()
+            request.wantsAcks = b & 1 != 0
+            request.relayFactor = Int(b >> 1 & 7)
+            let t = byte()
+            request.timeout = t & 0x80 != 0 ? nil : [.milliseconds(1), .milliseconds(300), .seconds(5), .seconds(301)][Int(t & 3)]
+            handle(i, .query(request, id: QueryID(raw: nextQuery)))
+            nextQuery += 1
+        case .respond:
+            let i = Int(byte()) % nodes.count
+            let b = byte()
+            let responder =
+                offered[i].isEmpty || b & 0x80 != 0
+                ? QueryResponder(time: UInt64(b & 7), id: forgedSequence(), origin: forgedName())
+                : offered[i][Int(b) % offered[i].count]
+            handle(i, .respond(to: responder, payload: Array(blob().prefix(b & 0x40 != 0 ? 2_000 : 32))))
+        }
+    }
+
+    mutating func forgedFilters() -> [QueryFilter] {
+        let b = byte()
+        switch b % 6 {
+        case 0, 1: return []
+        case 2: return [.nodes([forgedName(), forgedName()])]
+        case 3: return [.tag(key: "role", pattern: (try? FilterPattern(["a", "b|c", "[a-z]+", "(a*)*b"][Int(b >> 4 & 3)]))!)]
+        case 4: return Array(repeating: .nodes([forgedName()]), count: Int(b >> 3))
+        default: return [.tag(key: forgedName(), pattern: (try? FilterPattern(".*"))!), .nodes(names)]
+        }
+    }
+
+    mutating func forgedTime() -> UInt64 {
+        let b = byte()
+        switch b % 8 {
+        case 0, 1, 2: return UInt64(b >> 3)
+        case 3: return LamportClock.ceiling - 1
+        case 4: return LamportClock.ceiling
+        case 5: return .max
+        default: return u64()
         }
     }
 
@@ -512,8 +568,13 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 if at.nanoseconds < 0 || at - now > .seconds(86_400) { violation(i, "timer \(id) armed at \(at)") }
             case .joinCompleted(let outcome):
                 if openJoins.remove(outcome.id) == nil { violation(i, "\(outcome.id) completed twice or never started") }
-            case .event, .leaveCompleted, .refused, .nameConflict, .userEvent, .eventFired, .query, .queryAck,
-                .queryResponse, .queryFinished, .requestRefused:
+            case .userEvent(let e):
+                if !delivered[i].insert("\(e.origin)@\(e.time)").inserted { violation(i, "user event \(e.origin)@\(e.time) delivered twice") }
+            case .query(let q):
+                if offered[i].count >= 16 { offered[i].removeFirst() }
+                offered[i].append(q.responder)
+            case .event, .leaveCompleted, .refused, .nameConflict, .eventFired, .queryAck, .queryResponse, .queryFinished,
+                .requestRefused:
                 break
             }
         }
@@ -642,7 +703,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
     }
 
     mutating func forgedMessage(_ target: Int) -> Message {
-        switch byte() % 8 {
+        switch byte() % 12 {
         case 0:
             return .ping(Ping(sequence: forgedSequence(), target: forgedName(), source: forgedName(), sourceAddress: address(byte())))
         case 1:
@@ -654,6 +715,23 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                     requesterAddress: address(byte()), wantsNack: byte() & 1 == 0))
         case 2: return .ack(Ack(sequence: forgedSequence()))
         case 3: return .nack(Nack(sequence: forgedSequence()))
+        case 8:
+            let b = byte()
+            return .userEvent(
+                UserEvent(time: forgedTime(), origin: forgedName(), name: "e\(b & 3)", payload: Array(blob().prefix(40)), coalesce: b & 1 != 0))
+        case 9:
+            let b = byte()
+            return .query(
+                QueryMessage(
+                    time: forgedTime(), id: forgedSequence(), origin: forgedName(), originAddress: address(byte()),
+                    wantsAck: b & 1 != 0, relayFactor: [0, 1, 3, 5, 6, 255][Int(b >> 1) % 6],
+                    timeoutMilliseconds: [0, 1, 500, 300_001, UInt64.max][Int(b >> 4) % 5], filters: forgedFilters(),
+                    name: "q\(b & 3)", payload: Array(blob().prefix(40))))
+        case 10, 11:
+            let r = QueryResponse(
+                time: forgedTime(), id: forgedSequence(), origin: forgedName(), from: forgedName(), isAck: byte() & 1 != 0,
+                payload: Array(blob().prefix(40)))
+            return byte() & 1 == 0 ? .queryResponse(r) : .relay(QueryRelay(response: r))
         case 4, 5:
             let name = forgedName()
             let inc = forgedIncarnation(target, of: name)

@@ -153,12 +153,12 @@ public final class Simulation {
     }
 
     /// Asks node `i` to join through the given nodes.
-    public func join(_ i: Int, through seeds: [Int], after delay: Duration = .zero) {
+    public func join(_ i: Int, through seeds: [Int], after delay: Duration = .zero, replayEvents: Bool = false) {
         let seeds = seeds.map { nodes[$0].address }
         let id = JoinID(raw: nextJoin)
         nextJoin += 1
         queue.push(
-            time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds, id: id)))
+            time: now + delay.nanoseconds, node: Int32(i), life: nodes[i].life, ready: true, .command(.join(seeds: seeds, id: id, replayEvents: replayEvents)))
     }
 
     public func leave(_ i: Int) {
@@ -214,14 +214,18 @@ public final class Simulation {
     /// address, the way the runtime restarts one: from the snapshot its core gave when it
     /// stopped (`GossipInstance.init(resuming:…)`), so it comes back above the incarnation it
     /// last used and rejoins through the members it knew. `seeds` adds an explicit join.
-    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int] = []) throws(SettingsError) {
+    /// `losingSnapshot`: the node comes back as from a wiped disk, at incarnation 0 and with
+    /// both Lamport clocks at 0.
+    public func restart(_ i: Int, at newAddress: Address? = nil, joining seeds: [Int] = [], losingSnapshot: Bool = false)
+        throws(SettingsError)
+    {
         crash(i)
         let addr = newAddress ?? nodes[i].address
         byAddress[nodes[i].address] = nil
         byAddress[addr] = Int32(i)
         nodes[i].address = addr
         nodes[i].core = try GossipInstance(
-            resuming: nodes[i].snapshot ?? NodeSnapshot(), name: nodes[i].name, address: addr, tags: Tags(), settings: settings,
+            resuming: losingSnapshot ? NodeSnapshot() : nodes[i].snapshot ?? NodeSnapshot(), name: nodes[i].name, address: addr, tags: Tags(), settings: settings,
             seed: rng.next())
         nodes[i].running = true
         nodes[i].leaving = false

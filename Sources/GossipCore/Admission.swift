@@ -18,15 +18,25 @@ extension GossipInstance {
         case .dead(let d):
             return names(d.name, d.from) ?? refusal(incarnation: d.incarnation, of: d.name, status: d.left ? .left : .failed)
         case .userEvent(let e):
-            return names(e.origin, e.name)
+            return names(e.origin, e.name) ?? stamped(e.time, payload: e.payload)
         case .query(let q):
-            for case .nodes(let n) in q.filters where !n.allSatisfy(Limits.isValidName) { return .invalidName }
-            return names(q.origin, q.name)
+            if q.filters.count > Limits.maxQueryFilters { return .tooLarge }
+            for case .nodes(let n) in q.filters where n.count > Limits.maxFilterNodes || !n.allSatisfy(Limits.isValidName) {
+                return .invalidName
+            }
+            return names(q.origin, q.name) ?? stamped(q.time, payload: q.payload)
         case .queryResponse(let r):
-            return names(r.origin, r.from)
+            return names(r.origin, r.from) ?? stamped(r.time, payload: r.payload)
         case .relay(let r):
-            return names(r.response.origin, r.response.from)
+            return names(r.response.origin, r.response.from) ?? stamped(r.response.time, payload: r.response.payload)
         }
+    }
+
+    /// The decoder's bounds on Lamport times and payloads, held again where messages enter the
+    /// core, so that a shell without that decoder cannot hand in what no arithmetic expects.
+    func stamped(_ time: UInt64, payload: [UInt8]) -> Refusal? {
+        if !LamportClock.admits(time) { return .lamportTimeOutOfRange }
+        return payload.count > Limits.maxPayloadSize ? .tooLarge : nil
     }
 
     /// Why one member of a push/pull must be refused, or nil if it may be merged.

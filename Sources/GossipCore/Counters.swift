@@ -25,6 +25,8 @@ public struct Counters: Sendable, Equatable {
     public var tooOld = 0
     /// Datagrams sent by eager push (events and queries pushed at once on first receipt).
     public var eagerPushes = 0
+    /// Events and queries left to gossip alone because the eager-push budget of the round was spent.
+    public var eagerPushesSkipped = 0
     /// Queries asked here; queries received that selected this node; answers and acks sent.
     public var queriesAsked = 0
     public var queriesReceived = 0

@@ -34,6 +34,10 @@ public struct GossipInstance: Sendable {
     var departure = LeaveProcess()
     var exchanges = OpenExchanges()
     var events: UserEvents
+    /// This node's ring successor for eager pushes (`EventFlow.swift`); `.none` when stale.
+    var successor: String?? = .none
+    /// Eager-push datagrams left in this gossip interval (`Settings.eagerPushesPerRound`).
+    var eagerBudget: Int
     var queries: Queries
     /// Set by `init(resuming:…)` until `.start`.
     var resume: Resume?
@@ -75,6 +79,7 @@ public struct GossipInstance: Sendable {
             caps: settings.broadcastCaps, retransmitMultiplier: settings.retransmitMultiplier,
             eagerFanoutExtra: settings.eagerFanoutExtra)
         self.incarnation = incarnation
+        self.eagerBudget = settings.eagerPushesPerRound
         self.events = UserEvents(window: settings.eventWindow, keep: settings.eventsInPushPull)
         self.queries = Queries(window: settings.eventWindow, maxOpen: settings.broadcastCaps.query)
         do throws(RequestError) { try settings.check(tags: tags) } catch {
@@ -164,6 +169,7 @@ public struct GossipInstance: Sendable {
     /// user events and queries will forget a departed member's pending answers.
     mutating func memberChanged(_ kind: MembershipEvent.Kind, _ m: Member) {
         detector.memberChanged(kind, m.name)
+        successor = .none
         switch kind {
         case .failed, .left, .reaped: forgetWaiting(m.name)
         case .joined, .updated, .suspected, .recovered: break
@@ -213,6 +219,7 @@ public struct GossipInstance: Sendable {
             case .suspicion: suspicionExpired(id.token)
             }
         case .dissemination(.gossip):
+            eagerBudget = settings.eagerPushesPerRound
             gossipRound()
             armReplacing(.dissemination(.gossip), at: now + settings.gossipInterval)
             if departure.departureGossiped(dissemination, key: .member(name)) { finishLeave() }

@@ -111,6 +111,10 @@ public enum Refusal: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     /// A query asking for a longer timeout than `Settings.maxQueryTimeout`, or more relays
     /// than `QueryRequest.maxRelayFactor`.
     case queryOutOfRange
+    /// A Lamport time at or above `LamportClock.ceiling`.
+    case lamportTimeOutOfRange
+    /// A payload over `Limits.maxPayloadSize`, or filters over `Limits.maxQueryFilters`.
+    case tooLarge
 
     public var description: String {
         switch self {
@@ -124,6 +128,8 @@ public enum Refusal: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .nameConflict: "name_conflict"
         case .unknownQueryOrigin: "unknown_query_origin"
         case .queryOutOfRange: "query_out_of_range"
+        case .lamportTimeOutOfRange: "lamport_time_out_of_range"
+        case .tooLarge: "too_large"
         }
     }
 }

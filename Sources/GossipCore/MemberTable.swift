@@ -38,6 +38,18 @@ struct MemberTable: Sendable {
 
     func position(of name: String) -> Int? { positionByName[name] }
 
+    /// The live member whose name follows `name` in byte order, wrapping around; nil when no
+    /// other member is live. O(N): callers cache it until the membership changes.
+    func successor(of name: String) -> String? {
+        var next: String?
+        var lowest: String?
+        for m in members where m.status <= .suspect && m.name != name {
+            if m.name > name, next.map({ m.name < $0 }) ?? true { next = m.name }
+            if lowest.map({ m.name < $0 }) ?? true { lowest = m.name }
+        }
+        return next ?? lowest
+    }
+
     func member(named name: String) -> Member? { positionByName[name].map { members[$0] } }
 
     func isConfirmed(_ i: Int) -> Bool { confirmed[i] }

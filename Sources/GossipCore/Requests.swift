@@ -37,7 +37,8 @@ extension Settings {
     public func check(userEvent name: String, payload: [UInt8]) throws(RequestError) {
         if !Limits.isValidName(name) { throw .invalidName(name) }
         let size = name.utf8.count + payload.count
-        if size > userEventSizeLimit { throw .tooLarge(size: size, limit: userEventSizeLimit) }
+        let limit = effectiveLimit(userEventSizeLimit, overhead: Message.userEventOverhead)
+        if size > limit { throw .tooLarge(size: size, limit: limit) }
     }
 
     /// Checks a query: a valid name, valid filters, timeout and relay factor in range, and name,
@@ -67,19 +68,22 @@ extension Settings {
         var c = SizeCounter()
         c.filters(q.filters)
         let size = q.name.utf8.count + q.payload.count + c.size
-        if size > querySizeLimit { throw .tooLarge(size: size, limit: querySizeLimit) }
+        let limit = effectiveLimit(querySizeLimit, overhead: Message.queryOverhead)
+        if size > limit { throw .tooLarge(size: size, limit: limit) }
     }
 
     /// Checks an answer's size against `queryResponseSizeLimit`.
     public func check(response payload: [UInt8]) throws(RequestError) {
-        if payload.count > queryResponseSizeLimit { throw .tooLarge(size: payload.count, limit: queryResponseSizeLimit) }
+        let limit = effectiveLimit(queryResponseSizeLimit, overhead: Message.queryResponseOverhead)
+        if payload.count > limit { throw .tooLarge(size: payload.count, limit: limit) }
     }
 
     /// Checks tags: valid keys, and the encoded block within `tagsSizeLimit`.
     public func check(tags: Tags) throws(RequestError) {
         for (k, _) in tags where !Limits.isValidTagKey(k) { throw .invalidName(k) }
         let size = WireSize.tags(tags)
-        if size > tagsSizeLimit || tags.count > Limits.maxTagCount { throw .tooLarge(size: size, limit: tagsSizeLimit) }
+        let limit = effectiveLimit(tagsSizeLimit, overhead: Message.aliveOverhead)
+        if size > limit || tags.count > Limits.maxTagCount { throw .tooLarge(size: size, limit: limit) }
     }
 }
 

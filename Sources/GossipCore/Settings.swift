@@ -55,8 +55,9 @@ public struct Settings: Sendable, Equatable {
     /// Updates each broadcast class may hold; past it the most-sent are dropped first.
     public var broadcastCaps = BroadcastCaps()
 
-    /// The largest user event this node fires: name plus payload, in bytes. Serf's default is
-    /// 512; the bound that matters is the datagram (`validate` checks the event fits).
+    /// The largest user event this node fires: name plus payload, in bytes (Serf: 512). Each
+    /// of these size limits is also held to what one datagram can carry with the longest
+    /// names (`effectiveLimit`), so a small `packetBudget` lowers them.
     public var userEventSizeLimit: Int = 1_024
     /// The largest query this node asks: name, payload and encoded filters, in bytes.
     public var querySizeLimit: Int = 1_024
@@ -75,6 +76,10 @@ public struct Settings: Sendable, Equatable {
     /// `extra` of `Formulas.eagerFanout`: each new event or query is pushed at once to
     /// `ceil(ln N + extra)` members (bounded by the retransmit limit).
     public var eagerFanoutExtra: Int = 4
+    /// Eager-push datagrams a node may send per gossip interval; past it, new events and queries
+    /// go by gossip alone (still delivered once, a little later). A flood of events from one
+    /// member then costs each receiver at most this, and never delays membership updates.
+    public var eagerPushesPerRound: Int = 128
     /// Serf's QueryTimeoutMult: the default query timeout is
     /// `gossipInterval × this × ceil(log10(N + 1))`.
     public var queryTimeoutMultiplier: Int = 16
@@ -82,6 +87,12 @@ public struct Settings: Sendable, Equatable {
     public var maxQueryTimeout: Duration = .seconds(300)
 
     public init() {}
+
+    /// A size limit as enforced: at most what a datagram holds next to `overhead` bytes of
+    /// message fields (`Message.userEventOverhead`...).
+    public func effectiveLimit(_ limit: Int, overhead: Int) -> Int {
+        max(0, min(limit, payloadBudget - overhead))
+    }
 
     /// Bytes available to messages in one datagram.
     public var payloadBudget: Int { packetBudget - packetOverhead }
@@ -135,6 +146,7 @@ public struct Settings: Sendable, Equatable {
         try within(eventsInPushPull, "eventsInPushPull", 0...4_096)
         try within(userEventCoalescePeriod, "userEventCoalescePeriod", .zero...Self.maxInterval)
         try within(eagerFanoutExtra, "eagerFanoutExtra", 0...32)
+        try within(eagerPushesPerRound, "eagerPushesPerRound", 0...65_536)
         try within(queryTimeoutMultiplier, "queryTimeoutMultiplier", 1...100)
         try within(maxQueryTimeout, "maxQueryTimeout", interval)
         if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
@@ -143,18 +155,6 @@ public struct Settings: Sendable, Equatable {
                 setting: "packetBudget",
                 reason: "\(packetBudget) bytes minus \(packetOverhead) of overhead leaves no room for a probe")
         }
-        // Each limit must leave its message, with the longest names, inside one datagram.
-        func fits(_ limit: Int, _ overhead: Int, _ name: String) throws(SettingsError) {
-            if limit + overhead > payloadBudget {
-                throw SettingsError(
-                    setting: name,
-                    reason: "\(limit) bytes plus \(overhead) of message fields exceed the \(payloadBudget) bytes a datagram holds; lower it or raise packetBudget")
-            }
-        }
-        try fits(userEventSizeLimit, Message.userEventOverhead, "userEventSizeLimit")
-        try fits(querySizeLimit, Message.queryOverhead, "querySizeLimit")
-        try fits(queryResponseSizeLimit, Message.queryResponseOverhead, "queryResponseSizeLimit")
-        try fits(tagsSizeLimit, Message.aliveOverhead, "tagsSizeLimit")
     }
 
     /// The longest interval or timeout a setting may hold. With the multipliers bounded too,

@@ -21,6 +21,8 @@ final class NodeProcess: Sendable {
 
     let name: String
     private let process: Process
+    /// The node reads commands from its standard input (`event`, `query`, `tags`).
+    private let input = Pipe()
     private let view = NIOLockedValueBox(View())
     private let changes: AsyncStream<Void>
     private let changed: AsyncStream<Void>.Continuation
@@ -59,6 +61,7 @@ final class NodeProcess: Sendable {
         process.terminationHandler = { _ in exit.finish() }
         let pipe = Pipe()
         process.standardOutput = pipe
+        process.standardInput = input
         let view = self.view
         let changed = self.changed
         var errPipe: Pipe?
@@ -126,6 +129,11 @@ final class NodeProcess: Sendable {
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// Writes one command line to the node's standard input.
+    func send(_ line: String) {
+        try? input.fileHandleForWriting.write(contentsOf: Array((line + "\n").utf8))
+    }
 
     var isRunning: Bool { process.isRunning }
 

@@ -156,8 +156,8 @@ import Testing
 
     @Test func unknownNewerTypesAreSkippedAndCounted() throws {
         var codec = PacketCodec(keyring: nil)
-        // An ack, a type-9 message of 3 bytes, a type-127 message of none, a nack.
-        var b = ByteBuffer(bytes: bytes(hex: "0100 0301 01 0903 aabbcc 7f00 0401 02"))
+        // An ack, a type-100 message of 3 bytes, a type-127 message of none, a nack.
+        var b = ByteBuffer(bytes: bytes(hex: "0100 0301 01 6403 aabbcc 7f00 0401 02"))
         var out: [Message] = []
         #expect(codec.decode(&b, into: &out))
         #expect(out == [.ack(Ack(sequence: 1)), .nack(Nack(sequence: 2))])

@@ -65,8 +65,38 @@ struct RandomMessages {
         return t
     }
 
+    /// A Lamport time the decoder accepts: below `LamportClock.ceiling`.
+    mutating func lamport() -> UInt64 { min(u64(), LamportClock.ceiling - 1) }
+
+    mutating func payload() -> [UInt8] { (0..<int(0...64)).map { _ in UInt8(truncatingIfNeeded: int(0...255)) } }
+
+    mutating func userEvent() -> UserEvent {
+        UserEvent(time: lamport(), origin: name(), name: name(), payload: payload(), coalesce: bool())
+    }
+
+    mutating func filters() -> [QueryFilter] {
+        (0..<int(0...3)).map { _ in
+            bool()
+                ? .nodes((0..<int(0...3)).map { _ in name() })
+                : .tag(key: string(maxBytes: 16), pattern: try! FilterPattern(["web.*", "[a-z]+-\\d{1,3}", "x|y", ""][int(0...3)]))
+        }
+    }
+
+    mutating func queryResponse() -> QueryResponse {
+        QueryResponse(time: lamport(), id: u32(), origin: name(), from: name(), isAck: bool(), payload: payload())
+    }
+
     mutating func message() -> Message {
-        switch int(0...6) {
+        switch int(0...10) {
+        case 7: .userEvent(userEvent())
+        case 8:
+            .query(
+                QueryMessage(
+                    time: lamport(), id: u32(), origin: name(), originAddress: address(), wantsAck: bool(),
+                    relayFactor: UInt8(int(0...255)), timeoutMilliseconds: u64(), filters: filters(), name: name(),
+                    payload: payload()))
+        case 9: .queryResponse(queryResponse())
+        case 10: .relay(QueryRelay(response: queryResponse()))
         case 0: .ping(Ping(sequence: u32(), target: name(), source: name(), sourceAddress: address()))
         case 1:
             .indirectPing(
@@ -88,9 +118,14 @@ struct RandomMessages {
     }
 
     mutating func pushPull(maxMembers: Int = 40) -> PushPull {
-        PushPull(
+        var p = PushPull(
             join: bool(), isReply: bool(), sender: name(), senderAddress: address(),
             members: (0..<int(0...maxMembers)).map { _ in memberState() })
+        if bool() {
+            p.sections.append(
+                .events(EventsSection(eventClock: lamport(), queryClock: lamport(), events: (0..<int(0...5)).map { _ in userEvent() })))
+        }
+        return p
     }
 }
 

@@ -85,8 +85,8 @@ import Testing
 
     @Test func unknownTypeFrameIsSkippedAndTheStreamGoesOn() throws {
         var receiver = StreamCodec(keyring: nil)
-        var b = ByteBuffer(bytes: bytes(hex: "01 00 00000003 0901 00  01 00 00000003 0301 05"))
-        #expect(try receiver.decode(&b) == .skipped(type: 9))
+        var b = ByteBuffer(bytes: bytes(hex: "01 00 00000003 6401 00  01 00 00000003 0301 05"))
+        #expect(try receiver.decode(&b) == .skipped(type: 100))
         #expect(try receiver.decode(&b) == .item(.message(.ack(Ack(sequence: 5)))))
         #expect(receiver.counters.skippedUnknown == 1)
     }

@@ -31,6 +31,13 @@ final class NodeMetrics {
     private let queueDepth: [BroadcastClass: Gauge]
     private let broadcastsDropped: [BroadcastClass: Counter]
     private var lastBroadcastsDropped: [BroadcastClass: Int] = [:]
+    private let userEvents: [String: Counter]
+    private let queries: [String: Counter]
+    private let eagerPushes: Counter
+    private let duplicates: Counter
+    private let requestsRefused: Counter
+    private let eventClock: Gauge
+    private let queryClock: Gauge
 
     var pendingPacketsIn = 0
     var pendingPacketsOut = 0
@@ -90,6 +97,17 @@ final class NodeMetrics {
         broadcastsDropped = Dictionary(uniqueKeysWithValues: BroadcastClass.allCases.map {
             ($0, counter("gossip_broadcasts_dropped_total", [("class", $0.description)]))
         })
+        userEvents = Dictionary(uniqueKeysWithValues: ["fired", "delivered", "too_old"].map {
+            ($0, counter("gossip_user_events_total", [("outcome", $0)]))
+        })
+        queries = Dictionary(uniqueKeysWithValues: ["asked", "received", "answered", "responses_received", "relayed"].map {
+            ($0, counter("gossip_queries_total", [("outcome", $0)]))
+        })
+        eagerPushes = counter("gossip_eager_pushes_total")
+        duplicates = counter("gossip_duplicates_total")
+        requestsRefused = counter("gossip_requests_refused_total")
+        eventClock = gauge("gossip_lamport_time", [("clock", "event")])
+        queryClock = gauge("gossip_lamport_time", [("clock", "query")])
     }
 
     // Rare events: counted straight away.
@@ -120,6 +138,22 @@ final class NodeMetrics {
         bump(suspicions, core.suspicionsRaised - lastCore.suspicionsRaised)
         bump(refutations, core.refutations - lastCore.refutations)
         bump(pushPulls, core.pushPulls - lastCore.pushPulls)
+        let eventCounts: [(Counter?, Int, Int)] = [
+            (userEvents["fired"], core.userEventsFired, lastCore.userEventsFired),
+            (userEvents["delivered"], core.userEventsDelivered, lastCore.userEventsDelivered),
+            (userEvents["too_old"], core.tooOld, lastCore.tooOld),
+            (queries["asked"], core.queriesAsked, lastCore.queriesAsked),
+            (queries["received"], core.queriesReceived, lastCore.queriesReceived),
+            (queries["answered"], core.queryResponsesSent, lastCore.queryResponsesSent),
+            (queries["responses_received"], core.queryResponsesReceived, lastCore.queryResponsesReceived),
+            (queries["relayed"], core.relaysForwarded, lastCore.relaysForwarded),
+            (eagerPushes, core.eagerPushes, lastCore.eagerPushes),
+            (duplicates, core.duplicates, lastCore.duplicates),
+            (requestsRefused, core.requestsRefused, lastCore.requestsRefused),
+        ]
+        for (c, now, before) in eventCounts { if let c { bump(c, now - before) } }
+        eventClock.record(Int64(clamping: instance.eventClock))
+        queryClock.record(Int64(clamping: instance.queryClock))
         lastCore = core
         for c in BroadcastClass.allCases {
             queueDepth[c]?.record(instance.pendingBroadcasts(of: c))
