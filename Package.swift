@@ -112,7 +112,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "gossip-bench",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "GossipCore", "GossipSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/gossip-bench",
             swiftSettings: strict
         ),

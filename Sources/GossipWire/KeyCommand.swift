@@ -9,6 +9,23 @@ public enum KeyOperation: UInt8, Sendable, Hashable, CaseIterable {
     case use = 2
     case remove = 3
     case list = 4
+
+    /// The internal query that carries this operation to every member: `_grapevine-key-install`...
+    /// Names under `_grapevine-` are answered by the runtime and never shown to users.
+    public var queryName: String { "_grapevine-key-\(self)" }
+}
+
+extension Keyring {
+    /// Applies what a key query asks, all or nothing: the one rule the runtime and the
+    /// simulator both follow. Throws what `install`, `use` and `remove` throw.
+    public mutating func apply(_ request: KeyRequest) throws(KeyringError) {
+        switch request {
+        case .install(let k): try install(k)
+        case .use(let k): try use(k)
+        case .remove(let k): try remove(k)
+        case .list: break
+        }
+    }
 }
 
 /// What one member is asked to do with its keyring: the payload of an internal key query.

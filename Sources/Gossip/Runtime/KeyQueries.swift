@@ -5,7 +5,7 @@ import NIOCore
 /// The internal key queries (`serf keys`): one per operation, answered by the runtime on every
 /// member the query reaches (the asker included) and never shown to `incomingQueries()`.
 enum KeyQueries {
-    static func name(_ operation: KeyOperation) -> String { InternalQueries.prefix + "key-\(operation)" }
+    static func name(_ operation: KeyOperation) -> String { operation.queryName }
 
     static let byName: [String: KeyOperation] = Dictionary(
         uniqueKeysWithValues: KeyOperation.allCases.map { (name($0), $0) })

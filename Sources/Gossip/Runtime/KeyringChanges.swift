@@ -15,17 +15,10 @@ extension NodeRuntime {
     /// every phase; before `start` it changes the keyring the node will start with.
     func applyKeyRequest(_ request: KeyRequest, askedBy: String? = nil) -> Result<[SecretKey], GossipError> {
         guard var ring = packetCodec.keyring else { return refuseKeyRequest(request, .noKeyring, askedBy: askedBy) }
-        if let key = request.key {
-            do {
-                switch request.operation {
-                case .install: try ring.install(key)
-                case .use: try ring.use(key)
-                case .remove: try ring.remove(key)
-                case .list: break
-                }
-            } catch {
-                return refuseKeyRequest(request, GossipError(error, key: key.fingerprint), askedBy: askedBy)
-            }
+        do throws(KeyringError) { try ring.apply(request) } catch {
+            // Only requests with a key throw (`list` never does).
+            let key = request.key?.fingerprint ?? ring.primary.fingerprint
+            return refuseKeyRequest(request, GossipError(error, key: key), askedBy: askedBy)
         }
         countKeyOperation(request.operation, outcome: "applied")
         keyOperations.applied["\(request.operation)", default: 0] += 1
