@@ -3,7 +3,8 @@ import NIOPosix
 
 /// Commands read from standard input, one per line, for scripts, process tests and the event
 /// benchmark: `event NAME [PAYLOAD...]`, `query [--tag K=RE]... [--node N]... [--timeout-ms T]
-/// [--relay K] [--no-ack] NAME [PAYLOAD...]`, `tags K=V...`. Each prints its result as a line.
+/// [--relay K] [--no-ack] NAME [PAYLOAD...]`, `tags K=V...`, `keys install|use|remove KEY` and
+/// `keys list` (cluster-wide, as `serf keys`). Each prints its result as lines.
 struct Commands {
     let node: GossipNode
     var nextQuery = 1
@@ -39,12 +40,43 @@ struct Commands {
                 }
                 try await node.setTags(tags)
                 emit("tags-set")
+            case "keys":
+                try await keys(&words)
             default:
-                emit("error unknown command \(Limits.escaped(command)) (event, query, tags)")
+                emit("error unknown command \(Limits.escaped(command)) (event, query, tags, keys)")
             }
         } catch {
             emit("error \(Limits.escaped("\(error)"))")
         }
+    }
+
+    /// `keys install|use|remove BASE64` and `keys list`: one step on every member; prints the
+    /// report, one `keys-…` line per fact, ending with `keys-done OP complete|incomplete`.
+    private func keys(_ words: inout ArraySlice<String>) async throws {
+        guard let op = words.popFirst() else { return emit("error keys wants install, use, remove or list") }
+        let report: KeyReport
+        if op == "list" {
+            report = try await node.keysEverywhere()
+        } else {
+            guard let text = words.popFirst() else { return emit("error keys \(Limits.escaped(op)) wants a base64 key") }
+            let key: SecretKey
+            do { key = try SecretKey(base64: text) } catch { return emit("error bad key: \(error)") }
+            switch op {
+            case "install": report = try await node.installKeyEverywhere(key)
+            case "use": report = try await node.useKeyEverywhere(key)
+            case "remove": report = try await node.removeKeyEverywhere(key)
+            default: return emit("error keys wants install, use, remove or list, got \(Limits.escaped(op))")
+            }
+        }
+        emit("keys-report \(report.operation) asked=\(report.asked) applied=\(report.applied.count) failed=\(report.failed.count) missing=\(report.missing.count)")
+        for (name, message) in report.failed.sorted(by: { $0.key < $1.key }) {
+            emit("keys-failed \(Limits.escaped(name)) \(Limits.escaped(message))")
+        }
+        for name in report.missing { emit("keys-missing \(Limits.escaped(name))") }
+        for (key, holders) in report.keys.sorted(by: { $0.key < $1.key }) {
+            emit("keys-key \(key) held=\(holders) primary=\(report.primaries[key] ?? 0)")
+        }
+        emit("keys-done \(report.operation) \(report.isComplete ? "complete" : "incomplete")")
     }
 
     private mutating func query(_ words: inout ArraySlice<String>) async throws {

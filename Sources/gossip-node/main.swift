@@ -29,7 +29,9 @@ struct GossipNodeCommand: AsyncParsableCommand {
             per line: event NAME [PAYLOAD...]; query [--tag K=RE]... [--node N]... [--timeout-ms T] \
             [--relay K] [--no-ack] NAME [PAYLOAD...] (prints query-ack ID FROM, query-response ID \
             FROM PAYLOAD, then query-done ID all-responded|timeout acks=A responses=R); \
-            tags K=V... Each prints its result, or error MESSAGE.
+            tags K=V...; keys install|use|remove BASE64-KEY and keys list (on every member, as serf \
+            keys: keys-report, keys-failed, keys-missing, keys-key lines, then keys-done OP \
+            complete|incomplete). Each prints its result, or error MESSAGE.
             """)
 
     @Option(help: "This node's name, unique in the cluster.")

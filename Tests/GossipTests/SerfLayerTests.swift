@@ -156,4 +156,53 @@ struct SerfLayerTests {
         for p in processes { p.terminate() }
         for p in processes { await p.reap() }
     }
+
+    @Test("4 gossip-node processes rotate their key with keys install, use, remove; an old-key node is then refused")
+    func processKeyRotation() async throws {
+        guard FileManager.default.isExecutableFile(atPath: NodeProcess.executable) else {
+            Issue.record("gossip-node not built next to the tests: \(NodeProcess.executable)")
+            return
+        }
+        let old = SecretKey.random()
+        let new = SecretKey.random()
+        let fast = ["--probe-interval-ms", "200", "--probe-timeout-ms", "100", "--gossip-interval-ms", "50", "--join-retry-ms", "200"]
+        var processes: [NodeProcess] = []
+        do {
+            let first = try NodeProcess(name: "k0", arguments: ["--bind", "127.0.0.1:0", "--key", old.base64] + fast)
+            processes.append(first)
+            try await first.waitUntil("ready") { $0.address != nil }
+            let seed = first.address ?? ""
+            for i in 1..<4 {
+                processes.append(
+                    try NodeProcess(name: "k\(i)", arguments: ["--bind", "127.0.0.1:0", "--join", seed, "--key", old.base64] + fast))
+            }
+            for p in processes {
+                try await p.waitUntil("4 joined") { $0.statuses.values.filter { $0 == "joined" }.count == 4 }
+            }
+            // Each step from another member, as an operator would on any host.
+            for (i, step) in ["install \(new.base64)", "use \(new.base64)", "remove \(old.base64)"].enumerated() {
+                let p = processes[i]
+                let op = step.split(separator: " ")[0]
+                p.send("keys " + step)
+                try await p.waitUntil("keys \(op)") { v in v.lines.contains { $0.hasPrefix("keys-done \(op) ") } }
+                #expect(p.current.lines.contains("keys-done \(op) complete"), "\(p.name): \(p.current.lines.suffix(6))")
+                #expect(p.current.lines.contains { $0.hasPrefix("keys-report \(op) asked=4 applied=4 failed=0 missing=0") })
+            }
+            processes[3].send("keys list")
+            try await processes[3].waitUntil("keys list") { v in v.lines.contains { $0.hasPrefix("keys-done list ") } }
+            let keyLines = processes[3].current.lines.filter { $0.hasPrefix("keys-key ") }
+            #expect(keyLines == ["keys-key \(new.fingerprint) held=4 primary=4"])
+            // The members still know each other after the rotation.
+            for p in processes { #expect(p.current.statuses.values.filter { $0 == "joined" }.count == 4) }
+            // A node that still holds only the old key is refused by the rotated cluster.
+            let outsider = try NodeProcess(name: "k9", arguments: ["--bind", "127.0.0.1:0", "--join", seed, "--key", old.base64] + fast)
+            processes.append(outsider)
+            try await outsider.waitUntil("join refused", timeout: .seconds(30)) { v in v.lines.contains { $0.hasPrefix("join-failed") } }
+            for p in processes.prefix(4) { #expect(p.current.statuses["k9"] == nil, "\(p.name) let the old-key node in") }
+        } catch {
+            Issue.record("\(error)")
+        }
+        for p in processes { p.terminate() }
+        for p in processes { await p.reap() }
+    }
 }
