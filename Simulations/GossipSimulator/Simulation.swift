@@ -12,6 +12,10 @@ public final class Simulation {
     /// Optional transform applied to every datagram in flight, for example encoding and sealing
     /// it to real bytes and back. Returning nil drops the datagram (counted as a wire drop).
     public var transport: ((Address, [Message]) -> [Message]?)?
+    /// Like `transport` and `streamTransport`, given the sending and the receiving node: for
+    /// what depends on both ends, such as each node sealing and opening with its own keyring.
+    public var linkTransport: ((_ from: Int, _ to: Int, [Message]) -> [Message]?)?
+    public var linkStreamTransport: ((_ from: Int, _ to: Int, StreamMessage) -> StreamMessage?)?
     /// The same for every stream message (push/pull requests and replies), given the address it
     /// goes to. Returning nil resets the connection: the requester's conversation fails (counted
     /// as a wire drop).
@@ -379,7 +383,7 @@ public final class Simulation {
             guard nodes[conn.origin].life == conn.originLife else { return }
             let at = now + latency()
             for f in frames {
-                guard let carried = carry(f, to: conn.originAddress) else {
+                guard let carried = carry(f, from: i, to: conn.origin) else {
                     queue.push(time: at, node: Int32(conn.origin), life: conn.originLife, .streamFailed(conversation: conn.conversation))
                     return
                 }
@@ -431,6 +435,13 @@ public final class Simulation {
             }
             payload = passed
         }
+        if let linkTransport {
+            guard let passed = linkTransport(i, j, payload) else {
+                metrics.wireDrops += 1
+                return
+            }
+            payload = passed
+        }
         let from = nodes[i].address
         queue.push(time: now + latency(), node: Int32(j), life: nodes[j].life, .datagram(from: from, messages: payload))
         if network.duplication > 0, rng.unit() < network.duplication {
@@ -454,7 +465,7 @@ public final class Simulation {
         }
         var carried: [StreamMessage] = []
         for f in frames {
-            guard nodes[j].running, let passed = carry(f, to: to) else {
+            guard nodes[j].running, let passed = carry(f, from: i, to: j) else {
                 queue.push(time: now + 2 * latency(), node: Int32(i), life: life, .streamFailed(conversation: c))
                 return
             }
@@ -469,14 +480,25 @@ public final class Simulation {
         }
     }
 
-    /// A stream message after `streamTransport`, or nil when the transport dropped it.
-    func carry(_ message: StreamMessage, to: Address) -> StreamMessage? {
-        guard let streamTransport else { return message }
-        guard let passed = streamTransport(to, message) else {
-            metrics.wireDrops += 1
-            return nil
+    /// A stream message from node `i` to node `j` after `streamTransport` and
+    /// `linkStreamTransport`, or nil when either dropped it.
+    func carry(_ message: StreamMessage, from i: Int, to j: Int) -> StreamMessage? {
+        var m = message
+        if let streamTransport {
+            guard let passed = streamTransport(nodes[j].address, m) else {
+                metrics.wireDrops += 1
+                return nil
+            }
+            m = passed
         }
-        return passed
+        if let linkStreamTransport {
+            guard let passed = linkStreamTransport(i, j, m) else {
+                metrics.wireDrops += 1
+                return nil
+            }
+            m = passed
+        }
+        return m
     }
 
     /// The responder closed (or lost) a connection without a reply: the requester's

@@ -87,6 +87,10 @@ extension GossipNode {
         try await everywhere(.list, timeout: timeout)
     }
 
+    /// Each answer to a key query also travels through this many members, so that a lost
+    /// datagram does not make a member that applied the step look silent in the report.
+    static let keyQueryRelays = 2
+
     private func everywhere(_ request: KeyRequest, timeout: Duration?) async throws(GossipError) -> KeyReport {
         let sealed = await onLoop { runtime, reply in reply(runtime.packetCodec.keyring != nil) }
         if !sealed { throw .noKeyring }
@@ -96,7 +100,7 @@ extension GossipNode {
         let answers = try await ask(
             QueryRequest(
                 name: KeyQueries.name(request.operation), payload: Array(payload.readableBytesView), timeout: timeout,
-                wantsAcks: false))
+                wantsAcks: false, relayFactor: Self.keyQueryRelays))
         var report = KeyReportBuilder(operation: request.operation, expected: asked)
         for await update in answers {
             guard case .response(let from, let bytes) = update else { continue }
