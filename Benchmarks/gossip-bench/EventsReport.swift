@@ -212,6 +212,9 @@ struct EventsReport {
             \(goals())
 
             ![Events reaching the last member, cumulative](events-latency.svg)
+
+            The same dissemination on the simulator at 1,000 and 10,000 members, against the push-gossip
+            bound on rounds: [EVENTS-SIMULATION.md](EVENTS-SIMULATION.md).
             \(samples.contains { $0.fireToLast == nil } ? "\nMissed events (not at every member within \(f(options.timeout, 0)) s), with when the line came after all:\n\n" + missedEvents() + "\n" : "")
             ## Method
 
