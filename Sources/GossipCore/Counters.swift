@@ -30,6 +30,8 @@ public struct Counters: Sendable, Equatable {
     /// Queries asked here; queries received that selected this node; answers and acks sent.
     public var queriesAsked = 0
     public var queriesReceived = 0
+    /// Queries that selected this node while `BroadcastCaps.query` of them were still answerable.
+    public var queriesDropped = 0
     public var queryResponsesSent = 0
     /// Acks and responses taken for this node's queries, and those that came too late or twice.
     public var queryResponsesReceived = 0

@@ -51,7 +51,7 @@ extension GossipInstance {
             return refuse(.unknownQueryOrigin, from: q.originAddress)
         }
         queries.expire(now: now)
-        if queries.answerable.count >= queries.maxOpen { return counters.tooOld += 1 }
+        if queries.answerable.count >= queries.maxOpen { return counters.queriesDropped += 1 }
         let responder = QueryResponder(time: q.time, id: q.id, origin: q.origin)
         let deadline = now + .milliseconds(Int64(q.timeoutMilliseconds))
         queries.answerable[responder] = Queries.Answerable(

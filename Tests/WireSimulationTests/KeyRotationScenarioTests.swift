@@ -108,7 +108,7 @@ import Testing
                 asker,
                 QueryRequest(
                     name: request.operation.queryName, payload: Array(payload.readableBytesView), timeout: .seconds(30),
-                    wantsAcks: false, relayFactor: 2))
+                    wantsAcks: false, relayFactor: QueryRequest.maxRelayFactor))
             _ = sim.run(upTo: .seconds(40)) { steps[id]?.end != nil }
             return steps[id] ?? Step()
         }
