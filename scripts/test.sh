@@ -15,3 +15,4 @@ swift test -c release --skip-build -Xswiftc -enable-testing "$@"
 ./scripts/check-docs-examples.sh
 swift build --package-path Examples/library-quickstart --scratch-path .build/quickstart
 timeout 120 .build/quickstart/debug/QuickStart
+timeout 120 .build/quickstart/debug/Events

@@ -26,6 +26,14 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
+            name: "Events",
+            dependencies: [
+                .product(name: "Gossip", package: grapevine),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
             name: "Daemon",
             dependencies: [
                 .product(name: "Gossip", package: grapevine),
