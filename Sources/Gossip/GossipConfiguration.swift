@@ -90,8 +90,9 @@ extension GossipConfiguration {
     /// setting of `settings` as `settings.NAME`), or `tagsTooLarge`. `GossipNode.init` calls it.
     public func validate() throws(GossipError) {
         try validateFields()
-        do { try WireLimits.validate(tags) } catch { throw .tagsTooLarge }
         do { try effectiveSettings.validate() } catch { throw GossipError(error) }
+        // The limit as the node enforces it at run time (with this configuration's packet overhead).
+        do throws(RequestError) { try effectiveSettings.check(tags: tags) } catch { throw .tagsTooLarge }
         if !Limits.isValidName(name) {
             throw .invalidConfiguration(
                 setting: "name",

@@ -16,7 +16,7 @@ extension GossipNode {
     ///   `notRunning` unless the node runs.
     @discardableResult
     public func fireEvent(_ name: String, payload: [UInt8] = [], coalesce: Bool = false) async throws(GossipError) -> UInt64 {
-        do throws(RequestError) { try configuration.settings.check(userEvent: name, payload: payload) } catch {
+        do throws(RequestError) { try configuration.effectiveSettings.check(userEvent: name, payload: payload) } catch {
             throw .invalidRequest(error)
         }
         return try await onLoop { runtime, reply in
@@ -51,7 +51,7 @@ extension GossipNode {
 
     /// `query` without the reserved-name check, for the runtime's own queries (key rotation).
     func ask(_ request: QueryRequest) async throws(GossipError) -> Updates<QueryUpdate> {
-        do throws(RequestError) { try configuration.settings.check(query: request) } catch {
+        do throws(RequestError) { try configuration.effectiveSettings.check(query: request) } catch {
             throw .invalidRequest(error)
         }
         return try await onLoop { runtime, reply in reply(runtime.ask(request)) }.get()

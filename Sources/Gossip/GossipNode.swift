@@ -167,7 +167,7 @@ public final class GossipNode: Service, Sendable {
     /// `tagsTooLarge` for tags over `Settings.tagsSizeLimit` or with an invalid key, and `notRunning` unless
     /// the node is running (before `start`, while leaving, after it stopped).
     public func setTags(_ tags: Tags) async throws(GossipError) {
-        do throws(RequestError) { try configuration.settings.check(tags: tags) } catch {
+        do throws(RequestError) { try configuration.effectiveSettings.check(tags: tags) } catch {
             throw .tagsTooLarge
         }
         let applied = await onLoop { runtime, reply in reply(runtime.setTags(tags)) }

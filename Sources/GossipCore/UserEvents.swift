@@ -19,6 +19,7 @@ struct UserEvents: Sendable {
 
     /// Remembers a delivered event for push/pull.
     mutating func remember(_ e: UserEvent) {
+        guard keep > 0 else { return }
         if recent.count == keep { recent.removeFirst() }
         recent.append(e)
     }

@@ -1,4 +1,4 @@
-public import GossipCore
+import GossipCore
 
 /// Bounds the decoder enforces before it trusts a length or count from the network, so that a
 /// hostile peer cannot make a node allocate, loop or store more than a well-behaved one would.
@@ -16,14 +16,4 @@ public enum WireLimits {
     /// The smallest possible encoded `MemberState` (empty name, IPv4, one-byte incarnation,
     /// status, zero tags); bounds member counts by the bytes actually present.
     static let smallestMemberState = 1 + 7 + 1 + 1 + 1
-
-    /// Throws the error a receiver would raise for these tags, so that the runtime can refuse
-    /// them when they are set instead of sending alive messages that every peer drops.
-    public static func validate(_ tags: Tags) throws(WireError) {
-        if tags.count > maxTagCount { throw .tagsTooLarge }
-        for (k, v) in tags where k.utf8.count > maxTagStringLength || v.utf8.count > maxTagStringLength {
-            throw .tagsTooLarge
-        }
-        if WireSize.tags(tags) > maxTagsSize { throw .tagsTooLarge }
-    }
 }
