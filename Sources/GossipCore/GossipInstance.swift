@@ -258,6 +258,13 @@ extension Counters: CustomStringConvertible {
         let refused = refusals.nonZero.map { "\($0.reason)=\($0.count)" }.joined(separator: " ")
         return "probes=\(probes) indirectProbes=\(indirectProbes) suspicionsRaised=\(suspicionsRaised) "
             + "refutations=\(refutations) misdirectedPings=\(misdirectedPings) pushPulls=\(pushPulls) "
-            + "messagesIn=\(messagesIn) messagesOut=\(messagesOut) refusals={\(refused)}"
+            + "messagesIn=\(messagesIn) messagesOut=\(messagesOut) unknownSections=\(unknownSections) "
+            + "incompleteExchanges=\(incompleteExchanges) userEventsFired=\(userEventsFired) "
+            + "userEventsDelivered=\(userEventsDelivered) duplicates=\(duplicates) tooOld=\(tooOld) "
+            + "eagerPushes=\(eagerPushes) eagerPushesSkipped=\(eagerPushesSkipped) queriesAsked=\(queriesAsked) "
+            + "queriesReceived=\(queriesReceived) queriesDropped=\(queriesDropped) queryResponsesSent=\(queryResponsesSent) "
+            + "queryResponsesReceived=\(queryResponsesReceived) queryResponsesIgnored=\(queryResponsesIgnored) "
+            + "relaysForwarded=\(relaysForwarded) oversizedNotSent=\(oversizedNotSent) requestsRefused=\(requestsRefused) "
+            + "refusals={\(refused)}"
     }
 }
