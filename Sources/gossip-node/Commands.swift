@@ -2,7 +2,7 @@ import Gossip
 import NIOPosix
 
 /// Commands read from standard input, one per line, for scripts, process tests and the event
-/// benchmark: `event NAME [PAYLOAD...]`, `query [--tag K=RE]... [--node N]... [--timeout-ms T]
+/// benchmark: `event [--coalesce] NAME [PAYLOAD...]`, `query [--tag K=RE]... [--node N]... [--timeout-ms T]
 /// [--relay K] [--no-ack] NAME [PAYLOAD...]`, `tags K=V...`, `keys install|use|remove KEY` and
 /// `keys list` (cluster-wide, as `serf keys`). Each prints its result as lines.
 struct Commands {
@@ -26,8 +26,10 @@ struct Commands {
         do {
             switch command {
             case "event":
+                let coalesce = words.first == "--coalesce"
+                if coalesce { words.removeFirst() }
                 guard let name = words.popFirst() else { return emit("error event wants a name") }
-                let time = try await node.fireEvent(name, payload: Array(words.joined(separator: " ").utf8))
+                let time = try await node.fireEvent(name, payload: Array(words.joined(separator: " ").utf8), coalesce: coalesce)
                 emit("event-fired \(Limits.escaped(name)) \(time)")
             case "query":
                 try await query(&words)

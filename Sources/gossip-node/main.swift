@@ -26,7 +26,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
 
             User events print as user-event NAME LTIME ORIGIN PAYLOAD, queries that select this \
             node as query-received NAME LTIME ORIGIN PAYLOAD. Standard input takes commands, one \
-            per line: event NAME [PAYLOAD...]; query [--tag K=RE]... [--node N]... [--timeout-ms T] \
+            per line: event [--coalesce] NAME [PAYLOAD...]; query [--tag K=RE]... [--node N]... [--timeout-ms T] \
             [--relay K] [--no-ack] NAME [PAYLOAD...] (prints query-ack ID FROM, query-response ID \
             FROM PAYLOAD, then query-done ID all-responded|timeout acks=A responses=R); \
             tags K=V...; keys install|use|remove BASE64-KEY and keys list (on every member, as serf \
@@ -63,6 +63,9 @@ struct GossipNodeCommand: AsyncParsableCommand {
 
     @Flag(help: "On join, deliver the user events the cluster fired before (Serf's join -replay).")
     var replay = false
+
+    @Option(help: "Deliver coalescable user events of one name once per this many milliseconds, the newest (0: off).")
+    var coalesceMs: Int64 = 0
 
     @Option(help: "A tag key=value (repeatable).")
     var tag: [String] = []
@@ -127,6 +130,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         config.settings.gossipInterval = .milliseconds(gossipIntervalMs)
         config.settings.pushPullInterval = .milliseconds(pushPullIntervalMs)
         config.settings.joinRetryInterval = .milliseconds(joinRetryMs)
+        config.settings.userEventCoalescePeriod = .milliseconds(coalesceMs)
         let node: GossipNode
         do { node = try GossipNode(configuration: config) } catch { throw ValidationError("\(error)") }
         let events = node.events()
