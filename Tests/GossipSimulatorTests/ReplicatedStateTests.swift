@@ -64,6 +64,17 @@ import Testing
         }
     }
 
+    /// A formed cluster of `count` nodes whose owners each wrote their 20 rows, run until every
+    /// replica holds them.
+    static func converged(count: Int, seed: UInt64, loss: Double) throws -> (Simulation, Range<Int>, Oracle) {
+        let sim = Simulation(seed: seed, network: NetworkModel(loss: loss))
+        let nodes = try sim.addFormedCluster(count: count)
+        let oracle = Oracle(sim)
+        writeInitialRows(oracle, nodes)
+        #expect(oracle.converge(nodes, owners: nodes, limit: .seconds(600)) != nil)
+        return (sim, nodes, oracle)
+    }
+
     /// `perSecond` changes for `seconds` from random owners among `owners`: mostly updates,
     /// some deletes, a deleted row written again.
     static func churn(_ oracle: Oracle, owners: [Int], perSecond: Int, seconds: Int, rng: inout SeededGenerator) {
@@ -97,7 +108,8 @@ import Testing
         #expect(sim.core(0).stateOwners.count == count)
     }
 
-    @Test(arguments: [1, 2, 3] as [UInt64])
+    /// One seed at a time: each holds 1,000 replicas of 20,000 rows (several GB).
+    @Test(.serialized, arguments: [1, 2, 3] as [UInt64])
     func aThousandReplicasConvergeUnderLossAndChurn(seed: UInt64) throws {
         try Self.convergesUnderLossAndChurn(count: 1_000, seed: seed)
     }
@@ -111,11 +123,7 @@ import Testing
     /// failed, and on every node once all have.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aCrashMarksTheOwnersRowsUnavailableEverywhere(seed: UInt64) throws {
-        let sim = Simulation(seed: seed, network: NetworkModel(loss: 0.05))
-        let nodes = try sim.addFormedCluster(count: 100)
-        let oracle = Oracle(sim)
-        Self.writeInitialRows(oracle, nodes)
-        #expect(oracle.converge(nodes, owners: nodes, limit: .seconds(600)) != nil)
+        let (sim, nodes, _) = try Self.converged(count: 100, seed: seed, loss: 0.05)
         let victim = 17
         let name = sim.name(of: victim)
         var stillAvailableAtDetection: [Int] = []
@@ -137,11 +145,7 @@ import Testing
     /// truth, and every owner is available again.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aPartitionHealsToExactEquality(seed: UInt64) throws {
-        let sim = Simulation(seed: seed, network: NetworkModel(loss: 0.01))
-        let nodes = try sim.addFormedCluster(count: 100)
-        let oracle = Oracle(sim)
-        Self.writeInitialRows(oracle, nodes)
-        #expect(oracle.converge(nodes, owners: nodes, limit: .seconds(600)) != nil)
+        let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.01)
         sim.partition { $0 % 2 }
         var rng = SeededGenerator(seed: seed)
         Self.churn(oracle, owners: Array(nodes), perSecond: 20, seconds: 60, rng: &rng)
@@ -159,11 +163,7 @@ import Testing
     /// the rows of its previous life survives on any replica.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aRestartedOwnersNewRowsWinWithNoStaleOnes(seed: UInt64) throws {
-        let sim = Simulation(seed: seed, network: NetworkModel(loss: 0.05))
-        let nodes = try sim.addFormedCluster(count: 100)
-        let oracle = Oracle(sim)
-        Self.writeInitialRows(oracle, nodes)
-        #expect(oracle.converge(nodes, owners: nodes, limit: .seconds(600)) != nil)
+        let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.05)
         let owner = 42
         let before = sim.core(owner).stateVersion
         sim.crash(owner)
