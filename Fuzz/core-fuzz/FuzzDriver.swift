@@ -523,7 +523,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             case .timer(let id, let at):
                 if timers[i].count < 512 { timers[i].append(Timer(id: id, at: at)) }
             case .reply, .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict, .userEvent, .eventFired, .query,
-                .queryAck, .queryResponse, .queryFinished, .requestRefused:
+                .queryAck, .queryResponse, .queryFinished, .requestRefused, .rowChanged:
                 break
             }
         }
@@ -574,7 +574,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 if offered[i].count >= 16 { offered[i].removeFirst() }
                 offered[i].append(q.responder)
             case .event, .leaveCompleted, .refused, .nameConflict, .eventFired, .queryAck, .queryResponse, .queryFinished,
-                .requestRefused:
+                .requestRefused, .rowChanged:
                 break
             }
         }

@@ -198,6 +198,17 @@ public final class Simulation {
             time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.respond(to: responder, payload: payload)))
     }
 
+    /// Node `i` writes one of its replicated-state rows now.
+    public func writeRow(_ i: Int, table: String, key: String, value: [UInt8]) {
+        queue.push(
+            time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.writeRow(table: table, key: key, value: value)))
+    }
+
+    /// Node `i` deletes one of its replicated-state rows now.
+    public func deleteRow(_ i: Int, table: String, key: String) {
+        queue.push(time: now, node: Int32(i), life: nodes[i].life, ready: true, .command(.deleteRow(table: table, key: key)))
+    }
+
     /// Calls `observer` with every output a node gives its application: user events, queries
     /// offered, acks, responses, query ends, fired events and refused requests.
     public func observeApplication(_ observer: @escaping (Int, Output) -> Void) {
@@ -403,7 +414,7 @@ public final class Simulation {
         case .userEvent(let e):
             metrics.mixScalar(0xe7e7, e.time ^ UInt64(i) << 32)
             for observer in applicationObservers { observer(i, o) }
-        case .eventFired, .query, .queryAck, .queryResponse, .queryFinished, .requestRefused:
+        case .eventFired, .query, .queryAck, .queryResponse, .queryFinished, .requestRefused, .rowChanged:
             metrics.mixScalar(0x9e7e, UInt64(i))
             for observer in applicationObservers { observer(i, o) }
         case .leaveCompleted:

@@ -224,6 +224,8 @@ public struct SimulationMetrics: Sendable {
             case .fireEvent: 9
             case .query: 10
             case .respond: 11
+            case .writeRow: 12
+            case .deleteRow: 13
             case .datagram(_, let m): 5 | UInt64(m.count) << 8
             case .stream: 6
             case .streamFailed: 7

@@ -29,7 +29,19 @@ extension GossipInstance {
             return names(r.origin, r.from) ?? stamped(r.time, payload: r.payload)
         case .relay(let r):
             return names(r.response.origin, r.response.from) ?? stamped(r.response.time, payload: r.response.payload)
+        case .stateRow(let r):
+            return refusal(for: r)
         }
+    }
+
+    /// A row's names, key and value size, and its version: 1 up to but not including
+    /// `Limits.maxIncarnation` (versions share the incarnation ceiling, so that a resumed owner
+    /// always has a version above any accepted one).
+    func refusal(for r: StateRow) -> Refusal? {
+        if let n = names(r.table, r.owner) { return n }
+        if !Limits.isValidStateKey(r.key) { return .invalidName }
+        if r.version == 0 || r.version >= Limits.maxIncarnation { return .incarnationOutOfRange }
+        return r.value.count > Limits.maxPayloadSize || (r.deleted && !r.value.isEmpty) ? .tooLarge : nil
     }
 
     /// The decoder's bounds on Lamport times and payloads, held again where messages enter the

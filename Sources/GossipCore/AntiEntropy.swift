@@ -6,11 +6,13 @@
 /// responder cannot reach still joins, and a forged request cannot aim a reply at a third party.
 extension GossipInstance {
     /// This node's state, a section per part (the shell or the simulator splits it into frames).
-    func localState(join: Bool, reply: Bool) -> StreamMessage {
-        .pushPull(
-            PushPull(
-                join: join, isReply: reply, sender: name, senderAddress: address,
-                sections: table.sections + [.events(eventsSection())]))
+    /// A reply to a request that carried a digest adds the rows that request's sender lacks.
+    func localState(join: Bool, reply: Bool, peerDigest: [String: UInt64]? = nil) -> StreamMessage {
+        var sections = table.sections
+        sections.append(.events(eventsSection()))
+        sections += stateDigestSections()
+        if let peerDigest { sections += Self.stateRowSections(state.rows(differingFrom: peerDigest)) }
+        return .pushPull(PushPull(join: join, isReply: reply, sender: name, senderAddress: address, sections: sections))
     }
 
     mutating func join(_ seeds: [Address], id: JoinID, replayEvents: Bool) {
@@ -73,13 +75,17 @@ extension GossipInstance {
         }
         defer { exchanges.record(conversation, exchange, more: pp.more) }
         if exchange.ignoring { return }
+        gatherDigest(pp, into: &exchange, from: from)
+        if pp.sections.contains(where: { if case .members = $0 { true } else { false } }) { exchange.isFullState = true }
         if conversation.isInbound {
             merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: true)
-            if !pp.more { outbox.append(.reply(conversation: conversation, localState(join: false, reply: true))) }
+            if !pp.more { answer(exchange, conversation: conversation) }
             return
         }
         guard let id = joins.join(of: conversation) else {
-            return merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: true)
+            merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: true)
+            if !pp.more { followUp(exchange, to: from) }
+            return
         }
         // The seed knows this node's name live elsewhere: refuse the join rather than merge a
         // cluster in which two processes would answer to one name.
@@ -90,9 +96,20 @@ extension GossipInstance {
             return finishJoin(JoinOutcome(id: id, contacted: 0, conflict: c))
         }
         merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: joins.replaysEvents(id))
+        if !pp.more { followUp(exchange, to: from) }
         if !pp.more, let (id, done) = joins.answered(conversation), let contacted = done {
             finishJoin(JoinOutcome(id: id, contacted: contacted))
         }
+    }
+
+    /// Answers an inbound exchange after its last frame: a full exchange with this node's
+    /// state (and the rows its digest lacks), a follow-up of rows alone with an empty reply.
+    mutating func answer(_ exchange: OpenExchanges.Exchange, conversation: ConversationID) {
+        let reply: StreamMessage =
+            exchange.isFullState
+            ? localState(join: false, reply: true, peerDigest: exchange.hasDigest ? exchange.peerDigest : nil)
+            : .pushPull(PushPull(join: false, isReply: true, sender: name, senderAddress: address, sections: []))
+        outbox.append(.reply(conversation: conversation, reply))
     }
 
     /// Applies a remote member list as if its entries had arrived as gossip, each checked by
@@ -114,6 +131,8 @@ extension GossipInstance {
             switch s {
             case .members(let members): mergeMembers(members, sender: pp.sender, from: from)
             case .events(let e): merge(e, from: from, replay: replayEvents)
+            case .stateRows(let rows): mergeRows(rows, from: from)
+            case .stateDigest: break
             case .unknown: break
             }
         }

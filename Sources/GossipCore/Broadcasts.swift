@@ -5,7 +5,7 @@ public enum BroadcastKey: Hashable, Sendable {
     case member(String)
     case query(time: UInt64, origin: String)
     case userEvent(time: UInt64, origin: String)
-    case state(owner: String, key: String)
+    case state(table: String, owner: String, key: String)
 
     public var broadcastClass: BroadcastClass {
         switch self {
@@ -29,11 +29,11 @@ public enum BroadcastClass: Int, CaseIterable, Sendable, CustomStringConvertible
     case state = 3
 
     /// User events and queries are pushed to `Formulas.eagerFanout` members at once, so fewer
-    /// gossip retransmits are left to them. Replicated-state rows will be too.
+    /// gossip retransmits are left to them, and so are replicated-state rows.
     public var isPushedEagerly: Bool {
         switch self {
-        case .membership, .state: false
-        case .query, .userEvent: true
+        case .membership: false
+        case .query, .userEvent, .state: true
         }
     }
 

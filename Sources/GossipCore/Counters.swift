@@ -43,4 +43,15 @@ public struct Counters: Sendable, Equatable {
     public var relaysForwarded = 0
     /// Caller requests (events, queries, answers, tags) refused (`Output.requestRefused`).
     public var requestsRefused = 0
+    /// Replicated-state rows written here, rows applied from the network, and copies of rows
+    /// already held (older or as old) dropped.
+    public var stateRowsWritten = 0
+    public var stateRowsApplied = 0
+    public var stateRowDuplicates = 0
+    /// Rows of owners this node does not know, or knows to have left, dropped.
+    public var stateRowsOfUnknownOwners = 0
+    /// Follow-up push/pull conversations sent to give a responder the rows its digest lacked.
+    public var stateFollowUps = 0
+    /// Tombstones dropped after `Settings.stateTombstoneAge`.
+    public var tombstonesCollected = 0
 }

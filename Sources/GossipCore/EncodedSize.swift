@@ -50,6 +50,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case query = 10
     case queryResponse = 11
     case relay = 12
+    case stateRow = 13
 }
 
 extension Message {
@@ -66,6 +67,7 @@ extension Message {
         case .query: .query
         case .queryResponse: .queryResponse
         case .relay: .relay
+        case .stateRow: .stateRow
         }
     }
 
@@ -82,4 +84,7 @@ extension Message {
     public static let queryOverhead = 4 + 9 + 5 + longestName + 19 + 1 + 1 + 10 + 2 + 3  // + name, payload, filters
     public static let queryResponseOverhead = 4 + 9 + 5 + 2 * longestName + 1 + 3
     public static let aliveOverhead = 4 + 9 + longestName + 19
+    /// A state row: framing, table and owner at their longest, key and value lengths, a
+    /// version and the flags byte.
+    public static let stateRowOverhead = 4 + 2 * longestName + 2 + 3 + 9 + 1  // + key and value
 }

@@ -39,6 +39,7 @@ public struct GossipInstance: Sendable {
     /// Eager-push datagrams left in this gossip interval (`Settings.eagerPushesPerRound`).
     var eagerBudget: Int
     var queries: Queries
+    var state = ReplicatedState()
     /// Set by `init(resuming:…)` until `.start`.
     var resume: Resume?
 
@@ -107,6 +108,8 @@ public struct GossipInstance: Sendable {
         case .fireEvent(let name, let payload, let coalesce): fireEvent(name: name, payload: payload, coalesce: coalesce)
         case .query(let request, let id): ask(request, id: id)
         case .respond(let responder, let payload): respond(to: responder, payload: payload)
+        case .writeRow(let table, let key, let value): writeRow(table: table, key: key, value: value)
+        case .deleteRow(let table, let key): deleteRow(table: table, key: key)
         case .datagram(let from, let messages): receive(messages, from: from)
         case .stream(let from, let message, let conversation): receive(message, from: from, conversation: conversation)
         case .streamFailed(let conversation): streamFailed(conversation)
@@ -165,8 +168,8 @@ public struct GossipInstance: Sendable {
     // MARK: the membership hook
 
     /// Every member transition passes here: the parts that care observe it first, then the
-    /// public event is appended. Replicated state will withdraw a failed owner's rows here, and
-    /// user events and queries will forget a departed member's pending answers.
+    /// public event is appended. Queries forget a departed member's pending answers here, and
+    /// replicated state marks a failed owner's rows unavailable and removes a departed one's.
     mutating func memberChanged(_ kind: MembershipEvent.Kind, _ m: Member) {
         detector.memberChanged(kind, m.name)
         successor = .none
@@ -174,6 +177,7 @@ public struct GossipInstance: Sendable {
         case .failed, .left, .reaped: forgetWaiting(m.name)
         case .joined, .updated, .suspected, .recovered: break
         }
+        stateOwnerChanged(kind, m.name)
         let event = MembershipEvent(kind: kind, member: m)
         memberChangeLog?.append(event)
         outbox.append(.event(event))
@@ -236,6 +240,7 @@ public struct GossipInstance: Sendable {
         case .leave(.deadline): finishLeave()
         case .userEvents(.coalesce): coalesceWindowClosed()
         case .queries(.deadline): queryDeadline(token: id.token)
+        case .state(.collect): collectTombstones()
         }
     }
 

@@ -20,6 +20,12 @@ public enum Input: Sendable {
     case query(QueryRequest, id: QueryID)
     /// Answers a query delivered by `Output.query`, once, before its deadline.
     case respond(to: QueryResponder, payload: [UInt8])
+    /// Writes one of this node's replicated-state rows (checked first with
+    /// `Settings.check(row:key:value:)`); the replica reports it as `Output.rowChanged` and the
+    /// row goes out at once, or the node answers `Output.requestRefused`.
+    case writeRow(table: String, key: String, value: [UInt8])
+    /// Deletes one of this node's rows (a tombstone); nothing happens if it holds none live.
+    case deleteRow(table: String, key: String)
     /// A decoded datagram; `from` is the address it came from (where replies go).
     case datagram(from: Address, messages: [Message])
     /// A message that arrived over a stream connection: a request on a connection the peer

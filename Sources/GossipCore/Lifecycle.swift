@@ -12,6 +12,7 @@ extension GossipInstance {
         armReplacing(.dissemination(.gossip), at: now + settings.gossipInterval.scaled(by: rng.unit()))
         armReplacing(.antiEntropy(.pushPull), at: now + settings.pushPullInterval.scaled(by: rng.unit()))
         armReplacing(.antiEntropy(.reconnect), at: now + settings.reconnectInterval.scaled(by: rng.unit()))
+        armReplacing(.state(.collect), at: now + stateCollectInterval)
         resumeOnStart()
     }
 

@@ -33,6 +33,16 @@ public enum Limits {
     /// control character (Unicode category Cc), a line or paragraph separator, or a
     /// bidirectional override or isolate. Such characters would let a name forge or reorder
     /// lines of output on every node that prints it. Spaces and other printable text are fine.
+    /// The longest replicated-state key any node accepts, in bytes of UTF-8.
+    public static let maxStateKeyLength = 512
+
+    /// Whether `key` may name a row: 1 to `maxStateKeyLength` bytes of UTF-8, under the
+    /// printable rule of names.
+    public static func isValidStateKey(_ key: String) -> Bool {
+        let n = key.utf8.count
+        return n > 0 && n <= maxStateKeyLength && isPrintable(key)
+    }
+
     public static func isValidName(_ name: String) -> Bool {
         let n = name.utf8.count
         return n > 0 && n <= maxNameLength && isPrintable(name)

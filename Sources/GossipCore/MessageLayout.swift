@@ -54,6 +54,17 @@ extension FieldSink {
         byte(e.coalesce ? MessageFlags.coalesce : 0)
     }
 
+    /// Table, owner, key, version, flags (bit 0: deleted), value.
+    @inlinable
+    public mutating func stateRow(_ r: StateRow) {
+        string(r.table)
+        string(r.owner)
+        string(r.key)
+        varint(r.version)
+        byte(r.deleted ? MessageFlags.deleted : 0)
+        bytes(r.value)
+    }
+
     @inlinable
     public mutating func queryResponse(_ r: QueryResponse) {
         varint(r.time)
@@ -101,6 +112,8 @@ public enum MessageFlags {
     public static let wantsAck: UInt8 = 1 << 0
     /// Query response: an ack, not an answer.
     public static let isAck: UInt8 = 1 << 0
+    /// State row: a tombstone.
+    public static let deleted: UInt8 = 1 << 0
 }
 
 extension Message {
@@ -155,6 +168,8 @@ extension Message {
             w.queryResponse(r)
         case .relay(let r):
             w.queryResponse(r.response)
+        case .stateRow(let r):
+            w.stateRow(r)
         }
     }
 
@@ -176,6 +191,8 @@ extension PushPullSection {
         switch self {
         case .members: SectionType.members.rawValue
         case .events: SectionType.events.rawValue
+        case .stateDigest: SectionType.stateDigest.rawValue
+        case .stateRows: SectionType.stateRows.rawValue
         case .unknown(let t): t
         }
     }
@@ -192,6 +209,15 @@ extension PushPullSection {
             w.varint(e.queryClock)
             w.varint(UInt64(e.events.count))
             for event in e.events { w.userEvent(event) }
+        case .stateDigest(let entries):
+            w.varint(UInt64(entries.count))
+            for d in entries {
+                w.string(d.owner)
+                w.varint(d.hash)
+            }
+        case .stateRows(let rows):
+            w.varint(UInt64(rows.count))
+            for r in rows { w.stateRow(r) }
         case .unknown:
             break
         }

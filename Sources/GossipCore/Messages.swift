@@ -124,6 +124,8 @@ public enum Message: Hashable, Sendable {
     case query(QueryMessage)
     case queryResponse(QueryResponse)
     case relay(QueryRelay)
+    /// A replicated-state row, gossiped and pushed eagerly by class `.state`.
+    case stateRow(StateRow)
 }
 
 /// One member's full state, as exchanged by push/pull anti-entropy.

@@ -1,7 +1,7 @@
 /// What a restarted node needs from its last run, taken with `GossipInstance.snapshot(limit:)`
 /// and handed back to `GossipInstance.init(resuming:…)`. The shell keeps it across the restart:
 /// the runtime as a text file (`Sources/Gossip/Snapshot.swift`), the simulator in memory.
-/// The replicated-state version counter will join it, under the same "resume above the last
+/// The replicated-state version counter is in it too, under the same "resume above the last
 /// value used" rule.
 public struct NodeSnapshot: Sendable, Hashable {
     public struct KnownMember: Sendable, Hashable {
@@ -29,16 +29,21 @@ public struct NodeSnapshot: Sendable, Hashable {
     /// event and query stamped below as already delivered (Serf restores its clocks the same way).
     public var eventClock: UInt64
     public var queryClock: UInt64
+    /// The highest version this node gave one of its replicated-state rows: a resumed node
+    /// versions its rows above it, so that they win over every row of its previous life. One
+    /// at or past `Limits.maxIncarnation` is refused like the incarnation (the node starts at 0).
+    public var stateVersion: UInt64
 
     public init(
         incarnation: UInt64 = 0, left: Bool = false, members: [KnownMember] = [], eventClock: UInt64 = 0,
-        queryClock: UInt64 = 0
+        queryClock: UInt64 = 0, stateVersion: UInt64 = 0
     ) {
         self.incarnation = incarnation
         self.left = left
         self.members = members
         self.eventClock = eventClock
         self.queryClock = queryClock
+        self.stateVersion = stateVersion
     }
 
     /// The incarnation a node resuming from this snapshot starts at: one above the recorded
@@ -55,7 +60,8 @@ extension GossipInstance {
     /// members to rejoin through (none after a graceful leave).
     public func snapshot(limit: Int = .max) -> NodeSnapshot {
         var s = NodeSnapshot(
-            incarnation: incarnation, left: departure.isLeaving, eventClock: events.clock.next, queryClock: queries.clock.next)
+            incarnation: incarnation, left: departure.isLeaving, eventClock: events.clock.next, queryClock: queries.clock.next,
+            stateVersion: state.version)
         if departure.isLeaving { return s }
         let members = table.members
         let ordered = members.lazy.filter { $0.status <= .suspect } + members.lazy.filter { $0.status == .failed }
@@ -78,6 +84,11 @@ extension GossipInstance {
         if snapshot.resumedIncarnation == nil { counters.refusals[.incarnationOutOfRange] += 1 }
         events = UserEvents(window: settings.eventWindow, keep: settings.eventsInPushPull, clock: snapshot.eventClock)
         queries = Queries(window: settings.eventWindow, maxOpen: settings.broadcastCaps.query, clock: snapshot.queryClock)
+        if snapshot.stateVersion < Limits.maxIncarnation {
+            state = ReplicatedState(version: snapshot.stateVersion)
+        } else {
+            counters.refusals[.incarnationOutOfRange] += 1
+        }
         resume = Resume(
             refusedIncarnation: snapshot.resumedIncarnation == nil,
             seeds: snapshot.left

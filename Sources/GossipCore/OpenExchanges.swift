@@ -5,6 +5,14 @@ struct OpenExchanges: Sendable {
     struct Exchange: Sendable {
         var learnBudget: Int
         var ignoring = false
+        /// The peer's replicated-state digest, gathered over the exchange's frames: what it
+        /// lacks is known only after the last.
+        var peerDigest: [String: UInt64] = [:]
+        /// The exchange carried a digest (its sender holds replicated state).
+        var hasDigest = false
+        /// The exchange carried members (a full exchange, answered with this node's state);
+        /// a follow-up of rows alone gets an empty reply.
+        var isFullState = false
     }
 
     private var open: [ConversationID: Exchange] = [:]

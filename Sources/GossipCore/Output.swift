@@ -34,6 +34,8 @@ public enum Output: Sendable {
     case queryResponse(QueryID, from: String, payload: [UInt8])
     /// This node's query `id` is over; nothing more comes for it.
     case queryFinished(QueryID, QueryEnd)
+    /// This node's replica of the replicated state changed.
+    case rowChanged(RowChange)
     /// A caller's request was refused (already counted in `Counters.requestsRefused`).
     case requestRefused(Request, RequestError)
 }
@@ -44,6 +46,8 @@ public enum Request: Hashable, Sendable {
     case query(QueryID)
     case respond(QueryResponder)
     case setTags
+    case writeRow
+    case deleteRow
 }
 
 /// One stream exchange: a request and its reply, on one connection.

@@ -52,12 +52,18 @@ public enum SectionType: UInt64, Sendable, CaseIterable {
     case members = 1
     /// `UserEvents` and `Queries`: both Lamport clocks and the recent user events.
     case events = 2
+    /// `ReplicatedState`: one hash per owner of the live rows held (`OwnerDigest`).
+    case stateDigest = 3
+    /// `ReplicatedState`: rows the other side's digest showed it may lack.
+    case stateRows = 4
 }
 
 /// One part's share of a push/pull.
 public enum PushPullSection: Hashable, Sendable {
     case members([MemberState])
     case events(EventsSection)
+    case stateDigest([OwnerDigest])
+    case stateRows([StateRow])
     /// A section of a type this version does not know; its body was skipped.
     case unknown(type: UInt64)
 }

@@ -17,6 +17,11 @@ public enum RequestError: Error, Hashable, Sendable, CustomStringConvertible {
     case clockExhausted
     /// Too many queries of this node are still open (`BroadcastCaps.query`).
     case tooManyOpenQueries(Int)
+    /// The owner holds this many live rows already (`Settings.stateRowsPerOwner`), or twice
+    /// as many with tombstones.
+    case tooManyRows(Int)
+    /// The owner uses this many tables already (`Settings.stateTables`).
+    case tooManyTables(Int)
 
     public var description: String {
         switch self {
@@ -28,6 +33,8 @@ public enum RequestError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notAnswerable(let r): "query \(r) cannot be answered: unknown, already answered, or past its deadline"
         case .clockExhausted: "the Lamport clock reached its ceiling"
         case .tooManyOpenQueries(let n): "\(n) queries are still open"
+        case .tooManyRows(let n): "the owner holds \(n) rows already"
+        case .tooManyTables(let n): "the owner uses \(n) tables already"
         }
     }
 }
@@ -69,6 +76,18 @@ extension Settings {
         c.filters(q.filters)
         let size = q.name.utf8.count + q.payload.count + c.size
         let limit = effectiveLimit(querySizeLimit, overhead: Message.queryOverhead)
+        if size > limit { throw .tooLarge(size: size, limit: limit) }
+    }
+
+    /// Checks a replicated-state row this node writes: a valid table name
+    /// (`Limits.isValidName`), a key of 1 to `stateKeySizeLimit` bytes of printable UTF-8
+    /// (`Limits.isValidStateKey`), and key plus value within `stateValueSizeLimit`. The counts
+    /// (`stateRowsPerOwner`, `stateTables`) depend on the rows held and are checked by the core.
+    public func check(row table: String, key: String, value: [UInt8]) throws(RequestError) {
+        if !Limits.isValidName(table) { throw .invalidName(table) }
+        if !Limits.isValidStateKey(key) || key.utf8.count > stateKeySizeLimit { throw .invalidName(key) }
+        let size = key.utf8.count + value.count
+        let limit = effectiveLimit(stateValueSizeLimit, overhead: Message.stateRowOverhead)
         if size > limit { throw .tooLarge(size: size, limit: limit) }
     }
 

@@ -86,6 +86,22 @@ public struct Settings: Sendable, Equatable {
     /// The longest timeout a query may ask for (from this node or from the network).
     public var maxQueryTimeout: Duration = .seconds(300)
 
+    /// Replicated state: live rows one owner may hold (this node's writes are refused past
+    /// it, other owners' rows refused and counted); with tombstones, twice as many entries.
+    public var stateRowsPerOwner: Int = 4_096
+    /// Tables one owner may use.
+    public var stateTables: Int = 64
+    /// The longest key this node writes, in bytes (at most `Limits.maxStateKeyLength`).
+    public var stateKeySizeLimit: Int = 256
+    /// The largest row this node writes: key plus value, in bytes, also held to what one
+    /// datagram carries (`effectiveLimit` with `Message.stateRowOverhead`).
+    public var stateValueSizeLimit: Int = 1_024
+    /// How long a deleted row's tombstone is kept before it is collected. A tombstone must
+    /// outlive the longest partition the cluster heals, or a replica cut off for longer could
+    /// bring the deleted row back; the cluster heals partitions until a failed member is reaped
+    /// (`reapFailedAfter`, 24 h), so the default is twice that.
+    public var stateTombstoneAge: Duration = .seconds(48 * 3600)
+
     public init() {}
 
     /// A size limit as enforced: at most what a datagram holds next to `overhead` bytes of
@@ -149,6 +165,11 @@ public struct Settings: Sendable, Equatable {
         try within(eagerPushesPerRound, "eagerPushesPerRound", 0...65_536)
         try within(queryTimeoutMultiplier, "queryTimeoutMultiplier", 1...100)
         try within(maxQueryTimeout, "maxQueryTimeout", interval)
+        try within(stateRowsPerOwner, "stateRowsPerOwner", 1...(1 << 20))
+        try within(stateTables, "stateTables", 1...4_096)
+        try within(stateKeySizeLimit, "stateKeySizeLimit", 1...Limits.maxStateKeyLength)
+        try within(stateValueSizeLimit, "stateValueSizeLimit", 1...Limits.maxPayloadSize)
+        try within(stateTombstoneAge, "stateTombstoneAge", .seconds(1)...Self.maxAge)
         if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
         if payloadBudget < Message.largestFixedSize {
             throw SettingsError(

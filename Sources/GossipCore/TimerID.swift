@@ -26,6 +26,7 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
     case leave(LeaveTimer)
     case userEvents(UserEventTimer)
     case queries(QueryTimer)
+    case state(StateTimer)
 
     /// Whether arming a timer of this kind makes every earlier one of the kind stale.
     public var supersedesEarlier: Bool {
@@ -37,6 +38,7 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
         case .leave(let t): t.supersedesEarlier
         case .userEvents(let t): t.supersedesEarlier
         case .queries(let t): t.supersedesEarlier
+        case .state(let t): t.supersedesEarlier
         }
     }
 
@@ -50,6 +52,7 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
         case .leave(let t): t.rawValue
         case .userEvents(let t): t.rawValue
         case .queries(let t): t.rawValue
+        case .state(let t): t.rawValue
         }
     }
 
@@ -62,6 +65,7 @@ public enum TimerKind: Hashable, Sendable, CustomStringConvertible {
         case .leave(let t): "leave.\(t)"
         case .userEvents(let t): "userEvents.\(t)"
         case .queries(let t): "queries.\(t)"
+        case .state(let t): "state.\(t)"
         }
     }
 }
@@ -158,6 +162,18 @@ public enum QueryTimer: UInt8, Hashable, Sendable {
     public var supersedesEarlier: Bool {
         switch self {
         case .deadline: false
+        }
+    }
+}
+
+/// Timers of replicated state (`ReplicatedState`).
+public enum StateTimer: UInt8, Hashable, Sendable {
+    /// Drop the tombstones older than `Settings.stateTombstoneAge`.
+    case collect = 12
+
+    public var supersedesEarlier: Bool {
+        switch self {
+        case .collect: true
         }
     }
 }

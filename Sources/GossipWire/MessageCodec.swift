@@ -97,6 +97,8 @@ extension ByteBuffer {
             m = .queryResponse(try body.readQueryResponse())
         case .relay:
             m = .relay(QueryRelay(response: try body.readQueryResponse()))
+        case .stateRow:
+            m = .stateRow(try body.readStateRow())
         case .pushPull:
             throw .unexpectedType(type.rawValue)
         }
@@ -132,6 +134,20 @@ extension ByteBuffer {
         let payload = try readPayload()
         let flags = try readFlags(allowed: MessageFlags.coalesce)
         return UserEvent(time: time, origin: origin, name: name, payload: payload, coalesce: flags & MessageFlags.coalesce != 0)
+    }
+
+    /// A state row as `FieldSink.stateRow` writes it. Versions share the incarnation ceiling;
+    /// a tombstone carries no value.
+    mutating func readStateRow() throws(WireError) -> StateRow {
+        let table = try readName()
+        let owner = try readName()
+        let key = try readWireString(maxLength: Limits.maxStateKeyLength) { .nameTooLong(Int(clamping: $0)) }
+        let version = try readIncarnation()
+        let flags = try readFlags(allowed: MessageFlags.deleted)
+        let value = try readPayload()
+        let deleted = flags & MessageFlags.deleted != 0
+        if deleted, !value.isEmpty { throw .bodyLengthMismatch }
+        return StateRow(table: table, owner: owner, key: key, version: version, deleted: deleted, value: value)
     }
 
     mutating func readQueryResponse() throws(WireError) -> QueryResponse {

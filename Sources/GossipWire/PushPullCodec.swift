@@ -41,6 +41,10 @@ extension ByteBuffer {
                 sections.append(.members(try section.readMembersSection()))
             case .events:
                 sections.append(.events(try section.readEventsSection()))
+            case .stateDigest:
+                sections.append(.stateDigest(try section.readStateDigestSection()))
+            case .stateRows:
+                sections.append(.stateRows(try section.readStateRowsSection()))
             case nil:
                 // A newer node's section: skipped whole, and counted by whoever merges.
                 sections.append(.unknown(type: type))
@@ -64,6 +68,33 @@ extension ByteBuffer {
         for _ in 0..<Int(count) { events.append(try readUserEvent()) }
         if readableBytes != 0 { throw .bodyLengthMismatch }
         return EventsSection(eventClock: eventClock, queryClock: queryClock, events: events)
+    }
+
+    /// A digest section filling the whole buffer: a count, then owner and hash pairs.
+    mutating func readStateDigestSection() throws(WireError) -> [OwnerDigest] {
+        let count = try readVarint()
+        // An entry takes two bytes at least (owner length, hash).
+        if count > UInt64(readableBytes / 2) { throw .countTooLarge(count) }
+        var entries: [OwnerDigest] = []
+        entries.reserveCapacity(Int(count))
+        for _ in 0..<Int(count) {
+            let owner = try readName()
+            entries.append(OwnerDigest(owner: owner, hash: try readVarint()))
+        }
+        if readableBytes != 0 { throw .bodyLengthMismatch }
+        return entries
+    }
+
+    /// A rows section filling the whole buffer: a count, then state rows.
+    mutating func readStateRowsSection() throws(WireError) -> [StateRow] {
+        let count = try readVarint()
+        // A row takes six bytes at least (three lengths, version, flags, value length).
+        if count > UInt64(readableBytes / 6) { throw .countTooLarge(count) }
+        var rows: [StateRow] = []
+        rows.reserveCapacity(Int(count))
+        for _ in 0..<Int(count) { rows.append(try readStateRow()) }
+        if readableBytes != 0 { throw .bodyLengthMismatch }
+        return rows
     }
 
     /// A members section filling the whole buffer: count, then member states.

@@ -43,7 +43,7 @@ import Testing
         var h = try Harness(members: 1)
         let before = h.node.pendingBroadcasts(of: .membership)
         h.node.enqueueBroadcast(Self.event(0), key: .userEvent(time: 0, origin: "t"))
-        h.node.enqueueBroadcast(Self.event(1), key: .state(owner: "peer-0", key: "peer-0"))
+        h.node.enqueueBroadcast(Self.event(1), key: .state(table: "t", owner: "peer-0", key: "peer-0"))
         #expect(h.node.pendingBroadcasts(of: .membership) == before)
         #expect(h.node.pendingBroadcasts == before + 2)
     }

@@ -39,6 +39,14 @@ import Testing
                     sequence: 128, target: "t", targetAddress: Address(ipv4: 0x0102_0304, port: 80), requester: "r",
                     requesterAddress: Address(ipv4: 0x0506_0708, port: 81), wantsNack: true)),
             hex: "02 15 8001 0174 04 01020304 0050 0172 04 05060708 0051 01"),
+        // state row: table "t", owner "o", key "k", version 300, flags 0, value aa
+        Vector(
+            message: .stateRow(StateRow(table: "t", owner: "o", key: "k", version: 300, value: [0xaa])),
+            hex: "0d 0b 0174 016f 016b ac02 00 01aa"),
+        // a tombstone: flags 1, no value
+        Vector(
+            message: .stateRow(StateRow(table: "t", owner: "o", key: "k", version: 2, deleted: true, value: [])),
+            hex: "0d 09 0174 016f 016b 02 01 00"),
     ]
 
     @Test(arguments: vectors)
@@ -62,6 +70,23 @@ import Testing
         // flags, sender, address, one section: type 1 (members), length 0x11, count 1, the member.
         let expected = "08 1e 03 0173 04 0a000002 0002 01 01 11 01 016d 04 0a000003 0003 04 01 01 016b 0176"
         #expect(Array(b.readableBytesView) == bytes(hex: expected))
+    }
+
+    @Test func stateSectionsEncodeToPinnedBytes() throws {
+        let p = PushPull(
+            join: false, isReply: false, sender: "s", senderAddress: Address(ipv4: 0x0a00_0002, port: 2),
+            sections: [
+                .stateDigest([OwnerDigest(owner: "o", hash: 5)]),
+                .stateRows([StateRow(table: "t", owner: "o", key: "k", version: 2, deleted: true, value: [])]),
+            ])
+        var b = ByteBuffer()
+        b.writeFramedStreamMessage(.pushPull(p))
+        // Two sections: type 3 (digest), length 4, one entry "o" → 5; type 4 (rows), length 10, one tombstone.
+        let expected = "08 1d 00 0173 04 0a000002 0002 02 03 04 01 016f 05 04 0a 01 0174 016f 016b 02 01 00"
+        #expect(Array(b.readableBytesView) == bytes(hex: expected))
+        var body = b
+        body.moveReaderIndex(forwardBy: 2)
+        #expect(try ByteBuffer.decodePushPullBody(&body) == p)
     }
 
     @Test func plaintextPacketLayout() throws {

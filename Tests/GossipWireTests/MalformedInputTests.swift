@@ -146,6 +146,12 @@ import Testing
             error: .incarnationOutOfRange(.max)),
         Case(name: "incarnation above the ceiling", hex: "0100 0513 818080808080808040 0161 04 7f000001 0001 00",
             error: .incarnationOutOfRange(Limits.maxIncarnation + 1)),
+        Case(name: "state tombstone with a value", hex: "0100 0d0a 0174 016f 016b 02 01 01aa", error: .bodyLengthMismatch),
+        Case(name: "unknown state row flag", hex: "0100 0d09 0174 016f 016b 02 02 00", error: .invalidMessageFlags(2)),
+        Case(
+            name: "state version above the ceiling", hex: "0100 0d11 0174 016f 016b 818080808080808040 00 00",
+            error: .incarnationOutOfRange(Limits.maxIncarnation + 1)),
+        Case(name: "state key too long", hex: "0100 0d06 0174 016f 8104", error: .nameTooLong(513)),
         Case(name: "unsorted tag keys", hex: "0100 0511 00 0161 04 7f000001 0001 02 0162 00 0161 00", error: .unsortedTags),
     ]
 
@@ -179,6 +185,13 @@ import Testing
         // flags, sender "s", 10.0.0.2:2, then a member count of 2^32 and nothing else.
         var b = ByteBuffer(bytes: bytes(hex: "00 0173 04 0a000002 0002 8080808010"))
         #expect(throws: WireError.countTooLarge(1 << 32)) { try ByteBuffer.decodePushPullBody(&b) }
+    }
+
+    @Test func stateSectionCountsBeyondTheBytesPresentAreRefused() {
+        for type in ["03", "04"] {
+            var b = ByteBuffer(bytes: bytes(hex: "00 0173 04 0a000002 0002 01 \(type) 01 7f"))
+            #expect(throws: WireError.countTooLarge(127)) { try ByteBuffer.decodePushPullBody(&b) }
+        }
     }
 
     @Test func pushPullUnknownStatusIsRefused() {

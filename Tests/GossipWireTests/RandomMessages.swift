@@ -86,8 +86,17 @@ struct RandomMessages {
         QueryResponse(time: lamport(), id: u32(), origin: name(), from: name(), isAck: bool(), payload: payload())
     }
 
+    /// A row the decoder accepts: any key up to `Limits.maxStateKeyLength`, a tombstone without a value.
+    mutating func stateRow() -> StateRow {
+        let deleted = bool()
+        return StateRow(
+            table: name(), owner: name(), key: string(maxBytes: Limits.maxStateKeyLength), version: incarnation(),
+            deleted: deleted, value: deleted ? [] : payload())
+    }
+
     mutating func message() -> Message {
-        switch int(0...10) {
+        switch int(0...11) {
+        case 11: .stateRow(stateRow())
         case 7: .userEvent(userEvent())
         case 8:
             .query(
@@ -124,6 +133,10 @@ struct RandomMessages {
         if bool() {
             p.sections.append(
                 .events(EventsSection(eventClock: lamport(), queryClock: lamport(), events: (0..<int(0...5)).map { _ in userEvent() })))
+        }
+        if bool() {
+            p.sections.append(.stateDigest((0..<int(0...8)).map { _ in OwnerDigest(owner: name(), hash: u64()) }))
+            p.sections.append(.stateRows((0..<int(0...5)).map { _ in stateRow() }))
         }
         return p
     }

@@ -84,7 +84,8 @@ extension NodeRuntime {
         case .requestRefused(let request, let error):
             app.refusal = error
             logger.info("request refused", metadata: ["gossip.request": "\(request)", "gossip.error": "\(error)"])
-        case .datagram, .stream, .reply, .timer, .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict: break
+        // Replicated state has no runtime API yet (issue 11): its changes stay in the core's replica.
+        case .rowChanged, .datagram, .stream, .reply, .timer, .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict: break
         }
     }
 

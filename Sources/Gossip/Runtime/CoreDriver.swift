@@ -33,7 +33,7 @@ extension NodeRuntime {
             case .leaveCompleted: leaveFinished = true
             case .refused(let reason, let from): refused(reason, from: from)
             case .nameConflict(let conflict): nameConflict(conflict)
-            case .userEvent, .eventFired, .query, .queryAck, .queryResponse, .queryFinished, .requestRefused:
+            case .userEvent, .eventFired, .query, .queryAck, .queryResponse, .queryFinished, .requestRefused, .rowChanged:
                 application(output)
             }
         }

@@ -1,0 +1,186 @@
+import GossipCore
+import GossipSimulator
+import Testing
+
+/// Replicated node-owned state on the simulator, held to an oracle that computes the truth from
+/// the owners' writes: every live replica converges to it exactly, under loss, crashes,
+/// partitions and restarts.
+@Suite struct ReplicatedStateTests {
+    /// What each owner wrote last, by owner name, then "table/key" → value.
+    final class Oracle {
+        var rows: [String: [String: [UInt8]]] = [:]
+        let sim: Simulation
+
+        init(_ sim: Simulation) { self.sim = sim }
+
+        func write(_ i: Int, table: String, key: String, value: [UInt8]) {
+            sim.writeRow(i, table: table, key: key, value: value)
+            rows[sim.name(of: i), default: [:]]["\(table)/\(key)"] = value
+        }
+
+        func delete(_ i: Int, table: String, key: String) {
+            sim.deleteRow(i, table: table, key: key)
+            rows[sim.name(of: i), default: [:]]["\(table)/\(key)"] = nil
+        }
+
+        /// Forgets what `i` wrote: it restarts with none of its rows.
+        func forget(_ i: Int) { rows[sim.name(of: i)] = [:] }
+
+        func replica(_ j: Int, of owner: String) -> [String: [UInt8]] {
+            var out: [String: [UInt8]] = [:]
+            for r in sim.core(j).stateRows(of: owner) { out["\(r.table)/\(r.key)"] = r.value }
+            return out
+        }
+
+        /// Running nodes among `nodes` whose replica of some owner in `owners` differs from the truth.
+        func wrong(_ nodes: some Sequence<Int>, owners: some Sequence<Int>) -> [Int] {
+            let owners = Array(owners)
+            return nodes.filter { j in
+                sim.isRunning(j) && owners.contains { o in replica(j, of: sim.name(of: o)) != (rows[sim.name(of: o)] ?? [:]) }
+            }
+        }
+
+        /// Runs in steps of one second until no node is wrong or `limit` passed; returns the
+        /// time it took, or nil. Only the nodes wrong at the last check are checked again: with
+        /// no writes under way, a replica that equals the truth stays equal.
+        func converge(_ nodes: Range<Int>, owners: some Sequence<Int>, limit: Duration) -> Duration? {
+            let start = sim.elapsed
+            let owners = Array(owners)
+            var pending = Array(nodes)
+            while sim.elapsed - start <= limit {
+                pending = wrong(pending, owners: owners)
+                if pending.isEmpty { return sim.elapsed - start }
+                sim.run(for: .seconds(1))
+            }
+            return nil
+        }
+    }
+
+    static let tables = ["t0", "t1", "t2", "t3", "t4"]
+
+    /// Each owner writes 20 rows, 4 in each of 5 tables.
+    static func writeInitialRows(_ oracle: Oracle, _ nodes: Range<Int>) {
+        for i in nodes {
+            for (t, table) in tables.enumerated() {
+                for k in 0..<4 { oracle.write(i, table: table, key: "k\(k)", value: Array("\(i).\(t).\(k).0".utf8)) }
+            }
+        }
+    }
+
+    /// A formed cluster of `count` nodes whose owners each wrote their 20 rows, run until every
+    /// replica holds them.
+    static func converged(count: Int, seed: UInt64, loss: Double) throws -> (Simulation, Range<Int>, Oracle) {
+        let sim = Simulation(seed: seed, network: NetworkModel(loss: loss))
+        let nodes = try sim.addFormedCluster(count: count)
+        let oracle = Oracle(sim)
+        writeInitialRows(oracle, nodes)
+        #expect(oracle.converge(nodes, owners: nodes, limit: .seconds(600)) != nil)
+        return (sim, nodes, oracle)
+    }
+
+    /// `perSecond` changes for `seconds` from random owners among `owners`: mostly updates,
+    /// some deletes, a deleted row written again.
+    static func churn(_ oracle: Oracle, owners: [Int], perSecond: Int, seconds: Int, rng: inout SeededGenerator) {
+        let step = Duration.seconds(1) / perSecond
+        for n in 0..<(perSecond * seconds) {
+            let i = owners[rng.index(below: owners.count)]
+            let table = tables[rng.index(below: tables.count)]
+            let key = "k\(rng.index(below: 4))"
+            if oracle.rows[oracle.sim.name(of: i)]?["\(table)/\(key)"] != nil, rng.index(below: 10) == 0 {
+                oracle.delete(i, table: table, key: key)
+            } else {
+                oracle.write(i, table: table, key: key, value: Array("\(i).\(n)".utf8))
+            }
+            oracle.sim.run(for: step)
+        }
+    }
+
+    /// Issue 11's first "must show", at `count` nodes: 20 rows per owner in 5 tables, 100
+    /// changes per second for 60 s under 5 % loss; when the changes stop, every live replica
+    /// equals the truth.
+    static func convergesUnderLossAndChurn(count: Int, seed: UInt64) throws {
+        let sim = Simulation(seed: seed, network: NetworkModel(loss: 0.05))
+        let nodes = try sim.addFormedCluster(count: count)
+        let oracle = Oracle(sim)
+        Self.writeInitialRows(oracle, nodes)
+        var rng = SeededGenerator(seed: seed)
+        churn(oracle, owners: Array(nodes), perSecond: 100, seconds: 60, rng: &rng)
+        let took = oracle.converge(nodes, owners: nodes, limit: .seconds(900))
+        print("seed \(seed), \(count) nodes: every replica equals the truth \(took.map { "\($0)" } ?? "never") after the changes stopped")
+        #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
+        #expect(sim.core(0).stateOwners.count == count)
+    }
+
+    /// One seed at a time: each holds 1,000 replicas of 20,000 rows (several GB).
+    @Test(.serialized, arguments: [1, 2, 3] as [UInt64])
+    func aThousandReplicasConvergeUnderLossAndChurn(seed: UInt64) throws {
+        try Self.convergesUnderLossAndChurn(count: 1_000, seed: seed)
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aHundredReplicasConvergeUnderLossAndChurn(seed: UInt64) throws {
+        try Self.convergesUnderLossAndChurn(count: 100, seed: seed)
+    }
+
+    /// A crashed owner's rows are unavailable on each node from the moment that node declares it
+    /// failed, and on every node once all have.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aCrashMarksTheOwnersRowsUnavailableEverywhere(seed: UInt64) throws {
+        let (sim, nodes, _) = try Self.converged(count: 100, seed: seed, loss: 0.05)
+        let victim = 17
+        let name = sim.name(of: victim)
+        var stillAvailableAtDetection: [Int] = []
+        sim.observeEvents { j, e in
+            if e.kind == .failed, e.member.name == name, sim.core(j).isOwnerAvailable(name) { stillAvailableAtDetection.append(j) }
+        }
+        let crashedAt = sim.elapsed
+        sim.crash(victim)
+        let others = nodes.filter { $0 != victim }
+        let all = sim.run(upTo: .seconds(120)) { others.allSatisfy { !sim.core($0).isOwnerAvailable(name) } }
+        print("seed \(seed): a crashed owner's rows unavailable everywhere after \(sim.elapsed - crashedAt)")
+        #expect(all)
+        #expect(stillAvailableAtDetection.isEmpty)
+        // Held, not dropped: the rows come back if the owner does.
+        #expect(others.allSatisfy { sim.core($0).stateRows(of: name).count == 20 })
+    }
+
+    /// Both halves of a 60 s partition keep writing; after it heals every replica equals the
+    /// truth, and every owner is available again.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aPartitionHealsToExactEquality(seed: UInt64) throws {
+        let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.01)
+        sim.partition { $0 % 2 }
+        var rng = SeededGenerator(seed: seed)
+        Self.churn(oracle, owners: Array(nodes), perSecond: 20, seconds: 60, rng: &rng)
+        sim.heal()
+        let took = oracle.converge(nodes, owners: nodes, limit: .seconds(900))
+        print("seed \(seed): after a 60 s partition, every replica equals the truth \(took.map { "\($0)" } ?? "never") after the heal")
+        #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
+        let unavailable = sim.run(upTo: .seconds(300)) {
+            nodes.allSatisfy { j in nodes.allSatisfy { sim.core(j).isOwnerAvailable(sim.name(of: $0)) } }
+        }
+        #expect(unavailable)
+    }
+
+    /// An owner restarted from its snapshot writes new rows that win everywhere, and none of
+    /// the rows of its previous life survives on any replica.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aRestartedOwnersNewRowsWinWithNoStaleOnes(seed: UInt64) throws {
+        let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.05)
+        let owner = 42
+        let before = sim.core(owner).stateVersion
+        sim.crash(owner)
+        sim.run(for: .seconds(5))
+        try sim.restart(owner)
+        oracle.forget(owner)
+        // Two keys of its previous life written again, three new ones; the other 18 are stale.
+        for k in 0..<2 { oracle.write(owner, table: "t0", key: "k\(k)", value: Array("new\(k)".utf8)) }
+        for k in 0..<3 { oracle.write(owner, table: "fresh", key: "n\(k)", value: Array("fresh\(k)".utf8)) }
+        sim.run(for: .milliseconds(1))
+        #expect(sim.core(owner).stateVersion > before)
+        let took = oracle.converge(nodes, owners: nodes, limit: .seconds(600))
+        print("seed \(seed): a restarted owner's rows converge everywhere \(took.map { "\($0)" } ?? "never") after it wrote them")
+        #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: [owner]).count) replicas still differ")
+        #expect(nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 5 })
+    }
+}
