@@ -10,6 +10,8 @@ public struct BroadcastQueue: Sendable {
         var message: Message
         var size: Int
         var id: UInt64
+        /// Copies already pushed eagerly: they count against the update's retransmit limit.
+        var pushed: Int
     }
 
     private var buckets: [[Entry]] = [[]]
@@ -26,12 +28,15 @@ public struct BroadcastQueue: Sendable {
     public init() {}
 
     /// Queues `message` about `key`, replacing any older update about it; returns its id.
+    /// `pushed` copies were already sent eagerly: the update goes out `limit - pushed` more
+    /// times (once at least), so an update whose eager pushes were cut short by their budget
+    /// gets the gossip it missed.
     @discardableResult
-    public mutating func enqueue(_ message: Message, key: BroadcastKey) -> UInt64 {
+    public mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) -> UInt64 {
         let id = nextID
         nextID += 1
         latest[key] = id
-        buckets[0].append(Entry(key: key, message: message, size: message.encodedSize, id: id))
+        buckets[0].append(Entry(key: key, message: message, size: message.encodedSize, id: id, pushed: pushed))
         stored += 1
         // Superseded entries leave the buckets only when a fill passes over them, and a stream
         // of updates about one key (a peer raising its own incarnation as fast as it can) could
@@ -80,7 +85,8 @@ public struct BroadcastQueue: Sendable {
         return dropped
     }
 
-    /// Appends updates to `messages` while they fit in `budget`, and charges one transmission each.
+    /// Appends updates to `messages` while they fit in `budget`, and charges one transmission
+    /// each. Each update goes out `limit` times in all, its eager pushes included.
     public mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int) {
         guard limit > 0 else { return }
         var t = 0
@@ -111,6 +117,7 @@ public struct BroadcastQueue: Sendable {
         while i >= 0, budget >= Self.smallestMessage, misfits < Self.misfitLimit {
             let e = buckets[t][i]
             i -= 1
+            let limit = max(1, limit - e.pushed)
             if t < limit, e.size > budget {
                 misfits += 1
                 kept.append(e)

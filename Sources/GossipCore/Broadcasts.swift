@@ -28,15 +28,6 @@ public enum BroadcastClass: Int, CaseIterable, Sendable, CustomStringConvertible
     case userEvent = 2
     case state = 3
 
-    /// User events and queries are pushed to `Formulas.eagerFanout` members at once, so fewer
-    /// gossip retransmits are left to them, and so are replicated-state rows.
-    public var isPushedEagerly: Bool {
-        switch self {
-        case .membership: false
-        case .query, .userEvent, .state: true
-        }
-    }
-
     public var description: String {
         switch self {
         case .membership: "membership"
@@ -93,9 +84,9 @@ struct Broadcasts: Sendable {
     }
 
     @discardableResult
-    mutating func enqueue(_ message: Message, key: BroadcastKey) -> UInt64 {
+    mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) -> UInt64 {
         let c = key.broadcastClass.rawValue
-        let id = queues[c].enqueue(message, key: key)
+        let id = queues[c].enqueue(message, key: key, pushed: pushed)
         let cap = caps[key.broadcastClass]
         if queues[c].count > cap { dropped[c] += queues[c].trim(toAtMost: cap) }
         return id
@@ -104,9 +95,8 @@ struct Broadcasts: Sendable {
     /// The share of a datagram membership may take while other classes wait, in quarters.
     static let membershipShare = 3
 
-    /// `limit` is the retransmit limit of membership updates; `eagerLimit` that of the classes
-    /// pushed eagerly first (`BroadcastClass.isPushedEagerly`).
-    mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int, eagerLimit: Int) {
+    /// `limit` is the retransmit limit; an update pushed eagerly has its pushes counted against it.
+    mutating func fill(into messages: inout [Message], budget: inout Int, limit: Int) {
         var othersWaiting = false
         for c in 1..<queues.count where queues[c].count > 0 { othersWaiting = true }
         guard othersWaiting else {
@@ -118,7 +108,7 @@ struct Broadcasts: Sendable {
         queues[BroadcastClass.membership.rawValue].fill(into: &messages, budget: &share, limit: limit)
         budget -= granted - share
         for c in BroadcastClass.allCases.dropFirst() {
-            queues[c.rawValue].fill(into: &messages, budget: &budget, limit: c.isPushedEagerly ? eagerLimit : limit)
+            queues[c.rawValue].fill(into: &messages, budget: &budget, limit: limit)
         }
     }
 }

@@ -5,12 +5,10 @@ struct Dissemination: Sendable {
     /// A locally made update is waiting: the router runs a gossip round at the end of the input.
     private var sendNow = false
     let retransmitMultiplier: Int
-    let eagerFanoutExtra: Int
 
-    init(caps: BroadcastCaps, retransmitMultiplier: Int, eagerFanoutExtra: Int) {
+    init(caps: BroadcastCaps, retransmitMultiplier: Int) {
         broadcasts = Broadcasts(caps: caps)
         self.retransmitMultiplier = retransmitMultiplier
-        self.eagerFanoutExtra = eagerFanoutExtra
     }
 
     /// Updates waiting, in all classes.
@@ -25,9 +23,9 @@ struct Dissemination: Sendable {
     /// Queues an update, replacing the older one about `key`; `sendNow` for updates this node
     /// made itself (suspicions it raised, its refutations, its departure). Returns the update's id.
     @discardableResult
-    mutating func enqueue(_ message: Message, key: BroadcastKey, sendNow now: Bool = false) -> UInt64 {
+    mutating func enqueue(_ message: Message, key: BroadcastKey, sendNow now: Bool = false, pushed: Int = 0) -> UInt64 {
         if now { sendNow = true }
-        return broadcasts.enqueue(message, key: key)
+        return broadcasts.enqueue(message, key: key, pushed: pushed)
     }
 
     /// Retransmissions per update in a cluster of `liveCount` members.
@@ -37,9 +35,7 @@ struct Dissemination: Sendable {
 
     /// Appends queued updates while they fit in `budget`.
     mutating func fill(into messages: inout [Message], budget: inout Int, liveCount: Int) {
-        let limit = retransmitLimit(liveCount: liveCount)
-        let eager = Formulas.eagerRetransmitLimit(members: liveCount, extra: eagerFanoutExtra, retransmitLimit: limit)
-        broadcasts.fill(into: &messages, budget: &budget, limit: limit, eagerLimit: eager)
+        broadcasts.fill(into: &messages, budget: &budget, limit: retransmitLimit(liveCount: liveCount))
     }
 
     /// Whether a round is due at once; clears the request.

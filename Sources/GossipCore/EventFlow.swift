@@ -46,8 +46,9 @@ extension GossipInstance {
 
     /// Sends `message` at once to `Formulas.eagerFanout` live members other than `sender`: this
     /// node's successor on the ring of live members ordered by name, and random others; each
-    /// datagram is topped up with queued updates. Then queues it for the gossip retransmits left
-    /// (`Formulas.eagerRetransmitLimit`).
+    /// datagram is topped up with queued updates. Then queues it for the gossip retransmits left:
+    /// the retransmit limit less the pushes made, so a push cut short by `eagerBudget` leaves
+    /// the update the gossip it would have had without eager pushes.
     ///
     /// Random pushes alone miss a member with probability about e^-f, and a miss waits for
     /// push/pull (30 s or more). The successor link closes that gap at no extra copy: every
@@ -78,7 +79,7 @@ extension GossipInstance {
         let sent = random.count + (next == nil ? 0 : 1)
         counters.eagerPushes += sent
         eagerBudget -= sent
-        dissemination.enqueue(message, key: key)
+        dissemination.enqueue(message, key: key, pushed: sent)
     }
 
     // MARK: push/pull

@@ -47,17 +47,11 @@ public enum Formulas {
     /// about e^-f, so all n are reached with probability about exp(-n e^-f) = exp(-e^-extra)
     /// (Kermarrec, Massoulié, Ganesh 2003; Docs/benchmarks/EVENTS.md). Bounding f by the
     /// retransmit limit keeps the copies per member at Serf's: the remaining
-    /// `retransmitLimit - f` go by ordinary gossip (`eagerRetransmitLimit`).
+    /// `retransmitLimit - f` go by ordinary gossip (`BroadcastQueue.enqueue(_:key:pushed:)`).
     public static func eagerFanout(members n: Int, extra: Int, retransmitLimit: Int) -> Int {
         if n <= 1 { return 0 }
         let f = Int((naturalLog(Double(n)) + Double(extra)).rounded(.up))
         return max(1, min(f, retransmitLimit - 1, n - 1))
-    }
-
-    /// Gossip retransmissions left to an eagerly pushed update after its pushes: at least one,
-    /// so that a member the pushes missed hears of it within a gossip round or two.
-    public static func eagerRetransmitLimit(members n: Int, extra: Int, retransmitLimit: Int) -> Int {
-        max(1, retransmitLimit - eagerFanout(members: n, extra: extra, retransmitLimit: retransmitLimit))
     }
 
     /// Serf's default query timeout: `gossipInterval × multiplier × ceil(log10(n + 1))`

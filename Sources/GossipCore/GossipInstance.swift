@@ -77,8 +77,7 @@ public struct GossipInstance: Sendable {
         self.tags = tags
         self.rng = SeededGenerator(seed: seed)
         self.dissemination = Dissemination(
-            caps: settings.broadcastCaps, retransmitMultiplier: settings.retransmitMultiplier,
-            eagerFanoutExtra: settings.eagerFanoutExtra)
+            caps: settings.broadcastCaps, retransmitMultiplier: settings.retransmitMultiplier)
         self.incarnation = incarnation
         self.eagerBudget = settings.eagerPushesPerRound
         self.events = UserEvents(window: settings.eventWindow, keep: settings.eventsInPushPull)
