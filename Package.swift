@@ -125,6 +125,15 @@ let package = Package(
             path: "Benchmarks/event-sim-bench",
             swiftSettings: strict
         ),
+        // Heap bytes in use, for state-sim-bench's memory per row.
+        .target(name: "StateBenchHeap", path: "Benchmarks/state-sim-bench/Heap"),
+        .executableTarget(
+            name: "state-sim-bench",
+            dependencies: ["GossipSimulator", "GossipCore", "Overlay", "Addresses", "StateBenchHeap"],
+            path: "Benchmarks/state-sim-bench",
+            exclude: ["Heap"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sim-bench",
             dependencies: ["GossipSimulator"],
@@ -162,7 +171,9 @@ let package = Package(
         // MARK: tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),
         .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore"], swiftSettings: strict),
-        .testTarget(name: "GossipSimulatorTests", dependencies: ["GossipSimulator", "GossipCore"], swiftSettings: strict),
+        .testTarget(
+            name: "GossipSimulatorTests", dependencies: ["GossipSimulator", "GossipCore", "Overlay", "Addresses"],
+            swiftSettings: strict),
         .testTarget(
             name: "WireSimulationTests",
             dependencies: ["GossipSimulator", "GossipWire", "GossipCore", .product(name: "NIOCore", package: "swift-nio")],

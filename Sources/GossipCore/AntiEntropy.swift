@@ -7,7 +7,7 @@
 extension GossipInstance {
     /// This node's state, a section per part (the shell or the simulator splits it into frames).
     /// A reply to a request that carried a digest adds the rows that request's sender lacks.
-    func localState(join: Bool, reply: Bool, peerDigest: [String: UInt64]? = nil) -> StreamMessage {
+    func localState(join: Bool, reply: Bool, peerDigest: [String: OwnerDigest]? = nil) -> StreamMessage {
         var sections = table.sections
         sections.append(.events(eventsSection()))
         sections += stateDigestSections()

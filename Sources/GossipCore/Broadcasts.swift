@@ -45,7 +45,9 @@ public struct BroadcastCaps: Sendable, Equatable {
     /// Serf prunes its query and event queues above 4,096 entries (serf.Config.MaxQueueDepth).
     public var query: Int = 4_096
     public var userEvent: Int = 4_096
-    public var state: Int = 65_536
+    /// Rows dropped here are repaired by anti-entropy, which costs what differs; a deeper queue
+    /// only holds rows that gossip has already sent most of their copies of.
+    public var state: Int = 4_096
 
     public init() {}
 
@@ -88,7 +90,9 @@ struct Broadcasts: Sendable {
         let c = key.broadcastClass.rawValue
         let id = queues[c].enqueue(message, key: key, pushed: pushed)
         let cap = caps[key.broadcastClass]
-        if queues[c].count > cap { dropped[c] += queues[c].trim(toAtMost: cap) }
+        // An eighth below the cap, so that a queue held at its cap by a flood trims once per
+        // cap/8 updates rather than shifting its buckets on every one.
+        if queues[c].count > cap { dropped[c] += queues[c].trim(toAtMost: cap - cap / 8) }
         return id
     }
 

@@ -52,6 +52,8 @@ public struct Counters: Sendable, Equatable {
     public var stateRowsOfUnknownOwners = 0
     /// Follow-up push/pull conversations sent to give a responder the rows its digest lacked.
     public var stateFollowUps = 0
+    /// Exchanges started with an owner back from failed (`GossipInstance.syncWithReturning`).
+    public var stateSyncsWithReturning = 0
     /// Tombstones dropped after `Settings.stateTombstoneAge`.
     public var tombstonesCollected = 0
 }

@@ -214,6 +214,7 @@ extension PushPullSection {
             for d in entries {
                 w.string(d.owner)
                 w.varint(d.hash)
+                w.varint(d.newest)
             }
         case .stateRows(let rows):
             w.varint(UInt64(rows.count))

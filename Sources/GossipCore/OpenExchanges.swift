@@ -7,7 +7,7 @@ struct OpenExchanges: Sendable {
         var ignoring = false
         /// The peer's replicated-state digest, gathered over the exchange's frames: what it
         /// lacks is known only after the last.
-        var peerDigest: [String: UInt64] = [:]
+        var peerDigest: [String: OwnerDigest] = [:]
         /// The exchange carried a digest (its sender holds replicated state).
         var hasDigest = false
         /// The exchange carried members (a full exchange, answered with this node's state);

@@ -5,38 +5,95 @@
 /// A row is applied only when its version is newer than the one held for its
 /// `(table, owner, key)`; an older or equal one is a duplicate. Deletes are tombstones, kept
 /// until `collect(now:age:)` drops them (`Settings.stateTombstoneAge`).
-struct ReplicatedState: Sendable {
+///
+/// Visible to the package so that `state-sim-bench` can measure a replica's memory and an
+/// exchange's bytes on the same code the router runs.
+package struct ReplicatedState: Sendable {
     struct RowID: Hashable, Sendable {
         var table: String
         var key: String
     }
 
+    /// One row as a replica holds it: 16 bytes beside its key, so that a replica of many small
+    /// rows costs little more than their encoding (Docs/benchmarks/STATE.md). The deleted flag
+    /// rides in the version's top bit (versions stay below `Limits.maxIncarnation`, 2^62).
     struct Entry: Sendable {
-        var version: UInt64
-        var deleted: Bool
+        private var bits: UInt64
         var value: [UInt8]
-        /// When this replica stored it: a tombstone's age counts from here.
-        var storedAt: Instant
+
+        init(version: UInt64, deleted: Bool, value: [UInt8]) {
+            bits = version | (deleted ? Self.deletedBit : 0)
+            self.value = value
+        }
+
+        var version: UInt64 { bits & ~Self.deletedBit }
+        var deleted: Bool { bits & Self.deletedBit != 0 }
+
+        static let deletedBit: UInt64 = 1 << 63
     }
 
     struct Owner: Sendable {
         var rows: [RowID: Entry] = [:]
+        /// When this replica stored each tombstone: its age counts from there.
+        var buried: [RowID: Instant] = [:]
         /// Sum of `rowHash` over the live rows: the owner's digest entry.
         var hash: UInt64 = 0
+        /// The newest version held, tombstones included (and kept when they are collected).
+        var newest: UInt64 = 0
         var live = 0
-        /// Rows (live or tombstones) per table, to bound the tables an owner uses.
-        var tables: [String: Int] = [:]
+        /// Rows (live or tombstones) per table, to bound the tables an owner uses; a handful of
+        /// tables at most, so a list.
+        var tables: [(name: String, rows: Int)] = []
         var available = true
+
+        func holds(table: String) -> Bool { tables.contains { $0.name == table } }
+
+        mutating func apply(_ row: StateRow, now: Instant, rowsPerOwner: Int, tables limit: Int) -> Outcome {
+            let id = RowID(table: row.table, key: row.key)
+            let old = rows[id]
+            if let old, old.version >= row.version { return .duplicate }
+            if old == nil {
+                if rows.count >= 2 * rowsPerOwner { return .tooManyRows }
+                if !holds(table: row.table), tables.count >= limit { return .tooManyTables }
+            }
+            let wasLive = old.map { !$0.deleted } ?? false
+            if !row.deleted, !wasLive, live >= rowsPerOwner { return .tooManyRows }
+            if let old, !old.deleted {
+                hash &-= ReplicatedState.rowHash(table: row.table, key: row.key, version: old.version)
+                live -= 1
+            }
+            if !row.deleted {
+                hash &+= ReplicatedState.rowHash(table: row.table, key: row.key, version: row.version)
+                live += 1
+            }
+            if old == nil { count(table: row.table, 1) }
+            newest = max(newest, row.version)
+            rows[id] = Entry(version: row.version, deleted: row.deleted, value: row.deleted ? [] : row.value)
+            buried[id] = row.deleted ? now : nil
+            if row.deleted { return .stored(wasLive ? .removed : nil) }
+            return .stored(wasLive ? .updated : .added)
+        }
+
+        mutating func count(table: String, _ delta: Int) {
+            if let i = tables.firstIndex(where: { $0.name == table }) {
+                tables[i].rows += delta
+                if tables[i].rows == 0 { tables.remove(at: i) }
+            } else if delta > 0 {
+                tables.append((table, delta))
+            }
+        }
     }
 
     private(set) var owners: [String: Owner] = [:]
     /// The highest version this node gave one of its own rows.
     private(set) var version: UInt64
+    /// When this node last started an exchange with an owner back from failed.
+    var lastSync: Instant?
 
-    init(version: UInt64 = 0) { self.version = version }
+    package init(version: UInt64 = 0) { self.version = version }
 
     /// What applying a row did.
-    enum Outcome: Equatable {
+    package enum Outcome: Equatable {
         /// Stored; the change a consumer sees, or nil for a tombstone of a row not held live.
         case stored(RowChange.Kind?)
         /// Older than or as old as the row held.
@@ -48,30 +105,12 @@ struct ReplicatedState: Sendable {
     }
 
     /// Applies `row` if newer than what is held for its `(table, owner, key)`.
-    mutating func apply(_ row: StateRow, now: Instant, rowsPerOwner: Int, tables: Int) -> Outcome {
-        let id = RowID(table: row.table, key: row.key)
-        var o = owners[row.owner] ?? Owner()
-        let old = o.rows[id]
-        if let old, old.version >= row.version { return .duplicate }
-        if old == nil {
-            if o.rows.count >= 2 * rowsPerOwner { return .tooManyRows }
-            if o.tables[row.table] == nil, o.tables.count >= tables { return .tooManyTables }
-        }
-        let wasLive = old.map { !$0.deleted } ?? false
-        if !row.deleted, !wasLive, o.live >= rowsPerOwner { return .tooManyRows }
-        if let old, !old.deleted {
-            o.hash &-= Self.rowHash(table: row.table, key: row.key, version: old.version)
-            o.live -= 1
-        }
-        if !row.deleted {
-            o.hash &+= Self.rowHash(table: row.table, key: row.key, version: row.version)
-            o.live += 1
-        }
-        if old == nil { o.tables[row.table, default: 0] += 1 }
-        o.rows[id] = Entry(version: row.version, deleted: row.deleted, value: row.deleted ? [] : row.value, storedAt: now)
-        owners[row.owner] = o
-        if row.deleted { return .stored(wasLive ? .removed : nil) }
-        return .stored(wasLive ? .updated : .added)
+    package mutating func apply(_ row: StateRow, now: Instant, rowsPerOwner: Int, tables: Int) -> Outcome {
+        // In place: a copy of the owner would copy its rows on every write.
+        if owners[row.owner] == nil { owners[row.owner] = Owner() }
+        let outcome = owners[row.owner]!.apply(row, now: now, rowsPerOwner: rowsPerOwner, tables: tables)
+        if case .stored = outcome {} else if owners[row.owner]!.rows.isEmpty { owners[row.owner] = nil }
+        return outcome
     }
 
     /// The next version for one of this node's own rows, or nil at the ceiling
@@ -100,15 +139,14 @@ struct ReplicatedState: Sendable {
         let old = o.rows[RowID(table: table, key: key)]
         if old == nil, o.rows.count >= 2 * rowsPerOwner || o.live >= rowsPerOwner { return .tooManyRows(rowsPerOwner) }
         if old?.deleted == true, o.live >= rowsPerOwner { return .tooManyRows(rowsPerOwner) }
-        if old == nil, o.tables[table] == nil, o.tables.count >= tables { return .tooManyTables(tables) }
+        if old == nil, !o.holds(table: table), o.tables.count >= tables { return .tooManyTables(tables) }
         return nil
     }
 
     /// Marks `owner` available or not; true when that changed and it holds live rows.
     mutating func setAvailable(_ owner: String, _ available: Bool) -> Bool {
-        guard var o = owners[owner], o.available != available else { return false }
-        o.available = available
-        owners[owner] = o
+        guard let o = owners[owner], o.available != available else { return false }
+        owners[owner]!.available = available
         return o.live > 0
     }
 
@@ -126,17 +164,15 @@ struct ReplicatedState: Sendable {
     mutating func collect(now: Instant, age: Duration) -> Int {
         var dropped = 0
         for name in Array(owners.keys) {
-            guard var o = owners[name] else { continue }
-            let before = o.rows.count
-            o.rows = o.rows.filter { id, e in
-                guard e.deleted, now - e.storedAt >= age else { return true }
-                o.tables[id.table, default: 1] -= 1
-                if o.tables[id.table] == 0 { o.tables[id.table] = nil }
-                return false
+            let due = owners[name]!.buried.filter { now - $0.value >= age }.keys
+            if due.isEmpty { continue }
+            for id in due {
+                owners[name]!.buried[id] = nil
+                owners[name]!.rows[id] = nil
+                owners[name]!.count(table: id.table, -1)
             }
-            guard o.rows.count != before else { continue }
-            dropped += before - o.rows.count
-            owners[name] = o.rows.isEmpty ? nil : o
+            dropped += due.count
+            if owners[name]!.rows.isEmpty { owners[name] = nil }
         }
         return dropped
     }
@@ -157,25 +193,38 @@ struct ReplicatedState: Sendable {
     // MARK: anti-entropy
 
     /// One entry per owner with live rows, by owner name.
-    func digest() -> [OwnerDigest] {
-        owners.compactMap { name, o in o.hash == 0 && o.live == 0 ? nil : OwnerDigest(owner: name, hash: o.hash) }
+    package func digest() -> [OwnerDigest] {
+        owners.compactMap { name, o in o.live == 0 ? nil : OwnerDigest(owner: name, hash: o.hash, newest: o.newest) }
             .sorted { $0.owner < $1.owner }
     }
 
-    /// Every row (tombstones included) of the owners whose digest differs from `peer`'s (an
-    /// owner missing there has hash 0): what the peer may lack. Owners held with no live row
-    /// and missing at the peer are skipped; their tombstones can delete nothing there.
-    func rows(differingFrom peer: [String: UInt64]) -> [StateRow] {
+    /// What a peer whose digest is `peer` may lack: of each owner whose hash differs (an owner
+    /// missing there has hash 0 and newest 0), the rows newer than the peer's newest when this
+    /// replica holds newer ones, every row when both hold the same newest, none when the peer
+    /// holds newer ones (this replica is the one behind; the peer sends). Tombstones included.
+    ///
+    /// Usually a replica lacks an owner's latest writes, and this sends just those: the cost is
+    /// the difference, not the owner's rows. A replica that missed an older write while holding
+    /// a newer one is caught by the fallback: once the newest versions agree and the hashes
+    /// still do not, the owner goes whole. Every exchange of a differing owner either raises
+    /// one side's newest or sends the owner whole, so replicas converge.
+    package func rows(differingFrom peer: [String: OwnerDigest]) -> [StateRow] {
         var out: [StateRow] = []
-        for name in owners.keys.sorted() where owners[name]!.hash != (peer[name] ?? 0) {
-            out += rows(of: name)
+        for name in owners.keys.sorted() {
+            let o = owners[name]!
+            let theirs = peer[name]
+            guard o.hash != theirs?.hash ?? 0 else { continue }
+            let newest = theirs?.newest ?? 0
+            if o.newest < newest { continue }
+            let after = o.newest == newest ? 0 : newest
+            // In version order: the same bytes from every process (dictionary order is seeded).
+            let start = out.count
+            for (id, e) in o.rows where e.version > after {
+                out.append(StateRow(table: id.table, owner: name, key: id.key, version: e.version, deleted: e.deleted, value: e.value))
+            }
+            out[start...].sort { $0.version < $1.version }
         }
         return out
-    }
-
-    /// The owners whose digest differs from `peer`'s, as `rows(differingFrom:)` would send.
-    func differs(from peer: [String: UInt64]) -> Bool {
-        owners.contains { name, o in o.hash != (peer[name] ?? 0) }
     }
 
     /// A row's share of its owner's digest: FNV-1a over table, key and version, then mixed

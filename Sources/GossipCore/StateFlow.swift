@@ -101,12 +101,26 @@ extension GossipInstance {
         case .joined, .updated, .recovered:
             if state.setAvailable(owner, true) {
                 outbox.append(.rowChanged(RowChange(kind: .ownerAvailable, owner: owner, row: nil)))
+                syncWithReturning(owner)
             }
         case .left, .reaped:
             for r in state.removeOwner(owner) { outbox.append(.rowChanged(RowChange(kind: .removed, owner: owner, row: r))) }
         case .suspected:
             break
         }
+    }
+
+    /// An owner back from failed (a healed partition, a link that came back) has likely written
+    /// rows this side missed, and lacks this side's: one exchange with it now carries both ways
+    /// what would otherwise wait for push/pull rounds (90 s apart at 100 members). At most one
+    /// per probe interval: after a heal every member sees many owners return, and one exchange
+    /// across the cut brings it the other side's rows.
+    mutating func syncWithReturning(_ owner: String) {
+        if let last = state.lastSync, now - last < settings.probeInterval { return }
+        guard let i = table.position(of: owner), table[i].status == .alive else { return }
+        state.lastSync = now
+        counters.stateSyncsWithReturning += 1
+        outbox.append(.stream(to: table[i].address, localState(join: false, reply: false), conversation: newConversation()))
     }
 
     mutating func collectTombstones() {
@@ -133,19 +147,26 @@ extension GossipInstance {
     /// The highest version this node gave one of its own rows.
     public var stateVersion: UInt64 { state.version }
 
+    /// This node's digest entry for `owner`: a hash of the live rows it holds of it
+    /// (`ReplicatedState.rowHash`, summed), 0 for none. Two replicas holding the same live rows
+    /// of an owner give the same value; anti-entropy exchanges these.
+    public func stateHash(of owner: String) -> UInt64 { state.owners[owner]?.hash ?? 0 }
+
     // MARK: push/pull
 
     /// This node's digest, in sections of at most `PushPull.maxSectionSize`; one at least, so
     /// that a node holding nothing still asks for everything.
-    func stateDigestSections() -> [PushPullSection] {
-        let chunks = Self.chunked(state.digest(), budget: PushPull.maxSectionSize - 16) { d in
-            WireSize.string(d.owner) + WireSize.varint(d.hash)
+    func stateDigestSections() -> [PushPullSection] { Self.stateDigestSections(state.digest()) }
+
+    package static func stateDigestSections(_ digest: [OwnerDigest]) -> [PushPullSection] {
+        let chunks = chunked(digest, budget: PushPull.maxSectionSize - 16) { d in
+            WireSize.string(d.owner) + WireSize.varint(d.hash) + WireSize.varint(d.newest)
         }
         return chunks.isEmpty ? [.stateDigest([])] : chunks.map { .stateDigest($0) }
     }
 
     /// `rows` in sections of at most `PushPull.maxSectionSize` (a row larger than that alone).
-    static func stateRowSections(_ rows: [StateRow]) -> [PushPullSection] {
+    package static func stateRowSections(_ rows: [StateRow]) -> [PushPullSection] {
         chunked(rows, budget: PushPull.maxSectionSize - 16) { r in
             var c = SizeCounter()
             c.stateRow(r)
@@ -181,7 +202,11 @@ extension GossipInstance {
                     refuse(.invalidName, from: sender)
                     continue
                 }
-                if exchange.peerDigest.count < settings.maxMembers { exchange.peerDigest[d.owner] = d.hash }
+                guard d.newest < Limits.maxIncarnation else {
+                    refuse(.incarnationOutOfRange, from: sender)
+                    continue
+                }
+                if exchange.peerDigest.count < settings.maxMembers { exchange.peerDigest[d.owner] = d }
             }
         }
     }
@@ -200,7 +225,7 @@ extension GossipInstance {
     /// After the last frame of a reply: if the responder's digest shows it lacks rows this
     /// node holds, sends them in a follow-up conversation of rows alone.
     mutating func followUp(_ exchange: OpenExchanges.Exchange, to peer: Address) {
-        guard exchange.hasDigest, state.differs(from: exchange.peerDigest) else { return }
+        guard exchange.hasDigest else { return }
         let rows = state.rows(differingFrom: exchange.peerDigest)
         guard !rows.isEmpty else { return }
         counters.stateFollowUps += 1

@@ -50,13 +50,17 @@ public struct RowChange: Hashable, Sendable {
 }
 
 /// One owner in a state digest: a hash of the live rows this node holds of it
-/// (`ReplicatedState.rowHash`, summed). Owners whose hashes differ are exchanged whole.
+/// (`ReplicatedState.rowHash`, summed) and the newest version it holds of it (tombstones
+/// included). Of an owner whose hash differs, the side holding newer versions sends the rows
+/// newer than the other's newest; when both hold the same newest, the owner goes whole.
 public struct OwnerDigest: Hashable, Sendable {
     public var owner: String
     public var hash: UInt64
+    public var newest: UInt64
 
-    public init(owner: String, hash: UInt64) {
+    public init(owner: String, hash: UInt64, newest: UInt64) {
         self.owner = owner
         self.hash = hash
+        self.newest = newest
     }
 }

@@ -70,16 +70,17 @@ extension ByteBuffer {
         return EventsSection(eventClock: eventClock, queryClock: queryClock, events: events)
     }
 
-    /// A digest section filling the whole buffer: a count, then owner and hash pairs.
+    /// A digest section filling the whole buffer: a count, then (owner, hash, newest version).
     mutating func readStateDigestSection() throws(WireError) -> [OwnerDigest] {
         let count = try readVarint()
-        // An entry takes two bytes at least (owner length, hash).
-        if count > UInt64(readableBytes / 2) { throw .countTooLarge(count) }
+        // An entry takes three bytes at least (owner length, hash, newest).
+        if count > UInt64(readableBytes / 3) { throw .countTooLarge(count) }
         var entries: [OwnerDigest] = []
         entries.reserveCapacity(Int(count))
         for _ in 0..<Int(count) {
             let owner = try readName()
-            entries.append(OwnerDigest(owner: owner, hash: try readVarint()))
+            let hash = try readVarint()
+            entries.append(OwnerDigest(owner: owner, hash: hash, newest: try readIncarnation()))
         }
         if readableBytes != 0 { throw .bodyLengthMismatch }
         return entries

@@ -141,6 +141,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
     case badName
     case tooManyNetworks(Int)
     case networksNotCanonical
+    case badKey
 
     public var description: String {
         switch self {
@@ -156,6 +157,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .badName: "endpoint name must be 1 to 255 bytes of UTF-8 without control characters"
         case .tooManyNetworks(let n): "\(n) networks, more than \(OverlayRow.maxNetworks)"
         case .networksNotCanonical: "networks not in increasing order"
+        case .badKey: "replicated-state key is not lowercase hexadecimal of whole bytes"
         }
     }
 
@@ -173,6 +175,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .badName: "bad_name"
         case .tooManyNetworks: "too_many_networks"
         case .networksNotCanonical: "not_canonical"
+        case .badKey: "bad_key"
         }
     }
 }

@@ -76,13 +76,14 @@ import Testing
         let p = PushPull(
             join: false, isReply: false, sender: "s", senderAddress: Address(ipv4: 0x0a00_0002, port: 2),
             sections: [
-                .stateDigest([OwnerDigest(owner: "o", hash: 5)]),
+                .stateDigest([OwnerDigest(owner: "o", hash: 5, newest: 7)]),
                 .stateRows([StateRow(table: "t", owner: "o", key: "k", version: 2, deleted: true, value: [])]),
             ])
         var b = ByteBuffer()
         b.writeFramedStreamMessage(.pushPull(p))
-        // Two sections: type 3 (digest), length 4, one entry "o" → 5; type 4 (rows), length 10, one tombstone.
-        let expected = "08 1d 00 0173 04 0a000002 0002 02 03 04 01 016f 05 04 0a 01 0174 016f 016b 02 01 00"
+        // Two sections: type 3 (digest), length 5, one entry "o" → hash 5, newest 7; type 4 (rows),
+        // length 10, one tombstone.
+        let expected = "08 1e 00 0173 04 0a000002 0002 02 03 05 01 016f 05 07 04 0a 01 0174 016f 016b 02 01 00"
         #expect(Array(b.readableBytesView) == bytes(hex: expected))
         var body = b
         body.moveReaderIndex(forwardBy: 2)

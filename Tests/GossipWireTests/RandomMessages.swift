@@ -135,7 +135,7 @@ struct RandomMessages {
                 .events(EventsSection(eventClock: lamport(), queryClock: lamport(), events: (0..<int(0...5)).map { _ in userEvent() })))
         }
         if bool() {
-            p.sections.append(.stateDigest((0..<int(0...8)).map { _ in OwnerDigest(owner: name(), hash: u64()) }))
+            p.sections.append(.stateDigest((0..<int(0...8)).map { _ in OwnerDigest(owner: name(), hash: u64(), newest: UInt64(int(0...1_000_000))) }))
             p.sections.append(.stateRows((0..<int(0...5)).map { _ in stateRow() }))
         }
         return p

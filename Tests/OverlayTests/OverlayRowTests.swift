@@ -76,4 +76,22 @@ import Testing
             }
         }
     }
+
+    /// Rows ride in the replicated state under a hex key: one text per key, round trip exact.
+    @Test(arguments: rows)
+    func aRowRoundTripsThroughItsStateKey(row: OverlayRow) throws {
+        #expect(try OverlayRow(stateKey: row.stateKey, value: row.value(), owner: "host-b") == row)
+        #expect(row.stateKey.utf8.count == row.key.count * 2)
+    }
+
+    @Test func theEndpointStateKeyIsLowercaseHex() {
+        #expect(OverlayRow.endpoint(Self.endpoint).stateKey == "0200100002420a000002")
+        #expect(OverlayRow.host(vtep: IPAddress("192.168.0.2")!, networks: []).stateKey == "01")
+    }
+
+    @Test(arguments: ["", "0", "0200100002420A000002", "02001000024 0a00000", "0g", "01 ", "+1"])
+    func aStateKeyThatIsNotCanonicalHexIsRefused(key: String) throws {
+        let value = try OverlayRow.host(vtep: IPAddress("192.168.0.2")!, networks: []).value()
+        #expect(throws: OverlayRowError.badKey) { try OverlayRow(stateKey: key, value: value, owner: "x") }
+    }
 }
