@@ -248,6 +248,7 @@ final class NodeRuntime {
             incarnation: core?.currentIncarnation ?? 0, udpAcks: udpAcks, streamMessagesIn: streamMessagesIn,
             packetsIn: packetsIn, packetsOut: packetsOut, snapshotsWritten: snapshots?.written ?? 0, transport: t)
         s.keyOperations = keyOperations
+        s.stateRowsHeld = app.rowsHeld
         return s
     }
 

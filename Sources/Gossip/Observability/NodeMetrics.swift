@@ -38,6 +38,11 @@ final class NodeMetrics {
     private let requestsRefused: Counter
     private let eventClock: Gauge
     private let queryClock: Gauge
+    private let stateRows: [String: Counter]
+    private let stateRowsHeld: Gauge
+    private let stateVersion: Gauge
+    private let stateFollowUps: Counter
+    private let tombstonesCollected: Counter
 
     var pendingPacketsIn = 0
     var pendingPacketsOut = 0
@@ -108,6 +113,13 @@ final class NodeMetrics {
         requestsRefused = counter("gossip_requests_refused_total")
         eventClock = gauge("gossip_lamport_time", [("clock", "event")])
         queryClock = gauge("gossip_lamport_time", [("clock", "query")])
+        stateRows = Dictionary(uniqueKeysWithValues: ["written", "applied", "duplicate", "unknown_owner"].map {
+            ($0, counter("gossip_state_rows_total", [("outcome", $0)]))
+        })
+        stateRowsHeld = gauge("gossip_state_rows")
+        stateVersion = gauge("gossip_state_version")
+        stateFollowUps = counter("gossip_state_follow_ups_total")
+        tombstonesCollected = counter("gossip_state_tombstones_collected_total")
     }
 
     // Rare events: counted straight away.
@@ -130,6 +142,9 @@ final class NodeMetrics {
 
     func udpSuspectedBlocked(_ blocked: Bool) { udpUnreachable.record(blocked ? 1 : 0) }
 
+    /// Live replicated-state rows held, all owners.
+    func stateRows(held: Int) { stateRowsHeld.record(held) }
+
     func flush(_ instance: GossipInstance, wire: WireCounters) {
         func bump(_ c: Counter, _ n: Int) { if n > 0 { c.increment(by: n) } }
         let core = instance.counters
@@ -150,10 +165,17 @@ final class NodeMetrics {
             (eagerPushes, core.eagerPushes, lastCore.eagerPushes),
             (duplicates, core.duplicates, lastCore.duplicates),
             (requestsRefused, core.requestsRefused, lastCore.requestsRefused),
+            (stateRows["written"], core.stateRowsWritten, lastCore.stateRowsWritten),
+            (stateRows["applied"], core.stateRowsApplied, lastCore.stateRowsApplied),
+            (stateRows["duplicate"], core.stateRowDuplicates, lastCore.stateRowDuplicates),
+            (stateRows["unknown_owner"], core.stateRowsOfUnknownOwners, lastCore.stateRowsOfUnknownOwners),
+            (stateFollowUps, core.stateFollowUps, lastCore.stateFollowUps),
+            (tombstonesCollected, core.tombstonesCollected, lastCore.tombstonesCollected),
         ]
         for (c, now, before) in eventCounts { if let c { bump(c, now - before) } }
         eventClock.record(Int64(clamping: instance.eventClock))
         queryClock.record(Int64(clamping: instance.queryClock))
+        stateVersion.record(Int64(clamping: instance.stateVersion))
         lastCore = core
         for c in BroadcastClass.allCases {
             queueDepth[c]?.record(instance.pendingBroadcasts(of: c))

@@ -75,6 +75,7 @@ extension NodeRuntime {
         guard let core else { return }
         metrics.flush(core, wire: wireCounters)
         metrics.streams(inbound: streamBudget.inbound, buffered: streamBudget.buffered)
+        metrics.stateRows(held: app.rowsHeld)
         if case .blocked(let probes, let streams) = udpSilence.probesSent(total: core.counters.probes) {
             metrics.udpSuspectedBlocked(true)
             logger.warning(
