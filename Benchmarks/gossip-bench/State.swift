@@ -146,24 +146,17 @@ struct StateRun {
             let prefix = "user-event \(value) "
             arrived = { $0.hasPrefix(prefix) }
         }
-        let nanosPerSecond = 1e9
-        let idleStart = try counters.read(BenchSystem.grapevine.rawValue)
-        usleep(UInt32(options.window * 1e6))
-        let idleEnd = try counters.read(BenchSystem.grapevine.rawValue)
-
-        let mark = clusters.tap.mark()
-        let fired = monotonicNanos()
-        try clusters.send(command, to: origin)
-        let seen = clusters.tap.firstMatches(
-            in: clusters.grapevineSources, after: mark, want: n, deadline: fired + UInt64(options.timeout * nanosPerSecond)
-        ) { arrived($1) }
+        let o = try ChangeWindow(window: options.window, timeout: options.timeout, quiet: options.quiet).measure(
+            counters: counters, counter: BenchSystem.grapevine.rawValue, tap: clusters.tap, sources: clusters.grapevineSources,
+            fire: { try clusters.send(command, to: origin) }, matches: { arrived($1) },
+            last: { seen in
+                let others = seen.filter { $0.key != origin }
+                return others.count == n - 1 ? others.values.max() : nil
+            })
+        let (seen, mark, fired) = (o.seen, o.mark, o.fired)
         let others = seen.filter { $0.key != origin }
-        let complete = others.count == n - 1
-        let last = complete ? others.values.max()! : monotonicNanos()
-        let end = max(fired + UInt64(options.window * nanosPerSecond), last + UInt64(options.quiet * nanosPerSecond))
-        let now = monotonicNanos()
-        if end > now { usleep(UInt32((end - now) / 1000)) }
-        let after = try counters.read(BenchSystem.grapevine.rawValue)
+        let complete = o.last != nil
+        let last = o.last ?? 0
         let counts = clusters.tap.count(in: clusters.grapevineSources, after: mark) { arrived($1) }
         let ms = { (a: UInt64, b: UInt64) in (Double(b) - Double(a)) / 1e6 }
         let sample = EventSample(
@@ -171,7 +164,7 @@ struct StateRun {
             duplicates: counts.values.reduce(0) { $0 + max(0, $1 - 1) },
             missing: (0..<n).filter { $0 != origin && others[$0] == nil },
             fireToLast: complete ? ms(fired, last) : nil, originToLast: complete ? seen[origin].map { ms($0, last) } : nil,
-            idleStart: idleStart, idleEnd: idleEnd, after: after, mark: mark, fired: fired)
+            idleStart: o.idleStart, idleEnd: o.idleEnd, after: o.after, mark: mark, fired: fired)
         var line = "\(kind == .row ? "row" : "event") #\(round + 1) from g\(origin): "
         if let t = sample.fireToLast {
             line += String(format: "last other member after %.1f ms", t)

@@ -112,18 +112,9 @@ struct StateReport {
 
     /// Share of changes at every other member against the time since the command (log scale).
     func svg() -> String {
-        func cdf(_ s: EventSummary) -> [(x: Double, y: Double)] {
-            let total = Double(max(s.samples.count, 1))
-            var points: [(x: Double, y: Double)] = []
-            for (i, t) in s.latencies.enumerated() {
-                points.append((t, Double(i) / total))
-                points.append((t, Double(i + 1) / total))
-            }
-            return points
-        }
-        var series = [Chart.Series(label: "row update (replicated state)", color: "#1f77b4", points: cdf(rows))]
+        var series = [Chart.Series(label: "row update (replicated state)", color: "#1f77b4", points: rows.cdf)]
         if !events.samples.isEmpty {
-            series.append(Chart.Series(label: "user event (baseline)", color: "#ff7f0e", points: cdf(events)))
+            series.append(Chart.Series(label: "user event (baseline)", color: "#ff7f0e", points: events.cdf))
         }
         return Chart.svg(
             series: series,

@@ -305,7 +305,7 @@ final class NodeRuntime {
         if wasActive, let core {
             // A restart reads this file: stopping is complete only once it is written.
             if let snapshots, let snapshot = currentSnapshot { closed.append(snapshots.write(snapshot)) }
-            metrics.flush(core, wire: wireCounters)
+            metrics.flush(core, wire: wireCounters, stateRowsHeld: app.rowsHeld)
             if !leftGracefully { logger.info("gossip node stopped without leaving") }
         }
         let channels = [udp, tcp].compactMap { $0 } + Array(connections.values)

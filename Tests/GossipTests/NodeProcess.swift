@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -132,6 +133,13 @@ final class NodeProcess: Sendable {
             atEnd()
         }
         thread.start()
+    }
+
+    /// Whether `gossip-node` is built next to the tests; records an issue when it is not.
+    static func isBuilt() -> Bool {
+        if FileManager.default.isExecutableFile(atPath: executable) { return true }
+        Issue.record("gossip-node not built next to the tests: \(executable)")
+        return false
     }
 
     var pid: Int32 { process.processIdentifier }

@@ -6,15 +6,11 @@ import Testing
 extension GossipRuntimeTests {
     @Test("4 gossip-node processes: rows replicate, update and delete; a crash makes the owner unavailable; a restart supersedes its old rows; a refused write changes nothing")
     func stateProcesses() async throws {
-        guard FileManager.default.isExecutableFile(atPath: NodeProcess.executable) else {
-            Issue.record("gossip-node not built next to the tests: \(NodeProcess.executable)")
-            return
-        }
+        guard NodeProcess.isBuilt() else { return }
         let dir = temporaryDirectory()
-        let fast = [
-            "--probe-interval-ms", "200", "--probe-timeout-ms", "100", "--gossip-interval-ms", "50",
-            "--push-pull-interval-ms", "1000", "--join-retry-ms", "200",
-        ]
+        // Push/pull every second: a restarted owner meets its old rows within a second or two.
+        let fast = ["--probe-interval-ms", "200", "--probe-timeout-ms", "100", "--gossip-interval-ms", "50"]
+            + ["--push-pull-interval-ms", "1000", "--join-retry-ms", "200"]
         let count = 4
         let names = (0..<count).map { "p\($0)" }
         var processes: [NodeProcess] = []

@@ -184,6 +184,8 @@ struct StateRuntimeTests {
         var c = config("limits")
         c.settings.stateTables = 1
         c.settings.stateRowsPerOwner = 2
+        let metrics = RecordingMetrics()
+        c.metricsFactory = metrics
         let node = try GossipNode(configuration: c)
         func refusal(_ table: String, _ key: String, _ value: [UInt8]) async -> GossipError? {
             do { try await node.writeRow(table: table, key: key, value: value) } catch { return error }
@@ -214,6 +216,11 @@ struct StateRuntimeTests {
         }
         await node.stop()
         #expect(await refusal("t", "a", []) == .notRunning)
+        // Stopping flushes the metrics: three writes, two rows held, six refusals.
+        #expect(metrics.value("gossip_state_rows_total", [("outcome", "written")]) == 3)
+        #expect(metrics.value("gossip_state_rows") == 2)
+        #expect(metrics.value("gossip_state_version") == 3)
+        #expect(metrics.value("gossip_requests_refused_total") == 6)
     }
 
     @Test("the snapshot file keeps the state version: a restarted node versions its rows above its previous ones")

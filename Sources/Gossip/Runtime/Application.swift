@@ -33,7 +33,8 @@ enum InternalQueries {
     static let prefix = "_grapevine-"
 }
 
-/// The application's side of the node (user events, queries), between the loop and callers.
+/// The application's side of the node (user events, queries, replicated-state changes), between
+/// the loop and callers.
 final class ApplicationHubs: Sendable {
     let userEvents = Hub<UserEventUpdate>()
     let queries = Hub<IncomingQueryUpdate>()
