@@ -101,9 +101,20 @@ struct StateRun {
         }
         let want = n * options.rows
         let deadline = start + UInt64(options.convergeTimeout * 1e9)
+        var reported = start
         while true {
             let counts = clusters.tap.count(in: clusters.grapevineSources, after: mark) { $1.hasPrefix("row-added ") }
             if counts.values.allSatisfy({ $0 >= want }) { break }
+            // The shape of the load: how fast most rows spread, and how long the last ones take.
+            if monotonicNanos() - reported >= 1_000_000_000 {
+                reported = monotonicNanos()
+                let held = counts.values.reduce(0, +)
+                say(
+                    String(
+                        format: "  %.0f s: %d of %d rows held, %d members have all, the fewest at one member %d",
+                        Double(reported - start) / 1e9, held, want * n, counts.values.count { $0 >= want },
+                        counts.values.min() ?? 0))
+            }
             if monotonicNanos() > deadline {
                 let short = counts.filter { $0.value < want }.sorted { $0.key < $1.key }.map { "g\($0.key)=\($0.value)" }
                 throw BenchError("initial rows incomplete after \(options.convergeTimeout) s (want \(want)): \(short)")

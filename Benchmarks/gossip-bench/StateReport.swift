@@ -72,7 +72,12 @@ struct StateReport {
 
             - Each member wrote \(options.rows) rows (`row set bench rJ VALUE` on its stdin) at once:
               \(rowsHeld) rows, all at every member after **\(f(loadMs, 0)) ms** (from the first write
-              command to the last member's last `row-added` line).
+              command to the last member's last `row-added` line). A burst of every member writing
+              at once is not what the single updates below measure: the eager pushes of one gossip
+              interval are capped (`Settings.eagerPushesPerRound`), the rest waits in the gossip
+              queue, and rows lost on the way (should socket buffers overflow under such a burst)
+              wait for push/pull, every 30 s at this size. Which of these sets the tail was not
+              measured here; the benchmark prints the load's progress once a second.
             - Then \(rows.samples.count) single-row updates, each from a random member to one of its rows
               (`row set bench rJ NEW`), and \(events.samples.count) user events (`event NAME`) between them.
               Each is timed from just before the command is written to the origin's stdin until the
@@ -86,8 +91,8 @@ struct StateReport {
               times its length. Row changes travel in UDP datagrams only (eager push to
               `Formulas.eagerFanout` members on first receipt, then gossip retransmissions); push/pull
               runs on its own timer and carries digests, so its TCP bytes are noise here, shown apart.
-            - Figures are from one run on a shared 2-core machine (other builds were running): the
-              p99 of \(rows.samples.count) samples is close to the slowest.
+            - Figures are from one run on a shared 2-core machine (other builds were running). The
+              p99 is the nearest rank: below 100 samples, the slowest.
 
             ## Samples
 
