@@ -44,8 +44,9 @@ final class Clusters {
     var grapevineSources: Range<Int> { 0..<n }
     var serfSources: Range<Int> { n..<(2 * n) }
 
-    /// `serfLogLevel`: `info` to see the agents' "Received event" lines, `err` for a quiet run.
-    init(_ options: ClusterOptions, serfLogLevel: String) throws {
+    /// `serfLogLevel`: `info` to see the agents' "Received event" lines, `err` for a quiet run,
+    /// nil for no serf cluster at all (a benchmark with no Serf counterpart).
+    init(_ options: ClusterOptions, serfLogLevel: String?) throws {
         self.options = options
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let gossipExe = options.gossipNode ?? here.appendingPathComponent("gossip-node").path
@@ -72,14 +73,16 @@ final class Clusters {
             ours.append(g)
             outputs.append(gOut)
             stdins.append(stdin.fileHandleForWriting)
-            var serfArgs = [
-                "agent", "-node=s\(i)", "-bind=127.0.0.1:\(options.serfPort + i)",
-                "-rpc-addr=127.0.0.1:\(options.serfRpcPort + i)", "-log-level=\(serfLogLevel)",
-            ]
-            if i > 0 { serfArgs.append("-join=127.0.0.1:\(options.serfPort)") }
-            let (s, sOut) = try spawn(options.serf, serfArgs, stdin: nil)
-            theirs.append(s)
-            serfOutputs.append(sOut)
+            if let serfLogLevel {
+                var serfArgs = [
+                    "agent", "-node=s\(i)", "-bind=127.0.0.1:\(options.serfPort + i)",
+                    "-rpc-addr=127.0.0.1:\(options.serfRpcPort + i)", "-log-level=\(serfLogLevel)",
+                ]
+                if i > 0 { serfArgs.append("-join=127.0.0.1:\(options.serfPort)") }
+                let (s, sOut) = try spawn(options.serf, serfArgs, stdin: nil)
+                theirs.append(s)
+                serfOutputs.append(sOut)
+            }
             if i == 0 { usleep(300_000) }
         }
         grapevine = ours
@@ -123,7 +126,7 @@ final class Clusters {
         var result = (grapevine: 0, serf: 0)
         repeat {
             result.grapevine = (0..<n).count { grapevineSees($0) == n - 1 }
-            result.serf = (0..<n).count { serfAlive($0) == n }
+            result.serf = serf.isEmpty ? n : (0..<n).count { serfAlive($0) == n }
             if result == (n, n) { break }
             sleep(1)
         } while Date() < deadline

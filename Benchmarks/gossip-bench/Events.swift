@@ -161,29 +161,19 @@ struct EventRun {
         let payload = String((0..<options.payload).map { _ in "0123456789abcdef".randomElement(using: &random)! })
         let sources = system == .serf ? clusters.serfSources : clusters.grapevineSources
         let originSource = sources.lowerBound + origin
-        let nanosPerSecond = 1e9
-
-        let idleStart = try counters.read(system.rawValue)
-        usleep(UInt32(options.window * 1e6))
-        let idleEnd = try counters.read(system.rawValue)
-
-        let mark = clusters.tap.mark()
-        let fired = monotonicNanos()
-        try fire(system, name: name, payload: payload, origin: origin)
         let delivery = deliveryLine(system, name)
         let originLine = "event-fired \(name) "
-        let seen = clusters.tap.firstMatches(
-            in: sources, after: mark, want: clusters.n, deadline: fired + UInt64(options.timeout * nanosPerSecond)
-        ) { source, line in
-            delivery(line) || (system == .grapevine && source == originSource && line.hasPrefix(originLine))
-        }
-        let complete = seen.count == clusters.n
-        let last = complete ? seen.values.max()! : monotonicNanos()
-        let end = max(fired + UInt64(options.window * nanosPerSecond), last + UInt64(options.quiet * nanosPerSecond))
-        let now = monotonicNanos()
-        if end > now { usleep(UInt32((end - now) / 1000)) }
-        let after = try counters.read(system.rawValue)
-
+        let n = clusters.n
+        let o = try ChangeWindow(window: options.window, timeout: options.timeout, quiet: options.quiet).measure(
+            counters: counters, counter: system.rawValue, tap: clusters.tap, sources: sources,
+            fire: { try fire(system, name: name, payload: payload, origin: origin) },
+            matches: { source, line in
+                delivery(line) || (system == .grapevine && source == originSource && line.hasPrefix(originLine))
+            },
+            last: { $0.count == n ? $0.values.max() : nil })
+        let (seen, mark, fired) = (o.seen, o.mark, o.fired)
+        let complete = o.last != nil
+        let last = o.last ?? 0
         let counts = clusters.tap.count(in: sources, after: mark) { delivery($1) }
         let ms = { (a: UInt64, b: UInt64) in (Double(b) - Double(a)) / 1e6 }
         let sample = EventSample(
@@ -192,7 +182,7 @@ struct EventRun {
             missing: sources.filter { seen[$0] == nil }.map { $0 - sources.lowerBound },
             fireToLast: complete ? ms(fired, last) : nil,
             originToLast: complete ? seen[originSource].map { ms($0, last) } : nil,
-            idleStart: idleStart, idleEnd: idleEnd, after: after, mark: mark, fired: fired)
+            idleStart: o.idleStart, idleEnd: o.idleEnd, after: o.after, mark: mark, fired: fired)
         report(sample, prefix: clusters.tap.lines(of: originSource).suffix(from: mark[originSource]))
         return sample
     }

@@ -86,6 +86,18 @@ struct EventSummary {
     }
 
     var median: Double? { Self.median(latencies) }
+
+    /// The latencies as a cumulative distribution: share of samples at every member against ms,
+    /// as steps over all samples (missed ones included, so the curve ends below 1 if any were).
+    var cdf: [(x: Double, y: Double)] {
+        let total = Double(max(samples.count, 1))
+        var points: [(x: Double, y: Double)] = []
+        for (i, t) in latencies.enumerated() {
+            points.append((t, Double(i) / total))
+            points.append((t, Double(i + 1) / total))
+        }
+        return points
+    }
     var slowest: Double? { latencies.last }
     var originMedian: Double? { Self.median(originToLast) }
     var originSlowest: Double? { originToLast.last }
@@ -287,21 +299,12 @@ struct EventsReport {
     /// Share of events at every member against the time since firing (log scale): both
     /// systems on one axis although they are orders of magnitude apart.
     func svg() -> String {
-        func cdf(_ s: EventSummary) -> [(x: Double, y: Double)] {
-            let total = Double(max(s.samples.count, 1))
-            var points: [(x: Double, y: Double)] = []
-            for (i, t) in s.latencies.enumerated() {
-                points.append((t, Double(i) / total))
-                points.append((t, Double(i + 1) / total))
-            }
-            return points
-        }
         var series: [Chart.Series] = []
         if measured(grapevine) {
-            series.append(Chart.Series(label: "Grapevine (gossip-node)", color: "#1f77b4", points: cdf(grapevine)))
+            series.append(Chart.Series(label: "Grapevine (gossip-node)", color: "#1f77b4", points: grapevine.cdf))
         }
         if measured(serf) {
-            series.append(Chart.Series(label: "Serf (serf agent)", color: "#d62728", points: cdf(serf)))
+            series.append(Chart.Series(label: "Serf (serf agent)", color: "#d62728", points: serf.cdf))
         }
         return Chart.svg(
             series: series,

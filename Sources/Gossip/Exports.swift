@@ -32,3 +32,5 @@
 @_exported public import enum GossipCore.QueryEnd
 @_exported public import enum GossipCore.RequestError
 @_exported public import struct GossipCore.Instant
+@_exported public import struct GossipCore.StateRow
+@_exported public import struct GossipCore.RowChange

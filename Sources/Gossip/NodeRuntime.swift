@@ -248,6 +248,7 @@ final class NodeRuntime {
             incarnation: core?.currentIncarnation ?? 0, udpAcks: udpAcks, streamMessagesIn: streamMessagesIn,
             packetsIn: packetsIn, packetsOut: packetsOut, snapshotsWritten: snapshots?.written ?? 0, transport: t)
         s.keyOperations = keyOperations
+        s.stateRowsHeld = app.rowsHeld
         return s
     }
 
@@ -304,7 +305,7 @@ final class NodeRuntime {
         if wasActive, let core {
             // A restart reads this file: stopping is complete only once it is written.
             if let snapshots, let snapshot = currentSnapshot { closed.append(snapshots.write(snapshot)) }
-            metrics.flush(core, wire: wireCounters)
+            metrics.flush(core, wire: wireCounters, stateRowsHeld: app.rowsHeld)
             if !leftGracefully { logger.info("gossip node stopped without leaving") }
         }
         let channels = [udp, tcp].compactMap { $0 } + Array(connections.values)

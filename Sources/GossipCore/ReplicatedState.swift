@@ -143,11 +143,12 @@ package struct ReplicatedState: Sendable {
         return nil
     }
 
-    /// Marks `owner` available or not; true when that changed and it holds live rows.
+    /// Marks `owner` available or not; true when that changed for an owner held (tombstones
+    /// alone included: a live row of it may come next, and must not look available).
     mutating func setAvailable(_ owner: String, _ available: Bool) -> Bool {
         guard let o = owners[owner], o.available != available else { return false }
         owners[owner]!.available = available
-        return o.live > 0
+        return true
     }
 
     func isAvailable(_ owner: String) -> Bool { owners[owner]?.available ?? true }

@@ -4,7 +4,8 @@ import NIOPosix
 /// Commands read from standard input, one per line, for scripts, process tests and the event
 /// benchmark: `event [--coalesce] NAME [PAYLOAD...]`, `query [--tag K=RE]... [--node N]... [--timeout-ms T]
 /// [--relay K] [--no-ack] NAME [PAYLOAD...]`, `tags K=V...`, `keys install|use|remove KEY` and
-/// `keys list` (cluster-wide, as `serf keys`). Each prints its result as lines.
+/// `keys list` (cluster-wide, as `serf keys`), `row set TABLE KEY VALUE...`, `row rm TABLE KEY`
+/// and `rows [OWNER]`. Each prints its result as lines.
 struct Commands {
     let node: GossipNode
     var nextQuery = 1
@@ -44,11 +45,38 @@ struct Commands {
                 emit("tags-set")
             case "keys":
                 try await keys(&words)
+            case "row":
+                try await row(&words)
+            case "rows":
+                let rows: [StateRow]
+                if let owner = words.popFirst() {
+                    rows = await node.rows(of: owner)
+                } else {
+                    let all = await node.stateSnapshot().rows
+                    rows = all.keys.sorted().flatMap { all[$0] ?? [] }
+                }
+                for r in rows { emit(StateLines.row("row", r)) }
+                emit("rows-done \(rows.count)")
             default:
-                emit("error unknown command \(Limits.escaped(command)) (event, query, tags, keys)")
+                emit("error unknown command \(Limits.escaped(command)) (event, query, tags, keys, row, rows)")
             }
         } catch {
             emit("error \(Limits.escaped("\(error)"))")
+        }
+    }
+
+    /// `row set TABLE KEY VALUE...` (the value is the rest of the line) and `row rm TABLE KEY`.
+    private func row(_ words: inout ArraySlice<String>) async throws {
+        let op = words.popFirst()
+        guard op == "set" || op == "rm", let table = words.popFirst(), let key = words.popFirst() else {
+            return emit("error row wants set TABLE KEY VALUE or rm TABLE KEY")
+        }
+        if op == "set" {
+            let version = try await node.writeRow(table: table, key: key, value: Array(words.joined(separator: " ").utf8))
+            emit("row-written \(Limits.escaped(table)) \(Limits.escaped(key)) \(version)")
+        } else {
+            try await node.deleteRow(table: table, key: key)
+            emit("row-deleted \(Limits.escaped(table)) \(Limits.escaped(key))")
         }
     }
 

@@ -32,6 +32,14 @@ struct GossipNodeCommand: AsyncParsableCommand {
             tags K=V...; keys install|use|remove BASE64-KEY and keys list (on every member, as serf \
             keys: keys-report, keys-failed, keys-missing, keys-key lines, then keys-done OP \
             complete|incomplete). Each prints its result, or error MESSAGE.
+
+            Replicated state: row set TABLE KEY VALUE... (prints row-written TABLE KEY VERSION), \
+            row rm TABLE KEY (prints row-deleted TABLE KEY), rows [OWNER] (prints row OWNER TABLE \
+            KEY VERSION VALUE lines, then rows-done N). Every change of the replica prints as \
+            row-added|row-updated|row-removed OWNER TABLE KEY VERSION VALUE or \
+            owner-unavailable|owner-available OWNER; a subscriber that fell behind prints \
+            state-resync ROWS UNAVAILABLE followed by the whole replica as row lines and \
+            owner-unavailable lines.
             """)
 
     @Option(help: "This node's name, unique in the cluster.")
@@ -137,6 +145,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         let userEvents = node.userEvents()
         let incoming = node.incomingQueries()
         let answer = queryResponse.map { Array($0.utf8) }
+        let stateUpdates = await node.stateChanges()
         let applicationPrinter = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -147,6 +156,18 @@ struct GossipNodeCommand: AsyncParsableCommand {
                                 "user-event \(Limits.escaped(e.name)) \(e.time) \(Limits.escaped(e.origin)) \(Limits.escaped(String(decoding: e.payload, as: UTF8.self)))"
                             )
                         case .eventsLost(let n): emit("user-events-lost \(n)")
+                        }
+                    }
+                }
+                group.addTask {
+                    for await u in stateUpdates {
+                        switch u {
+                        // Before start the replica is empty: nothing to print.
+                        case .snapshot: break
+                        case .change(let c): emit(StateLines.change(c))
+                        case .resync(let s):
+                            emit("state-resync \(s.rowCount) \(s.unavailableOwners.count)")
+                            for line in StateLines.snapshot(s) { emit(line) }
                         }
                     }
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -13,6 +14,11 @@ final class NodeProcess: Sendable {
         /// Members listed by the last snapshot the process announced (`snapshot-written N`).
         var snapshotMembers: Int?
         var exited = false
+        /// The replica as the process printed it (`row-added|row-updated|row-removed`), by
+        /// "OWNER TABLE KEY": its version and value.
+        var rows: [String: (version: UInt64, value: String)] = [:]
+        /// Owners the process printed `owner-unavailable` for, and not `owner-available` since.
+        var unavailable: Set<String> = []
         /// Every stdout line, in order.
         var lines: [String] = []
         /// Every stderr (log) line, in order; kept only when the process was started with `logs: true`.
@@ -86,6 +92,7 @@ final class NodeProcess: Sendable {
                     guard fields.count >= 2 else { continue }
                     if fields[0] == "ready", fields.count >= 3 { v.address = fields[2] }
                     if fields[0] == "snapshot-written" { v.snapshotMembers = Int(fields[1]) }
+                    v.replicate(line)
                     if ["joined", "updated", "recovered", "suspected", "failed", "left", "reaped"].contains(fields[0]) {
                         // Updated and recovered members are alive, as after "joined".
                         v.statuses[fields[1]] = ["updated", "recovered"].contains(fields[0]) ? "joined" : fields[0]
@@ -126,6 +133,13 @@ final class NodeProcess: Sendable {
             atEnd()
         }
         thread.start()
+    }
+
+    /// Whether `gossip-node` is built next to the tests; records an issue when it is not.
+    static func isBuilt() -> Bool {
+        if FileManager.default.isExecutableFile(atPath: executable) { return true }
+        Issue.record("gossip-node not built next to the tests: \(executable)")
+        return false
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -176,5 +190,30 @@ final class NodeProcess: Sendable {
         if !ended && process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         changed.finish()
+    }
+}
+
+extension NodeProcess.View {
+    /// Applies one replicated-state line of gossip-node to `rows` and `unavailable`.
+    mutating func replicate(_ line: String) {
+        let f = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+        switch f[0] {
+        case "row-added", "row-updated":
+            guard f.count == 6, let version = UInt64(f[4]) else { return }
+            rows["\(f[1]) \(f[2]) \(f[3])"] = (version, f[5])
+        case "row-removed":
+            guard f.count >= 4 else { return }
+            rows["\(f[1]) \(f[2]) \(f[3])"] = nil
+        case "owner-unavailable": if f.count == 2 { unavailable.insert(f[1]) }
+        case "owner-available": if f.count == 2 { unavailable.remove(f[1]) }
+        default: return
+        }
+    }
+
+    /// The rows of `owner`, by "TABLE KEY": value.
+    func rows(of owner: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for (id, row) in rows where id.hasPrefix(owner + " ") { out[String(id.dropFirst(owner.count + 1))] = row.value }
+        return out
     }
 }

@@ -49,7 +49,7 @@ import GossipCore
         s.members = [("a", Address(ipv4: 0x7f00_0001, port: 7000)), ("b", Address(ipv4: 0x0a00_0002, port: 7946))]
         #expect(
             s.text
-                == "grapevine-snapshot 1\nincarnation 9\nleft 0\nevent-clock 12\nquery-clock 3\nmember 127.0.0.1:7000 a\nmember 10.0.0.2:7946 b\n")
+                == "grapevine-snapshot 1\nincarnation 9\nleft 0\nevent-clock 12\nquery-clock 3\nstate-version 0\nmember 127.0.0.1:7000 a\nmember 10.0.0.2:7946 b\n")
         #expect(Snapshot(parsing: s.text) == s)
         #expect(Snapshot(parsing: s.text)?.core.eventClock == 12)
     }

@@ -38,6 +38,11 @@ final class NodeMetrics {
     private let requestsRefused: Counter
     private let eventClock: Gauge
     private let queryClock: Gauge
+    private let stateRows: [String: Counter]
+    private let stateRowsHeld: Gauge
+    private let stateVersion: Gauge
+    private let stateFollowUps: Counter
+    private let tombstonesCollected: Counter
 
     var pendingPacketsIn = 0
     var pendingPacketsOut = 0
@@ -108,6 +113,13 @@ final class NodeMetrics {
         requestsRefused = counter("gossip_requests_refused_total")
         eventClock = gauge("gossip_lamport_time", [("clock", "event")])
         queryClock = gauge("gossip_lamport_time", [("clock", "query")])
+        stateRows = Dictionary(uniqueKeysWithValues: ["written", "applied", "duplicate", "unknown_owner"].map {
+            ($0, counter("gossip_state_rows_total", [("outcome", $0)]))
+        })
+        stateRowsHeld = gauge("gossip_state_rows")
+        stateVersion = gauge("gossip_state_version")
+        stateFollowUps = counter("gossip_state_follow_ups_total")
+        tombstonesCollected = counter("gossip_state_tombstones_collected_total")
     }
 
     // Rare events: counted straight away.
@@ -130,30 +142,39 @@ final class NodeMetrics {
 
     func udpSuspectedBlocked(_ blocked: Bool) { udpUnreachable.record(blocked ? 1 : 0) }
 
-    func flush(_ instance: GossipInstance, wire: WireCounters) {
+    /// `stateRowsHeld`: live replicated-state rows held, all owners (the runtime counts them).
+    func flush(_ instance: GossipInstance, wire: WireCounters, stateRowsHeld held: Int) {
         func bump(_ c: Counter, _ n: Int) { if n > 0 { c.increment(by: n) } }
         let core = instance.counters
-        bump(probes, core.probes - lastCore.probes)
-        bump(indirectProbes, core.indirectProbes - lastCore.indirectProbes)
-        bump(suspicions, core.suspicionsRaised - lastCore.suspicionsRaised)
-        bump(refutations, core.refutations - lastCore.refutations)
-        bump(pushPulls, core.pushPulls - lastCore.pushPulls)
-        let eventCounts: [(Counter?, Int, Int)] = [
-            (userEvents["fired"], core.userEventsFired, lastCore.userEventsFired),
-            (userEvents["delivered"], core.userEventsDelivered, lastCore.userEventsDelivered),
-            (userEvents["too_old"], core.tooOld, lastCore.tooOld),
-            (queries["asked"], core.queriesAsked, lastCore.queriesAsked),
-            (queries["received"], core.queriesReceived, lastCore.queriesReceived),
-            (queries["answered"], core.queryResponsesSent, lastCore.queryResponsesSent),
-            (queries["responses_received"], core.queryResponsesReceived, lastCore.queryResponsesReceived),
-            (queries["relayed"], core.relaysForwarded, lastCore.relaysForwarded),
-            (eagerPushes, core.eagerPushes, lastCore.eagerPushes),
-            (duplicates, core.duplicates, lastCore.duplicates),
-            (requestsRefused, core.requestsRefused, lastCore.requestsRefused),
+        let cumulative: [(Counter?, KeyPath<Counters, Int>)] = [
+            (probes, \.probes),
+            (indirectProbes, \.indirectProbes),
+            (suspicions, \.suspicionsRaised),
+            (refutations, \.refutations),
+            (pushPulls, \.pushPulls),
+            (userEvents["fired"], \.userEventsFired),
+            (userEvents["delivered"], \.userEventsDelivered),
+            (userEvents["too_old"], \.tooOld),
+            (queries["asked"], \.queriesAsked),
+            (queries["received"], \.queriesReceived),
+            (queries["answered"], \.queryResponsesSent),
+            (queries["responses_received"], \.queryResponsesReceived),
+            (queries["relayed"], \.relaysForwarded),
+            (eagerPushes, \.eagerPushes),
+            (duplicates, \.duplicates),
+            (requestsRefused, \.requestsRefused),
+            (stateRows["written"], \.stateRowsWritten),
+            (stateRows["applied"], \.stateRowsApplied),
+            (stateRows["duplicate"], \.stateRowDuplicates),
+            (stateRows["unknown_owner"], \.stateRowsOfUnknownOwners),
+            (stateFollowUps, \.stateFollowUps),
+            (tombstonesCollected, \.tombstonesCollected),
         ]
-        for (c, now, before) in eventCounts { if let c { bump(c, now - before) } }
+        for (c, field) in cumulative { if let c { bump(c, core[keyPath: field] - lastCore[keyPath: field]) } }
         eventClock.record(Int64(clamping: instance.eventClock))
         queryClock.record(Int64(clamping: instance.queryClock))
+        stateVersion.record(Int64(clamping: instance.stateVersion))
+        stateRowsHeld.record(held)
         lastCore = core
         for c in BroadcastClass.allCases {
             queueDepth[c]?.record(instance.pendingBroadcasts(of: c))

@@ -21,6 +21,8 @@ public struct NodeStatistics: Sendable, Equatable, CustomStringConvertible {
     public var transport: TransportCounters
     /// Keyring operations applied and refused.
     public var keyOperations = KeyOperationCounters()
+    /// Live replicated-state rows held, all owners (this node's own included).
+    public var stateRowsHeld = 0
 
     /// Datagram writes that failed, all reasons.
     public var udpSendErrors: Int { transport.udpSendErrors.values.reduce(0, +) }
@@ -32,7 +34,7 @@ public struct NodeStatistics: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "address=\(address) incarnation=\(incarnation) localHealth=\(localHealth) udpAcks=\(udpAcks) "
             + "streamMessagesIn=\(streamMessagesIn) packetsIn=\(packetsIn) packetsOut=\(packetsOut) "
-            + "snapshotsWritten=\(snapshotsWritten) core={\(core)} wire={\(wire)} transport={\(transport)} keyOperations={\(keyOperations)}"
+            + "snapshotsWritten=\(snapshotsWritten) core={\(core)} wire={\(wire)} transport={\(transport)} keyOperations={\(keyOperations)} stateRowsHeld=\(stateRowsHeld)"
     }
 }
 

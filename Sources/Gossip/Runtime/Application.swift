@@ -33,14 +33,17 @@ enum InternalQueries {
     static let prefix = "_grapevine-"
 }
 
-/// The application's side of the node (user events, queries), between the loop and callers.
+/// The application's side of the node (user events, queries, replicated-state changes), between
+/// the loop and callers.
 final class ApplicationHubs: Sendable {
-    let userEvents = Hub<UserEventUpdate> { .eventsLost(count: $0) }
-    let queries = Hub<IncomingQueryUpdate> { .queriesLost(count: $0) }
+    let userEvents = Hub<UserEventUpdate>()
+    let queries = Hub<IncomingQueryUpdate>()
+    let state = Hub<StateUpdate>()
 
     func finish() {
         userEvents.finish()
         queries.finish()
+        state.finish()
     }
 }
 
@@ -55,6 +58,9 @@ struct ApplicationState {
     var fired: UserEvent?
     var newUserEvents: [UserEventUpdate] = []
     var newQueries: [IncomingQueryUpdate] = []
+    var newRowChanges: [StateUpdate] = []
+    /// Live rows this node holds, all owners: kept from the changes, for metrics and statistics.
+    var rowsHeld = 0
     /// Internal queries by name: the answer to send, or nil to stay silent.
     var internalHandlers: [String: (IncomingQuery) -> [UInt8]?] = [:]
     var internalAnswers: [(QueryResponder, [UInt8])] = []
@@ -84,8 +90,8 @@ extension NodeRuntime {
         case .requestRefused(let request, let error):
             app.refusal = error
             logger.info("request refused", metadata: ["gossip.request": "\(request)", "gossip.error": "\(error)"])
-        // Replicated state has no runtime API yet (issue 11): its changes stay in the core's replica.
-        case .rowChanged, .datagram, .stream, .reply, .timer, .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict: break
+        case .rowChanged(let c): rowChanged(c)
+        case .datagram, .stream, .reply, .timer, .event, .joinCompleted, .leaveCompleted, .refused, .nameConflict: break
         }
     }
 
@@ -97,15 +103,16 @@ extension NodeRuntime {
     /// are answered.
     func publishApplication() {
         if !app.newUserEvents.isEmpty {
-            hubs.userEvents.publish(app.newUserEvents)
+            hubs.userEvents.publish(app.newUserEvents) { .eventsLost(count: $0) }
             app.newUserEvents.removeAll(keepingCapacity: true)
             // The event clock moved: a restart must not deliver these again.
             snapshotChanged()
         }
         if !app.newQueries.isEmpty {
-            hubs.queries.publish(app.newQueries)
+            hubs.queries.publish(app.newQueries) { .queriesLost(count: $0) }
             app.newQueries.removeAll(keepingCapacity: true)
         }
+        if !app.newRowChanges.isEmpty { publishRowChanges() }
         if !app.internalAnswers.isEmpty {
             let answers = app.internalAnswers
             app.internalAnswers.removeAll()

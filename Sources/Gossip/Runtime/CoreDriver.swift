@@ -73,7 +73,7 @@ extension NodeRuntime {
     /// problems logged rate-limited.
     private func periodicChecks() {
         guard let core else { return }
-        metrics.flush(core, wire: wireCounters)
+        metrics.flush(core, wire: wireCounters, stateRowsHeld: app.rowsHeld)
         metrics.streams(inbound: streamBudget.inbound, buffered: streamBudget.buffered)
         if case .blocked(let probes, let streams) = udpSilence.probesSent(total: core.counters.probes) {
             metrics.udpSuspectedBlocked(true)

@@ -6,10 +6,12 @@ import Glibc
 import Darwin
 #endif
 
-/// What a node remembers across restarts: whom it knew and its last incarnation.
+/// What a node remembers across restarts: whom it knew, its last incarnation, its clocks and
+/// the last version it gave one of its replicated-state rows.
 ///
 /// A text file of lines (`grapevine-snapshot 1`, `incarnation N`, `left 0|1`, `event-clock N`,
-/// `query-clock N`, then `member ADDRESS NAME`), so that an operator can read and repair it. Written atomically
+/// `query-clock N`, `state-version N`, then `member ADDRESS NAME`), so that an operator can
+/// read and repair it. A file without `state-version` (written before it existed) reads as 0. Written atomically
 /// (temporary file, fsync, rename), so a crash leaves the old or the new file, never half.
 struct Snapshot: Equatable, Sendable {
     /// Reading stops here: a corrupt or hostile file cannot make the node allocate without bound.
@@ -22,11 +24,13 @@ struct Snapshot: Equatable, Sendable {
     /// The Lamport clocks of user events and queries: a restarted node delivers nothing below them again.
     var eventClock: UInt64 = 0
     var queryClock: UInt64 = 0
+    /// `NodeSnapshot.stateVersion`: a restarted node versions its rows above it, so they win.
+    var stateVersion: UInt64 = 0
     var members: [(name: String, address: Address)] = []
 
     static func == (a: Snapshot, b: Snapshot) -> Bool {
         a.incarnation == b.incarnation && a.left == b.left && a.eventClock == b.eventClock
-            && a.queryClock == b.queryClock && a.members.count == b.members.count
+            && a.queryClock == b.queryClock && a.stateVersion == b.stateVersion && a.members.count == b.members.count
             && zip(a.members, b.members).allSatisfy { $0.name == $1.name && $0.address == $1.address }
     }
 
@@ -37,6 +41,7 @@ struct Snapshot: Equatable, Sendable {
         left = core.left
         eventClock = core.eventClock
         queryClock = core.queryClock
+        stateVersion = core.stateVersion
         for m in core.members where Limits.isValidName(m.name) { members.append((m.name, m.address)) }
     }
 
@@ -45,14 +50,14 @@ struct Snapshot: Equatable, Sendable {
         NodeSnapshot(
             incarnation: incarnation, left: left,
             members: members.map { NodeSnapshot.KnownMember(name: $0.name, address: $0.address) }, eventClock: eventClock,
-            queryClock: queryClock)
+            queryClock: queryClock, stateVersion: stateVersion)
     }
 
     init() {}
 
     var text: String {
         var out = "\(Self.magic)\nincarnation \(incarnation)\nleft \(left ? 1 : 0)\n"
-        out += "event-clock \(eventClock)\nquery-clock \(queryClock)\n"
+        out += "event-clock \(eventClock)\nquery-clock \(queryClock)\nstate-version \(stateVersion)\n"
         for m in members { out += "member \(m.address) \(m.name)\n" }
         return out
     }
@@ -74,6 +79,9 @@ struct Snapshot: Equatable, Sendable {
                 LamportClock.admits(n)
             {
                 queryClock = n
+            } else if line.hasPrefix("state-version "), let n = UInt64(line.dropFirst("state-version ".count)) {
+                // At or past the ceiling it is the core's to refuse (and count), as the incarnation.
+                stateVersion = n
             } else if line.hasPrefix("left ") {
                 left = line.dropFirst("left ".count) == "1"
             } else if line.hasPrefix("member ") {

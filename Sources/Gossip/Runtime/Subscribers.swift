@@ -53,9 +53,11 @@ final class Subscription<Element: Sendable>: Sendable {
     private let state = NIOLockedValueBox(State())
     private let onFinish: @Sendable () -> Void
 
-    init(limit: Int, onFinish: @escaping @Sendable () -> Void = {}) {
+    /// `first` is queued as it is, even beyond `limit`.
+    init(limit: Int, first: [Element] = [], onFinish: @escaping @Sendable () -> Void = {}) {
         self.limit = max(1, limit)
         self.onFinish = onFinish
+        if !first.isEmpty { state.withLockedValue { $0.buffer.append(contentsOf: first) } }
     }
 
     /// Queues the items; when they do not fit, everything unread becomes the one item `lost`
@@ -114,8 +116,8 @@ final class Subscription<Element: Sendable>: Sendable {
     }
 }
 
-/// Subscribers to one kind of report (user events, incoming queries), behind one lock taken
-/// once per batch, never per packet.
+/// Subscribers to one kind of report (user events, incoming queries, replicated-state
+/// changes), behind one lock taken once per batch, never per packet.
 final class Hub<Element: Sendable>: Sendable {
     private struct State {
         var subscribers: [UInt64: Subscription<Element>] = [:]
@@ -124,23 +126,24 @@ final class Hub<Element: Sendable>: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    private let lost: @Sendable (Int) -> Element
-
-    init(lost: @escaping @Sendable (Int) -> Element) { self.lost = lost }
 
     var isEmpty: Bool { state.withLockedValue { $0.subscribers.isEmpty } }
 
-    func publish(_ items: [Element]) {
+    /// `lost` makes what replaces the items a subscriber that fell behind missed, from their
+    /// number; called under the lock, once per such subscriber, so what it builds (a fresh
+    /// snapshot) it can build once and hand out again.
+    func publish(_ items: [Element], lost: (Int) -> Element) {
         state.withLockedValue { s in
             for subscriber in s.subscribers.values { subscriber.push(items, lost: lost) }
         }
     }
 
-    func subscribe(buffer: Int) -> Updates<Element> {
+    /// A new subscriber; it reads `first` before anything published after this call.
+    func subscribe(buffer: Int, first: [Element] = []) -> Updates<Element> {
         let subscription = state.withLockedValue { s -> Subscription<Element> in
             let id = s.nextID
             s.nextID += 1
-            let subscription = Subscription<Element>(limit: buffer) { [weak self] in self?.unsubscribe(id) }
+            let subscription = Subscription<Element>(limit: buffer, first: first) { [weak self] in self?.unsubscribe(id) }
             if !s.finished { s.subscribers[id] = subscription }
             return subscription
         }
