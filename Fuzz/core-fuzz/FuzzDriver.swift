@@ -53,6 +53,7 @@ enum FuzzOp: UInt8, CaseIterable {
     case join, leave, setTags, restart, partition, sniffedAck, fillTable, settleLong
     case codecRoundTrip
     case fireEvent, query, respond
+    case writeRow, deleteRow, forgedStateRows
 }
 
 struct CoreFuzzDriver<Decoder: AttackerDecoder> {
@@ -375,6 +376,43 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 ? QueryResponder(time: UInt64(b & 7), id: forgedSequence(), origin: forgedName())
                 : offered[i][Int(b) % offered[i].count]
             handle(i, .respond(to: responder, payload: Array(blob().prefix(b & 0x40 != 0 ? 2_000 : 32))))
+        case .writeRow:
+            let i = Int(byte()) % nodes.count
+            let b = byte()
+            let value = b & 0x80 != 0 ? [UInt8](repeating: b, count: 1_100) : Array(blob().prefix(48))
+            handle(i, .writeRow(table: b & 0x40 != 0 ? forgedName() : "t\(b & 3)", key: stateKey(b), value: value))
+        case .deleteRow:
+            let i = Int(byte()) % nodes.count
+            let b = byte()
+            handle(i, .deleteRow(table: b & 0x40 != 0 ? forgedName() : "t\(b & 3)", key: stateKey(b)))
+        case .forgedStateRows:
+            // Rows of real owners (this node included) and invented ones, at versions up to and
+            // past the wire's bound, some tombstones carrying values.
+            let target = Int(byte()) % nodes.count
+            let n = 1 + Int(byte() % 8)
+            var messages: [Message] = []
+            for _ in 0..<n {
+                let b = byte()
+                let owner = b & 0x80 == 0 ? names[Int(b) % names.count] : forgedName()
+                let v = byte()
+                let version: UInt64 = [0, 1, UInt64(v), 1 << 20, Limits.maxIncarnation - 1, Limits.maxIncarnation, .max][Int(v) % 7]
+                let deleted = b & 0x40 != 0
+                let value = deleted && b & 0x20 == 0 ? [] : Array(blob().prefix(40))
+                messages.append(.stateRow(StateRow(table: "t\(b & 3)", owner: owner, key: stateKey(v), version: version, deleted: deleted, value: value)))
+            }
+            let from = byte() & 1 == 0 ? addresses[(target + 1) % addresses.count] : forgedAddress(target)
+            handle(target, .datagram(from: from, messages: messages))
+        }
+    }
+
+    /// A row key: a few shared ones, so that writes, deletes and forged rows meet; sometimes one
+    /// the core must refuse (empty, too long, a control character).
+    mutating func stateKey(_ b: UInt8) -> String {
+        switch b >> 2 & 7 {
+        case 0: ""
+        case 1: String(repeating: "k", count: Limits.maxStateKeyLength + 1)
+        case 2: "bad\nkey"
+        default: "k\(b >> 2 & 3)"
         }
     }
 

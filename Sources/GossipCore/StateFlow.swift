@@ -225,7 +225,9 @@ extension GossipInstance {
     /// After the last frame of a reply: if the responder's digest shows it lacks rows this
     /// node holds, sends them in a follow-up conversation of rows alone.
     mutating func followUp(_ exchange: OpenExchanges.Exchange, to peer: Address) {
-        guard exchange.hasDigest else { return }
+        // A join may go to a seed this node cannot reach by the rules every other exchange
+        // follows (another address family); what the seed lacks reaches it by gossip instead.
+        guard exchange.hasDigest, address.canReach(peer) else { return }
         let rows = state.rows(differingFrom: exchange.peerDigest)
         guard !rows.isEmpty else { return }
         counters.stateFollowUps += 1
