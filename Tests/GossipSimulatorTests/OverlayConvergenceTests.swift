@@ -1,5 +1,4 @@
 import Addresses
-import Foundation
 import GossipCore
 import GossipSimulator
 import Overlay
@@ -195,7 +194,10 @@ import Testing
     }
 
     static func converged(count: Int, seed: UInt64, loss: Double) throws -> Hosts {
-        try #require(try published(count: count, seed: seed, loss: loss), "seed \(seed): the published rows never reached every replica")
+        guard let hosts = try published(count: count, seed: seed, loss: loss) else {
+            throw SimulationFailure("seed \(seed): the published rows never reached every replica")
+        }
+        return hosts
     }
 
     static func churn(_ hosts: Hosts, perSecond: Int, seconds: Int, rng: inout SeededGenerator) {
@@ -230,112 +232,111 @@ import Testing
         return outcome
     }
 
-    static func expectConverged(_ o: ChurnOutcome, seed: UInt64) {
-        #expect(o.published, "seed \(seed)")
-        #expect(o.caughtUp != nil, "seed \(seed)")
-        #expect(o.differing.isEmpty, "seed \(seed): hosts \(o.differing.prefix(5))")
-        #expect(o.oracleUnicast > 0, "seed \(seed)")
+    static func expectConverged(_ o: ChurnOutcome, seed: UInt64, _ check: Checks) {
+        check.expect(o.published, "seed \(seed)")
+        check.expect(o.caughtUp != nil, "seed \(seed)")
+        check.expect(o.differing.isEmpty, "seed \(seed): hosts \(o.differing.prefix(5))")
+        check.expect(o.oracleUnicast > 0, "seed \(seed)")
     }
 
-    /// Minutes of simulation on a thread of its own: on the concurrency pool (two threads on a
-    /// two-core machine) it would starve the runtime tests running beside it.
+    /// Each test's simulation runs off the concurrency pool (`offPool`).
     @Test(arguments: [1] as [UInt64])
     func aThousandHostsConvergeUnderLossAndChurn(seed: UInt64) async throws {
-        let outcome = try await onOwnThread { try Self.churnUnderLoss(count: 1_000, seed: seed) }
-        Self.expectConverged(outcome, seed: seed)
+        try await offPool { check in
+            Self.expectConverged(try Self.churnUnderLoss(count: 1_000, seed: seed), seed: seed, check)
+        }
     }
 
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aHundredHostsConvergeUnderLossAndChurn(seed: UInt64) throws {
-        Self.expectConverged(try Self.churnUnderLoss(count: 100, seed: seed), seed: seed)
+    func aHundredHostsConvergeUnderLossAndChurn(seed: UInt64) async throws {
+        try await offPool { check in
+            Self.expectConverged(try Self.churnUnderLoss(count: 100, seed: seed), seed: seed, check)
+        }
     }
 
     /// A crashed host's rows leave each other host's desired state when that host declares it
     /// failed: no flood destination, unicast row or neighbour row leads to its VTEP any more.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aCrashedHostLeavesEveryDesiredStateAtDetection(seed: UInt64) throws {
-        let hosts = try Self.converged(count: 100, seed: seed, loss: 0.05)
-        let sim = hosts.sim
-        let victim = 17
-        let name = sim.name(of: victim)
-        let vtep = hosts.vtep(victim)
-        let victimMACs = Set(hosts.endpoints[victim].values.map(\.mac))
-        func leadsToVictim(_ j: Int) -> Bool {
-            let d = DesiredState(for: hosts.host(j), from: hosts.replica(j))
-            return d.networks.values.contains { n in
-                n.flood.contains(vtep) || n.unicast.values.contains(vtep) || n.neighbors.values.contains { victimMACs.contains($0) }
+    func aCrashedHostLeavesEveryDesiredStateAtDetection(seed: UInt64) async throws {
+        try await offPool { check in
+            let hosts = try Self.converged(count: 100, seed: seed, loss: 0.05)
+            let sim = hosts.sim
+            let victim = 17
+            let name = sim.name(of: victim)
+            let vtep = hosts.vtep(victim)
+            let victimMACs = Set(hosts.endpoints[victim].values.map(\.mac))
+            func leadsToVictim(_ j: Int) -> Bool {
+                let d = DesiredState(for: hosts.host(j), from: hosts.replica(j))
+                return d.networks.values.contains { n in
+                    n.flood.contains(vtep) || n.unicast.values.contains(vtep) || n.neighbors.values.contains { victimMACs.contains($0) }
+                }
             }
+            check.expect(leadsToVictim(0))
+            var stale: [Int] = []
+            var withdrawn = 0
+            sim.observeEvents { j, e in
+                guard e.kind == .failed, e.member.name == name else { return }
+                withdrawn += 1
+                if leadsToVictim(j) { stale.append(j) }
+            }
+            let crashedAt = sim.elapsed
+            sim.crash(victim)
+            let all = sim.run(upTo: .seconds(120)) { withdrawn == hosts.nodes.count - 1 }
+            print("seed \(seed): a crashed host's rows left every other desired state \(sim.elapsed - crashedAt) after the crash")
+            check.expect(all)
+            check.expect(stale.isEmpty)
         }
-        #expect(leadsToVictim(0))
-        var stale: [Int] = []
-        var withdrawn = 0
-        sim.observeEvents { j, e in
-            guard e.kind == .failed, e.member.name == name else { return }
-            withdrawn += 1
-            if leadsToVictim(j) { stale.append(j) }
-        }
-        let crashedAt = sim.elapsed
-        sim.crash(victim)
-        let all = sim.run(upTo: .seconds(120)) { withdrawn == hosts.nodes.count - 1 }
-        print("seed \(seed): a crashed host's rows left every other desired state \(sim.elapsed - crashedAt) after the crash")
-        #expect(all)
-        #expect(stale.isEmpty)
     }
 
     /// Both halves of a 60 s partition keep changing endpoints; after the heal every host's
     /// desired state equals the oracle's.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aPartitionHealsToTheOraclesDesiredState(seed: UInt64) throws {
-        let hosts = try Self.converged(count: 100, seed: seed, loss: 0.01)
-        hosts.sim.partition { $0 % 2 }
-        var rng = SeededGenerator(seed: seed)
-        Self.churn(hosts, perSecond: 20, seconds: 60, rng: &rng)
-        hosts.sim.heal()
-        let took = hosts.converge(limit: .seconds(900))
-        // Owners failed across the cut come back available once the halves see each other alive.
-        var equal = hosts.desiredStatesDiffering().isEmpty
-        for _ in 0..<300 where !equal {
-            hosts.sim.run(for: .seconds(1))
-            equal = hosts.desiredStatesDiffering().isEmpty
+    func aPartitionHealsToTheOraclesDesiredState(seed: UInt64) async throws {
+        try await offPool { check in
+            let hosts = try Self.converged(count: 100, seed: seed, loss: 0.01)
+            hosts.sim.partition { $0 % 2 }
+            var rng = SeededGenerator(seed: seed)
+            Self.churn(hosts, perSecond: 20, seconds: 60, rng: &rng)
+            hosts.sim.heal()
+            let took = hosts.converge(limit: .seconds(900))
+            // Owners failed across the cut come back available once the halves see each other alive.
+            var equal = hosts.desiredStatesDiffering().isEmpty
+            for _ in 0..<300 where !equal {
+                hosts.sim.run(for: .seconds(1))
+                equal = hosts.desiredStatesDiffering().isEmpty
+            }
+            print("seed \(seed): after a 60 s partition every replica caught up \(took.map { "\($0)" } ?? "never") after the heal")
+            check.expect(took != nil)
+            check.expect(equal, "seed \(seed): \(hosts.desiredStatesDiffering().count) hosts differ")
         }
-        print("seed \(seed): after a 60 s partition every replica caught up \(took.map { "\($0)" } ?? "never") after the heal")
-        #expect(took != nil)
-        #expect(equal, "seed \(seed): \(hosts.desiredStatesDiffering().count) hosts differ")
     }
 
     /// A host restarted from its snapshot republishes itself and only some of its endpoints:
     /// every desired state converges to its new rows, with none of its previous life's.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aRestartedHostsNewRowsReplaceItsOldOnes(seed: UInt64) throws {
-        let hosts = try Self.converged(count: 100, seed: seed, loss: 0.05)
-        let sim = hosts.sim
-        let owner = 42
-        let before = hosts.endpoints[owner]
-        sim.crash(owner)
-        sim.run(for: .seconds(5))
-        try sim.restart(owner)
-        hosts.truth[sim.name(of: owner)] = [:]
-        hosts.endpoints[owner] = [:]
-        hosts.publishHost(owner)
-        for e in before.values.sorted(by: { $0.mac < $1.mac }).prefix(3) {
-            var moved = e
-            moved.ipv4 = hosts.freshIP()
-            hosts.claim(owner, moved)
+    func aRestartedHostsNewRowsReplaceItsOldOnes(seed: UInt64) async throws {
+        try await offPool { check in
+            let hosts = try Self.converged(count: 100, seed: seed, loss: 0.05)
+            let sim = hosts.sim
+            let owner = 42
+            let before = hosts.endpoints[owner]
+            sim.crash(owner)
+            sim.run(for: .seconds(5))
+            try sim.restart(owner)
+            hosts.truth[sim.name(of: owner)] = [:]
+            hosts.endpoints[owner] = [:]
+            hosts.publishHost(owner)
+            for e in before.values.sorted(by: { $0.mac < $1.mac }).prefix(3) {
+                var moved = e
+                moved.ipv4 = hosts.freshIP()
+                hosts.claim(owner, moved)
+            }
+            let took = hosts.converge(limit: .seconds(600))
+            let differing = hosts.desiredStatesDiffering()
+            print("seed \(seed): a restarted host's new rows reached every replica \(took.map { "\($0)" } ?? "never") after it wrote them")
+            check.expect(took != nil)
+            check.expect(differing.isEmpty, "seed \(seed): hosts \(differing.prefix(5))")
+            check.expect(hosts.nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 4 })
         }
-        let took = hosts.converge(limit: .seconds(600))
-        let differing = hosts.desiredStatesDiffering()
-        print("seed \(seed): a restarted host's new rows reached every replica \(took.map { "\($0)" } ?? "never") after it wrote them")
-        #expect(took != nil)
-        #expect(differing.isEmpty, "seed \(seed): hosts \(differing.prefix(5))")
-        #expect(hosts.nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 4 })
-    }
-}
-
-/// Runs `body` on a new thread, off Swift's concurrency pool, and returns what it returns.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.stackSize = 8 << 20
-        thread.start()
     }
 }

@@ -74,7 +74,9 @@ import Testing
         let nodes = try sim.addFormedCluster(count: count)
         let oracle = Oracle(sim)
         writeInitialRows(oracle, nodes)
-        #expect(oracle.converge(nodes, owners: nodes, limit: .seconds(600)) != nil)
+        guard oracle.converge(nodes, owners: nodes, limit: .seconds(600)) != nil else {
+            throw SimulationFailure("seed \(seed): the initial rows never reached every replica")
+        }
         return (sim, nodes, oracle)
     }
 
@@ -99,7 +101,7 @@ import Testing
     /// tables, 100 changes per second for 60 s under 5 % loss; when the changes stop, every live
     /// replica equals the truth. The 1,000-host run is the overlay's
     /// (`OverlayConvergenceTests.aThousandHostsConvergeUnderLossAndChurn`).
-    static func convergesUnderLossAndChurn(count: Int, seed: UInt64) throws {
+    static func convergesUnderLossAndChurn(count: Int, seed: UInt64, _ check: Checks) throws {
         let sim = Simulation(seed: seed, network: NetworkModel(loss: 0.05))
         let nodes = try sim.addFormedCluster(count: count)
         let oracle = Oracle(sim)
@@ -108,74 +110,82 @@ import Testing
         churn(oracle, owners: Array(nodes), perSecond: 100, seconds: 60, rng: &rng)
         let took = oracle.converge(nodes, owners: nodes, limit: .seconds(900))
         print("seed \(seed), \(count) nodes: every replica equals the truth \(took.map { "\($0)" } ?? "never") after the changes stopped")
-        #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
-        #expect(sim.core(0).stateOwners.count == count)
+        check.expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
+        check.expect(sim.core(0).stateOwners.count == count)
     }
 
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aHundredReplicasConvergeUnderLossAndChurn(seed: UInt64) throws {
-        try Self.convergesUnderLossAndChurn(count: 100, seed: seed)
+    func aHundredReplicasConvergeUnderLossAndChurn(seed: UInt64) async throws {
+        try await offPool { check in
+            try Self.convergesUnderLossAndChurn(count: 100, seed: seed, check)
+        }
     }
 
     /// A crashed owner's rows are unavailable on each node from the moment that node declares it
     /// failed, and on every node once all have.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aCrashMarksTheOwnersRowsUnavailableEverywhere(seed: UInt64) throws {
-        let (sim, nodes, _) = try Self.converged(count: 100, seed: seed, loss: 0.05)
-        let victim = 17
-        let name = sim.name(of: victim)
-        var stillAvailableAtDetection: [Int] = []
-        sim.observeEvents { j, e in
-            if e.kind == .failed, e.member.name == name, sim.core(j).isOwnerAvailable(name) { stillAvailableAtDetection.append(j) }
+    func aCrashMarksTheOwnersRowsUnavailableEverywhere(seed: UInt64) async throws {
+        try await offPool { check in
+            let (sim, nodes, _) = try Self.converged(count: 100, seed: seed, loss: 0.05)
+            let victim = 17
+            let name = sim.name(of: victim)
+            var stillAvailableAtDetection: [Int] = []
+            sim.observeEvents { j, e in
+                if e.kind == .failed, e.member.name == name, sim.core(j).isOwnerAvailable(name) { stillAvailableAtDetection.append(j) }
+            }
+            let crashedAt = sim.elapsed
+            sim.crash(victim)
+            let others = nodes.filter { $0 != victim }
+            let all = sim.run(upTo: .seconds(120)) { others.allSatisfy { !sim.core($0).isOwnerAvailable(name) } }
+            print("seed \(seed): a crashed owner's rows unavailable everywhere after \(sim.elapsed - crashedAt)")
+            check.expect(all)
+            check.expect(stillAvailableAtDetection.isEmpty)
+            // Held, not dropped: the rows come back if the owner does.
+            check.expect(others.allSatisfy { sim.core($0).stateRows(of: name).count == 20 })
         }
-        let crashedAt = sim.elapsed
-        sim.crash(victim)
-        let others = nodes.filter { $0 != victim }
-        let all = sim.run(upTo: .seconds(120)) { others.allSatisfy { !sim.core($0).isOwnerAvailable(name) } }
-        print("seed \(seed): a crashed owner's rows unavailable everywhere after \(sim.elapsed - crashedAt)")
-        #expect(all)
-        #expect(stillAvailableAtDetection.isEmpty)
-        // Held, not dropped: the rows come back if the owner does.
-        #expect(others.allSatisfy { sim.core($0).stateRows(of: name).count == 20 })
     }
 
     /// Both halves of a 60 s partition keep writing; after it heals every replica equals the
     /// truth, and every owner is available again.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aPartitionHealsToExactEquality(seed: UInt64) throws {
-        let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.01)
-        sim.partition { $0 % 2 }
-        var rng = SeededGenerator(seed: seed)
-        Self.churn(oracle, owners: Array(nodes), perSecond: 20, seconds: 60, rng: &rng)
-        sim.heal()
-        let took = oracle.converge(nodes, owners: nodes, limit: .seconds(900))
-        print("seed \(seed): after a 60 s partition, every replica equals the truth \(took.map { "\($0)" } ?? "never") after the heal")
-        #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
-        let unavailable = sim.run(upTo: .seconds(300)) {
-            nodes.allSatisfy { j in nodes.allSatisfy { sim.core(j).isOwnerAvailable(sim.name(of: $0)) } }
+    func aPartitionHealsToExactEquality(seed: UInt64) async throws {
+        try await offPool { check in
+            let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.01)
+            sim.partition { $0 % 2 }
+            var rng = SeededGenerator(seed: seed)
+            Self.churn(oracle, owners: Array(nodes), perSecond: 20, seconds: 60, rng: &rng)
+            sim.heal()
+            let took = oracle.converge(nodes, owners: nodes, limit: .seconds(900))
+            print("seed \(seed): after a 60 s partition, every replica equals the truth \(took.map { "\($0)" } ?? "never") after the heal")
+            check.expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
+            let unavailable = sim.run(upTo: .seconds(300)) {
+                nodes.allSatisfy { j in nodes.allSatisfy { sim.core(j).isOwnerAvailable(sim.name(of: $0)) } }
+            }
+            check.expect(unavailable)
         }
-        #expect(unavailable)
     }
 
     /// An owner restarted from its snapshot writes new rows that win everywhere, and none of
     /// the rows of its previous life survives on any replica.
     @Test(arguments: [1, 2, 3] as [UInt64])
-    func aRestartedOwnersNewRowsWinWithNoStaleOnes(seed: UInt64) throws {
-        let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.05)
-        let owner = 42
-        let before = sim.core(owner).stateVersion
-        sim.crash(owner)
-        sim.run(for: .seconds(5))
-        try sim.restart(owner)
-        oracle.forget(owner)
-        // Two keys of its previous life written again, three new ones; the other 18 are stale.
-        for k in 0..<2 { oracle.write(owner, table: "t0", key: "k\(k)", value: Array("new\(k)".utf8)) }
-        for k in 0..<3 { oracle.write(owner, table: "fresh", key: "n\(k)", value: Array("fresh\(k)".utf8)) }
-        sim.run(for: .milliseconds(1))
-        #expect(sim.core(owner).stateVersion > before)
-        let took = oracle.converge(nodes, owners: nodes, limit: .seconds(600))
-        print("seed \(seed): a restarted owner's rows converge everywhere \(took.map { "\($0)" } ?? "never") after it wrote them")
-        #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: [owner]).count) replicas still differ")
-        #expect(nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 5 })
+    func aRestartedOwnersNewRowsWinWithNoStaleOnes(seed: UInt64) async throws {
+        try await offPool { check in
+            let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.05)
+            let owner = 42
+            let before = sim.core(owner).stateVersion
+            sim.crash(owner)
+            sim.run(for: .seconds(5))
+            try sim.restart(owner)
+            oracle.forget(owner)
+            // Two keys of its previous life written again, three new ones; the other 18 are stale.
+            for k in 0..<2 { oracle.write(owner, table: "t0", key: "k\(k)", value: Array("new\(k)".utf8)) }
+            for k in 0..<3 { oracle.write(owner, table: "fresh", key: "n\(k)", value: Array("fresh\(k)".utf8)) }
+            sim.run(for: .milliseconds(1))
+            check.expect(sim.core(owner).stateVersion > before)
+            let took = oracle.converge(nodes, owners: nodes, limit: .seconds(600))
+            print("seed \(seed): a restarted owner's rows converge everywhere \(took.map { "\($0)" } ?? "never") after it wrote them")
+            check.expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: [owner]).count) replicas still differ")
+            check.expect(nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 5 })
+        }
     }
 }
