@@ -286,7 +286,9 @@ md += """
 
     Each host sends a change as many times as Serf would send an update (`4 × ceil(log10(N+1))`,
     eager pushes included), so the row bytes sit near that many copies per host; the latency is
-    the eager push's (Docs/ARCHITECTURE.md).
+    the eager push's (Docs/ARCHITECTURE.md). The UDP column subtracts an idle window that is not
+    quite idle (the initial load's last repairs and push/pulls fall in it), so it can come out
+    below the row bytes, as at 1,000 hosts; the row bytes are the figure to trust.
 
     ## One anti-entropy exchange
 
