@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "grapevine-sim", targets: ["grapevine-sim"]),
         .library(name: "Gossip", targets: ["Gossip"]),
         .executable(name: "gossip-node", targets: ["gossip-node"]),
+        .executable(name: "grapevine", targets: ["grapevine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,6 +27,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // MARK: system libraries
@@ -83,8 +89,36 @@ let package = Package(
 
         // MARK: overlay model (pure: desired kernel state from the replicated rows, and the diff)
         .target(name: "Overlay", dependencies: ["Addresses"], swiftSettings: strict),
-        // MARK: agent (wires Gossip + Overlay + Netlink)
-        .target(name: "OverlayAgent", dependencies: ["Overlay", "Netlink"], swiftSettings: strict),
+        // MARK: agent (wires Gossip + Overlay + Netlink; the control API, handlers, metrics)
+        .target(
+            name: "OverlayAgent",
+            dependencies: [
+                "Overlay", "Netlink", "Addresses", "Gossip",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: strict
+        ),
+        // The command line: `grapevine agent` runs the daemon, the rest talk to its control API.
+        .executableTarget(
+            name: "grapevine",
+            dependencies: [
+                "OverlayAgent", "Gossip",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
 
         // MARK: simulator
         .target(

@@ -1,0 +1,4 @@
+import OverlayAgent
+import ArgumentParser
+import AsyncHTTPClient
+print("grapevine")
