@@ -116,6 +116,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -223,6 +225,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses"], swiftSettings: strict),
+        // Real `grapevine agent` processes in namespaces the tests make (needs the built executable).
+        .testTarget(name: "AgentEndToEndTests", dependencies: ["GrapevineTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "AgentConfigurationTests", dependencies: ["OverlayAgent", "Overlay", "Addresses"], swiftSettings: strict),
         .testTarget(
             name: "GossipTests",
             dependencies: [

@@ -1,3 +1,5 @@
+import Addresses
+
 /// How overlay rows ride in the `Gossip` library's replicated state: all in one table, each
 /// row's key its `key` bytes as lowercase hexadecimal (replicated-state keys are printable text;
 /// `01` for the host row, `02` + VNI + MAC for an endpoint, 20 characters). Exactly one text
@@ -24,6 +26,12 @@ extension OverlayRow {
     /// - Throws: `OverlayRowError.badKey` for a key that is not canonical hexadecimal, else
     ///   whatever `init(key:value:owner:)` throws.
     public init(stateKey: String, value: [UInt8], owner: String) throws(OverlayRowError) {
+        try self.init(key: try Self.keyBytes(stateKey), value: value, owner: owner)
+    }
+
+    /// The key bytes a replicated-state key stands for.
+    /// - Throws: `OverlayRowError.badKey` unless it is canonical lowercase hexadecimal.
+    static func keyBytes(_ stateKey: String) throws(OverlayRowError) -> [UInt8] {
         let text = Array(stateKey.utf8)
         guard !text.isEmpty, text.count % 2 == 0 else { throw .badKey }
         var key: [UInt8] = []
@@ -34,7 +42,7 @@ extension OverlayRow {
             key.append(hi << 4 | lo)
             i += 2
         }
-        try self.init(key: key, value: value, owner: owner)
+        return key
     }
 
     private static func nibble(_ c: UInt8) -> UInt8? {
@@ -52,5 +60,30 @@ extension Replica {
     /// - Throws: `OverlayRowError` for a row no host would accept; the replica is unchanged.
     public mutating func add(stateKey: String, value: [UInt8], owner: String, live: Bool) throws(OverlayRowError) {
         add(try OverlayRow(stateKey: stateKey, value: value, owner: owner), owner: owner, live: live)
+    }
+
+    /// Removes the row of `owner` under `stateKey` (deleted by its owner, or withdrawn when the
+    /// owner left): its host row, or one of its endpoints.
+    /// - Throws: `OverlayRowError` for a key that names no overlay row; the replica is unchanged.
+    public mutating func remove(stateKey: String, owner: String) throws(OverlayRowError) {
+        let key = try OverlayRow.keyBytes(stateKey)
+        switch (key.first, key.count) {
+        case (1, 1):
+            hosts[owner] = nil
+        case (2, 10):
+            let raw = UInt32(key[1]) << 16 | UInt32(key[2]) << 8 | UInt32(key[3])
+            guard let vni = VNI(raw) else { throw .badVNI(raw) }
+            let mac = MACAddress(value: key[4...].reduce(0) { $0 << 8 | UInt64($1) })
+            removeEndpoint(owner: owner, network: vni, mac: mac)
+        case (let kind?, _) where kind == 1 || kind == 2:
+            throw .truncated
+        case (let kind, _):
+            throw .unknownKind(kind ?? 0)
+        }
+    }
+
+    /// Marks every row of `owner` live or not (its availability in the replicated state).
+    public mutating func setLive(_ live: Bool, owner: String) {
+        hosts[owner]?.live = live
     }
 }

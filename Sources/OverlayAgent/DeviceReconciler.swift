@@ -20,14 +20,31 @@ public enum DeviceReconciler {
     /// - Parameters:
     ///   - ifindex: the VXLAN device, in `table`'s namespace.
     ///   - desired: its rows, from `DesiredState`.
+    ///   - keepingOwnRows: delete none of the agent's own rows, only add and replace (the
+    ///     agent's start, while its replica is still being filled).
     /// - Throws: `NetlinkError` when the dump or the socket fails; per-row failures are in the
     ///   report.
-    public static func reconcile(device ifindex: Int32, to desired: NetworkRows,
+    public static func reconcile(device ifindex: Int32, to desired: NetworkRows, keepingOwnRows: Bool = false,
                                  using table: VXLANTable) throws(NetlinkError) -> Reconciliation {
         let fdb = try table.fdbRows(device: ifindex)
         let neighbors = try table.neighborRows(device: ifindex)
-        let diff = RowDiff(from: ObservedRows(fdb: fdb, neighbors: neighbors), to: desired)
+        let observed = ObservedRows(fdb: fdb, neighbors: neighbors)
+        var target = desired
+        if keepingOwnRows { target.keep(ownRowsOf: observed) }
+        let diff = RowDiff(from: observed, to: target)
         let report = try table.apply(diff.operations.map(\.change), device: ifindex)
         return Reconciliation(diff: diff, report: report)
+    }
+}
+
+extension NetworkRows {
+    /// Adds every row of the agent's own in `observed` whose key these rows leave out, so that
+    /// a diff to them deletes nothing of the agent's.
+    mutating func keep(ownRowsOf observed: ObservedRows) {
+        for (vtep, origin) in observed.flood where origin == .ours { flood.insert(vtep) }
+        for (mac, row) in observed.unicast where row.origin == .ours && unicast[mac] == nil { unicast[mac] = row.value }
+        for (ip, row) in observed.neighbors where row.origin == .ours && neighbors[ip] == nil {
+            if let mac = row.value { neighbors[ip] = mac }
+        }
     }
 }

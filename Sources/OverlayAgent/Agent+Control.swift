@@ -1,0 +1,200 @@
+import Addresses
+import Gossip
+import GossipCore
+import GossipWire
+import Netlink
+import Overlay
+
+extension Agent: AgentControl {
+    public func members() async -> [MemberView] {
+        node.members.sorted { $0.name < $1.name }.map(Self.view)
+    }
+
+    static func view(_ m: Member) -> MemberView {
+        var tags: [String: String] = [:]
+        for (k, v) in m.tags { tags[k] = v }
+        return MemberView(name: m.name, address: "\(m.address)", status: "\(m.status)", incarnation: m.incarnation, tags: tags)
+    }
+
+    public func join(_ seeds: [String], replay: Bool) async throws(AgentError) -> Int {
+        guard !seeds.isEmpty else { throw .badRequest("bad_request", "no seed given") }
+        do {
+            let n = try await node.join(seeds, replayEvents: replay)
+            joinedCluster()
+            return n
+        } catch {
+            throw Self.agentError(error)
+        }
+    }
+
+    public func leave() async {
+        await node.leave()
+    }
+
+    public func fireEvent(_ request: EventRequest) async throws(AgentError) -> UInt64 {
+        do {
+            return try await node.fireEvent(request.name, payload: Array((request.payload ?? "").utf8),
+                                            coalesce: request.coalesce ?? false)
+        } catch {
+            throw Self.agentError(error)
+        }
+    }
+
+    public func query(_ request: QueryRequestBody) async throws(AgentError) -> AsyncStream<QueryRecord> {
+        var filters: [QueryFilter] = []
+        if let nodes = request.nodes, !nodes.isEmpty { filters.append(.nodes(nodes)) }
+        for (key, source) in (request.tags ?? [:]).sorted(by: { $0.key < $1.key }) {
+            do { filters.append(.tag(key: key, pattern: try FilterPattern(source))) } catch {
+                throw .badRequest("bad_filter", "tag \(key): \(error)")
+            }
+        }
+        if let t = request.timeoutMilliseconds, !(1...600_000).contains(t) {
+            throw .badRequest("bad_request", "timeout must be 1 to 600000 ms")
+        }
+        let relay = request.relayFactor ?? 0
+        guard (0...QueryRequest.maxRelayFactor).contains(relay) else {
+            throw .badRequest("bad_request", "relay factor must be 0 to \(QueryRequest.maxRelayFactor)")
+        }
+        let q = QueryRequest(name: request.name, payload: Array((request.payload ?? "").utf8), filters: filters,
+                             timeout: request.timeoutMilliseconds.map { .milliseconds($0) },
+                             wantsAcks: !(request.noAck ?? false), relayFactor: relay)
+        let updates: Updates<QueryUpdate>
+        do { updates = try await node.query(q) } catch { throw Self.agentError(error) }
+        return AsyncStream { continuation in
+            let task = Task {
+                for await u in updates {
+                    switch u {
+                    case .ack(let from): continuation.yield(QueryRecord(type: "ack", from: from))
+                    case .response(let from, let payload):
+                        continuation.yield(QueryRecord(type: "response", from: from, payload: String(decoding: payload, as: UTF8.self)))
+                    case .finished(let end): continuation.yield(QueryRecord(type: "done", outcome: "\(end)"))
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    public func updateTags(_ request: TagsRequest) async throws(AgentError) -> [String: String] {
+        var tags = node.localMember?.tags ?? Tags()
+        for (k, v) in (request.set ?? [:]).sorted(by: { $0.key < $1.key }) { tags[k] = v }
+        for k in request.delete ?? [] { tags[k] = nil }
+        do { try await node.setTags(tags) } catch { throw Self.agentError(error) }
+        var out: [String: String] = [:]
+        for (k, v) in tags { out[k] = v }
+        return out
+    }
+
+    public func keys(_ request: KeyRequest) async throws(AgentError) -> KeysView {
+        func key() throws(AgentError) -> SecretKey {
+            guard let text = request.key else { throw .badRequest("bad_key", "\(request.operation) needs a key") }
+            do { return try SecretKey(base64: text) } catch {
+                throw .badRequest("bad_key", "not a base64 key of \(SecretKey.size) bytes")
+            }
+        }
+        let report: KeyReport
+        do {
+            switch request.operation {
+            case "install": report = try await node.installKeyEverywhere(try key())
+            case "use": report = try await node.useKeyEverywhere(try key())
+            case "remove": report = try await node.removeKeyEverywhere(try key())
+            case "list": report = try await node.keysEverywhere()
+            default: throw AgentError.badRequest("bad_request", "operation must be install, use, remove or list")
+            }
+        } catch let e as AgentError {
+            throw e
+        } catch {
+            throw Self.agentError(error)
+        }
+        var failures = report.failed
+        for m in report.missing { failures[m] = "no answer" }
+        var keys: [String: Int] = [:]
+        if request.operation == "list" {
+            let held = (try? await node.keys()) ?? []
+            for (fingerprint, n) in report.keys {
+                // Members answer with fingerprints; show the key itself when this node holds it.
+                let name = held.first { $0.fingerprint == fingerprint }?.base64 ?? "\(fingerprint)"
+                keys[name] = n
+            }
+        }
+        return KeysView(members: report.asked, responded: report.asked - report.missing.count, failures: failures,
+                        keys: keys, complete: report.isComplete)
+    }
+
+    public func addEndpoint(_ request: EndpointRequest) async throws(AgentError) -> EndpointView {
+        try await registerEndpoint(request)
+    }
+
+    public func removeEndpoint(network: String, mac: String) async throws(AgentError) {
+        try await unregisterEndpoint(network: network, mac: mac)
+    }
+
+    public func endpoints() async -> [EndpointView] {
+        local.values.sorted { ($0.network, $0.mac) < ($1.network, $1.mac) }.map(view)
+    }
+
+    public func networks() async -> [NetworkView] {
+        devices.values.sorted { $0.network.name < $1.network.name }.map { device in
+            let vni = device.network.vni
+            var hosts: Set<String> = [configuration.name]
+            for (name, state) in replica.hosts where state.live && state.host.networks.contains(vni) { hosts.insert(name) }
+            let remote = replica.endpoints.values.filter { $0.network == vni && $0.owner != configuration.name }
+            for e in remote where replica.hosts[e.owner]?.live == true { hosts.insert(e.owner) }
+            return NetworkView(
+                name: device.network.name, vni: vni.value, device: device.network.device, bridge: device.network.bridge,
+                mtu: device.settings.mtu ?? 0, hosts: hosts.sorted(), localEndpoints: localCount(vni),
+                remoteEndpoints: remote.count, desiredRows: desired.networks[vni]?.count ?? 0,
+                conflicts: desired.conflicts.filter { $0.network == vni }.map(\.description))
+        }
+    }
+
+    public func fdb(network name: String) async throws(AgentError) -> FDBView {
+        guard let config = networksByName[name], let device = devices[config.vni] else {
+            throw .notFound("unknown_network", "no network named '\(name)'")
+        }
+        if replicaChanged {
+            replicaChanged = false
+            updateDesired()
+        }
+        let rows = desired.networks[config.vni] ?? NetworkRows()
+        let observed: ObservedRows
+        do {
+            guard let o = try await kernel.observe(device) else {
+                throw AgentError.internalError("kernel", "device \(device.network.device) is missing")
+            }
+            observed = o.rows
+        } catch let e as AgentError {
+            throw e
+        } catch {
+            throw .internalError("kernel", "\(error)")
+        }
+        let lines = FDBComparison.lines(desired: rows, observed: observed)
+        return FDBView(network: name, vni: config.vni.value, device: device.network.device, lines: lines,
+                       inSync: lines.allSatisfy { !["missing", "wrong", "extra"].contains($0.status) })
+    }
+
+    public func info() async -> InfoView {
+        var counts: [String: Int] = [:]
+        for m in node.members { counts["\(m.status)", default: 0] += 1 }
+        let address = node.localMember.map { "\($0.address)" } ?? configuration.bind
+        return InfoView(
+            name: configuration.name, address: address, vtep: "\(vtep)", version: AgentVersion.current,
+            encrypted: configuration.keyFile != nil, members: counts, networks: devices.count, localEndpoints: local.count,
+            replicatedRows: replica.endpoints.count + replica.hosts.count, reconciles: reconciles, rowsWritten: rowsWritten,
+            driftRepairs: driftRepairs, netlinkErrors: netlinkErrors, uptimeSeconds: (ContinuousClock.now - started).seconds)
+    }
+
+    public func monitor(buffer: Int) async -> AsyncStream<MonitorRecord> {
+        hub.subscribe(buffer: buffer)
+    }
+
+    public func metricsText() async -> String {
+        metrics.text()
+    }
+}
+
+/// The agent's version, reported by `info` and `grapevine --version`.
+public enum AgentVersion {
+    public static let current = "0.1.0"
+}

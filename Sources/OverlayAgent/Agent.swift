@@ -1,0 +1,235 @@
+public import Logging
+import Addresses
+public import ServiceLifecycle
+import Foundation
+import Gossip
+import GossipCore
+import GossipWire
+import Netlink
+import Overlay
+
+/// The daemon on every host (`grapevine agent`): a gossip member that publishes this host's
+/// VTEP and local endpoints as replicated rows, turns every host's rows into the rows each
+/// VXLAN device must hold (`DesiredState`), and keeps the kernel equal to them.
+///
+/// Kernel rows follow the replica through full reconciles (dump, diff, apply:
+/// `DeviceReconciler`) at start, on every batch of replica changes, on drift the kernel
+/// announces, after a netlink error or lost notification, when a device is recreated, and on
+/// a timer. Only rows the agent wrote are ever deleted; at start, for `startupGrace` seconds
+/// after the first join, none are, so a restart never withdraws a row whose owner's copy has
+/// not arrived yet.
+public actor Agent {
+    public let configuration: AgentConfiguration
+    let logger: Logger
+    let metrics: AgentMetrics
+    let hub: MonitorHub
+    let handlers: EventHandlers
+    let node: GossipNode
+    let vtep: IPAddress
+    let devices: [VNI: NetworkDevice]
+    let networksByName: [String: NetworkConfiguration]
+    let kernel = KernelWorker()
+    let store: EndpointStore
+    let started = ContinuousClock.now
+    let startedWall = Date()
+
+    // The replica of every host's overlay rows, and what it asks of this host's kernel.
+    var replica = Replica()
+    var unavailableOwners: Set<String> = []
+    var desired: DesiredState
+    var refusedRows = 0
+    /// The replica changed since `desired` was computed.
+    var replicaChanged = true
+
+    // This host's endpoints (the registry) and the Lamport clock of claims.
+    var local: [EndpointKey: StoredEndpoint] = [:]
+    var claimClock: UInt64 = 0
+
+    // Reconciling.
+    var pending: [VNI: ReconcileReason] = [:]
+    var deviceIndexes: [Int32: VNI] = [:]
+    var lastApplied: [VNI: NetworkRows] = [:]
+    /// Until then, own kernel rows are kept even when not desired; nil until the first join.
+    var keepOwnRowsUntil: ContinuousClock.Instant?
+    var joined = false
+    let wake: AsyncStream<Void>.Continuation
+    let wakes: AsyncStream<Void>
+    var reconciles: UInt64 = 0
+    var rowsWritten: UInt64 = 0
+    var driftRepairs: UInt64 = 0
+    var netlinkErrors: UInt64 = 0
+
+    /// - Throws: `ConfigurationError` for a key file that cannot be read or a handler spec
+    ///   that does not parse; `GossipError` for a gossip configuration the runtime refuses.
+    public init(configuration: AgentConfiguration, logger: Logger, metrics: AgentMetrics, hub: MonitorHub) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = metrics
+        self.hub = hub
+        let vtep = try configuration.resolvedVTEP()
+        self.vtep = vtep
+        let mtu = configuration.deviceMTU(vtep: vtep)
+        var devices: [VNI: NetworkDevice] = [:]
+        var byName: [String: NetworkConfiguration] = [:]
+        for n in configuration.networks {
+            devices[n.vni] = NetworkDevice(network: n, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: mtu)
+            byName[n.name] = n
+        }
+        self.devices = devices
+        self.networksByName = byName
+        self.desired = DesiredState(for: Overlay.Host(name: configuration.name, vtep: vtep, networks: Set(devices.keys)), from: Replica())
+        self.store = EndpointStore(directory: configuration.dataDir)
+
+        guard let bind = Address(parsing: configuration.bind, defaultPort: 7946) else {
+            throw ConfigurationError("bind", "'\(configuration.bind)' is not an address")
+        }
+        var gossip = GossipConfiguration(name: configuration.name, bindAddress: bind, logger: logger)
+        if let advertise = configuration.advertise {
+            gossip.advertiseAddress = Address(parsing: advertise, defaultPort: bind.port)
+        }
+        if let keyFile = configuration.keyFile { gossip.keyring = Keyring(primary: try Self.readKey(keyFile)) }
+        guard let label = ClusterLabel(configuration.label) else { throw ConfigurationError("label", "too long") }
+        gossip.label = label
+        var tags = Tags()
+        for (k, v) in configuration.tags.sorted(by: { $0.key < $1.key }) { tags[k] = v }
+        gossip.tags = tags
+        gossip.snapshotPath = configuration.dataDir + "/snapshot"
+        gossip.metricsFactory = metrics.factory
+        self.node = try GossipNode(configuration: gossip)
+
+        var specs: [HandlerSpec] = []
+        for text in configuration.handlers {
+            do { specs.append(try HandlerSpec(parsing: text)) } catch {
+                throw ConfigurationError("handler", "\(error)")
+            }
+        }
+        self.handlers = EventHandlers(
+            specs: specs, selfName: configuration.name, selfTags: configuration.tags,
+            concurrency: configuration.handlerConcurrency, timeout: .seconds(configuration.handlerTimeout),
+            metrics: metrics, logger: logger)
+        (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    static func readKey(_ path: String) throws(ConfigurationError) -> SecretKey {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigurationError("key_file", "cannot read \(path): \(error.localizedDescription)")
+        }
+        do { return try SecretKey(base64: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+            throw ConfigurationError("key_file", "\(path) does not hold a base64 key of \(SecretKey.size) bytes (make one with `grapevine keygen`)")
+        }
+    }
+
+    /// The local host as the overlay model sees it.
+    var localHost: Overlay.Host { Overlay.Host(name: configuration.name, vtep: vtep, networks: Set(devices.keys)) }
+
+    /// Runs the agent until `shutdown` (or the task is cancelled): sets up the devices,
+    /// starts gossip, publishes this host's rows, joins, and keeps the kernel in step. Leaves
+    /// the cluster only when asked to (`leave()`): a stopped agent is a restarting one, and
+    /// its rows stay everywhere until failure detection says otherwise.
+    public func run(serving server: (any Service)?) async throws {
+        try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        let contents: EndpointStore.Contents
+        do { contents = try store.load() } catch { throw ConfigurationError("data_dir", error.description) }
+        claimClock = contents.clock
+        for e in contents.endpoints { local[EndpointKey(network: e.vni, mac: e.mac)] = e }
+
+        for device in devices.values.sorted(by: { $0.network.vni < $1.network.vni }) {
+            do {
+                let outcome = try await kernel.ensure(device)
+                logger.info("network device ready", metadata: [
+                    "network.name": "\(device.network.name)", "network.vni": "\(device.network.vni)",
+                    "network.device": "\(device.network.device)", "network.bridge": "\(device.network.bridge)",
+                    "network.outcome": "\(outcome == .adopted ? "adopted" : "created")",
+                ])
+            } catch {
+                netlinkError("ensure", error)
+                throw error
+            }
+        }
+
+        let stateUpdates = await node.stateChanges()
+        let membership = node.events()
+        let userEvents = node.userEvents()
+        let queries = node.incomingQueries()
+        let neighbors = try NeighborMonitor()
+        let start = try await node.start()
+        logger.info("agent started", metadata: [
+            "agent.name": "\(configuration.name)", "agent.address": "\(start.address)", "agent.vtep": "\(vtep)",
+            "agent.encrypted": "\(configuration.keyFile != nil)", "agent.endpoints": "\(local.count)",
+            "agent.rejoining": "\(start.rejoining)",
+        ])
+        if configuration.insecure {
+            logger.warning("running WITHOUT encryption (--insecure): anyone who can reach the gossip port can join, forge members and rows, and read them")
+        }
+        try await publishHostRow()
+        for e in local.values.sorted(by: { ($0.vni, $0.mac) < ($1.vni, $1.mac) }) { try await publish(e) }
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.node.run() }
+            if let server { group.addTask { try await server.run() } }
+            group.addTask { await self.follow(stateUpdates) }
+            group.addTask { await self.follow(membership) }
+            group.addTask { await self.follow(userEvents) }
+            group.addTask { await self.follow(queries) }
+            group.addTask { await self.follow(neighbors) }
+            group.addTask { await self.reconcileLoop() }
+            group.addTask { await self.timerLoop() }
+            group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0) }
+            // The node's run ends at shutdown; everything else follows it.
+            _ = try await group.next()
+            group.cancelAll()
+        }
+        wake.finish()
+        logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
+    }
+
+    /// Joins the configured seeds, retrying with backoff (1 s doubling to 30 s) until one
+    /// answers. Until a join (or, with no seeds, at once) the kernel is not touched.
+    func joinSeeds(rejoining: Bool) async {
+        let seeds = configuration.join
+        guard !seeds.isEmpty else {
+            joinedCluster()
+            return
+        }
+        var wait = Duration.seconds(1)
+        while !Task.isCancelled {
+            do {
+                let n = try await node.join(seeds)
+                logger.info("joined", metadata: ["join.answered": "\(n)"])
+                joinedCluster()
+                return
+            } catch {
+                logger.warning("join failed, retrying", metadata: ["join.error": "\(error)", "join.retry_seconds": "\(wait.components.seconds)"])
+                // A restarted agent that rejoined members from its snapshot is in the cluster.
+                if rejoining, node.members.contains(where: { $0.name != configuration.name && $0.status == .alive }) {
+                    joinedCluster()
+                }
+                try? await Task.sleep(for: wait)
+                wait = min(wait * 2, .seconds(30))
+            }
+        }
+    }
+
+    func joinedCluster() {
+        guard !joined else { return }
+        joined = true
+        keepOwnRowsUntil = .now + .seconds(configuration.startupGrace)
+        schedule(all: .start)
+    }
+}
+
+/// A local endpoint's identity: one per MAC per network.
+struct EndpointKey: Hashable, Sendable {
+    var network: UInt32
+    var mac: String
+}
+
+extension Agent {
+    /// Stops without leaving: the cluster keeps this host's rows until it is declared failed,
+    /// so an agent restarted within the failure-detection time interrupts nothing.
+    public func stop() async {
+        await node.stop()
+    }
+}

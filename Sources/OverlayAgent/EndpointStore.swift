@@ -1,0 +1,106 @@
+import Foundation
+import Glibc
+
+/// One endpoint this host registered, as the registry file keeps it.
+struct StoredEndpoint: Codable, Sendable, Hashable {
+    var network: String
+    var vni: UInt32
+    var mac: String
+    var ip: String?
+    var ip6: String?
+    var name: String?
+    /// The claim's Lamport time, kept so a restart republishes the same claim.
+    var claim: UInt64
+}
+
+/// The local endpoint registry on disk: `endpoints.json` in the data directory.
+///
+/// Written atomically: the whole registry goes to a temporary file in the same directory,
+/// which is flushed (`fsync`) and renamed over the old one, and the directory is flushed so
+/// the rename itself survives a crash. A crash at any moment leaves either the old file or the
+/// new one, never a torn one (POSIX `rename(2)` replaces atomically).
+struct EndpointStore: Sendable {
+    struct Contents: Codable {
+        var format: Int
+        /// The newest claim time this host has used or seen, so claims stay Lamport-ordered
+        /// across restarts even when every endpoint was removed.
+        var clock: UInt64
+        var endpoints: [StoredEndpoint]
+    }
+
+    static let format = 1
+    let path: String
+
+    init(directory: String) {
+        path = directory + "/endpoints.json"
+    }
+
+    /// The registry, or an empty one when there is no file yet.
+    /// - Throws: `StoreError` when the file exists but cannot be read or parsed: the agent
+    ///   refuses to start rather than publish an empty registry over what it had.
+    func load() throws(StoreError) -> Contents {
+        guard FileManager.default.fileExists(atPath: path) else { return Contents(format: Self.format, clock: 0, endpoints: []) }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw StoreError("cannot read \(path): \(error.localizedDescription)")
+        }
+        do {
+            let contents = try JSONDecoder().decode(Contents.self, from: data)
+            guard contents.format == Self.format else { throw StoreError("\(path): unknown format \(contents.format)") }
+            return contents
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("\(path) is not a valid registry: \(error)")
+        }
+    }
+
+    func save(_ contents: Contents) throws(StoreError) {
+        let data: Data
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            data = try encoder.encode(contents)
+        } catch {
+            throw StoreError("cannot encode the registry: \(error)")
+        }
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var written = 0
+        let ok = data.withUnsafeBytes { raw -> Bool in
+            while written < raw.count {
+                let n = write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        let error = errno
+        close(fd)
+        guard ok else {
+            unlink(temporary)
+            throw StoreError("cannot write \(temporary): \(String(cString: strerror(error)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let e = errno
+            unlink(temporary)
+            throw StoreError("cannot replace \(path): \(String(cString: strerror(e)))")
+        }
+        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+    }
+}
+
+struct StoreError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,61 @@
+import Dispatch
+import Netlink
+import Overlay
+
+/// The agent's netlink sockets, used from one serial queue of their own: netlink calls block,
+/// and a reconcile of thousands of rows must not hold a thread of Swift's concurrency pool,
+/// which the gossip runtime and the API share.
+final class KernelWorker: @unchecked Sendable {
+    // Touched only on `queue`.
+    private var links: LinkSocket?
+    private var table: VXLANTable?
+    private let queue = DispatchQueue(label: "grapevine.kernel")
+
+    /// Runs `body` on the worker's queue with its sockets (opened on first use).
+    func run<T: Sendable>(_ body: @escaping @Sendable (LinkSocket, VXLANTable) throws(NetlinkError) -> T) async throws(NetlinkError) -> T {
+        let result: Result<T, NetlinkError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(NetlinkError) {
+                    if self.links == nil { self.links = try LinkSocket() }
+                    if self.table == nil { self.table = try VXLANTable() }
+                    guard let links = self.links, let table = self.table else {
+                        throw NetlinkError(operation: "open sockets", code: 0, message: "not opened", source: .libnl)
+                    }
+                    continuation.resume(returning: .success(try body(links, table)))
+                } catch {
+                    // A socket that failed may be in any state: open fresh ones next time.
+                    if error.meansStateLost { self.table = nil }
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Makes a network's devices exist as wanted.
+    func ensure(_ device: NetworkDevice) async throws(NetlinkError) -> DeviceOutcome {
+        try await run { links, _ throws(NetlinkError) in try links.ensure(device) }
+    }
+
+    /// Dumps, diffs and applies one network's rows. Nil when the VXLAN device is missing (the
+    /// caller makes it anew and reconciles again).
+    func reconcile(_ device: NetworkDevice, to desired: NetworkRows,
+                   keepingOwnRows: Bool) async throws(NetlinkError) -> (ifindex: Int32, result: Reconciliation)? {
+        try await run { links, table throws(NetlinkError) in
+            guard let vxlan = try links.link(named: device.network.device), vxlan.kind == "vxlan" else { return nil }
+            return (vxlan.ifindex,
+                    try DeviceReconciler.reconcile(device: vxlan.ifindex, to: desired, keepingOwnRows: keepingOwnRows, using: table))
+        }
+    }
+
+    /// One network's rows as the kernel holds them, and the device's ifindex. Nil when the
+    /// device is missing.
+    func observe(_ device: NetworkDevice) async throws(NetlinkError) -> (ifindex: Int32, rows: ObservedRows)? {
+        try await run { links, table throws(NetlinkError) in
+            guard let vxlan = try links.link(named: device.network.device), vxlan.kind == "vxlan" else { return nil }
+            let rows = ObservedRows(fdb: try table.fdbRows(device: vxlan.ifindex),
+                                    neighbors: try table.neighborRows(device: vxlan.ifindex))
+            return (vxlan.ifindex, rows)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Addresses
+import Glibc
+import Netlink
+import Overlay
+
+/// What one network needs in the kernel: a bridge for the containers and a VXLAN device on it.
+struct NetworkDevice: Sendable, Hashable {
+    var network: NetworkConfiguration
+    var settings: VXLANSettings
+
+    init(network: NetworkConfiguration, vtep: IPAddress, port: UInt16, mtu: UInt32) {
+        self.network = network
+        // nolearning: the agent writes every row; proxy: ARP and NDP are answered from the
+        // neighbour rows on this host instead of flooded (Docs/OVERLAY.md).
+        self.settings = VXLANSettings(vni: network.vni.value, local: vtep, port: port, learning: false, proxy: true, mtu: mtu)
+    }
+}
+
+/// What `ensure` did to a network's devices.
+enum DeviceOutcome: Sendable, Equatable {
+    /// Both were there as wanted: adopted, rows untouched.
+    case adopted
+    /// The VXLAN device was missing or had other settings and was made anew: its rows are
+    /// gone, so a full reconcile must follow.
+    case created
+}
+
+extension LinkSocket {
+    /// Makes the bridge and VXLAN device of `device` exist, up, the VXLAN device on the bridge
+    /// with the settings wanted. An existing device with the right settings is adopted as it is
+    /// (a restart keeps every row); one with other settings is deleted and created anew.
+    func ensure(_ device: NetworkDevice) throws(NetlinkError) -> DeviceOutcome {
+        let bridgeName = device.network.bridge, vxlanName = device.network.device
+        if let existing = try link(named: bridgeName) {
+            guard existing.kind == "bridge" else {
+                throw NetlinkError(operation: "adopt bridge \(bridgeName)", code: -EEXIST, message: "a device of kind \(existing.kind ?? "unknown") has that name")
+            }
+        } else {
+            try createBridge(named: bridgeName)
+        }
+        var outcome = DeviceOutcome.adopted
+        if let existing = try link(named: vxlanName) {
+            if existing.kind != "vxlan" {
+                throw NetlinkError(operation: "adopt vxlan \(vxlanName)", code: -EEXIST, message: "a device of kind \(existing.kind ?? "unknown") has that name")
+            }
+            if !existing.matches(device.settings) {
+                try delete(vxlanName)
+                try createVXLAN(named: vxlanName, device.settings)
+                outcome = .created
+            }
+        } else {
+            try createVXLAN(named: vxlanName, device.settings)
+            outcome = .created
+        }
+        guard let bridge = try link(named: bridgeName), let vxlan = try link(named: vxlanName) else {
+            throw NetlinkError(operation: "ensure \(vxlanName)", code: -ENODEV, message: "device vanished while being set up")
+        }
+        if vxlan.masterIndex != bridge.ifindex { try attach(vxlanName, toBridge: bridgeName) }
+        if !vxlan.isUp { try setUp(vxlanName) }
+        if !bridge.isUp { try setUp(bridgeName) }
+        return outcome
+    }
+}
+
+extension LinkInfo {
+    /// The settings the overlay depends on are the ones wanted (the kernel reads back what it
+    /// keeps; an unset MTU is not compared).
+    func matches(_ wanted: VXLANSettings) -> Bool {
+        guard let have = vxlan else { return false }
+        return have.vni == wanted.vni && have.local == wanted.local && have.port == wanted.port
+            && have.learning == wanted.learning && have.proxy == wanted.proxy
+            && (wanted.mtu == nil || mtu == wanted.mtu)
+    }
+}
+

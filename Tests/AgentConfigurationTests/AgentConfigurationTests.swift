@@ -1,0 +1,151 @@
+import Foundation
+@testable import OverlayAgent
+import Overlay
+import Testing
+
+struct AgentConfigurationTests {
+    static func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gv-conf-\(UUID().uuidString.prefix(8)).toml").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static let example = """
+        # A host of the overlay.
+        name = "host-a"
+        bind = "10.0.0.1:7946"
+        join = ["10.0.0.2", "10.0.0.3:7946"]
+        key_file = "/etc/grapevine/key"
+        underlay_mtu = 9000
+        handler = ["member-join=/usr/local/bin/on-join"]
+
+        [tags]
+        role = "web"
+
+        [[network]]
+        name = "blue"
+        vni = 100
+
+        [[network]]
+        name = "red"
+        vni = 200
+        bridge = "br-red"
+        """
+
+    @Test func aFileGivesEveryOption() throws {
+        let path = try Self.file(Self.example)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let c = try AgentConfiguration.load(file: path, environment: [:], flags: [:], defaultName: "fallback")
+        #expect(c.name == "host-a")
+        #expect(c.join == ["10.0.0.2", "10.0.0.3:7946"])
+        #expect(c.keyFile == "/etc/grapevine/key")
+        #expect(c.tags == ["role": "web"])
+        #expect(c.networks.map(\.name) == ["blue", "red"])
+        #expect(c.networks[0].bridge == "gvbr100" && c.networks[0].device == "gvx100")
+        #expect(c.networks[1].bridge == "br-red")
+        #expect(try c.resolvedVTEP().description == "10.0.0.1")
+        #expect(c.deviceMTU(vtep: try c.resolvedVTEP()) == 8950)
+        #expect(c.handlers == ["member-join=/usr/local/bin/on-join"])
+    }
+
+    @Test func environmentOverridesTheFileAndFlagsOverrideBoth() throws {
+        let path = try Self.file(Self.example)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let c = try AgentConfiguration.load(
+            file: path,
+            environment: ["GRAPEVINE_NAME": "from-env", "GRAPEVINE_JOIN": "10.0.0.9, 10.0.0.8", "GRAPEVINE_UNDERLAY_MTU": "1500"],
+            flags: ["name": ["from-flag"], "network": ["green:300"]], defaultName: "fallback")
+        #expect(c.name == "from-flag")
+        #expect(c.join == ["10.0.0.9", "10.0.0.8"])
+        #expect(c.underlayMTU == 1500)
+        // A repeated option from a later source replaces the earlier list.
+        #expect(c.networks.map(\.name) == ["green"])
+        #expect(c.networks[0].vni == VNI(300))
+    }
+
+    @Test func everyOptionIsAFlagAndAnEnvironmentVariable() throws {
+        let keys = Set(AgentOption.all.map(\.key))
+        #expect(keys.count == AgentOption.all.count)
+        for option in AgentOption.all {
+            #expect(option.environmentVariable.hasPrefix("GRAPEVINE_"))
+            #expect(option.flag == "--" + option.key.replacingOccurrences(of: "_", with: "-"))
+            // Each is understood by the one parser flags and variables share.
+            var c = AgentConfiguration(name: "n")
+            let sample: String = switch option.key {
+            case "insecure": "true"
+            case "vxlan_port", "underlay_mtu", "reconcile_interval", "startup_grace", "handler_concurrency", "handler_timeout": "10"
+            case "log_level": "debug"
+            case "tag": "k=v"
+            case "network": "n:1"
+            default: "x"
+            }
+            try c.set(option.key, [sample])
+        }
+    }
+
+    @Test(arguments: [
+        ("name = \"a\"\nbind = [1, 2\n", "line 2"),
+        ("name = \"a\"\nbindd = \"1.2.3.4\"\ninsecure = true\n", "unknown option bindd"),
+        ("name = \"a\"\nvxlan_port = \"x\"\ninsecure = true\n", "vxlan_port"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\nvxlan_port = 70000\n", "vxlan_port"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\n", "no cluster key"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\nkey_file = \"k\"\n", "choose one"),
+        ("name = \"a\"\nbind = \"0.0.0.0\"\ninsecure = true\n", "vtep"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\napi_address = \"10.0.0.1:80\"\n", "loopback"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\n[[network]]\nname = \"b\"\nvni = 1\n[[network]]\nname = \"c\"\nvni = 1\n", "VNI 1"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\n[[network]]\nname = \"b\"\nvni = 1\nbridge = \"a-name-far-too-long\"\n", "interface name"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\n[[network]]\nname = \"b\"\nvni = 0\n", "reserved"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\n[[network]]\nname = \"b\"\nvni = -5\n", "not a VNI"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\nlog_level = \"loud\"\n", "unknown level"),
+    ])
+    func badFilesAreRefusedWithTheOptionNamed(text: String, mentions: String) throws {
+        let path = try Self.file(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect {
+            try AgentConfiguration.load(file: path, environment: [:], flags: [:], defaultName: "n")
+        } throws: { error in
+            "\(error)".contains(mentions)
+        }
+    }
+
+    @Test(arguments: [
+        (["GRAPEVINE_VXLAN_PORT": "many"], "vxlan_port"),
+        (["GRAPEVINE_NETWORK": "blue"], "NAME:VNI"),
+        (["GRAPEVINE_TAG": "novalue"], "key=value"),
+        (["GRAPEVINE_INSECURE": "perhaps"], "true or false"),
+    ])
+    func badEnvironmentIsRefused(environment: [String: String], mentions: String) {
+        #expect {
+            try AgentConfiguration.load(file: nil, environment: environment.merging(["GRAPEVINE_BIND": "10.0.0.1"]) { a, _ in a },
+                                        flags: [:], defaultName: "n")
+        } throws: { error in
+            "\(error)".contains(mentions)
+        }
+    }
+}
+
+struct EndpointStoreTests {
+    @Test func savedRegistriesLoadBackAndReplaceWholly() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gv-store-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = EndpointStore(directory: directory.path)
+        #expect(try store.load().endpoints.isEmpty)
+        let one = StoredEndpoint(network: "blue", vni: 100, mac: "02:00:00:00:00:01", ip: "10.0.0.1", ip6: nil, name: "c1", claim: 7)
+        try store.save(.init(format: EndpointStore.format, clock: 7, endpoints: [one]))
+        #expect(try store.load().endpoints == [one])
+        #expect(try store.load().clock == 7)
+        try store.save(.init(format: EndpointStore.format, clock: 9, endpoints: []))
+        #expect(try store.load().endpoints.isEmpty)
+        // No temporary file is left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["endpoints.json"])
+    }
+
+    @Test func aDamagedRegistryIsAnErrorNotAnEmptyRegistry() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gv-store-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data("{\"format\": 1, \"clock\": 3, \"endpoints\": [".utf8).write(to: directory.appendingPathComponent("endpoints.json"))
+        #expect(throws: StoreError.self) { try EndpointStore(directory: directory.path).load() }
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import GrapevineTestSupport
+import Testing
+
+/// Real agents in host namespaces, real VXLAN devices, real pings (issue 12, "Must show").
+/// Serialized: each test runs three agents, and two cores are shared with the rest of the suite.
+@Suite(.serialized, KernelTestGate.trait)
+struct OverlayEndToEndTests {
+    static let blue = "blue:100"
+
+    /// Three hosts, two containers each, learning off: every container reaches every other,
+    /// and each host's kernel rows are exactly the oracle's.
+    @Test func threeHostsTwoContainersEachPingEveryOther() async throws {
+        try await TestCluster.with(hosts: 3, networks: [1: [Self.blue], 2: [Self.blue], 3: [Self.blue]]) { cluster in
+            for h in 1...3 { try await cluster.startAgent(h) }
+            try await waitUntil("three members alive", timeout: 30) {
+                (try cluster.cli(1, "members", "--status", "alive", "--format", "json")).components(separatedBy: "\"name\"").count - 1 == 3
+            }
+            for h in 1...3 {
+                for c in 1...2 {
+                    try cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):0\(c)", ip: "10.10.100.\(h * 10 + c)")
+                }
+            }
+            for h in 1...3 {
+                let expected = cluster.expectedRows(h, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
+                try await waitUntil("h\(h)'s kernel rows equal the oracle's", timeout: 60) {
+                    try cluster.kernelRows(h, vni: 100) == expected
+                }
+                #expect(try cluster.kernelRows(h, vni: 100) == expected)
+                #expect(expected.unicast.count == 4 && expected.neighbors.count == 4 && expected.flood.count == 2)
+                // The agent's own view agrees (`fdb --check` exits 0 only when in sync).
+                #expect((try? cluster.cli(h, "fdb", "blue", "--check")) != nil)
+            }
+            for a in cluster.containers {
+                for b in cluster.containers where a != b {
+                    #expect(cluster.ping(from: a, to: b), "\(a.namespace) (\(a.ip)) cannot reach \(b.namespace) (\(b.ip))")
+                }
+            }
+            // Kernel learning stays off: no row on any device was learned.
+            for h in 1...3 {
+                let learned = try sh("ip", "netns", "exec", cluster.namespace(h), "bridge", "fdb", "show", "dev", "gvx100")
+                    .split(separator: "\n").filter { $0.contains("dst") && !$0.contains("extern_learn") }
+                #expect(learned.isEmpty, "rows not written by the agent on h\(h): \(learned)")
+            }
+        }
+    }
+
+    /// An endpoint added on one host becomes reachable from the others; reports the time from
+    /// the API call to the first successful ping.
+    @Test func anEndpointAddedIsPingableFromTheOtherHosts() async throws {
+        try await TestCluster.with(hosts: 3, networks: [1: [Self.blue], 2: [Self.blue], 3: [Self.blue]]) { cluster in
+            for h in 1...3 { try await cluster.startAgent(h) }
+            let a = try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            let b = try cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
+            try await waitUntil("h1 reaches h2's container", timeout: 60) { cluster.ping(from: a, to: b) }
+            let c = try cluster.addContainer(host: 3, network: "blue", vni: 100, mac: "02:00:00:00:03:01", ip: "10.10.100.31",
+                                             register: false)
+            let clock = ContinuousClock()
+            let start = clock.now
+            try cluster.cli(3, "endpoint", "add", "--network", "blue", "--mac", c.mac, "--ip", c.ip)
+            try await waitUntil("h1 and h2 reach the new container", timeout: 60) {
+                cluster.ping(from: a, to: c) && cluster.ping(from: b, to: c)
+            }
+            print("endpoint add on h3 → first successful ping from h1 and h2: \(clock.now - start)")
+            #expect(cluster.ping(from: c, to: a))
+        }
+    }
+
+    /// An agent killed with SIGKILL: the other hosts withdraw its rows once it is declared failed.
+    @Test func aKilledAgentsRowsAreWithdrawnWhenItIsDeclaredFailed() async throws {
+        try await TestCluster.with(hosts: 3, networks: [1: [Self.blue], 2: [Self.blue], 3: [Self.blue]]) { cluster in
+            for h in 1...3 { try await cluster.startAgent(h) }
+            for h in 1...3 {
+                try cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):01", ip: "10.10.100.\(h * 10 + 1)")
+            }
+            for h in 1...2 {
+                let all = cluster.expectedRows(h, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
+                try await waitUntil("h\(h) holds every row", timeout: 60) { try cluster.kernelRows(h, vni: 100) == all }
+            }
+            let clock = ContinuousClock()
+            let start = clock.now
+            cluster.stopAgent(3, signal: SIGKILL)
+            for h in 1...2 {
+                let without = cluster.expectedRows(h, vni: 100, live: [1, 2], members: [1, 2, 3])
+                try await waitUntil("h\(h) withdrew h3's rows", timeout: 120) { try cluster.kernelRows(h, vni: 100) == without }
+                #expect(try cluster.kernelRows(h, vni: 100) == without)
+                #expect(!(try cluster.kernelRows(h, vni: 100)).flood.contains(cluster.underlay(3)))
+            }
+            print("SIGKILL of h3 → h1 and h2 withdrew its rows after \(clock.now - start)")
+            let status = try cluster.cli(1, "members", "--format", "json")
+            #expect(status.contains("failed"))
+        }
+    }
+
+    /// A restarted agent interrupts nothing: floods of pings between containers of the other
+    /// hosts, and to the restarted host's container, lose no packet; its endpoints come back.
+    @Test func aRestartedAgentLosesNoPacketAndKeepsItsEndpoints() async throws {
+        try await TestCluster.with(hosts: 3, networks: [1: [Self.blue], 2: [Self.blue], 3: [Self.blue]]) { cluster in
+            for h in 1...3 { try await cluster.startAgent(h) }
+            var containers: [TestCluster.Container] = []
+            for h in 1...3 {
+                containers.append(try cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):01", ip: "10.10.100.\(h * 10 + 1)"))
+            }
+            for h in 1...3 {
+                let all = cluster.expectedRows(h, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
+                try await waitUntil("h\(h) holds every row", timeout: 60) { try cluster.kernelRows(h, vni: 100) == all }
+            }
+            let before = try cluster.cli(3, "endpoint", "ls", "--format", "json")
+            // 400 pings 10 ms apart (4 s) on each path while h3's agent goes down and comes back.
+            let flows = [(containers[0], containers[1]), (containers[0], containers[2]), (containers[1], containers[2])]
+            let pings = flows.map { (a, b) in
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                p.arguments = ["ip", "netns", "exec", a.namespace, "ping", "-q", "-i", "0.01", "-c", "400", "-W", "1", b.ip]
+                let out = Pipe()
+                p.standardOutput = out
+                p.standardError = out
+                return (p, out)
+            }
+            for (p, _) in pings { try p.run() }
+            cluster.stopAgent(3, signal: SIGTERM)
+            try await cluster.startAgent(3)
+            for (p, out) in pings {
+                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                #expect(text.contains("400 packets transmitted, 400 received"), "\(p.arguments ?? []): \(text)")
+            }
+            #expect(try cluster.cli(3, "endpoint", "ls", "--format", "json") == before)
+            let all = cluster.expectedRows(3, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
+            try await waitUntil("h3 holds every row after its restart", timeout: 60) { try cluster.kernelRows(3, vni: 100) == all }
+        }
+    }
+
+    /// A row of the agent's deleted by hand comes back; an operator's row added by hand stays.
+    @Test func driftIsRepairedAndOperatorRowsAreLeftAlone() async throws {
+        try await TestCluster.with(hosts: 2, networks: [1: [Self.blue], 2: [Self.blue]]) { cluster in
+            for h in 1...2 { try await cluster.startAgent(h) }
+            try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            try cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
+            let expected = cluster.expectedRows(1, vni: 100, live: [1, 2], members: [1, 2])
+            try await waitUntil("h1 holds every row", timeout: 60) { try cluster.kernelRows(1, vni: 100) == expected }
+            let ns = cluster.namespace(1)
+            try sh("ip", "netns", "exec", ns, "bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "gvx100", "dst", cluster.underlay(2))
+            try sh("ip", "-n", ns, "neigh", "del", "10.10.100.21", "dev", "gvx100")
+            try await waitUntil("h1's deleted rows are back", timeout: 60) { try cluster.kernelRows(1, vni: 100) == expected }
+            // An operator's permanent row for a MAC no endpoint has: left alone, through the
+            // next timed full reconcile too.
+            try sh("ip", "netns", "exec", ns, "bridge", "fdb", "add", "02:00:00:00:09:09", "dev", "gvx100", "dst", "10.77.0.9", "permanent")
+            let reconciles = try Self.reconciles(cluster, 1)
+            try await waitUntil("a timed reconcile ran", timeout: 60) { try Self.reconciles(cluster, 1) > reconciles }
+            #expect(try cluster.kernelRows(1, vni: 100).unicast["02:00:00:00:09:09"] == "10.77.0.9")
+            let info = try cluster.cli(1, "info", "--format", "json")
+            #expect(info.contains("\"driftRepairs\""))
+        }
+    }
+
+    /// Hosts not in a network hold none of its rows; containers of different networks cannot
+    /// reach each other.
+    @Test func twoNetworksAreIsolated() async throws {
+        let red = "red:200"
+        try await TestCluster.with(hosts: 3, networks: [1: [Self.blue, red], 2: [Self.blue], 3: [red]]) { cluster in
+            for h in 1...3 { try await cluster.startAgent(h) }
+            let b1 = try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            let b2 = try cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
+            let r1 = try cluster.addContainer(host: 1, network: "red", vni: 200, mac: "02:00:00:00:01:02", ip: "10.10.200.12")
+            let r3 = try cluster.addContainer(host: 3, network: "red", vni: 200, mac: "02:00:00:00:03:02", ip: "10.10.200.32")
+            try await waitUntil("blue and red connected", timeout: 60) { cluster.ping(from: b1, to: b2) && cluster.ping(from: r1, to: r3) }
+            // h2 (blue only) has no red device and no red rows; h3 (red only) no blue ones.
+            #expect(!succeeds("ip", "-n", cluster.namespace(2), "link", "show", "gvx200"))
+            #expect(!succeeds("ip", "-n", cluster.namespace(3), "link", "show", "gvx100"))
+            #expect(try cluster.kernelRows(1, vni: 100) == cluster.expectedRows(1, vni: 100, live: [1, 2, 3], members: [1, 2]))
+            #expect(try cluster.kernelRows(1, vni: 200) == cluster.expectedRows(1, vni: 200, live: [1, 2, 3], members: [1, 3]))
+            #expect(!(try cluster.kernelRows(2, vni: 100)).unicast.keys.contains(r3.mac))
+            // A red container given an address in blue's subnet still cannot reach blue.
+            try sh("ip", "-n", r3.namespace, "addr", "add", "10.10.100.99/24", "dev", "eth0")
+            #expect(!succeeds("ip", "netns", "exec", r3.namespace, "ping", "-c", "2", "-W", "1", b2.ip))
+            #expect(!succeeds("ip", "netns", "exec", b2.namespace, "ping", "-c", "2", "-W", "1", "10.10.100.99"))
+        }
+    }
+
+    static func reconciles(_ cluster: TestCluster, _ host: Int) throws -> Int {
+        let json = try JSONSerialization.jsonObject(with: Data(try cluster.cli(host, "info", "--format", "json").utf8)) as? [String: Any]
+        return (json?["reconciles"] as? Int) ?? -1
+    }
+}

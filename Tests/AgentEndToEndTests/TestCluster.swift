@@ -1,0 +1,214 @@
+import Foundation
+import GrapevineTestSupport
+import Testing
+
+/// Host namespaces on one switch, each with a real `grapevine agent` process, and container
+/// namespaces wired into the hosts' bridges, all made by the test and all removed by it.
+///
+/// Underlay: host `i` (1-based) is 10.77.0.i/24 on a bridge in the switch namespace; gossip
+/// binds there on port 7946, VXLAN uses port 4789. Containers are 10.10.<vni % 256>.x/24 with
+/// MTU 1450 (the VXLAN devices' MTU over a 1500-byte underlay).
+final class TestCluster: @unchecked Sendable {
+    struct Container: Hashable {
+        var host: Int
+        var namespace: String
+        var network: String
+        var vni: Int
+        var mac: String
+        var ip: String
+    }
+
+    let switchNamespace: String
+    let hosts: [String]
+    let directory: URL
+    let keyFile: String
+    /// Extra agent options per host (1-based index), such as its networks.
+    var networks: [Int: [String]]
+    private(set) var agents: [Int: Process] = [:]
+    private(set) var containers: [Container] = []
+    private var containerNamespaces: [String] = []
+    private var nextContainer = 1
+
+    static var executable: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("grapevine").path
+    }
+
+    /// Makes the namespaces and the underlay, runs `body`, then stops every agent by PID and
+    /// deletes every namespace and file, also when `body` throws.
+    static func with<T>(hosts count: Int, networks: [Int: [String]], _ body: (TestCluster) async throws -> T) async throws -> T {
+        try await withNamespaces(["sw"] + (1...count).map { "h\($0)" }) { names in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gv-e2e-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let cluster = TestCluster(switchNamespace: names[0], hosts: Array(names.dropFirst()), directory: directory,
+                                      networks: networks)
+            defer { cluster.tearDown() }
+            try cluster.buildUnderlay()
+            try sh(executable, "keygen", "--output", cluster.keyFile)
+            return try await body(cluster)
+        }
+    }
+
+    private init(switchNamespace: String, hosts: [String], directory: URL, networks: [Int: [String]]) {
+        self.switchNamespace = switchNamespace
+        self.hosts = hosts
+        self.directory = directory
+        self.keyFile = directory.appendingPathComponent("key").path
+        self.networks = networks
+    }
+
+    private func buildUnderlay() throws {
+        try sh("ip", "-n", switchNamespace, "link", "add", "br0", "type", "bridge")
+        try sh("ip", "-n", switchNamespace, "link", "set", "br0", "up")
+        for (i, ns) in hosts.enumerated() {
+            try sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", "p\(i + 1)", "netns", switchNamespace)
+            try sh("ip", "-n", switchNamespace, "link", "set", "p\(i + 1)", "master", "br0", "up")
+            try sh("ip", "-n", ns, "addr", "add", "\(underlay(i + 1))/24", "dev", "eth0")
+            try sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            try sh("ip", "-n", ns, "link", "set", "lo", "up")
+        }
+    }
+
+    func underlay(_ host: Int) -> String { "10.77.0.\(host)" }
+    func namespace(_ host: Int) -> String { hosts[host - 1] }
+    func socket(_ host: Int) -> String { directory.appendingPathComponent("h\(host).sock").path }
+    func dataDir(_ host: Int) -> String { directory.appendingPathComponent("h\(host)").path }
+    func log(_ host: Int) -> String { directory.appendingPathComponent("h\(host).log").path }
+
+    /// Starts host `host`'s agent (joining host 1 unless it is host 1) and waits until its API
+    /// answers.
+    func startAgent(_ host: Int, extra: [String] = []) async throws {
+        var arguments = ["ip", "netns", "exec", namespace(host), Self.executable, "agent",
+                         "--name", "h\(host)", "--bind", "\(underlay(host)):7946", "--key-file", keyFile,
+                         "--data-dir", dataDir(host), "--api-socket", socket(host), "--log-level", "info",
+                         "--reconcile-interval", "5", "--startup-grace", "2"]
+        if host != 1 { arguments += ["--join", "\(underlay(1)):7946"] }
+        for n in networks[host] ?? [] { arguments += ["--network", n] }
+        arguments += extra
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no"
+        process.environment = environment
+        FileManager.default.createFile(atPath: log(host), contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log(host)))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        agents[host] = process
+        try await waitUntil("agent h\(host) answers on its socket", timeout: 60) {
+            guard process.isRunning else { throw AgentExited(host: host, log: (try? String(contentsOfFile: self.log(host), encoding: .utf8)) ?? "") }
+            return (try? self.cli(host, "info")) != nil
+        }
+    }
+
+    /// Sends `signal` to host `host`'s agent and waits for it to exit.
+    func stopAgent(_ host: Int, signal: Int32 = SIGTERM) {
+        guard let process = agents[host] else { return }
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        agents[host] = nil
+    }
+
+    /// Runs `grapevine --socket … ARGS` against host `host`'s agent; stdout, or throws with
+    /// stderr and the exit status.
+    @discardableResult
+    func cli(_ host: Int, _ arguments: String...) throws -> String {
+        try run([Self.executable] + arguments + ["--socket", socket(host)])
+    }
+
+    /// A container namespace on `host` in `network` (`NAME:VNI`), wired into its bridge, with
+    /// `mac` and `ip`; registered with the agent unless `register` is false.
+    @discardableResult
+    func addContainer(host: Int, network: String, vni: Int, mac: String, ip: String, register: Bool = true) throws -> Container {
+        let serial = nextContainer
+        nextContainer += 1
+        let ns = "\(namespace(host))-c\(serial)"
+        try sh("ip", "netns", "add", ns)
+        containerNamespaces.append(ns)
+        let port = "c\(serial)"
+        try sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", namespace(host))
+        try sh("ip", "-n", namespace(host), "link", "set", port, "master", "gvbr\(vni)", "mtu", "1450", "up")
+        try sh("ip", "-n", ns, "link", "set", "eth0", "address", mac, "mtu", "1450", "up")
+        try sh("ip", "-n", ns, "addr", "add", "\(ip)/24", "dev", "eth0")
+        try sh("ip", "-n", ns, "link", "set", "lo", "up")
+        let c = Container(host: host, namespace: ns, network: network, vni: vni, mac: mac, ip: ip)
+        containers.append(c)
+        if register { try cli(host, "endpoint", "add", "--network", network, "--mac", mac, "--ip", ip, "--name", ns) }
+        return c
+    }
+
+    func ping(from a: Container, to b: Container, count: Int = 1) -> Bool {
+        succeeds("ip", "netns", "exec", a.namespace, "ping", "-c", "\(count)", "-W", "1", b.ip)
+    }
+
+    /// The rows the kernel of `host` holds on the VXLAN device of `vni`, as `bridge` and `ip`
+    /// print them: flood VTEPs, unicast MAC → VTEP, neighbour IP → MAC.
+    func kernelRows(_ host: Int, vni: Int) throws -> Rows {
+        var rows = Rows()
+        let fdb = try JSONSerialization.jsonObject(with: Data(try sh("ip", "netns", "exec", namespace(host), "bridge", "-j", "fdb", "show", "dev", "gvx\(vni)").utf8)) as? [[String: Any]] ?? []
+        for entry in fdb {
+            guard let mac = entry["mac"] as? String, let dst = entry["dst"] as? String else { continue }
+            if mac == "00:00:00:00:00:00" { rows.flood.insert(dst) } else { rows.unicast[mac] = dst }
+        }
+        let neigh = try JSONSerialization.jsonObject(with: Data(try sh("ip", "-n", namespace(host), "-j", "neigh", "show", "dev", "gvx\(vni)").utf8)) as? [[String: Any]] ?? []
+        for entry in neigh {
+            guard let ip = entry["dst"] as? String, let mac = entry["lladdr"] as? String else { continue }
+            rows.neighbors[ip] = mac
+        }
+        return rows
+    }
+
+    /// What `host`'s device of `vni` must hold given the live hosts' containers (the oracle):
+    /// every other live host in the network floods, and their containers have rows.
+    func expectedRows(_ host: Int, vni: Int, live: Set<Int>, members: [Int]) -> Rows {
+        var rows = Rows()
+        for other in members where other != host && live.contains(other) { rows.flood.insert(underlay(other)) }
+        for c in containers where c.vni == vni && c.host != host && live.contains(c.host) {
+            rows.unicast[c.mac] = underlay(c.host)
+            rows.neighbors[c.ip] = c.mac
+        }
+        return rows
+    }
+
+    private func tearDown() {
+        for host in agents.keys.sorted() { stopAgent(host, signal: SIGKILL) }
+        for ns in containerNamespaces.reversed() { _ = try? sh("ip", "netns", "del", ns) }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    struct Rows: Equatable, CustomStringConvertible {
+        var flood: Set<String> = []
+        var unicast: [String: String] = [:]
+        var neighbors: [String: String] = [:]
+        var description: String {
+            "flood \(flood.sorted()) unicast \(unicast.sorted { $0.key < $1.key }) neigh \(neighbors.sorted { $0.key < $1.key })"
+        }
+    }
+}
+
+struct AgentExited: Error, CustomStringConvertible {
+    var host: Int
+    var log: String
+    var description: String { "agent h\(host) exited:\n\(log.suffix(4000))" }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting until \(what)" }
+}
+
+/// Polls `condition` every 50 ms until it holds; throws `TimedOut` after `timeout` seconds.
+/// The bound is for a hung test, not a measurement: nothing asserts how long it took.
+@discardableResult
+func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) async throws -> Duration {
+    let clock = ContinuousClock()
+    let start = clock.now
+    while clock.now - start < .seconds(timeout) {
+        if try condition() { return clock.now - start }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TimedOut(what: what)
+}
