@@ -45,7 +45,7 @@ extension Agent {
     /// A query a handler answers is answered with the handler's output; the rest are only
     /// acknowledged (the runtime acks every query that selects this member).
     func follow(_ updates: Updates<IncomingQueryUpdate>) async {
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             for await update in updates {
                 switch update {
                 case .query(let q):

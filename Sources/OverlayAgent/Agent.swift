@@ -166,19 +166,22 @@ public actor Agent {
         try await publishHostRow()
         for e in local.values.sorted(by: { ($0.vni, $0.mac) < ($1.vni, $1.mac) }) { try await publish(e) }
 
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.node.run() }
-            if let server { group.addTask { try await server.run() } }
-            group.addTask { await self.follow(stateUpdates) }
-            group.addTask { await self.follow(membership) }
-            group.addTask { await self.follow(userEvents) }
-            group.addTask { await self.follow(queries) }
-            group.addTask { await self.follow(neighbors) }
-            group.addTask { await self.reconcileLoop() }
-            group.addTask { await self.timerLoop() }
-            group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0) }
-            // The node's run ends at shutdown; everything else follows it.
-            _ = try await group.next()
+        // The agent lasts as long as its node and its API server: when either ends (a stop,
+        // a leave, a server that cannot bind), everything else is cancelled.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await self.node.run(); return true }
+            if let server { group.addTask { try await server.run(); return true } }
+            group.addTask { await self.follow(stateUpdates); return false }
+            group.addTask { await self.follow(membership); return false }
+            group.addTask { await self.follow(userEvents); return false }
+            group.addTask { await self.follow(queries); return false }
+            group.addTask { await self.follow(neighbors); return false }
+            group.addTask { await self.reconcileLoop(); return false }
+            group.addTask { await self.timerLoop(); return false }
+            group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return false }
+            while let essential = try await group.next() {
+                if essential { break }
+            }
             group.cancelAll()
         }
         wake.finish()
@@ -215,8 +218,14 @@ public actor Agent {
     func joinedCluster() {
         guard !joined else { return }
         joined = true
-        keepOwnRowsUntil = .now + .seconds(configuration.startupGrace)
+        let grace = Duration.seconds(configuration.startupGrace)
+        keepOwnRowsUntil = .now + grace
         schedule(all: .start)
+        // The reconcile that may delete again, as soon as it may.
+        Task {
+            try? await Task.sleep(for: grace)
+            self.schedule(all: .start)
+        }
     }
 }
 

@@ -38,7 +38,7 @@ struct AgentCommand: AsyncParsableCommand {
             configuration = try AgentConfiguration.load(
                 file: configFile ?? ProcessInfo.processInfo.environment["GRAPEVINE_CONFIG"],
                 environment: ProcessInfo.processInfo.environment, flags: flags,
-                defaultName: String(cString: host))
+                defaultName: String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(78)  // EX_CONFIG

@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized, KernelTestGate.trait)
 struct AgentBadInputTests {
     /// `grapevine ARGS --socket …`: exit status and stderr.
-    static func refused(_ cluster: TestCluster, _ host: Int, _ arguments: String...) -> (status: Int32, stderr: String) {
+    static func refused(_ cluster: TestCluster, _ host: Int, _ arguments: [String]) -> (status: Int32, stderr: String) {
         do {
             _ = try run([TestCluster.executable] + arguments + ["--socket", cluster.socket(host)])
             return (0, "")
@@ -21,7 +21,7 @@ struct AgentBadInputTests {
     /// `curl --unix-socket` with a body: HTTP status and body.
     static func api(_ cluster: TestCluster, _ host: Int, _ method: String, _ path: String, body: String? = nil) throws -> (status: Int, body: String) {
         var arguments = ["curl", "-sS", "--unix-socket", cluster.socket(host), "-X", method, "-o", "-", "-w", "\n%{http_code}"]
-        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", "@-"] }
+        if body != nil { arguments += ["-H", "Content-Type: application/json", "--data-binary", "@-"] }
         arguments.append("http://localhost" + path)
         let out = try run(arguments, input: body)
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false)
@@ -34,8 +34,8 @@ struct AgentBadInputTests {
             try cluster.cli(1, "endpoint", "add", "--network", "blue", "--mac", "02:00:00:00:01:01", "--ip", "10.10.100.11")
             // h2 must see h1's claim before it can refuse the same IP.
             try await waitUntil("h2 knows h1's endpoint", timeout: 60) {
-                (try cluster.cli(2, "network", "ls", "--format", "json")).contains("\"remoteEndpoints\" : 1")
-                    || (try cluster.cli(2, "network", "ls", "--format", "json")).contains("\"remoteEndpoints\":1")
+                let json = try cluster.cli(2, "network", "ls", "--format", "json").filter { $0 != " " }
+                return json.contains("\"remoteEndpoints\":1")
             }
             let before1 = try cluster.cli(1, "endpoint", "ls", "--format", "json")
             let before2 = try cluster.cli(2, "endpoint", "ls", "--format", "json")

@@ -91,7 +91,7 @@ final class TestCluster: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = environment
-        FileManager.default.createFile(atPath: log(host), contents: nil)
+        _ = FileManager.default.createFile(atPath: log(host), contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log(host)))
         handle.seekToEndOfFile()
         process.standardOutput = handle
