@@ -224,6 +224,15 @@ let package = Package(
         ),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses"], swiftSettings: strict),
         .testTarget(
+            name: "AgentOpsTests",
+            dependencies: [
+                "OverlayAgent",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "GossipTests",
             dependencies: [
                 "Gossip", "GossipCore", "GossipWire", "GrapevineTestSupport",
