@@ -228,6 +228,7 @@ let package = Package(
             dependencies: [
                 "OverlayAgent",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict

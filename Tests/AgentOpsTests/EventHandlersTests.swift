@@ -1,7 +1,7 @@
 import Foundation
+import InMemoryLogging
 import Logging
 @testable import OverlayAgent
-import Synchronization
 import Testing
 
 /// Real scripts through `/bin/sh`. Completion is awaited with `waitUntilIdle()` (or the query's
@@ -83,6 +83,7 @@ struct EventHandlersTests {
         #expect(warnings.count == 1)
         #expect(warnings.first?.metadata["handler.status"] == "exit 3")
         #expect(warnings.first?.metadata["handler.output"] == "boom\n")
+        #expect(warnings.first?.message == "event handler failed")
     }
 
     /// The background `sleep` is in the shell's process group: the timeout's SIGKILL reaches it.
@@ -184,39 +185,15 @@ final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-/// Log records kept for the test to look at.
-final class RecordingLog: Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let store = Mutex<[Entry]>([])
+/// A logger that keeps what it was told, at debug and above.
+struct RecordingLog {
+    let handler = InMemoryLogHandler()
 
     var logger: Logger {
-        var logger = Logger(label: "agent-ops-test") { _ in Handler(log: self) }
+        var logger = Logger(label: "agent-ops-test") { [handler] _ in handler }
         logger.logLevel = .debug
         return logger
     }
 
-    func entries(at level: Logger.Level) -> [Entry] { store.withLock { $0.filter { $0.level == level } } }
-
-    fileprivate func append(_ entry: Entry) { store.withLock { $0.append(entry) } }
-
-    private struct Handler: LogHandler {
-        let log: RecordingLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-            log.append(Entry(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
-        }
-    }
+    func entries(at level: Logger.Level) -> [InMemoryLogHandler.Entry] { handler.entries.filter { $0.level == level } }
 }

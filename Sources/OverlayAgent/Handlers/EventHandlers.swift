@@ -79,7 +79,7 @@ public final class EventHandlers: Sendable {
     /// A user event (Serf's `event`) with its Lamport time.
     public func userEvent(name: String, ltime: UInt64, payload: [UInt8]) {
         let tags = state.withLock { $0.selfTags }
-        submit(.user(name: name, ltime: ltime, payload: payload, selfName: selfName, selfTags: tags), first: nil)
+        submit(.named(.user, name: name, ltime: ltime, payload: payload, selfName: selfName, selfTags: tags), first: nil)
     }
 
     /// A query: runs every matching handler and returns the output of the first one configured,
@@ -88,7 +88,8 @@ public final class EventHandlers: Sendable {
     /// with a successful script's non-empty output.
     public func query(name: String, ltime: UInt64, payload: [UInt8]) async -> [UInt8]? {
         let tags = state.withLock { $0.selfTags }
-        let invocation = HandlerInvocation.query(name: name, ltime: ltime, payload: payload, selfName: selfName, selfTags: tags)
+        let invocation = HandlerInvocation.named(.query, name: name, ltime: ltime, payload: payload, selfName: selfName,
+                                                 selfTags: tags)
         guard specs.contains(where: { $0.matches(.query, name: name) }) else { return nil }
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<ScriptOutcome?, Never>) in
             submit(invocation, first: { continuation.resume(returning: $0) })

@@ -26,22 +26,15 @@ struct HandlerInvocation: Sendable {
         return Self(event: event, name: nil, environment: common(event, selfName, selfTags), stdin: stdin)
     }
 
-    /// A user event: `*_USER_EVENT`, `*_USER_LTIME`; the payload on standard input.
-    static func user(name: String, ltime: UInt64, payload: [UInt8], selfName: String,
-                     selfTags: [String: String]) -> Self {
-        var environment = common(.user, selfName, selfTags)
-        set(&environment, "USER_EVENT", name)
-        set(&environment, "USER_LTIME", String(ltime))
-        return Self(event: .user, name: name, environment: environment, stdin: terminated(payload))
-    }
-
-    /// A query: `*_QUERY_NAME`, `*_QUERY_LTIME`; the payload on standard input.
-    static func query(name: String, ltime: UInt64, payload: [UInt8], selfName: String,
+    /// A user event (`*_USER_EVENT`, `*_USER_LTIME`) or a query (`*_QUERY_NAME`, `*_QUERY_LTIME`);
+    /// the payload on standard input.
+    static func named(_ event: HandlerEvent, name: String, ltime: UInt64, payload: [UInt8], selfName: String,
                       selfTags: [String: String]) -> Self {
-        var environment = common(.query, selfName, selfTags)
-        set(&environment, "QUERY_NAME", name)
-        set(&environment, "QUERY_LTIME", String(ltime))
-        return Self(event: .query, name: name, environment: environment, stdin: terminated(payload))
+        precondition(event == .user || event == .query, "only user events and queries have names")
+        var environment = common(event, selfName, selfTags)
+        set(&environment, event == .user ? "USER_EVENT" : "QUERY_NAME", name)
+        set(&environment, event == .user ? "USER_LTIME" : "QUERY_LTIME", String(ltime))
+        return Self(event: event, name: name, environment: environment, stdin: terminated(payload))
     }
 
     /// `*_EVENT`, `*_SELF_NAME`, `*_SELF_ROLE` and a `*_TAG_<KEY>` per tag of this member, the key
