@@ -230,6 +230,16 @@ let package = Package(
         .testTarget(
             name: "AgentConfigurationTests", dependencies: ["OverlayAgent", "Overlay", "Addresses"], swiftSettings: strict),
         .testTarget(
+            name: "AgentOpsTests",
+            dependencies: [
+                "OverlayAgent",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "GossipTests",
             dependencies: [
                 "Gossip", "GossipCore", "GossipWire", "GrapevineTestSupport",
