@@ -33,7 +33,7 @@ struct MonitorCommand: ClientCommand {
         try await api.stream(.get, "/v1/monitor") { line in
             guard format == .table else { return printJSON(line) }
             print(describe(try decodeAnswer(MonitorRecord.self, line, from: api)))
-            fflush(stdout)
+            fflush(nil)
         }
     }
 

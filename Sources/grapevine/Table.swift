@@ -34,7 +34,7 @@ func tagList(_ tags: [String: String]) -> String {
 /// The API's JSON as it came, one document per line, flushed (streams are read live).
 func printJSON(_ buffer: ByteBuffer) {
     print(String(buffer: buffer))
-    fflush(stdout)
+    fflush(nil)
 }
 
 /// Splits `KEY=VALUE` (the value may hold `=`); nil when there is no `=` or no key.
