@@ -97,6 +97,7 @@ struct APIClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         }
+        if let failure = AgentProbe.failure(connecting: target) { throw ClientFailure.unreachable(target, failure) }
         let response: HTTPClientResponse
         do {
             response = try await HTTPClient.shared.execute(request, deadline: deadline)

@@ -17,26 +17,28 @@ import Testing
     }
 
     /// Runs `grapevine` with `arguments` (and without GRAPEVINE_* from our environment).
+    /// Output goes to files, not pipes: reading a pipe would block a thread of the pool the
+    /// server's agent runs on.
     func grapevine(_ arguments: [String]) async throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GRAPEVINE_") }
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        let exited = AsyncStream<Void> { continuation in
-            process.terminationHandler = { _ in continuation.finish() }
+        try await withTemporaryDirectory { directory in
+            let outPath = directory + "/out"
+            let errPath = directory + "/err"
+            _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.arguments = arguments
+            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GRAPEVINE_") }
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+            let exited = AsyncStream<Void> { continuation in
+                process.terminationHandler = { _ in continuation.finish() }
+            }
+            try process.run()
+            for await _ in exited {}
+            return Run(status: process.terminationStatus, output: try String(contentsOfFile: outPath, encoding: .utf8),
+                       error: try String(contentsOfFile: errPath, encoding: .utf8))
         }
-        try process.run()
-        // Read while it runs so a full pipe cannot stall it.
-        async let out = output.fileHandleForReading.readToEnd()
-        async let err = error.fileHandleForReading.readToEnd()
-        let (outData, errData) = try await (out, err)
-        for await _ in exited {}
-        return Run(status: process.terminationStatus, output: String(decoding: outData ?? Data(), as: UTF8.self),
-                   error: String(decoding: errData ?? Data(), as: UTF8.self))
     }
 
     private func built() -> Bool {
@@ -100,13 +102,19 @@ import Testing
         }
     }
 
-    @Test func anAgentThatIsNotThereIsExitTwoNamingTheSocket() async throws {
+    @Test func anAgentThatIsNotThereIsExitTwoNamingTheSocketAndWhy() async throws {
         guard built() else { return }
         try await withTemporaryDirectory { directory in
-            let socket = directory + "/absent.sock"
-            let run = try await grapevine(["members", "--socket", socket])
-            #expect(run.status == 2)
-            #expect(run.error.hasPrefix("error: cannot reach the agent at socket \(socket): "), "\(run.error)")
+            let absent = directory + "/absent.sock"
+            let missing = try await grapevine(["members", "--socket", absent])
+            #expect(missing.status == 2)
+            #expect(missing.error == "error: cannot reach the agent at socket \(absent): No such file or directory\n")
+
+            let stale = directory + "/stale.sock"
+            try bindWithoutListening(stale)
+            let refused = try await grapevine(["members", "--socket", stale])
+            #expect(refused.status == 2)
+            #expect(refused.error == "error: cannot reach the agent at socket \(stale): Connection refused\n")
         }
     }
 
