@@ -158,4 +158,17 @@ import Testing
             #expect(try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .newlines) == text)
         }
     }
+
+    @Test func theLoopbackTCPListenerServesTheSameAPI() async throws {
+        guard built() else { return }
+        let port = try unusedLoopbackPort()
+        try await withServer(tcpAddress: "127.0.0.1:\(port)") { server in
+            let run = try await grapevine(["info", "--address", "127.0.0.1:\(port)", "--format", "json"])
+            #expect(run.status == 0, "\(run.error)")
+            #expect(try JSONDecoder().decode(InfoView.self, from: Data(run.output.utf8)).name == "alpha")
+            // The socket serves too.
+            let info = try await server.send(.GET, "/v1/info")
+            #expect(info.status == 200)
+        }
+    }
 }

@@ -16,6 +16,10 @@ actor FakeAgent: AgentControl {
     /// Yields each time a reader subscribes to the monitor.
     nonisolated let subscriptions: AsyncStream<Void>
     private let subscribed: AsyncStream<Void>.Continuation
+    /// With `tracksMonitorEnds`, yields each time a monitor stream is dropped by its reader.
+    nonisolated let monitorEnds: AsyncStream<Void>
+    private let monitorEnded: AsyncStream<Void>.Continuation
+    private let tracksMonitorEnds: Bool
 
     private(set) var stored: [EndpointView] = []
     private(set) var tags: [String: String] = ["role": "web"]
@@ -24,9 +28,11 @@ actor FakeAgent: AgentControl {
     private(set) var events: [EventRequest] = []
     private var clock: UInt64 = 0
 
-    init(monitorBuffer: Int = 1_024) {
+    init(monitorBuffer: Int = 1_024, tracksMonitorEnds: Bool = false) {
         self.monitorBuffer = monitorBuffer
+        self.tracksMonitorEnds = tracksMonitorEnds
         (subscriptions, subscribed) = AsyncStream.makeStream()
+        (monitorEnds, monitorEnded) = AsyncStream.makeStream()
     }
 
     func members() -> [MemberView] {
@@ -135,7 +141,20 @@ actor FakeAgent: AgentControl {
 
     func monitor(buffer: Int) -> AsyncStream<MonitorRecord> {
         defer { subscribed.yield() }
-        return hub.subscribe(buffer: min(buffer, monitorBuffer))
+        let records = hub.subscribe(buffer: min(buffer, monitorBuffer))
+        guard tracksMonitorEnds else { return records }
+        // A relay whose end is observable (its buffer is unbounded: not for the lost-record tests).
+        let ended = monitorEnded
+        return AsyncStream { relay in
+            let pump = Task {
+                for await record in records { relay.yield(record) }
+                relay.finish()
+            }
+            relay.onTermination = { _ in
+                pump.cancel()
+                ended.yield()
+            }
+        }
     }
 
     func metricsText() -> String { "# TYPE grapevine_members gauge\ngrapevine_members 3\n" }

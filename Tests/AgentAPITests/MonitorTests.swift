@@ -163,4 +163,25 @@ struct RecordingLogHandler: LogHandler {
             #expect(sawGap)
         }
     }
+
+    @Test(.timeLimit(.minutes(1))) func theStreamEndsWhenTheClientGoesAway() async throws {
+        try await withServer(agent: FakeAgent(tracksMonitorEnds: true)) { server in
+            let (read, reading) = AsyncStream.makeStream(of: MonitorRecord.self)
+            let client = Task {
+                let response = try await HTTPClient.shared.execute(
+                    HTTPClientRequest(url: server.url("/v1/monitor")), deadline: .distantFuture)
+                var reader = Reader(chunks: response.body.makeAsyncIterator())
+                // Read until cancelled: then the connection closes.
+                while let record = try await reader.next() { reading.yield(record) }
+            }
+            var subscribed = server.agent.subscriptions.makeAsyncIterator()
+            _ = await subscribed.next()
+            server.agent.hub.publish(MonitorRecord(type: "log", time: 1, message: "first"))
+            var records = read.makeAsyncIterator()
+            #expect(await records.next()?.message == "first")
+            client.cancel()
+            var ends = server.agent.monitorEnds.makeAsyncIterator()
+            #expect(await ends.next() != nil)
+        }
+    }
 }

@@ -54,7 +54,7 @@ func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws 
 /// Runs a server until `body` returns, then shuts it down gracefully and waits for it.
 /// `prepare` runs on the socket path before the server starts.
 func withServer(
-    agent: FakeAgent = FakeAgent(), maxBodyBytes: Int = 65_536, socketGroup: String? = nil,
+    agent: FakeAgent = FakeAgent(), maxBodyBytes: Int = 65_536, socketGroup: String? = nil, tcpAddress: String? = nil,
     prepare: (String) throws -> Void = { _ in }, _ body: (RunningServer) async throws -> Void
 ) async throws {
     try await withTemporaryDirectory { directory in
@@ -62,7 +62,7 @@ func withServer(
         try prepare(socketPath)
         let (ready, listening) = AsyncStream.makeStream(of: Void.self)
         let server = ControlServer(
-            control: agent, socketPath: socketPath, socketGroup: socketGroup, tcpAddress: nil,
+            control: agent, socketPath: socketPath, socketGroup: socketGroup, tcpAddress: tcpAddress,
             maxBodyBytes: maxBodyBytes, logger: quietLogger, onListening: { listening.yield() })
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [], logger: quietLogger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -87,4 +87,22 @@ func withServer(
             try await tasks.waitForAll()
         }
     }
+}
+
+/// A loopback TCP port nothing listens on now (the kernel's pick for port 0).
+func unusedLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let status = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 ? getsockname(fd, pointer, &length) : -1
+        }
+    }
+    guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
