@@ -57,6 +57,16 @@ import Testing
         }
     }
 
+    @Test func headIsAnsweredWhereGetIs() async throws {
+        try await withServer { server in
+            let info = try await server.send(.HEAD, "/v1/info")
+            #expect(info.status == 200)
+            #expect(info.body.isEmpty)
+            let join = try await server.send(.HEAD, "/v1/join")
+            #expect(join.status == 405)
+        }
+    }
+
     @Test(arguments: [
         (#"{"network": "green", "mac": "02:00:00:00:00:09"}"#, 404, "unknown_network"),
         (#"{"network": "blue", "mac": "02:00:00:00:00"}"#, 400, "bad_mac"),

@@ -17,6 +17,8 @@ import Testing
         try await withServer { server in
             #expect(mode(server.socketPath)?.mode == 0o600)
             #expect(mode(server.directory + "/run")?.mode == 0o755)
+            // Bound in a private directory, then moved: nothing of that is left.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: server.directory + "/run") == ["grapevine.sock"])
             let info = try await server.send(.GET, "/v1/info")
             #expect(info.status == 200)
         }

@@ -12,7 +12,7 @@ struct ControlRoutes: Sendable {
     static let monitorBuffer = 1_024
 
     func router(logger: Logger) -> Router<BasicRequestContext> {
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: APIAccounting(counters: APIRequestCounters(), logger: logger))
         var methods: [String: [HTTPRequest.Method]] = [:]
         func on(_ method: HTTPRequest.Method, _ path: String,

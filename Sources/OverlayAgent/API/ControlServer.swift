@@ -11,8 +11,10 @@ import Synchronization
 /// optionally, a loopback TCP address, served by Hummingbird.
 ///
 /// The socket's directory is created (0755) when missing; a socket file left by a dead agent
-/// is replaced, anything else at the path is refused. Once bound the socket is mode 0660 with
-/// group `socketGroup`, or 0600 without one, and it is removed when the server stops.
+/// is replaced, anything else at the path is refused. The socket is bound in a directory only
+/// the agent may enter, given mode 0660 with group `socketGroup` (0600 without one), and only
+/// then renamed to `socketPath`, so nobody connects before its mode is set. It is removed
+/// when the server stops.
 /// `run()` returns at graceful shutdown, after open streams (`/v1/monitor`, `/v1/query`) end.
 public struct ControlServer: Service {
     private let control: any AgentControl
@@ -47,9 +49,11 @@ public struct ControlServer: Service {
         let tcp = try tcpAddress.map { text throws(ControlServerError) in try LoopbackAddress(parsing: text) }
         let gid = try socketGroup.map { name throws(ControlServerError) in try ControlSocket.groupID(named: name) }
         if let socketPath { try ControlSocket.prepare(path: socketPath) }
+        let staging = try socketPath.map { path throws(ControlServerError) in try ControlSocket.makeStagingDirectory(beside: path) }
+        defer { if let staging { ControlSocket.removeStaging(staging) } }
 
         let responder = ControlRoutes(control: control, maxBodyBytes: maxBodyBytes).router(logger: logger).buildResponder()
-        let pending = Mutex(socketPath == nil ? 0 : 1 + (tcp == nil ? 0 : 1))
+        let pending = Mutex((staging == nil ? 0 : 1) + (tcp == nil ? 0 : 1))
         let failure = Mutex<ControlServerError?>(nil)
         let listening: @Sendable () async -> Void = { [onListening] in
             let left = pending.withLock { count in
@@ -59,12 +63,14 @@ public struct ControlServer: Service {
             if left == 0 { await onListening() }
         }
         var applications: [Application<RouterResponder<BasicRequestContext>>] = []
-        if let socketPath {
+        if let socketPath, let staging {
+            let staged = ControlSocket.stagedSocket(in: staging)
             applications.append(Application(
-                responder: responder, configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: nil),
+                responder: responder, configuration: .init(address: .unixDomainSocket(path: staged), serverName: nil),
                 onServerRunning: { channel in
                     do throws(ControlServerError) {
-                        try ControlSocket.restrict(path: socketPath, group: gid)
+                        try ControlSocket.publish(staging: staging, at: socketPath, group: gid)
+                        logger.info("control API listening", metadata: ["api.socket": "\(socketPath)"])
                     } catch {
                         // Never serve a socket anyone may use: stop instead, and say why.
                         failure.withLock { $0 = error }

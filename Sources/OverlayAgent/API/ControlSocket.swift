@@ -10,7 +10,7 @@ enum ControlSocket {
     /// `sun_path` holds 108 bytes with the terminating NUL.
     static let maxPathBytes = 107
 
-    /// Makes `path` ready to bind: creates its directory (0755) when missing, and removes a
+    /// Makes `path` ready to be the socket: creates its directory (0755) when missing, and removes a
     /// socket file nobody answers on. Refuses a path that is too long, a file that is not a
     /// socket, and a socket with a live listener.
     static func prepare(path: String) throws(ControlServerError) {
@@ -25,6 +25,38 @@ enum ControlSocket {
         guard info.st_mode & S_IFMT == S_IFSOCK else { throw .notASocket(path) }
         guard !answers(path) else { throw .socketInUse(path) }
         guard unlink(path) == 0 || errno == ENOENT else { throw systemError("remove stale socket", path) }
+    }
+
+    /// A new directory beside `path` that only the owner may enter (mkdtemp: 0700). The server
+    /// binds in it, sets the socket's mode and group, then renames the socket to `path`: there
+    /// is no moment at which others can connect to a socket with the wrong mode.
+    static func makeStagingDirectory(beside path: String) throws(ControlServerError) -> String {
+        let parent = parentDirectory(of: path)
+        var template = Array(((parent.isEmpty ? "." : parent) + "/.grapevine-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw systemError("create staging directory in", parent) }
+        let staging = String(cString: made)
+        guard (staging + "/s").utf8.count <= maxPathBytes else {
+            rmdir(staging)
+            throw .pathTooLong(path)
+        }
+        return staging
+    }
+
+    /// The path to bind in `staging`.
+    static func stagedSocket(in staging: String) -> String { staging + "/s" }
+
+    /// Sets the staged socket's mode and group, moves it to `path` and removes `staging`.
+    static func publish(staging: String, at path: String, group gid: gid_t?) throws(ControlServerError) {
+        let staged = stagedSocket(in: staging)
+        try restrict(path: staged, group: gid)
+        guard rename(staged, path) == 0 else { throw systemError("move socket to", path) }
+        rmdir(staging)
+    }
+
+    /// Removes what is left of `staging` (the server stopped before publishing).
+    static func removeStaging(_ staging: String) {
+        unlink(stagedSocket(in: staging))
+        rmdir(staging)
     }
 
     /// Mode 0660 and group `gid` when given, else 0600 (owner only).
