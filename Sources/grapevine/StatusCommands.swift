@@ -42,6 +42,8 @@ struct MonitorCommand: ClientCommand {
         switch record.type {
         case "member": return "\(time) member \(record.event ?? "?") \(record.name ?? "?") \(record.address ?? "")"
         case "row": return "\(time) row \(record.event ?? "?") \(record.table ?? "?") \(record.key ?? "?") owner \(record.name ?? "?")"
+        case "user": return "\(time) user event \(record.event ?? "?") from \(record.name ?? "?"): \(record.message ?? "")"
+        case "query": return "\(time) query \(record.event ?? "?") from \(record.name ?? "?")"
         case "log": return "\(time) log [\(record.level ?? "?")] \(record.message ?? "")"
         case "lost": return "\(time) lost \(record.count ?? 0) record(s): this reader fell behind"
         default: return "\(time) \(record.type)"
