@@ -239,6 +239,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The control API server against an in-memory AgentControl, and the grapevine CLI against it.
+        .testTarget(
+            name: "AgentAPITests",
+            dependencies: [
+                "OverlayAgent",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "GossipTests",
             dependencies: [

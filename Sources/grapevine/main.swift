@@ -1,4 +1,0 @@
-import OverlayAgent
-import ArgumentParser
-import AsyncHTTPClient
-print("grapevine")
