@@ -1,10 +1,9 @@
 import Netlink
 import Overlay
 
-/// Why a network is reconciled; a label of `grapevine_reconcile_runs_total`.
-enum ReconcileReason: String, Sendable, Comparable {
-    case timer, change, start, error, drift, device
+typealias ReconcileReason = AgentMetrics.ReconcileReason
 
+extension AgentMetrics.ReconcileReason: Comparable {
     /// When several reasons are pending for one network, the reconcile is counted under the
     /// most telling one.
     private var rank: Int {
@@ -18,7 +17,7 @@ enum ReconcileReason: String, Sendable, Comparable {
         }
     }
 
-    static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
+    public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
 }
 
 extension Agent {
@@ -68,7 +67,7 @@ extension Agent {
             }
             deviceIndexes[ifindex] = vni
             reconciles += 1
-            metrics.reconciled(network: name, reason: reason.rawValue, seconds: (ContinuousClock.now - began).seconds)
+            metrics.reconciled(network: name, reason: reason, seconds: (ContinuousClock.now - began).seconds)
             count(result, network: name)
             if reason == .drift, !result.diff.operations.isEmpty {
                 driftRepairs += 1
@@ -103,7 +102,8 @@ extension Agent {
         }
         let applied = UInt64(result.report.applied)
         rowsWritten += applied
-        for (kind, n) in [("flood", flood), ("unicast", unicast), ("neighbor", neighbor), ("delete", delete)] where n > 0 {
+        let counts: [(AgentMetrics.RowKind, Int)] = [(.flood, flood), (.unicast, unicast), (.neighbor, neighbor), (.delete, delete)]
+        for (kind, n) in counts where n > 0 {
             metrics.applied(network: network, kind: kind, count: n)
         }
     }

@@ -29,6 +29,8 @@ struct AgentCommand: AsyncParsableCommand {
     var options: [String] = []
 
     func run() async throws {
+        // The pass-through capture takes `--help` too.
+        if options.contains(where: { $0 == "--help" || $0 == "-h" }) { throw CleanExit.helpRequest(self) }
         let flags: [String: [String]]
         do { flags = try Self.parse(options) } catch { throw ValidationError(error.description) }
         var host = [CChar](repeating: 0, count: 256)
