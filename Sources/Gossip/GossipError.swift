@@ -120,6 +120,7 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func invalidRequest(_ error: RequestError) -> GossipError {
         var e = GossipError(code: .invalidRequest)
         e.reason = "\(error)"
+        e.underlying = error
         return e
     }
 

@@ -131,9 +131,11 @@ extension Agent {
     static func agentError(_ e: GossipError) -> AgentError {
         switch e.code {
         case .invalidRequest:
-            let reason = e.reason ?? "\(e)"
-            if reason.hasPrefix("tooLarge") { return .tooLarge("\(e)") }
-            return .badRequest("bad_request", "\(e)")
+            switch e.underlying as? RequestError {
+            case .tooLarge?: return .tooLarge("\(e)")
+            case .tooManyRows?, .tooManyTables?: return .conflict("limit", "\(e)")
+            default: return .badRequest("bad_request", "\(e)")
+            }
         case .notRunning, .cancelled: return .notReady("\(e)")
         case .noKeyring, .unknownKey, .cannotRemovePrimary, .keyringFull, .tagsTooLarge, .invalidSeed:
             return .badRequest("\(e.code)", "\(e)")
