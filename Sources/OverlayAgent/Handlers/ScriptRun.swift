@@ -71,6 +71,8 @@ func runScript(_ script: String, invocation: HandlerInvocation, timeout: Duratio
                         return capture
                     }
                 }
+                // Reaped: from here on the ID may be another process's, so the timer must not use it.
+                group.id.withLock { $0 = nil }
                 let capture = run.closureResult
                 let (result, status): (AgentMetrics.HandlerResult, String) = switch run.terminationStatus {
                 case .exited(0): (.ok, "exit 0")
@@ -81,15 +83,23 @@ func runScript(_ script: String, invocation: HandlerInvocation, timeout: Duratio
                                           seconds: seconds(since: start, clock), pid: run.processIdentifier.value,
                                           status: status))
             } catch {
+                let pid = group.id.withLock { pid in
+                    defer { pid = nil }
+                    return pid
+                }
                 return .ran(ScriptOutcome(result: .failed, output: [], truncated: 0, seconds: seconds(since: start, clock),
-                                          pid: group.id.withLock { $0 }, status: "\(error)"))
+                                          pid: pid, status: "\(error)"))
             }
         }
         tasks.addTask {
             // Cancelled (returns early) when the script ends first.
-            guard (try? await Task.sleep(for: timeout)) != nil else { return .timerCancelled }
-            if let pid = group.id.withLock({ $0 }) { _ = kill(-pid, SIGKILL) }
-            return .timerFired
+            guard (try? await Task.sleep(for: timeout)) != nil else { return .nothingKilled }
+            // Under the lock, so that the group is killed only while its leader is not yet reaped.
+            let killed = group.id.withLock { pid -> Bool in
+                guard let pid else { return false }
+                return kill(-pid, SIGKILL) == 0
+            }
+            return killed ? .timerFired : .nothingKilled
         }
         var outcome: ScriptOutcome?
         var timedOut = false
@@ -99,7 +109,7 @@ func runScript(_ script: String, invocation: HandlerInvocation, timeout: Duratio
                 outcome = ran
                 tasks.cancelAll()
             case .timerFired: timedOut = true
-            case .timerCancelled: break
+            case .nothingKilled: break
             }
         }
         guard var outcome else { preconditionFailure("the run task always returns an outcome") }
@@ -111,7 +121,7 @@ func runScript(_ script: String, invocation: HandlerInvocation, timeout: Duratio
     }
 }
 
-/// The running shell's process group, once it has started.
+/// The running shell's process group: set once it has started, cleared once it is reaped.
 private final class ProcessGroup: Sendable {
     let id = Mutex<Int32?>(nil)
 }
@@ -119,7 +129,7 @@ private final class ProcessGroup: Sendable {
 private enum Finish: Sendable {
     case ran(ScriptOutcome)
     case timerFired
-    case timerCancelled
+    case nothingKilled
 }
 
 private func seconds(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
