@@ -10,8 +10,9 @@ HOSTS=${1:-3}
 if ! [[ "$HOSTS" =~ ^[2-9]$ ]]; then echo "usage: $0 [HOSTS 2-9]" >&2; exit 64; fi
 if [ "$(id -u)" -ne 0 ]; then echo "demo: needs root (network namespaces)" >&2; exit 1; fi
 ./scripts/setup.sh >/dev/null
-swift build -c release --product grapevine >/dev/null
-BIN="$(swift build -c release --show-bin-path)/grapevine"
+# The same flags as scripts/test.sh, so the demo and the tests share one build.
+swift build -c release -Xswiftc -enable-testing --product grapevine 2>&1 | grep -E "error|Compiling|Build" | tail -1
+BIN="$(swift build -c release -Xswiftc -enable-testing --show-bin-path)/grapevine"
 
 P="gvdemo$$"                       # every name this run makes starts with this
 WORK="$(mktemp -d /tmp/grapevine-demo.XXXXXX)"
