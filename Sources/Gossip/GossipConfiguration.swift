@@ -34,6 +34,11 @@ public struct GossipConfiguration: Sendable {
     /// on the node's event loop, so it must return quickly. For tools and tests that wait for
     /// the file (`gossip-node` prints `snapshot-written N`).
     public var onSnapshotWritten: (@Sendable (_ members: Int) -> Void)?
+    /// Called after each change of the keyring (by this node or by a member's key query),
+    /// with the keys after it, primary first; on the node's event loop, so it must return
+    /// quickly. A daemon keeps them across restarts with it (Serf's `keyring_file`): a node
+    /// restarted with its first key alone cannot talk to a cluster that rotated past it.
+    public var onKeyringChanged: (@Sendable (_ keys: [SecretKey]) -> Void)?
     /// At most this many members go into the snapshot (live ones first), bounding its size.
     public var snapshotMaxMembers: Int = 512
     /// How often at most the snapshot is rewritten while the membership changes.

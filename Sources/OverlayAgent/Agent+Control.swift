@@ -83,6 +83,7 @@ extension Agent: AgentControl {
         do { try await node.setTags(tags) } catch { throw Self.agentError(error) }
         var out: [String: String] = [:]
         for (k, v) in tags { out[k] = v }
+        handlers.setSelfTags(out)
         return out
     }
 

@@ -88,7 +88,17 @@ public actor Agent {
         if let advertise = configuration.advertise {
             gossip.advertiseAddress = Address(parsing: advertise, defaultPort: bind.port)
         }
-        if let keyFile = configuration.keyFile { gossip.keyring = Keyring(primary: try Self.readKey(keyFile)) }
+        if let keyFile = configuration.keyFile {
+            let keyringPath = configuration.dataDir + "/keyring"
+            gossip.keyring = try Self.readKeyring(keyringPath) ?? Keyring(primary: try Self.readKey(keyFile))
+            gossip.onKeyringChanged = { [logger] keys in
+                do {
+                    try AtomicFile.write(Data(keys.map(\.base64).joined(separator: "\n").utf8), to: keyringPath)
+                } catch {
+                    logger.error("cannot keep the rotated keyring: a restart would fall back to key_file", metadata: ["keyring.error": "\(error)"])
+                }
+            }
+        }
         guard let label = ClusterLabel(configuration.label) else { throw ConfigurationError("label", "too long") }
         gossip.label = label
         var tags = Tags()
@@ -109,6 +119,27 @@ public actor Agent {
             concurrency: configuration.handlerConcurrency, timeout: .seconds(configuration.handlerTimeout),
             metrics: metrics, logger: logger)
         (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The keyring kept in the data directory after a rotation (one base64 key per line,
+    /// primary first), or nil when there is none: it wins over `key_file`, which holds only
+    /// the first key the cluster had.
+    static func readKeyring(_ path: String) throws(ConfigurationError) -> Keyring? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigurationError("data_dir", "cannot read \(path): \(error.localizedDescription)")
+        }
+        var keys: [SecretKey] = []
+        for line in text.split(whereSeparator: \.isNewline) where !line.isEmpty {
+            do { keys.append(try SecretKey(base64: line)) } catch {
+                throw ConfigurationError("data_dir", "\(path) holds a line that is not a base64 key of \(SecretKey.size) bytes")
+            }
+        }
+        guard let primary = keys.first, keys.count <= Keyring.maxKeys else {
+            throw ConfigurationError("data_dir", "\(path) must hold 1 to \(Keyring.maxKeys) keys")
+        }
+        return Keyring(primary: primary, others: Array(keys.dropFirst()))
     }
 
     static func readKey(_ path: String) throws(ConfigurationError) -> SecretKey {

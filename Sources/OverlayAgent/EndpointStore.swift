@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 
 /// One endpoint this host registered, as the registry file keeps it.
 struct StoredEndpoint: Codable, Sendable, Hashable {
@@ -13,12 +12,8 @@ struct StoredEndpoint: Codable, Sendable, Hashable {
     var claim: UInt64
 }
 
-/// The local endpoint registry on disk: `endpoints.json` in the data directory.
-///
-/// Written atomically: the whole registry goes to a temporary file in the same directory,
-/// which is flushed (`fsync`) and renamed over the old one, and the directory is flushed so
-/// the rename itself survives a crash. A crash at any moment leaves either the old file or the
-/// new one, never a torn one (POSIX `rename(2)` replaces atomically).
+/// The local endpoint registry on disk: `endpoints.json` in the data directory, replaced
+/// whole and atomically at every change (`AtomicFile`).
 struct EndpointStore: Sendable {
     struct Contents: Codable {
         var format: Int
@@ -66,41 +61,6 @@ struct EndpointStore: Sendable {
         } catch {
             throw StoreError("cannot encode the registry: \(error)")
         }
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var written = 0
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            while written < raw.count {
-                let n = write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                written += n
-            }
-            return fsync(fd) == 0
-        }
-        let error = errno
-        close(fd)
-        guard ok else {
-            unlink(temporary)
-            throw StoreError("cannot write \(temporary): \(String(cString: strerror(error)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let e = errno
-            unlink(temporary)
-            throw StoreError("cannot replace \(path): \(String(cString: strerror(e)))")
-        }
-        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            fsync(directory)
-            close(directory)
-        }
+        try AtomicFile.write(data, to: path)
     }
-}
-
-struct StoreError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

@@ -72,3 +72,27 @@ struct AgentOperationsTests {
         }
     }
 }
+
+extension AgentOperationsTests {
+    /// A key rotated over the cluster is kept across a restart (Serf's keyring file): the
+    /// restarted agent still talks to a cluster that removed its first key.
+    @Test func aRotatedKeyringSurvivesARestart() async throws {
+        try await TestCluster.with(hosts: 2, networks: [1: ["blue:100"], 2: ["blue:100"]]) { cluster in
+            for h in 1...2 { try await cluster.startAgent(h) }
+            let first = try String(contentsOfFile: cluster.keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let second = try run([TestCluster.executable, "keygen"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try cluster.cli(1, "keys", "--install", second)
+            try cluster.cli(1, "keys", "--use", second)
+            try cluster.cli(1, "keys", "--remove", first)
+            cluster.stopAgent(2)
+            try await cluster.startAgent(2)
+            try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            let expected = cluster.expectedRows(2, vni: 100, live: [1, 2], members: [1, 2])
+            try await waitUntil("the restarted h2 gets h1's new endpoint", timeout: 60) {
+                try cluster.kernelRows(2, vni: 100) == expected
+            }
+            let listed = try cluster.cli(2, "keys", "--list", "--format", "json")
+            #expect(listed.contains(second) && !listed.contains(first), "\(listed)")
+        }
+    }
+}

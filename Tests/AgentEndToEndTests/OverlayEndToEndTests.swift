@@ -148,6 +148,14 @@ struct OverlayEndToEndTests {
             try sh("ip", "netns", "exec", ns, "bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "gvx100", "dst", cluster.underlay(2))
             try sh("ip", "-n", ns, "neigh", "del", "10.10.100.21", "dev", "gvx100")
             try await waitUntil("h1's deleted rows are back", timeout: 60) { try cluster.kernelRows(1, vni: 100) == expected }
+            // A row as the kernel learns one (dynamic, not the agent's) with the wrong VTEP, for
+            // a MAC the agent programs: replaced, not spared as an operator's.
+            try sh("ip", "netns", "exec", ns, "bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "gvx100", "dst", cluster.underlay(2))
+            try sh("ip", "netns", "exec", ns, "bridge", "fdb", "add", "02:00:00:00:02:01", "dev", "gvx100", "dst", "10.77.0.9", "dynamic")
+            try await waitUntil("h1's learned row is replaced by the agent's", timeout: 60) {
+                try cluster.kernelRows(1, vni: 100) == expected
+            }
+            #expect(try sh("ip", "netns", "exec", ns, "bridge", "fdb", "show", "dev", "gvx100").contains("02:00:00:00:02:01 dst \(cluster.underlay(2)) self extern_learn permanent"))
             // An operator's permanent row for a MAC no endpoint has: left alone, through the
             // next timed full reconcile too.
             try sh("ip", "netns", "exec", ns, "bridge", "fdb", "add", "02:00:00:00:09:09", "dev", "gvx100", "dst", "10.77.0.9", "permanent")

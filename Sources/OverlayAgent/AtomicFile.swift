@@ -1,0 +1,48 @@
+import Foundation
+import Glibc
+
+/// Replaces a file's contents so that a crash at any moment leaves either the old file or the
+/// new one, never a torn one: the bytes go to a temporary file in the same directory, which is
+/// flushed (`fsync`) and renamed over the old one (POSIX `rename(2)` replaces atomically), and
+/// the directory is flushed so the rename itself survives a crash.
+enum AtomicFile {
+    /// - Throws: `StoreError` naming the step and `strerror`; the old file is then unchanged.
+    static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws(StoreError) {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw StoreError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var written = 0
+        let ok = data.withUnsafeBytes { raw -> Bool in
+            while written < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        let error = errno
+        close(fd)
+        guard ok else {
+            unlink(temporary)
+            throw StoreError("cannot write \(temporary): \(String(cString: strerror(error)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let e = errno
+            unlink(temporary)
+            throw StoreError("cannot replace \(path): \(String(cString: strerror(e)))")
+        }
+        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+    }
+}
+
+struct StoreError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
