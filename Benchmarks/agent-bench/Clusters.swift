@@ -65,7 +65,7 @@ final class GrapevineCluster {
         guard let device = try LinkSocket(namespace: ns).link(named: "gvx\(Self.vni)")?.ifindex else {
             throw BenchError("no gvx\(Self.vni) in \(underlay.namespace(host))")
         }
-        let entry = (try VXLANTable(namespace: ns), device)
+        let entry = try (table: VXLANTable(namespace: ns), device: device)
         tables[host] = entry
         return entry
     }
@@ -130,9 +130,7 @@ final class SerfCluster {
     init(lab: Lab, underlay: Underlay) throws {
         self.lab = lab
         self.underlay = underlay
-        var bytes = [UInt8](repeating: 0, count: 32)
-        guard getrandom(&bytes, bytes.count, 0) == bytes.count else { throw BenchError("getrandom failed") }
-        key = Data(bytes).base64EncodedString()
+        key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let handler = lab.path("serf-handler.sh")
         try """
         #!/bin/sh

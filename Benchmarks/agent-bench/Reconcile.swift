@@ -64,13 +64,12 @@ struct ReconcileRun {
     }
 
     private func step(_ name: String, table: VXLANTable, device: Int32, desired: NetworkRows) throws -> Step {
-        var reconciliation: Reconciliation?
         let start = now()
-        reconciliation = try DeviceReconciler.reconcile(device: device, to: desired, using: table)
+        let reconciliation = try DeviceReconciler.reconcile(device: device, to: desired, using: table)
         let seconds = now() - start
-        guard let reconciliation, reconciliation.converged else { throw BenchError("\(name): reconcile did not converge") }
+        guard reconciliation.converged else { throw BenchError("\(name): reconcile did not converge") }
         let s = Step(name: name, seconds: seconds, operations: reconciliation.diff.operations.count)
-        print(String(format: "reconcile %@: %.1f ms, %d operations", name, seconds * 1000, s.operations))
+        print(String(format: "reconcile %@: %.1f ms, %ld operations", name, seconds * 1000, s.operations))
         return s
     }
 

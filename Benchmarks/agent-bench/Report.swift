@@ -12,10 +12,10 @@ struct Report {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let load = ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?")
             .split(separator: " ").prefix(3).joined(separator: " ")
-        let serf = (try? sh("serf", "version").split(separator: "\n").first.map(String.init)) ?? nil
+        let serf = (try? sh("serf", "version"))?.split(separator: "\n").first.map(String.init) ?? "serf ?"
         let date = ISO8601DateFormatter().string(from: Date())
         return "\(date), Linux \(kernel), \(cores) cores shared with other work (load average \(load) at the end), "
-            + "\(serf ?? "serf ?")"
+            + serf
     }
 
     func write(to path: String) throws {
