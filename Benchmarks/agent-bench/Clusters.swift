@@ -41,6 +41,25 @@ final class GrapevineCluster {
         }
     }
 
+    /// Starts the agents, registers one container per host (so that every host floods to every
+    /// other) and waits until every kernel holds all their rows.
+    @discardableResult
+    func startWithResidents() throws -> [Container] {
+        print("grapevine: starting \(count) agents")
+        try start()
+        var resident: [Container] = []
+        for host in 1...count {
+            let c = try Container.make(lab: lab, underlay: underlay, host: host, serial: 0,
+                                       mac: String(format: "02:00:00:00:%02lx:01", host), ip: "10.10.100.\(host)")
+            try cli(host, "endpoint", "add", "--network", Self.network, "--mac", c.mac, "--ip", c.ip)
+            resident.append(c)
+        }
+        try waitUntil("every kernel holds every resident container's rows", timeout: 120, interval: 0.2) {
+            try converged(resident)
+        }
+        return resident
+    }
+
     func stop() {
         for process in agents.values { lab.stop(process) }
         agents = [:]

@@ -34,16 +34,7 @@ struct IdleRun {
         do {
             let cluster = try GrapevineCluster(lab: lab, underlay: underlay, executable: executable)
             defer { cluster.stop() }
-            print("grapevine: starting \(hosts) agents")
-            try cluster.start()
-            var resident: [Container] = []
-            for host in 1...hosts {
-                let c = try Container.make(lab: lab, underlay: underlay, host: host, serial: 0,
-                                           mac: String(format: "02:00:00:00:%02x:01", host), ip: "10.10.100.\(host)")
-                try cluster.cli(host, "endpoint", "add", "--network", GrapevineCluster.network, "--mac", c.mac, "--ip", c.ip)
-                resident.append(c)
-            }
-            try waitUntil("every kernel holds every container's rows", timeout: 120, interval: 0.2) { try cluster.converged(resident) }
+            try cluster.startWithResidents()
             grapevine = try measure("grapevine", Array(cluster.agents.values))
         }
         let serfUsage: Usage

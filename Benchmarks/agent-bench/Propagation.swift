@@ -36,25 +36,13 @@ struct PropagationRun {
     private mutating func measureGrapevine(_ underlay: Underlay, into results: inout Results) throws {
         let cluster = try GrapevineCluster(lab: lab, underlay: underlay, executable: executable)
         defer { cluster.stop() }
-        print("grapevine: starting \(hosts) agents")
-        try cluster.start()
-        // One container per host, so that every host has a flood row for every other.
-        var resident: [Container] = []
-        for host in 1...hosts {
-            let c = try Container.make(lab: lab, underlay: underlay, host: host, serial: 0,
-                                       mac: String(format: "02:00:00:00:%02x:01", host), ip: "10.10.100.\(host)")
-            try cluster.cli(host, "endpoint", "add", "--network", GrapevineCluster.network, "--mac", c.mac, "--ip", c.ip)
-            resident.append(c)
-        }
-        try waitUntil("every kernel holds every resident container's rows", timeout: 120, interval: 0.2) {
-            try cluster.converged(resident)
-        }
+        let resident = try cluster.startWithResidents()
         for round in 1...rounds {
             let host = Int(random.next(below: UInt64(hosts))) + 1
             var pingHost = Int(random.next(below: UInt64(hosts - 1))) + 1
             if pingHost >= host { pingHost += 1 }
             let c = try Container.make(lab: lab, underlay: underlay, host: host, serial: round,
-                                       mac: String(format: "02:00:00:01:00:%02x", round), ip: "10.10.100.\(100 + round)")
+                                       mac: String(format: "02:00:00:01:00:%02lx", round), ip: "10.10.100.\(100 + round)")
             let pinger = resident[pingHost - 1]
             let others = (1...hosts).filter { $0 != host }
 

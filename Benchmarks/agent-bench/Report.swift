@@ -15,7 +15,7 @@ struct Report {
         let serf = (try? sh("serf", "version"))?.split(separator: "\n").first.map(String.init) ?? "serf ?"
         let date = ISO8601DateFormatter().string(from: Date())
         return "\(date), Linux \(kernel), \(cores) cores shared with other work (load average \(load) at the end), "
-            + serf
+            + "Serf " + serf
     }
 
     func write(to path: String) throws {
