@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Gossip", targets: ["Gossip"]),
         .executable(name: "gossip-node", targets: ["gossip-node"]),
         .executable(name: "grapevine", targets: ["grapevine"]),
+        .executable(name: "agent-bench", targets: ["agent-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -153,6 +154,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/gossip-bench",
+            swiftSettings: strict
+        ),
+        // The agent's figures against Serf and the kernel's tools (as root; makes its own namespaces).
+        .executableTarget(
+            name: "agent-bench",
+            dependencies: [
+                "OverlayAgent", "Overlay", "Netlink", "Addresses",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/agent-bench",
             swiftSettings: strict
         ),
         .executableTarget(

@@ -1,0 +1,21 @@
+/// Order statistics of a sample (nearest rank), for the reports' median, p90 and max.
+struct Summary: Equatable {
+    var count: Int
+    var median: Double
+    var p90: Double
+    var max: Double
+
+    /// Nil for an empty sample.
+    init?(_ values: [Double]) {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        func rank(_ q: Double) -> Double {
+            let index = Int((q * Double(sorted.count)).rounded(.up)) - 1
+            return sorted[Swift.max(0, Swift.min(sorted.count - 1, index))]
+        }
+        count = sorted.count
+        median = rank(0.5)
+        p90 = rank(0.9)
+        max = sorted[sorted.count - 1]
+    }
+}
