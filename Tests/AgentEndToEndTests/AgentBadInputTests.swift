@@ -31,14 +31,14 @@ struct AgentBadInputTests {
     @Test func badEndpointsAndRequestsAreRefusedAndChangeNothing() async throws {
         try await TestCluster.with(hosts: 2, networks: [1: ["blue:100"], 2: ["blue:100"]]) { cluster in
             for h in 1...2 { try await cluster.startAgent(h) }
-            try cluster.cli(1, "endpoint", "add", "--network", "blue", "--mac", "02:00:00:00:01:01", "--ip", "10.10.100.11")
+            try await cluster.cli(1, "endpoint", "add", "--network", "blue", "--mac", "02:00:00:00:01:01", "--ip", "10.10.100.11")
             // h2 must see h1's claim before it can refuse the same IP.
             try await waitUntil("h2 knows h1's endpoint", timeout: 60) {
-                let json = try cluster.cli(2, "network", "ls", "--format", "json").filter { $0 != " " }
+                let json = try await cluster.cli(2, "network", "ls", "--format", "json").filter { $0 != " " }
                 return json.contains("\"remoteEndpoints\":1")
             }
-            let before1 = try cluster.cli(1, "endpoint", "ls", "--format", "json")
-            let before2 = try cluster.cli(2, "endpoint", "ls", "--format", "json")
+            let before1 = try await cluster.cli(1, "endpoint", "ls", "--format", "json")
+            let before2 = try await cluster.cli(2, "endpoint", "ls", "--format", "json")
 
             let cases: [(host: Int, args: [String], code: String)] = [
                 (1, ["endpoint", "add", "--network", "green", "--mac", "02:00:00:00:01:02"], "unknown_network"),
@@ -75,10 +75,12 @@ struct AgentBadInputTests {
                 #expect(status == c.status, "\(c.method) \(c.path): \(status) \(body.prefix(300))")
                 #expect(body.contains(c.code), "\(c.method) \(c.path): \(body.prefix(300))")
             }
-            #expect(try cluster.cli(1, "endpoint", "ls", "--format", "json") == before1)
-            #expect(try cluster.cli(2, "endpoint", "ls", "--format", "json") == before2)
+            #expect(try await cluster.cli(1, "endpoint", "ls", "--format", "json") == before1)
+            #expect(try await cluster.cli(2, "endpoint", "ls", "--format", "json") == before2)
             // The agents are still up and answering.
-            #expect((try? cluster.cli(1, "info")) != nil && (try? cluster.cli(2, "info")) != nil)
+            let up1 = (try? await cluster.cli(1, "info")) != nil
+            let up2 = (try? await cluster.cli(2, "info")) != nil
+            #expect(up1 && up2)
         }
     }
 

@@ -16,7 +16,7 @@ struct AgentOperationsTests {
             try await waitUntil("h1's handler saw h2 join", timeout: 60) {
                 ((try? String(contentsOfFile: joins, encoding: .utf8)) ?? "").contains("h2\t10.77.0.2")
             }
-            let answers = try cluster.cli(1, "query", "whoami", "--timeout", "5s", "--format", "json")
+            let answers = try await cluster.cli(1, "query", "whoami", "--timeout", "5s", "--format", "json")
             #expect(answers.contains("answer-from-h1"), "\(answers)")
             #expect(answers.contains("answer-from-h2"), "\(answers)")
         }
@@ -25,9 +25,9 @@ struct AgentOperationsTests {
     @Test func metricsCoverGossipAndTheKernel() async throws {
         try await TestCluster.with(hosts: 2, networks: [1: ["blue:100"], 2: ["blue:100"]]) { cluster in
             for h in 1...2 { try await cluster.startAgent(h) }
-            try cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
+            try await cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
             let expected = cluster.expectedRows(1, vni: 100, live: [1, 2], members: [1, 2])
-            try await waitUntil("h1 holds h2's rows", timeout: 60) { try cluster.kernelRows(1, vni: 100) == expected }
+            try await waitUntil("h1 holds h2's rows", timeout: 60) { try await cluster.kernelRows(1, vni: 100) == expected }
             let text = try run(["curl", "-sS", "--unix-socket", cluster.socket(1), "http://localhost/metrics"])
             for name in ["grapevine_reconcile_runs_total", "grapevine_reconcile_seconds", "grapevine_rows_applied_total",
                          "grapevine_endpoints", "gossip_"] {
@@ -49,7 +49,7 @@ struct AgentOperationsTests {
                 for i in 1...200 {
                     let mac = String(format: "02:00:00:01:%02x:%02x", i / 256, i % 256)
                     do {
-                        try cluster.cli(1, "endpoint", "add", "--network", "blue", "--mac", mac)
+                        try await cluster.cli(1, "endpoint", "add", "--network", "blue", "--mac", mac)
                         done.append(mac)
                     } catch {
                         break
@@ -61,12 +61,12 @@ struct AgentOperationsTests {
                 let file = cluster.dataDir(1) + "/endpoints.json"
                 return ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").components(separatedBy: "\"mac\"").count > 20
             }
-            cluster.stopAgent(1, signal: SIGKILL)
+            await cluster.stopAgent(1, signal: SIGKILL)
             acknowledged = await adder.value
             let file = try Data(contentsOf: URL(fileURLWithPath: cluster.dataDir(1) + "/endpoints.json"))
             #expect((try? JSONSerialization.jsonObject(with: file)) != nil, "the registry is torn")
             try await cluster.startAgent(1)
-            let listed = try cluster.cli(1, "endpoint", "ls", "--format", "json")
+            let listed = try await cluster.cli(1, "endpoint", "ls", "--format", "json")
             for mac in acknowledged { #expect(listed.contains(mac), "acknowledged \(mac) lost") }
             #expect(!acknowledged.isEmpty)
         }
@@ -81,17 +81,17 @@ extension AgentOperationsTests {
             for h in 1...2 { try await cluster.startAgent(h) }
             let first = try String(contentsOfFile: cluster.keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             let second = try run([TestCluster.executable, "keygen"]).trimmingCharacters(in: .whitespacesAndNewlines)
-            try cluster.cli(1, "keys", "--install", second)
-            try cluster.cli(1, "keys", "--use", second)
-            try cluster.cli(1, "keys", "--remove", first)
-            cluster.stopAgent(2)
+            try await cluster.cli(1, "keys", "--install", second)
+            try await cluster.cli(1, "keys", "--use", second)
+            try await cluster.cli(1, "keys", "--remove", first)
+            await cluster.stopAgent(2)
             try await cluster.startAgent(2)
-            try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            try await cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
             let expected = cluster.expectedRows(2, vni: 100, live: [1, 2], members: [1, 2])
             try await waitUntil("the restarted h2 gets h1's new endpoint", timeout: 60) {
-                try cluster.kernelRows(2, vni: 100) == expected
+                try await cluster.kernelRows(2, vni: 100) == expected
             }
-            let listed = try cluster.cli(2, "keys", "--list", "--format", "json")
+            let listed = try await cluster.cli(2, "keys", "--list", "--format", "json")
             #expect(listed.contains(second) && !listed.contains(first), "\(listed)")
         }
     }

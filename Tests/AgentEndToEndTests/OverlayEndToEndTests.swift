@@ -14,26 +14,26 @@ struct OverlayEndToEndTests {
         try await TestCluster.with(hosts: 3, networks: [1: [Self.blue], 2: [Self.blue], 3: [Self.blue]]) { cluster in
             for h in 1...3 { try await cluster.startAgent(h) }
             try await waitUntil("three members alive", timeout: 30) {
-                (try cluster.cli(1, "members", "--status", "alive", "--format", "json")).components(separatedBy: "\"name\"").count - 1 == 3
+                (try await cluster.cli(1, "members", "--status", "alive", "--format", "json")).components(separatedBy: "\"name\"").count - 1 == 3
             }
             for h in 1...3 {
                 for c in 1...2 {
-                    try cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):0\(c)", ip: "10.10.100.\(h * 10 + c)")
+                    try await cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):0\(c)", ip: "10.10.100.\(h * 10 + c)")
                 }
             }
             for h in 1...3 {
                 let expected = cluster.expectedRows(h, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
                 try await waitUntil("h\(h)'s kernel rows equal the oracle's", timeout: 60) {
-                    try cluster.kernelRows(h, vni: 100) == expected
+                    try await cluster.kernelRows(h, vni: 100) == expected
                 }
-                #expect(try cluster.kernelRows(h, vni: 100) == expected)
+                #expect(try await cluster.kernelRows(h, vni: 100) == expected)
                 #expect(expected.unicast.count == 4 && expected.neighbors.count == 4 && expected.flood.count == 2)
                 // The agent's own view agrees (`fdb --check` exits 0 only when in sync).
-                #expect((try? cluster.cli(h, "fdb", "blue", "--check")) != nil)
+                #expect((try? await cluster.cli(h, "fdb", "blue", "--check")) != nil)
             }
             for a in cluster.containers {
                 for b in cluster.containers where a != b {
-                    #expect(cluster.ping(from: a, to: b), "\(a.namespace) (\(a.ip)) cannot reach \(b.namespace) (\(b.ip))")
+                    #expect(await cluster.ping(from: a, to: b), "\(a.namespace) (\(a.ip)) cannot reach \(b.namespace) (\(b.ip))")
                 }
             }
             // Kernel learning stays off: no row on any device was learned.
@@ -50,19 +50,21 @@ struct OverlayEndToEndTests {
     @Test func anEndpointAddedIsPingableFromTheOtherHosts() async throws {
         try await TestCluster.with(hosts: 3, networks: [1: [Self.blue], 2: [Self.blue], 3: [Self.blue]]) { cluster in
             for h in 1...3 { try await cluster.startAgent(h) }
-            let a = try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
-            let b = try cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
-            try await waitUntil("h1 reaches h2's container", timeout: 60) { cluster.ping(from: a, to: b) }
-            let c = try cluster.addContainer(host: 3, network: "blue", vni: 100, mac: "02:00:00:00:03:01", ip: "10.10.100.31",
+            let a = try await cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            let b = try await cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
+            try await waitUntil("h1 reaches h2's container", timeout: 60) { await cluster.ping(from: a, to: b) }
+            let c = try await cluster.addContainer(host: 3, network: "blue", vni: 100, mac: "02:00:00:00:03:01", ip: "10.10.100.31",
                                              register: false)
             let clock = ContinuousClock()
             let start = clock.now
-            try cluster.cli(3, "endpoint", "add", "--network", "blue", "--mac", c.mac, "--ip", c.ip)
+            try await cluster.cli(3, "endpoint", "add", "--network", "blue", "--mac", c.mac, "--ip", c.ip)
             try await waitUntil("h1 and h2 reach the new container", timeout: 60) {
-                cluster.ping(from: a, to: c) && cluster.ping(from: b, to: c)
+                let fromA = await cluster.ping(from: a, to: c)
+                let fromB = await cluster.ping(from: b, to: c)
+                return fromA && fromB
             }
             print("endpoint add on h3 → first successful ping from h1 and h2: \(clock.now - start)")
-            #expect(cluster.ping(from: c, to: a))
+            #expect(await cluster.ping(from: c, to: a))
         }
     }
 
@@ -71,23 +73,23 @@ struct OverlayEndToEndTests {
         try await TestCluster.with(hosts: 3, networks: [1: [Self.blue], 2: [Self.blue], 3: [Self.blue]]) { cluster in
             for h in 1...3 { try await cluster.startAgent(h) }
             for h in 1...3 {
-                try cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):01", ip: "10.10.100.\(h * 10 + 1)")
+                try await cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):01", ip: "10.10.100.\(h * 10 + 1)")
             }
             for h in 1...2 {
                 let all = cluster.expectedRows(h, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
-                try await waitUntil("h\(h) holds every row", timeout: 60) { try cluster.kernelRows(h, vni: 100) == all }
+                try await waitUntil("h\(h) holds every row", timeout: 60) { try await cluster.kernelRows(h, vni: 100) == all }
             }
             let clock = ContinuousClock()
             let start = clock.now
-            cluster.stopAgent(3, signal: SIGKILL)
+            await cluster.stopAgent(3, signal: SIGKILL)
             for h in 1...2 {
                 let without = cluster.expectedRows(h, vni: 100, live: [1, 2], members: [1, 2, 3])
-                try await waitUntil("h\(h) withdrew h3's rows", timeout: 120) { try cluster.kernelRows(h, vni: 100) == without }
-                #expect(try cluster.kernelRows(h, vni: 100) == without)
-                #expect(!(try cluster.kernelRows(h, vni: 100)).flood.contains(cluster.underlay(3)))
+                try await waitUntil("h\(h) withdrew h3's rows", timeout: 120) { try await cluster.kernelRows(h, vni: 100) == without }
+                #expect(try await cluster.kernelRows(h, vni: 100) == without)
+                #expect(!(try await cluster.kernelRows(h, vni: 100)).flood.contains(cluster.underlay(3)))
             }
             print("SIGKILL of h3 → h1 and h2 withdrew its rows after \(clock.now - start)")
-            let status = try cluster.cli(1, "members", "--format", "json")
+            let status = try await cluster.cli(1, "members", "--format", "json")
             #expect(status.contains("failed"))
         }
     }
@@ -99,13 +101,13 @@ struct OverlayEndToEndTests {
             for h in 1...3 { try await cluster.startAgent(h) }
             var containers: [TestCluster.Container] = []
             for h in 1...3 {
-                containers.append(try cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):01", ip: "10.10.100.\(h * 10 + 1)"))
+                containers.append(try await cluster.addContainer(host: h, network: "blue", vni: 100, mac: "02:00:00:00:0\(h):01", ip: "10.10.100.\(h * 10 + 1)"))
             }
             for h in 1...3 {
                 let all = cluster.expectedRows(h, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
-                try await waitUntil("h\(h) holds every row", timeout: 60) { try cluster.kernelRows(h, vni: 100) == all }
+                try await waitUntil("h\(h) holds every row", timeout: 60) { try await cluster.kernelRows(h, vni: 100) == all }
             }
-            let before = try cluster.cli(3, "endpoint", "ls", "--format", "json")
+            let before = try await cluster.cli(3, "endpoint", "ls", "--format", "json")
             // 400 pings 10 ms apart (4 s) on each path while h3's agent goes down and comes back.
             let flows = [(containers[0], containers[1]), (containers[0], containers[2]), (containers[1], containers[2])]
             let pings = flows.map { (a, b) in
@@ -118,21 +120,18 @@ struct OverlayEndToEndTests {
                 return (p, out)
             }
             for (p, _) in pings { try p.run() }
-            let clock = ContinuousClock()
-            let down = clock.now
-            cluster.stopAgent(3, signal: SIGTERM)
-            try await cluster.startAgent(3)
+            let down = try await cluster.restartAgent(3)
             // Within the failure-detection time (about 4 s at 3 members), the others never
             // declare h3 failed; a slower restart would withdraw its rows, by design.
-            print("h3's agent was down (SIGTERM until its API answered again) for \(clock.now - down)")
+            print("h3's agent was down (SIGTERM until its API answered again) for \(down)")
             for (p, out) in pings {
                 let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 p.waitUntilExit()
                 #expect(text.contains("400 packets transmitted, 400 received"), "\(p.arguments ?? []): \(text)")
             }
-            #expect(try cluster.cli(3, "endpoint", "ls", "--format", "json") == before)
+            #expect(try await cluster.cli(3, "endpoint", "ls", "--format", "json") == before)
             let all = cluster.expectedRows(3, vni: 100, live: [1, 2, 3], members: [1, 2, 3])
-            try await waitUntil("h3 holds every row after its restart", timeout: 60) { try cluster.kernelRows(3, vni: 100) == all }
+            try await waitUntil("h3 holds every row after its restart", timeout: 60) { try await cluster.kernelRows(3, vni: 100) == all }
         }
     }
 
@@ -140,29 +139,28 @@ struct OverlayEndToEndTests {
     @Test func driftIsRepairedAndOperatorRowsAreLeftAlone() async throws {
         try await TestCluster.with(hosts: 2, networks: [1: [Self.blue], 2: [Self.blue]]) { cluster in
             for h in 1...2 { try await cluster.startAgent(h) }
-            try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
-            try cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
+            try await cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            try await cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
             let expected = cluster.expectedRows(1, vni: 100, live: [1, 2], members: [1, 2])
-            try await waitUntil("h1 holds every row", timeout: 60) { try cluster.kernelRows(1, vni: 100) == expected }
+            try await waitUntil("h1 holds every row", timeout: 60) { try await cluster.kernelRows(1, vni: 100) == expected }
             let ns = cluster.namespace(1)
             try sh("ip", "netns", "exec", ns, "bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "gvx100", "dst", cluster.underlay(2))
             try sh("ip", "-n", ns, "neigh", "del", "10.10.100.21", "dev", "gvx100")
-            try await waitUntil("h1's deleted rows are back", timeout: 60) { try cluster.kernelRows(1, vni: 100) == expected }
+            try await waitUntil("h1's deleted rows are back", timeout: 60) { try await cluster.kernelRows(1, vni: 100) == expected }
             // A row as the kernel learns one (dynamic, not the agent's) with the wrong VTEP, for
             // a MAC the agent programs: replaced, not spared as an operator's.
-            try sh("ip", "netns", "exec", ns, "bridge", "fdb", "del", "02:00:00:00:02:01", "dev", "gvx100", "dst", cluster.underlay(2))
-            try sh("ip", "netns", "exec", ns, "bridge", "fdb", "add", "02:00:00:00:02:01", "dev", "gvx100", "dst", "10.77.0.9", "dynamic")
+            try sh("ip", "netns", "exec", ns, "bridge", "fdb", "replace", "02:00:00:00:02:01", "dev", "gvx100", "dst", "10.77.0.9", "dynamic")
             try await waitUntil("h1's learned row is replaced by the agent's", timeout: 60) {
-                try cluster.kernelRows(1, vni: 100) == expected
+                try await cluster.kernelRows(1, vni: 100) == expected
             }
             #expect(try sh("ip", "netns", "exec", ns, "bridge", "fdb", "show", "dev", "gvx100").contains("02:00:00:00:02:01 dst \(cluster.underlay(2)) self extern_learn permanent"))
             // An operator's permanent row for a MAC no endpoint has: left alone, through the
             // next timed full reconcile too.
             try sh("ip", "netns", "exec", ns, "bridge", "fdb", "add", "02:00:00:00:09:09", "dev", "gvx100", "dst", "10.77.0.9", "permanent")
-            let reconciles = try Self.reconciles(cluster, 1)
-            try await waitUntil("a timed reconcile ran", timeout: 60) { try Self.reconciles(cluster, 1) > reconciles }
-            #expect(try cluster.kernelRows(1, vni: 100).unicast["02:00:00:00:09:09"] == "10.77.0.9")
-            let info = try cluster.cli(1, "info", "--format", "json")
+            let reconciles = try await Self.reconciles(cluster, 1)
+            try await waitUntil("a timed reconcile ran", timeout: 60) { try await Self.reconciles(cluster, 1) > reconciles }
+            #expect(try await cluster.kernelRows(1, vni: 100).unicast["02:00:00:00:09:09"] == "10.77.0.9")
+            let info = try await cluster.cli(1, "info", "--format", "json")
             #expect(info.contains("\"driftRepairs\""))
         }
     }
@@ -173,17 +171,21 @@ struct OverlayEndToEndTests {
         let red = "red:200"
         try await TestCluster.with(hosts: 3, networks: [1: [Self.blue, red], 2: [Self.blue], 3: [red]]) { cluster in
             for h in 1...3 { try await cluster.startAgent(h) }
-            let b1 = try cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
-            let b2 = try cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
-            let r1 = try cluster.addContainer(host: 1, network: "red", vni: 200, mac: "02:00:00:00:01:02", ip: "10.10.200.12")
-            let r3 = try cluster.addContainer(host: 3, network: "red", vni: 200, mac: "02:00:00:00:03:02", ip: "10.10.200.32")
-            try await waitUntil("blue and red connected", timeout: 60) { cluster.ping(from: b1, to: b2) && cluster.ping(from: r1, to: r3) }
+            let b1 = try await cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            let b2 = try await cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.21")
+            let r1 = try await cluster.addContainer(host: 1, network: "red", vni: 200, mac: "02:00:00:00:01:02", ip: "10.10.200.12")
+            let r3 = try await cluster.addContainer(host: 3, network: "red", vni: 200, mac: "02:00:00:00:03:02", ip: "10.10.200.32")
+            try await waitUntil("blue and red connected", timeout: 60) {
+                let blue = await cluster.ping(from: b1, to: b2)
+                let red = await cluster.ping(from: r1, to: r3)
+                return blue && red
+            }
             // h2 (blue only) has no red device and no red rows; h3 (red only) no blue ones.
             #expect(!succeeds("ip", "-n", cluster.namespace(2), "link", "show", "gvx200"))
             #expect(!succeeds("ip", "-n", cluster.namespace(3), "link", "show", "gvx100"))
-            #expect(try cluster.kernelRows(1, vni: 100) == cluster.expectedRows(1, vni: 100, live: [1, 2, 3], members: [1, 2]))
-            #expect(try cluster.kernelRows(1, vni: 200) == cluster.expectedRows(1, vni: 200, live: [1, 2, 3], members: [1, 3]))
-            #expect(!(try cluster.kernelRows(2, vni: 100)).unicast.keys.contains(r3.mac))
+            #expect(try await cluster.kernelRows(1, vni: 100) == cluster.expectedRows(1, vni: 100, live: [1, 2, 3], members: [1, 2]))
+            #expect(try await cluster.kernelRows(1, vni: 200) == cluster.expectedRows(1, vni: 200, live: [1, 2, 3], members: [1, 3]))
+            #expect(!(try await cluster.kernelRows(2, vni: 100)).unicast.keys.contains(r3.mac))
             // A red container given an address in blue's subnet still cannot reach blue.
             try sh("ip", "-n", r3.namespace, "addr", "add", "10.10.100.99/24", "dev", "eth0")
             #expect(!succeeds("ip", "netns", "exec", r3.namespace, "ping", "-c", "2", "-W", "1", b2.ip))
@@ -191,8 +193,9 @@ struct OverlayEndToEndTests {
         }
     }
 
-    static func reconciles(_ cluster: TestCluster, _ host: Int) throws -> Int {
-        let json = try JSONSerialization.jsonObject(with: Data(try cluster.cli(host, "info", "--format", "json").utf8)) as? [String: Any]
+    static func reconciles(_ cluster: TestCluster, _ host: Int) async throws -> Int {
+        let text = try await cluster.cli(host, "info", "--format", "json")
+        let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         return (json?["reconciles"] as? Int) ?? -1
     }
 }

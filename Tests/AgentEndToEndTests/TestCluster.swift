@@ -24,7 +24,8 @@ final class TestCluster: @unchecked Sendable {
     let keyFile: String
     /// Extra agent options per host (1-based index), such as its networks.
     var networks: [Int: [String]]
-    private(set) var agents: [Int: Process] = [:]
+    private var agents: [Int: Process] = [:]
+    private let lock = NSLock()
     private(set) var containers: [Container] = []
     private var containerNamespaces: [String] = []
     private var nextContainer = 1
@@ -76,8 +77,25 @@ final class TestCluster: @unchecked Sendable {
     func log(_ host: Int) -> String { directory.appendingPathComponent("h\(host).log").path }
 
     /// Starts host `host`'s agent (joining host 1 unless it is host 1) and waits until its API
-    /// answers.
+    /// answers. Runs on a thread of its own: nothing here waits for Swift's concurrency pool,
+    /// which the simulations running beside these tests can keep busy for minutes.
     func startAgent(_ host: Int, extra: [String] = []) async throws {
+        try await onOwnThread { try self.startAgentBlocking(host, extra: extra) }
+    }
+
+    /// Stops host `host`'s agent with SIGTERM and starts it again, on one thread, so that the
+    /// time it is down is the agent's restart time and nothing else.
+    func restartAgent(_ host: Int) async throws -> Duration {
+        try await onOwnThread {
+            let clock = ContinuousClock()
+            let down = clock.now
+            self.stopAgentBlocking(host, signal: SIGTERM)
+            try self.startAgentBlocking(host, extra: [])
+            return clock.now - down
+        }
+    }
+
+    private func startAgentBlocking(_ host: Int, extra: [String]) throws {
         var arguments = ["ip", "netns", "exec", namespace(host), Self.executable, "agent",
                          "--name", "h\(host)", "--bind", "\(underlay(host)):7946", "--key-file", keyFile,
                          "--data-dir", dataDir(host), "--api-socket", socket(host), "--log-level", "info",
@@ -97,32 +115,38 @@ final class TestCluster: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        agents[host] = process
-        try await waitUntil("agent h\(host) answers on its socket", timeout: 60) {
-            guard process.isRunning else { throw AgentExited(host: host, log: (try? String(contentsOfFile: self.log(host), encoding: .utf8)) ?? "") }
-            return (try? self.cli(host, "info")) != nil
+        lock.withLock { agents[host] = process }
+        try waitBlocking("agent h\(host) answers on its socket", timeout: 60) {
+            guard process.isRunning else {
+                throw AgentExited(host: host, log: (try? String(contentsOfFile: self.log(host), encoding: .utf8)) ?? "")
+            }
+            return (try? run([Self.executable, "info", "--socket", self.socket(host)])) != nil
         }
     }
 
     /// Sends `signal` to host `host`'s agent and waits for it to exit.
-    func stopAgent(_ host: Int, signal: Int32 = SIGTERM) {
-        guard let process = agents[host] else { return }
+    func stopAgent(_ host: Int, signal: Int32 = SIGTERM) async {
+        _ = try? await onOwnThread { self.stopAgentBlocking(host, signal: signal) }
+    }
+
+    private func stopAgentBlocking(_ host: Int, signal: Int32) {
+        guard let process = lock.withLock({ agents.removeValue(forKey: host) }) else { return }
         if process.isRunning { kill(process.processIdentifier, signal) }
         process.waitUntilExit()
-        agents[host] = nil
     }
 
     /// Runs `grapevine --socket … ARGS` against host `host`'s agent; stdout, or throws with
     /// stderr and the exit status.
     @discardableResult
-    func cli(_ host: Int, _ arguments: String...) throws -> String {
-        try run([Self.executable] + arguments + ["--socket", socket(host)])
+    func cli(_ host: Int, _ arguments: String...) async throws -> String {
+        let command = [Self.executable] + arguments + ["--socket", socket(host)]
+        return try await onOwnThread { try run(command) }
     }
 
     /// A container namespace on `host` in `network` (`NAME:VNI`), wired into its bridge, with
     /// `mac` and `ip`; registered with the agent unless `register` is false.
     @discardableResult
-    func addContainer(host: Int, network: String, vni: Int, mac: String, ip: String, register: Bool = true) throws -> Container {
+    func addContainer(host: Int, network: String, vni: Int, mac: String, ip: String, register: Bool = true) async throws -> Container {
         let serial = nextContainer
         nextContainer += 1
         let ns = "\(namespace(host))-c\(serial)"
@@ -136,17 +160,22 @@ final class TestCluster: @unchecked Sendable {
         try sh("ip", "-n", ns, "link", "set", "lo", "up")
         let c = Container(host: host, namespace: ns, network: network, vni: vni, mac: mac, ip: ip)
         containers.append(c)
-        if register { try cli(host, "endpoint", "add", "--network", network, "--mac", mac, "--ip", ip, "--name", ns) }
+        if register { try await cli(host, "endpoint", "add", "--network", network, "--mac", mac, "--ip", ip, "--name", ns) }
         return c
     }
 
-    func ping(from a: Container, to b: Container, count: Int = 1) -> Bool {
-        succeeds("ip", "netns", "exec", a.namespace, "ping", "-c", "\(count)", "-W", "1", b.ip)
+    func ping(from a: Container, to b: Container, count: Int = 1) async -> Bool {
+        let command = ["ip", "netns", "exec", a.namespace, "ping", "-c", "\(count)", "-W", "1", b.ip]
+        return (try? await onOwnThread { try run(command) }) != nil
     }
 
     /// The rows the kernel of `host` holds on the VXLAN device of `vni`, as `bridge` and `ip`
     /// print them: flood VTEPs, unicast MAC → VTEP, neighbour IP → MAC.
-    func kernelRows(_ host: Int, vni: Int) throws -> Rows {
+    func kernelRows(_ host: Int, vni: Int) async throws -> Rows {
+        try await onOwnThread { try self.kernelRowsBlocking(host, vni: vni) }
+    }
+
+    private func kernelRowsBlocking(_ host: Int, vni: Int) throws -> Rows {
         var rows = Rows()
         let fdb = try JSONSerialization.jsonObject(with: Data(try sh("ip", "netns", "exec", namespace(host), "bridge", "-j", "fdb", "show", "dev", "gvx\(vni)").utf8)) as? [[String: Any]] ?? []
         for entry in fdb {
@@ -174,7 +203,7 @@ final class TestCluster: @unchecked Sendable {
     }
 
     private func tearDown() {
-        for host in agents.keys.sorted() { stopAgent(host, signal: SIGKILL) }
+        for host in lock.withLock({ agents.keys.sorted() }) { stopAgentBlocking(host, signal: SIGKILL) }
         for ns in containerNamespaces.reversed() { _ = try? sh("ip", "netns", "del", ns) }
         try? FileManager.default.removeItem(at: directory)
     }
@@ -200,15 +229,35 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting until \(what)" }
 }
 
-/// Polls `condition` every 50 ms until it holds; throws `TimedOut` after `timeout` seconds.
-/// The bound is for a hung test, not a measurement: nothing asserts how long it took.
+/// Polls `condition` every 50 ms until it holds; throws `TimedOut` once `timeout` seconds have
+/// passed and a last check still fails (a test stalled by a busy machine is judged on the state
+/// it finds, not on the clock). The bound is for a hung test, not a measurement.
 @discardableResult
-func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) async throws -> Duration {
+func waitUntil(_ what: String, timeout: Double, _ condition: () async throws -> Bool) async throws -> Duration {
     let clock = ContinuousClock()
     let start = clock.now
-    while clock.now - start < .seconds(timeout) {
-        if try condition() { return clock.now - start }
+    while true {
+        if try await condition() { return clock.now - start }
+        if clock.now - start > .seconds(timeout) { throw TimedOut(what: what) }
         try await Task.sleep(for: .milliseconds(50))
     }
-    throw TimedOut(what: what)
+}
+
+/// `waitUntil` for a thread of its own.
+func waitBlocking(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
+    let clock = ContinuousClock()
+    let start = clock.now
+    while true {
+        if try condition() { return }
+        if clock.now - start > .seconds(timeout) { throw TimedOut(what: what) }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+}
+
+/// Runs `body` on a new thread, off Swift's concurrency pool, and returns what it returns.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
 }
