@@ -187,8 +187,8 @@ private enum RowKind: UInt8 {
 
 extension IPAddress {
     /// Not unspecified, loopback, multicast or (IPv4) limited broadcast: an address that can
-    /// stand for one remote interface.
-    var isUsableUnicast: Bool {
+    /// stand for one remote interface (a VTEP, an endpoint's address).
+    public var isUsableUnicast: Bool {
         switch self {
         case .v4(let v): v != 0 && v >> 24 != 127 && v >> 28 != 0xE && v != 0xFFFF_FFFF
         case .v6(let hi, let lo): !(hi == 0 && (lo == 0 || lo == 1)) && hi >> 56 != 0xFF

@@ -114,7 +114,7 @@ extension Agent {
         case (.v4, 4), (.v6, 6): break
         default: throw .badRequest("bad_ip", "\(field) must be an IPv\(family) address, not \(ip)")
         }
-        guard ip.isUsableVTEP else { throw .badRequest("bad_ip", "\(ip) is not a unicast address") }
+        guard ip.isUsableUnicast else { throw .badRequest("bad_ip", "\(ip) is not a unicast address") }
         return ip
     }
 

@@ -1,4 +1,5 @@
 public import Addresses
+import Overlay
 import GossipCore
 
 extension AgentConfiguration {
@@ -63,12 +64,12 @@ extension AgentConfiguration {
     /// - Throws: when none of them gives a usable unicast address.
     public func resolvedVTEP() throws(ConfigurationError) -> IPAddress {
         if let vtep {
-            guard let ip = IPAddress(vtep), ip.isUsableVTEP else { throw ConfigurationError("vtep", "'\(vtep)' is not a unicast IP address") }
+            guard let ip = IPAddress(vtep), ip.isUsableUnicast else { throw ConfigurationError("vtep", "'\(vtep)' is not a unicast IP address") }
             return ip
         }
         for text in [advertise, bind].compactMap({ $0 }) {
             if let a = Address(parsing: text, defaultPort: 7946), !a.isUnspecified,
-               let ip = IPAddress(bytes: a.bytes), ip.isUsableVTEP {
+               let ip = IPAddress(bytes: a.bytes), ip.isUsableUnicast {
                 return ip
             }
         }
@@ -93,13 +94,6 @@ extension IPAddress {
         case 16:
             self = .v6(bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }, bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) })
         default: return nil
-        }
-    }
-
-    var isUsableVTEP: Bool {
-        switch self {
-        case .v4(let v): v != 0 && v >> 24 != 127 && v >> 28 != 0xE && v != 0xFFFF_FFFF
-        case .v6(let hi, let lo): !(hi == 0 && (lo == 0 || lo == 1)) && hi >> 56 != 0xFF
         }
     }
 }
