@@ -253,11 +253,3 @@ func waitBlocking(_ what: String, timeout: Double, _ condition: () throws -> Boo
         Thread.sleep(forTimeInterval: 0.05)
     }
 }
-
-/// Runs `body` on a new thread, off Swift's concurrency pool, and returns what it returns.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.start()
-    }
-}
