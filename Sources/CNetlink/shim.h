@@ -9,6 +9,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/vxlan.h>
 #include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/addr.h>
 #include <linux/if_bridge.h>

@@ -77,6 +77,34 @@ extension LinkSocket {
         return created
     }
 
+    /// Creates a veth pair: `name` stays here, `peer` is the end handed to a container (Docker
+    /// moves it into the container's namespace and renames it). Both ends get `mtu`, because
+    /// nothing else sets it (libnetwork does not, and the default of 1500 is too large for an
+    /// overlay: weave#1703); `peerMAC`, when given, is the address the container sees.
+    @discardableResult
+    public func createVeth(named name: String, peer: String, mtu: UInt32, peerMAC: MACAddress? = nil) throws(NetlinkError) -> LinkInfo {
+        let op = "create veth \(name)/\(peer)"
+        guard let raw = rtnl_link_veth_alloc() else { throw NetlinkError.libnl(op, -NLE_NOMEM) }
+        let link = LinkObject(raw)
+        rtnl_link_set_name(link.pointer, name)
+        rtnl_link_set_mtu(link.pointer, mtu)
+        guard let peerRaw = rtnl_link_veth_get_peer(link.pointer) else { throw NetlinkError.libnl(op, -NLE_NOMEM) }
+        let peerLink = LinkObject(peerRaw)
+        rtnl_link_set_name(peerLink.pointer, peer)
+        rtnl_link_set_mtu(peerLink.pointer, mtu)
+        if let peerMAC {
+            var bytes = peerMAC.bytes
+            guard let address = nl_addr_build(AF_LLC, &bytes, bytes.count) else { throw NetlinkError.libnl(op, -NLE_NOMEM) }
+            rtnl_link_set_addr(peerLink.pointer, address)
+            nl_addr_put(address)
+        }
+        try libnlCheck(op, rtnl_link_add(handle, link.pointer, NLM_F_CREATE | NLM_F_EXCL))
+        guard let created = try self.link(named: name) else {
+            throw NetlinkError.system(op, errno: ENODEV, detail: "device missing after create")
+        }
+        return created
+    }
+
     /// The device called `name`, or nil when there is none.
     public func link(named name: String) throws(NetlinkError) -> LinkInfo? {
         guard let object = try fetch(name, operation: "find link \(name)") else { return nil }

@@ -48,6 +48,10 @@ extension Agent {
         await withDiscardingTaskGroup { group in
             for await update in updates {
                 switch update {
+                case .query(let q) where q.name == Self.ipamQuery && configuration.docker:
+                    let answer = answerClaim(q.payload, from: q.origin)
+                    let node = self.node
+                    group.addTask { try? await node.respond(to: q.responder, payload: answer) }
                 case .query(let q):
                     hub.publish(MonitorRecord(type: "query", time: now(), event: q.name, name: q.origin))
                     let handlers = self.handlers, node = self.node, logger = self.logger

@@ -15,6 +15,7 @@ extension Agent {
             }
             replicaChanged = true
             wake.yield()
+            dockerWake.yield()
         }
     }
 
@@ -46,6 +47,11 @@ extension Agent {
                                       name: owner, table: row.table, key: row.key))
         case .removed:
             guard let row = change.row, row.table == OverlayRow.table else { return }
+            // A departed host's blocks: its containers may still be remembered elsewhere, so
+            // nobody claims them again before the quarantine ends.
+            if owner != configuration.name, case .block(let b)? = try? OverlayRow(stateKey: row.key, value: row.value, owner: owner) {
+                quarantine[BlockKey(vni: b.vni, index: b.index)] = .now + .seconds(configuration.ipamQuarantine)
+            }
             do {
                 try replica.remove(stateKey: row.key, owner: owner)
             } catch {
@@ -59,7 +65,12 @@ extension Agent {
         do {
             let decoded = try OverlayRow(stateKey: row.key, value: row.value, owner: owner)
             // Lamport: a claim made here after seeing this one must be later.
-            if case .endpoint(let e) = decoded { claimClock = max(claimClock, e.claim.time) }
+            switch decoded {
+            case .endpoint(let e): claimClock = max(claimClock, e.claim.time)
+            case .network(let d): dockerState.clock = max(dockerState.clock, d.time)
+            case .block(let b): dockerState.clock = max(dockerState.clock, b.claim.time)
+            case .host: break
+            }
             replica.add(decoded, owner: owner, live: !unavailableOwners.contains(owner))
         } catch {
             refuse(row, owner: owner, error)

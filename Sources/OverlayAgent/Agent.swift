@@ -26,8 +26,8 @@ public actor Agent {
     let handlers: EventHandlers
     let node: GossipNode
     let vtep: IPAddress
-    let devices: [VNI: NetworkDevice]
-    let networksByName: [String: NetworkConfiguration]
+    var devices: [VNI: NetworkDevice]
+    var networksByName: [String: NetworkConfiguration]
     let kernel = KernelWorker()
     let store: EndpointStore
     let started = ContinuousClock.now
@@ -59,6 +59,19 @@ public actor Agent {
     var driftRepairs: UInt64 = 0
     var netlinkErrors: UInt64 = 0
 
+    // The Docker plugin (Agent+Docker.swift, Agent+IPAM.swift, Agent+DockerSync.swift).
+    let dockerStore: DockerStore
+    let dockerEngine: DockerEngine
+    var dockerState = DockerState()
+    /// Networks this agent is deleting in its dockerd because the cluster deleted them: their
+    /// DeleteNetwork is not a user's, and is not announced again.
+    var agentDeleting: Set<VNI> = []
+    /// Block claims being asked about, and blocks of departed hosts not claimable until then.
+    var pendingClaims: [BlockKey: Claim] = [:]
+    var quarantine: [BlockKey: ContinuousClock.Instant] = [:]
+    let dockerWake: AsyncStream<Void>.Continuation
+    let dockerWakes: AsyncStream<Void>
+
     /// - Throws: `ConfigurationError` for a key file that cannot be read or a handler spec
     ///   that does not parse; `GossipError` for a gossip configuration the runtime refuses.
     public init(configuration: AgentConfiguration, logger: Logger, metrics: AgentMetrics, hub: MonitorHub) throws {
@@ -80,6 +93,9 @@ public actor Agent {
         self.networksByName = byName
         self.desired = DesiredState(for: Overlay.Host(name: configuration.name, vtep: vtep, networks: Set(devices.keys)), from: Replica())
         self.store = EndpointStore(directory: configuration.dataDir)
+        self.dockerStore = DockerStore(directory: configuration.dataDir)
+        self.dockerEngine = DockerEngine(socket: configuration.dockerSocket)
+        (dockerWakes, dockerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
         guard let bind = Address(parsing: configuration.bind, defaultPort: 7946) else {
             throw ConfigurationError("bind", "'\(configuration.bind)' is not an address")
@@ -165,6 +181,17 @@ public actor Agent {
         do { contents = try store.load() } catch { throw ConfigurationError("data_dir", error.description) }
         claimClock = contents.clock
         for e in contents.endpoints { local[EndpointKey(network: e.vni, mac: e.mac)] = e }
+        if configuration.docker {
+            do { dockerState = try dockerStore.load() } catch { throw ConfigurationError("data_dir", error.description) }
+            // Docker networks' devices come back before the endpoints of them are published.
+            for stored in dockerState.definitions.values where !stored.deleted && dockerState.networks.values.contains(stored.vni) {
+                guard let vni = VNI(stored.vni), devices[vni] == nil else { continue }
+                let name = stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name
+                let network = NetworkConfiguration(name: name, vni: vni)
+                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: configuration.deviceMTU(vtep: vtep))
+                networksByName[name] = network
+            }
+        }
 
         for device in devices.values.sorted(by: { $0.network.vni < $1.network.vni }) {
             do {
@@ -210,12 +237,21 @@ public actor Agent {
             group.addTask { await self.reconcileLoop(); return false }
             group.addTask { await self.timerLoop(); return false }
             group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return false }
+            if configuration.docker {
+                let plugin = PluginServer(
+                    plugin: self,
+                    socketPath: configuration.dockerPluginSocket.isEmpty ? nil : configuration.dockerPluginSocket,
+                    tcpAddress: configuration.dockerPluginAddress, logger: logger, onListening: {})
+                group.addTask { try await plugin.run(); return true }
+                group.addTask { await self.dockerSyncLoop(); return false }
+            }
             while let essential = try await group.next() {
                 if essential { break }
             }
             group.cancelAll()
         }
         wake.finish()
+        dockerWake.finish()
         logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
     }
 

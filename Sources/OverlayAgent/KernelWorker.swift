@@ -1,3 +1,4 @@
+import Addresses
 import Dispatch
 import Netlink
 import Overlay
@@ -56,6 +57,38 @@ final class KernelWorker: @unchecked Sendable {
             let rows = ObservedRows(fdb: try table.fdbRows(device: vxlan.ifindex),
                                     neighbors: try table.neighborRows(device: vxlan.ifindex))
             return (vxlan.ifindex, rows)
+        }
+    }
+
+    /// Makes a container's veth pair, the host end up on `bridge`. A pair left by an earlier
+    /// try of the same endpoint is made anew.
+    func createPort(_ e: DockerState.Endpoint, bridge: String, mtu: UInt32, mac: MACAddress) async throws(NetlinkError) {
+        try await run { links, _ throws(NetlinkError) in
+            if try links.link(named: e.hostVeth) != nil { try links.delete(e.hostVeth) }
+            try links.createVeth(named: e.hostVeth, peer: e.containerVeth, mtu: mtu, peerMAC: mac)
+            do throws(NetlinkError) {
+                try links.attach(e.hostVeth, toBridge: bridge)
+                try links.setUp(e.hostVeth)
+            } catch {
+                try? links.delete(e.hostVeth)
+                throw error
+            }
+        }
+    }
+
+    /// Deletes a container's veth pair (gone already: nothing to do).
+    func deletePort(_ e: DockerState.Endpoint) async throws(NetlinkError) {
+        try await run { links, _ throws(NetlinkError) in
+            if try links.link(named: e.hostVeth) != nil { try links.delete(e.hostVeth) }
+        }
+    }
+
+    /// Deletes a network's VXLAN device and bridge (a network this host no longer takes part in).
+    func remove(_ device: NetworkDevice) async throws(NetlinkError) {
+        try await run { links, _ throws(NetlinkError) in
+            for name in [device.network.device, device.network.bridge] where try links.link(named: name) != nil {
+                try links.delete(name)
+            }
         }
     }
 }

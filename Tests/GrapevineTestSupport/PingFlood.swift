@@ -14,15 +14,16 @@ public final class PingFlood: @unchecked Sendable {
     private let process = Process()
     private let output = Pipe()
 
-    /// Starts `count` pings `interval` seconds apart from `namespace` to `target`.
-    public init(namespace: String, target: String, count: Int = 400, interval: Double = 0.01) throws {
+    /// Starts `count` pings `interval` seconds apart from the named namespace `namespace`, or
+    /// from the namespace of process `pid` (a container's), to `target`.
+    public init(namespace: String, pid: Int32? = nil, target: String, count: Int = 400, interval: Double = 0.01) throws {
         self.namespace = namespace
         self.target = target
         self.count = count
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let deadline = Int(Double(count) * interval) + 30
-        process.arguments = ["ip", "netns", "exec", namespace, "ping", "-n", "-i", "\(interval)",
-                             "-c", "\(count)", "-w", "\(deadline)", target]
+        let enter = pid.map { ["nsenter", "--net=/proc/\($0)/ns/net"] } ?? ["ip", "netns", "exec", namespace]
+        process.arguments = enter + ["ping", "-n", "-i", "\(interval)", "-c", "\(count)", "-w", "\(deadline)", target]
         process.standardOutput = output
         process.standardError = output
         try process.run()

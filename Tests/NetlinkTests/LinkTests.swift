@@ -53,4 +53,24 @@ import Testing
             #expect(created.vxlan?.proxy == false)
         }
     }
+
+    @Test func vethPairIsCreatedWithItsMTUAndPeerMAC() async throws {
+        try await withNamespaces(["veth"]) { names in
+            let ns = names[0]
+            let links = try LinkSocket(namespace: .named(ns))
+            let mac = MACAddress("02:42:0a:0a:0a:02")!
+            let created = try links.createVeth(named: "gvh0", peer: "gvc0", mtu: 1450, peerMAC: mac)
+            #expect(created.kind == "veth")
+            #expect(created.mtu == 1450)
+            #expect(try links.link(named: "gvc0")?.mtu == 1450)
+            #expect(try sh("ip", "-n", ns, "link", "show", "gvc0").contains("link/ether 02:42:0a:0a:0a:02"))
+            #expect(throws: NetlinkError.self) { try links.createVeth(named: "gvh0", peer: "gvc1", mtu: 1450) }
+            _ = try links.createBridge(named: "br0")
+            try links.attach("gvh0", toBridge: "br0")
+            try links.setUp("gvh0")
+            // Deleting one end deletes the pair.
+            try links.delete("gvh0")
+            #expect(try links.link(named: "gvc0") == nil)
+        }
+    }
 }

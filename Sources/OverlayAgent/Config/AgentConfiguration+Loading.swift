@@ -113,6 +113,11 @@ private struct ConfigurationFile: Decodable {
     var handler: [String]?
     var handler_concurrency: Int?
     var handler_timeout: Int?
+    var docker: Bool?
+    var docker_plugin_socket: String?
+    var docker_plugin_address: String?
+    var docker_socket: String?
+    var ipam_quarantine: Int?
 
     func apply(to config: inout AgentConfiguration) throws(ConfigurationError) {
         if let name { config.name = name }
@@ -145,5 +150,10 @@ private struct ConfigurationFile: Decodable {
         if let handler { config.handlers = handler }
         if let handler_concurrency { config.handlerConcurrency = handler_concurrency }
         if let handler_timeout { config.handlerTimeout = handler_timeout }
+        if let docker { config.docker = docker }
+        if let docker_plugin_socket { config.dockerPluginSocket = docker_plugin_socket }
+        if let docker_plugin_address { config.dockerPluginAddress = docker_plugin_address }
+        if let docker_socket { config.dockerSocket = docker_socket }
+        if let ipam_quarantine { config.ipamQuarantine = ipam_quarantine }
     }
 }

@@ -58,6 +58,17 @@ extension AgentConfiguration {
         }
         guard (1...64).contains(handlerConcurrency) else { throw ConfigurationError("handler_concurrency", "\(handlerConcurrency) is not 1 to 64") }
         guard (1...3_600).contains(handlerTimeout) else { throw ConfigurationError("handler_timeout", "\(handlerTimeout) is not 1 to 3600 seconds") }
+        guard dockerPluginSocket.utf8.count < 108 else { throw ConfigurationError("docker_plugin_socket", "longer than 107 bytes (sun_path)") }
+        guard !dockerSocket.isEmpty, dockerSocket.utf8.count < 108 else { throw ConfigurationError("docker_socket", "must be 1 to 107 bytes (sun_path)") }
+        if let dockerPluginAddress {
+            guard let a = Address(parsing: dockerPluginAddress), a.isLoopback else {
+                throw ConfigurationError("docker_plugin_address", "'\(dockerPluginAddress)' is not a loopback host:port; the plugin protocol has no authentication")
+            }
+        }
+        if docker, dockerPluginSocket.isEmpty, dockerPluginAddress == nil {
+            throw ConfigurationError("docker_plugin_socket", "the Docker plugin needs a socket or docker_plugin_address")
+        }
+        guard (0...31_536_000).contains(ipamQuarantine) else { throw ConfigurationError("ipam_quarantine", "\(ipamQuarantine) is not 0 to 31536000 seconds") }
     }
 
     /// The VTEP: `vtep`, else the advertised address's IP, else the bound one's.

@@ -50,6 +50,17 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var handlerConcurrency: Int = 4
     /// Seconds before a handler script is killed.
     public var handlerTimeout: Int = 30
+    /// Serve Docker's plugin protocol (Docs/DOCKER.md).
+    public var docker: Bool = false
+    /// Where dockerd looks for the plugin by name; empty: no socket.
+    public var dockerPluginSocket: String = "/run/docker/plugins/grapevine.sock"
+    /// A loopback `host:port` the plugin is also served on (named by a `.spec` file).
+    public var dockerPluginAddress: String?
+    /// Docker's engine API, where replicated networks are created.
+    public var dockerSocket: String = "/var/run/docker.sock"
+    /// Seconds a departed host's address blocks stay unclaimable (its containers may be
+    /// remembered elsewhere): the replicated state's tombstone age, 48 h.
+    public var ipamQuarantine: Int = 172_800
 
     public init(name: String) {
         self.name = name

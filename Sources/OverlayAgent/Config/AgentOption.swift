@@ -39,6 +39,11 @@ public struct AgentOption: Sendable, Hashable {
         .init("handler", "An event handler, [TYPES=]COMMAND, user:NAME=COMMAND or query:NAME=COMMAND.", repeats: true),
         .init("handler_concurrency", "Handler scripts running at once (default 4)."),
         .init("handler_timeout", "Seconds before a handler script is killed (default 30)."),
+        .init("docker", "Serve Docker's network and IPAM plugin protocol (docker network create -d grapevine).", isSwitch: true),
+        .init("docker_plugin_socket", "The plugin's Unix socket, where dockerd finds it (default /run/docker/plugins/grapevine.sock; empty: none)."),
+        .init("docker_plugin_address", "Also serve the plugin on this loopback host:port (for a .spec file)."),
+        .init("docker_socket", "Docker's engine API socket, for creating replicated networks (default /var/run/docker.sock)."),
+        .init("ipam_quarantine", "Seconds before a departed host's address blocks may be claimed again (default 172800, the tombstone age)."),
     ]
 
     init(_ key: String, _ help: String, repeats: Bool = false, isSwitch: Bool = false) {
@@ -95,6 +100,11 @@ extension AgentConfiguration {
         case "handler", "handlers": handlers.append(value)
         case "handler_concurrency": handlerConcurrency = try Self.integer(key, value)
         case "handler_timeout": handlerTimeout = try Self.integer(key, value)
+        case "docker": docker = try Self.switchValue(key, value)
+        case "docker_plugin_socket": dockerPluginSocket = value
+        case "docker_plugin_address": dockerPluginAddress = value
+        case "docker_socket": dockerSocket = value
+        case "ipam_quarantine": ipamQuarantine = try Self.integer(key, value)
         default: throw ConfigurationError(key, "unknown option")
         }
     }

@@ -68,6 +68,9 @@ public final class AgentMetrics: Sendable {
     private let conflicts = Family("conflicts", "", "Addresses claimed by more than one endpoint in a network.")
     private let rowsRefused = Family("rows_refused", "total", "Replicated overlay rows that did not decode, by reason.")
     private let handlerRuns = Family("handler_runs", "total", "Event handler script runs, by event type and outcome.")
+    private let dockerRefusals = Family("docker_refused", "total", "Docker plugin requests refused, by method and reason.")
+    private let dockerSyncErrors = Family("docker_sync_errors", "total", "Engine API calls that failed while following the cluster's networks, by operation.")
+    private let blockClaims = Family("ipam_block_claims", "total", "Address block claims, by outcome (granted, lost).")
     private let handlerSeconds: ValueHistogram
     /// By event, then result: every combination exists from the start.
     private let handlerRunCounters: [HandlerEvent: [HandlerResult: PromCounter]]
@@ -95,6 +98,9 @@ public final class AgentMetrics: Sendable {
         var networks: [String: NetworkMetrics] = [:]
         var netlinkErrors: [String: PromCounter] = [:]
         var rowsRefused: [String: PromCounter] = [:]
+        var dockerRefused: [String: PromCounter] = [:]
+        var dockerSync: [String: PromCounter] = [:]
+        var blockClaims: [String: PromCounter] = [:]
     }
 
     /// The metrics of one network.
@@ -168,6 +174,35 @@ public final class AgentMetrics: Sendable {
     /// A replicated overlay row was refused; `reason` is `OverlayRowError.reason`.
     public func rowRefused(reason: String) {
         cached(\.rowsRefused, reason, family: rowsRefused, label: "reason").increment()
+    }
+
+    /// A Docker plugin request was refused. Unknown methods count as `other`: the label's
+    /// values are the protocol's method names, never the wire's text.
+    func dockerRefused(method: String, code: String) {
+        let known = Self.dockerMethods.contains(method) ? method : "other"
+        cache.withLock { cache in
+            let key = known + "/" + code
+            if let counter = cache.dockerRefused[key] { counter.increment(); return }
+            let counter = registry.makeCounter(descriptor: dockerRefusals.descriptor, labels: [("method", known), ("code", code)])
+            cache.dockerRefused[key] = counter
+            counter.increment()
+        }
+    }
+
+    static let dockerMethods: Set<String> = [
+        "IpamDriver.RequestPool", "IpamDriver.RequestAddress", "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool",
+        "NetworkDriver.CreateNetwork", "NetworkDriver.DeleteNetwork", "NetworkDriver.CreateEndpoint",
+        "NetworkDriver.Join", "NetworkDriver.DeleteEndpoint",
+    ]
+
+    /// An engine API call made to follow the cluster's networks failed (`create`, `delete`).
+    func dockerSyncError(operation: String) {
+        cached(\.dockerSync, operation, family: dockerSyncErrors, label: "operation").increment()
+    }
+
+    /// A block claim ended: every live member agreed, or not.
+    func blockClaimed(granted: Bool) {
+        cached(\.blockClaims, granted ? "granted" : "lost", family: blockClaims, label: "outcome").increment()
     }
 
     /// One handler run for an event of type `event` ended with `result` after `seconds`

@@ -1,0 +1,267 @@
+import Addresses
+import Foundation
+import Gossip
+import GossipCore
+import Netlink
+import Overlay
+
+/// The Docker plugin's network driver: Docker's networks as replicated definitions, its
+/// endpoints as veth pairs on the network's bridge registered as overlay endpoints
+/// (Docs/DOCKER.md).
+extension Agent: DockerPlugin {
+    /// The driver's name, as `docker network create -d` and `--ipam-driver` give it.
+    static let dockerDriver = "grapevine"
+
+    func createNetwork(_ request: CreateNetworkRequest) async throws(PluginError) {
+        let options = request.Options?.generic ?? [:]
+        for key in options.keys where !Self.knownNetworkOptions.contains(key) {
+            throw PluginError("unknown_option", "unknown option '\(key)' (grapevine knows: vni)")
+        }
+        guard let pool = request.IPv4Data?.first?.Pool, let subnet = (try? Subnet(pool)) else {
+            throw PluginError("no_subnet", "a grapevine network needs an IPv4 --subnet")
+        }
+        if request.Options?.enableIPv6 == true || !(request.IPv6Data ?? []).isEmpty {
+            throw PluginError("no_ipv6", "grapevine networks do not carry IPv6 yet")
+        }
+        let isInternal = request.Options?.internal ?? false
+        let vni: VNI
+        if let text = options["vni"] {
+            guard let raw = UInt32(text), let given = VNI(raw), raw >= 1 else {
+                throw PluginError("bad_vni", "vni '\(text)' is not 1 to 16777215")
+            }
+            vni = given
+        } else {
+            vni = freeVNI(seed: request.NetworkID)
+        }
+        if let configured = devices[vni], !isDockerNetwork(vni) {
+            throw PluginError("vni_in_use", "VNI \(vni) is the configured network \(configured.network.name)")
+        }
+        let existing = replica.definition(of: vni).flatMap { $0.deleted ? nil : $0 } ?? dockerDefinition(vni)
+        let definition: NetworkDefinition
+        if let existing, existing.subnet == subnet, existing.internal == isInternal {
+            // Another host's network, made here by this agent (or by a user with the same
+            // settings): the same network.
+            definition = existing
+        } else if let existing {
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(existing.name) (\(existing.subnet)\(existing.internal ? ", internal" : ""))")
+        } else {
+            dockerState.clock = max(dockerState.clock, claimClock) + 1
+            // The name is Docker's and not sent to drivers; it is looked up once dockerd has
+            // stored the network (`nameDockerNetwork`), and the definition published then.
+            definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: nil, internal: isInternal,
+                                           deleted: false, time: dockerState.clock, origin: configuration.name)
+            for other in replica.definitions().values where !other.deleted && other.vni != vni && other.subnet.overlaps(subnet) {
+                throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(other.name) (\(other.subnet))")
+            }
+            for other in dockerState.definitions.values where !other.deleted && other.vni != vni.value {
+                if let s = (try? Subnet(other.subnet)), s.overlaps(subnet) {
+                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(other.name) (\(other.subnet))")
+                }
+            }
+        }
+        dockerState.networks[request.NetworkID] = vni.value
+        dockerState.definitions[String(vni.value)] = DockerState.Definition(definition)
+        do {
+            try saveDockerState()
+            try await takePart(in: definition)
+        } catch {
+            dockerState.networks[request.NetworkID] = nil
+            try? saveDockerState()
+            throw PluginError("internal", "cannot set up network devices: \(error)")
+        }
+        if definition.name.isEmpty {
+            let id = request.NetworkID
+            Task { await self.nameDockerNetwork(id: id, vni: vni) }
+        } else {
+            try? await publishDefinition(definition)
+        }
+        logger.info("docker network created", metadata: [
+            "docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)", "network.subnet": "\(subnet)",
+        ])
+    }
+
+    static let knownNetworkOptions: Set<String> = ["vni", "com.docker.network.driver.mtu"]
+
+    /// A VNI no known network uses, from the network's ID so that two hosts creating networks
+    /// at once rarely pick the same (4096 and up, below the range people number by hand).
+    func freeVNI(seed: String) -> VNI {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in seed.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01b3 }
+        let span: UInt32 = (1 << 24) - 4096
+        var candidate = UInt32(hash % UInt64(span)) + 4096
+        while devices[VNI(candidate)!] != nil || replica.definition(of: VNI(candidate)!) != nil {
+            candidate = (candidate - 4096 + 1) % span + 4096
+        }
+        return VNI(candidate)!
+    }
+
+    func isDockerNetwork(_ vni: VNI) -> Bool { dockerState.definitions[String(vni.value)] != nil }
+
+    func dockerDefinition(_ vni: VNI) -> NetworkDefinition? {
+        dockerState.definitions[String(vni.value)].flatMap { $0.deleted ? nil : $0.definition }
+    }
+
+    /// Once dockerd has stored a network made here by a user, its name is known: the
+    /// definition is published then. Bounded: 30 tries a second apart.
+    func nameDockerNetwork(id: String, vni: VNI) async {
+        for _ in 0..<30 {
+            if let network = try? await dockerEngine.network(id) {
+                guard var stored = dockerState.definitions[String(vni.value)], stored.name.isEmpty else { return }
+                stored.name = network.Name
+                dockerState.definitions[String(vni.value)] = stored
+                try? saveDockerState()
+                if let definition = stored.definition {
+                    do { try await renameNetwork(vni, to: network.Name); try await publishDefinition(definition) } catch {
+                        logger.warning("cannot publish a network definition", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
+                    }
+                }
+                return
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        logger.warning("dockerd never listed a network it created", metadata: ["docker.network_id": "\(id)"])
+    }
+
+    func publishDefinition(_ definition: NetworkDefinition) async throws {
+        let row = OverlayRow.network(definition)
+        try await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value())
+    }
+
+    func deleteNetwork(_ request: NetworkRequest) async {
+        guard let raw = dockerState.networks.removeValue(forKey: request.NetworkID), let vni = VNI(raw) else { return }
+        if agentDeleting.remove(vni) == nil, var stored = dockerState.definitions[String(raw)], !stored.deleted {
+            // A user's `docker network rm` here: the network goes everywhere.
+            dockerState.clock = max(dockerState.clock, claimClock, stored.time) + 1
+            stored.deleted = true
+            stored.time = dockerState.clock
+            stored.origin = configuration.name
+            dockerState.definitions[String(raw)] = stored
+            if let definition = stored.definition { try? await publishDefinition(definition) }
+        }
+        for key in dockerState.blocks[String(raw)]?.keys.compactMap(UInt32.init) ?? [] {
+            try? await node.deleteRow(table: OverlayRow.table, key: OverlayRow.block(BlockClaim(vni: vni, index: key, claim: Claim(time: 0, owner: configuration.name))).stateKey)
+        }
+        dockerState.blocks[String(raw)] = nil
+        dockerState.leases[String(raw)] = nil
+        try? saveDockerState()
+        await stopTakingPart(in: vni)
+        logger.info("docker network deleted", metadata: ["docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)"])
+    }
+
+    // MARK: endpoints
+
+    func createEndpoint(_ request: CreateEndpointRequest) async throws(PluginError) -> CreateEndpointReply {
+        guard let raw = dockerState.networks[request.NetworkID], let vni = VNI(raw), let device = devices[vni] else {
+            throw PluginError("unknown_network", "grapevine knows no network \(request.NetworkID)")
+        }
+        guard let address = request.Interface?.Address, !address.isEmpty,
+              let ip = IPAddress(String(address.prefix { $0 != "/" })) else {
+            throw PluginError("no_address", "the endpoint has no IPv4 address (use --ipam-driver grapevine)")
+        }
+        let given = request.Interface?.MacAddress.flatMap { $0.isEmpty ? nil : MACAddress($0) }
+        let mac = given ?? Self.mac(for: request.EndpointID)
+        let suffix = String(request.EndpointID.prefix(11))
+        let record = DockerState.Endpoint(vni: raw, mac: mac.description, ip: ip.description,
+                                          hostVeth: "gv" + suffix, containerVeth: "gc" + suffix)
+        do {
+            try await kernel.createPort(record, bridge: device.network.bridge, mtu: device.settings.mtu ?? 1450, mac: mac)
+        } catch {
+            throw PluginError("veth", "cannot make the container's interface: \(error)")
+        }
+        do {
+            _ = try await registerEndpoint(EndpointRequest(network: device.network.name, mac: mac.description,
+                                                           ip: ip.description, ip6: nil, name: nil))
+        } catch {
+            try? await kernel.deletePort(record)
+            throw PluginError(error.code, error.message)
+        }
+        dockerState.endpoints[request.EndpointID] = record
+        try? saveDockerState()
+        return CreateEndpointReply(Interface: given == nil ? .init(MacAddress: mac.description) : nil)
+    }
+
+    /// A locally administered unicast MAC from the endpoint's ID: the same ID gives the same
+    /// MAC, so a repeated CreateEndpoint is harmless.
+    static func mac(for endpointID: String) -> MACAddress {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in endpointID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01b3 }
+        return MACAddress(value: (0x02 << 40) | (hash & 0xFF_FFFF_FFFF))
+    }
+
+    func join(_ request: DockerEndpointRequest) async throws(PluginError) -> DockerJoinReply {
+        guard let record = dockerState.endpoints[request.EndpointID] else {
+            throw PluginError("unknown_endpoint", "grapevine knows no endpoint \(request.EndpointID)")
+        }
+        // No gateway: on a network that is not internal, Docker adds its gateway bridge for
+        // traffic leaving the overlay, as it does for its own overlay driver.
+        return DockerJoinReply(InterfaceName: .init(SrcName: record.containerVeth, DstPrefix: "eth"))
+    }
+
+    func deleteEndpoint(_ request: DockerEndpointRequest) async {
+        guard let record = dockerState.endpoints.removeValue(forKey: request.EndpointID) else { return }
+        try? saveDockerState()
+        if let vni = VNI(record.vni), let device = devices[vni] {
+            do { try await unregisterEndpoint(network: device.network.name, mac: record.mac) } catch {
+                logger.warning("docker endpoint not withdrawn", metadata: ["docker.endpoint_id": "\(request.EndpointID)", "docker.error": "\(error)"])
+            }
+        }
+        try? await kernel.deletePort(record)
+    }
+
+    nonisolated func pluginRefused(method: String, code: String) {
+        metrics.dockerRefused(method: method, code: code)
+    }
+
+    // MARK: taking part in networks
+
+    /// Makes the devices of a Docker network and announces that this host takes part in it.
+    func takePart(in definition: NetworkDefinition) async throws {
+        guard devices[definition.vni] == nil else { return }
+        let name = definition.name.isEmpty ? "vni-\(definition.vni.value)" : definition.name
+        let network = NetworkConfiguration(name: name, vni: definition.vni)
+        let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort),
+                                   mtu: configuration.deviceMTU(vtep: vtep))
+        _ = try await kernel.ensure(device)
+        devices[definition.vni] = device
+        networksByName[name] = network
+        try await publishHostRow()
+        replicaChanged = true
+        schedule(definition.vni, .device)
+    }
+
+    func renameNetwork(_ vni: VNI, to name: String) async throws {
+        guard var device = devices[vni], device.network.name != name else { return }
+        networksByName[device.network.name] = nil
+        device.network.name = name
+        devices[vni] = device
+        networksByName[name] = device.network
+        for (key, var e) in local where e.vni == vni.value {
+            e.network = name
+            local[key] = e
+        }
+        try saveRegistry()
+    }
+
+    func stopTakingPart(in vni: VNI) async {
+        guard let device = devices.removeValue(forKey: vni) else { return }
+        networksByName[device.network.name] = nil
+        lastApplied[vni] = nil
+        try? await publishHostRow()
+        do { try await kernel.remove(device) } catch { netlinkError("remove", error) }
+    }
+
+    func saveDockerState() throws(StoreError) { try dockerStore.save(dockerState) }
+}
+
+extension DockerState.Definition {
+    init(_ d: NetworkDefinition) {
+        self.init(name: d.name, vni: d.vni.value, subnet: d.subnet.description, internal: d.internal,
+                  deleted: d.deleted, time: d.time, origin: d.origin)
+    }
+
+    var definition: NetworkDefinition? {
+        guard let vni = VNI(vni), let subnet = (try? Subnet(subnet)) else { return nil }
+        return NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: nil, internal: `internal`,
+                                 deleted: deleted, time: time, origin: origin)
+    }
+}

@@ -1,0 +1,107 @@
+import Gossip
+import GossipCore
+import Overlay
+
+/// Keeps this host's dockerd in step with the replicated network definitions: a network
+/// made on any host is made here through the engine API, a deleted one is deleted here once
+/// no container uses it, and this host's copy of each definition follows the winning one
+/// (so a network outlives the host it was made on). Runs outside plugin handlers, one
+/// engine call at a time: concurrent creates of one name make duplicates (moby#20648).
+extension Agent {
+    /// Seconds between passes when nothing wakes the loop: retries a deletion Docker refused
+    /// while containers used the network, and an engine that was down.
+    static let dockerSyncInterval: Duration = .seconds(5)
+
+    func dockerSyncLoop() async {
+        await publishDockerRows()
+        while !Task.isCancelled {
+            await syncDockerNetworks()
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { [dockerWakes] in for await _ in dockerWakes { return } }
+                group.addTask { try? await Task.sleep(for: Self.dockerSyncInterval) }
+                _ = await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// At start: this host's copies of definitions and its blocks, from `docker.json`, and
+    /// the devices of every network it takes part in.
+    func publishDockerRows() async {
+        for stored in dockerState.definitions.values.sorted(by: { $0.vni < $1.vni }) {
+            guard let definition = stored.definition else { continue }
+            if !definition.deleted, dockerState.networks.values.contains(stored.vni) {
+                do { try await takePart(in: definition) } catch {
+                    logger.warning("cannot set up a docker network's devices", metadata: ["network.vni": "\(stored.vni)", "docker.error": "\(error)"])
+                }
+            }
+            if !definition.name.isEmpty { try? await publishDefinition(definition) }
+        }
+        await publishBlocks()
+    }
+
+    func syncDockerNetworks() async {
+        guard joined else { return }
+        for (vni, winner) in replica.definitions().sorted(by: { $0.key < $1.key }) where !winner.name.isEmpty {
+            let mine = dockerState.definitions[String(vni.value)]
+            let localID = dockerState.networks.first { $0.value == vni.value }?.key
+            if winner.deleted {
+                if let mine, !mine.deleted || mine.time < winner.time {
+                    // Keep the tombstone as this host's copy: it deletes the network on hosts
+                    // that come back later.
+                    dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
+                    try? saveDockerState()
+                    try? await publishDefinition(winner)
+                }
+                if let localID { await deleteInDocker(localID, vni) }
+                continue
+            }
+            if mine.map({ $0.time != winner.time || $0.origin != winner.origin || $0.deleted }) ?? true, localID != nil || mine == nil {
+                dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
+                try? saveDockerState()
+            }
+            if localID == nil {
+                await createInDocker(winner)
+            } else if mine?.time != winner.time || mine?.origin != winner.origin {
+                try? await publishDefinition(winner)
+            }
+        }
+    }
+
+    func createInDocker(_ d: NetworkDefinition) async {
+        let request = DockerEngine.CreateNetwork(
+            Name: d.name, Driver: Self.dockerDriver, Internal: d.internal,
+            IPAM: .init(Driver: Self.dockerDriver, Config: [.init(Subnet: d.subnet.description)]),
+            Options: ["vni": String(d.vni.value)], Labels: ["org.grapevine.vni": String(d.vni.value)])
+        do {
+            if try await dockerEngine.create(request) {
+                logger.info("docker network made from the cluster's definition", metadata: [
+                    "network.name": "\(d.name)", "network.vni": "\(d.vni)", "network.origin": "\(d.origin)",
+                ])
+                try? await publishDefinition(d)
+            } else {
+                metrics.dockerSyncError(operation: "create")
+                logger.warning("a docker network of that name exists already and is not this one", metadata: ["network.name": "\(d.name)", "network.vni": "\(d.vni)"])
+            }
+        } catch {
+            metrics.dockerSyncError(operation: "create")
+            logger.info("cannot make a docker network yet", metadata: ["network.name": "\(d.name)", "docker.error": "\(error)"])
+        }
+    }
+
+    func deleteInDocker(_ id: String, _ vni: VNI) async {
+        agentDeleting.insert(vni)
+        do {
+            if try await dockerEngine.delete(id) {
+                logger.info("docker network deleted as the cluster asked", metadata: ["network.vni": "\(vni)"])
+            } else {
+                agentDeleting.remove(vni)
+                logger.info("docker network still in use here; deleted when its containers are gone", metadata: ["network.vni": "\(vni)"])
+            }
+        } catch {
+            agentDeleting.remove(vni)
+            metrics.dockerSyncError(operation: "delete")
+            logger.info("cannot delete a docker network yet", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
+        }
+    }
+}

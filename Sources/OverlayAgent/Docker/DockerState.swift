@@ -1,0 +1,74 @@
+import Foundation
+
+/// What the Docker plugin keeps across restarts of the agent, in `DATA_DIR/docker.json`,
+/// replaced atomically at each change (`AtomicFile`). dockerd replays nothing to a restarted
+/// plugin (no CreateNetwork, no RequestAddress), so everything it was told is here.
+struct DockerState: Codable, Sendable, Equatable {
+    static let format = 1
+
+    struct Definition: Codable, Sendable, Equatable {
+        var name: String
+        var vni: UInt32
+        var subnet: String
+        var `internal`: Bool
+        var deleted: Bool
+        var time: UInt64
+        var origin: String
+    }
+
+    struct Endpoint: Codable, Sendable, Equatable {
+        var vni: UInt32
+        var mac: String
+        var ip: String
+        /// The host end of the veth pair (on the network's bridge); the other end is the
+        /// container's interface.
+        var hostVeth: String
+        var containerVeth: String
+    }
+
+    var format = DockerState.format
+    /// This host's dockerd's ID of each grapevine network → its VNI.
+    var networks: [String: UInt32] = [:]
+    /// This host's copy of every network definition it takes part in, by VNI (also kept
+    /// after a deletion, as the tombstone that deletes the network everywhere).
+    var definitions: [String: Definition] = [:]
+    /// Docker's EndpointID → the endpoint made for it.
+    var endpoints: [String: Endpoint] = [:]
+    /// Addresses handed to dockerd and not released, by VNI.
+    var leases: [String: [String]] = [:]
+    /// Address blocks this host holds (confirmed by every live member), by VNI: block index
+    /// (decimal) → the claim's Lamport time.
+    var blocks: [String: [String: UInt64]] = [:]
+    /// The Lamport clock of network definitions and block claims.
+    var clock: UInt64 = 0
+}
+
+struct DockerStore: Sendable {
+    let path: String
+
+    init(directory: String) { path = directory + "/docker.json" }
+
+    func load() throws(StoreError) -> DockerState {
+        guard FileManager.default.fileExists(atPath: path) else { return DockerState() }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw StoreError("\(path): cannot read: \(error.localizedDescription)")
+        }
+        let state: DockerState
+        do { state = try JSONDecoder().decode(DockerState.self, from: data) } catch {
+            throw StoreError("\(path): damaged (not the JSON the agent writes): \(error)")
+        }
+        guard state.format == DockerState.format else {
+            throw StoreError("\(path): format \(state.format), this agent reads \(DockerState.format)")
+        }
+        return state
+    }
+
+    func save(_ state: DockerState) throws(StoreError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let data: Data
+        do { data = try encoder.encode(state) } catch { throw StoreError("\(path): \(error)") }
+        try AtomicFile.write(data, to: path)
+    }
+}

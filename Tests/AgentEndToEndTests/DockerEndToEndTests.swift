@@ -1,0 +1,132 @@
+import Foundation
+import GrapevineTestSupport
+import Testing
+
+/// `docker network create -d grapevine` across hosts (issue 13, "Must show"): real agents
+/// serving the plugin to a real dockerd in each host namespace, busybox containers, pings.
+@Suite(.serialized, KernelTestGate.trait)
+struct DockerEndToEndTests {
+    static let plugin = 9801
+
+    /// A container as Docker reports it.
+    struct Box: Sendable {
+        var host: Int
+        var name: String
+        var ip: String
+        var mac: String
+        var pid: Int32
+    }
+
+    /// Starts dockerd and an agent serving the plugin on each host.
+    static func start(_ cluster: TestCluster, hosts: ClosedRange<Int>) async throws {
+        try DockerHosts.require()
+        try cluster.docker.pluginSpec(port: plugin)
+        for h in hosts {
+            try await cluster.startAgent(h, extra: [
+                "--docker", "--docker-plugin-socket", "", "--docker-plugin-address", "127.0.0.1:\(plugin)",
+                "--docker-socket", cluster.docker.socket(h),
+            ])
+            try await cluster.docker.startDocker(host: h)
+        }
+    }
+
+    static func runBox(_ cluster: TestCluster, _ host: Int, _ name: String, network: String, extra: [String] = []) async throws -> Box {
+        try await cluster.docker.docker(host, arguments: ["run", "-d", "--name", name, "--network", network] + extra + [DockerHosts.image, "sleep", "100000"])
+        return try await inspect(cluster, host, name, network: network)
+    }
+
+    static func inspect(_ cluster: TestCluster, _ host: Int, _ name: String, network: String) async throws -> Box {
+        let format = "{{.State.Pid}} {{(index .NetworkSettings.Networks \"\(network)\").IPAddress}} {{(index .NetworkSettings.Networks \"\(network)\").MacAddress}}"
+        let fields = try await cluster.docker.docker(host, "inspect", "-f", format, name).split(separator: " ").map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return Box(host: host, name: name, ip: fields[1], mac: fields[2], pid: Int32(fields[0]) ?? 0)
+    }
+
+    /// One ping from `a`'s network namespace (the host's ping, not busybox's) to `ip`.
+    static func ping(_ a: Box, _ ip: String) async -> Bool {
+        (try? await onOwnThread { try run(["nsenter", "--net=/proc/\(a.pid)/ns/net", "ping", "-c", "1", "-W", "1", ip]) }) != nil
+    }
+
+    static func vni(_ cluster: TestCluster, _ host: Int, _ network: String) async throws -> Int {
+        let text = try await cluster.docker.docker(host, "network", "inspect", "-f", "{{index .Options \"vni\"}}", network)
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// What `host`'s VXLAN device must hold given the containers on the other hosts.
+    static func expected(_ cluster: TestCluster, _ host: Int, boxes: [Box], hosts: [Int]) -> TestCluster.Rows {
+        var rows = TestCluster.Rows()
+        for h in hosts where h != host { rows.flood.insert(cluster.underlay(h)) }
+        for b in boxes where b.host != host {
+            rows.unicast[b.mac] = cluster.underlay(b.host)
+            rows.neighbors[b.ip] = b.mac
+        }
+        return rows
+    }
+
+    @Test func aNetworkMadeOnOneHostCarriesContainersOfEveryHost() async throws {
+        try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
+            try await Self.start(cluster, hosts: 1...3)
+            try await cluster.docker.docker(1, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                            "--subnet", "10.10.10.0/24", "-o", "vni=300", "blue")
+            for h in 2...3 {
+                try await waitUntil("blue appears on h\(h)", timeout: 60) {
+                    (try? await cluster.docker.docker(h, "network", "ls", "--format", "{{.Name}} {{.Driver}}"))?.contains("blue grapevine") == true
+                }
+                #expect(try await Self.vni(cluster, h, "blue") == 300)
+            }
+            var boxes: [Box] = []
+            for h in 1...3 { boxes.append(try await Self.runBox(cluster, h, "c\(h)", network: "blue")) }
+            #expect(Set(boxes.map(\.ip)).count == 3, "addresses \(boxes.map(\.ip))")
+            for h in 1...3 {
+                let want = Self.expected(cluster, h, boxes: boxes, hosts: [1, 2, 3])
+                try await waitUntil("h\(h) holds every container's rows", timeout: 60) { try await cluster.kernelRows(h, vni: 300) == want }
+            }
+            for a in boxes {
+                for b in boxes where a.host != b.host {
+                    #expect(await Self.ping(a, b.ip), "\(a.name) (\(a.ip)) cannot reach \(b.name) (\(b.ip))")
+                }
+            }
+
+            // A container removed: unreachable, its rows gone everywhere; a new container on
+            // another host reuses nothing in use.
+            try await cluster.docker.docker(3, "rm", "-f", "c3")
+            for h in 1...2 {
+                let want = Self.expected(cluster, h, boxes: Array(boxes.prefix(2)), hosts: [1, 2, 3])
+                try await waitUntil("c3's rows leave h\(h)", timeout: 60) { try await cluster.kernelRows(h, vni: 300) == want }
+            }
+            #expect(await !Self.ping(boxes[0], boxes[2].ip))
+            let c4 = try await Self.runBox(cluster, 2, "c4", network: "blue")
+            #expect(![boxes[0].ip, boxes[1].ip].contains(c4.ip))
+            #expect(await Self.ping(boxes[0], c4.ip))
+        }
+    }
+
+    @Test func badNetworksAreRefusedWithTheReasonAndNothingIsMade() async throws {
+        try await TestCluster.with(hosts: 1, networks: [:]) { cluster in
+            try await Self.start(cluster, hosts: 1...1)
+            try await cluster.docker.docker(1, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                            "--subnet", "10.10.10.0/24", "-o", "vni=300", "blue")
+            let cases: [([String], String)] = [
+                (["--subnet", "10.10.10.0/25", "-o", "vni=301"], "overlaps"),
+                (["--subnet", "10.10.11.0/24", "-o", "vni=300"], "VNI 300"),
+                (["--subnet", "10.10.12.0/24", "-o", "color=red"], "unknown option 'color'"),
+                (["--subnet", "10.10.13.0/24", "-o", "vni=99999999"], "vni"),
+                (["--subnet", "10.10.14.0/30"], "/8 to /29"),
+            ]
+            for (i, (arguments, reason)) in cases.enumerated() {
+                let name = "bad\(i)"
+                do {
+                    try await cluster.docker.docker(1, arguments: ["network", "create", "-d", "grapevine", "--ipam-driver", "grapevine"] + arguments + [name])
+                    Issue.record("\(arguments) was accepted")
+                } catch let failure as CommandFailed {
+                    #expect(failure.output.contains(reason), "\(arguments): \(failure.output)")
+                }
+                #expect(try await !cluster.docker.docker(1, "network", "ls", "--format", "{{.Name}}").contains(name))
+            }
+            // The good network still works after every refusal.
+            let c = try await Self.runBox(cluster, 1, "c1", network: "blue")
+            #expect(c.ip.hasPrefix("10.10.10."))
+        }
+    }
+}
