@@ -75,7 +75,8 @@ extension Endpoint {
 }
 
 /// Everything one host knows about the overlay: every host it has rows from, whether the
-/// cluster holds it live, and every endpoint. Built from the replicated rows (`OverlayRow`).
+/// cluster holds it live, every endpoint, every host's copy of each network's definition and
+/// every claim on a block of addresses. Built from the replicated rows (`OverlayRow`).
 public struct Replica: Sendable, Equatable {
     public struct HostState: Sendable, Equatable {
         public var host: Host
@@ -97,6 +98,12 @@ public struct Replica: Sendable, Equatable {
 
     public var hosts: [String: HostState] = [:]
     public private(set) var endpoints: [EndpointID: Endpoint] = [:]
+    /// Network definitions: per VNI, each owner's copy (`definition(of:)` picks the one that
+    /// takes effect).
+    public private(set) var networks: [VNI: [String: NetworkDefinition]] = [:]
+    /// Address-block claims: per block, each claiming owner's Lamport time (`blockHolder`
+    /// picks the holder).
+    public private(set) var blocks: [BlockID: [String: UInt64]] = [:]
 
     public init() {}
 
@@ -113,17 +120,43 @@ public struct Replica: Sendable, Equatable {
     public mutating func removeEndpoint(owner: String, network: VNI, mac: MACAddress) {
         endpoints[EndpointID(owner: owner, network: network, mac: mac)] = nil
     }
+
+    /// Puts `owner`'s copy of a network's definition, replacing its previous copy of that VNI.
+    mutating func insert(_ definition: NetworkDefinition, owner: String) {
+        networks[definition.vni, default: [:]][owner] = definition
+    }
+
+    mutating func removeNetwork(owner: String, vni: VNI) {
+        networks[vni]?[owner] = nil
+        // No empty entries, so that replicas holding the same rows are equal.
+        if networks[vni]?.isEmpty == true { networks[vni] = nil }
+    }
+
+    mutating func insert(_ block: BlockClaim) {
+        blocks[BlockID(vni: block.vni, index: block.index), default: [:]][block.owner] = block.claim.time
+    }
+
+    mutating func removeBlock(owner: String, vni: VNI, index: UInt32) {
+        let id = BlockID(vni: vni, index: index)
+        blocks[id]?[owner] = nil
+        if blocks[id]?.isEmpty == true { blocks[id] = nil }
+    }
 }
 
 extension Replica {
-    /// Adds one decoded row of `owner` (a host row replaces the owner's previous one).
-    /// `live` is the owner's liveness in the cluster, from the membership.
+    /// Adds one decoded row of `owner` (each row replaces the owner's previous one under the
+    /// same key). `live` is the owner's liveness in the cluster, from the membership; only host
+    /// rows keep it (network copies and block claims count whether or not their owner is live).
     public mutating func add(_ row: OverlayRow, owner: String, live: Bool) {
         switch row {
         case .host(let vtep, let networks):
             hosts[owner] = HostState(host: Host(name: owner, vtep: vtep, networks: networks), live: live)
         case .endpoint(let e):
             insert(e)
+        case .network(let d):
+            insert(d, owner: owner)
+        case .block(let b):
+            insert(b)
         }
     }
 }

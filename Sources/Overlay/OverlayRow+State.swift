@@ -2,7 +2,8 @@ import Addresses
 
 /// How overlay rows ride in the `Gossip` library's replicated state: all in one table, each
 /// row's key its `key` bytes as lowercase hexadecimal (replicated-state keys are printable text;
-/// `01` for the host row, `02` + VNI + MAC for an endpoint, 20 characters). Exactly one text
+/// `01` for the host row, `02` + VNI + MAC for an endpoint, 20 characters; `03` + VNI for a
+/// network definition, 8; `04` + VNI + block index for a block claim, 16). Exactly one text
 /// per key: upper case, odd lengths and other characters are refused.
 extension OverlayRow {
     /// The replicated-state table every host writes its overlay rows to.
@@ -63,22 +64,34 @@ extension Replica {
     }
 
     /// Removes the row of `owner` under `stateKey` (deleted by its owner, or withdrawn when the
-    /// owner left): its host row, or one of its endpoints.
-    /// - Throws: `OverlayRowError` for a key that names no overlay row; the replica is unchanged.
+    /// owner left): its host row, one of its endpoints, its copy of a network's definition, or
+    /// its claim on a block.
+    /// - Throws: `OverlayRowError` for a key that names no overlay row (`truncated` for one of
+    ///   the wrong length, since a longer one is no key either); the replica is unchanged.
     public mutating func remove(stateKey: String, owner: String) throws(OverlayRowError) {
         let key = try OverlayRow.keyBytes(stateKey)
-        switch (key.first, key.count) {
-        case (1, 1):
-            hosts[owner] = nil
-        case (2, 10):
+        // The VNI is 3 bytes after the kind; every key is 1 byte or at least 4, checked below
+        // before this is called.
+        func vni() throws(OverlayRowError) -> VNI {
             let raw = UInt32(key[1]) << 16 | UInt32(key[2]) << 8 | UInt32(key[3])
             guard let vni = VNI(raw) else { throw .badVNI(raw) }
+            return vni
+        }
+        switch (key.first.flatMap(RowKind.init(rawValue:)), key.count) {
+        case (.host, 1):
+            hosts[owner] = nil
+        case (.endpoint, 10):
             let mac = MACAddress(value: key[4...].reduce(0) { $0 << 8 | UInt64($1) })
-            removeEndpoint(owner: owner, network: vni, mac: mac)
-        case (let kind?, _) where kind == 1 || kind == 2:
+            removeEndpoint(owner: owner, network: try vni(), mac: mac)
+        case (.network, 4):
+            removeNetwork(owner: owner, vni: try vni())
+        case (.block, 8):
+            let index = key[4...].reduce(0) { $0 << 8 | UInt32($1) }
+            removeBlock(owner: owner, vni: try vni(), index: index)
+        case (_?, _):
             throw .truncated
-        case (let kind, _):
-            throw .unknownKind(kind ?? 0)
+        case (nil, _):
+            throw .unknownKind(key.first ?? 0)
         }
     }
 

@@ -11,9 +11,19 @@ public import Addresses
 ///   (`u64`), a flags byte (bit 0 IPv4, bit 1 IPv6, bit 2 name; other bits zero), the IPv4
 ///   (4 bytes), the IPv6 (16 bytes), the name (`u8` length, 1...255 bytes of UTF-8), each only
 ///   when its flag is set.
+/// - network: key `03`, the 3-byte VNI; value `01`, the definition's Lamport time (`u64`), a
+///   flags byte (bit 0 internal, bit 1 deleted, bit 2 IPv6 subnet; other bits zero), the IPv4
+///   subnet (4-byte base, `u8` prefix), the IPv6 subnet (16-byte base, `u8` prefix) only when
+///   its flag is set, the name and the origin (each a `u8` length and 1...255 bytes of UTF-8).
+/// - block: key `04`, the 3-byte VNI, the block's index (`u32`); value `01`, the claim's
+///   Lamport time (`u64`).
 public enum OverlayRow: Hashable, Sendable {
     case host(vtep: IPAddress, networks: Set<VNI>)
     case endpoint(Endpoint)
+    /// This owner's copy of a network's definition (every host in the network writes one).
+    case network(NetworkDefinition)
+    /// This owner's claim on one block of a network's addresses.
+    case block(BlockClaim)
 
     /// At most this many networks per host row: enough for any host, small enough that a host
     /// row is one datagram-sized value.
@@ -25,6 +35,8 @@ public enum OverlayRow: Hashable, Sendable {
         switch self {
         case .host: return [RowKind.host.rawValue]
         case .endpoint(let e): return Self.endpointKey(network: e.network, mac: e.mac)
+        case .network(let d): return Self.networkKey(d.vni)
+        case .block(let b): return Self.blockKey(vni: b.vni, index: b.index)
         }
     }
 
@@ -35,11 +47,29 @@ public enum OverlayRow: Hashable, Sendable {
         return out
     }
 
+    public static func networkKey(_ vni: VNI) -> [UInt8] {
+        var out: [UInt8] = [RowKind.network.rawValue]
+        out.putVNI(vni)
+        return out
+    }
+
+    public static func blockKey(vni: VNI, index: UInt32) -> [UInt8] {
+        var out: [UInt8] = [RowKind.block.rawValue]
+        out.putVNI(vni)
+        out.putU32(index)
+        return out
+    }
+
     /// - Throws: `OverlayRowError` when the row holds a value no host would accept (a multicast
-    ///   MAC, an address of the wrong family, too many networks...), so it is refused where it
-    ///   is made rather than by every receiver.
+    ///   MAC, an address of the wrong family, too many networks, a subnet out of range...), so
+    ///   it is refused where it is made rather than by every receiver.
     public func value() throws(OverlayRowError) -> [UInt8] {
         try validate()
+        return encodedValue()
+    }
+
+    /// The value's bytes, unchecked: `value()` once the row is known to be valid.
+    func encodedValue() -> [UInt8] {
         var out: [UInt8] = [Self.formatVersion]
         switch self {
         case .host(let vtep, let networks):
@@ -51,10 +81,16 @@ public enum OverlayRow: Hashable, Sendable {
             out.append((e.ipv4 == nil ? 0 : 1) | (e.ipv6 == nil ? 0 : 2) | (e.name == nil ? 0 : 4))
             if case .v4(let v)? = e.ipv4 { out.putU32(v) }
             if case .v6(let hi, let lo)? = e.ipv6 { out.putU64(hi); out.putU64(lo) }
-            if let name = e.name {
-                out.append(UInt8(name.utf8.count))
-                out += name.utf8
-            }
+            if let name = e.name { out.putText(name) }
+        case .network(let d):
+            out.putU64(d.time)
+            out.append((d.internal ? 1 : 0) | (d.deleted ? 2 : 0) | (d.subnet6 == nil ? 0 : 4))
+            out.putSubnet(d.subnet)
+            if let s = d.subnet6 { out.putSubnet(s) }
+            out.putText(d.name)
+            out.putText(d.origin)
+        case .block(let b):
+            out.putU64(b.claim.time)
         }
         return out
     }
@@ -89,15 +125,25 @@ public enum OverlayRow: Hashable, Sendable {
             guard flags & ~7 == 0 else { throw .unknownFlags(flags) }
             let ipv4: IPAddress? = flags & 1 == 0 ? nil : .v4(try v.u32())
             let ipv6: IPAddress? = flags & 2 == 0 ? nil : .v6(try v.u64(), try v.u64())
-            var name: String?
-            if flags & 4 != 0 {
-                let length = Int(try v.u8())
-                let bytes = try v.bytes(length)
-                guard length > 0, let text = String(validating: bytes, as: UTF8.self) else { throw .badName }
-                name = text
-            }
+            let name: String? = flags & 4 == 0 ? nil : try v.text()
             self = .endpoint(Endpoint(network: network, mac: mac, ipv4: ipv4, ipv6: ipv6, name: name,
                                       claim: Claim(time: time, owner: owner)))
+        case .network:
+            let vni = try k.vni()
+            let time = try v.u64()
+            let flags = try v.u8()
+            guard flags & ~7 == 0 else { throw .unknownFlags(flags) }
+            let subnet = try v.subnet(v4: true)
+            let subnet6: Subnet? = flags & 4 == 0 ? nil : try v.subnet(v4: false)
+            let name = try v.text()
+            let origin = try v.text()
+            self = .network(NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: subnet6,
+                                              internal: flags & 1 != 0, deleted: flags & 2 != 0,
+                                              time: time, origin: origin))
+        case .block:
+            let vni = try k.vni()
+            let index = try k.u32()
+            self = .block(BlockClaim(vni: vni, index: index, claim: Claim(time: try v.u64(), owner: owner)))
         case nil:
             throw .unknownKind(kind)
         }
@@ -118,12 +164,29 @@ public enum OverlayRow: Hashable, Sendable {
             guard !e.mac.isZero, !e.mac.isMulticast else { throw .badMAC(e.mac) }
             if let a = e.ipv4 { guard case .v4 = a, a.isUsableUnicast else { throw .badAddress(a) } }
             if let a = e.ipv6 { guard case .v6 = a, a.isUsableUnicast else { throw .badAddress(a) } }
-            if let name = e.name {
-                guard (1...255).contains(name.utf8.count),
-                      !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-                else { throw .badName }
+            if let name = e.name { guard Self.isValidName(name) else { throw .badName } }
+        case .network(let d):
+            guard Self.isValidName(d.name), Self.isValidName(d.origin) else { throw .badName }
+            // The range issue 13 sets: /8 at the widest, RFC 1918's largest private block; /29
+            // at the narrowest, five addresses once network, gateway and broadcast are set aside.
+            // The family is the field's, so from bytes only `value()` can see it wrong.
+            guard d.subnet.isIPv4, NetworkDefinition.prefixRange.contains(d.subnet.prefix) else {
+                throw .badSubnet(d.subnet.description)
             }
+            // IPv6 (issue 13): /48, an end site's assignment (RFC 6177), to /120, 256 addresses.
+            if let s = d.subnet6, s.isIPv4 || !NetworkDefinition.prefixRange6.contains(s.prefix) {
+                throw .badSubnet(s.description)
+            }
+        case .block:
+            break
         }
+    }
+
+    /// 1...255 bytes of UTF-8 (what a `u8` length holds) without control characters, so a
+    /// name is safe to print in logs and tables.
+    static func isValidName(_ name: String) -> Bool {
+        (1...255).contains(name.utf8.count)
+            && !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
     }
 }
 
@@ -139,6 +202,9 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
     case badAddress(IPAddress)
     case badAddressFamily(UInt8)
     case badName
+    /// A network's subnet of the wrong family, or a prefix out of its range; the subnet as
+    /// text ("10.0.0.0/30", or the raw base and prefix when they make no subnet).
+    case badSubnet(String)
     case tooManyNetworks(Int)
     case networksNotCanonical
     case badKey
@@ -149,12 +215,14 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .trailingBytes: "bytes after the end of the row"
         case .unsupportedFormat: "unknown row format version"
         case .unknownKind(let k): "unknown row kind \(k)"
-        case .unknownFlags(let f): "unknown endpoint flags \(f)"
+        case .unknownFlags(let f): "unknown row flags \(f)"
         case .badVNI(let v): "VNI \(v) does not fit in 24 bits"
         case .badMAC(let m): "MAC \(m) is not a unicast address"
         case .badAddress(let a): "address \(a) is not a usable unicast address of its kind"
         case .badAddressFamily(let f): "unknown address family \(f)"
-        case .badName: "endpoint name must be 1 to 255 bytes of UTF-8 without control characters"
+        case .badName: "names must be 1 to 255 bytes of UTF-8 without control characters"
+        case .badSubnet(let text):
+            "subnet \(text) has host bits set, or is not IPv4 /8.../29 (nor, for the IPv6 subnet, IPv6 /48.../120)"
         case .tooManyNetworks(let n): "\(n) networks, more than \(OverlayRow.maxNetworks)"
         case .networksNotCanonical: "networks not in increasing order"
         case .badKey: "replicated-state key is not lowercase hexadecimal of whole bytes"
@@ -173,6 +241,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .badMAC: "bad_mac"
         case .badAddress, .badAddressFamily: "bad_address"
         case .badName: "bad_name"
+        case .badSubnet: "bad_subnet"
         case .tooManyNetworks: "too_many_networks"
         case .networksNotCanonical: "not_canonical"
         case .badKey: "bad_key"
@@ -180,9 +249,11 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
     }
 }
 
-private enum RowKind: UInt8 {
+enum RowKind: UInt8 {
     case host = 1
     case endpoint = 2
+    case network = 3
+    case block = 4
 }
 
 extension IPAddress {
@@ -202,6 +273,19 @@ extension [UInt8] {
     fileprivate mutating func putU64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
     fileprivate mutating func putVNI(_ vni: VNI) {
         append(UInt8(truncatingIfNeeded: vni.value >> 16)); append(UInt8(truncatingIfNeeded: vni.value >> 8)); append(UInt8(truncatingIfNeeded: vni.value))
+    }
+    /// A `u8` length and the UTF-8 (the caller has checked 1...255 bytes).
+    fileprivate mutating func putText(_ text: String) {
+        append(UInt8(truncatingIfNeeded: text.utf8.count))
+        self += text.utf8
+    }
+    /// The base without a family byte (the field's place gives the family), then the prefix.
+    fileprivate mutating func putSubnet(_ subnet: Subnet) {
+        switch subnet.base {
+        case .v4(let v): putU32(v)
+        case .v6(let hi, let lo): putU64(hi); putU64(lo)
+        }
+        append(UInt8(truncatingIfNeeded: subnet.prefix))
     }
     fileprivate mutating func putIP(_ ip: IPAddress) {
         switch ip {
@@ -252,6 +336,26 @@ private struct Reader<C: Collection<UInt8>> {
         case 4: return .v4(try u32())
         case 6: return .v6(try u64(), try u64())
         case let f: throw .badAddressFamily(f)
+        }
+    }
+
+    /// A `u8` length and that many bytes of UTF-8, at least one.
+    mutating func text() throws(OverlayRowError) -> String {
+        let length = Int(try u8())
+        let bytes = try bytes(length)
+        guard length > 0, let text = String(validating: bytes, as: UTF8.self) else { throw .badName }
+        return text
+    }
+
+    /// A subnet's base (4 or 16 bytes, as `v4` says) and `u8` prefix; a base with host bits set
+    /// or a prefix past the family's width is refused here, since it makes no `Subnet`.
+    mutating func subnet(v4: Bool) throws(OverlayRowError) -> Subnet {
+        let base: IPAddress = v4 ? .v4(try u32()) : .v6(try u64(), try u64())
+        let prefix = Int(try u8())
+        do {
+            return try Subnet(base: base, prefix: prefix)
+        } catch {
+            throw .badSubnet("\(base)/\(prefix)")
         }
     }
 
