@@ -64,14 +64,29 @@ struct DockerEndToEndTests {
         return rows
     }
 
+    /// Runs `body`; when it throws, prints every agent's and dockerd's log first.
+    static func explained(_ cluster: TestCluster, _ body: () async throws -> Void) async throws {
+        do { try await body() } catch {
+            for h in 1...cluster.hosts.count {
+                print("--- agent h\(h):\n" + ((try? String(contentsOfFile: cluster.log(h), encoding: .utf8)) ?? "(none)").suffix(6_000))
+                let dockerd = (try? String(contentsOfFile: cluster.docker.log(h), encoding: .utf8)) ?? "(none)"
+                let lines = dockerd.split(separator: "\n").filter { $0.contains("level=error") || $0.contains("level=warn") || $0.contains("grapevine") }
+                print("--- dockerd h\(h), warnings and errors:\n" + lines.suffix(30).joined(separator: "\n"))
+            }
+            throw error
+        }
+    }
+
     @Test func aNetworkMadeOnOneHostCarriesContainersOfEveryHost() async throws {
         try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
             try await Self.start(cluster, hosts: 1...3)
             try await cluster.docker.docker(1, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
                                             "--subnet", "10.10.10.0/24", "-o", "vni=300", "blue")
             for h in 2...3 {
-                try await waitUntil("blue appears on h\(h)", timeout: 60) {
-                    (try? await cluster.docker.docker(h, "network", "ls", "--format", "{{.Name}} {{.Driver}}"))?.contains("blue grapevine") == true
+                try await Self.explained(cluster) {
+                    try await waitUntil("blue appears on h\(h)", timeout: 60) {
+                        (try? await cluster.docker.docker(h, "network", "ls", "--format", "{{.Name}} {{.Driver}}"))?.contains("blue grapevine") == true
+                    }
                 }
                 #expect(try await Self.vni(cluster, h, "blue") == 300)
             }
