@@ -181,15 +181,26 @@ final class DockerHosts: @unchecked Sendable {
     /// its data root on itself). After a SIGTERM with no containers there is nothing.
     private func removeLeftovers(_ host: Int) {
         let runcRoot = execRoot(host) + "/runtime-runc/moby"
+        var containers: [String] = []
         if FileManager.default.fileExists(atPath: runcRoot),
            let ids = try? run(["runc", "--root", runcRoot, "list", "-q"]) {
-            for id in ids.split(separator: "\n") { _ = try? run(["runc", "--root", runcRoot, "delete", "-f", String(id)]) }
+            containers = ids.split(separator: "\n").map(String.init)
+            for id in containers { _ = try? run(["runc", "--root", runcRoot, "delete", "-f", id]) }
         }
         let stray = DockerHosts.processes(mentioning: hostDirectory(host) + "/")
         for pid in stray { kill(pid, SIGKILL) }
         // Not our children (shims re-parent to PID 1): wait until they are gone or zombies.
         try? waitBlocking("dockerd h\(host)'s leftover processes exit", timeout: 10) {
             DockerHosts.processes(mentioning: hostDirectory(host) + "/").isEmpty
+        }
+        // A killed shim leaves its socket in containerd's fixed directory, named
+        // sha256(<containerd address>/<namespace>/<container id>) (containerd 1.6
+        // runtime/v2/shim SocketAddress).
+        for id in containers {
+            let key = execRoot(host) + "/containerd/containerd.sock/moby/" + id
+            if let hash = try? run(["sha256sum"], input: key).prefix(while: { $0.isHexDigit }), hash.count == 64 {
+                try? FileManager.default.removeItem(atPath: "/run/containerd/s/" + hash)
+            }
         }
         // A killed containerd can stay a zombie for a while (it is PID 1's to reap), and
         // dockerd takes a live PID in containerd.pid for a running containerd: it would wait
