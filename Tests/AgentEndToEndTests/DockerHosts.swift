@@ -257,38 +257,55 @@ final class DockerHosts: @unchecked Sendable {
     private struct SpecState {
         var holders = 0
         var port = 0
-        var createdFile = false
-        var createdDirectories: [String] = []
+        var lock: Int32 = -1
     }
 
     /// Shared by every test of the process: the file is one path for all dockerds.
     private static let spec = Mutex(SpecState())
+    /// Shared with other test processes on the machine (other worktrees run theirs at the same
+    /// time): each holds a shared flock while it needs the file, and whoever can turn it into an
+    /// exclusive one on the way out is the last user and removes the file.
+    static let specLockFile = "/run/lock/grapevine-test-docker-spec.lock"
+    /// The directories the tests made for the spec file, for the last user to remove.
+    private static let specMadeDirectories = "/run/lock/grapevine-test-docker-spec.dirs"
 
     /// Writes `/etc/docker/plugins/grapevine.spec` = `tcp://127.0.0.1:PORT` for this cluster's
-    /// lifetime (each dockerd resolves it in its own namespace). Directories and the file are
-    /// removed at teardown if this process made them; a file someone else made is left alone,
-    /// and one naming another port is an error.
+    /// lifetime (each dockerd resolves it in its own namespace). The last user on the machine
+    /// removes it, and the directories a test made (if empty); a file naming another port is
+    /// an error.
     func pluginSpec(port: Int = 9801) throws {
         if lock.withLock({ holdsSpec }) { return }
         try Self.spec.withLock { state in
-            let content = "tcp://127.0.0.1:\(port)\n"
+            let content = "tcp://127.0.0.1:\(port)"
             if state.holders == 0 {
-                let fm = FileManager.default
-                var made: [String] = []
-                for dir in ["/etc/docker", "/etc/docker/plugins"] where !fm.fileExists(atPath: dir) {
-                    try fm.createDirectory(atPath: dir, withIntermediateDirectories: false)
-                    made.append(dir)
+                let fd = open(Self.specLockFile, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw DockerHarnessError("cannot open \(Self.specLockFile): errno \(errno)") }
+                guard flock(fd, LOCK_SH) == 0 else {
+                    close(fd)
+                    throw DockerHarnessError("cannot lock \(Self.specLockFile): errno \(errno)")
                 }
-                if let existing = try? String(contentsOfFile: Self.specFile, encoding: .utf8) {
-                    guard existing.trimmingCharacters(in: .whitespacesAndNewlines) == content.trimmingCharacters(in: .whitespacesAndNewlines) else {
-                        throw DockerHarnessError("\(Self.specFile) already says \(existing)")
+                do {
+                    let fm = FileManager.default
+                    for dir in ["/etc/docker", "/etc/docker/plugins"] where !fm.fileExists(atPath: dir) {
+                        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                        let record = try FileHandle(forWritingTo: URL(fileURLWithPath: Self.specMadeDirectories, isDirectory: false),
+                                                    creating: true)
+                        record.seekToEndOfFile()
+                        record.write(Data((dir + "\n").utf8))
+                        try record.close()
                     }
-                    state.createdFile = false
-                } else {
-                    try content.write(toFile: Self.specFile, atomically: true, encoding: .utf8)
-                    state.createdFile = true
+                    if let existing = try? String(contentsOfFile: Self.specFile, encoding: .utf8) {
+                        guard existing.trimmingCharacters(in: .whitespacesAndNewlines) == content else {
+                            throw DockerHarnessError("\(Self.specFile) already says \(existing)")
+                        }
+                    } else {
+                        try (content + "\n").write(toFile: Self.specFile, atomically: true, encoding: .utf8)
+                    }
+                } catch {
+                    close(fd)
+                    throw error
                 }
-                state.createdDirectories = made
+                state.lock = fd
                 state.port = port
             } else if state.port != port {
                 throw DockerHarnessError("\(Self.specFile) is in use for port \(state.port)")
@@ -298,7 +315,15 @@ final class DockerHosts: @unchecked Sendable {
         lock.withLock { holdsSpec = true }
     }
 
-    /// Gives up this cluster's hold on the spec file (the last holder removes what it made).
+    /// Whether some process holds the spec file now (this one included).
+    static func specFileHeld() -> Bool {
+        let fd = open(specLockFile, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0
+    }
+
+    /// Gives up this cluster's hold on the spec file (the last holder removes it).
     func removePluginSpec() {
         guard lock.withLock({ () -> Bool in
             defer { holdsSpec = false }
@@ -307,8 +332,13 @@ final class DockerHosts: @unchecked Sendable {
         Self.spec.withLock { state in
             state.holders -= 1
             guard state.holders == 0 else { return }
-            if state.createdFile { try? FileManager.default.removeItem(atPath: Self.specFile) }
-            for dir in state.createdDirectories.reversed() { rmdir(dir) }
+            if flock(state.lock, LOCK_EX | LOCK_NB) == 0 {
+                try? FileManager.default.removeItem(atPath: Self.specFile)
+                let made = (try? String(contentsOfFile: Self.specMadeDirectories, encoding: .utf8)) ?? ""
+                for dir in Set(made.split(separator: "\n")).sorted(by: { $0.count > $1.count }) { rmdir(String(dir)) }
+                try? FileManager.default.removeItem(atPath: Self.specMadeDirectories)
+            }
+            close(state.lock)
             state = SpecState()
         }
     }
@@ -406,4 +436,14 @@ struct DockerdExited: Error, CustomStringConvertible {
 struct DockerHarnessError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+private extension FileHandle {
+    /// Opens `url` for writing, creating it (empty) if it does not exist.
+    convenience init(forWritingTo url: URL, creating: Bool) throws {
+        if creating && !FileManager.default.fileExists(atPath: url.path) {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        try self.init(forWritingTo: url)
+    }
 }
