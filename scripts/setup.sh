@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every system package Grapevine needs. Safe to run any number of times.
 set -euo pipefail
-PACKAGES=(libsodium-dev libnl-3-dev libnl-route-3-dev iproute2 iputils-ping nftables serf pkg-config curl procps)
+PACKAGES=(libsodium-dev libnl-3-dev libnl-route-3-dev iproute2 iputils-ping nftables serf pkg-config curl procps docker.io busybox-static)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -29,15 +29,18 @@ final class TestCluster: @unchecked Sendable {
     private(set) var containers: [Container] = []
     private var containerNamespaces: [String] = []
     private var nextContainer = 1
+    private var dockerHosts: DockerHosts?
 
     static var executable: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("grapevine").path
     }
 
-    /// Makes the namespaces and the underlay, runs `body`, then stops every agent by PID and
-    /// deletes every namespace and file, also when `body` throws.
-    static func with<T>(hosts count: Int, networks: [Int: [String]], _ body: (TestCluster) async throws -> T) async throws -> T {
+    /// Makes the namespaces and the underlay, runs `body`, then stops every dockerd and agent by
+    /// PID and deletes every namespace and file, also when `body` throws. With `agents: false`
+    /// no key is made, so the `grapevine` executable need not be built (harness-only tests).
+    static func with<T>(hosts count: Int, networks: [Int: [String]], agents: Bool = true,
+                        _ body: (TestCluster) async throws -> T) async throws -> T {
         try await withNamespaces(["sw"] + (1...count).map { "h\($0)" }) { names in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gv-e2e-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -45,7 +48,7 @@ final class TestCluster: @unchecked Sendable {
                                       networks: networks)
             defer { cluster.tearDown() }
             try cluster.buildUnderlay()
-            try sh(executable, "keygen", "--output", cluster.keyFile)
+            if agents { try sh(executable, "keygen", "--output", cluster.keyFile) }
             return try await body(cluster)
         }
     }
@@ -202,7 +205,19 @@ final class TestCluster: @unchecked Sendable {
         return rows
     }
 
+    /// The hosts' dockerds (DockerHosts.swift), made on first use; stopped at teardown before
+    /// the agents, so that dockerd's last calls still find the plugin.
+    var docker: DockerHosts {
+        lock.withLock {
+            if let dockerHosts { return dockerHosts }
+            let made = DockerHosts(cluster: self)
+            dockerHosts = made
+            return made
+        }
+    }
+
     private func tearDown() {
+        lock.withLock { dockerHosts }?.tearDown()
         for host in lock.withLock({ agents.keys.sorted() }) { stopAgentBlocking(host, signal: SIGKILL) }
         for ns in containerNamespaces.reversed() { _ = try? sh("ip", "netns", "del", ns) }
         try? FileManager.default.removeItem(at: directory)
