@@ -104,8 +104,14 @@ extension Agent: DockerPlugin {
     /// Once dockerd has stored a network made here by a user, its name is known: the
     /// definition is published then. Bounded: 30 tries a second apart.
     func nameDockerNetwork(id: String, vni: VNI) async {
+        var failure = "not listed"
         for _ in 0..<30 {
-            if let network = try? await dockerEngine.network(id) {
+            let found: DockerEngine.Network?
+            do { found = try await dockerEngine.network(id) } catch {
+                failure = error.description
+                found = nil
+            }
+            if let network = found {
                 guard var stored = dockerState.definitions[String(vni.value)], stored.name.isEmpty else { return }
                 stored.name = network.Name
                 dockerState.definitions[String(vni.value)] = stored
@@ -119,7 +125,7 @@ extension Agent: DockerPlugin {
             }
             try? await Task.sleep(for: .seconds(1))
         }
-        logger.warning("dockerd never listed a network it created", metadata: ["docker.network_id": "\(id)"])
+        logger.warning("dockerd never listed a network it created", metadata: ["docker.network_id": "\(id)", "docker.error": "\(failure)"])
     }
 
     func publishDefinition(_ definition: NetworkDefinition) async throws {

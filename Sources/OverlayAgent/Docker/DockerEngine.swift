@@ -94,6 +94,9 @@ struct DockerEngine: Sendable {
         }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
+        // Go's HTTP server refuses a request without a Host, and AsyncHTTPClient sends an empty
+        // one over a Unix socket.
+        request.headers.replaceOrAdd(name: "Host", value: "docker")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
