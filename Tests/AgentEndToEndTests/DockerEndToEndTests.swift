@@ -145,3 +145,116 @@ struct DockerEndToEndTests {
         }
     }
 }
+
+extension DockerEndToEndTests {
+    /// Containers started at once on three hosts: the hosts claim blocks at the same moment,
+    /// and still no address is given twice.
+    @Test func twentyContainersStartedAtOnceGetTwentyAddresses() async throws {
+        try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
+            try await Self.start(cluster, hosts: 1...3)
+            try await cluster.docker.docker(1, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                            "--subnet", "10.10.30.0/24", "-o", "vni=330", "green")
+            for h in 2...3 {
+                try await waitUntil("green appears on h\(h)", timeout: 60) {
+                    (try? await cluster.docker.docker(h, "network", "ls", "--format", "{{.Name}}"))?.contains("green") == true
+                }
+            }
+            let boxes = try await withThrowingTaskGroup(of: Box.self) { group in
+                for i in 0..<20 {
+                    let h = i % 3 + 1
+                    group.addTask { try await Self.runBox(cluster, h, "n\(i)", network: "green") }
+                }
+                return try await group.reduce(into: [Box]()) { $0.append($1) }
+            }
+            let addresses = boxes.map(\.ip)
+            #expect(Set(addresses).count == 20, "addresses given twice: \(addresses.sorted())")
+            #expect(addresses.allSatisfy { $0.hasPrefix("10.10.30.") && $0 != "10.10.30.1" })
+            // Every host's kernel agrees with what Docker reports.
+            for h in 1...3 {
+                let want = Self.expected(cluster, h, boxes: boxes, hosts: [1, 2, 3])
+                try await waitUntil("h\(h) holds the rows of 20 containers", timeout: 60) { try await cluster.kernelRows(h, vni: 330) == want }
+            }
+        }
+    }
+
+    /// Restarting the agent keeps running containers talking; restarting dockerd brings the
+    /// plugin back and the network still works.
+    @Test func restartsOfTheAgentAndOfDockerdKeepContainersConnected() async throws {
+        try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
+            try await Self.start(cluster, hosts: 1...3)
+            try await cluster.docker.docker(1, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                            "--subnet", "10.10.40.0/24", "-o", "vni=340", "amber")
+            for h in 2...3 {
+                try await waitUntil("amber appears on h\(h)", timeout: 60) {
+                    (try? await cluster.docker.docker(h, "network", "ls", "--format", "{{.Name}}"))?.contains("amber") == true
+                }
+            }
+            var boxes: [Box] = []
+            for h in 1...3 { boxes.append(try await Self.runBox(cluster, h, "a\(h)", network: "amber")) }
+            for h in 1...3 {
+                let want = Self.expected(cluster, h, boxes: boxes, hosts: [1, 2, 3])
+                try await waitUntil("h\(h) holds every row", timeout: 60) { try await cluster.kernelRows(h, vni: 340) == want }
+            }
+            let flows = [(boxes[0], boxes[1]), (boxes[0], boxes[2]), (boxes[1], boxes[2])]
+            let floods = try flows.map { (a, b) in try PingFlood(namespace: a.name, pid: a.pid, target: b.ip) }
+            let down: Duration
+            do { down = try await cluster.restartAgent(3) } catch { floods.forEach { $0.stop() }; throw error }
+            print("h3's agent was down for \(down)")
+            for flood in floods {
+                let result = try await onOwnThread { flood.unanswered() }
+                #expect(result.missing.isEmpty, "\(flood.namespace) → \(flood.target): no reply to icmp_seq \(result.missing) (\(result.summary))")
+            }
+
+            // dockerd restarted (its containers stop with it): the plugin is found again, a new
+            // container gets an address and reaches the others.
+            try await cluster.docker.restartDocker(host: 2)
+            var again: Box?
+            try await Self.explained(cluster) { again = try await Self.runBox(cluster, 2, "a2b", network: "amber") }
+            guard let again else { return }
+            #expect(again.ip != boxes[0].ip && again.ip != boxes[2].ip)
+            try await waitUntil("h1 reaches the container started after dockerd's restart", timeout: 60) { await Self.ping(boxes[0], again.ip) }
+            try await waitUntil("the new container reaches h3's", timeout: 60) { await Self.ping(again, boxes[2].ip) }
+        }
+    }
+
+    /// Two grapevine networks cannot reach each other; an internal one reaches nothing outside
+    /// the overlay; a network deleted on one host goes from every host.
+    @Test func networksAreIsolatedInternalStaysInsideAndDeletionReachesEveryHost() async throws {
+        try await TestCluster.with(hosts: 2, networks: [:]) { cluster in
+            try await Self.start(cluster, hosts: 1...2)
+            try await cluster.docker.docker(1, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                            "--subnet", "10.10.50.0/24", "-o", "vni=350", "one")
+            try await cluster.docker.docker(2, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                            "--subnet", "10.10.51.0/24", "--internal", "two")
+            for (h, name) in [(2, "one"), (1, "two")] {
+                try await waitUntil("\(name) appears on h\(h)", timeout: 60) {
+                    (try? await cluster.docker.docker(h, "network", "ls", "--format", "{{.Name}}"))?.contains(name) == true
+                }
+            }
+            let one1 = try await Self.runBox(cluster, 1, "o1", network: "one")
+            let one2 = try await Self.runBox(cluster, 2, "o2", network: "one")
+            let two1 = try await Self.runBox(cluster, 1, "t1", network: "two")
+            let two2 = try await Self.runBox(cluster, 2, "t2", network: "two")
+            try await waitUntil("one carries traffic", timeout: 60) { await Self.ping(one1, one2.ip) }
+            try await waitUntil("two carries traffic", timeout: 60) { await Self.ping(two1, two2.ip) }
+            #expect(await !Self.ping(one1, two2.ip))
+            #expect(await !Self.ping(two1, one2.ip))
+            // The internal network has no way out: not to the other host's underlay address.
+            #expect(await !Self.ping(two1, cluster.underlay(2)))
+            let routes = try await onOwnThread { try run(["nsenter", "--net=/proc/\(two1.pid)/ns/net", "ip", "route"]) }
+            #expect(!routes.contains("default"), "routes of an internal network's container: \(routes)")
+
+            // Deleted on h1 while h2 still runs o2: gone on h1 at once, on h2 once o2 is gone.
+            try await cluster.docker.docker(1, "rm", "-f", "o1")
+            try await cluster.docker.docker(1, "network", "rm", "one")
+            #expect(try await cluster.docker.docker(2, "network", "ls", "--format", "{{.Name}}").contains("one"))
+            try await cluster.docker.docker(2, "rm", "-f", "o2")
+            try await waitUntil("one leaves h2", timeout: 60) {
+                (try? await cluster.docker.docker(2, "network", "ls", "--format", "{{.Name}}"))?.split(separator: "\n").contains("one") == false
+            }
+            try await waitUntil("one's devices leave both hosts", timeout: 60) {
+                !(try await onOwnThread { try run(["ip", "-n", cluster.namespace(1), "link"]) + run(["ip", "-n", cluster.namespace(2), "link"]) }).contains("gvx350")
+            }
+        }
+    }
+}

@@ -187,11 +187,13 @@ final class DockerHosts: @unchecked Sendable {
             containers = ids.split(separator: "\n").map(String.init)
             for id in containers { _ = try? run(["runc", "--root", runcRoot, "delete", "-f", id]) }
         }
-        let stray = DockerHosts.processes(mentioning: hostDirectory(host) + "/")
+        // dockerd's, containerd's and the shims' command lines name the exec root; the agent's
+        // names only the engine socket, and the agent is not dockerd's to stop.
+        let stray = DockerHosts.processes(mentioning: execRoot(host))
         for pid in stray { kill(pid, SIGKILL) }
         // Not our children (shims re-parent to PID 1): wait until they are gone or zombies.
         try? waitBlocking("dockerd h\(host)'s leftover processes exit", timeout: 10) {
-            DockerHosts.processes(mentioning: hostDirectory(host) + "/").isEmpty
+            DockerHosts.processes(mentioning: execRoot(host)).isEmpty
         }
         // A killed shim leaves its socket in containerd's fixed directory, named
         // sha256(<containerd address>/<namespace>/<container id>) (containerd 1.6

@@ -25,6 +25,8 @@ final class TestCluster: @unchecked Sendable {
     /// Extra agent options per host (1-based index), such as its networks.
     var networks: [Int: [String]]
     private var agents: [Int: Process] = [:]
+    /// The extra arguments each host's agent was last started with (a restart keeps them).
+    private var extras: [Int: [String]] = [:]
     private let lock = NSLock()
     private(set) var containers: [Container] = []
     private var containerNamespaces: [String] = []
@@ -93,12 +95,13 @@ final class TestCluster: @unchecked Sendable {
             let clock = ContinuousClock()
             let down = clock.now
             self.stopAgentBlocking(host, signal: SIGTERM)
-            try self.startAgentBlocking(host, extra: [])
+            try self.startAgentBlocking(host, extra: self.lock.withLock { self.extras[host] ?? [] })
             return clock.now - down
         }
     }
 
     private func startAgentBlocking(_ host: Int, extra: [String]) throws {
+        lock.withLock { extras[host] = extra }
         var arguments = ["ip", "netns", "exec", namespace(host), Self.executable, "agent",
                          "--name", "h\(host)", "--bind", "\(underlay(host)):7946", "--key-file", keyFile,
                          "--data-dir", dataDir(host), "--api-socket", socket(host), "--log-level", "info",
