@@ -69,6 +69,7 @@ public actor Agent {
     /// Block claims being asked about, and blocks of departed hosts not claimable until then.
     var pendingClaims: [BlockKey: Claim] = [:]
     var quarantine: [BlockKey: ContinuousClock.Instant] = [:]
+    var lastDockerCollect: ContinuousClock.Instant?
     let dockerWake: AsyncStream<Void>.Continuation
     let dockerWakes: AsyncStream<Void>
 

@@ -258,3 +258,51 @@ extension DockerEndToEndTests {
         }
     }
 }
+
+extension DockerEndToEndTests {
+    /// `--ip` is honoured when free and refused when another host's container holds it; a
+    /// subnet with no address left says so; containers' names reach their endpoint rows.
+    @Test func chosenAddressesExhaustionAndNames() async throws {
+        try await TestCluster.with(hosts: 2, networks: [:]) { cluster in
+            try await Self.start(cluster, hosts: 1...2)
+            // A /29: 8 addresses, of which the network, gateway and broadcast addresses are
+            // never handed out, in one block.
+            try await cluster.docker.docker(1, "network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                            "--subnet", "10.10.60.0/29", "-o", "vni=360", "small")
+            try await waitUntil("small appears on h2", timeout: 60) {
+                (try? await cluster.docker.docker(2, "network", "ls", "--format", "{{.Name}}"))?.contains("small") == true
+            }
+            let chosen = try await Self.runBox(cluster, 1, "chosen", network: "small", extra: ["--ip", "10.10.60.5"])
+            #expect(chosen.ip == "10.10.60.5")
+            try await waitUntil("h2 knows chosen's endpoint", timeout: 60) {
+                try await cluster.kernelRows(2, vni: 360).neighbors["10.10.60.5"] != nil
+            }
+            do {
+                _ = try await Self.runBox(cluster, 2, "thief", network: "small", extra: ["--ip", "10.10.60.5"])
+                Issue.record("an address held on h1 was given again on h2")
+            } catch let failure as CommandFailed {
+                #expect(failure.output.contains("10.10.60.5 is already in use by h1"), "\(failure.output)")
+            }
+            // h1 holds the only block: h2 has no address to give, h1 has four more.
+            do {
+                _ = try await Self.runBox(cluster, 2, "late", network: "small")
+                Issue.record("h2 handed out an address of a block h1 holds")
+            } catch let failure as CommandFailed {
+                #expect(failure.output.contains("no free address in 10.10.60.0/29: every block of it is held"), "\(failure.output)")
+            }
+            var given = [chosen.ip]
+            for i in 0..<4 { given.append(try await Self.runBox(cluster, 1, "fill\(i)", network: "small").ip) }
+            #expect(Set(given) == ["10.10.60.2", "10.10.60.3", "10.10.60.4", "10.10.60.5", "10.10.60.6"])
+            do {
+                _ = try await Self.runBox(cluster, 1, "overflow", network: "small")
+                Issue.record("a sixth address came out of a /29")
+            } catch let failure as CommandFailed {
+                #expect(failure.output.contains("no free address in 10.10.60.0/29"), "\(failure.output)")
+            }
+            // Names come from dockerd once the containers run.
+            try await waitUntil("h2 sees chosen's name in its row", timeout: 60) {
+                (try? await cluster.cli(1, "endpoint", "ls", "--format", "json"))?.contains("\"chosen\"") == true
+            }
+        }
+    }
+}

@@ -168,7 +168,8 @@ extension Agent: DockerPlugin {
         let mac = given ?? Self.mac(for: request.EndpointID)
         let suffix = String(request.EndpointID.prefix(11))
         let record = DockerState.Endpoint(vni: raw, mac: mac.description, ip: ip.description,
-                                          hostVeth: "gv" + suffix, containerVeth: "gc" + suffix)
+                                          hostVeth: "gv" + suffix, containerVeth: "gc" + suffix,
+                                          network: request.NetworkID, created: Date().timeIntervalSince1970)
         do {
             try await kernel.createPort(record, bridge: device.network.bridge, mtu: device.settings.mtu ?? 1450, mac: mac)
         } catch {
@@ -198,6 +199,8 @@ extension Agent: DockerPlugin {
         guard let record = dockerState.endpoints[request.EndpointID] else {
             throw PluginError("unknown_endpoint", "grapevine knows no endpoint \(request.EndpointID)")
         }
+        let id = request.EndpointID, network = request.NetworkID
+        Task { await self.nameDockerEndpoint(id: id, network: network) }
         // No gateway: on a network that is not internal, Docker adds its gateway bridge for
         // traffic leaving the overlay, as it does for its own overlay driver.
         return DockerJoinReply(InterfaceName: .init(SrcName: record.containerVeth, DstPrefix: "eth"))
@@ -212,6 +215,30 @@ extension Agent: DockerPlugin {
             }
         }
         try? await kernel.deletePort(record)
+    }
+
+    /// Puts the container's name into its endpoint row once dockerd lists the container on the
+    /// network (after Join returns and the container starts; the protocol never sends names).
+    /// Bounded: 30 tries a second apart.
+    func nameDockerEndpoint(id: String, network: String) async {
+        for _ in 0..<30 {
+            try? await Task.sleep(for: .seconds(1))
+            guard let record = dockerState.endpoints[id] else { return }
+            guard let listed = try? await dockerEngine.network(network),
+                  let container = listed.Containers?.values.first(where: { $0.EndpointID == id }) else { continue }
+            let name = container.Name.hasPrefix("/") ? String(container.Name.dropFirst()) : container.Name
+            let key = EndpointKey(network: record.vni, mac: record.mac)
+            guard var stored = local[key], stored.name != name, !name.isEmpty, name.utf8.count <= 255 else { return }
+            stored.name = name
+            local[key] = stored
+            do {
+                try saveRegistry()
+                try await publish(stored)
+            } catch {
+                logger.info("container name not published", metadata: ["docker.endpoint_id": "\(id)", "docker.error": "\(error)"])
+            }
+            return
+        }
     }
 
     nonisolated func pluginRefused(method: String, code: String) {

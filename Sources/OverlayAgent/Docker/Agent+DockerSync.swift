@@ -1,3 +1,4 @@
+import Foundation
 import Gossip
 import GossipCore
 import Overlay
@@ -12,10 +13,20 @@ extension Agent {
     /// while containers used the network, and an engine that was down.
     static let dockerSyncInterval: Duration = .seconds(5)
 
+    /// Between two comparisons of this host's endpoints and leases with what dockerd reports,
+    /// and how old an endpoint or lease must be before it can be collected (dockerd lists an
+    /// endpoint only once its container has started).
+    static let collectInterval: Duration = .seconds(60)
+    static let collectAge: Double = 60
+
     func dockerSyncLoop() async {
         await publishDockerRows()
         while !Task.isCancelled {
             await syncDockerNetworks()
+            if lastDockerCollect.map({ ContinuousClock.now - $0 >= Self.collectInterval }) ?? true {
+                lastDockerCollect = .now
+                await collectDockerLeftovers()
+            }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { [dockerWakes] in for await _ in dockerWakes { return } }
                 group.addTask { try? await Task.sleep(for: Self.dockerSyncInterval) }
@@ -103,5 +114,43 @@ extension Agent {
             metrics.dockerSyncError(operation: "delete")
             logger.info("cannot delete a docker network yet", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
         }
+    }
+
+    /// Endpoints are reconciled with what dockerd reports: one dockerd no longer lists (its
+    /// DeleteEndpoint was lost while the agent was down: dockerd gives up after 15 s and
+    /// only logs it) is withdrawn and its veth deleted; a lease no endpoint holds is freed.
+    /// Networks dockerd no longer has are forgotten here without deleting them elsewhere.
+    func collectDockerLeftovers() async {
+        let now = Date().timeIntervalSince1970
+        var listed: [String: Set<String>] = [:]
+        for id in Set(dockerState.networks.keys) {
+            let network: DockerEngine.Network?
+            do { network = try await dockerEngine.network(id) } catch { return }  // dockerd away: next time
+            guard let network else {
+                if let raw = dockerState.networks[id], let vni = VNI(raw) {
+                    logger.info("docker network gone from dockerd; forgotten here", metadata: ["docker.network_id": "\(id)", "network.vni": "\(vni)"])
+                    agentDeleting.insert(vni)
+                    await deleteNetwork(NetworkRequest(NetworkID: id))
+                }
+                continue
+            }
+            listed[id] = Set((network.Containers ?? [:]).values.map(\.EndpointID))
+        }
+        for (id, record) in dockerState.endpoints where now - record.created >= Self.collectAge {
+            guard let endpoints = listed[record.network], !endpoints.contains(id) else { continue }
+            logger.info("docker endpoint dockerd no longer lists; withdrawn", metadata: ["docker.endpoint_id": "\(id)", "endpoint.ip": "\(record.ip)"])
+            await deleteEndpoint(DockerEndpointRequest(NetworkID: record.network, EndpointID: id))
+        }
+        var changed = false
+        for (vni, leases) in dockerState.leases {
+            for (ip, since) in leases where now - since >= Self.collectAge {
+                let held = dockerState.endpoints.values.contains { String($0.vni) == vni && $0.ip == ip }
+                if !held {
+                    dockerState.leases[vni]?[ip] = nil
+                    changed = true
+                }
+            }
+        }
+        if changed { try? saveDockerState() }
     }
 }

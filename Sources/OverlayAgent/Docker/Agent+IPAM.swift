@@ -1,4 +1,5 @@
 import Addresses
+import Foundation
 import Gossip
 import GossipCore
 import Overlay
@@ -55,6 +56,12 @@ extension Agent {
                 throw PluginError("address_in_use", "\(ip) is already in use by \(holder)")
             }
             lease(ip, vni)
+            // The address's block, when nobody holds it yet, becomes this host's, so that no
+            // other host hands out its neighbours as if they were free. A block another host
+            // holds lends the address: that host skips addresses held by any endpoint.
+            if let index = blocks.index(of: ip), !isClaimed(vni, index) {
+                try? await claimBlock(vni: vni, blocks: blocks, index: index)
+            }
             return RequestAddressReply(Address: "\(ip)/\(subnet.prefix)")
         }
         for _ in 0..<Self.claimAttempts {
@@ -69,7 +76,7 @@ extension Agent {
 
     func releaseAddress(_ request: ReleaseAddressRequest) async {
         guard let subnet = (try? Subnet(request.PoolID)), let vni = vniOfPool(subnet), let ip = IPAddress(request.Address) else { return }
-        dockerState.leases[String(vni.value)]?.removeAll { $0 == ip.description }
+        dockerState.leases[String(vni.value)]?[ip.description] = nil
         try? saveDockerState()
     }
 
@@ -85,12 +92,12 @@ extension Agent {
     }
 
     func lease(_ ip: IPAddress, _ vni: VNI) {
-        dockerState.leases[String(vni.value), default: []].append(ip.description)
+        dockerState.leases[String(vni.value), default: [:]][ip.description] = Date().timeIntervalSince1970
         try? saveDockerState()
     }
 
     func leaseHolder(_ ip: IPAddress, _ vni: VNI) -> String? {
-        dockerState.leases[String(vni.value)]?.contains(ip.description) == true ? "this host (leased)" : nil
+        dockerState.leases[String(vni.value)]?[ip.description] != nil ? "this host (leased)" : nil
     }
 
     /// Given out here, or held by any endpoint the replica knows (a user's `--ip` anywhere).
@@ -102,15 +109,10 @@ extension Agent {
     /// Claims one more block of `vni`'s subnet for this host (see the type's comment).
     /// - Throws: `PluginError` `exhausted` when no block is free, `claim_failed` when members
     ///   did not all answer.
-    func claimBlock(vni: VNI, blocks: AddressBlocks) async throws(PluginError) {
-        let now = ContinuousClock.now
-        guard let index = blocks.nextFreeBlock(for: configuration.name, taken: { index in
-            self.replica.blockHolder(vni: vni, index: index) != nil
-                || self.dockerState.blocks[String(vni.value)]?[String(index)] != nil
-                || self.pendingClaims[BlockKey(vni: vni, index: index)] != nil
-                || self.quarantine[BlockKey(vni: vni, index: index)].map { now < $0 } == true
-        }) else {
-            throw PluginError("exhausted", "every block of \(blocks.subnet) is held by a host")
+    /// `index`: that block (a user's `--ip` is in it), else the next free one for this host.
+    func claimBlock(vni: VNI, blocks: AddressBlocks, index wanted: UInt32? = nil) async throws(PluginError) {
+        guard let index = wanted ?? blocks.nextFreeBlock(for: configuration.name, taken: { self.isClaimed(vni, $0) }) else {
+            throw PluginError("exhausted", "no free address in \(blocks.subnet): every block of it is held by a host")
         }
         dockerState.clock = max(dockerState.clock, claimClock) + 1
         let claim = Claim(time: dockerState.clock, owner: configuration.name)
@@ -135,6 +137,16 @@ extension Agent {
         metrics.blockClaimed(granted: false)
         try? await node.deleteRow(table: OverlayRow.table, key: row.stateKey)
         logger.info("address block claim lost", metadata: ["network.vni": "\(vni)", "ipam.block": "\(index)"])
+    }
+
+    /// Held or being claimed by any host, this one included, or a departed host's block still
+    /// in quarantine.
+    func isClaimed(_ vni: VNI, _ index: UInt32) -> Bool {
+        let key = BlockKey(vni: vni, index: index)
+        return replica.blockHolder(vni: vni, index: index) != nil
+            || dockerState.blocks[String(vni.value)]?[String(index)] != nil
+            || pendingClaims[key] != nil
+            || quarantine[key].map { ContinuousClock.now < $0 } == true
     }
 
     /// True when every member the query reached, and still live, answered that the block is

@@ -32,6 +32,13 @@ struct DockerEngine: Sendable {
         var Internal: Bool?
         var Options: [String: String]?
         var IPAM: IPAM?
+        /// Containers attached, by container ID (only in `network(_:)`'s answer).
+        var Containers: [String: Container]?
+    }
+
+    struct Container: Decodable, Sendable {
+        var Name: String
+        var EndpointID: String
     }
 
     struct CreateNetwork: Encodable {

@@ -24,6 +24,11 @@ struct DockerState: Codable, Sendable, Equatable {
         /// container's interface.
         var hostVeth: String
         var containerVeth: String
+        /// dockerd's ID of the endpoint's network.
+        var network: String
+        /// When it was made (seconds since 1970): a young endpoint may not be listed by
+        /// dockerd yet, and is never collected.
+        var created: Double
     }
 
     var format = DockerState.format
@@ -34,8 +39,9 @@ struct DockerState: Codable, Sendable, Equatable {
     var definitions: [String: Definition] = [:]
     /// Docker's EndpointID → the endpoint made for it.
     var endpoints: [String: Endpoint] = [:]
-    /// Addresses handed to dockerd and not released, by VNI.
-    var leases: [String: [String]] = [:]
+    /// Addresses handed to dockerd and not released, by VNI: address → when (seconds since
+    /// 1970), so that a lease whose ReleaseAddress never came can be collected.
+    var leases: [String: [String: Double]] = [:]
     /// Address blocks this host holds (confirmed by every live member), by VNI: block index
     /// (decimal) → the claim's Lamport time.
     var blocks: [String: [String: UInt64]] = [:]
