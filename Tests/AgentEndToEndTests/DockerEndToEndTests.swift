@@ -139,6 +139,22 @@ struct DockerEndToEndTests {
                 }
                 #expect(try await !cluster.docker.docker(1, "network", "ls", "--format", "{{.Name}}").contains(name))
             }
+            // The plugin socket itself: what dockerd would never send is refused with Docker's
+            // error shape, and the agent carries on.
+            let probes: [(String, String, String)] = [
+                ("/NetworkDriver.CreateNetwork", "{not json", "not JSON"),
+                ("/NetworkDriver.CreateNetwork", #"{"Options":{}}"#, "NetworkID"),
+                ("/IpamDriver.RequestAddress", #"{"PoolID":"10.99.0.0/24"}"#, "no grapevine network has subnet 10.99.0.0/24"),
+                ("/NetworkDriver.Join", #"{"NetworkID":"x","EndpointID":"y"}"#, "no endpoint y"),
+                ("/Nonsense.Method", "{}", "does not implement"),
+            ]
+            for (path, body, reason) in probes {
+                let answer = try await onOwnThread {
+                    try run(["ip", "netns", "exec", cluster.namespace(1), "curl", "-s", "-o", "-", "-w", " %{http_code}",
+                             "-X", "POST", "--data-binary", body, "http://127.0.0.1:\(Self.plugin)\(path)"])
+                }
+                #expect(answer.hasSuffix(" 500") && answer.contains("\"Err\"") && answer.contains(reason), "\(path) \(body): \(answer)")
+            }
             // The good network still works after every refusal.
             let c = try await Self.runBox(cluster, 1, "c1", network: "blue")
             #expect(c.ip.hasPrefix("10.10.10."))

@@ -140,9 +140,15 @@ struct PluginServer: Service {
         }
     }
 
+    private static let encoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
     private func reply(_ value: some Encodable) -> Response {
         // Plain structs of strings, booleans and maps: encoding cannot fail.
-        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        let data = (try? Self.encoder.encode(value)) ?? Data("{}".utf8)
         return Response(status: .ok, headers: [.contentType: "application/vnd.docker.plugins.v1.2+json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
@@ -152,7 +158,7 @@ struct PluginServer: Service {
         logger.info("docker plugin request refused", metadata: [
             "docker.method": "\(method)", "docker.code": "\(error.code)", "docker.error": "\(error.message)",
         ])
-        let data = (try? JSONEncoder().encode(PluginErrorReply(Err: error.message))) ?? Data("{}".utf8)
+        let data = (try? Self.encoder.encode(PluginErrorReply(Err: error.message))) ?? Data("{}".utf8)
         return Response(status: .internalServerError, headers: [.contentType: "application/vnd.docker.plugins.v1.2+json"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
