@@ -72,8 +72,9 @@ struct AgentConfigurationTests {
             // Each is understood by the one parser flags and variables share.
             var c = AgentConfiguration(name: "n")
             let sample: String = switch option.key {
-            case "insecure": "true"
-            case "vxlan_port", "underlay_mtu", "reconcile_interval", "startup_grace", "handler_concurrency", "handler_timeout": "10"
+            case "insecure", "docker": "true"
+            case "vxlan_port", "underlay_mtu", "reconcile_interval", "startup_grace", "handler_concurrency", "handler_timeout",
+                 "ipam_quarantine": "10"
             case "log_level": "debug"
             case "tag": "k=v"
             case "network": "n:1"
@@ -97,6 +98,9 @@ struct AgentConfigurationTests {
         ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\n[[network]]\nname = \"b\"\nvni = 0\n", "reserved"),
         ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\n[[network]]\nname = \"b\"\nvni = -5\n", "not a VNI"),
         ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\nlog_level = \"loud\"\n", "unknown level"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\ndocker = true\ndocker_plugin_address = \"10.0.0.1:80\"\n", "docker_plugin_address"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\ndocker = true\ndocker_plugin_socket = \"\"\n", "needs a socket"),
+        ("name = \"a\"\nbind = \"10.0.0.1\"\ninsecure = true\nipam_quarantine = -1\n", "ipam_quarantine"),
     ])
     func badFilesAreRefusedWithTheOptionNamed(text: String, mentions: String) throws {
         let path = try Self.file(text)
