@@ -59,13 +59,16 @@ extension Agent: DockerPlugin {
                 }
             }
         }
+        let before = dockerState
         dockerState.networks[request.NetworkID] = vni.value
         dockerState.definitions[String(vni.value)] = DockerState.Definition(definition)
         do {
             try saveDockerState()
             try await takePart(in: definition)
         } catch {
-            dockerState.networks[request.NetworkID] = nil
+            // Nothing half-made: dockerd undoes its side (the pool) when this fails.
+            dockerState.networks = before.networks
+            dockerState.definitions = before.definitions
             try? saveDockerState()
             throw PluginError("internal", "cannot set up network devices: \(error)")
         }
