@@ -259,6 +259,10 @@ extension DockerEndToEndTests {
             #expect(await !Self.ping(two1, cluster.underlay(2)))
             let routes = try await onOwnThread { try run(["nsenter", "--net=/proc/\(two1.pid)/ns/net", "ip", "route"]) }
             #expect(!routes.contains("default"), "routes of an internal network's container: \(routes)")
+            // A network that is not internal leaves the overlay through Docker's gateway bridge,
+            // as Docker's own overlay driver does: a second interface holds the default route.
+            let outside = try await onOwnThread { try run(["nsenter", "--net=/proc/\(one1.pid)/ns/net", "ip", "route"]) }
+            #expect(outside.contains("default via") && outside.contains("eth1"), "routes of a non-internal network's container: \(outside)")
 
             // Deleted on h1 while h2 still runs o2: gone on h1 at once, on h2 once o2 is gone.
             try await cluster.docker.docker(1, "rm", "-f", "o1")
