@@ -1,20 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 public import Logging
 public import ServiceLifecycle
 import Hummingbird
-import NIOCore
-import Synchronization
 
 /// The agent's control API (Docs/API.md): HTTP/1.1 with JSON bodies over a Unix socket and,
 /// optionally, a loopback TCP address, served by Hummingbird.
 ///
-/// The socket's directory is created (0755) when missing; a socket file left by a dead agent
-/// is replaced, anything else at the path is refused. The socket is bound in a directory only
-/// the agent may enter, given mode 0660 with group `socketGroup` (0600 without one), and only
-/// then renamed to `socketPath`, so nobody connects before its mode is set. It is removed
-/// when the server stops.
+/// The socket is made as `Listeners` says: mode 0600, or 0660 with `socketGroup`, set before
+/// anyone can connect.
 /// `run()` returns at graceful shutdown, after open streams (`/v1/monitor`, `/v1/query`) end.
 public struct ControlServer: Service {
     private let control: any AgentControl
@@ -45,55 +37,8 @@ public struct ControlServer: Service {
 
     /// Throws `ControlServerError` when a listener cannot be set up, else what the server throws.
     public func run() async throws {
-        guard socketPath != nil || tcpAddress != nil else { throw ControlServerError.noListener }
-        let tcp = try tcpAddress.map { text throws(ControlServerError) in try LoopbackAddress(parsing: text) }
-        let gid = try socketGroup.map { name throws(ControlServerError) in try ControlSocket.groupID(named: name) }
-        if let socketPath { try ControlSocket.prepare(path: socketPath) }
-        let staging = try socketPath.map { path throws(ControlServerError) in try ControlSocket.makeStagingDirectory(beside: path) }
-        defer { if let staging { ControlSocket.removeStaging(staging) } }
-
         let responder = ControlRoutes(control: control, maxBodyBytes: maxBodyBytes).router(logger: logger).buildResponder()
-        let pending = Mutex((staging == nil ? 0 : 1) + (tcp == nil ? 0 : 1))
-        let failure = Mutex<ControlServerError?>(nil)
-        let listening: @Sendable () async -> Void = { [onListening] in
-            let left = pending.withLock { count in
-                count -= 1
-                return count
-            }
-            if left == 0 { await onListening() }
-        }
-        var applications: [Application<RouterResponder<BasicRequestContext>>] = []
-        if let socketPath, let staging {
-            let staged = ControlSocket.stagedSocket(in: staging)
-            applications.append(Application(
-                responder: responder, configuration: .init(address: .unixDomainSocket(path: staged), serverName: nil),
-                onServerRunning: { channel in
-                    do throws(ControlServerError) {
-                        try ControlSocket.publish(staging: staging, at: socketPath, group: gid)
-                        logger.info("control API listening", metadata: ["api.socket": "\(socketPath)"])
-                    } catch {
-                        // Never serve a socket anyone may use: stop instead, and say why.
-                        failure.withLock { $0 = error }
-                        try? await channel.close()
-                        return
-                    }
-                    await listening()
-                },
-                logger: logger))
-        }
-        if let tcp {
-            applications.append(Application(
-                responder: responder, configuration: .init(address: .hostname(tcp.host, port: tcp.port), serverName: nil),
-                onServerRunning: { _ in await listening() }, logger: logger))
-        }
-        defer { if let socketPath { ControlSocket.remove(path: socketPath) } }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for application in applications { group.addTask { try await application.run() } }
-            // One listener ending (or failing) ends the others.
-            _ = try await group.next()
-            group.cancelAll()
-            while try await group.next() != nil {}
-        }
-        if let error = failure.withLock({ $0 }) { throw error }
+        try await Listeners.serve(responder, name: "control API", socketPath: socketPath, socketGroup: socketGroup,
+                                  tcpAddress: tcpAddress, logger: logger, onListening: onListening)
     }
 }

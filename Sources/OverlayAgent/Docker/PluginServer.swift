@@ -3,7 +3,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
-import Synchronization
 
 /// What the Docker plugin's routes call: the agent (`Agent+Docker.swift`).
 protocol DockerPlugin: Sendable {
@@ -36,57 +35,11 @@ struct PluginServer: Service {
     static let maxBodyBytes = 1 << 20
 
     func run() async throws {
-        guard socketPath != nil || tcpAddress != nil else { throw ControlServerError.noListener }
-        let tcp = try tcpAddress.map { text throws(ControlServerError) in try LoopbackAddress(parsing: text) }
-        if let socketPath { try ControlSocket.prepare(path: socketPath) }
-        let staging = try socketPath.map { path throws(ControlServerError) in try ControlSocket.makeStagingDirectory(beside: path) }
-        defer { if let staging { ControlSocket.removeStaging(staging) } }
-
         let router = Router()
         router.post("{method}") { request, context in try await self.handle(request, context) }
-        let responder = router.buildResponder()
-        let pending = Mutex((staging == nil ? 0 : 1) + (tcp == nil ? 0 : 1))
-        let listening: @Sendable () async -> Void = { [onListening] in
-            let left = pending.withLock { count in
-                count -= 1
-                return count
-            }
-            if left == 0 { await onListening() }
-        }
-        var applications: [Application<RouterResponder<BasicRequestContext>>] = []
-        if let socketPath, let staging {
-            applications.append(Application(
-                responder: responder,
-                configuration: .init(address: .unixDomainSocket(path: ControlSocket.stagedSocket(in: staging)), serverName: nil),
-                onServerRunning: { [logger] channel in
-                    do throws(ControlServerError) {
-                        try ControlSocket.publish(staging: staging, at: socketPath, group: nil)
-                        logger.info("docker plugin listening", metadata: ["docker.plugin_socket": "\(socketPath)"])
-                    } catch {
-                        logger.error("docker plugin socket cannot be published", metadata: ["docker.error": "\(error)"])
-                        try? await channel.close()
-                        return
-                    }
-                    await listening()
-                },
-                logger: logger))
-        }
-        if let tcp {
-            applications.append(Application(
-                responder: responder, configuration: .init(address: .hostname(tcp.host, port: tcp.port), serverName: nil),
-                onServerRunning: { [logger] _ in
-                    logger.info("docker plugin listening", metadata: ["docker.plugin_address": "\(tcp.host):\(tcp.port)"])
-                    await listening()
-                },
-                logger: logger))
-        }
-        defer { if let socketPath { ControlSocket.remove(path: socketPath) } }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for application in applications { group.addTask { try await application.run() } }
-            _ = try await group.next()
-            group.cancelAll()
-            while try await group.next() != nil {}
-        }
+        // Root only (0600): dockerd runs as root, and the protocol has no authentication.
+        try await Listeners.serve(router.buildResponder(), name: "docker plugin", socketPath: socketPath, socketGroup: nil,
+                                  tcpAddress: tcpAddress, logger: logger, onListening: onListening)
     }
 
     private func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
