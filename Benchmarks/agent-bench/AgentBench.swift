@@ -5,6 +5,7 @@
 //   .build/release/agent-bench propagation --hosts 3
 //   .build/release/agent-bench reconcile --endpoints 10000
 //   .build/release/agent-bench idle --hosts 16 --seconds 30
+//   .build/release/agent-bench docker --runs 20 --containers 50
 import ArgumentParser
 import Foundation
 
@@ -13,7 +14,7 @@ struct AgentBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent-bench",
         abstract: "Benchmarks of `grapevine agent` in network namespaces, with a baseline in the same run.",
-        subcommands: [Propagation.self, Reconcile.self, Idle.self])
+        subcommands: [Propagation.self, Reconcile.self, Idle.self, DockerCommand.self])
 }
 
 struct CommonOptions: ParsableArguments {

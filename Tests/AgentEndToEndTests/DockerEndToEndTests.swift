@@ -123,6 +123,14 @@ struct DockerEndToEndTests {
             let c4 = try await Self.runBox(cluster, 2, "c4", network: "blue")
             #expect(![boxes[0].ip, boxes[1].ip].contains(c4.ip))
             #expect(await Self.ping(boxes[0], c4.ip))
+
+            // An address handed out again (h3's next container takes c3's) keeps its MAC, so
+            // c1, which talked to c3, reaches the new holder at the first ping: its ARP cache
+            // is still right.
+            let c5 = try await Self.runBox(cluster, 3, "c5", network: "blue")
+            #expect(c5.ip == boxes[2].ip && c5.mac == boxes[2].mac, "c3 \(boxes[2].ip) \(boxes[2].mac), c5 \(c5.ip) \(c5.mac)")
+            try await waitUntil("h1 holds c5's rows", timeout: 60) { try await cluster.kernelRows(1, vni: 300).unicast[c5.mac] == cluster.underlay(3) }
+            #expect(await Self.ping(boxes[0], c5.ip))
         }
     }
 
