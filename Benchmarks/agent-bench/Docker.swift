@@ -151,7 +151,7 @@ struct DockerBench {
             latest[host] = box
         }
         // Then, on each host, its last container removed (its rows gone everywhere) and a new one
-        // started: it gets the same address with another MAC.
+        // started: it gets the same address, and the same MAC (02:42 + the address).
         for host in 1...hosts {
             guard let old = latest[host] else { continue }
             try remove(old)
@@ -539,9 +539,9 @@ extension DockerBench.Results {
 
         Then, on each host, its last container is removed (`docker rm -f`, and its rows gone from every other
         host's kernel) and a new one is started the same way: it gets the same address
-        (\(reused.filter(\.reusedAddress).count) of \(reused.count) rounds), with another MAC (the driver derives the MAC from
-        the endpoint ID; Docker's `bridge` driver derives it from the address). The residents still have the old MAC in
-        their ARP caches.
+        (\(reused.filter(\.reusedAddress).count) of \(reused.count) rounds) and, since the driver derives the MAC from the
+        address as Docker's `bridge` driver does, the same MAC, which the residents still hold in their ARP caches.
+        (With a MAC per endpoint, as the driver first had, this case took 6.8 to 48.4 s, until those caches expired.)
 
         """
         text += "\n" + Self.table(reused)
