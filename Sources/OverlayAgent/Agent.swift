@@ -70,6 +70,8 @@ public actor Agent {
     var pendingClaims: [BlockKey: Claim] = [:]
     var quarantine: [BlockKey: ContinuousClock.Instant] = [:]
     var lastDockerCollect: ContinuousClock.Instant?
+    /// Networks whose engine call failed or was refused, and when to try again.
+    var dockerBackoff: [VNI: ContinuousClock.Instant] = [:]
     let dockerWake: AsyncStream<Void>.Continuation
     let dockerWakes: AsyncStream<Void>
 

@@ -187,13 +187,13 @@ final class DockerHosts: @unchecked Sendable {
             containers = ids.split(separator: "\n").map(String.init)
             for id in containers { _ = try? run(["runc", "--root", runcRoot, "delete", "-f", id]) }
         }
-        // dockerd's, containerd's and the shims' command lines name the exec root; the agent's
-        // names only the engine socket, and the agent is not dockerd's to stop.
-        let stray = DockerHosts.processes(mentioning: execRoot(host))
+        // Everything naming the host's docker directory is dockerd's, except the agent, which
+        // names its engine socket (`--docker-socket`) and is not dockerd's to stop.
+        let stray = leftovers(host)
         for pid in stray { kill(pid, SIGKILL) }
         // Not our children (shims re-parent to PID 1): wait until they are gone or zombies.
         try? waitBlocking("dockerd h\(host)'s leftover processes exit", timeout: 10) {
-            DockerHosts.processes(mentioning: execRoot(host)).isEmpty
+            self.leftovers(host).isEmpty
         }
         // A killed shim leaves its socket in containerd's fixed directory, named
         // sha256(<containerd address>/<namespace>/<container id>) (containerd 1.6
@@ -387,6 +387,13 @@ final class DockerHosts: @unchecked Sendable {
             if field(entry, 4) == 3 { return false }
         }
         return true
+    }
+
+    private func leftovers(_ host: Int) -> [Int32] {
+        DockerHosts.processes(mentioning: hostDirectory(host) + "/").filter { pid in
+            let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+            return !String(decoding: cmdline, as: UTF8.self).contains("--docker-socket")
+        }
     }
 
     // MARK: Inspection (also used by the tests to prove nothing is left)

@@ -12,6 +12,20 @@ extension Agent {
     /// Seconds between passes when nothing wakes the loop: retries a deletion Docker refused
     /// while containers used the network, and an engine that was down.
     static let dockerSyncInterval: Duration = .seconds(5)
+    /// False while a call about `vni` waits out a refusal: a create or delete dockerd refused
+    /// (a name taken by another network, containers still attached, dockerd away) is tried
+    /// again a sync interval later, not at every replica change.
+    func mayCallDocker(about vni: VNI) -> Bool {
+        if let until = dockerBackoff[vni], ContinuousClock.now < until { return false }
+        return true
+    }
+
+    /// Waits a sync interval before the next call about `vni`; true the first time, so that a
+    /// refusal is logged once, not every interval.
+    func backOff(_ vni: VNI) -> Bool {
+        defer { dockerBackoff[vni] = .now + Self.dockerSyncInterval }
+        return dockerBackoff[vni] == nil
+    }
 
     /// Between two comparisons of this host's endpoints and leases with what dockerd reports,
     /// and how old an endpoint or lease must be before it can be collected (dockerd lists an
@@ -19,20 +33,31 @@ extension Agent {
     static let collectInterval: Duration = .seconds(60)
     static let collectAge: Double = 60
 
+    /// One pass at start, then one per wake-up: a replica change, or the timer every sync
+    /// interval. The stream is read by this one loop for its whole life: a reader cancelled
+    /// while waiting would end the stream (AsyncStream's termination on cancel), and every
+    /// later read would return at once, a busy loop.
     func dockerSyncLoop() async {
         await publishDockerRows()
-        while !Task.isCancelled {
-            await syncDockerNetworks()
-            if lastDockerCollect.map({ ContinuousClock.now - $0 >= Self.collectInterval }) ?? true {
-                lastDockerCollect = .now
-                await collectDockerLeftovers()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [dockerWake] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.dockerSyncInterval)
+                    dockerWake.yield()
+                }
             }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { [dockerWakes] in for await _ in dockerWakes { return } }
-                group.addTask { try? await Task.sleep(for: Self.dockerSyncInterval) }
-                _ = await group.next()
-                group.cancelAll()
-            }
+            await dockerSyncPass()
+            for await _ in dockerWakes { await dockerSyncPass() }
+            group.cancelAll()
+        }
+    }
+
+    func dockerSyncPass() async {
+        metrics.dockerSyncPass()
+        await syncDockerNetworks()
+        if lastDockerCollect.map({ ContinuousClock.now - $0 >= Self.collectInterval }) ?? true {
+            lastDockerCollect = .now
+            await collectDockerLeftovers()
         }
     }
 
@@ -80,6 +105,7 @@ extension Agent {
     }
 
     func createInDocker(_ d: NetworkDefinition) async {
+        guard mayCallDocker(about: d.vni) else { return }
         let request = DockerEngine.CreateNetwork(
             Name: d.name, Driver: Self.dockerDriver, Internal: d.internal,
             IPAM: .init(Driver: Self.dockerDriver, Config: [.init(Subnet: d.subnet.description)]),
@@ -89,29 +115,36 @@ extension Agent {
                 logger.info("docker network made from the cluster's definition", metadata: [
                     "network.name": "\(d.name)", "network.vni": "\(d.vni)", "network.origin": "\(d.origin)",
                 ])
+                dockerBackoff[d.vni] = nil
                 try? await publishDefinition(d)
             } else {
                 metrics.dockerSyncError(operation: "create")
+                guard backOff(d.vni) else { return }
                 logger.warning("a docker network of that name exists already and is not this one", metadata: ["network.name": "\(d.name)", "network.vni": "\(d.vni)"])
             }
         } catch {
             metrics.dockerSyncError(operation: "create")
+            guard backOff(d.vni) else { return }
             logger.info("cannot make a docker network yet", metadata: ["network.name": "\(d.name)", "docker.error": "\(error)"])
         }
     }
 
     func deleteInDocker(_ id: String, _ vni: VNI) async {
+        guard mayCallDocker(about: vni) else { return }
         agentDeleting.insert(vni)
         do {
             if try await dockerEngine.delete(id) {
+                dockerBackoff[vni] = nil
                 logger.info("docker network deleted as the cluster asked", metadata: ["network.vni": "\(vni)"])
             } else {
                 agentDeleting.remove(vni)
+                guard backOff(vni) else { return }
                 logger.info("docker network still in use here; deleted when its containers are gone", metadata: ["network.vni": "\(vni)"])
             }
         } catch {
             agentDeleting.remove(vni)
             metrics.dockerSyncError(operation: "delete")
+            guard backOff(vni) else { return }
             logger.info("cannot delete a docker network yet", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
         }
     }

@@ -70,6 +70,8 @@ public final class AgentMetrics: Sendable {
     private let handlerRuns = Family("handler_runs", "total", "Event handler script runs, by event type and outcome.")
     private let dockerRefusals = Family("docker_refused", "total", "Docker plugin requests refused, by method and reason.")
     private let dockerSyncErrors = Family("docker_sync_errors", "total", "Engine API calls that failed while following the cluster's networks, by operation.")
+    private let dockerSyncRuns = Family("docker_sync_passes", "total", "Passes of the loop that keeps dockerd in step with the cluster's networks.")
+    private let dockerSyncCounter: PromCounter
     private let blockClaims = Family("ipam_block_claims", "total", "Address block claims, by outcome (granted, lost).")
     private let handlerSeconds: ValueHistogram
     /// By event, then result: every combination exists from the start.
@@ -122,6 +124,7 @@ public final class AgentMetrics: Sendable {
     static let handlerBuckets: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60]
 
     public init() {
+        dockerSyncCounter = registry.makeCounter(descriptor: dockerSyncRuns.descriptor)
         handlerSeconds = registry.makeValueHistogram(
             descriptor: Family("handler", "seconds", "Duration of one event handler script run.").descriptor,
             labels: [], buckets: Self.handlerBuckets)
@@ -199,6 +202,9 @@ public final class AgentMetrics: Sendable {
     func dockerSyncError(operation: String) {
         cached(\.dockerSync, operation, family: dockerSyncErrors, label: "operation").increment()
     }
+
+    /// One pass of the Docker sync loop ran (a wake-up or the timer).
+    func dockerSyncPass() { dockerSyncCounter.increment() }
 
     /// A block claim ended: every live member agreed, or not.
     func blockClaimed(granted: Bool) {
