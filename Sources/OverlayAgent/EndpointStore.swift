@@ -52,7 +52,7 @@ struct EndpointStore: Sendable {
         }
     }
 
-    func save(_ contents: Contents) throws(StoreError) {
+    func save(_ contents: Contents, using persistence: PersistenceQueue) async throws(StoreError) {
         let data: Data
         do {
             let encoder = JSONEncoder()
@@ -61,6 +61,6 @@ struct EndpointStore: Sendable {
         } catch {
             throw StoreError("cannot encode the registry: \(error)")
         }
-        try AtomicFile.write(data, to: path)
+        try await persistence.write(data, to: path)
     }
 }

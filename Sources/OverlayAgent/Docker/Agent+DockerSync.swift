@@ -86,7 +86,7 @@ extension Agent {
                     // Keep the tombstone as this host's copy: it deletes the network on hosts
                     // that come back later.
                     dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
-                    try? saveDockerState()
+                    await saveDockerStateReported()
                     try? await publishDefinition(winner)
                 }
                 if let localID { await deleteInDocker(localID, vni) }
@@ -94,7 +94,7 @@ extension Agent {
             }
             if mine.map({ $0.time != winner.time || $0.origin != winner.origin || $0.deleted }) ?? true, localID != nil || mine == nil {
                 dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
-                try? saveDockerState()
+                await saveDockerStateReported()
             }
             if localID == nil {
                 await createInDocker(winner)
@@ -184,6 +184,6 @@ extension Agent {
                 }
             }
         }
-        if changed { try? saveDockerState() }
+        if changed { await saveDockerStateReported() }
     }
 }

@@ -55,7 +55,7 @@ extension Agent {
             if let holder = holderOf(ip, in: vni) ?? leaseHolder(ip, vni) {
                 throw PluginError("address_in_use", "\(ip) is already in use by \(holder)")
             }
-            lease(ip, vni)
+            try await lease(ip, vni)
             // The address's block, when nobody holds it yet, becomes this host's, so that no
             // other host hands out its neighbours as if they were free. A block another host
             // holds lends the address: that host skips addresses held by any endpoint.
@@ -66,7 +66,7 @@ extension Agent {
         }
         for _ in 0..<Self.claimAttempts {
             if let ip = blocks.nextFreeAddress(in: heldBlocks(vni), excluding: { self.isTaken($0, vni) }) {
-                lease(ip, vni)
+                try await lease(ip, vni)
                 return RequestAddressReply(Address: "\(ip)/\(subnet.prefix)")
             }
             try await claimBlock(vni: vni, blocks: blocks)
@@ -77,7 +77,7 @@ extension Agent {
     func releaseAddress(_ request: ReleaseAddressRequest) async {
         guard let subnet = (try? Subnet(request.PoolID)), let vni = vniOfPool(subnet), let ip = IPAddress(request.Address) else { return }
         dockerState.leases[String(vni.value)]?[ip.description] = nil
-        try? saveDockerState()
+        await saveDockerStateReported()
     }
 
     func vniOfPool(_ subnet: Subnet) -> VNI? {
@@ -91,9 +91,14 @@ extension Agent {
         (dockerState.blocks[String(vni.value)] ?? [:]).keys.compactMap(UInt32.init).sorted()
     }
 
-    func lease(_ ip: IPAddress, _ vni: VNI) {
+    /// Records the lease on disk before the address is handed out.
+    /// - Throws: `PluginError` `store` when the write fails; the lease is then undone.
+    func lease(_ ip: IPAddress, _ vni: VNI) async throws(PluginError) {
         dockerState.leases[String(vni.value), default: [:]][ip.description] = Date().timeIntervalSince1970
-        try? saveDockerState()
+        do { try await saveDockerState() } catch {
+            dockerState.leases[String(vni.value)]?[ip.description] = nil
+            throw PluginError("store", "cannot record the lease of \(ip): \(error)")
+        }
     }
 
     func leaseHolder(_ ip: IPAddress, _ vni: VNI) -> String? {
@@ -129,7 +134,9 @@ extension Agent {
         // A member's earlier claim may have arrived (as an answer or a row) while asking.
         if granted, pendingClaims[key] == claim {
             dockerState.blocks[String(vni.value), default: [:]][String(index)] = claim.time
-            try? saveDockerState()
+            do { try await saveDockerState() } catch {
+                throw PluginError("store", "cannot record the block claimed: \(error)")
+            }
             metrics.blockClaimed(granted: true)
             logger.info("address block claimed", metadata: ["network.vni": "\(vni)", "ipam.block": "\(index)", "ipam.time": "\(claim.time)"])
             return

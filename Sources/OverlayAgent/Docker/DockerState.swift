@@ -70,11 +70,11 @@ struct DockerStore: Sendable {
         return state
     }
 
-    func save(_ state: DockerState) throws(StoreError) {
+    func save(_ state: DockerState, using persistence: PersistenceQueue) async throws(StoreError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let data: Data
         do { data = try encoder.encode(state) } catch { throw StoreError("\(path): \(error)") }
-        try AtomicFile.write(data, to: path)
+        try await persistence.write(data, to: path)
     }
 }
