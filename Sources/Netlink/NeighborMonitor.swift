@@ -208,6 +208,11 @@ private final class MonitorReader: @unchecked Sendable {
             default: break
             }
         }
+        // The bridge announces a port leaving it as an AF_BRIDGE RTM_DELLINK of the port: the
+        // device is still there, on no bridge.
+        if payload[0] == familyBridge, message.type == typeDeleteLink {
+            return LinkEvent(ifindex: ifindex, name: name, masterIndex: nil, isUp: flags & UInt32(IFF_UP) != 0, removed: false)
+        }
         return LinkEvent(ifindex: ifindex, name: name, masterIndex: master, isUp: flags & UInt32(IFF_UP) != 0,
                          removed: message.type == typeDeleteLink)
     }

@@ -26,8 +26,10 @@ extension VXLANTable {
     public func learnedBridgeMACs(port ifindex: Int32) throws(NetlinkError) -> [MACAddress] {
         var macs: [MACAddress] = []
         try dump(family: familyBridge, ifindex: ifindex, operation: "dump bridge fdb") { payload in
+            // The bridge's rows carry no NTF_SELF (nor NTF_MASTER: `bridge` prints "master" from
+            // NDA_MASTER); the VXLAN driver's own rows carry NTF_SELF.
             guard let message = NeighborMessage(payload), message.ifindex == ifindex,
-                  message.flags & flagMaster != 0, message.flags & flagSelf == 0,
+                  message.flags & flagSelf == 0,
                   message.state & UInt16(NUD_PERMANENT | NUD_NOARP) == 0, let mac = message.mac else { return }
             macs.append(mac)
         } restart: { macs.removeAll(keepingCapacity: true) }

@@ -98,13 +98,15 @@ extension Agent {
     @discardableResult
     func ensureDevice(_ device: NetworkDevice) async throws(NetlinkError) -> EnsuredDevice {
         let vni = device.network.vni
+        // Devices made at start or for a new network are not repairs.
+        let known = deviceIndexes.values.contains(vni)
         let ensured = try await kernel.ensure(device, restoring: bridgePorts[vni] ?? [])
         for (index, owner) in bridgeIndexes where owner == vni && index != ensured.bridgeIndex { bridgeIndexes[index] = nil }
         for (index, owner) in deviceIndexes where owner == vni && index != ensured.vxlanIndex { deviceIndexes[index] = nil }
         bridgeIndexes[ensured.bridgeIndex] = vni
         deviceIndexes[ensured.vxlanIndex] = vni
         bridgePorts[vni] = ensured.ports
-        if ensured.repaired {
+        if ensured.repaired, known {
             logger.warning("network devices repaired", metadata: [
                 "network.name": "\(device.network.name)", "network.bridge_created": "\(ensured.bridgeCreated)",
                 "network.device_created": "\(ensured.outcome == .created)", "network.ports_restored": "\(ensured.restored)",

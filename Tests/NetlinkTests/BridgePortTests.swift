@@ -51,6 +51,19 @@ import Testing
                 if case .link(let l) = $0 { return l.ifindex == vx && l.masterIndex == nil && l.name == "vx0" } else { return false }
             }
             #expect(seenDetached != nil)
+            // Leaving a bridge is never reported as the device's deletion.
+            let leaving = try NeighborMonitor(namespace: .named(ns), links: true)
+            try host.links.attach("vx0", toBridge: "br0")
+            try sh("ip", "-n", ns, "link", "set", "vx0", "nomaster")
+            try host.links.setUp("vx0", false)
+            let leavingEvents = await firstEvent(leaving, within: 5) {
+                if case .link(let l) = $0 { return l.ifindex == vx && (l.removed || !l.isUp) } else { return false }
+            }
+            guard case .link(let left) = leavingEvents else {
+                Issue.record("no event for vx0")
+                return
+            }
+            #expect(!left.removed)
 
             let deleted = try NeighborMonitor(namespace: .named(ns), links: true)
             try host.links.delete("br0")
