@@ -202,7 +202,10 @@ extension Agent {
             do {
                 let monitor = try NeighborMonitor(links: true)
                 opened += 1
-                if opened > 1 { schedule(all: .drift) }
+                if opened > 1 {
+                    for vni in devices.keys { ensureWanted.insert(vni) }
+                    schedule(all: .drift)
+                }
                 for try await event in monitor { handle(event) }
                 guard !Task.isCancelled else { return }
                 monitorEnded("finished", "the notification stream ended")
@@ -217,7 +220,6 @@ extension Agent {
     }
 
     private func monitorEnded(_ cause: String, _ error: String) {
-        monitorEnds += 1
         metrics.monitorEnded(cause: cause)
         logger.error("kernel notification monitor ended; restarting it and reconciling every network",
                      metadata: ["monitor.cause": "\(cause)", "monitor.error": "\(error)"])

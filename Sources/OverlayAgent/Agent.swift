@@ -74,7 +74,6 @@ public actor Agent {
     /// Per network: the backoff of its failed reconciles, and whether a retry is waiting.
     var retryBackoff: [VNI: Backoff] = [:]
     var retryWaiting: Set<VNI> = []
-    var monitorEnds: UInt64 = 0
     /// Until then, own kernel rows are kept even when not desired; nil until the first join.
     var keepOwnRowsUntil: ContinuousClock.Instant?
     /// The version of this host's own row written just after the join: once the replica
