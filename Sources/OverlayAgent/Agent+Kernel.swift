@@ -128,7 +128,7 @@ extension Agent {
         guard floodOwned[vni] != owned || !floodRecordLoaded else { return }
         floodOwned[vni] = owned
         do {
-            try await persistence.write(try FloodRecord(floodOwned).encoded(), to: FloodRecord.path(in: configuration.dataDir))
+            try await persistence.write(json: FloodRecord(floodOwned), to: FloodRecord.path(in: configuration.dataDir))
             floodRecordLoaded = true
         } catch {
             metrics.storeError(file: "flood")

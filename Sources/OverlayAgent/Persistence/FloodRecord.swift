@@ -48,10 +48,4 @@ struct FloodRecord: Codable, Sendable, Equatable {
             throw StoreError("\(path) is not a valid flood record: \(error)")
         }
     }
-
-    func encoded() throws(StoreError) -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do { return try encoder.encode(self) } catch { throw StoreError("cannot encode the flood record: \(error)") }
-    }
 }

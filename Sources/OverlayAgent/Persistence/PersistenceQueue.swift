@@ -25,6 +25,31 @@ final class PersistenceQueue: Sendable {
         try result.get()
     }
 
+    /// Encodes `value` as sorted, indented JSON and writes it to `path` atomically, both on the
+    /// persistence thread: encoding thousands of entries is milliseconds the caller's actor
+    /// and the cooperative pool should not spend.
+    /// - Throws: `StoreError` for a value that does not encode or a write that fails.
+    func write<T: Encodable & Sendable>(json value: T, to path: String) async throws(StoreError) {
+        let result: Result<Void, StoreError> = await withCheckedContinuation { continuation in
+            queue.async {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                do {
+                    let data = try encoder.encode(value)
+                    do throws(StoreError) {
+                        try AtomicFile.write(data, to: path)
+                        continuation.resume(returning: .success(()))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                } catch {
+                    continuation.resume(returning: .failure(StoreError("cannot encode \(path): \(error)")))
+                }
+            }
+        }
+        try result.get()
+    }
+
     /// Writes `data` to `path` without waiting, for callers that must not block or suspend
     /// (a callback on the gossip event loop); `done` gets the outcome on the queue's thread.
     func submit(_ data: Data, to path: String, done: @escaping @Sendable (StoreError?) -> Void) {
