@@ -76,7 +76,7 @@ extension Agent: DockerPlugin {
             let id = request.NetworkID
             Task { await self.nameDockerNetwork(id: id, vni: vni) }
         } else {
-            try? await publishDefinition(definition)
+            await publishReported("definition") { try await self.publishDefinition(definition) }
         }
         logger.info("docker network created", metadata: [
             "docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)", "network.subnet": "\(subnet)",
@@ -145,10 +145,11 @@ extension Agent: DockerPlugin {
             stored.time = dockerState.clock
             stored.origin = configuration.name
             dockerState.definitions[String(raw)] = stored
-            if let definition = stored.definition { try? await publishDefinition(definition) }
+            if let definition = stored.definition { await publishReported("definition") { try await self.publishDefinition(definition) } }
         }
         for key in dockerState.blocks[String(raw)]?.keys.compactMap(UInt32.init) ?? [] {
-            try? await node.deleteRow(table: OverlayRow.table, key: OverlayRow.block(BlockClaim(vni: vni, index: key, claim: Claim(time: 0, owner: configuration.name))).stateKey)
+            let key = OverlayRow.block(BlockClaim(vni: vni, index: key, claim: Claim(time: 0, owner: configuration.name))).stateKey
+            await publishReported("delete block") { try await self.node.deleteRow(table: OverlayRow.table, key: key) }
         }
         dockerState.blocks[String(raw)] = nil
         dockerState.leases[String(raw)] = nil
@@ -235,9 +236,16 @@ extension Agent: DockerPlugin {
         for _ in 0..<30 {
             try? await Task.sleep(for: .seconds(1))
             guard let record = dockerState.endpoints[id] else { return }
-            guard let listed = try? await dockerEngine.network(network),
-                  let container = listed.Containers?.values.first(where: { $0.EndpointID == id }) else { continue }
-            let name = container.Name.hasPrefix("/") ? String(container.Name.dropFirst()) : container.Name
+            let listedName: String
+            do {
+                guard let listed = try await dockerEngine.network(network),
+                      let container = listed.Containers?.values.first(where: { $0.EndpointID == id }) else { continue }
+                listedName = container.Name
+            } catch {
+                logger.debug("docker network not listed", metadata: ["docker.network_id": "\(network)", "docker.error": "\(error)"])
+                continue
+            }
+            let name = listedName.hasPrefix("/") ? String(listedName.dropFirst()) : listedName
             let key = EndpointKey(network: record.vni, mac: record.mac)
             guard var stored = local[key], stored.name != name, !name.isEmpty, name.utf8.count <= 255 else { return }
             stored.name = name
@@ -305,6 +313,16 @@ extension Agent: DockerPlugin {
 
     /// Writes `docker.json` on the persistence thread and returns once it is on disk.
     /// - Throws: `StoreError`, also counted and logged here.
+    /// A publish whose failure no caller can act on (the plugin call it belongs to has no error
+    /// to give, or has already succeeded): counted and logged; the Docker rows are published
+    /// again at the next start and sync pass.
+    func publishReported(_ operation: String, _ body: () async throws -> Void) async {
+        do { try await body() } catch {
+            metrics.publishError(operation: operation)
+            logger.warning("gossip publish failed", metadata: ["publish.operation": "\(operation)", "publish.error": "\(error)"])
+        }
+    }
+
     func saveDockerState() async throws(StoreError) {
         do { try await dockerStore.save(dockerState, using: persistence) } catch {
             metrics.storeError(file: "docker")

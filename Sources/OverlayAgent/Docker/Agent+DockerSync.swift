@@ -71,7 +71,7 @@ extension Agent {
                     logger.warning("cannot set up a docker network's devices", metadata: ["network.vni": "\(stored.vni)", "docker.error": "\(error)"])
                 }
             }
-            if !definition.name.isEmpty { try? await publishDefinition(definition) }
+            if !definition.name.isEmpty { await publishReported("definition") { try await self.publishDefinition(definition) } }
         }
         await publishBlocks()
     }
@@ -87,7 +87,7 @@ extension Agent {
                     // that come back later.
                     dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
                     await saveDockerStateReported()
-                    try? await publishDefinition(winner)
+                    await publishReported("definition") { try await self.publishDefinition(winner) }
                 }
                 if let localID { await deleteInDocker(localID, vni) }
                 continue
@@ -99,7 +99,7 @@ extension Agent {
             if localID == nil {
                 await createInDocker(winner)
             } else if mine?.time != winner.time || mine?.origin != winner.origin {
-                try? await publishDefinition(winner)
+                await publishReported("definition") { try await self.publishDefinition(winner) }
             }
         }
     }
@@ -116,7 +116,7 @@ extension Agent {
                     "network.name": "\(d.name)", "network.vni": "\(d.vni)", "network.origin": "\(d.origin)",
                 ])
                 dockerBackoff[d.vni] = nil
-                try? await publishDefinition(d)
+                await publishReported("definition") { try await self.publishDefinition(d) }
             } else {
                 metrics.dockerSyncError(operation: "create")
                 guard backOff(d.vni) else { return }

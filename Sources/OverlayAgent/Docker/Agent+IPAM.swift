@@ -60,7 +60,10 @@ extension Agent {
             // other host hands out its neighbours as if they were free. A block another host
             // holds lends the address: that host skips addresses held by any endpoint.
             if let index = blocks.index(of: ip), !isClaimed(vni, index) {
-                try? await claimBlock(vni: vni, blocks: blocks, index: index)
+                do { try await claimBlock(vni: vni, blocks: blocks, index: index) } catch {
+                    logger.info("the block of a chosen address is not claimed; the address stays lent",
+                                metadata: ["network.vni": "\(vni)", "ipam.block": "\(index)", "ipam.error": "\(error.message)"])
+                }
             }
             return RequestAddressReply(Address: "\(ip)/\(subnet.prefix)")
         }
@@ -142,7 +145,7 @@ extension Agent {
             return
         }
         metrics.blockClaimed(granted: false)
-        try? await node.deleteRow(table: OverlayRow.table, key: row.stateKey)
+        await publishReported("delete block") { try await self.node.deleteRow(table: OverlayRow.table, key: row.stateKey) }
         logger.info("address block claim lost", metadata: ["network.vni": "\(vni)", "ipam.block": "\(index)"])
     }
 
@@ -216,7 +219,7 @@ extension Agent {
             for (indexText, time) in held {
                 guard let index = UInt32(indexText) else { continue }
                 let row = OverlayRow.block(BlockClaim(vni: vni, index: index, claim: Claim(time: time, owner: configuration.name)))
-                if let value = try? row.value() { _ = try? await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: value) }
+                await publishReported("block") { try await self.node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value()) }
             }
         }
     }

@@ -73,6 +73,7 @@ public final class AgentMetrics: Sendable {
     private let dockerSyncRuns = Family("docker_sync_passes", "total", "Passes of the loop that keeps dockerd in step with the cluster's networks.")
     private let dockerSyncCounter: PromCounter
     private let monitorEnds = Family("kernel_monitor_ends", "total", "Times the kernel notification monitor ended and was restarted, by cause (error, finished, open).")
+    private let publishErrors = Family("publish_errors", "total", "Gossip publishes no caller could be told of that failed, by operation.")
     private let storeErrors = Family("store_errors", "total", "Writes of the data directory's files that failed, by file.")
     private let blockClaims = Family("ipam_block_claims", "total", "Address block claims, by outcome (granted, lost).")
     private let handlerSeconds: ValueHistogram
@@ -107,6 +108,7 @@ public final class AgentMetrics: Sendable {
         var blockClaims: [String: PromCounter] = [:]
         var monitorEnds: [String: PromCounter] = [:]
         var storeErrors: [String: PromCounter] = [:]
+        var publishErrors: [String: PromCounter] = [:]
     }
 
     /// The metrics of one network.
@@ -211,6 +213,11 @@ public final class AgentMetrics: Sendable {
     /// (`open`); the agent restarts it and reconciles every network.
     func monitorEnded(cause: String) {
         cached(\.monitorEnds, cause, family: monitorEnds, label: "cause").increment()
+    }
+
+    /// A gossip publish no caller could be told of failed (`definition`, `block`, `delete block`).
+    func publishError(operation: String) {
+        cached(\.publishErrors, operation, family: publishErrors, label: "operation").increment()
     }
 
     /// A write of `file` (`endpoints`, `docker`, `keyring`, `flood`) in the data directory failed.
