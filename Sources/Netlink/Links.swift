@@ -111,6 +111,23 @@ extension LinkSocket {
         return info(of: object)
     }
 
+    /// Every device of the namespace.
+    public func links() throws(NetlinkError) -> [LinkInfo] {
+        var cache: OpaquePointer?
+        try libnlCheck("list links", rtnl_link_alloc_cache(handle, AF_UNSPEC, &cache))
+        guard let cache else { return [] }
+        defer { nl_cache_free(cache) }
+        var result: [LinkInfo] = []
+        var object = nl_cache_get_first(cache)
+        while let current = object {
+            // The cache owns its objects; the wrapper releases the reference taken here.
+            nl_object_get(current)
+            result.append(info(of: LinkObject(current)))
+            object = nl_cache_get_next(current)
+        }
+        return result
+    }
+
     /// Attaches `name` to the bridge `bridge`. libnl reads the device back to confirm that the
     /// kernel really changed its master, which turns a silent refusal into an error.
     public func attach(_ name: String, toBridge bridge: String) throws(NetlinkError) {

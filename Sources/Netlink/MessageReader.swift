@@ -10,20 +10,25 @@ struct RawMessage {
 }
 
 /// Walks the messages in `buffer[0..<count]`, stopping at the first malformed header.
-func forEachMessage(in buffer: UnsafeRawBufferPointer, _ body: (RawMessage) throws(NetlinkError) -> Bool) throws(NetlinkError) {
+///
+/// - Returns: false when it stopped at a malformed header (what followed it is lost), true
+///   when every byte was walked or `body` asked to stop.
+@discardableResult
+func forEachMessage(in buffer: UnsafeRawBufferPointer, _ body: (RawMessage) throws(NetlinkError) -> Bool) throws(NetlinkError) -> Bool {
     let headerSize = MemoryLayout<nlmsghdr>.size
     var offset = 0
     while offset + headerSize <= buffer.count {
         let length = Int(buffer.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-        guard length >= headerSize, offset + length <= buffer.count else { return }
+        guard length >= headerSize, offset + length <= buffer.count else { return false }
         let message = RawMessage(
             type: buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self),
             flags: buffer.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self),
             sequence: buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self),
             payload: UnsafeRawBufferPointer(rebasing: buffer[(offset + headerSize)..<(offset + length)]))
-        guard try body(message) else { return }
+        guard try body(message) else { return true }
         offset += (length + 3) & ~3
     }
+    return offset >= buffer.count
 }
 
 /// Calls `body(type, value)` for each route attribute in `bytes`, ignoring a truncated tail.

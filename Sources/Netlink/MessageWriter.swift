@@ -57,6 +57,27 @@ final class MessageWriter {
         count += MemoryLayout<ndmsg>.size
     }
 
+    /// An `ifinfomsg` for a link request (RTM_SETLINK) on device `ifindex`.
+    func putLinkHeader(family: UInt8, ifindex: Int32) {
+        reserve(16)
+        base.advanced(by: count).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        base.storeBytes(of: family, toByteOffset: count, as: UInt8.self)
+        base.storeBytes(of: ifindex, toByteOffset: count + 4, as: Int32.self)
+        count += 16
+    }
+
+    /// Opens a nested attribute (NLA_F_NESTED); returns the offset `endNested` takes.
+    func beginNested(_ type: UInt16) -> Int {
+        let start = count
+        _ = attributeHeader(type | UInt16(NLA_F_NESTED), length: 0)
+        return start
+    }
+
+    /// Closes the nested attribute opened at `start`, patching its length.
+    func endNested(_ start: Int) {
+        base.storeBytes(of: UInt16(count - start), toByteOffset: start, as: UInt16.self)
+    }
+
     /// Writes an attribute header for `length` payload bytes and returns where the payload goes.
     private func attributeHeader(_ type: UInt16, length: Int) -> Int {
         reserve(4 + length + 4)

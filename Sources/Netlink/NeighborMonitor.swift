@@ -1,14 +1,18 @@
 import CNetlink
 import Glibc
 
-/// A change to FDB or neighbour rows, as the kernel announced it.
+/// A change to FDB or neighbour rows, or to a device, as the kernel announced it.
 public enum NeighborEvent: Sendable, Hashable, CustomStringConvertible {
     case fdbAdded(FDBRow)
     case fdbRemoved(FDBRow)
     case neighborAdded(NeighborRow)
     case neighborRemoved(NeighborRow)
-    /// Notifications were dropped (the socket overflowed, or the consumer fell too far behind):
-    /// what came before is no longer a complete picture, so dump and reconcile.
+    /// A device appeared, changed (up, down, attached to or detached from a bridge) or was
+    /// deleted; only from a monitor made with `links: true`.
+    case link(LinkEvent)
+    /// Notifications were dropped (the socket overflowed, a buffer the kernel sent could not be
+    /// parsed, or the consumer fell too far behind): what came before is no longer a complete
+    /// picture, so dump and reconcile.
     case eventsLost
 
     public var description: String {
@@ -17,8 +21,33 @@ public enum NeighborEvent: Sendable, Hashable, CustomStringConvertible {
         case .fdbRemoved(let row): return "removed \(row)"
         case .neighborAdded(let row): return "added \(row)"
         case .neighborRemoved(let row): return "removed \(row)"
+        case .link(let event): return "\(event)"
         case .eventsLost: return "events lost"
         }
+    }
+}
+
+/// A device as an RTM_NEWLINK / RTM_DELLINK notification shows it.
+public struct LinkEvent: Sendable, Hashable, CustomStringConvertible {
+    public var ifindex: Int32
+    public var name: String
+    /// The bridge (or other master) the device is attached to; nil when it is on none.
+    public var masterIndex: Int32?
+    public var isUp: Bool
+    /// The device was deleted.
+    public var removed: Bool
+
+    public init(ifindex: Int32, name: String, masterIndex: Int32?, isUp: Bool, removed: Bool) {
+        self.ifindex = ifindex
+        self.name = name
+        self.masterIndex = masterIndex
+        self.isUp = isUp
+        self.removed = removed
+    }
+
+    public var description: String {
+        removed ? "link \(name) (\(ifindex)) deleted"
+            : "link \(name) (\(ifindex)) \(isUp ? "up" : "down") master \(masterIndex.map { "\($0)" } ?? "none")"
     }
 }
 
@@ -27,33 +56,41 @@ public enum NeighborEvent: Sendable, Hashable, CustomStringConvertible {
 /// Subscribed when created: nothing that happens after `init` returns is missed without an
 /// `.eventsLost` in its place. A dedicated thread reads the socket, so a slow consumer does not
 /// stall the kernel's queue; the thread stops when the sequence is dropped or its task cancelled.
+///
+/// The sequence ends only by throwing the `NetlinkError` that stopped the thread (a receive or
+/// `poll` that failed): a consumer that must keep following the kernel makes a new monitor
+/// and resyncs, since everything between the two is unseen.
 public struct NeighborMonitor: AsyncSequence, Sendable {
     public typealias Element = NeighborEvent
+    public typealias Failure = any Error
 
-    private let stream: AsyncStream<NeighborEvent>
+    private let stream: AsyncThrowingStream<NeighborEvent, any Error>
 
     /// - Parameters:
     ///   - device: only events for this ifindex; nil for every device.
     ///   - receiveBuffer: kernel socket buffer in bytes; small values make overflow (and thus
     ///     `.eventsLost`) likely, which the tests use on purpose.
     ///   - bufferedEvents: events held for a slow consumer before `.eventsLost` replaces them.
+    ///   - links: also report devices (`.link`), every device of the namespace whatever `device` says.
     public init(namespace: NetworkNamespace = .current, device: Int32? = nil, ownership: Ownership = Ownership(),
-                receiveBuffer: Int = 4 << 20, bufferedEvents: Int = 1 << 16) throws(NetlinkError) {
-        let socket = try RouteSocket(namespace: namespace, groups: UInt32(RTMGRP_NEIGH),
+                receiveBuffer: Int = 4 << 20, bufferedEvents: Int = 1 << 16, links: Bool = false) throws(NetlinkError) {
+        let groups = UInt32(RTMGRP_NEIGH) | (links ? UInt32(RTMGRP_LINK) : 0)
+        let socket = try RouteSocket(namespace: namespace, groups: groups,
                                      receiveBuffer: receiveBuffer, sendBuffer: 64 << 10)
         let wake = try WakeUp()
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: NeighborEvent.self, bufferingPolicy: .bufferingOldest(Swift.max(1, bufferedEvents)))
+        let (stream, continuation) = AsyncThrowingStream.makeStream(
+            of: NeighborEvent.self, throwing: (any Error).self,
+            bufferingPolicy: .bufferingOldest(Swift.max(1, bufferedEvents)))
         let reader = MonitorReader(socket: socket, wake: wake, device: device, ownership: ownership,
                                    continuation: continuation)
-        continuation.onTermination = { @Sendable (_: AsyncStream<NeighborEvent>.Continuation.Termination) in
+        continuation.onTermination = { @Sendable (_: AsyncThrowingStream<NeighborEvent, any Error>.Continuation.Termination) in
             wake.signal()
         }
         try reader.start()
         self.stream = stream
     }
 
-    public func makeAsyncIterator() -> AsyncStream<NeighborEvent>.AsyncIterator {
+    public func makeAsyncIterator() -> AsyncThrowingStream<NeighborEvent, any Error>.AsyncIterator {
         stream.makeAsyncIterator()
     }
 }
@@ -65,11 +102,11 @@ private final class MonitorReader: @unchecked Sendable {
     private let wake: WakeUp
     private let device: Int32?
     private let ownership: Ownership
-    private let continuation: AsyncStream<NeighborEvent>.Continuation
+    private let continuation: AsyncThrowingStream<NeighborEvent, any Error>.Continuation
     private var lostPending = false
 
     init(socket: RouteSocket, wake: WakeUp, device: Int32?, ownership: Ownership,
-         continuation: AsyncStream<NeighborEvent>.Continuation) {
+         continuation: AsyncThrowingStream<NeighborEvent, any Error>.Continuation) {
         self.socket = socket
         self.wake = wake
         self.device = device
@@ -94,9 +131,10 @@ private final class MonitorReader: @unchecked Sendable {
 
     private func run() {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 8)
+        var failure: NetlinkError?
         defer {
             buffer.deallocate()
-            continuation.finish()
+            continuation.finish(throwing: failure)
         }
         var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: wake.readEnd, events: Int16(POLLIN), revents: 0)]
@@ -106,6 +144,7 @@ private final class MonitorReader: @unchecked Sendable {
             let ready = poll(&fds, 2, -1)
             if ready < 0 {
                 if errno == EINTR { continue }
+                failure = NetlinkError.lastSystemError("monitor: poll")
                 return
             }
             if fds[1].revents != 0 { return }
@@ -114,6 +153,7 @@ private final class MonitorReader: @unchecked Sendable {
             do {
                 received = try socket.receive(into: buffer, operation: "monitor")
             } catch {
+                failure = error
                 return
             }
             switch received {
@@ -122,10 +162,12 @@ private final class MonitorReader: @unchecked Sendable {
             case .overflow:
                 deliver(.eventsLost)
             case .bytes(let count):
-                try? forEachMessage(in: UnsafeRawBufferPointer(rebasing: buffer[0..<count])) { message in
+                // A buffer that cannot be walked to its end lost what followed the bad header.
+                let complete = (try? forEachMessage(in: UnsafeRawBufferPointer(rebasing: buffer[0..<count])) { message in
                     if let event = decode(message) { deliver(event) }
                     return true
-                }
+                }) ?? false
+                if !complete { deliver(.eventsLost) }
             }
         }
     }
@@ -135,6 +177,7 @@ private final class MonitorReader: @unchecked Sendable {
         switch message.type {
         case typeNewNeighbor: added = true
         case typeDeleteNeighbor: added = false
+        case typeNewLink, typeDeleteLink: return decodeLink(message).map(NeighborEvent.link)
         default: return nil
         }
         guard let parsed = NeighborMessage(message.payload) else { return nil }
@@ -146,6 +189,32 @@ private final class MonitorReader: @unchecked Sendable {
             return added ? .neighborAdded(row) : .neighborRemoved(row)
         }
         return nil
+    }
+
+    /// An RTM_NEWLINK / RTM_DELLINK: `ifinfomsg` (16 bytes), then IFLA_IFNAME and IFLA_MASTER.
+    private func decodeLink(_ message: RawMessage) -> LinkEvent? {
+        let payload = message.payload
+        guard payload.count >= 16 else { return nil }
+        let ifindex = payload.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+        let flags = payload.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        var name = ""
+        var master: Int32?
+        forEachAttribute(in: payload, from: 16) { type, value in
+            switch type {
+            case attrLinkName: name = String(decoding: value.prefix(while: { $0 != 0 }), as: UTF8.self)
+            case attrLinkMaster where value.count >= 4:
+                let index = value.loadUnaligned(as: Int32.self)
+                master = index > 0 ? index : nil
+            default: break
+            }
+        }
+        // The bridge announces a port leaving it as an AF_BRIDGE RTM_DELLINK of the port: the
+        // device is still there, on no bridge.
+        if payload[0] == familyBridge, message.type == typeDeleteLink {
+            return LinkEvent(ifindex: ifindex, name: name, masterIndex: nil, isUp: flags & UInt32(IFF_UP) != 0, removed: false)
+        }
+        return LinkEvent(ifindex: ifindex, name: name, masterIndex: master, isUp: flags & UInt32(IFF_UP) != 0,
+                         removed: message.type == typeDeleteLink)
     }
 
     /// When the consumer's buffer is full, events are dropped and one `.eventsLost` takes their

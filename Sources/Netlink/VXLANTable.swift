@@ -11,9 +11,9 @@ public final class VXLANTable {
     /// request queues an error for us, so this bounds what the receive buffer must hold.
     public let requestsPerSend: Int
 
-    private let socket: RouteSocket
-    private let writer = MessageWriter(capacity: 256 << 10)
-    private let receiveBuffer: UnsafeMutableRawBufferPointer
+    let socket: RouteSocket
+    let writer = MessageWriter(capacity: 256 << 10)
+    let receiveBuffer: UnsafeMutableRawBufferPointer
 
     public init(namespace: NetworkNamespace = .current, ownership: Ownership = Ownership(),
                 requestsPerSend: Int = 256) throws(NetlinkError) {
@@ -165,7 +165,7 @@ public final class VXLANTable {
 
     /// Runs one RTM_GETNEIGH dump, restarting (a bounded number of times) when the kernel says
     /// the table changed under it (NLM_F_DUMP_INTR), since the result would be inconsistent.
-    private func dump(family: UInt8, ifindex: Int32, operation: String,
+    func dump(family: UInt8, ifindex: Int32, operation: String,
                       row: (UnsafeRawBufferPointer) -> Void, restart: () -> Void) throws(NetlinkError) {
         for _ in 0..<5 {
             let sequence = socket.reserveSequences(1)

@@ -20,7 +20,7 @@ extension Agent: AgentControl {
         guard !seeds.isEmpty else { throw .badRequest("bad_request", "no seed given") }
         do {
             let n = try await node.join(seeds, replayEvents: replay)
-            joinedCluster()
+            await joinedCluster()
             return n
         } catch {
             throw Self.agentError(error)
@@ -164,7 +164,7 @@ extension Agent: AgentControl {
             guard let o = try await kernel.observe(device) else {
                 throw AgentError.internalError("kernel", "device \(device.network.device) is missing")
             }
-            observed = o.rows
+            observed = o.rows.owningFlood(ownFlood(config.vni))
         } catch let e as AgentError {
             throw e
         } catch {

@@ -5,9 +5,11 @@ import Overlay
 
 extension Agent {
     /// Publishes the host row: this host's VTEP and the networks it takes part in.
-    func publishHostRow() async throws {
+    /// - Returns: the row's version.
+    @discardableResult
+    func publishHostRow() async throws -> UInt64 {
         let row = OverlayRow.host(vtep: vtep, networks: Set(devices.keys))
-        try await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value())
+        return try await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value())
     }
 
     func publish(_ stored: StoredEndpoint) async throws {
@@ -24,7 +26,10 @@ extension Agent {
 
     /// Registers, persists and publishes a local endpoint (`AgentControl.addEndpoint`).
     /// The registry is written (and flushed) before the row is published, so a crash between
-    /// the two republishes it at the next start; a failed publish undoes the registry write.
+    /// the two republishes it at the next start; a failed write or publish undoes this
+    /// endpoint's registration (and nothing of any other caller's) and is the caller's error.
+    /// Then the bridge forgets what it learned for the MAC on the VXLAN port: the MAC is local
+    /// now, and such a row would send its frames into the overlay.
     func registerEndpoint(_ request: EndpointRequest) async throws(AgentError) -> EndpointView {
         guard let network = networksByName[request.network] else {
             throw .notFound("unknown_network", "no network named '\(request.network)' (configured: \(networksByName.keys.sorted().joined(separator: ", ")))")
@@ -51,21 +56,43 @@ extension Agent {
         } catch {
             throw .badRequest("bad_request", "\(error)")
         }
-        let before = local
         local[key] = stored
         do {
-            try saveRegistry()
+            try await saveRegistry()
             try await publish(stored)
         } catch {
-            local = before
-            try? saveRegistry()
+            local[key] = nil
+            await saveRegistry(undoing: "add")
             throw Self.agentError(error)
         }
         logger.info("endpoint added", metadata: ["endpoint.network": "\(network.name)", "endpoint.mac": "\(mac)",
                                                  "endpoint.ip": "\(ipv4.map { "\($0)" } ?? "-")"])
+        if let device = devices[network.vni] {
+            do { try await kernel.forgetLearned(mac, on: device) } catch {
+                netlinkError("forget learned", error)
+                ensureWanted.insert(network.vni)
+                schedule(network.vni, .error)
+            }
+        }
+        announce([ipv4, ipv6].compactMap { $0 }, at: mac, in: network.vni)
         replicaChanged = true
         wake.yield()
         return view(stored)
+    }
+
+    /// Announces that `ips` are at `mac` to the containers of every other host in the network
+    /// (`AddressAnnouncement`), so that one that cached another MAC for them (the address moved)
+    /// follows at once. A failed send is logged: caches then follow when they expire.
+    func announce(_ ips: [IPAddress], at mac: MACAddress, in vni: VNI) {
+        let vteps = (desired.networks[vni]?.flood ?? []).sorted()
+        guard !vteps.isEmpty else { return }
+        for ip in ips {
+            let failed = AddressAnnouncement.send(AddressAnnouncement.frame(ip, at: mac), vni: vni.value,
+                                                  to: vteps, port: UInt16(configuration.vxlanPort))
+            for (vtep, error) in failed {
+                logger.warning("address announcement not sent", metadata: ["endpoint.ip": "\(ip)", "announce.vtep": "\(vtep)", "announce.error": "\(error)"])
+            }
+        }
     }
 
     func unregisterEndpoint(network name: String, mac text: String) async throws(AgentError) {
@@ -73,15 +100,14 @@ extension Agent {
         guard let mac = MACAddress(text) else { throw .badRequest("bad_mac", "'\(text)' is not a MAC address") }
         let key = EndpointKey(network: network.vni.value, mac: mac.description)
         guard let stored = local[key] else { throw .notFound("not_found", "no endpoint \(mac) in network \(name)") }
-        let before = local
         local[key] = nil
         do {
-            try saveRegistry()
+            try await saveRegistry()
             let row = OverlayRow.endpoint(try endpoint(stored))
             try await node.deleteRow(table: OverlayRow.table, key: row.stateKey)
         } catch {
-            local = before
-            try? saveRegistry()
+            if local[key] == nil { local[key] = stored }
+            await saveRegistry(undoing: "remove")
             throw Self.agentError(error)
         }
         logger.info("endpoint removed", metadata: ["endpoint.network": "\(name)", "endpoint.mac": "\(mac)"])
@@ -98,9 +124,58 @@ extension Agent {
         return nil
     }
 
-    func saveRegistry() throws(StoreError) {
-        let endpoints = local.values.sorted { ($0.vni, $0.mac) < ($1.vni, $1.mac) }
-        try store.save(EndpointStore.Contents(format: EndpointStore.format, clock: claimClock, endpoints: endpoints))
+    /// Returns once the registry as it is now is on disk (group commit: callers that arrive
+    /// while a write runs share the next one, which writes the registry as it is then, so a
+    /// burst of adds costs one write per batch instead of one each).
+    /// - Throws: `StoreError` of the write that should have carried this change, also counted
+    ///   and logged.
+    func saveRegistry() async throws(StoreError) {
+        guard !registryClosed else { throw StoreError("the agent is stopping: the registry is no longer written") }
+        registryChanges += 1
+        let change = registryChanges
+        registryWake.yield()
+        let result: Result<Void, StoreError> = await withCheckedContinuation { continuation in
+            registryWaiters.append((change, continuation))
+        }
+        try result.get()
+    }
+
+    /// The registry's writer, a child task of `run`: writes whenever changes wait, and answers
+    /// every caller whose change the write carried. At its end, callers still waiting are
+    /// told that the agent stopped.
+    func registryWriter() async {
+        for await _ in registryWakes {
+            while registryWritten < registryChanges {
+                let batch = registryChanges
+                let endpoints = local.values.sorted { ($0.vni, $0.mac) < ($1.vni, $1.mac) }
+                let outcome: Result<Void, StoreError>
+                do {
+                    try await store.save(EndpointStore.Contents(format: EndpointStore.format, clock: claimClock, endpoints: endpoints),
+                                         using: persistence)
+                    outcome = .success(())
+                } catch {
+                    metrics.storeError(file: "endpoints")
+                    logger.error("cannot write the endpoint registry", metadata: ["store.error": "\(error)"])
+                    outcome = .failure(error)
+                }
+                registryWritten = batch
+                let done = registryWaiters.filter { $0.change <= batch }
+                registryWaiters.removeAll { $0.change <= batch }
+                for waiter in done { waiter.continuation.resume(returning: outcome) }
+            }
+        }
+        registryClosed = true
+        let waiting = registryWaiters
+        registryWaiters = []
+        for waiter in waiting { waiter.continuation.resume(returning: .failure(StoreError("the agent is stopping"))) }
+    }
+
+    /// The write after an undo: its failure is counted and logged by `saveRegistry`, and the
+    /// caller's error is the one that made it undo.
+    func saveRegistry(undoing operation: String) async {
+        do { try await saveRegistry() } catch {
+            logger.error("the registry on disk may still show an endpoint whose \(operation) failed; the next write corrects it")
+        }
     }
 
     func view(_ s: StoredEndpoint) -> EndpointView {

@@ -50,8 +50,12 @@ extension Agent {
                 switch update {
                 case .query(let q) where q.name == Self.ipamQuery && configuration.docker:
                     let answer = answerClaim(q.payload, from: q.origin)
-                    let node = self.node
-                    group.addTask { try? await node.respond(to: q.responder, payload: answer) }
+                    let node = self.node, logger = self.logger
+                    group.addTask {
+                        do { try await node.respond(to: q.responder, payload: answer) } catch {
+                            logger.info("block claim not answered", metadata: ["query.origin": "\(q.origin)", "query.error": "\(error)"])
+                        }
+                    }
                 case .query(let q):
                     hub.publish(MonitorRecord(type: "query", time: now(), event: q.name, name: q.origin))
                     let handlers = self.handlers, node = self.node, logger = self.logger

@@ -54,12 +54,13 @@ extension Agent {
         var reason = reason
         let name = device.network.name
         do {
-            var outcome = try await kernel.reconcile(device, to: rows, keepingOwnRows: keepOwn)
+            if ensureWanted.remove(vni) != nil, try await ensureDevice(device).repaired { reason = .device }
+            var outcome = try await kernel.reconcile(device, to: rows, keepingOwnRows: keepOwn, ownFlood: ownFlood(vni))
             if outcome == nil {
                 logger.warning("network device missing, making it anew", metadata: ["network.name": "\(name)", "network.device": "\(device.network.device)"])
-                _ = try await kernel.ensure(device)
+                _ = try await ensureDevice(device)
                 reason = .device
-                outcome = try await kernel.reconcile(device, to: rows, keepingOwnRows: keepOwn)
+                outcome = try await kernel.reconcile(device, to: rows, keepingOwnRows: keepOwn, ownFlood: ownFlood(vni))
             }
             guard let (ifindex, result) = outcome else {
                 retryLater(vni, "device \(device.network.device) vanished again")
@@ -69,6 +70,7 @@ extension Agent {
             reconciles += 1
             metrics.reconciled(network: name, reason: reason, seconds: (ContinuousClock.now - began).seconds)
             count(result, network: name)
+            await recordFlood(result.ownFlood, vni)
             if reason == .drift, !result.diff.operations.isEmpty {
                 driftRepairs += 1
                 metrics.driftRepaired(network: name)
@@ -79,6 +81,7 @@ extension Agent {
             }
             if result.report.failures.isEmpty {
                 if !keepOwn { lastApplied[vni] = rows }
+                retryBackoff[vni] = nil
             } else {
                 for failure in result.report.failures.prefix(8) { netlinkError("apply", failure.error) }
                 netlinkErrors += UInt64(max(0, result.report.failures.count - 8))
@@ -87,6 +90,49 @@ extension Agent {
         } catch {
             netlinkError("reconcile", error)
             retryLater(vni, "\(error)")
+        }
+    }
+
+    /// Makes a network's devices exist as wanted and learns their indexes and the bridge's
+    /// ports; a bridge made anew gets back the ports it had.
+    @discardableResult
+    func ensureDevice(_ device: NetworkDevice) async throws(NetlinkError) -> EnsuredDevice {
+        let vni = device.network.vni
+        // Devices made at start or for a new network are not repairs.
+        let known = deviceIndexes.values.contains(vni)
+        let ensured = try await kernel.ensure(device, restoring: bridgePorts[vni] ?? [])
+        for (index, owner) in bridgeIndexes where owner == vni && index != ensured.bridgeIndex { bridgeIndexes[index] = nil }
+        for (index, owner) in deviceIndexes where owner == vni && index != ensured.vxlanIndex { deviceIndexes[index] = nil }
+        bridgeIndexes[ensured.bridgeIndex] = vni
+        deviceIndexes[ensured.vxlanIndex] = vni
+        bridgePorts[vni] = ensured.ports
+        if ensured.repaired, known {
+            logger.warning("network devices repaired", metadata: [
+                "network.name": "\(device.network.name)", "network.bridge_created": "\(ensured.bridgeCreated)",
+                "network.device_created": "\(ensured.outcome == .created)", "network.ports_restored": "\(ensured.restored)",
+            ])
+        }
+        return ensured
+    }
+
+    /// The agent's record of its flood destinations on `vni`; nil without one (the flags decide).
+    func ownFlood(_ vni: VNI) -> Set<IPAddress>? {
+        if let owned = floodOwned[vni] { return owned }
+        return floodRecordLoaded ? [] : nil
+    }
+
+    /// Keeps the agent's flood destinations of `vni` as the reconcile left them, on disk when
+    /// they changed. A failed write is counted and logged: the record in memory stays right,
+    /// and the next change writes the file again.
+    func recordFlood(_ owned: Set<IPAddress>, _ vni: VNI) async {
+        guard floodOwned[vni] != owned || !floodRecordLoaded else { return }
+        floodOwned[vni] = owned
+        do {
+            try await persistence.write(json: FloodRecord(floodOwned), to: FloodRecord.path(in: configuration.dataDir))
+            floodRecordLoaded = true
+        } catch {
+            metrics.storeError(file: "flood")
+            logger.error("cannot keep the record of this host's flood rows", metadata: ["store.error": "\(error)"])
         }
     }
 
@@ -108,14 +154,25 @@ extension Agent {
         }
     }
 
-    /// A failed reconcile is tried again a second later, not at once: a row the kernel keeps
-    /// refusing must not become a busy loop.
+    /// A failed reconcile is tried again after a backoff (100 ms doubling to 30 s, jittered),
+    /// not at once: a row the kernel keeps refusing must not become a busy loop. One retry
+    /// waits per network at most.
     private func retryLater(_ vni: VNI, _ why: String) {
-        logger.warning("reconcile incomplete, retrying in 1 s", metadata: ["network.vni": "\(vni)", "reconcile.error": "\(why)"])
+        var backoff = retryBackoff[vni] ?? Backoff(base: .milliseconds(100), cap: .seconds(30))
+        let wait = backoff.next()
+        retryBackoff[vni] = backoff
+        logger.warning("reconcile incomplete, retrying", metadata: ["network.vni": "\(vni)", "reconcile.error": "\(why)",
+                                                                   "reconcile.retry_seconds": "\(wait.seconds)"])
+        guard retryWaiting.insert(vni).inserted else { return }
         Task {
-            try? await Task.sleep(for: .seconds(1))
-            self.schedule(vni, .error)
+            try? await Task.sleep(for: wait)
+            self.retryNow(vni)
         }
+    }
+
+    private func retryNow(_ vni: VNI) {
+        retryWaiting.remove(vni)
+        schedule(vni, .error)
     }
 
     func netlinkError(_ operation: String, _ error: NetlinkError) {
@@ -129,34 +186,85 @@ extension Agent {
     func timerLoop() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(configuration.reconcileInterval)) } catch { return }
-            for (vni, device) in devices {
-                do {
-                    if try await kernel.ensure(device) == .created { schedule(vni, .device) }
-                } catch {
-                    netlinkError("ensure", error)
-                }
-            }
+            for vni in devices.keys { ensureWanted.insert(vni) }
             schedule(all: .timer)
         }
     }
 
-    /// Kernel notifications: a row of the agent's deleted or changed by someone else, or a
-    /// learned row in the way of one it must program, is drift, repaired by a reconcile of
-    /// that network. Lost notifications mean anything may have changed: all networks.
-    func follow(_ monitor: NeighborMonitor) async {
-        for await event in monitor {
-            switch event {
-            case .eventsLost:
-                schedule(all: .drift)
-            case .fdbRemoved(let row), .fdbAdded(let row):
-                guard let vni = deviceIndexes[row.ifindex], let rows = desired.networks[vni] else { continue }
-                if isDrift(row, removed: { if case .fdbRemoved = event { true } else { false } }(), rows) { schedule(vni, .drift) }
-            case .neighborRemoved(let row), .neighborAdded(let row):
-                guard let vni = deviceIndexes[row.ifindex], let rows = desired.networks[vni] else { continue }
-                let removed = { if case .neighborRemoved = event { true } else { false } }()
-                if isDrift(row, removed: removed, rows) { schedule(vni, .drift) }
+    /// Follows the kernel's notifications for as long as the agent runs. The monitor that ends
+    /// (a receive error) is counted, logged and made anew after a backoff, and every network is
+    /// then reconciled in full, since what happened in between was not seen.
+    func followKernel() async {
+        var backoff = Backoff(base: .milliseconds(100), cap: .seconds(30))
+        var opened = 0
+        while !Task.isCancelled {
+            let began = ContinuousClock.now
+            do {
+                let monitor = try NeighborMonitor(links: true)
+                opened += 1
+                if opened > 1 {
+                    for vni in devices.keys { ensureWanted.insert(vni) }
+                    schedule(all: .drift)
+                }
+                for try await event in monitor { handle(event) }
+                guard !Task.isCancelled else { return }
+                monitorEnded("finished", "the notification stream ended")
+            } catch {
+                guard !Task.isCancelled else { return }
+                monitorEnded(opened == 0 ? "open" : "error", "\(error)")
             }
+            // A monitor that ran for a while ended on its own: start over from the base wait.
+            if ContinuousClock.now - began > backoff.cap { backoff.reset() }
+            do { try await Task.sleep(for: backoff.next()) } catch { return }
         }
+    }
+
+    private func monitorEnded(_ cause: String, _ error: String) {
+        metrics.monitorEnded(cause: cause)
+        logger.error("kernel notification monitor ended; restarting it and reconciling every network",
+                     metadata: ["monitor.cause": "\(cause)", "monitor.error": "\(error)"])
+    }
+
+    /// One kernel notification. A row of the agent's deleted or changed by someone else, or a
+    /// learned row in the way of one it must program, is drift, repaired by a reconcile of that
+    /// network; so is a VXLAN device set down or detached from its bridge, or a bridge deleted,
+    /// which `ensure` repairs first. Lost notifications mean anything may have changed: every
+    /// network.
+    func handle(_ event: NeighborEvent) {
+        switch event {
+        case .eventsLost:
+            for vni in devices.keys { ensureWanted.insert(vni) }
+            schedule(all: .drift)
+        case .fdbRemoved(let row), .fdbAdded(let row):
+            guard let vni = deviceIndexes[row.ifindex], let rows = desired.networks[vni] else { return }
+            if isDrift(row, removed: { if case .fdbRemoved = event { true } else { false } }(), rows) { schedule(vni, .drift) }
+        case .neighborRemoved(let row), .neighborAdded(let row):
+            guard let vni = deviceIndexes[row.ifindex], let rows = desired.networks[vni] else { return }
+            let removed = { if case .neighborRemoved = event { true } else { false } }()
+            if isDrift(row, removed: removed, rows) { schedule(vni, .drift) }
+        case .link(let link):
+            handle(link)
+        }
+    }
+
+    private func handle(_ link: LinkEvent) {
+        if let vni = deviceIndexes[link.ifindex] {
+            let bridge = bridgeIndexes.first { $0.value == vni }?.key
+            if link.removed || !link.isUp || link.masterIndex == nil || link.masterIndex != bridge { deviceChanged(vni, link) }
+        } else if let vni = bridgeIndexes[link.ifindex] {
+            if link.removed || !link.isUp { deviceChanged(vni, link) }
+        } else if link.removed {
+            for vni in bridgePorts.keys { bridgePorts[vni]?.remove(link.name) }
+        } else if let master = link.masterIndex, let vni = bridgeIndexes[master] {
+            bridgePorts[vni, default: []].insert(link.name)
+        }
+    }
+
+    private func deviceChanged(_ vni: VNI, _ link: LinkEvent) {
+        if ensureWanted.insert(vni).inserted {
+            logger.info("network device changed by someone else, repairing", metadata: ["network.vni": "\(vni)", "link": "\(link)"])
+        }
+        schedule(vni, .drift)
     }
 
     private func isDrift(_ row: FDBRow, removed: Bool, _ rows: NetworkRows) -> Bool {

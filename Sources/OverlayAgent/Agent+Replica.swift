@@ -12,6 +12,10 @@ extension Agent {
                 rebuild(from: snapshot)
             case .change(let change):
                 apply(change)
+                if change.owner == configuration.name, let row = change.row {
+                    ownVersionSeen = max(ownVersionSeen, row.version)
+                    if let barrier = replicaBarrier, ownVersionSeen >= barrier { replicaComplete(why: "join's state applied") }
+                }
             }
             replicaChanged = true
             wake.yield()

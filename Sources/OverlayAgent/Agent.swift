@@ -15,9 +15,12 @@ import Overlay
 /// Kernel rows follow the replica through full reconciles (dump, diff, apply:
 /// `DeviceReconciler`) at start, on every batch of replica changes, on drift the kernel
 /// announces, after a netlink error or lost notification, when a device is recreated, and on
-/// a timer. Only rows the agent wrote are ever deleted; at start, for `startupGrace` seconds
-/// after the first join, none are, so a restart never withdraws a row whose owner's copy has
-/// not arrived yet.
+/// a timer. Only rows the agent wrote are ever deleted; at start, none are until the replica
+/// is complete (the join's state exchange has been applied; at most `startupGrace` seconds
+/// after the first join), so a restart never withdraws a row whose owner's copy has not
+/// arrived yet. Device changes the kernel announces (a VXLAN device set down or detached, a
+/// bridge deleted) are repaired at once, and the containers' ports put back on a bridge made
+/// anew.
 public actor Agent {
     public let configuration: AgentConfiguration
     let logger: Logger
@@ -30,6 +33,8 @@ public actor Agent {
     var networksByName: [String: NetworkConfiguration]
     let kernel = KernelWorker()
     let store: EndpointStore
+    /// Every file write of the agent runs on its thread.
+    let persistence = PersistenceQueue()
     let started = ContinuousClock.now
     let startedWall = Date()
 
@@ -44,13 +49,38 @@ public actor Agent {
     // This host's endpoints (the registry) and the Lamport clock of claims.
     var local: [EndpointKey: StoredEndpoint] = [:]
     var claimClock: UInt64 = 0
+    // Group commit of the registry file (`saveRegistry`, `registryWriter`).
+    var registryChanges: UInt64 = 0
+    var registryWritten: UInt64 = 0
+    var registryClosed = false
+    var registryWaiters: [(change: UInt64, continuation: CheckedContinuation<Result<Void, StoreError>, Never>)] = []
+    let registryWake: AsyncStream<Void>.Continuation
+    let registryWakes: AsyncStream<Void>
 
     // Reconciling.
     var pending: [VNI: ReconcileReason] = [:]
     var deviceIndexes: [Int32: VNI] = [:]
     var lastApplied: [VNI: NetworkRows] = [:]
+    /// Bridge ifindex → network, and the devices each bridge had as ports (containers' veths),
+    /// so that a bridge deleted by hand is made anew with its ports.
+    var bridgeIndexes: [Int32: VNI] = [:]
+    var bridgePorts: [VNI: Set<String>] = [:]
+    /// Networks whose devices must be checked (`ensure`) before their next reconcile.
+    var ensureWanted: Set<VNI> = []
+    /// The flood destinations the agent wrote, per network (`FloodRecord`); nil for a network
+    /// without a record, whose rows' flags then decide.
+    var floodOwned: [VNI: Set<IPAddress>] = [:]
+    var floodRecordLoaded = false
+    /// Per network: the backoff of its failed reconciles, and whether a retry is waiting.
+    var retryBackoff: [VNI: Backoff] = [:]
+    var retryWaiting: Set<VNI> = []
     /// Until then, own kernel rows are kept even when not desired; nil until the first join.
     var keepOwnRowsUntil: ContinuousClock.Instant?
+    /// The version of this host's own row written just after the join: once the replica
+    /// follower has seen it, everything the join brought is in the replica.
+    var replicaBarrier: UInt64?
+    /// The newest version of this host's own rows the replica follower has applied.
+    var ownVersionSeen: UInt64 = 0
     var joined = false
     let wake: AsyncStream<Void>.Continuation
     let wakes: AsyncStream<Void>
@@ -110,10 +140,12 @@ public actor Agent {
         if let keyFile = configuration.keyFile {
             let keyringPath = configuration.dataDir + "/keyring"
             gossip.keyring = try Self.readKeyring(keyringPath) ?? Keyring(primary: try Self.readKey(keyFile))
-            gossip.onKeyringChanged = { [logger] keys in
-                do {
-                    try AtomicFile.write(Data(keys.map(\.base64).joined(separator: "\n").utf8), to: keyringPath)
-                } catch {
+            // Called on the gossip event loop, which must not wait for a disk: the write goes to
+            // the persistence thread, in order, and a failure is counted and logged there.
+            gossip.onKeyringChanged = { [logger, persistence, metrics] keys in
+                persistence.submit(Data(keys.map(\.base64).joined(separator: "\n").utf8), to: keyringPath) { error in
+                    guard let error else { return }
+                    metrics.storeError(file: "keyring")
                     logger.error("cannot keep the rotated keyring: a restart would fall back to key_file", metadata: ["keyring.error": "\(error)"])
                 }
             }
@@ -138,6 +170,7 @@ public actor Agent {
             concurrency: configuration.handlerConcurrency, timeout: .seconds(configuration.handlerTimeout),
             metrics: metrics, logger: logger)
         (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (registryWakes, registryWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The keyring kept in the data directory after a rotation (one base64 key per line,
@@ -196,13 +229,21 @@ public actor Agent {
             }
         }
 
+        do {
+            let record = try FloodRecord.load(from: configuration.dataDir)
+            floodRecordLoaded = FileManager.default.fileExists(atPath: FloodRecord.path(in: configuration.dataDir))
+            floodOwned = record.owned
+        } catch {
+            throw ConfigurationError("data_dir", error.description)
+        }
+
         for device in devices.values.sorted(by: { $0.network.vni < $1.network.vni }) {
             do {
-                let outcome = try await kernel.ensure(device)
+                let ensured = try await ensureDevice(device)
                 logger.info("network device ready", metadata: [
                     "network.name": "\(device.network.name)", "network.vni": "\(device.network.vni)",
                     "network.device": "\(device.network.device)", "network.bridge": "\(device.network.bridge)",
-                    "network.outcome": "\(outcome == .adopted ? "adopted" : "created")",
+                    "network.outcome": "\(ensured.outcome == .adopted ? "adopted" : "created")",
                 ])
             } catch {
                 netlinkError("ensure", error)
@@ -214,7 +255,6 @@ public actor Agent {
         let membership = node.events()
         let userEvents = node.userEvents()
         let queries = node.incomingQueries()
-        let neighbors = try NeighborMonitor()
         let start = try await node.start()
         logger.info("agent started", metadata: [
             "agent.name": "\(configuration.name)", "agent.address": "\(start.address)", "agent.vtep": "\(vtep)",
@@ -236,7 +276,8 @@ public actor Agent {
             group.addTask { await self.follow(membership); return false }
             group.addTask { await self.follow(userEvents); return false }
             group.addTask { await self.follow(queries); return false }
-            group.addTask { await self.follow(neighbors); return false }
+            group.addTask { await self.followKernel(); return false }
+            group.addTask { await self.registryWriter(); return false }
             group.addTask { await self.reconcileLoop(); return false }
             group.addTask { await self.timerLoop(); return false }
             group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return false }
@@ -255,47 +296,73 @@ public actor Agent {
         }
         wake.finish()
         dockerWake.finish()
+        registryWake.finish()
         logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
     }
 
-    /// Joins the configured seeds, retrying with backoff (1 s doubling to 30 s) until one
-    /// answers. Until a join (or, with no seeds, at once) the kernel is not touched.
+    /// Joins the configured seeds, retrying with backoff (`Backoff`, 1 s to 30 s) until one
+    /// answers. Until a join (or, with no seeds, at once) the kernel is not touched. Then keeps
+    /// the agent's own stale rows until the replica is complete (`replicaComplete`), or
+    /// `startupGrace` seconds at most.
     func joinSeeds(rejoining: Bool) async {
         let seeds = configuration.join
-        guard !seeds.isEmpty else {
-            joinedCluster()
-            return
-        }
-        var wait = Duration.seconds(1)
-        while !Task.isCancelled {
-            do {
-                let n = try await node.join(seeds)
-                logger.info("joined", metadata: ["join.answered": "\(n)"])
-                joinedCluster()
-                return
-            } catch {
-                logger.warning("join failed, retrying", metadata: ["join.error": "\(error)", "join.retry_seconds": "\(wait.components.seconds)"])
-                // A restarted agent that rejoined members from its snapshot is in the cluster.
-                if rejoining, node.members.contains(where: { $0.name != configuration.name && $0.status == .alive }) {
-                    joinedCluster()
+        if seeds.isEmpty {
+            await joinedCluster(barrier: true)
+        } else {
+            var backoff = Backoff(base: .seconds(1), cap: .seconds(30))
+            while !Task.isCancelled {
+                do {
+                    let n = try await node.join(seeds)
+                    logger.info("joined", metadata: ["join.answered": "\(n)"])
+                    await joinedCluster(barrier: true)
+                    break
+                } catch {
+                    let wait = backoff.next()
+                    logger.warning("join failed, retrying", metadata: ["join.error": "\(error)", "join.retry_seconds": "\(wait.seconds)"])
+                    // A restarted agent that rejoined members from its snapshot is in the cluster.
+                    if rejoining, node.members.contains(where: { $0.name != configuration.name && $0.status == .alive }) {
+                        await joinedCluster(barrier: false)
+                    }
+                    do { try await Task.sleep(for: wait) } catch { return }
                 }
-                try? await Task.sleep(for: wait)
-                wait = min(wait * 2, .seconds(30))
             }
+        }
+        // The bound on keeping own rows, for a barrier that never comes back (its write failed).
+        do { try await Task.sleep(for: .seconds(configuration.startupGrace)) } catch { return }
+        replicaComplete(why: "startup grace over")
+    }
+
+    /// - Parameter barrier: the join exchanged state (a successful join, or no seeds); false
+    ///   for a rejoin from the snapshot alone, whose replica fills only by gossip: then the
+    ///   startup grace decides.
+    func joinedCluster(barrier: Bool = true) async {
+        guard !joined else { return }
+        joined = true
+        keepOwnRowsUntil = .now + .seconds(configuration.startupGrace)
+        schedule(all: .start)
+        guard barrier else { return }
+        // A barrier: the join's state exchange is merged before the join returns, and the
+        // replica follower sees changes in the order the node made them, so once it sees this
+        // write of the host row, everything the join brought is in the replica.
+        do {
+            let barrier = try await publishHostRow()
+            replicaBarrier = barrier
+            // The follower may have applied it while the write was being answered.
+            if ownVersionSeen >= barrier { replicaComplete(why: "join's state applied") }
+        } catch {
+            logger.warning("cannot write the host row after joining; own stale rows are kept for the startup grace",
+                           metadata: ["gossip.error": "\(error)"])
         }
     }
 
-    func joinedCluster() {
-        guard !joined else { return }
-        joined = true
-        let grace = Duration.seconds(configuration.startupGrace)
-        keepOwnRowsUntil = .now + grace
+    /// The replica holds what the cluster had when this host joined: own rows it no longer
+    /// shows may be deleted now.
+    func replicaComplete(why: String) {
+        guard let until = keepOwnRowsUntil, ContinuousClock.now < until else { return }
+        keepOwnRowsUntil = .now
+        replicaBarrier = nil
+        logger.info("replica complete, own stale rows may go", metadata: ["replica.reason": "\(why)"])
         schedule(all: .start)
-        // The reconcile that may delete again, as soon as it may.
-        Task {
-            try? await Task.sleep(for: grace)
-            self.schedule(all: .start)
-        }
     }
 }
 

@@ -15,7 +15,7 @@ struct StoredEndpoint: Codable, Sendable, Hashable {
 /// The local endpoint registry on disk: `endpoints.json` in the data directory, replaced
 /// whole and atomically at every change (`AtomicFile`).
 struct EndpointStore: Sendable {
-    struct Contents: Codable {
+    struct Contents: Codable, Sendable {
         var format: Int
         /// The newest claim time this host has used or seen, so claims stay Lamport-ordered
         /// across restarts even when every endpoint was removed.
@@ -52,15 +52,8 @@ struct EndpointStore: Sendable {
         }
     }
 
-    func save(_ contents: Contents) throws(StoreError) {
-        let data: Data
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            data = try encoder.encode(contents)
-        } catch {
-            throw StoreError("cannot encode the registry: \(error)")
-        }
-        try AtomicFile.write(data, to: path)
+    /// Writes the registry atomically; encoding and writing run on `persistence`'s thread.
+    func save(_ contents: Contents, using persistence: PersistenceQueue) async throws(StoreError) {
+        try await persistence.write(json: contents, to: path)
     }
 }

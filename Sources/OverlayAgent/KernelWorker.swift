@@ -10,6 +10,8 @@ final class KernelWorker: @unchecked Sendable {
     // Touched only on `queue`.
     private var links: LinkSocket?
     private var table: VXLANTable?
+    /// VXLAN devices whose bridge port has had learning turned off in this run.
+    private var learningOff: Set<String> = []
     private let queue = DispatchQueue(label: "grapevine.kernel")
 
     /// Runs `body` on the worker's queue with its sockets (opened on first use).
@@ -33,19 +35,43 @@ final class KernelWorker: @unchecked Sendable {
         return try result.get()
     }
 
-    /// Makes a network's devices exist as wanted.
-    func ensure(_ device: NetworkDevice) async throws(NetlinkError) -> DeviceOutcome {
-        try await run { links, _ throws(NetlinkError) in try links.ensure(device) }
+    /// Makes a network's devices exist as wanted (`LinkSocket.ensure`), with the bridge's
+    /// learning off on the VXLAN port: the agent writes every remote MAC's row, and a MAC the
+    /// bridge learned there would outlive its move onto this host. What the bridge learned there
+    /// before (an older agent, or learning turned back on by hand) is deleted with it.
+    func ensure(_ device: NetworkDevice, restoring ports: Set<String> = []) async throws(NetlinkError) -> EnsuredDevice {
+        try await run { links, table throws(NetlinkError) in
+            let ensured = try links.ensure(device, restoring: ports)
+            let name = device.network.device
+            if ensured.repaired || !self.learningOff.contains(name) {
+                try table.setBridgeLearning(port: ensured.vxlanIndex, false)
+                for mac in try table.learnedBridgeMACs(port: ensured.vxlanIndex) {
+                    try table.removeBridgeEntry(mac, port: ensured.vxlanIndex)
+                }
+                self.learningOff.insert(name)
+            }
+            return ensured
+        }
+    }
+
+    /// Deletes what the bridge learned for `mac` on the VXLAN port of `device`: the MAC is on
+    /// this host now, and such a row would send its frames into the overlay until it aged out.
+    func forgetLearned(_ mac: MACAddress, on device: NetworkDevice) async throws(NetlinkError) {
+        try await run { links, table throws(NetlinkError) in
+            guard let vxlan = try links.link(named: device.network.device), vxlan.masterIndex != nil else { return }
+            try table.removeBridgeEntry(mac, port: vxlan.ifindex)
+        }
     }
 
     /// Dumps, diffs and applies one network's rows. Nil when the VXLAN device is missing (the
-    /// caller makes it anew and reconciles again).
-    func reconcile(_ device: NetworkDevice, to desired: NetworkRows,
-                   keepingOwnRows: Bool) async throws(NetlinkError) -> (ifindex: Int32, result: Reconciliation)? {
+    /// caller makes it anew and reconciles again). `ownFlood` as `DeviceReconciler.reconcile`.
+    func reconcile(_ device: NetworkDevice, to desired: NetworkRows, keepingOwnRows: Bool,
+                   ownFlood: Set<IPAddress>?) async throws(NetlinkError) -> (ifindex: Int32, result: Reconciliation)? {
         try await run { links, table throws(NetlinkError) in
             guard let vxlan = try links.link(named: device.network.device), vxlan.kind == "vxlan" else { return nil }
             return (vxlan.ifindex,
-                    try DeviceReconciler.reconcile(device: vxlan.ifindex, to: desired, keepingOwnRows: keepingOwnRows, using: table))
+                    try DeviceReconciler.reconcile(device: vxlan.ifindex, to: desired, keepingOwnRows: keepingOwnRows,
+                                                   ownFlood: ownFlood, using: table))
         }
     }
 
@@ -70,7 +96,11 @@ final class KernelWorker: @unchecked Sendable {
                 try links.attach(e.hostVeth, toBridge: bridge)
                 try links.setUp(e.hostVeth)
             } catch {
-                try? links.delete(e.hostVeth)
+                // The half-made pair goes; if even that fails, the caller learns of both.
+                do { try links.delete(e.hostVeth) } catch let cleanup {
+                    throw NetlinkError(operation: error.operation, code: error.code,
+                                       message: "\(error.message); deleting \(e.hostVeth) failed too: \(cleanup)", source: error.source)
+                }
                 throw error
             }
         }

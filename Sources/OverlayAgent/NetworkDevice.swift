@@ -25,18 +25,41 @@ enum DeviceOutcome: Sendable, Equatable {
     case created
 }
 
+/// A network's devices after `ensure`, and what it found and did.
+struct EnsuredDevice: Sendable, Equatable {
+    var outcome: DeviceOutcome
+    var bridgeIndex: Int32
+    var vxlanIndex: Int32
+    /// The bridge was missing and was made anew (deleted by hand, say).
+    var bridgeCreated: Bool
+    /// Anything was repaired: a device made, attached, or set up.
+    var repaired: Bool
+    /// The bridge's ports other than the VXLAN device, after the repair.
+    var ports: Set<String>
+    /// Ports put back on a bridge made anew.
+    var restored: [String]
+}
+
 extension LinkSocket {
     /// Makes the bridge and VXLAN device of `device` exist, up, the VXLAN device on the bridge
     /// with the settings wanted. An existing device with the right settings is adopted as it is
     /// (a restart keeps every row); one with other settings is deleted and created anew.
-    func ensure(_ device: NetworkDevice) throws(NetlinkError) -> DeviceOutcome {
+    ///
+    /// - Parameter ports: the devices that were on the bridge (containers' veths). When the
+    ///   bridge has to be made anew, those that still exist and are on no bridge are put back on
+    ///   it (a bridge deleted by hand releases its ports, which would otherwise stay cut off).
+    func ensure(_ device: NetworkDevice, restoring ports: Set<String> = []) throws(NetlinkError) -> EnsuredDevice {
         let bridgeName = device.network.bridge, vxlanName = device.network.device
+        var bridgeCreated = false
+        var repaired = false
         if let existing = try link(named: bridgeName) {
             guard existing.kind == "bridge" else {
                 throw NetlinkError(operation: "adopt bridge \(bridgeName)", code: -EEXIST, message: "a device of kind \(existing.kind ?? "unknown") has that name")
             }
         } else {
             try createBridge(named: bridgeName)
+            bridgeCreated = true
+            repaired = true
         }
         var outcome = DeviceOutcome.adopted
         if let existing = try link(named: vxlanName) {
@@ -55,10 +78,23 @@ extension LinkSocket {
         guard let bridge = try link(named: bridgeName), let vxlan = try link(named: vxlanName) else {
             throw NetlinkError(operation: "ensure \(vxlanName)", code: -ENODEV, message: "device vanished while being set up")
         }
-        if vxlan.masterIndex != bridge.ifindex { try attach(vxlanName, toBridge: bridgeName) }
-        if !vxlan.isUp { try setUp(vxlanName) }
-        if !bridge.isUp { try setUp(bridgeName) }
-        return outcome
+        if vxlan.masterIndex != bridge.ifindex { try attach(vxlanName, toBridge: bridgeName); repaired = true }
+        if !vxlan.isUp { try setUp(vxlanName); repaired = true }
+        if !bridge.isUp { try setUp(bridgeName); repaired = true }
+        if outcome == .created { repaired = true }
+        var restored: [String] = []
+        var attached: Set<String> = []
+        for link in try links() where link.ifindex != vxlan.ifindex {
+            if link.masterIndex == bridge.ifindex {
+                attached.insert(link.name)
+            } else if bridgeCreated, link.masterIndex == nil, ports.contains(link.name) {
+                try attach(link.name, toBridge: bridgeName)
+                attached.insert(link.name)
+                restored.append(link.name)
+            }
+        }
+        return EnsuredDevice(outcome: outcome, bridgeIndex: bridge.ifindex, vxlanIndex: vxlan.ifindex,
+                             bridgeCreated: bridgeCreated, repaired: repaired, ports: attached, restored: restored.sorted())
     }
 }
 

@@ -129,17 +129,18 @@ struct AgentConfigurationTests {
 }
 
 struct EndpointStoreTests {
-    @Test func savedRegistriesLoadBackAndReplaceWholly() throws {
+    @Test func savedRegistriesLoadBackAndReplaceWholly() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gv-store-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = EndpointStore(directory: directory.path)
         #expect(try store.load().endpoints.isEmpty)
         let one = StoredEndpoint(network: "blue", vni: 100, mac: "02:00:00:00:00:01", ip: "10.0.0.1", ip6: nil, name: "c1", claim: 7)
-        try store.save(.init(format: EndpointStore.format, clock: 7, endpoints: [one]))
+        let persistence = PersistenceQueue()
+        try await store.save(.init(format: EndpointStore.format, clock: 7, endpoints: [one]), using: persistence)
         #expect(try store.load().endpoints == [one])
         #expect(try store.load().clock == 7)
-        try store.save(.init(format: EndpointStore.format, clock: 9, endpoints: []))
+        try await store.save(.init(format: EndpointStore.format, clock: 9, endpoints: []), using: persistence)
         #expect(try store.load().endpoints.isEmpty)
         // No temporary file is left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["endpoints.json"])

@@ -150,9 +150,12 @@ final class TestCluster: @unchecked Sendable {
     }
 
     /// A container namespace on `host` in `network` (`NAME:VNI`), wired into its bridge, with
-    /// `mac` and `ip`; registered with the agent unless `register` is false.
+    /// `mac` and `ip`; registered with the agent unless `register` is false. With `ipv6: false`
+    /// the container sends nothing unasked (no IPv6 duplicate address detection or MLD), so the
+    /// bridge learns nothing from it until it answers.
     @discardableResult
-    func addContainer(host: Int, network: String, vni: Int, mac: String, ip: String, register: Bool = true) async throws -> Container {
+    func addContainer(host: Int, network: String, vni: Int, mac: String, ip: String, register: Bool = true,
+                      ipv6: Bool = true) async throws -> Container {
         let serial = nextContainer
         nextContainer += 1
         let ns = "\(namespace(host))-c\(serial)"
@@ -160,6 +163,7 @@ final class TestCluster: @unchecked Sendable {
         containerNamespaces.append(ns)
         let port = "c\(serial)"
         try sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", namespace(host))
+        if !ipv6 { try sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1") }
         try sh("ip", "-n", namespace(host), "link", "set", port, "master", "gvbr\(vni)", "mtu", "1450", "up")
         try sh("ip", "-n", ns, "link", "set", "eth0", "address", mac, "mtu", "1450", "up")
         try sh("ip", "-n", ns, "addr", "add", "\(ip)/24", "dev", "eth0")

@@ -7,7 +7,11 @@ func firstEvent(_ monitor: NeighborMonitor, within seconds: Int,
                 where match: @escaping @Sendable (NeighborEvent) -> Bool) async -> NeighborEvent? {
     await withTaskGroup(of: NeighborEvent?.self) { group in
         group.addTask {
-            for await event in monitor where match(event) { return event }
+            do {
+                for try await event in monitor where match(event) { return event }
+            } catch {
+                Issue.record("the monitor failed: \(error)")
+            }
             return nil
         }
         group.addTask {

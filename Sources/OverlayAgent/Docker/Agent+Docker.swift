@@ -63,20 +63,20 @@ extension Agent: DockerPlugin {
         dockerState.networks[request.NetworkID] = vni.value
         dockerState.definitions[String(vni.value)] = DockerState.Definition(definition)
         do {
-            try saveDockerState()
+            try await saveDockerState()
             try await takePart(in: definition)
         } catch {
             // Nothing half-made: dockerd undoes its side (the pool) when this fails.
             dockerState.networks = before.networks
             dockerState.definitions = before.definitions
-            try? saveDockerState()
+            await saveDockerStateReported()
             throw PluginError("internal", "cannot set up network devices: \(error)")
         }
         if definition.name.isEmpty {
             let id = request.NetworkID
             Task { await self.nameDockerNetwork(id: id, vni: vni) }
         } else {
-            try? await publishDefinition(definition)
+            await publishReported("definition") { try await self.publishDefinition(definition) }
         }
         logger.info("docker network created", metadata: [
             "docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)", "network.subnet": "\(subnet)",
@@ -118,7 +118,7 @@ extension Agent: DockerPlugin {
                 guard var stored = dockerState.definitions[String(vni.value)], stored.name.isEmpty else { return }
                 stored.name = network.Name
                 dockerState.definitions[String(vni.value)] = stored
-                try? saveDockerState()
+                await saveDockerStateReported()
                 if let definition = stored.definition {
                     do { try await renameNetwork(vni, to: network.Name); try await publishDefinition(definition) } catch {
                         logger.warning("cannot publish a network definition", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
@@ -145,14 +145,15 @@ extension Agent: DockerPlugin {
             stored.time = dockerState.clock
             stored.origin = configuration.name
             dockerState.definitions[String(raw)] = stored
-            if let definition = stored.definition { try? await publishDefinition(definition) }
+            if let definition = stored.definition { await publishReported("definition") { try await self.publishDefinition(definition) } }
         }
         for key in dockerState.blocks[String(raw)]?.keys.compactMap(UInt32.init) ?? [] {
-            try? await node.deleteRow(table: OverlayRow.table, key: OverlayRow.block(BlockClaim(vni: vni, index: key, claim: Claim(time: 0, owner: configuration.name))).stateKey)
+            let key = OverlayRow.block(BlockClaim(vni: vni, index: key, claim: Claim(time: 0, owner: configuration.name))).stateKey
+            await publishReported("delete block") { try await self.node.deleteRow(table: OverlayRow.table, key: key) }
         }
         dockerState.blocks[String(raw)] = nil
         dockerState.leases[String(raw)] = nil
-        try? saveDockerState()
+        await saveDockerStateReported()
         await stopTakingPart(in: vni)
         logger.info("docker network deleted", metadata: ["docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)"])
     }
@@ -182,11 +183,18 @@ extension Agent: DockerPlugin {
             _ = try await registerEndpoint(EndpointRequest(network: device.network.name, mac: mac.description,
                                                            ip: ip.description, ip6: nil, name: nil))
         } catch {
-            try? await kernel.deletePort(record)
+            do { try await kernel.deletePort(record) } catch { netlinkError("delete port", error) }
             throw PluginError(error.code, error.message)
         }
         dockerState.endpoints[request.EndpointID] = record
-        try? saveDockerState()
+        do { try await saveDockerState() } catch {
+            dockerState.endpoints[request.EndpointID] = nil
+            do { try await unregisterEndpoint(network: device.network.name, mac: mac.description) } catch {
+                logger.warning("docker endpoint not withdrawn after a failed write", metadata: ["docker.error": "\(error)"])
+            }
+            do { try await kernel.deletePort(record) } catch { netlinkError("delete port", error) }
+            throw PluginError("store", "cannot record the endpoint: \(error)")
+        }
         return CreateEndpointReply(Interface: given == nil ? .init(MacAddress: mac.description) : nil)
     }
 
@@ -212,13 +220,13 @@ extension Agent: DockerPlugin {
 
     func deleteEndpoint(_ request: DockerEndpointRequest) async {
         guard let record = dockerState.endpoints.removeValue(forKey: request.EndpointID) else { return }
-        try? saveDockerState()
+        await saveDockerStateReported()
         if let vni = VNI(record.vni), let device = devices[vni] {
             do { try await unregisterEndpoint(network: device.network.name, mac: record.mac) } catch {
                 logger.warning("docker endpoint not withdrawn", metadata: ["docker.endpoint_id": "\(request.EndpointID)", "docker.error": "\(error)"])
             }
         }
-        try? await kernel.deletePort(record)
+        do { try await kernel.deletePort(record) } catch { netlinkError("delete port", error) }
     }
 
     /// Puts the container's name into its endpoint row once dockerd lists the container on the
@@ -228,15 +236,22 @@ extension Agent: DockerPlugin {
         for _ in 0..<30 {
             try? await Task.sleep(for: .seconds(1))
             guard let record = dockerState.endpoints[id] else { return }
-            guard let listed = try? await dockerEngine.network(network),
-                  let container = listed.Containers?.values.first(where: { $0.EndpointID == id }) else { continue }
-            let name = container.Name.hasPrefix("/") ? String(container.Name.dropFirst()) : container.Name
+            let listedName: String
+            do {
+                guard let listed = try await dockerEngine.network(network),
+                      let container = listed.Containers?.values.first(where: { $0.EndpointID == id }) else { continue }
+                listedName = container.Name
+            } catch {
+                logger.debug("docker network not listed", metadata: ["docker.network_id": "\(network)", "docker.error": "\(error)"])
+                continue
+            }
+            let name = listedName.hasPrefix("/") ? String(listedName.dropFirst()) : listedName
             let key = EndpointKey(network: record.vni, mac: record.mac)
             guard var stored = local[key], stored.name != name, !name.isEmpty, name.utf8.count <= 255 else { return }
             stored.name = name
             local[key] = stored
             do {
-                try saveRegistry()
+                try await saveRegistry()
                 try await publish(stored)
             } catch {
                 logger.info("container name not published", metadata: ["docker.endpoint_id": "\(id)", "docker.error": "\(error)"])
@@ -258,10 +273,16 @@ extension Agent: DockerPlugin {
         let network = NetworkConfiguration(name: name, vni: definition.vni)
         let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort),
                                    mtu: configuration.deviceMTU(vtep: vtep))
-        _ = try await kernel.ensure(device)
+        try await ensureDevice(device)
         devices[definition.vni] = device
         networksByName[name] = network
-        try await publishHostRow()
+        do { try await publishHostRow() } catch {
+            // Nothing half-made: the network is not this host's until its host row says so.
+            devices[definition.vni] = nil
+            networksByName[name] = nil
+            do { try await kernel.remove(device) } catch { netlinkError("remove", error) }
+            throw error
+        }
         replicaChanged = true
         schedule(definition.vni, .device)
     }
@@ -276,18 +297,45 @@ extension Agent: DockerPlugin {
             e.network = name
             local[key] = e
         }
-        try saveRegistry()
+        try await saveRegistry()
     }
 
     func stopTakingPart(in vni: VNI) async {
         guard let device = devices.removeValue(forKey: vni) else { return }
         networksByName[device.network.name] = nil
         lastApplied[vni] = nil
-        try? await publishHostRow()
+        bridgePorts[vni] = nil
+        do { try await publishHostRow() } catch {
+            logger.warning("host row not updated after leaving a network", metadata: ["network.vni": "\(vni)", "gossip.error": "\(error)"])
+        }
         do { try await kernel.remove(device) } catch { netlinkError("remove", error) }
     }
 
-    func saveDockerState() throws(StoreError) { try dockerStore.save(dockerState) }
+    /// Writes `docker.json` on the persistence thread and returns once it is on disk.
+    /// - Throws: `StoreError`, also counted and logged here.
+    /// A publish whose failure no caller can act on (the plugin call it belongs to has no error
+    /// to give, or has already succeeded): counted and logged; the Docker rows are published
+    /// again at the next start and sync pass.
+    func publishReported(_ operation: String, _ body: () async throws -> Void) async {
+        do { try await body() } catch {
+            metrics.publishError(operation: operation)
+            logger.warning("gossip publish failed", metadata: ["publish.operation": "\(operation)", "publish.error": "\(error)"])
+        }
+    }
+
+    func saveDockerState() async throws(StoreError) {
+        do { try await dockerStore.save(dockerState, using: persistence) } catch {
+            metrics.storeError(file: "docker")
+            logger.error("cannot write the Docker state", metadata: ["store.error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// For writes no caller waits on (a background pass, a call Docker gives no error for):
+    /// `saveDockerState` counted and logged a failure, and the next write carries the state.
+    func saveDockerStateReported() async {
+        do { try await saveDockerState() } catch { return }
+    }
 }
 
 extension DockerState.Definition {

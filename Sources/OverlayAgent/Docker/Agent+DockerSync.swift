@@ -71,7 +71,7 @@ extension Agent {
                     logger.warning("cannot set up a docker network's devices", metadata: ["network.vni": "\(stored.vni)", "docker.error": "\(error)"])
                 }
             }
-            if !definition.name.isEmpty { try? await publishDefinition(definition) }
+            if !definition.name.isEmpty { await publishReported("definition") { try await self.publishDefinition(definition) } }
         }
         await publishBlocks()
     }
@@ -86,20 +86,20 @@ extension Agent {
                     // Keep the tombstone as this host's copy: it deletes the network on hosts
                     // that come back later.
                     dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
-                    try? saveDockerState()
-                    try? await publishDefinition(winner)
+                    await saveDockerStateReported()
+                    await publishReported("definition") { try await self.publishDefinition(winner) }
                 }
                 if let localID { await deleteInDocker(localID, vni) }
                 continue
             }
             if mine.map({ $0.time != winner.time || $0.origin != winner.origin || $0.deleted }) ?? true, localID != nil || mine == nil {
                 dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
-                try? saveDockerState()
+                await saveDockerStateReported()
             }
             if localID == nil {
                 await createInDocker(winner)
             } else if mine?.time != winner.time || mine?.origin != winner.origin {
-                try? await publishDefinition(winner)
+                await publishReported("definition") { try await self.publishDefinition(winner) }
             }
         }
     }
@@ -116,7 +116,7 @@ extension Agent {
                     "network.name": "\(d.name)", "network.vni": "\(d.vni)", "network.origin": "\(d.origin)",
                 ])
                 dockerBackoff[d.vni] = nil
-                try? await publishDefinition(d)
+                await publishReported("definition") { try await self.publishDefinition(d) }
             } else {
                 metrics.dockerSyncError(operation: "create")
                 guard backOff(d.vni) else { return }
@@ -184,6 +184,6 @@ extension Agent {
                 }
             }
         }
-        if changed { try? saveDockerState() }
+        if changed { await saveDockerStateReported() }
     }
 }

@@ -55,18 +55,21 @@ extension Agent {
             if let holder = holderOf(ip, in: vni) ?? leaseHolder(ip, vni) {
                 throw PluginError("address_in_use", "\(ip) is already in use by \(holder)")
             }
-            lease(ip, vni)
+            try await lease(ip, vni)
             // The address's block, when nobody holds it yet, becomes this host's, so that no
             // other host hands out its neighbours as if they were free. A block another host
             // holds lends the address: that host skips addresses held by any endpoint.
             if let index = blocks.index(of: ip), !isClaimed(vni, index) {
-                try? await claimBlock(vni: vni, blocks: blocks, index: index)
+                do { try await claimBlock(vni: vni, blocks: blocks, index: index) } catch {
+                    logger.info("the block of a chosen address is not claimed; the address stays lent",
+                                metadata: ["network.vni": "\(vni)", "ipam.block": "\(index)", "ipam.error": "\(error.message)"])
+                }
             }
             return RequestAddressReply(Address: "\(ip)/\(subnet.prefix)")
         }
         for _ in 0..<Self.claimAttempts {
             if let ip = blocks.nextFreeAddress(in: heldBlocks(vni), excluding: { self.isTaken($0, vni) }) {
-                lease(ip, vni)
+                try await lease(ip, vni)
                 return RequestAddressReply(Address: "\(ip)/\(subnet.prefix)")
             }
             try await claimBlock(vni: vni, blocks: blocks)
@@ -77,7 +80,7 @@ extension Agent {
     func releaseAddress(_ request: ReleaseAddressRequest) async {
         guard let subnet = (try? Subnet(request.PoolID)), let vni = vniOfPool(subnet), let ip = IPAddress(request.Address) else { return }
         dockerState.leases[String(vni.value)]?[ip.description] = nil
-        try? saveDockerState()
+        await saveDockerStateReported()
     }
 
     func vniOfPool(_ subnet: Subnet) -> VNI? {
@@ -91,9 +94,14 @@ extension Agent {
         (dockerState.blocks[String(vni.value)] ?? [:]).keys.compactMap(UInt32.init).sorted()
     }
 
-    func lease(_ ip: IPAddress, _ vni: VNI) {
+    /// Records the lease on disk before the address is handed out.
+    /// - Throws: `PluginError` `store` when the write fails; the lease is then undone.
+    func lease(_ ip: IPAddress, _ vni: VNI) async throws(PluginError) {
         dockerState.leases[String(vni.value), default: [:]][ip.description] = Date().timeIntervalSince1970
-        try? saveDockerState()
+        do { try await saveDockerState() } catch {
+            dockerState.leases[String(vni.value)]?[ip.description] = nil
+            throw PluginError("store", "cannot record the lease of \(ip): \(error)")
+        }
     }
 
     func leaseHolder(_ ip: IPAddress, _ vni: VNI) -> String? {
@@ -129,13 +137,15 @@ extension Agent {
         // A member's earlier claim may have arrived (as an answer or a row) while asking.
         if granted, pendingClaims[key] == claim {
             dockerState.blocks[String(vni.value), default: [:]][String(index)] = claim.time
-            try? saveDockerState()
+            do { try await saveDockerState() } catch {
+                throw PluginError("store", "cannot record the block claimed: \(error)")
+            }
             metrics.blockClaimed(granted: true)
             logger.info("address block claimed", metadata: ["network.vni": "\(vni)", "ipam.block": "\(index)", "ipam.time": "\(claim.time)"])
             return
         }
         metrics.blockClaimed(granted: false)
-        try? await node.deleteRow(table: OverlayRow.table, key: row.stateKey)
+        await publishReported("delete block") { try await self.node.deleteRow(table: OverlayRow.table, key: row.stateKey) }
         logger.info("address block claim lost", metadata: ["network.vni": "\(vni)", "ipam.block": "\(index)"])
     }
 
@@ -209,7 +219,7 @@ extension Agent {
             for (indexText, time) in held {
                 guard let index = UInt32(indexText) else { continue }
                 let row = OverlayRow.block(BlockClaim(vni: vni, index: index, claim: Claim(time: time, owner: configuration.name)))
-                if let value = try? row.value() { _ = try? await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: value) }
+                await publishReported("block") { try await self.node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value()) }
             }
         }
     }

@@ -70,11 +70,8 @@ struct DockerStore: Sendable {
         return state
     }
 
-    func save(_ state: DockerState) throws(StoreError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let data: Data
-        do { data = try encoder.encode(state) } catch { throw StoreError("\(path): \(error)") }
-        try AtomicFile.write(data, to: path)
+    /// Writes the state atomically; encoding and writing run on `persistence`'s thread.
+    func save(_ state: DockerState, using persistence: PersistenceQueue) async throws(StoreError) {
+        try await persistence.write(json: state, to: path)
     }
 }

@@ -72,6 +72,9 @@ public final class AgentMetrics: Sendable {
     private let dockerSyncErrors = Family("docker_sync_errors", "total", "Engine API calls that failed while following the cluster's networks, by operation.")
     private let dockerSyncRuns = Family("docker_sync_passes", "total", "Passes of the loop that keeps dockerd in step with the cluster's networks.")
     private let dockerSyncCounter: PromCounter
+    private let monitorEnds = Family("kernel_monitor_ends", "total", "Times the kernel notification monitor ended and was restarted, by cause (error, finished, open).")
+    private let publishErrors = Family("publish_errors", "total", "Gossip publishes no caller could be told of that failed, by operation.")
+    private let storeErrors = Family("store_errors", "total", "Writes of the data directory's files that failed, by file.")
     private let blockClaims = Family("ipam_block_claims", "total", "Address block claims, by outcome (granted, lost).")
     private let handlerSeconds: ValueHistogram
     /// By event, then result: every combination exists from the start.
@@ -103,6 +106,9 @@ public final class AgentMetrics: Sendable {
         var dockerRefused: [String: PromCounter] = [:]
         var dockerSync: [String: PromCounter] = [:]
         var blockClaims: [String: PromCounter] = [:]
+        var monitorEnds: [String: PromCounter] = [:]
+        var storeErrors: [String: PromCounter] = [:]
+        var publishErrors: [String: PromCounter] = [:]
     }
 
     /// The metrics of one network.
@@ -201,6 +207,22 @@ public final class AgentMetrics: Sendable {
     /// An engine API call made to follow the cluster's networks failed (`create`, `delete`).
     func dockerSyncError(operation: String) {
         cached(\.dockerSync, operation, family: dockerSyncErrors, label: "operation").increment()
+    }
+
+    /// The kernel notification monitor ended (`error`, `finished`) or could not be opened
+    /// (`open`); the agent restarts it and reconciles every network.
+    func monitorEnded(cause: String) {
+        cached(\.monitorEnds, cause, family: monitorEnds, label: "cause").increment()
+    }
+
+    /// A gossip publish no caller could be told of failed (`definition`, `block`, `delete block`).
+    func publishError(operation: String) {
+        cached(\.publishErrors, operation, family: publishErrors, label: "operation").increment()
+    }
+
+    /// A write of `file` (`endpoints`, `docker`, `keyring`, `flood`) in the data directory failed.
+    func storeError(file: String) {
+        cached(\.storeErrors, file, family: storeErrors, label: "file").increment()
     }
 
     /// One pass of the Docker sync loop ran (a wake-up or the timer).

@@ -1,0 +1,65 @@
+import Dispatch
+import Foundation
+
+/// The one thread the agent's files are written on. `AtomicFile.write` blocks for two `fsync`s;
+/// on the gossip event loop that delays probes (false suspicions), and on Swift's cooperative
+/// pool (two threads on a small host) it stalls the API, the plugin and gossip's callers.
+/// Writes run one at a time in the order they were submitted, so the last write of a file is
+/// the one that stays.
+final class PersistenceQueue: Sendable {
+    private let queue = DispatchQueue(label: "grapevine.persistence")
+
+    /// Writes `data` to `path` atomically (`AtomicFile`) and returns once it is on disk.
+    /// - Throws: `StoreError` naming the step that failed; the old file is then unchanged.
+    func write(_ data: Data, to path: String) async throws(StoreError) {
+        let result: Result<Void, StoreError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(StoreError) {
+                    try AtomicFile.write(data, to: path)
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        try result.get()
+    }
+
+    /// Encodes `value` as sorted, indented JSON and writes it to `path` atomically, both on the
+    /// persistence thread: encoding thousands of entries is milliseconds the caller's actor
+    /// and the cooperative pool should not spend.
+    /// - Throws: `StoreError` for a value that does not encode or a write that fails.
+    func write<T: Encodable & Sendable>(json value: T, to path: String) async throws(StoreError) {
+        let result: Result<Void, StoreError> = await withCheckedContinuation { continuation in
+            queue.async {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                do {
+                    let data = try encoder.encode(value)
+                    do throws(StoreError) {
+                        try AtomicFile.write(data, to: path)
+                        continuation.resume(returning: .success(()))
+                    } catch {
+                        continuation.resume(returning: .failure(error))
+                    }
+                } catch {
+                    continuation.resume(returning: .failure(StoreError("cannot encode \(path): \(error)")))
+                }
+            }
+        }
+        try result.get()
+    }
+
+    /// Writes `data` to `path` without waiting, for callers that must not block or suspend
+    /// (a callback on the gossip event loop); `done` gets the outcome on the queue's thread.
+    func submit(_ data: Data, to path: String, done: @escaping @Sendable (StoreError?) -> Void) {
+        queue.async {
+            do throws(StoreError) {
+                try AtomicFile.write(data, to: path)
+                done(nil)
+            } catch {
+                done(error)
+            }
+        }
+    }
+}
