@@ -32,7 +32,8 @@ public struct LocalHTTPClient: Sendable {
         public var headers: HTTPHeaders
         public var body: ByteBuffer?
 
-        /// A JSON body gets `Content-Type: application/json` from `json:`.
+        /// `Host`, `Connection: close` and `Content-Length` are set when sent; a JSON body needs
+        /// its `Content-Type` in `headers`.
         public init(_ method: HTTPMethod, _ uri: String, headers: HTTPHeaders = [:], body: ByteBuffer? = nil) {
             self.method = method
             self.uri = uri
