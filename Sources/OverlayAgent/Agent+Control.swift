@@ -2,6 +2,7 @@ import Addresses
 import Gossip
 import GossipCore
 import GossipWire
+import GrapevineAPI
 import Netlink
 import Overlay
 
@@ -87,7 +88,7 @@ extension Agent: AgentControl {
         return out
     }
 
-    public func keys(_ request: KeyRequest) async throws(AgentError) -> KeysView {
+    public func keys(_ request: GrapevineAPI.KeyRequest) async throws(AgentError) -> KeysView {
         func key() throws(AgentError) -> SecretKey {
             guard let text = request.key else { throw .badRequest("bad_key", "\(request.operation) needs a key") }
             do { return try SecretKey(base64: text) } catch {

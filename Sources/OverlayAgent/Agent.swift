@@ -1,7 +1,11 @@
 public import Logging
 import Addresses
 public import ServiceLifecycle
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Gossip
 import GossipCore
 import GossipWire

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One endpoint this host registered, as the registry file keeps it.
 struct StoredEndpoint: Codable, Sendable, Hashable {

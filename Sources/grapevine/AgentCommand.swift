@@ -1,9 +1,16 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Metrics
 import OverlayAgent
 import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `grapevine agent`: runs the daemon. Options come from `--config FILE` (TOML), then
 /// `GRAPEVINE_*` environment variables, then flags; `AgentOption.all` lists them, and the
@@ -42,7 +49,7 @@ struct AgentCommand: AsyncParsableCommand {
                 environment: ProcessInfo.processInfo.environment, flags: flags,
                 defaultName: String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            standardError("error: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
-import OverlayAgent
+import GrapevineAPI
+import LocalHTTP
 
 struct EndpointCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,10 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-import OverlayAgent
+#endif
+import GrapevineAPI
 #if canImport(Glibc)
 import Glibc
 #endif

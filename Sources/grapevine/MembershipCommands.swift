@@ -1,5 +1,5 @@
 import ArgumentParser
-import OverlayAgent
+import GrapevineAPI
 
 struct MembersCommand: ClientCommand {
     static let configuration = CommandConfiguration(

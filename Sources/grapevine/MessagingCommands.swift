@@ -1,6 +1,6 @@
 import ArgumentParser
 import NIOCore
-import OverlayAgent
+import GrapevineAPI
 
 struct EventCommand: ClientCommand {
     static let configuration = CommandConfiguration(commandName: "event", abstract: "Send a user event to every member.")

@@ -1,5 +1,6 @@
 import ArgumentParser
-import OverlayAgent
+import GrapevineAPI
+import LocalHTTP
 
 struct NetworkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,13 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-import OverlayAgent
+#endif
+import GrapevineAPI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct InfoCommand: ClientCommand {
     static let configuration = CommandConfiguration(commandName: "info", abstract: "The agent's identity and figures.")

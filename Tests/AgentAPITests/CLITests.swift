@@ -108,13 +108,13 @@ import Testing
             let absent = directory + "/absent.sock"
             let missing = try await grapevine(["members", "--socket", absent])
             #expect(missing.status == 2)
-            #expect(missing.error == "error: cannot reach the agent at socket \(absent): No such file or directory\n")
+            #expect(missing.error == "error: no agent listening on socket \(absent): No such file or directory\n")
 
             let stale = directory + "/stale.sock"
             try bindWithoutListening(stale)
             let refused = try await grapevine(["members", "--socket", stale])
             #expect(refused.status == 2)
-            #expect(refused.error == "error: cannot reach the agent at socket \(stale): Connection refused\n")
+            #expect(refused.error == "error: no agent listening on socket \(stale): Connection refused\n")
         }
     }
 

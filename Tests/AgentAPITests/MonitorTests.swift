@@ -1,5 +1,5 @@
-import AsyncHTTPClient
 import Foundation
+import LocalHTTP
 import Logging
 import NIOCore
 import OverlayAgent
@@ -90,44 +90,31 @@ struct RecordingLogHandler: LogHandler {
 
 /// `/v1/monitor` over HTTP.
 @Suite struct MonitorStreamTests {
-    /// Reads `/v1/monitor` line by line.
-    private struct Reader {
-        var chunks: HTTPClientResponse.Body.AsyncIterator
-        var pending = ByteBuffer()
-
-        mutating func next() async throws -> MonitorRecord? {
-            while true {
-                if let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = pending.readSlice(length: newline - pending.readerIndex)!
-                    pending.moveReaderIndex(forwardBy: 1)
-                    return try JSONDecoder().decode(MonitorRecord.self, from: Data(line.readableBytesView))
-                }
-                guard var chunk = try await chunks.next() else { return nil }
-                pending.writeBuffer(&chunk)
-            }
+    /// Opens `/v1/monitor`, checks its head, waits until the agent has subscribed it, then
+    /// hands the open answer to `read`.
+    private func withMonitor(_ server: RunningServer, _ read: (inout LocalHTTPAnswer) async throws -> Void) async throws {
+        try await server.client.execute(LocalHTTPClient.Request(.GET, "/v1/monitor"), deadline: .distantFuture) { answer in
+            #expect(answer.status == 200)
+            #expect(answer.headers["Content-Type"] == ["application/x-ndjson"])
+            var subscribed = server.agent.subscriptions.makeAsyncIterator()
+            _ = await subscribed.next()
+            try await read(&answer)
         }
-    }
-
-    private func openMonitor(_ server: RunningServer) async throws -> Reader {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: server.url("/v1/monitor")), deadline: .distantFuture)
-        #expect(response.status.code == 200)
-        #expect(response.headers["Content-Type"] == ["application/x-ndjson"])
-        var subscribed = server.agent.subscriptions.makeAsyncIterator()
-        _ = await subscribed.next()
-        return Reader(chunks: response.body.makeAsyncIterator())
     }
 
     @Test func recordsArriveAsTheyArePublished() async throws {
         try await withServer { server in
-            var reader = try await openMonitor(server)
-            let records = [
-                MonitorRecord(type: "member", time: 1, event: "member-join", name: "beta", address: "10.0.0.2:7946"),
-                MonitorRecord(type: "row", time: 2, event: "added", name: "beta", table: "endpoints", key: "blue/02:00:00:00:00:02"),
-                MonitorRecord(type: "log", time: 3, level: "info", message: "reconciled"),
-            ]
-            for record in records {
-                server.agent.hub.publish(record)
-                #expect(try await reader.next() == record)
+            try await withMonitor(server) { reader in
+                let records = [
+                    MonitorRecord(type: "member", time: 1, event: "member-join", name: "beta", address: "10.0.0.2:7946"),
+                    MonitorRecord(type: "row", time: 2, event: "added", name: "beta", table: "endpoints", key: "blue/02:00:00:00:00:02"),
+                    MonitorRecord(type: "log", time: 3, level: "info", message: "reconciled"),
+                ]
+                for record in records {
+                    server.agent.hub.publish(record)
+                    let next = try await nextRecord(&reader)
+                    #expect(next == record)
+                }
             }
         }
     }
@@ -137,30 +124,31 @@ struct RecordingLogHandler: LogHandler {
     /// came after.
     @Test func aSlowReaderGetsALostRecordCountingTheGap() async throws {
         try await withServer(agent: FakeAgent(monitorBuffer: 2)) { server in
-            var reader = try await openMonitor(server)
-            let filler = String(repeating: "f", count: 10_000)
-            var published = 0
-            func publish() {
-                server.agent.hub.publish(MonitorRecord(type: "log", time: Double(published), message: filler, count: published))
-                published += 1
-            }
-            for _ in 0..<400 { publish() }  // 4 MB: more than the socket and both sides' buffers hold
-            var last = -1
-            var lostSinceLast = 0
-            var sawGap = false
-            while !sawGap, published < 10_000, let record = try await reader.next() {
-                publish()  // room frees as the reader reads; the next record lands after the lost one
-                if record.type == "lost" {
-                    lostSinceLast += record.count ?? 0
-                    continue
+            try await withMonitor(server) { reader in
+                let filler = String(repeating: "f", count: 10_000)
+                var published = 0
+                func publish() {
+                    server.agent.hub.publish(MonitorRecord(type: "log", time: Double(published), message: filler, count: published))
+                    published += 1
                 }
-                let index = try #require(record.count)
-                #expect(index - last - 1 == lostSinceLast, "records \(last) to \(index) with \(lostSinceLast) reported lost")
-                sawGap = lostSinceLast > 0
-                last = index
-                lostSinceLast = 0
+                for _ in 0..<400 { publish() }  // 4 MB: more than the socket and both sides' buffers hold
+                var last = -1
+                var lostSinceLast = 0
+                var sawGap = false
+                while !sawGap, published < 10_000, let record = try await nextRecord(&reader) {
+                    publish()  // room frees as the reader reads; the next record lands after the lost one
+                    if record.type == "lost" {
+                        lostSinceLast += record.count ?? 0
+                        continue
+                    }
+                    let index = try #require(record.count)
+                    #expect(index - last - 1 == lostSinceLast, "records \(last) to \(index) with \(lostSinceLast) reported lost")
+                    sawGap = lostSinceLast > 0
+                    last = index
+                    lostSinceLast = 0
+                }
+                #expect(sawGap)
             }
-            #expect(sawGap)
         }
     }
 
@@ -168,11 +156,10 @@ struct RecordingLogHandler: LogHandler {
         try await withServer(agent: FakeAgent(tracksMonitorEnds: true)) { server in
             let (read, reading) = AsyncStream.makeStream(of: MonitorRecord.self)
             let client = Task {
-                let response = try await HTTPClient.shared.execute(
-                    HTTPClientRequest(url: server.url("/v1/monitor")), deadline: .distantFuture)
-                var reader = Reader(chunks: response.body.makeAsyncIterator())
-                // Read until cancelled: then the connection closes.
-                while let record = try await reader.next() { reading.yield(record) }
+                try await server.client.execute(LocalHTTPClient.Request(.GET, "/v1/monitor"), deadline: .distantFuture) { answer in
+                    // Read until cancelled: then the connection closes.
+                    while let record = try await nextRecord(&answer) { reading.yield(record) }
+                }
             }
             var subscribed = server.agent.subscriptions.makeAsyncIterator()
             _ = await subscribed.next()
@@ -184,4 +171,10 @@ struct RecordingLogHandler: LogHandler {
             #expect(await ends.next() != nil)
         }
     }
+}
+
+/// The next record of an open `/v1/monitor` answer; nil at its end.
+private func nextRecord(_ answer: inout LocalHTTPAnswer) async throws -> MonitorRecord? {
+    guard let line = try await answer.nextLine(upTo: 1 << 20) else { return nil }
+    return try JSONDecoder().decode(MonitorRecord.self, from: Data(line.readableBytesView))
 }

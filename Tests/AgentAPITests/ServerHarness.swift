@@ -1,5 +1,5 @@
-import AsyncHTTPClient
 import Foundation
+import LocalHTTP
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -26,17 +26,14 @@ struct RunningServer {
         var code: String? { (try? decode(ErrorBody.self))?.error.code }
     }
 
-    func url(_ path: String) -> String {
-        URL(httpURLWithSocketPath: socketPath, uri: path)!.absoluteString
-    }
+    var client: LocalHTTPClient { LocalHTTPClient(.unix(socketPath)) }
 
     func send(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Answer {
-        var request = HTTPClientRequest(url: url(path))
-        request.method = method
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-        let text = try await response.body.collect(upTo: 1 << 24)
-        return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: text))
+        let request = LocalHTTPClient.Request(method, path, body: body.map { ByteBuffer(string: $0) })
+        return try await client.execute(request, deadline: .now() + .seconds(60)) { answer in
+            let text = try await answer.collect(upTo: 1 << 24)
+            return Answer(status: answer.status, headers: answer.headers, body: String(buffer: text))
+        }
     }
 }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Hummingbird
 import NIOCore
 
@@ -64,8 +68,7 @@ enum APIJSON {
         case .valueNotFound(let type, let context):
             return "\(path(context)) is null where \(describe(type)) is expected"
         case .dataCorrupted(let context):
-            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return "not JSON: \(underlying ?? context.debugDescription)"
+            return "not JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)"
         @unknown default:
             return "\(error)"
         }

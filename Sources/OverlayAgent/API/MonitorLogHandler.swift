@@ -1,5 +1,9 @@
 public import Logging
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A `LogHandler` that passes every line to `inner` and also publishes it to a `MonitorHub`
 /// as a `log` record (`level`, `message` followed by the line's metadata as `key=value`), so

@@ -1,5 +1,9 @@
 import Addresses
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Gossip
 import GossipCore
 import Netlink

@@ -1,5 +1,9 @@
-import AsyncHTTPClient
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import LocalHTTP
 import NIOCore
 import NIOHTTP1
 
@@ -58,8 +62,7 @@ struct DockerEngine: Sendable {
 
     /// Every network whose driver is `driver`.
     func networks(driver: String) async throws(Failure) -> [Network] {
-        let filter = #"{"driver":[""# + driver + #""]}"#
-        let query = filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let query = percentEncoded(#"{"driver":[""# + driver + #""]}"#)
         let (status, body) = try await call(.GET, "/v1.41/networks?filters=\(query)")
         guard status == 200 else { throw Failure(status: status, message: Self.message(body)) }
         do { return try JSONDecoder().decode([Network].self, from: body) } catch {
@@ -96,24 +99,14 @@ struct DockerEngine: Sendable {
     }
 
     private func call(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(Failure) -> (Int, Data) {
-        guard let url = URL(httpURLWithSocketPath: socket, uri: path) else {
-            throw Failure(message: "cannot make a URL for socket \(socket)")
-        }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = method
-        // Go's HTTP server refuses a request without a Host, and AsyncHTTPClient sends an empty
-        // one over a Unix socket.
-        request.headers.replaceOrAdd(name: "Host", value: "docker")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+        var headers = HTTPHeaders()
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        let request = LocalHTTPClient.Request(method, path, headers: headers, body: body.map { ByteBuffer(bytes: $0) })
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
-            let bytes = try await response.body.collect(upTo: 8 << 20)
-            return (Int(response.status.code), Data(bytes.readableBytesView))
+            let answer = try await LocalHTTPClient(.unix(socket)).send(request, deadline: .now() + timeout, limit: 8 << 20)
+            return (answer.status, Data(answer.body.readableBytesView))
         } catch {
-            throw Failure(message: "Docker engine at \(socket) unreachable: \(error)")
+            throw Failure(message: "Docker engine: \(error)")
         }
     }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What the Docker plugin keeps across restarts of the agent, in `DATA_DIR/docker.json`,
 /// replaced atomically at each change (`AtomicFile`). dockerd replays nothing to a restarted

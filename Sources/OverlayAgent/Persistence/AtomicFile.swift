@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 
 /// Replaces a file's contents so that a crash at any moment leaves either the old file or the
@@ -34,12 +38,19 @@ enum AtomicFile {
             unlink(temporary)
             throw StoreError("cannot replace \(path): \(String(cString: strerror(e)))")
         }
-        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directory = open(directoryName(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
             fsync(directory)
             close(directory)
         }
     }
+}
+
+/// The directory part of `path` (`.` for a bare name, `/` for a file in the root), as
+/// `dirname(3)` without its in-place edit.
+private func directoryName(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
 
 struct StoreError: Error, CustomStringConvertible {

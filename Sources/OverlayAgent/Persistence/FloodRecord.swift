@@ -1,5 +1,9 @@
 import Addresses
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Overlay
 
 /// The flood destinations the agent wrote on each network's VXLAN device, kept in

@@ -1,5 +1,9 @@
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The one thread the agent's files are written on. `AtomicFile.write` blocks for two `fsync`s;
 /// on the gossip event loop that delays probes (false suspicions), and on Swift's cooperative
