@@ -110,13 +110,8 @@ public actor Agent {
         if let keyFile = configuration.keyFile {
             let keyringPath = configuration.dataDir + "/keyring"
             gossip.keyring = try Self.readKeyring(keyringPath) ?? Keyring(primary: try Self.readKey(keyFile))
-            gossip.onKeyringChanged = { [logger] keys in
-                do {
-                    try AtomicFile.write(Data(keys.map(\.base64).joined(separator: "\n").utf8), to: keyringPath)
-                } catch {
-                    logger.error("cannot keep the rotated keyring: a restart would fall back to key_file", metadata: ["keyring.error": "\(error)"])
-                }
-            }
+            // The node rewrites it after each rotation, and reads it back on the next start.
+            gossip.keyringPath = keyringPath
         }
         guard let label = ClusterLabel(configuration.label) else { throw ConfigurationError("label", "too long") }
         gossip.label = label
@@ -211,9 +206,9 @@ public actor Agent {
         }
 
         let stateUpdates = await node.stateChanges()
-        let membership = node.events()
-        let userEvents = node.userEvents()
-        let queries = node.incomingQueries()
+        let membership = await node.events()
+        let userEvents = await node.userEvents()
+        let queries = await node.incomingQueries()
         let neighbors = try NeighborMonitor()
         let start = try await node.start()
         logger.info("agent started", metadata: [
