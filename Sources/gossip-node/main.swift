@@ -28,7 +28,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
             node as query-received NAME LTIME ORIGIN PAYLOAD. Standard input takes commands, one \
             per line: event [--coalesce] NAME [PAYLOAD...]; query [--tag K=RE]... [--node N]... [--timeout-ms T] \
             [--relay K] [--no-ack] NAME [PAYLOAD...] (prints query-ack ID FROM, query-response ID \
-            FROM PAYLOAD, then query-done ID all-responded|timeout acks=A responses=R); \
+            FROM PAYLOAD, then query-done ID all-responded|timeout missing=M acks=A responses=R); \
             tags K=V...; keys install|use|remove BASE64-KEY and keys list (on every member, as serf \
             keys: keys-report, keys-failed, keys-missing, keys-key lines, then keys-done OP \
             complete|incomplete). Each prints its result, or error MESSAGE.

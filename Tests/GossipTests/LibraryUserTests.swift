@@ -49,6 +49,14 @@ extension GossipRuntimeTests {
         }
     }
 
+    @Test("error texts name what happened: a reserved query name, a row key and its limit, a query's missing answers")
+    func errorTextsSayWhatHappened() {
+        #expect("\(GossipError.invalidRequest(.reservedName("_grapevine-x", prefix: "_grapevine-")))".contains("reserved"))
+        let key = "\(GossipError.invalidRequest(.invalidKey("", limit: 256)))"
+        #expect(key.contains("row key") && key.contains("256"), "\(key)")
+        #expect("\(QueryEnd.timeout(missing: 3))".contains("3 selected members did not answer"))
+    }
+
     @Test("a member restarted after a key rotation comes back with the cluster's keys from keyringPath, and rejoins")
     func restartAfterRotationRejoins() async throws {
         let dir = temporaryDirectory()
