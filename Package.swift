@@ -22,6 +22,10 @@ let package = Package(
         .executable(name: "grapevine", targets: ["grapevine"]),
         .executable(name: "agent-bench", targets: ["agent-bench"]),
     ],
+    traits: [
+        .trait(name: "Agent", description: "The grapevine agent and the command-line tools; off for a library-only consumer."),
+        .default(enabledTraits: ["Agent"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -75,7 +79,7 @@ let package = Package(
             dependencies: [
                 "Gossip",
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Agent"])),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,10 +115,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Agent"])),
+                .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Agent"])),
+                .product(name: "TOMLKit", package: "TOMLKit", condition: .when(traits: ["Agent"])),
+                .product(name: "Subprocess", package: "swift-subprocess", condition: .when(traits: ["Agent"])),
             ],
             swiftSettings: strict
         ),
@@ -123,7 +127,7 @@ let package = Package(
             name: "grapevine",
             dependencies: [
                 "OverlayAgent", "Gossip", "GrapevineAPI", "LocalHTTP",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Agent"])),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -154,7 +158,7 @@ let package = Package(
             name: "grapevine-sim",
             dependencies: [
                 "GossipSimulator",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Agent"])),
             ],
             path: "Simulations/grapevine-sim",
             swiftSettings: strict
@@ -171,7 +175,7 @@ let package = Package(
             name: "gossip-bench",
             dependencies: [
                 "GossipCore", "GossipSimulator",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Agent"])),
             ],
             path: "Benchmarks/gossip-bench",
             swiftSettings: strict
@@ -181,7 +185,7 @@ let package = Package(
             name: "agent-bench",
             dependencies: [
                 "OverlayAgent", "Overlay", "Netlink", "Addresses",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Agent"])),
             ],
             path: "Benchmarks/agent-bench",
             swiftSettings: strict
@@ -275,7 +279,7 @@ let package = Package(
             name: "AgentAPITests",
             dependencies: [
                 "OverlayAgent", "LocalHTTP",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Agent"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

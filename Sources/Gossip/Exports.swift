@@ -1,7 +1,9 @@
 // The vocabulary of the public API, and nothing else of the core and the codec: a daemon writes
 // `import Gossip` alone, and the core's protocol types (`Message`, `Input`, `Output`,
 // `Settings`' neighbours...) stay out of its namespace. Tests and the simulator import
-// `GossipCore` directly.
+// `GossipCore` directly. Diagnostics types (the core's `Counters`, the codecs' `WireCounters`
+// and drop reasons) are reached through `NodeStatistics` only: their values print by name,
+// and a daemon never needs to spell their types.
 @_exported public import struct GossipCore.Address
 @_exported public import struct GossipCore.Member
 @_exported public import enum GossipCore.MemberStatus
@@ -9,17 +11,10 @@
 @_exported public import struct GossipCore.Tags
 @_exported public import struct GossipCore.Settings
 @_exported public import struct GossipCore.BroadcastCaps
-@_exported public import struct GossipCore.Counters
-@_exported public import struct GossipCore.Refusals
-@_exported public import enum GossipCore.Refusal
 @_exported public import enum GossipCore.Limits
 @_exported public import struct GossipWire.Keyring
 @_exported public import class GossipWire.SecretKey
 @_exported public import struct GossipWire.ClusterLabel
-@_exported public import struct GossipWire.WireCounters
-@_exported public import enum GossipWire.WireError
-@_exported public import enum GossipWire.WireLimits
-@_exported public import enum GossipWire.KeyringError
 @_exported public import struct GossipWire.KeyFingerprint
 @_exported public import enum GossipWire.KeyOperation
 @_exported public import struct GossipCore.UserEvent
@@ -31,6 +26,5 @@
 @_exported public import struct GossipCore.QueryResponder
 @_exported public import enum GossipCore.QueryEnd
 @_exported public import enum GossipCore.RequestError
-@_exported public import struct GossipCore.Instant
 @_exported public import struct GossipCore.StateRow
 @_exported public import struct GossipCore.RowChange

@@ -28,17 +28,23 @@ public struct GossipConfiguration: Sendable {
     /// a logger of its own: pass yours, or `Logger(label: "gossip", factory: { _ in SwiftLogNoOpLogHandler() })`
     /// for silence.
     public var logger: Logger
-    /// Where known members and the incarnation are kept across restarts; nil keeps none.
+    /// Where known members, the incarnation and the clocks are kept across restarts; nil keeps
+    /// none. `start()` throws `storageFailed` when a file cannot be written there (a directory
+    /// that does not exist, no permission): a node that could not keep it would forget its
+    /// cluster on the next restart.
     public var snapshotPath: String?
     /// Called after each snapshot write completes, with the number of members the file lists;
     /// on the node's event loop, so it must return quickly. For tools and tests that wait for
     /// the file (`gossip-node` prints `snapshot-written N`).
     public var onSnapshotWritten: (@Sendable (_ members: Int) -> Void)?
-    /// Called after each change of the keyring (by this node or by a member's key query),
-    /// with the keys after it, primary first; on the node's event loop, so it must return
-    /// quickly. A daemon keeps them across restarts with it (Serf's `keyring_file`): a node
-    /// restarted with its first key alone cannot talk to a cluster that rotated past it.
-    public var onKeyringChanged: (@Sendable (_ keys: [SecretKey]) -> Void)?
+    /// Where the keyring is kept across restarts (Serf's `keyring_file`): one base64 key per
+    /// line, primary first, mode 0600. Requires `keyring`. At `start()` the file, when there is
+    /// one, wins over `keyring` (which then only seeds the first start); otherwise `keyring` is
+    /// written there. Every change at run time (`installKey`, a member's `installKeyEverywhere`...)
+    /// rewrites it, atomically and off the event loop, so a member restarted after a rotation
+    /// comes back with the cluster's keys. `start()` throws `storageFailed` when it cannot be
+    /// read or written. Without it, a rotated keyring lives in memory only.
+    public var keyringPath: String?
     /// At most this many members go into the snapshot (live ones first), bounding its size.
     public var snapshotMaxMembers: Int = 512
     /// How often at most the snapshot is rewritten while the membership changes.
@@ -138,6 +144,9 @@ extension GossipConfiguration {
         try check(maxFrameSize >= 64 << 10 && maxFrameSize <= 1 << 30, "maxFrameSize", "must be in 64 KiB...1 GiB, got \(maxFrameSize)")
         let frame = maxFrameSize + StreamCodec.prefixSize
         try check(maxStreamBufferedBytesPerHost >= frame, "maxStreamBufferedBytesPerHost", "is \(maxStreamBufferedBytesPerHost) and must hold one frame of maxFrameSize plus its header (\(frame))")
+        try check(
+            keyringPath == nil || keyring != nil, "keyringPath",
+            "needs a keyring: a node started without one runs in plaintext and has no keys to keep")
         try check((keyring?.keys.count ?? 0) <= Keyring.maxKeys, "keyring", "holds \(keyring?.keys.count ?? 0) keys; at most \(Keyring.maxKeys)")
         try check(maxStreamBufferedBytes >= maxStreamBufferedBytesPerHost && maxStreamBufferedBytes <= 1 << 40, "maxStreamBufferedBytes", "is \(maxStreamBufferedBytes) and must be at least maxStreamBufferedBytesPerHost (\(maxStreamBufferedBytesPerHost))")
     }

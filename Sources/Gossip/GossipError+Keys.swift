@@ -24,7 +24,25 @@ extension GossipError {
         case .keyringFull: self = .keyringFull
         case .invalidBase64, .invalidKeyLength:
             // Only parsing throws these, and a `SecretKey` is parsed already.
-            self = .invalidConfiguration(setting: "key", reason: "\(error)")
+            self = .invalidKey(error)
         }
+    }
+
+    static func invalidKey(_ error: KeyringError) -> GossipError {
+        var e = GossipError(code: .invalidKey)
+        switch error {
+        case .invalidBase64: e.reason = "not base64 (a key is \(SecretKey.size) random bytes in base64, 44 characters)"
+        case .invalidKeyLength(let n): e.reason = "\(n) bytes; a key is \(SecretKey.size)"
+        default: e.reason = "\(error)"
+        }
+        return e
+    }
+}
+
+extension SecretKey {
+    /// Parses a key given as base64 (`SecretKey.random().base64` makes one; so does
+    /// `head -c 32 /dev/urandom | base64`). Throws `GossipError.Code.invalidKey` with the reason.
+    public convenience init(base64 text: String) throws(GossipError) {
+        do throws(KeyringError) { try self.init(base64: text[...]) } catch { throw .invalidKey(error) }
     }
 }

@@ -16,6 +16,7 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
             case joinFailed, notRunning, alreadyStarted, bindFailed, invalidConfiguration, tagsTooLarge
             case nameConflict, invalidSeed, cancelled, invalidRequest
             case noKeyring, unknownKey, cannotRemovePrimary, keyringFull
+            case storageFailed, invalidKey
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -55,6 +56,12 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let cannotRemovePrimary = Code(.cannotRemovePrimary)
         /// `installKey` on a keyring that holds `Keyring.maxKeys` keys: remove one first.
         public static let keyringFull = Code(.keyringFull)
+
+        /// A file the node keeps (`snapshotPath`, `keyringPath`: `setting`) cannot be written
+        /// or read at `start()`: `reason` says which and why.
+        public static let storageFailed = Code(.storageFailed)
+        /// A key that is not 32 bytes in base64 (`SecretKey(base64:)`): `reason`.
+        public static let invalidKey = Code(.invalidKey)
 
         public var description: String { base.rawValue }
     }
@@ -97,6 +104,13 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public static func invalidConfiguration(setting: String, reason: String) -> GossipError {
         var e = GossipError(code: .invalidConfiguration)
+        e.setting = setting
+        e.reason = reason
+        return e
+    }
+
+    public static func storageFailed(setting: String, reason: String) -> GossipError {
+        var e = GossipError(code: .storageFailed)
         e.setting = setting
         e.reason = reason
         return e
@@ -161,6 +175,8 @@ public struct GossipError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unknownKey: "key \(key.map { "\($0)" } ?? "?") is not installed"
         case .cannotRemovePrimary:
             "key \(key.map { "\($0)" } ?? "?") is the primary key; make another key primary first"
+        case .storageFailed: "cannot keep \(setting ?? "a file"): \(reason ?? "?")"
+        case .invalidKey: "invalid key: \(reason ?? "?")"
         case .keyringFull: "the keyring holds \(Keyring.maxKeys) keys already; remove one first"
         default: "gossip error \(code)"
         }
@@ -190,6 +206,20 @@ public struct SeedFailure: Sendable, Hashable, CustomStringConvertible {
         case unusableAddress(String)
         /// Any other connection error, in the operating system's words.
         case connectionFailed(String)
+        /// The seed is this node's own address.
+        case ownAddress
+
+        /// Whether trying again cannot help soon: nothing listens, or the address is unusable
+        /// or this node's own. A join whose every seed failed so returns at once instead of
+        /// waiting out `joinTimeout`. `closedWithoutAnswer` is not: a seed over its connection
+        /// limits (a join storm) closes the same way as one with another key or label, and
+        /// answers a retry.
+        public var isDefinitive: Bool {
+            switch self {
+            case .connectionRefused, .unusableAddress, .ownAddress: true
+            case .closedWithoutAnswer, .timedOut, .noAnswer, .connectionFailed: false
+            }
+        }
 
         public var description: String {
             switch self {
@@ -199,6 +229,7 @@ public struct SeedFailure: Sendable, Hashable, CustomStringConvertible {
             case .noAnswer: "no answer"
             case .unusableAddress(let why): "cannot send there: \(why)"
             case .connectionFailed(let why): "connection failed: \(why)"
+            case .ownAddress: "this node's own address"
             }
         }
     }

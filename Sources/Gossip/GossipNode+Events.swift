@@ -26,8 +26,8 @@ extension GossipNode {
 
     /// User events as this node delivers them, each once. Each call is an independent
     /// subscriber that sees events delivered from now on; it ends when the node stops. A
-    /// subscriber `buffer` events behind gets `.eventsLost(count)` in place of what it missed.
-    public func userEvents(buffer: Int = 4_096) -> Updates<UserEventUpdate> {
+    /// subscriber `buffer` events behind gets `.lost(count)` in place of what it missed.
+    public func userEvents(buffer: Int = 4_096) async -> Updates<UserEventUpdate> {
         hubs.userEvents.subscribe(buffer: buffer)
     }
 
@@ -44,7 +44,7 @@ extension GossipNode {
     ///   too many open queries; `notRunning` unless the node runs.
     public func query(_ request: QueryRequest) async throws(GossipError) -> Updates<QueryUpdate> {
         if request.name.hasPrefix(InternalQueries.prefix) {
-            throw .invalidRequest(.invalidName(request.name))
+            throw .invalidRequest(.reservedName(request.name, prefix: InternalQueries.prefix))
         }
         return try await ask(request)
     }
@@ -60,7 +60,7 @@ extension GossipNode {
     /// Queries that select this node, as they arrive (the runtime's own, `_grapevine-…`,
     /// are answered inside and never shown). Answer with `respond(to:payload:)`. Each call is
     /// an independent subscriber; it ends when the node stops.
-    public func incomingQueries(buffer: Int = 1_024) -> Updates<IncomingQueryUpdate> {
+    public func incomingQueries(buffer: Int = 1_024) async -> Updates<IncomingQueryUpdate> {
         hubs.queries.subscribe(buffer: buffer)
     }
 

@@ -28,7 +28,7 @@ public enum StateUpdate: Sendable, Hashable {
     /// The subscriber fell `buffer` elements behind, and the changes it had not read were
     /// dropped. This is the replica just after the last of them: start over from it (drop
     /// every row held, take these). Changes follow on from it.
-    case resync(StateSnapshot)
+    case lost(resync: StateSnapshot)
 }
 
 /// Replicated node-owned state: tables of rows that only their owner writes and every member
@@ -72,7 +72,7 @@ extension GossipNode {
     /// `.change` as this node applies it (its own writes, rows from the network, owners
     /// unavailable, available again, or gone). Snapshot and changes are taken on the same turn
     /// of the node's event loop, so no change is missed or seen twice. A subscriber that
-    /// falls `buffer` elements behind gets one `.resync` with a fresh snapshot in place of
+    /// falls `buffer` elements behind gets one `.lost(resync:)` with a fresh snapshot in place of
     /// what it missed, never a silent gap.
     ///
     /// Each call is an independent subscriber; the sequence ends when the node stops (on a

@@ -123,9 +123,13 @@ public final class GossipNode: Service, Sendable {
     /// Runs until graceful shutdown (SIGTERM through a `ServiceGroup`), then leaves; on
     /// cancellation it stops without leaving. Starts the node unless it was started already.
     ///
-    /// Returns whenever the node stops, also when `leave()` or `stop()` was called elsewhere; a
-    /// `ServiceGroup` with its default `successTerminationBehavior` (`.cancelGroup`) then ends
-    /// every other service too.
+    /// Returns whenever the node stops, also when `leave()` or `stop()` was called elsewhere.
+    /// To a `ServiceGroup` a service that returns before graceful shutdown has finished
+    /// unexpectedly: with the default `successTerminationBehavior` (`.cancelGroup`) the group
+    /// cancels the other services and throws `ServiceGroupError`. Add the node as
+    /// `ServiceGroupConfiguration.ServiceConfiguration(service: node, successTerminationBehavior:
+    /// .gracefullyShutdownGroup)` so that a node that leaves shuts the group down gracefully and
+    /// `run()` of the group returns (the daemon of `Docs/LIBRARY.md` does).
     public func run() async throws {
         let phase = await onLoop { runtime, reply in reply(runtime.phase == .idle) }
         if phase { try await start() }
@@ -144,21 +148,48 @@ public final class GossipNode: Service, Sendable {
 
     // MARK: state
 
-    /// Every member this node knows, itself included, with status, tags and address.
+    /// Every member this node knows, itself included, with status, tags and address; sorted
+    /// by name.
     public var members: [Member] { view.members }
+
+    /// The member of that name as this node knows it (this node's own entry included); nil for
+    /// a name it does not know.
+    public func member(named name: String) -> Member? { view.members.first { $0.name == name } }
+
+    /// Waits, without polling, until at least `count` members (this node included) have
+    /// `status`, and returns the members at that moment, sorted by name. Throws `notRunning`
+    /// when the node stops first (at once on a stopped node), `cancelled` when the calling task
+    /// is cancelled. Bound the wait yourself (a task group with a deadline) if it must end.
+    @discardableResult
+    public func waitForMembers(_ count: Int, status: MemberStatus = .alive) async throws(GossipError) -> [Member] {
+        func met() -> [Member]? {
+            let now = view.members
+            return now.count(where: { $0.status == status }) >= count ? now : nil
+        }
+        let updates = view.subscribe(buffer: 1_024)
+        if let now = met() { return now }
+        for await _ in updates {
+            if let now = met() { return now }
+        }
+        if let now = met() { return now }
+        throw Task.isCancelled ? .cancelled : .notRunning
+    }
 
     /// This node's own entry, once started: its advertised address (with the port the system
     /// picked for port 0), incarnation, status and tags. Nil before `start()`.
-    public var localMember: Member? { view.members.first { $0.name == configuration.name } }
+    public var localMember: Member? { member(named: configuration.name) }
 
     /// Membership changes as they happen. A new sequence starts with every live member as
     /// `.event(joined)`, then follows changes; it ends when the node stops (at once on a stopped
     /// node). Each call is an independent subscriber.
     ///
     /// A subscriber that falls `buffer` or more elements behind is not left with a wrong view:
-    /// what it missed is replaced by one `.eventsLost(members)`, the whole membership at that
+    /// what it missed is replaced by one `.lost(members)`, the whole membership at that
     /// moment, after which events follow again.
-    public func events(buffer: Int = 65_536) -> MembershipUpdates {
+    ///
+    /// `async` as every subscription (`userEvents`, `incomingQueries`, `stateChanges`): the
+    /// subscription exists once the call returns, so nothing that happens after it is missed.
+    public func events(buffer: Int = 65_536) async -> MembershipUpdates {
         view.subscribe(buffer: buffer)
     }
 

@@ -87,6 +87,7 @@ final class NodeRuntime {
     var nextJoinID = NodeSnapshot.rejoinID.raw + 1
     let timers: Timers
     let snapshots: SnapshotStore?
+    let keyrings: KeyringStore?
     private var stopWaiters: [() -> Void] = []
 
     var udpAcks = 0
@@ -115,6 +116,7 @@ final class NodeRuntime {
             maxBuffered: configuration.maxStreamBufferedBytes,
             maxBufferedPerHost: configuration.maxStreamBufferedBytesPerHost)
         self.timers = Timers(loop: loop)
+        self.keyrings = configuration.keyringPath.map { KeyringStore(path: $0, loop: loop, logger: logger) }
         self.snapshots = configuration.snapshotPath.map {
             SnapshotStore(
                 path: $0, interval: configuration.snapshotInterval, loop: loop, logger: logger,
@@ -145,6 +147,62 @@ final class NodeRuntime {
     func start(_ complete: @escaping (Result<StartResult, GossipError>) -> Void) {
         guard phase == .idle else { return complete(.failure(.alreadyStarted)) }
         phase = .starting
+        let snapshotPath = configuration.snapshotPath
+        let keyringPath = configuration.keyringPath
+        let keyring = packetCodec.keyring
+        // The files are checked before anything is bound: a node that could not keep them would
+        // run, and forget its cluster or its keys on the next restart.
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { () -> Result<Keyring?, GossipError> in
+            do throws(GossipError) {
+                return .success(try Self.prepareFiles(snapshotPath: snapshotPath, keyringPath: keyringPath, keyring: keyring))
+            } catch {
+                return .failure(error)
+            }
+        }.assumeIsolated().whenComplete { result in
+            let prepared: Result<Keyring?, GossipError> =
+                switch result {
+                case .success(let r): r
+                case .failure: .failure(.notRunning)  // the thread pool is shutting down
+                }
+            switch prepared {
+            case .failure(let error):
+                if self.phase == .starting { self.phase = .idle }
+                complete(.failure(error))
+            case .success(let stored):
+                guard self.phase == .starting else { return complete(.failure(.notRunning)) }
+                if let stored, stored != self.packetCodec.keyring {
+                    self.packetCodec.keyring = stored
+                    self.streamCodec.keyring = stored
+                    self.logger.info(
+                        "keyring read from keyringPath",
+                        metadata: ["gossip.key.primary": "\(stored.primary.fingerprint)", "gossip.keys": "\(stored.keys.count)"])
+                }
+                self.bind(complete)
+            }
+        }
+    }
+
+    /// Throws `storageFailed` unless the snapshot can be written; returns the keyring kept at
+    /// `keyringPath`, or keeps `keyring` there when there is none yet (and returns nil).
+    private static func prepareFiles(
+        snapshotPath: String?, keyringPath: String?, keyring: Keyring?
+    ) throws(GossipError) -> Keyring? {
+        if let snapshotPath {
+            do throws(StoredFileError) { try StoredFile.checkWritable(snapshotPath) } catch {
+                throw .storageFailed(setting: "snapshotPath", reason: "\(error)")
+            }
+        }
+        guard let keyringPath, let keyring else { return nil }
+        do throws(StoredFileError) {
+            if let stored = try KeyringStore.load(from: keyringPath) { return stored }
+            try StoredFile.replace(keyringPath, with: KeyringStore.encode(keyring))
+            return nil
+        } catch {
+            throw .storageFailed(setting: "keyringPath", reason: "\(error)")
+        }
+    }
+
+    private func bind(_ complete: @escaping (Result<StartResult, GossipError>) -> Void) {
         bindSockets(attempt: 1).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let bound):
@@ -248,6 +306,7 @@ final class NodeRuntime {
             incarnation: core?.currentIncarnation ?? 0, udpAcks: udpAcks, streamMessagesIn: streamMessagesIn,
             packetsIn: packetsIn, packetsOut: packetsOut, snapshotsWritten: snapshots?.written ?? 0, transport: t)
         s.keyOperations = keyOperations
+        s.keyringsWritten = keyrings?.written ?? 0
         s.stateRowsHeld = app.rowsHeld
         return s
     }
@@ -308,6 +367,7 @@ final class NodeRuntime {
             metrics.flush(core, wire: wireCounters, stateRowsHeld: app.rowsHeld)
             if !leftGracefully { logger.info("gossip node stopped without leaving") }
         }
+        if let keyrings { closed.append(keyrings.settled) }
         let channels = [udp, tcp].compactMap { $0 } + Array(connections.values)
         udp = nil
         tcp = nil

@@ -70,7 +70,7 @@ public enum QueryEnd: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .allResponded: "all-responded"
-        case .timeout: "timeout"
+        case .timeout(let missing): "timeout (\(missing) selected members did not answer)"
         }
     }
 }

@@ -22,6 +22,10 @@ public enum RequestError: Error, Hashable, Sendable, CustomStringConvertible {
     case tooManyRows(Int)
     /// The owner uses this many tables already (`Settings.stateTables`).
     case tooManyTables(Int)
+    /// A row key that is empty, over `limit` bytes, or not printable UTF-8 (`Limits.isValidStateKey`).
+    case invalidKey(String, limit: Int)
+    /// A name under a prefix the library keeps for itself (`_grapevine-` queries).
+    case reservedName(String, prefix: String)
 
     public var description: String {
         switch self {
@@ -35,6 +39,10 @@ public enum RequestError: Error, Hashable, Sendable, CustomStringConvertible {
         case .tooManyOpenQueries(let n): "\(n) queries are still open"
         case .tooManyRows(let n): "the owner holds \(n) rows already"
         case .tooManyTables(let n): "the owner uses \(n) tables already"
+        case .invalidKey(let k, let limit):
+            "invalid row key \(Limits.escaped(k)): 1 to \(limit) bytes of printable UTF-8 (Settings.stateKeySizeLimit)"
+        case .reservedName(let n, let prefix):
+            "the name \(Limits.escaped(n)) is reserved: names starting with \(prefix) are the library's own"
         }
     }
 }
@@ -85,7 +93,9 @@ extension Settings {
     /// (`stateRowsPerOwner`, `stateTables`) depend on the rows held and are checked by the core.
     public func check(row table: String, key: String, value: [UInt8]) throws(RequestError) {
         if !Limits.isValidName(table) { throw .invalidName(table) }
-        if !Limits.isValidStateKey(key) || key.utf8.count > stateKeySizeLimit { throw .invalidName(key) }
+        if !Limits.isValidStateKey(key) || key.utf8.count > stateKeySizeLimit {
+            throw .invalidKey(key, limit: stateKeySizeLimit)
+        }
         let size = key.utf8.count + value.count
         let limit = effectiveLimit(stateValueSizeLimit, overhead: Message.stateRowOverhead)
         if size > limit { throw .tooLarge(size: size, limit: limit) }

@@ -28,7 +28,7 @@ extension GossipInstance {
 
     mutating func deleteRow(table: String, key: String) {
         guard Limits.isValidName(table) else { return refuse(.deleteRow, .invalidName(table)) }
-        guard Limits.isValidStateKey(key) else { return refuse(.deleteRow, .invalidName(key)) }
+        guard Limits.isValidStateKey(key) else { return refuse(.deleteRow, .invalidKey(key, limit: settings.stateKeySizeLimit)) }
         guard let held = state.row(table: table, owner: name, key: key), !held.deleted else { return }
         guard let v = state.nextVersion() else { return refuse(.deleteRow, .clockExhausted) }
         publish(StateRow(table: table, owner: name, key: key, version: v, deleted: true, value: []))

@@ -11,7 +11,7 @@ extension Agent {
                 let m = event.member
                 hub.publish(MonitorRecord(type: "member", time: now(), event: kind, name: m.name, address: "\(m.address)"))
                 handlers.memberEvent(kind, members: [Self.view(m)])
-            case .eventsLost(let members):
+            case .lost(let members):
                 logger.warning("membership events lost", metadata: ["events.members": "\(members.count)"])
                 hub.publish(MonitorRecord(type: "lost", time: now(), count: members.count))
             }
@@ -36,7 +36,7 @@ extension Agent {
                 hub.publish(MonitorRecord(type: "user", time: now(), event: e.name, name: e.origin,
                                           message: String(decoding: e.payload, as: UTF8.self)))
                 handlers.userEvent(name: e.name, ltime: e.time, payload: e.payload)
-            case .eventsLost(let count):
+            case .lost(let count):
                 logger.warning("user events lost", metadata: ["events.lost": "\(count)"])
             }
         }
@@ -65,7 +65,7 @@ extension Agent {
                             logger.info("query response refused", metadata: ["query.name": "\(Limits.escaped(q.name))", "query.error": "\(error)"])
                         }
                     }
-                case .queriesLost(let count):
+                case .lost(let count):
                     logger.warning("queries lost", metadata: ["queries.lost": "\(count)"])
                 }
             }

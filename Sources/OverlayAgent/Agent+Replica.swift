@@ -8,7 +8,7 @@ extension Agent {
     func follow(_ updates: Updates<StateUpdate>) async {
         for await update in updates {
             switch update {
-            case .snapshot(let snapshot), .resync(let snapshot):
+            case .snapshot(let snapshot), .lost(let snapshot):
                 rebuild(from: snapshot)
             case .change(let change):
                 apply(change)

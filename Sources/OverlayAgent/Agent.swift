@@ -144,15 +144,8 @@ public actor Agent {
         if let keyFile = configuration.keyFile {
             let keyringPath = configuration.dataDir + "/keyring"
             gossip.keyring = try Self.readKeyring(keyringPath) ?? Keyring(primary: try Self.readKey(keyFile))
-            // Called on the gossip event loop, which must not wait for a disk: the write goes to
-            // the persistence thread, in order, and a failure is counted and logged there.
-            gossip.onKeyringChanged = { [logger, persistence, metrics] keys in
-                persistence.submit(Data(keys.map(\.base64).joined(separator: "\n").utf8), to: keyringPath) { error in
-                    guard let error else { return }
-                    metrics.storeError(file: "keyring")
-                    logger.error("cannot keep the rotated keyring: a restart would fall back to key_file", metadata: ["keyring.error": "\(error)"])
-                }
-            }
+            // The node rewrites it after each rotation, and reads it back on the next start.
+            gossip.keyringPath = keyringPath
         }
         guard let label = ClusterLabel(configuration.label) else { throw ConfigurationError("label", "too long") }
         gossip.label = label
@@ -256,9 +249,9 @@ public actor Agent {
         }
 
         let stateUpdates = await node.stateChanges()
-        let membership = node.events()
-        let userEvents = node.userEvents()
-        let queries = node.incomingQueries()
+        let membership = await node.events()
+        let userEvents = await node.userEvents()
+        let queries = await node.incomingQueries()
         let start = try await node.start()
         logger.info("agent started", metadata: [
             "agent.name": "\(configuration.name)", "agent.address": "\(start.address)", "agent.vtep": "\(vtep)",

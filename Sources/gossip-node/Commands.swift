@@ -154,7 +154,12 @@ struct Commands {
                     responses += 1
                     emit("query-response \(id) \(Limits.escaped(from)) \(Limits.escaped(String(decoding: payload, as: UTF8.self)))")
                 case .finished(let end):
-                    emit("query-done \(id) \(end) acks=\(acks) responses=\(responses)")
+                    let outcome =
+                        switch end {
+                        case .allResponded: "all-responded"
+                        case .timeout(let missing): "timeout missing=\(missing)"
+                        }
+                    emit("query-done \(id) \(outcome) acks=\(acks) responses=\(responses)")
                 }
             }
         }

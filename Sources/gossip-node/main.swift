@@ -28,7 +28,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
             node as query-received NAME LTIME ORIGIN PAYLOAD. Standard input takes commands, one \
             per line: event [--coalesce] NAME [PAYLOAD...]; query [--tag K=RE]... [--node N]... [--timeout-ms T] \
             [--relay K] [--no-ack] NAME [PAYLOAD...] (prints query-ack ID FROM, query-response ID \
-            FROM PAYLOAD, then query-done ID all-responded|timeout acks=A responses=R); \
+            FROM PAYLOAD, then query-done ID all-responded|timeout missing=M acks=A responses=R); \
             tags K=V...; keys install|use|remove BASE64-KEY and keys list (on every member, as serf \
             keys: keys-report, keys-failed, keys-missing, keys-key lines, then keys-done OP \
             complete|incomplete). Each prints its result, or error MESSAGE.
@@ -141,9 +141,9 @@ struct GossipNodeCommand: AsyncParsableCommand {
         config.settings.userEventCoalescePeriod = .milliseconds(coalesceMs)
         let node: GossipNode
         do { node = try GossipNode(configuration: config) } catch { throw ValidationError("\(error)") }
-        let events = node.events()
-        let userEvents = node.userEvents()
-        let incoming = node.incomingQueries()
+        let events = await node.events()
+        let userEvents = await node.userEvents()
+        let incoming = await node.incomingQueries()
         let answer = queryResponse.map { Array($0.utf8) }
         let stateUpdates = await node.stateChanges()
         let applicationPrinter = Task {
@@ -155,7 +155,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
                             emit(
                                 "user-event \(Limits.escaped(e.name)) \(e.time) \(Limits.escaped(e.origin)) \(Limits.escaped(String(decoding: e.payload, as: UTF8.self)))"
                             )
-                        case .eventsLost(let n): emit("user-events-lost \(n)")
+                        case .lost(let n): emit("user-events-lost \(n)")
                         }
                     }
                 }
@@ -165,7 +165,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
                         // Before start the replica is empty: nothing to print.
                         case .snapshot: break
                         case .change(let c): emit(StateLines.change(c))
-                        case .resync(let s):
+                        case .lost(let s):
                             emit("state-resync \(s.rowCount) \(s.unavailableOwners.count)")
                             for line in StateLines.snapshot(s) { emit(line) }
                         }
@@ -179,7 +179,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
                                 "query-received \(Limits.escaped(q.name)) \(q.time) \(Limits.escaped(q.origin)) \(Limits.escaped(String(decoding: q.payload, as: UTF8.self)))"
                             )
                             if let answer { try? await node.respond(to: q.responder, payload: answer) }
-                        case .queriesLost(let n): emit("queries-lost \(n)")
+                        case .lost(let n): emit("queries-lost \(n)")
                         }
                     }
                 }
@@ -191,7 +191,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
                 case .event(let event):
                     let m = event.member
                     emit("\(event.kind) \(Limits.escaped(m.name)) \(m.address) \(m.incarnation)")
-                case .eventsLost(let members):
+                case .lost(let members):
                     emit("events-lost \(members.count)")
                 }
             }

@@ -76,8 +76,8 @@ import Testing
         h.feed(.writeRow(table: "t", key: "", value: []))
         #expect(
             Self.refused(h.outputs) == [
-                .tooManyRows(2), .tooManyRows(2), .invalidName("123456789"), .tooLarge(size: 17, limit: 16),
-                .invalidName("bad\n"), .invalidName(""),
+                .tooManyRows(2), .tooManyRows(2), .invalidKey("123456789", limit: 8), .tooLarge(size: 17, limit: 16),
+                .invalidName("bad\n"), .invalidKey("", limit: 8),
             ])
         h.outputs.removeAll()
         let p = Harness.peer(0)

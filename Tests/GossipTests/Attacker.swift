@@ -219,8 +219,8 @@ final class EventLog: Sendable {
     private let events = NIOLockedValueBox<[MembershipEvent]>([])
     private let task: NIOLockedValueBox<Task<Void, Never>?> = NIOLockedValueBox(nil)
 
-    init(_ node: GossipNode) {
-        let stream = node.events()
+    init(_ node: GossipNode) async {
+        let stream = await node.events()
         let events = self.events
         task.withLockedValue {
             $0 = Task {
@@ -233,6 +233,13 @@ final class EventLog: Sendable {
                 }
             }
         }
+    }
+
+    /// One log per node, in order.
+    static func of(_ nodes: [GossipNode]) async -> [EventLog] {
+        var logs: [EventLog] = []
+        for node in nodes { logs.append(await EventLog(node)) }
+        return logs
     }
 
     var all: [MembershipEvent] { events.withLockedValue { $0 } }

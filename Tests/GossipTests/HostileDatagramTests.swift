@@ -104,7 +104,7 @@ extension HostileTests {
         let attacker = try await UDPPeer.bind()
         do {
             try await withCluster(["a", "b", "c"]) { nodes in
-                let logs = nodes.map(EventLog.init)
+                let logs = await EventLog.of(nodes)
                 defer { logs.forEach { $0.stop() } }
                 let target = await nodes[0].statistics().address
                 let fakes: [Address] = [
@@ -182,7 +182,7 @@ extension HostileTests {
         var stranger: GossipNode?
         do {
             try await withCluster(["a", "b", "c"]) { nodes in
-                let logs = nodes.map(EventLog.init)
+                let logs = await EventLog.of(nodes)
                 defer { logs.forEach { $0.stop() } }
                 var c = GossipConfiguration(
                     name: "d6", bindAddress: try #require(Address(parsing: "[::1]:0")), logger: quietLogger)

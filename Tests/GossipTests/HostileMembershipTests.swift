@@ -74,7 +74,7 @@ extension HostileTests {
                 let d = try GossipNode(configuration: config("d"))
                 newcomer = d
                 try await d.start()
-                let log = EventLog(d)
+                let log = await EventLog(d)
                 defer { log.stop() }
                 _ = try await d.join([await a.statistics().address])
                 try await waitUntil(d, "a and b alive") { status(of: "a", in: $0) == .alive && status(of: "b", in: $0) == .alive }

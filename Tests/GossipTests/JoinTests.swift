@@ -122,7 +122,7 @@ extension GossipRuntimeTests {
     func setTagsIsGossipedAsUpdated() async throws {
         let (a, b, aAddress) = try await startedPair()
         try await b.join([aAddress])
-        let events = a.events()
+        let events = await a.events()
         try await b.setTags(["role": "db"])
         let seen = await bounded("updated") {
             for await update in events {
@@ -145,13 +145,13 @@ extension GossipRuntimeTests {
         var addresses: [Address] = []
         for n in nodes { addresses.append(try await n.start().address) }
         // Buffer of 2: its own `joined` fills one slot, three more members overflow it.
-        let lagging = nodes[0].events(buffer: 2)
+        let lagging = await nodes[0].events(buffer: 2)
         for n in nodes.dropFirst() { try await n.join([addresses[0]]) }
         try await waitUntil(nodes[0], "4 alive") { aliveCount($0) == 4 }
         var reader = lagging.makeAsyncIterator()
         let first = await reader.next()
-        guard case .eventsLost(let members)? = first else {
-            Issue.record("expected eventsLost first, got \(String(describing: first))")
+        guard case .lost(let members)? = first else {
+            Issue.record("expected lost first, got \(String(describing: first))")
             return
         }
         #expect(Set(members.map(\.name)).isSuperset(of: ["n0", "n1", "n2"]), "the membership at the drop")

@@ -158,7 +158,7 @@ extension GossipRuntimeTests {
             try await c.join([aAddress])
             for n in cluster { try await waitUntil(n, "3 alive") { aliveCount($0) == 3 } }
             for n in cluster {
-                let queries = n.incomingQueries()
+                let queries = await n.incomingQueries()
                 watchers.append(Task {
                     for await case .query(let q) in queries { shown.withLockedValue { $0.append(q.name) } }
                 })

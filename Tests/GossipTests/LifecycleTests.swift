@@ -106,7 +106,7 @@ struct LifecycleTests {
                     await #expect(throws: GossipError.notRunning) { try await node.setTags(["role": "web"]) }
                 }
             case .events:
-                var events = node.events().makeAsyncIterator()
+                var events = await node.events().makeAsyncIterator()
                 switch state {
                 case .neverStarted:
                     await node.stop()

@@ -13,7 +13,7 @@ extension GossipRuntimeTests {
         let anchorAddress = try await anchor.start().address
         for i in 0..<10 {
             let node = try GossipNode(configuration: config("cycler\(i)"))
-            let events = node.events()
+            let events = await node.events()
             try await node.start()
             try await node.join([anchorAddress])
             try await waitUntil(anchor, "cycler\(i) alive") { status(of: "cycler\(i)", in: $0) == .alive }

@@ -33,7 +33,7 @@ struct StateRuntimeTests {
                 snapshots += 1
                 if snapshots > 1 || !rows.isEmpty || resyncs > 0 { problems.append("a second snapshot") }
                 take(s)
-            case .resync(let s):
+            case .lost(let s):
                 resyncs += 1
                 take(s)
             case .change(let c):
@@ -201,8 +201,10 @@ struct StateRuntimeTests {
             #expect(await refusal("t", "a", [UInt8](repeating: 0, count: 5_000))?.code == .invalidRequest)
             let long = String(repeating: "x", count: 200)
             #expect(await refusal(long, "a", []) == .invalidRequest(.invalidName(long)))
-            #expect(await refusal("t", "", [1]) == .invalidRequest(.invalidName("")))
-            await #expect(throws: GossipError.invalidRequest(.invalidName(""))) { try await node.deleteRow(table: "t", key: "") }
+            let emptyKey = GossipError.invalidRequest(.invalidKey("", limit: Settings().stateKeySizeLimit))
+            #expect(await refusal("t", "", [1]) == emptyKey)
+            #expect("\(emptyKey)".contains("row key"))
+            await #expect(throws: emptyKey) { try await node.deleteRow(table: "t", key: "") }
             #expect(await node.stateSnapshot() == before)
             let stats = await node.statistics()
             #expect(stats.core.requestsRefused == 6)

@@ -59,7 +59,7 @@ func waitUntil(
     _ condition: @escaping @Sendable ([Member]) -> Bool
 ) async throws {
     let met = await firstTrue(within: timeout) {
-        let events = node.events()
+        let events = await node.events()
         if condition(node.members) { return true }
         for await _ in events where condition(node.members) { return true }
         return condition(node.members)

@@ -17,6 +17,9 @@ public struct NodeStatistics: Sendable, Equatable, CustomStringConvertible {
     public var packetsOut: Int
     /// Snapshot files written (with `snapshotPath`); one more after each completed write.
     public var snapshotsWritten: Int
+    /// Keyring files written (with `keyringPath`) after a change of the keyring; the first,
+    /// written by `start()` when there was none, is not counted.
+    public var keyringsWritten = 0
     /// What the UDP socket and the TCP connections ran into.
     public var transport: TransportCounters
     /// Keyring operations applied and refused.
@@ -34,7 +37,7 @@ public struct NodeStatistics: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "address=\(address) incarnation=\(incarnation) localHealth=\(localHealth) udpAcks=\(udpAcks) "
             + "streamMessagesIn=\(streamMessagesIn) packetsIn=\(packetsIn) packetsOut=\(packetsOut) "
-            + "snapshotsWritten=\(snapshotsWritten) core={\(core)} wire={\(wire)} transport={\(transport)} keyOperations={\(keyOperations)} stateRowsHeld=\(stateRowsHeld)"
+            + "snapshotsWritten=\(snapshotsWritten) keyringsWritten=\(keyringsWritten) core={\(core)} wire={\(wire)} transport={\(transport)} keyOperations={\(keyOperations)} stateRowsHeld=\(stateRowsHeld)"
     }
 }
 

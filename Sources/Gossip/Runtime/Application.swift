@@ -5,7 +5,7 @@ public enum UserEventUpdate: Sendable, Hashable {
     /// A user event, delivered once (this node's own included).
     case event(UserEvent)
     /// The subscriber fell `buffer` elements behind and `count` events were dropped for it.
-    case eventsLost(count: Int)
+    case lost(count: Int)
 }
 
 /// One element of `GossipNode.incomingQueries()`.
@@ -13,7 +13,7 @@ public enum IncomingQueryUpdate: Sendable, Hashable {
     /// A query that selects this node; answer it with `GossipNode.respond(to:payload:)`.
     case query(IncomingQuery)
     /// The subscriber fell `buffer` elements behind and `count` queries were dropped for it.
-    case queriesLost(count: Int)
+    case lost(count: Int)
 }
 
 /// One element of the sequence `GossipNode.query(_:)` returns.
@@ -103,13 +103,13 @@ extension NodeRuntime {
     /// are answered.
     func publishApplication() {
         if !app.newUserEvents.isEmpty {
-            hubs.userEvents.publish(app.newUserEvents) { .eventsLost(count: $0) }
+            hubs.userEvents.publish(app.newUserEvents) { .lost(count: $0) }
             app.newUserEvents.removeAll(keepingCapacity: true)
             // The event clock moved: a restart must not deliver these again.
             snapshotChanged()
         }
         if !app.newQueries.isEmpty {
-            hubs.queries.publish(app.newQueries) { .queriesLost(count: $0) }
+            hubs.queries.publish(app.newQueries) { .lost(count: $0) }
             app.newQueries.removeAll(keepingCapacity: true)
         }
         if !app.newRowChanges.isEmpty { publishRowChanges() }

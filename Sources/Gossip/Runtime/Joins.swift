@@ -105,7 +105,9 @@ extension NodeRuntime {
         // failed/joined forever: refused here, with the reason.
         var usable: [Address] = []
         for seed in addresses {
-            if let refusal = destinationPolicy.check(seed), refusal != .recentlyFailed {
+            if seed == core?.address || seed == udpBound.flatMap({ Address($0) }) {
+                waiter.outcomes[seed] = .ownAddress
+            } else if let refusal = destinationPolicy.check(seed), refusal != .recentlyFailed {
                 waiter.outcomes[seed] = .unusableAddress(refusal.description)
             } else {
                 usable.append(seed)
@@ -185,6 +187,11 @@ extension NodeRuntime {
     func recordSeedOutcome(_ address: Address, _ reason: SeedFailure.Reason) {
         for waiter in joins where waiter.addresses.contains(address) && !waiter.answered.contains(address) {
             waiter.outcomes[address] = reason
+            // The core would retry until `joinTimeout`; the caller learns at once that no seed
+            // can answer (the core's retries go on, and a late answer still shows in `members`).
+            if waiter.answered.isEmpty, waiter.addresses.allSatisfy({ waiter.outcomes[$0]?.isDefinitive ?? false }) {
+                finishJoin(waiter, .failure(waiter.failure))
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ extension NodeRuntime {
             ]
             if let askedBy { metadata["gossip.peer"] = "\(Limits.escaped(askedBy))" }
             logger.info("keyring changed: \(request.operation) key \(fingerprint)", metadata: metadata)
-            configuration.onKeyringChanged?(ring.keys)
+            keyrings?.write(ring)
         }
         return .success(ring.keys)
     }

@@ -1,11 +1,5 @@
 import GossipCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// What a node remembers across restarts: whom it knew, its last incarnation, its clocks and
 /// the last version it gave one of its replicated-state rows.
 ///
@@ -97,61 +91,15 @@ struct Snapshot: Equatable, Sendable {
     }
 
     /// Nil when there is no file; throws when there is one that cannot be read.
-    static func load(from path: String) throws(SnapshotError) -> Snapshot? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw SnapshotError(path: path, operation: "open", errno: errno)
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 << 10)
-        while bytes.count < maxFileSize {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SnapshotError(path: path, operation: "read", errno: errno)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<min(n, maxFileSize - bytes.count)])
-        }
+    static func load(from path: String) throws(StoredFileError) -> Snapshot? {
+        guard let bytes = try StoredFile.contents(of: path, limit: maxFileSize) else { return nil }
         guard let snapshot = Snapshot(parsing: String(decoding: bytes, as: UTF8.self)) else {
-            throw SnapshotError(path: path, operation: "parse", errno: 0)
+            throw StoredFileError(path: path, operation: "parse", errno: 0, detail: "not a snapshot")
         }
         return snapshot
     }
 
-    func save(to path: String) throws(SnapshotError) {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        if fd < 0 { throw SnapshotError(path: temporary, operation: "open", errno: errno) }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd)
-                throw SnapshotError(path: temporary, operation: "write", errno: e)
-            }
-            bytes = bytes.dropFirst(n)
-        }
-        // Without the fsync a power loss after the rename could leave an empty file.
-        if fsync(fd) != 0 {
-            let e = errno
-            close(fd)
-            throw SnapshotError(path: temporary, operation: "fsync", errno: e)
-        }
-        close(fd)
-        if rename(temporary, path) != 0 { throw SnapshotError(path: path, operation: "rename", errno: errno) }
-    }
-}
-
-struct SnapshotError: Error, CustomStringConvertible {
-    var path: String
-    var operation: String
-    var errno: Int32
-    var description: String {
-        errno == 0 ? "\(operation) \(path): not a snapshot" : "\(operation) \(path): \(String(cString: strerror(errno)))"
+    func save(to path: String) throws(StoredFileError) {
+        try StoredFile.replace(path, with: Array(text.utf8))
     }
 }

@@ -33,7 +33,7 @@ extension NodeRuntime {
         var fresh: StateSnapshot?
         hubs.state.publish(app.newRowChanges) { _ in
             if fresh == nil { fresh = stateSnapshot() }
-            return .resync(fresh ?? StateSnapshot())
+            return .lost(resync: fresh ?? StateSnapshot())
         }
         // This node's own rows move its state version: a restart must version above it.
         let own = app.newRowChanges.contains { if case .change(let c) = $0 { c.owner == configuration.name } else { false } }

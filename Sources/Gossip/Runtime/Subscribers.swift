@@ -9,7 +9,7 @@ public enum MembershipUpdate: Sendable, Hashable {
     /// The subscriber fell `buffer` elements behind, and the changes it had not read yet were
     /// dropped. `members` is the whole membership at the moment of the drop (as `members`
     /// returns it), which already includes every dropped change; events follow on from it.
-    case eventsLost(members: [Member])
+    case lost(members: [Member])
 }
 
 /// `GossipNode.events()`: the membership changes one subscriber has not read yet, bounded. It
@@ -180,11 +180,13 @@ final class MembershipView: Sendable {
 
     var members: [Member] { state.withLockedValue { $0.members } }
 
+    /// `members` are kept sorted by name: what callers read and what `.lost` carries.
     func publish(_ events: [MembershipEvent], members: [Member]) {
+        let members = members.sorted { $0.name < $1.name }
         state.withLockedValue { s in
             s.members = members
             for subscriber in s.subscribers.values {
-                subscriber.push(events.lazy.map { .event($0) }) { _ in .eventsLost(members: members) }
+                subscriber.push(events.lazy.map { .event($0) }) { _ in .lost(members: members) }
             }
         }
     }
@@ -200,7 +202,7 @@ final class MembershipView: Sendable {
             let members = s.members
             let live = members.filter { $0.status <= .suspect }
             subscription.push(live.map { .event(MembershipEvent(kind: .joined, member: $0)) }) { _ in
-                .eventsLost(members: members)
+                .lost(members: members)
             }
             s.subscribers[id] = subscription
             return subscription

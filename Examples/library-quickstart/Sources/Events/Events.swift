@@ -24,7 +24,7 @@ struct Events {
         try await db.join([started.address])
 
         // Subscribe first: a subscriber sees the events delivered from then on.
-        let delivered = db.userEvents()
+        let delivered = await db.userEvents()
         let time = try await web.fireEvent("deploy", payload: Array("v42".utf8))
         for await case .event(let e) in delivered {
             logger.info("db-1 got \(e.name) from \(e.origin) at Lamport time \(e.time) (fired at \(time))")
@@ -32,7 +32,7 @@ struct Events {
         }
 
         // web-1 answers queries; db-1 asks the members whose role matches `web.*` (anchored).
-        let questions = web.incomingQueries()
+        let questions = await web.incomingQueries()
         let answering = Task {
             for await case .query(let q) in questions {
                 try? await web.respond(to: q.responder, payload: Array("load 0.3".utf8))

@@ -34,11 +34,11 @@ struct QuickStart {
         logger.info("joined", metadata: ["contacted": "\(contacted)"])
 
         // The sequence starts with every live member as `joined`, then follows changes.
-        for await update in first.events() {
+        for await update in await first.events() {
             switch update {
             case .event(let event):
                 logger.info("\(event.kind) \(event.member.name) at \(event.member.address)")
-            case .eventsLost(let members):
+            case .lost(let members):
                 // Only a subscriber that falls far behind sees this: start over from `members`.
                 logger.warning("events lost; \(members.count) members now")
             }

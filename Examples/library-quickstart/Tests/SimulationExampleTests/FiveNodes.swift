@@ -1,4 +1,3 @@
-// The Swift examples of Docs/SIMULATION.md, copied here verbatim so that they compile and pass.
 import GossipCore
 import GossipSimulator
 import Testing
