@@ -76,17 +76,22 @@ public struct LocalHTTPClient: Sendable {
             head.headers.replaceOrAdd(name: "Connection", value: "close")
             head.headers.replaceOrAdd(name: "Content-Length", value: "\(request.body?.readableBytes ?? 0)")
             var parts = inbound.makeAsyncIterator()
+            var outgoing: [HTTPClientRequestPart] = [.head(head)]
+            if let body = request.body { outgoing.append(.body(.byteBuffer(body))) }
+            outgoing.append(.end(nil))
+            // A server may answer and close as soon as it has read the head (a request without
+            // a body, `Connection: close`): the answer is then already in, and the write's
+            // "closed channel" is no failure. Only a write error with no answer behind it is.
+            var writeError: (any Error)?
+            do { try await outbound.write(contentsOf: outgoing) } catch { writeError = error }
             let first: HTTPClientResponsePart?
             do {
-                try await outbound.write(.head(head))
-                if let body = request.body { try await outbound.write(.body(.byteBuffer(body))) }
-                try await outbound.write(.end(nil))
                 first = try await parts.next()
             } catch {
-                throw Self.failure(endpoint, error, expired)
+                throw Self.failure(endpoint, writeError ?? error, expired)
             }
             guard case .head(let answerHead) = first else {
-                throw first == nil ? Self.failure(endpoint, nil, expired) : LocalHTTPError.cutOff(endpoint, reason: "the answer began without a head")
+                throw first == nil ? Self.failure(endpoint, writeError, expired) : LocalHTTPError.cutOff(endpoint, reason: "the answer began without a head")
             }
             var answer = LocalHTTPAnswer(
                 status: Int(answerHead.status.code), headers: answerHead.headers, endpoint: endpoint, parts: parts, expired: expired)

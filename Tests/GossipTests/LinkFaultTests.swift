@@ -76,6 +76,9 @@ struct LinkFaultTests {
                 try processes.start(
                     names[i], ["--bind", "\(net.address(i)):\(gossipPort)"] + join + fastNodeArguments + deadWindow, logLevel: "warning",
                     logs: true, namespace: net.hosts[i]))
+            // A seed that is not yet listening refuses the connection, and a join that every
+            // seed refused ends at once: the others start once m1 is bound.
+            if i == 0 { try await nodes[0].waitUntil("m1 ready") { $0.address != nil } }
         }
         func allJoined(_ who: [NodeProcess], _ what: String) async throws {
             for p in who {
