@@ -23,8 +23,21 @@ struct SimEvent {
 
 /// A binary min-heap ordered by (time, sequence): events at one instant run in the order they
 /// were made, which is what makes a run reproducible.
+///
+/// The heap holds small keys only; the events wait in slots beside it, reused through a free
+/// list. Sifting then moves plain integers instead of events whose payloads need reference
+/// counting on every copy, which was a tenth of a large simulation's time.
 struct EventQueue {
-    private var heap: [SimEvent] = []
+    /// Where an event waits, ordered by time, then by sequence.
+    private struct Key {
+        var time: Int64
+        var sequence: UInt64
+        var slot: Int32
+    }
+
+    private var heap: [Key] = []
+    private var slots: [SimEvent?] = []
+    private var free: [Int32] = []
     private var counter: UInt64 = 0
 
     var count: Int { heap.count }
@@ -33,41 +46,53 @@ struct EventQueue {
 
     mutating func push(time: Int64, node: Int32, life: UInt32, ready: Bool = false, _ kind: SimEvent.Kind) {
         counter += 1
-        heap.append(SimEvent(time: time, sequence: counter, node: node, life: life, ready: ready, kind: kind))
+        let event = SimEvent(time: time, sequence: counter, node: node, life: life, ready: ready, kind: kind)
+        let slot: Int32
+        if let s = free.popLast() {
+            slot = s
+            slots[Int(s)] = event
+        } else {
+            slot = Int32(slots.count)
+            slots.append(event)
+        }
+        let key = Key(time: time, sequence: counter, slot: slot)
+        heap.append(key)
         var i = heap.count - 1
         while i > 0 {
             let parent = (i - 1) / 2
-            if Self.before(heap[i], heap[parent]) {
-                heap.swapAt(i, parent)
-                i = parent
-            } else {
-                break
-            }
+            guard Self.before(key, heap[parent]) else { break }
+            heap[i] = heap[parent]
+            i = parent
         }
+        heap[i] = key
     }
 
     mutating func pop() -> SimEvent? {
-        guard !heap.isEmpty else { return nil }
-        if heap.count == 1 { return heap.removeLast() }
-        let top = heap[0]
-        heap[0] = heap.removeLast()
-        var i = 0
-        let n = heap.count
-        while true {
-            let l = 2 * i + 1
-            let r = l + 1
-            var m = i
-            if l < n, Self.before(heap[l], heap[m]) { m = l }
-            if r < n, Self.before(heap[r], heap[m]) { m = r }
-            if m == i { break }
-            heap.swapAt(i, m)
-            i = m
+        guard let top = heap.first else { return nil }
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            // Sift the last key down from the root, moving the smaller child up.
+            var i = 0
+            let n = heap.count
+            while true {
+                let l = 2 * i + 1
+                if l >= n { break }
+                var m = l
+                if l + 1 < n, Self.before(heap[l + 1], heap[l]) { m = l + 1 }
+                guard Self.before(heap[m], last) else { break }
+                heap[i] = heap[m]
+                i = m
+            }
+            heap[i] = last
         }
-        return top
+        var event: SimEvent? = nil
+        swap(&event, &slots[Int(top.slot)])
+        free.append(top.slot)
+        return event
     }
 
     @inline(__always)
-    static func before(_ a: SimEvent, _ b: SimEvent) -> Bool {
+    private static func before(_ a: Key, _ b: Key) -> Bool {
         a.time < b.time || (a.time == b.time && a.sequence < b.sequence)
     }
 }

@@ -93,6 +93,9 @@ struct GossipNodeCommand: AsyncParsableCommand {
     @Option(help: "First join retry wait in milliseconds (doubles per attempt).")
     var joinRetryMs: Int = 1000
 
+    @Option(help: "How long a member declared failed still receives gossip, in milliseconds.")
+    var gossipToTheDeadMs: Int = 30_000
+
     // A typo is an error that lists the levels, not a silent "info".
     @Option(
         help: "Log level: trace, debug, info, notice, warning, error, critical.",
@@ -138,6 +141,7 @@ struct GossipNodeCommand: AsyncParsableCommand {
         config.settings.gossipInterval = .milliseconds(gossipIntervalMs)
         config.settings.pushPullInterval = .milliseconds(pushPullIntervalMs)
         config.settings.joinRetryInterval = .milliseconds(joinRetryMs)
+        config.settings.gossipToTheDead = .milliseconds(gossipToTheDeadMs)
         config.settings.userEventCoalescePeriod = .milliseconds(coalesceMs)
         let node: GossipNode
         do { node = try GossipNode(configuration: config) } catch { throw ValidationError("\(error)") }

@@ -101,7 +101,7 @@ import Testing
     /// tables, 100 changes per second for 60 s under 5 % loss; when the changes stop, every live
     /// replica equals the truth. The 1,000-host run is the overlay's
     /// (`OverlayConvergenceTests.aThousandHostsConvergeUnderLossAndChurn`).
-    static func convergesUnderLossAndChurn(count: Int, seed: UInt64, _ check: Checks) throws {
+    static func convergesUnderLossAndChurn(count: Int, seed: UInt64) throws {
         let sim = Simulation(seed: seed, network: NetworkModel(loss: 0.05))
         let nodes = try sim.addFormedCluster(count: count)
         let oracle = Oracle(sim)
@@ -110,22 +110,20 @@ import Testing
         churn(oracle, owners: Array(nodes), perSecond: 100, seconds: 60, rng: &rng)
         let took = oracle.converge(nodes, owners: nodes, limit: .seconds(900))
         print("seed \(seed), \(count) nodes: every replica equals the truth \(took.map { "\($0)" } ?? "never") after the changes stopped")
-        check.expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
-        check.expect(sim.core(0).stateOwners.count == count)
+        #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
+        #expect(sim.core(0).stateOwners.count == count)
     }
 
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aHundredReplicasConvergeUnderLossAndChurn(seed: UInt64) async throws {
-        try await offPool { check in
-            try Self.convergesUnderLossAndChurn(count: 100, seed: seed, check)
-        }
+        try Self.convergesUnderLossAndChurn(count: 100, seed: seed)
     }
 
     /// A crashed owner's rows are unavailable on each node from the moment that node declares it
     /// failed, and on every node once all have.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aCrashMarksTheOwnersRowsUnavailableEverywhere(seed: UInt64) async throws {
-        try await offPool { check in
+        do {
             let (sim, nodes, _) = try Self.converged(count: 100, seed: seed, loss: 0.05)
             let victim = 17
             let name = sim.name(of: victim)
@@ -138,10 +136,10 @@ import Testing
             let others = nodes.filter { $0 != victim }
             let all = sim.run(upTo: .seconds(120)) { others.allSatisfy { !sim.core($0).isOwnerAvailable(name) } }
             print("seed \(seed): a crashed owner's rows unavailable everywhere after \(sim.elapsed - crashedAt)")
-            check.expect(all)
-            check.expect(stillAvailableAtDetection.isEmpty)
+            #expect(all)
+            #expect(stillAvailableAtDetection.isEmpty)
             // Held, not dropped: the rows come back if the owner does.
-            check.expect(others.allSatisfy { sim.core($0).stateRows(of: name).count == 20 })
+            #expect(others.allSatisfy { sim.core($0).stateRows(of: name).count == 20 })
         }
     }
 
@@ -149,7 +147,7 @@ import Testing
     /// truth, and every owner is available again.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aPartitionHealsToExactEquality(seed: UInt64) async throws {
-        try await offPool { check in
+        do {
             let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.01)
             sim.partition { $0 % 2 }
             var rng = SeededGenerator(seed: seed)
@@ -157,11 +155,11 @@ import Testing
             sim.heal()
             let took = oracle.converge(nodes, owners: nodes, limit: .seconds(900))
             print("seed \(seed): after a 60 s partition, every replica equals the truth \(took.map { "\($0)" } ?? "never") after the heal")
-            check.expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
+            #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: nodes).count) replicas still differ")
             let unavailable = sim.run(upTo: .seconds(300)) {
                 nodes.allSatisfy { j in nodes.allSatisfy { sim.core(j).isOwnerAvailable(sim.name(of: $0)) } }
             }
-            check.expect(unavailable)
+            #expect(unavailable)
         }
     }
 
@@ -169,7 +167,7 @@ import Testing
     /// the rows of its previous life survives on any replica.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func aRestartedOwnersNewRowsWinWithNoStaleOnes(seed: UInt64) async throws {
-        try await offPool { check in
+        do {
             let (sim, nodes, oracle) = try Self.converged(count: 100, seed: seed, loss: 0.05)
             let owner = 42
             let before = sim.core(owner).stateVersion
@@ -181,11 +179,11 @@ import Testing
             for k in 0..<2 { oracle.write(owner, table: "t0", key: "k\(k)", value: Array("new\(k)".utf8)) }
             for k in 0..<3 { oracle.write(owner, table: "fresh", key: "n\(k)", value: Array("fresh\(k)".utf8)) }
             sim.run(for: .milliseconds(1))
-            check.expect(sim.core(owner).stateVersion > before)
+            #expect(sim.core(owner).stateVersion > before)
             let took = oracle.converge(nodes, owners: nodes, limit: .seconds(600))
             print("seed \(seed): a restarted owner's rows converge everywhere \(took.map { "\($0)" } ?? "never") after it wrote them")
-            check.expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: [owner]).count) replicas still differ")
-            check.expect(nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 5 })
+            #expect(took != nil, "seed \(seed): \(oracle.wrong(nodes, owners: [owner]).count) replicas still differ")
+            #expect(nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 5 })
         }
     }
 }
