@@ -226,6 +226,7 @@ public struct SimulationMetrics: Sendable {
             case .respond: 11
             case .writeRow: 12
             case .deleteRow: 13
+            case .forceLeave: 14
             case .datagram(_, let m): 5 | UInt64(m.count) << 8
             case .stream: 6
             case .streamFailed: 7

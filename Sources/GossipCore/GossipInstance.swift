@@ -103,6 +103,7 @@ public struct GossipInstance: Sendable {
         case .start: start()
         case .join(let seeds, let id, let replay): join(seeds, id: id, replayEvents: replay)
         case .leave: leave()
+        case .forceLeave(let member, let prune): forceLeave(member, prune: prune)
         case .setTags(let t): setTags(t)
         case .fireEvent(let name, let payload, let coalesce): fireEvent(name: name, payload: payload, coalesce: coalesce)
         case .query(let request, let id): ask(request, id: id)

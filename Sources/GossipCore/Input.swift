@@ -11,6 +11,12 @@ public enum Input: Sendable {
     case join(seeds: [Address], id: JoinID, replayEvents: Bool = false)
     /// Leaves gracefully: the cluster is told "left", not "failed".
     case leave
+    /// Serf's `force-leave`: announces that the failed `member` left, on its behalf, so every
+    /// member reports `.left` now; with `prune` this node also forgets it at once (`.reaped`).
+    /// Refused (`Output.requestRefused(.forceLeave, _)`) with `unknownMember` for a name not
+    /// known or this node's own, `memberNotFailed` for an alive or suspect member. A member
+    /// that already left is not announced again (with `prune` it is forgotten).
+    case forceLeave(member: String, prune: Bool)
     /// Replaces this node's tags and announces them.
     case setTags(Tags)
     /// Fires a user event (checked first with `Settings.check(userEvent:payload:)`); the node

@@ -48,6 +48,7 @@ public enum Request: Hashable, Sendable {
     case setTags
     case writeRow
     case deleteRow
+    case forceLeave
 }
 
 /// One stream exchange: a request and its reply, on one connection.

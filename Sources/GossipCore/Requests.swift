@@ -26,6 +26,10 @@ public enum RequestError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidKey(String, limit: Int)
     /// A name under a prefix the library keeps for itself (`_grapevine-` queries).
     case reservedName(String, prefix: String)
+    /// `Input.forceLeave` of a name this node does not know (or of itself).
+    case unknownMember(String)
+    /// `Input.forceLeave` of a member that is alive or suspect: it would refute the notice.
+    case memberNotFailed(String, MemberStatus)
 
     public var description: String {
         switch self {
@@ -43,6 +47,9 @@ public enum RequestError: Error, Hashable, Sendable, CustomStringConvertible {
             "invalid row key \(Limits.escaped(k)): 1 to \(limit) bytes of printable UTF-8 (Settings.stateKeySizeLimit)"
         case .reservedName(let n, let prefix):
             "the name \(Limits.escaped(n)) is reserved: names starting with \(prefix) are the library's own"
+        case .unknownMember(let n): "no member named \(Limits.escaped(n)) is known (a node cannot force itself out)"
+        case .memberNotFailed(let n, let status):
+            "member \(Limits.escaped(n)) is \(status), not failed: only a failed member can be forced to leave"
         }
     }
 }

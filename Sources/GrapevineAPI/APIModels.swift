@@ -77,6 +77,16 @@ public struct QueryRecord: Codable, Sendable, Hashable {
     }
 }
 
+/// `POST /v1/force-leave`: the failed member to remove; `prune` (default false) also forgets it.
+public struct ForceLeaveRequest: Codable, Sendable, Hashable {
+    public var node: String
+    public var prune: Bool?
+    public init(node: String, prune: Bool? = nil) {
+        self.node = node
+        self.prune = prune
+    }
+}
+
 public struct TagsRequest: Codable, Sendable, Hashable {
     public var set: [String: String]?
     public var delete: [String]?

@@ -23,3 +23,13 @@ public struct LeaveReply: Codable, Sendable, Hashable {
     public var left: Bool
     public init(left: Bool) { self.left = left }
 }
+
+/// `POST /v1/force-leave`: the member forced out, and whether this agent forgot it at once.
+public struct ForceLeaveReply: Codable, Sendable, Hashable {
+    public var node: String
+    public var pruned: Bool
+    public init(node: String, pruned: Bool) {
+        self.node = node
+        self.pruned = pruned
+    }
+}

@@ -32,6 +32,17 @@ extension Agent: AgentControl {
         await node.leave()
     }
 
+    public func forceLeave(_ request: ForceLeaveRequest) async throws(AgentError) -> ForceLeaveReply {
+        do { try await node.forceLeave(request.node, prune: request.prune ?? false) } catch {
+            switch error.underlying as? RequestError {
+            case .unknownMember?: throw .notFound("unknown_member", "\(error)")
+            case .memberNotFailed?: throw .conflict("member_not_failed", "\(error)")
+            default: throw Self.agentError(error)
+            }
+        }
+        return ForceLeaveReply(node: request.node, pruned: request.prune ?? false)
+    }
+
     public func fireEvent(_ request: EventRequest) async throws(AgentError) -> UInt64 {
         do {
             return try await node.fireEvent(request.name, payload: Array((request.payload ?? "").utf8),

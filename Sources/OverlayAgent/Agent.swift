@@ -265,29 +265,43 @@ public actor Agent {
         for e in local.values.sorted(by: { ($0.vni, $0.mac) < ($1.vni, $1.mac) }) { try await publish(e) }
 
         // The agent lasts as long as its node and its API server: when either ends (a stop,
-        // a leave, a server that cannot bind), everything else is cancelled.
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await self.node.run(); return true }
-            if let server { group.addTask { try await server.run(); return true } }
-            group.addTask { await self.follow(stateUpdates); return false }
-            group.addTask { await self.follow(membership); return false }
-            group.addTask { await self.follow(userEvents); return false }
-            group.addTask { await self.follow(queries); return false }
-            group.addTask { await self.followKernel(); return false }
-            group.addTask { await self.registryWriter(); return false }
-            group.addTask { await self.reconcileLoop(); return false }
-            group.addTask { await self.timerLoop(); return false }
-            group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return false }
+        // a leave, a server that cannot bind), everything else is cancelled. The server runs in
+        // a group of its own so that it can be shut down gracefully first: the answer to the
+        // `leave` that ended the node still goes out, instead of a closed connection.
+        let serverGroup = server.map { server in
+            ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)], logger: logger))
+        }
+        try await withThrowingTaskGroup(of: RunTask.self) { group in
+            group.addTask { try await self.node.run(); return .essential }
+            if let serverGroup { group.addTask { try await serverGroup.run(); return .server } }
+            group.addTask { await self.follow(stateUpdates); return .other }
+            group.addTask { await self.follow(membership); return .other }
+            group.addTask { await self.follow(userEvents); return .other }
+            group.addTask { await self.follow(queries); return .other }
+            group.addTask { await self.followKernel(); return .other }
+            group.addTask { await self.registryWriter(); return .other }
+            group.addTask { await self.reconcileLoop(); return .other }
+            group.addTask { await self.timerLoop(); return .other }
+            group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return .other }
             if configuration.docker {
                 let plugin = PluginServer(
                     plugin: self,
                     socketPath: configuration.dockerPluginSocket.isEmpty ? nil : configuration.dockerPluginSocket,
                     tcpAddress: configuration.dockerPluginAddress, logger: logger, onListening: {})
-                group.addTask { try await plugin.run(); return true }
-                group.addTask { await self.dockerSyncLoop(); return false }
+                group.addTask { try await plugin.run(); return .essential }
+                group.addTask { await self.dockerSyncLoop(); return .other }
             }
-            while let essential = try await group.next() {
-                if essential { break }
+            var serverRunning = serverGroup != nil
+            while let ended = try await group.next() {
+                if ended == .server { serverRunning = false }
+                if ended != .other { break }
+            }
+            if serverRunning, let serverGroup {
+                await serverGroup.triggerGracefulShutdown()
+                // Bounded: a client that never reads its answer does not keep the agent alive.
+                group.addTask { try? await Task.sleep(for: Self.answerGrace); return .deadline }
+                while let ended = try await group.next(), ended != .server, ended != .deadline {}
             }
             group.cancelAll()
         }
@@ -296,6 +310,13 @@ public actor Agent {
         registryWake.finish()
         logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
     }
+
+    /// What ended in `run`'s task group: the node or the plugin server (the agent ends), the
+    /// control API server, a helper loop, or the grace given to answers in flight.
+    enum RunTask: Sendable { case essential, server, other, deadline }
+
+    /// How long the control API may take, once the node has stopped, to send answers in flight.
+    static let answerGrace: Duration = .seconds(5)
 
     /// Joins the configured seeds, retrying with backoff (`Backoff`, 1 s to 30 s) until one
     /// answers. Until a join (or, with no seeds, at once) the kernel is not touched. Then keeps

@@ -15,7 +15,7 @@ struct Grapevine: AsyncParsableCommand {
             reached, 3 fdb --check found differences, 64 usage error.
             """,
         subcommands: [
-            AgentCommand.self, MembersCommand.self, JoinCommand.self, LeaveCommand.self, EventCommand.self,
+            AgentCommand.self, MembersCommand.self, JoinCommand.self, LeaveCommand.self, ForceLeaveCommand.self, EventCommand.self,
             QueryCommand.self, TagsCommand.self, KeysCommand.self, KeygenCommand.self, EndpointCommand.self,
             NetworkCommand.self, FDBCommand.self, InfoCommand.self, MonitorCommand.self,
         ]

@@ -48,7 +48,7 @@ struct JoinCommand: ClientCommand {
 
 struct LeaveCommand: ClientCommand {
     static let configuration = CommandConfiguration(
-        commandName: "leave", abstract: "Leave the cluster gracefully (the agent keeps running, alone).")
+        commandName: "leave", abstract: "Leave the cluster gracefully; the agent then exits.")
 
     @OptionGroup var options: ClientOptions
 
@@ -56,6 +56,23 @@ struct LeaveCommand: ClientCommand {
         let answer = try await api.send(.post, "/v1/leave")
         guard options.format == .table else { return printJSON(answer) }
         print("Left the cluster.")
+    }
+}
+
+struct ForceLeaveCommand: ClientCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "force-leave", abstract: "Remove a failed member now; every host withdraws its rows.",
+        discussion: "As Serf's force-leave: refused for a member that is alive or suspect, or a name not known.")
+
+    @OptionGroup var options: ClientOptions
+    @Flag(help: "Also forget the member at once instead of keeping it as left.") var prune = false
+    @Argument(help: ArgumentHelp("The failed member's name.", valueName: "NODE")) var node: String
+
+    func call(_ api: APIClient) async throws {
+        let answer = try await api.send(.post, "/v1/force-leave", body: ForceLeaveRequest(node: node, prune: prune))
+        guard options.format == .table else { return printJSON(answer) }
+        let reply = try decodeAnswer(ForceLeaveReply.self, answer, from: api)
+        print(reply.pruned ? "Forced \(reply.node) to leave and forgot it." : "Forced \(reply.node) to leave.")
     }
 }
 

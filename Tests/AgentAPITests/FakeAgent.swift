@@ -51,6 +51,10 @@ actor FakeAgent: AgentControl {
 
     func leave() { left = true }
 
+    func forceLeave(_ request: ForceLeaveRequest) throws(AgentError) -> ForceLeaveReply {
+        throw .conflict("member_not_failed", "\(request.node) is alive")
+    }
+
     func fireEvent(_ request: EventRequest) throws(AgentError) -> UInt64 {
         guard request.name.utf8.count + (request.payload?.utf8.count ?? 0) <= Self.eventLimit else {
             throw .tooLarge("event is larger than \(Self.eventLimit) bytes")

@@ -166,6 +166,7 @@ struct DockerEndToEndTests {
             // error shape, and the agent carries on.
             let probes: [(String, String, String)] = [
                 ("/NetworkDriver.CreateNetwork", "{not json", "not JSON"),
+                ("/NetworkDriver.CreateEndpoint", "", "empty body"),
                 ("/NetworkDriver.CreateNetwork", #"{"Options":{}}"#, "NetworkID"),
                 ("/IpamDriver.RequestAddress", #"{"PoolID":"10.99.0.0/24"}"#, "no grapevine network has subnet 10.99.0.0/24"),
                 ("/NetworkDriver.Join", #"{"NetworkID":"x","EndpointID":"y"}"#, "no endpoint y"),

@@ -10,8 +10,14 @@ public protocol AgentControl: Sendable {
     func members() async -> [MemberView]
     /// Joins the cluster through these seeds (`host[:port]`). Returns how many answered.
     func join(_ seeds: [String], replay: Bool) async throws(AgentError) -> Int
-    /// Leaves the cluster gracefully; the agent keeps running, alone, until stopped.
+    /// Leaves the cluster gracefully; returns once the departure has been gossiped, after
+    /// which the agent stops (its API answers the request first).
     func leave() async
+    /// Serf's `force-leave`: announces that a failed member left, so every host withdraws its
+    /// rows now; with `prune` this agent also forgets it. `notFound` (`unknown_member`) for a
+    /// name not known or the agent's own, `conflict` (`member_not_failed`) for an alive or
+    /// suspect member.
+    func forceLeave(_ request: ForceLeaveRequest) async throws(AgentError) -> ForceLeaveReply
     /// Fires a user event (Serf's `event`). Returns its Lamport time.
     func fireEvent(_ request: EventRequest) async throws(AgentError) -> UInt64
     /// Sends a query; the stream yields acks and responses as they come, then one `.done`.

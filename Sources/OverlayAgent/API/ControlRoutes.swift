@@ -34,6 +34,9 @@ struct ControlRoutes: Sendable {
             await control.leave()
             return APIJSON.response(LeaveReply(left: true))
         }
+        on(.post, "/v1/force-leave") { request, _ in
+            APIJSON.response(try await control.forceLeave(try await decode(ForceLeaveRequest.self, request)))
+        }
         on(.post, "/v1/event") { request, _ in
             let body = try await decode(EventRequest.self, request)
             return APIJSON.response(EventReply(ltime: try await control.fireEvent(body)))

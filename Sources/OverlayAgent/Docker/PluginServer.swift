@@ -90,6 +90,11 @@ struct PluginServer: Service {
     }
 
     private func decode<T: Decodable>(_ body: Data) throws(PluginError) -> T {
+        // dockerd retries a call that timed out with the body already consumed: say that, not
+        // that its JSON was wrong.
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            throw PluginError("empty_body", "the request arrived with an empty body (a JSON object was expected; a call retried by dockerd can arrive empty)")
+        }
         do { return try JSONDecoder().decode(T.self, from: body) } catch let error as DecodingError {
             throw PluginError("bad_json", "request is not the JSON Docker sends: \(APIJSON.explain(error))")
         } catch {
