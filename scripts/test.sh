@@ -9,12 +9,12 @@ cd "$(dirname "$0")/.."
 # -enable-testing lets test targets use @testable imports in a release build.
 swift build -c release --build-tests -Xswiftc -enable-testing
 
-# Two kinds of test, by target, run side by side as two processes. "compute" is pure code and
-# simulations on virtual time: CPU-bound, with no wall-clock bound to miss. "live" is real
-# sockets, processes, namespaces and dockerd, whose liveness bounds are in wall-clock time. In
-# one process the simulations took the concurrency pool from the live tests; apart, and with
-# the simulations at a lower priority, the live tests get the CPU whenever they need it and
-# the simulations take the rest.
+# Two kinds of test, by target, run as two processes, one after the other. "live" is real
+# sockets, processes, namespaces and dockerd, whose liveness bounds are in wall-clock time;
+# "compute" is pure code and simulations on virtual time: CPU-bound, with no wall-clock bound
+# to miss. In one process the simulations took the concurrency pool from the live tests. They
+# cannot run side by side either: `swift test` holds a lock on .build for its whole run, so a
+# second one waits for the first (seen in CI-like runs); "live" goes first because it is short.
 compute=(GossipCoreTests GossipWireTests OverlayTests SystemLibraryTests AgentConfigurationTests
     GossipSimulatorTests WireSimulationTests)
 live=(GossipTests AgentAPITests AgentOpsTests NetlinkTests OverlayAgentTests AgentEndToEndTests)
@@ -32,24 +32,21 @@ filter() { local IFS='|'; echo "^($*)\\."; }
 
 logs=.build/test-logs
 mkdir -p "$logs"
-# run KIND NICENESS TARGETS...: one `swift test` process, its lines prefixed with the kind;
-# writes its exit status and seconds to $logs/KIND.status.
+# run KIND TARGETS...: one `swift test` process, its lines prefixed with the kind; writes its
+# exit status and seconds to $logs/KIND.status.
 run() {
-    local kind=$1 niceness=$2
-    shift 2
+    local kind=$1
+    shift
     local start=$SECONDS
     {
-        nice -n "$niceness" swift test -c release --skip-build -Xswiftc -enable-testing --filter "$(filter "$@")" \
+        swift test -c release --skip-build -Xswiftc -enable-testing --filter "$(filter "$@")" \
             "${extra[@]}" 2>&1 && echo 0 > "$logs/$kind.status" || echo $? > "$logs/$kind.status"
     } | tee "$logs/$kind.log" | sed -u "s/^/[$kind] /"
     echo "$((SECONDS - start))" >> "$logs/$kind.status"
 }
 extra=("$@")
-run live 0 "${live[@]}" &
-live_pid=$!
-run compute 10 "${compute[@]}" &
-compute_pid=$!
-wait "$live_pid" "$compute_pid"
+run live "${live[@]}"
+run compute "${compute[@]}"
 
 # The count, time and outcome of each kind, from Swift Testing's closing line.
 failed=0
