@@ -69,17 +69,8 @@ import Testing
 
 /// A socket at `path` that listens but never accepts; the caller closes the returned fd.
 func listenWithoutAccepting(_ path: String) throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw POSIXError(.EIO) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-    }
-    let status = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    guard status == 0, listen(fd, 8) == 0 else {
+    let fd = try boundUnixSocket(path)
+    guard listen(fd, 8) == 0 else {
         let error = errno
         close(fd)
         throw POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO)

@@ -103,16 +103,29 @@ import Testing
 
 /// Leaves a socket file at `path` with nobody listening, as an agent killed with SIGKILL does.
 func bindWithoutListening(_ path: String) throws {
+    close(try boundUnixSocket(path))
+}
+
+/// A stream socket bound to `path` (not listening); the caller closes the returned fd.
+func boundUnixSocket(_ path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw POSIXError(.EIO) }
-    defer { close(fd) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
+    guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        close(fd)
+        throw POSIXError(.ENAMETOOLONG)
+    }
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
         for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
     }
     let status = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
-    guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    guard status == 0 else {
+        let error = errno
+        close(fd)
+        throw POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO)
+    }
+    return fd
 }

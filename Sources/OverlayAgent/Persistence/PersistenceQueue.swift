@@ -13,22 +13,6 @@ import Foundation
 final class PersistenceQueue: Sendable {
     private let queue = DispatchQueue(label: "grapevine.persistence")
 
-    /// Writes `data` to `path` atomically (`AtomicFile`) and returns once it is on disk.
-    /// - Throws: `StoreError` naming the step that failed; the old file is then unchanged.
-    func write(_ data: Data, to path: String) async throws(StoreError) {
-        let result: Result<Void, StoreError> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(StoreError) {
-                    try AtomicFile.write(data, to: path)
-                    continuation.resume(returning: .success(()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-        }
-        try result.get()
-    }
-
     /// Encodes `value` as sorted, indented JSON and writes it to `path` atomically, both on the
     /// persistence thread: encoding thousands of entries is milliseconds the caller's actor
     /// and the cooperative pool should not spend.
@@ -52,18 +36,5 @@ final class PersistenceQueue: Sendable {
             }
         }
         try result.get()
-    }
-
-    /// Writes `data` to `path` without waiting, for callers that must not block or suspend
-    /// (a callback on the gossip event loop); `done` gets the outcome on the queue's thread.
-    func submit(_ data: Data, to path: String, done: @escaping @Sendable (StoreError?) -> Void) {
-        queue.async {
-            do throws(StoreError) {
-                try AtomicFile.write(data, to: path)
-                done(nil)
-            } catch {
-                done(error)
-            }
-        }
     }
 }
