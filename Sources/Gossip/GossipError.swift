@@ -209,15 +209,15 @@ public struct SeedFailure: Sendable, Hashable, CustomStringConvertible {
         /// The seed is this node's own address.
         case ownAddress
 
-        /// Whether trying again cannot help soon: nothing listens, or the address is unusable
-        /// or this node's own. A join whose every seed failed so returns at once instead of
-        /// waiting out `joinTimeout`. `closedWithoutAnswer` is not: a seed over its connection
-        /// limits (a join storm) closes the same way as one with another key or label, and
-        /// answers a retry.
+        /// Whether trying again cannot help soon: nothing listens, the seed will not answer
+        /// this node (another key or cluster label), or the address is unusable or this node's
+        /// own. A join whose every seed failed so returns at once instead of waiting out
+        /// `joinTimeout`. A seed that is only busy (over its connection limits in a join storm)
+        /// or stopping resets the connection instead of closing it: `connectionFailed`, retried.
         public var isDefinitive: Bool {
             switch self {
-            case .connectionRefused, .unusableAddress, .ownAddress: true
-            case .closedWithoutAnswer, .timedOut, .noAnswer, .connectionFailed: false
+            case .connectionRefused, .closedWithoutAnswer, .unusableAddress, .ownAddress: true
+            case .timedOut, .noAnswer, .connectionFailed: false
             }
         }
 

@@ -28,6 +28,15 @@ struct StreamBudget: Sendable, Equatable {
             case .lifetime: "connection open too long"
             }
         }
+
+        /// Whether the refusal says nothing about the request: the node was busy (over a
+        /// limit) or the frame was slow to come, and the same request can succeed later.
+        var passes: Bool {
+            switch self {
+            case .connectionLimit, .hostConnectionLimit, .bufferLimit, .hostBufferLimit, .firstFrameTimeout: true
+            case .frameTooLarge, .idleTimeout, .lifetime: false
+            }
+        }
     }
 
     var maxInbound: Int

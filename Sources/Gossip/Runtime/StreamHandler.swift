@@ -59,6 +59,8 @@ final class StreamHandler: ChannelInboundHandler {
     private var closing = false
     /// Why the connection was closed from this side, if it was.
     private(set) var closeReason: StreamBudget.Refusal?
+    /// The error that ended the connection, if one did (a reset by the peer, for one).
+    private(set) var closeError: (any Error)?
     /// An accepted connection's id, given once it is admitted.
     private(set) var inboundConversation: ConversationID?
     /// The request was read (inbound) or the reply (outbound): nothing more is read.
@@ -129,6 +131,10 @@ final class StreamHandler: ChannelInboundHandler {
         }
     }
 
+    /// Closes the connection. An accepted connection closed for a reason that passes (this
+    /// node is busy or stopping) is reset rather than closed, so that the peer can tell it from
+    /// the clean close of a request this node will never answer (another key or cluster label):
+    /// a joiner retries the first and gives up on the second at once.
     func close(_ context: ChannelHandlerContext, _ reason: StreamBudget.Refusal?) {
         guard !closing else { return }
         closing = true
@@ -136,6 +142,9 @@ final class StreamHandler: ChannelInboundHandler {
         if let reason { runtime.streamClosed(reason, peer: peer, inbound: isInbound) }
         buffer = nil
         _ = runtime.reserve(for: self, bytes: 0)
+        if isInbound, reason?.passes ?? !runtime.isActive {
+            context.channel.resetOnClose()
+        }
         context.close(promise: nil)
     }
 
@@ -189,6 +198,15 @@ final class StreamHandler: ChannelInboundHandler {
         runtime.logger.debug(
             "stream connection error",
             metadata: ["gossip.peer.address": "\(peer.map(\.description) ?? "?")", "gossip.error": "\(error)"])
+        if closeError == nil { closeError = error }
         close(context, nil)
+    }
+}
+
+extension Channel {
+    /// Makes the coming close send a TCP reset (`SO_LINGER` 0) instead of a FIN. On the
+    /// channel's event loop the option is set before this returns.
+    func resetOnClose() {
+        _ = (self as? any SocketOptionProvider)?.setSoLinger(NIOLinger(l_onoff: 1, l_linger: 0))
     }
 }

@@ -169,6 +169,7 @@ extension NodeRuntime {
 
     func connectionOpened(_ channel: any Channel) {
         if phase == .stopping || phase == .stopped {
+            channel.resetOnClose()
             channel.close(promise: nil)
             return
         }
@@ -234,6 +235,9 @@ extension NodeRuntime {
                 switch handler.closeReason {
                 case .idleTimeout?, .lifetime?: outboundFailed(request, .timedOut)
                 case let other?: outboundFailed(request, .connectionFailed("\(other)"))
+                // A reset: the seed was busy or stopping (`StreamHandler.close`), worth a retry.
+                case nil where handler.closeError != nil:
+                    outboundFailed(request, .connectionFailed("connection reset (the seed may be over its connection limits)"))
                 case nil: outboundFailed(request, .closedWithoutAnswer)
                 }
             }
