@@ -7,6 +7,18 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// The Swift runtime and FoundationEssentials linked into the daemons (`grapevine`,
+/// `gossip-node`), in release builds on Linux: 4.7 MiB less resident memory for an idle agent
+/// (Docs/benchmarks/FOOTPRINT.md). Static FoundationEssentials does not name its layers itself,
+/// and these flags come before the objects on the link line, so its layers are taken whole
+/// (what nothing uses, `--gc-sections` drops again).
+let staticRuntime: [LinkerSetting] = [
+    .unsafeFlags(
+        ["-static-stdlib", "-Xlinker", "--whole-archive", "-l_FoundationCollections", "-l_FoundationCShims",
+         "-Xlinker", "--no-whole-archive", "-lswiftSynchronization"],
+        .when(platforms: [.linux], configuration: .release)),
+]
+
 let package = Package(
     name: "Grapevine",
     platforms: [.macOS(.v14)],
@@ -32,10 +44,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Without its default traits: `FullFoundation` and `ConfigurationSupport` link the whole of
+        // Foundation and ICU (Docs/benchmarks/FOOTPRINT.md).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // Without `SubprocessFoundation`, for the same reason.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
     ],
     targets: [
         // MARK: system libraries
@@ -83,7 +97,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: staticRuntime
         ),
 
         // MARK: netlink
@@ -117,7 +132,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Agent"])),
                 .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Agent"])),
-                .product(name: "TOMLKit", package: "TOMLKit", condition: .when(traits: ["Agent"])),
                 .product(name: "Subprocess", package: "swift-subprocess", condition: .when(traits: ["Agent"])),
             ],
             swiftSettings: strict
@@ -136,15 +150,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict,
-            // The Swift runtime and Foundation linked in, in release builds on Linux: 4.7 MiB less
-            // resident memory for an idle agent (Docs/benchmarks/FOOTPRINT.md). Static Foundation
-            // does not name its C layers itself, so they are listed.
-            linkerSettings: [
-                .unsafeFlags(
-                    ["-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections",
-                     "-lFoundationInternationalization", "-lFoundationEssentials", "-lswiftSynchronization"],
-                    .when(platforms: [.linux], configuration: .release)),
-            ]
+            linkerSettings: staticRuntime
         ),
 
         // MARK: simulator
@@ -263,7 +269,7 @@ let package = Package(
         // Real `grapevine agent` processes in namespaces the tests make (needs the built executable).
         .testTarget(name: "AgentEndToEndTests", dependencies: ["GrapevineTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "AgentConfigurationTests", dependencies: ["OverlayAgent", "Overlay", "Addresses"], swiftSettings: strict),
+            name: "AgentConfigurationTests", dependencies: ["OverlayAgent", "Overlay", "Addresses", "GossipCore"], swiftSettings: strict),
         .testTarget(
             name: "AgentOpsTests",
             dependencies: [

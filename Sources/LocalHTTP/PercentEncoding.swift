@@ -17,3 +17,31 @@ public func percentEncoded(_ text: String) -> String {
     }
     return String(decoding: bytes, as: UTF8.self)
 }
+
+/// `text` with every `%XX` replaced by its byte, read as UTF-8; nil for a `%` without two
+/// hexadecimal digits after it, or bytes that are not UTF-8. The inverse of `percentEncoded`.
+public func percentDecoded(_ text: String) -> String? {
+    func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+    let utf8 = Array(text.utf8)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(utf8.count)
+    var i = 0
+    while i < utf8.count {
+        if utf8[i] == UInt8(ascii: "%") {
+            guard i + 2 < utf8.count, let high = hex(utf8[i + 1]), let low = hex(utf8[i + 2]) else { return nil }
+            bytes.append(high << 4 | low)
+            i += 3
+        } else {
+            bytes.append(utf8[i])
+            i += 1
+        }
+    }
+    return String(validating: bytes, as: UTF8.self)
+}

@@ -174,10 +174,12 @@ public actor Agent {
     /// primary first), or nil when there is none: it wins over `key_file`, which holds only
     /// the first key the cluster had.
     static func readKeyring(_ path: String) throws(ConfigurationError) -> Keyring? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
         let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ConfigurationError("data_dir", "cannot read \(path): \(error.localizedDescription)")
+        do throws(StoreError) {
+            guard let t = try AtomicFile.readText(path) else { return nil }
+            text = t
+        } catch {
+            throw ConfigurationError("data_dir", error.description)
         }
         var keys: [SecretKey] = []
         for line in text.split(whereSeparator: \.isNewline) where !line.isEmpty {
@@ -193,10 +195,13 @@ public actor Agent {
 
     static func readKey(_ path: String) throws(ConfigurationError) -> SecretKey {
         let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ConfigurationError("key_file", "cannot read \(path): \(error.localizedDescription)")
+        do throws(StoreError) {
+            guard let t = try AtomicFile.readText(path) else { throw StoreError("cannot read \(path): No such file or directory") }
+            text = t
+        } catch {
+            throw ConfigurationError("key_file", error.description)
         }
-        do { return try SecretKey(base64: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+        do { return try SecretKey(base64: text.trimmed) } catch {
             throw ConfigurationError("key_file", "\(path) does not hold a base64 key of \(SecretKey.size) bytes (make one with `grapevine keygen`)")
         }
     }

@@ -38,13 +38,7 @@ struct EndpointStore: Sendable {
     /// - Throws: `StoreError` when the file exists but cannot be read or parsed: the agent
     ///   refuses to start rather than publish an empty registry over what it had.
     func load() throws(StoreError) -> Contents {
-        guard FileManager.default.fileExists(atPath: path) else { return Contents(format: Self.format, clock: 0, endpoints: []) }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw StoreError("cannot read \(path): \(error.localizedDescription)")
-        }
+        guard let data = try AtomicFile.read(path) else { return Contents(format: Self.format, clock: 0, endpoints: []) }
         do {
             let contents = try JSONDecoder().decode(Contents.self, from: data)
             guard contents.format == Self.format else { throw StoreError("\(path): unknown format \(contents.format)") }

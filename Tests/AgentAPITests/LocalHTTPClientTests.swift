@@ -55,6 +55,8 @@ import Testing
     @Test func percentEncodingKeepsOnlyUnreservedBytes() {
         #expect(percentEncoded("a-b._~Z9") == "a-b._~Z9")
         #expect(percentEncoded(#"role=web.*&x+y/z {"é"}"#) == "role%3Dweb.%2A%26x%2By%2Fz%20%7B%22%C3%A9%22%7D")
+        #expect(percentDecoded(percentEncoded(#"role=web.*&x+y/z {"é"}"#)) == #"role=web.*&x+y/z {"é"}"#)
+        #expect(percentDecoded("a%2") == nil && percentDecoded("%zz") == nil && percentDecoded("%FF") == nil)
     }
 
     private func failure(_ client: LocalHTTPClient, deadline: NIODeadline) async -> LocalHTTPError? {

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Hummingbird
+import LocalHTTP
 import Logging
 import ServiceLifecycle
 
@@ -106,7 +107,7 @@ struct ControlRoutes: Sendable {
     }
 
     private func parameter(_ name: String, _ context: BasicRequestContext) throws -> String {
-        guard let raw = context.parameters.get(name), let value = raw.removingPercentEncoding else {
+        guard let raw = context.parameters.get(name), let value = percentDecoded(raw) else {
             throw AgentError.badRequest("bad_request", "path parameter '\(name)' is not valid percent-encoding")
         }
         return value

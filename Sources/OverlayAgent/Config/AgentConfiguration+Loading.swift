@@ -4,7 +4,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Overlay
-import TOMLKit
 
 extension AgentConfiguration {
     /// The configuration from, in order of precedence, `flags`, `environment`
@@ -22,7 +21,7 @@ extension AgentConfiguration {
         if let file { try config.apply(fileAt: file) }
         for option in AgentOption.all {
             guard let text = environment[option.environmentVariable] else { continue }
-            let values = option.repeats ? text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : [text]
+            let values = option.repeats ? text.split(separator: ",").map(\.trimmed) : [text]
             try config.replace(option, with: values)
         }
         for option in AgentOption.all {
@@ -50,45 +49,38 @@ extension AgentConfiguration {
 
     mutating func apply(fileAt path: String) throws(ConfigurationError) {
         let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+        do throws(StoreError) {
+            guard let t = try AtomicFile.readText(path) else { throw StoreError("cannot read \(path): No such file or directory") }
+            text = t
         } catch {
-            throw ConfigurationError("config", "cannot read \(path): \(error.localizedDescription)")
+            throw ConfigurationError("config", error.description)
         }
         let file: ConfigurationFile
-        do {
-            file = try TOMLDecoder(strictDecoding: true).decode(ConfigurationFile.self, from: text)
-        } catch let error as TOMLParseError {
-            throw ConfigurationError("config", "\(path): \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")
-        } catch let error as UnexpectedKeysError {
-            throw ConfigurationError("config", "\(path): unknown option \(error.keys.keys.sorted().joined(separator: ", "))")
-        } catch let error as DecodingError {
-            throw ConfigurationError("config", "\(path): \(error.summary)")
+        do throws(ConfigurationFile.Fault) {
+            let document: TOMLDocument
+            do {
+                document = try TOMLDocument(parsing: text)
+            } catch {
+                throw ConfigurationFile.Fault("\(error)")
+            }
+            file = try ConfigurationFile(document.root)
         } catch {
-            throw ConfigurationError("config", "\(path): \(error)")
+            throw ConfigurationError("config", "\(path): \(error.message)")
         }
         try file.apply(to: &self)
     }
 }
 
-extension DecodingError {
-    /// `key.path: what was wrong`, without Swift's type names where a person reads it.
-    var summary: String {
-        let context: Context
-        switch self {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): context = c
-        @unknown default: return "\(self)"
-        }
-        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-        if case .keyNotFound(let key, _) = self { return "\(path.isEmpty ? "" : path + ": ")missing \(key.stringValue)" }
-        return "\(path): \(context.debugDescription)"
+/// The TOML file's shape: the option keys of `AgentOption.all`, with `tags` a table of
+/// strings, `network` an array of tables and `handler` an array of strings. A key the agent
+/// does not know is an error, as is a value of another type.
+private struct ConfigurationFile {
+    struct Fault: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
     }
-}
 
-/// The TOML file's shape: the option keys of `AgentOption.all`, with `tags` a table,
-/// `network` an array of tables and `handler` an array of strings.
-private struct ConfigurationFile: Decodable {
-    struct Network: Decodable {
+    struct Network {
         var name: String
         var vni: Int
         var bridge: String?
@@ -122,6 +114,119 @@ private struct ConfigurationFile: Decodable {
     var docker_plugin_address: String?
     var docker_socket: String?
     var ipam_quarantine: Int?
+
+    init(_ root: TOMLDocument.Table) throws(Fault) {
+        var r = Reader(root, at: "")
+        name = try r.string("name")
+        bind = try r.string("bind")
+        advertise = try r.string("advertise")
+        join = try r.strings("join")
+        key_file = try r.string("key_file")
+        insecure = try r.boolean("insecure")
+        label = try r.string("label")
+        data_dir = try r.string("data_dir")
+        api_socket = try r.string("api_socket")
+        api_group = try r.string("api_group")
+        api_address = try r.string("api_address")
+        vtep = try r.string("vtep")
+        vxlan_port = try r.integer("vxlan_port")
+        underlay_mtu = try r.integer("underlay_mtu")
+        reconcile_interval = try r.integer("reconcile_interval")
+        startup_grace = try r.integer("startup_grace")
+        log_level = try r.string("log_level")
+        if let t = try r.table("tags") {
+            var tags: [String: String] = [:]
+            var tr = Reader(t, at: "tags.")
+            for key in t.keys { tags[key] = try tr.string(key) }
+            self.tags = tags
+        }
+        if let tables = try r.tables("network") {
+            var networks: [Network] = []
+            for (n, t) in tables.enumerated() {
+                var nr = Reader(t, at: "network[\(n)].")
+                let (name, vni) = (try nr.string("name"), try nr.integer("vni"))
+                networks.append(Network(
+                    name: try nr.required(name, "name"), vni: try nr.required(vni, "vni"),
+                    bridge: try nr.string("bridge"), device: try nr.string("device")))
+                try nr.finish()
+            }
+            network = networks
+        }
+        handler = try r.strings("handler")
+        handler_concurrency = try r.integer("handler_concurrency")
+        handler_timeout = try r.integer("handler_timeout")
+        docker = try r.boolean("docker")
+        docker_plugin_socket = try r.string("docker_plugin_socket")
+        docker_plugin_address = try r.string("docker_plugin_address")
+        docker_socket = try r.string("docker_socket")
+        ipam_quarantine = try r.integer("ipam_quarantine")
+        try r.finish()
+    }
+
+    /// Takes typed values out of one table, and says which keys it did not take.
+    private struct Reader {
+        let table: TOMLDocument.Table
+        let prefix: String
+        var taken: Set<String> = []
+
+        init(_ table: TOMLDocument.Table, at prefix: String) {
+            self.table = table
+            self.prefix = prefix
+        }
+
+        private mutating func take<T>(_ key: String, _ expected: String, _ cast: (TOMLDocument.Value) -> T?) throws(Fault) -> T? {
+            taken.insert(key)
+            guard let v = table[key] else { return nil }
+            guard let t = cast(v) else { throw Fault("\(prefix)\(key): expected \(expected), got \(v.typeName)") }
+            return t
+        }
+
+        mutating func string(_ key: String) throws(Fault) -> String? {
+            try take(key, "a string") { if case .string(let s) = $0 { s } else { nil } }
+        }
+
+        mutating func integer(_ key: String) throws(Fault) -> Int? {
+            try take(key, "an integer") { if case .integer(let n) = $0 { n } else { nil } }
+        }
+
+        mutating func boolean(_ key: String) throws(Fault) -> Bool? {
+            try take(key, "true or false") { if case .boolean(let b) = $0 { b } else { nil } }
+        }
+
+        mutating func table(_ key: String) throws(Fault) -> TOMLDocument.Table? {
+            try take(key, "a table") { if case .table(let t) = $0 { t } else { nil } }
+        }
+
+        mutating func strings(_ key: String) throws(Fault) -> [String]? {
+            try take(key, "an array of strings") { v -> [String]? in
+                guard case .array(let items) = v else { return nil }
+                var out: [String] = []
+                for case .string(let s) in items { out.append(s) }
+                return out.count == items.count ? out : nil
+            }
+        }
+
+        mutating func tables(_ key: String) throws(Fault) -> [TOMLDocument.Table]? {
+            try take(key, "an array of tables ([[\(key)]])") { v -> [TOMLDocument.Table]? in
+                guard case .array(let items) = v else { return nil }
+                var out: [TOMLDocument.Table] = []
+                for case .table(let t) in items { out.append(t) }
+                return out.count == items.count ? out : nil
+            }
+        }
+
+        func required<T>(_ value: T?, _ key: String) throws(Fault) -> T {
+            guard let value else { throw Fault("\(prefix.isEmpty ? "" : String(prefix.dropLast()) + ": ")missing \(key)") }
+            return value
+        }
+
+        func finish() throws(Fault) {
+            let unknown = table.keys.filter { !taken.contains($0) }
+            guard unknown.isEmpty else {
+                throw Fault("unknown option \(unknown.map { prefix + $0 }.joined(separator: ", "))")
+            }
+        }
+    }
 
     func apply(to config: inout AgentConfiguration) throws(ConfigurationError) {
         if let name { config.name = name }

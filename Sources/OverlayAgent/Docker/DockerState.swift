@@ -59,11 +59,7 @@ struct DockerStore: Sendable {
     init(directory: String) { path = directory + "/docker.json" }
 
     func load() throws(StoreError) -> DockerState {
-        guard FileManager.default.fileExists(atPath: path) else { return DockerState() }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw StoreError("\(path): cannot read: \(error.localizedDescription)")
-        }
+        guard let data = try AtomicFile.read(path) else { return DockerState() }
         let state: DockerState
         do { state = try JSONDecoder().decode(DockerState.self, from: data) } catch {
             throw StoreError("\(path): damaged (not the JSON the agent writes): \(error)")

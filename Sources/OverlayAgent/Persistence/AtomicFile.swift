@@ -53,6 +53,45 @@ private func directoryName(_ path: String) -> String {
     return slash == path.startIndex ? "/" : String(path[..<slash])
 }
 
+extension AtomicFile {
+    /// The whole file at `path`; nil when there is none.
+    /// - Throws: `StoreError` "cannot read PATH: " and `strerror` for any other failure.
+    static func read(_ path: String) throws(StoreError) -> Data? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw StoreError("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { return data }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError("cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            data.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// The file at `path` as UTF-8 text; nil when there is none.
+    /// - Throws: `StoreError` when it cannot be read or is not UTF-8.
+    static func readText(_ path: String) throws(StoreError) -> String? {
+        guard let data = try read(path) else { return nil }
+        guard let text = String(validating: data, as: UTF8.self) else { throw StoreError("\(path) is not UTF-8 text") }
+        return text
+    }
+}
+
+extension StringProtocol {
+    /// Without the white space and newlines at either end.
+    var trimmed: String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}
+
 struct StoreError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
