@@ -173,7 +173,7 @@ let package = Package(
         // MARK: benchmarks (release build, write to Docs/)
         .executableTarget(
             name: "netlink-bench",
-            dependencies: ["Netlink"],
+            dependencies: ["Netlink", "GrapevineTestSupport"],
             path: "Benchmarks/netlink-bench",
             swiftSettings: strict
         ),
@@ -190,7 +190,7 @@ let package = Package(
         .executableTarget(
             name: "agent-bench",
             dependencies: [
-                "OverlayAgent", "Overlay", "Netlink", "Addresses",
+                "OverlayAgent", "Overlay", "Netlink", "Addresses", "GrapevineTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Agent"])),
             ],
             path: "Benchmarks/agent-bench",
@@ -233,14 +233,16 @@ let package = Package(
         // MARK: fuzzing (scripts/fuzz-wire.sh builds it with -sanitize=fuzzer; plain builds replay files)
         .executableTarget(
             name: "wire-fuzz",
-            dependencies: ["GossipWire", "GossipCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["GossipWire", "GossipCore", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/wire-fuzz",
             swiftSettings: strict
         ),
+        // What every fuzz target shares: file reading and replay, libFuzzer's driver.
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict),
         // scripts/fuzz-core.sh: live GossipInstance values driven by a script, fed what the codec accepts.
         .executableTarget(
             name: "core-fuzz",
-            dependencies: ["GossipWire", "GossipCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["GossipWire", "GossipCore", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/core-fuzz",
             swiftSettings: strict
         ),

@@ -24,7 +24,7 @@ out=fuzz-artifacts
 mkdir -p "$out/core-corpus" "$out/core-seeds"
 
 swift build -c release --scratch-path "$scratch" --product core-fuzz \
-    -Xswiftc -sanitize=fuzzer -Xswiftc -DCORE_FUZZ -Xswiftc -use-ld=lld
+    -Xswiftc -sanitize=fuzzer -Xswiftc -DCORE_FUZZ -Xswiftc -DLIBFUZZER -Xswiftc -use-ld=lld
 
 # Seed scripts (formed clusters plus codec-encoded attacker packets), written by the same
 # binary: with CORE_FUZZ set it is the libFuzzer driver, so the seeds come from a tiny

@@ -19,7 +19,7 @@ out=fuzz-artifacts
 mkdir -p "$out/corpus"
 
 swift build -c release --scratch-path "$scratch" --product wire-fuzz \
-    -Xswiftc -sanitize=fuzzer -Xswiftc -DWIRE_FUZZ -Xswiftc -use-ld=lld
+    -Xswiftc -sanitize=fuzzer -Xswiftc -DWIRE_FUZZ -Xswiftc -DLIBFUZZER -Xswiftc -use-ld=lld
 
 # Seed inputs: a few valid packets and frames, so mutation starts from the real format.
 seed() { printf "$2" > "$out/corpus/seed-$1"; }

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Addresses
 import ArgumentParser
 import Foundation
@@ -187,14 +188,14 @@ struct DockerBench {
         var residents: [Box] = []
         for host in 1...hosts {
             let box = try runBox(host, "gvdb-r\(host)", network: Self.network)
-            try runBounded(["nsenter", "--net=/proc/\(box.pid)/ns/net", "sh", "-c",
+            try run(["nsenter", "--net=/proc/\(box.pid)/ns/net", "sh", "-c",
                             "for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms; do echo 10 > $f; done"], timeout: 10)
             residents.append(box)
         }
         for a in residents {
             for b in residents where a.host != b.host {
                 try waitUntil("\(a.name) reaches \(b.name)", timeout: Self.cap, interval: 0.1) {
-                    (try? runBounded(["nsenter", "--net=/proc/\(a.pid)/ns/net", "ping", "-c", "1", "-W", "1", b.ip], timeout: 5)) != nil
+                    (try? run(["nsenter", "--net=/proc/\(a.pid)/ns/net", "ping", "-c", "1", "-W", "1", b.ip], timeout: 5)) != nil
                 }
             }
         }

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Foundation
 
 /// Everything `agent-bench docker` makes, and its removal: network namespaces `gvdb-<pid>-…`
@@ -179,7 +180,7 @@ final class DockerLab: @unchecked Sendable {
     /// Killed after `timeout` seconds.
     @discardableResult
     func docker(_ host: Int, _ arguments: [String], timeout: Double = 120) throws -> String {
-        try runBounded(["docker", "-H", "unix://\(dockerSocket(host))"] + arguments, timeout: timeout)
+        try run(["docker", "-H", "unix://\(dockerSocket(host))"] + arguments, timeout: timeout)
     }
 
     /// The versions of the tools, for the report.
@@ -245,15 +246,15 @@ final class DockerLab: @unchecked Sendable {
         let exec = execRoot(host)
         let runcRoot = exec + "/runtime-runc/moby"
         var containers: [String] = []
-        if FileManager.default.fileExists(atPath: runcRoot), let ids = try? runBounded(["runc", "--root", runcRoot, "list", "-q"], timeout: 30) {
+        if FileManager.default.fileExists(atPath: runcRoot), let ids = try? run(["runc", "--root", runcRoot, "list", "-q"], timeout: 30) {
             containers = ids.split(separator: "\n").map(String.init)
-            for id in containers { _ = try? runBounded(["runc", "--root", runcRoot, "delete", "-f", id], timeout: 30) }
+            for id in containers { _ = try? run(["runc", "--root", runcRoot, "delete", "-f", id], timeout: 30) }
         }
         for pid in Self.processes(mentioning: exec + "/") { kill(pid, SIGKILL) }
         try? waitUntil("dockerd h\(host)'s leftover processes exit", timeout: 10) { Self.processes(mentioning: exec + "/").isEmpty }
         for id in containers {
             let key = exec + "/containerd/containerd.sock/moby/" + id
-            if let sum = try? runBounded(["sh", "-c", "printf %s \"$0\" | sha256sum", key], timeout: 10) {
+            if let sum = try? run(["sh", "-c", "printf %s \"$0\" | sha256sum", key], timeout: 10) {
                 let hash = sum.prefix(while: { $0.isHexDigit })
                 if hash.count == 64 { try? FileManager.default.removeItem(atPath: "/run/containerd/s/" + hash) }
             }
@@ -380,23 +381,4 @@ final class DockerLab: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
         releasePluginSpec()
     }
-}
-
-/// Runs a command without a shell and waits at most `timeout` seconds (then SIGKILL); stdout,
-/// or throws with stderr on a non-zero exit.
-@discardableResult
-func runBounded(_ arguments: [String], timeout: Double) throws -> String {
-    let process = try launch(arguments, output: Pipe())
-    let pid = process.processIdentifier
-    let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-    let stdout = (process.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
-    let stderr = (process.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data()
-    process.waitUntilExit()
-    watchdog.cancel()
-    guard process.terminationStatus == 0 else {
-        throw CommandFailed(command: arguments, status: process.terminationStatus,
-                            output: String(decoding: stderr, as: UTF8.self))
-    }
-    return String(decoding: stdout, as: UTF8.self)
 }

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Foundation
 
 /// `agent-bench idle`: CPU and resident memory of idle agents in a cluster of N, against

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Foundation
 
 /// Everything a run makes: network namespaces named `gvbench<pid>-…`, processes, a scratch

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Foundation
 
 /// `agent-bench propagation`: how long an endpoint added on one host takes to reach every other

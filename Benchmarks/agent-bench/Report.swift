@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Foundation
 
 /// The Markdown reports under Docs/benchmarks/, one per sub-command and size.

@@ -1,4 +1,5 @@
 import Foundation
+import GrapevineTestSupport
 
 /// Turns the measurements into the table of Docs/benchmarks/NETLINK.md and a bar chart.
 struct Report {

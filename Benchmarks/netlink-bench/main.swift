@@ -6,6 +6,7 @@
 //
 // Everything happens in a network namespace the benchmark creates and always deletes; the
 // VXLAN device stays down, so no packet leaves it.
+import GrapevineTestSupport
 import Foundation
 import Netlink
 
@@ -34,11 +35,11 @@ struct Options {
             case "--svg":
                 svg = rest.popFirst() ?? svg
             default:
-                throw CommandFailed(command: [flag], output: "unknown option")
+                throw BenchError("\(flag): unknown option")
             }
         }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 && $0 <= 1_000_000 }) else {
-            throw CommandFailed(command: ["--sizes"], output: "sizes must be 1...1000000")
+            throw BenchError("--sizes: sizes must be 1...1000000")
         }
     }
 }
@@ -87,7 +88,7 @@ final class Bench {
             ? try table.fdbRows(device: device).count
             : try table.neighborRows(device: device).filter(\.isOurs).count + (try neighborRowsByTool())
         guard found == expected else {
-            throw CommandFailed(command: ["check \(kind)"], output: "expected \(expected) rows, found \(found)")
+            throw BenchError("check \(kind): expected \(expected) rows, found \(found)")
         }
     }
 
@@ -178,7 +179,7 @@ final class Bench {
             try timed { _ = try sh("ip", "-n", namespace, "neigh", "show", "dev", "vx0") }
         })
         guard fdbRows == count, neighborRows == count else {
-            throw CommandFailed(command: ["dump"], output: "expected \(count) rows, got \(fdbRows) FDB and \(neighborRows) neighbours")
+            throw BenchError("dump: expected \(count) rows, got \(fdbRows) FDB and \(neighborRows) neighbours")
         }
         dumps = [
             ("FDB dump + parse, Netlink", fdbRows, fdbTime),
@@ -197,7 +198,7 @@ final class Bench {
 
     func checked(_ report: BatchReport) throws -> BatchReport {
         guard report.allApplied else {
-            throw CommandFailed(command: ["apply"], output: report.failures.prefix(3).map(\.description).joined(separator: "; "))
+            throw BenchError("apply: " + report.failures.prefix(3).map(\.description).joined(separator: "; "))
         }
         return report
     }

@@ -2,6 +2,7 @@
 // with our callback. A plain build (as part of `swift build`) instead replays the files named
 // on the command line, or with `--seeds DIR` writes the seed corpus.
 
+import FuzzSupport
 import GossipCore
 
 #if canImport(Glibc)
@@ -24,20 +25,10 @@ if let dir = getenv("GRAPEVINE_CORE_FUZZ_SEEDS") {
     exit(0)
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<Int32>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
-) -> Int32
-
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-let status = LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+exit(runFuzzer { data, size in
     CoreFuzzDriver.run(UnsafeRawBufferPointer(start: data, count: size), decoder: WireDecoder())
     return 0
-}
-exit(status)
+})
 #else
 var arguments = CommandLine.arguments.dropFirst()
 if arguments.first == "--seeds", let dir = arguments.dropFirst().first {

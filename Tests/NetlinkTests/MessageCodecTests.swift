@@ -11,11 +11,12 @@ import Testing
             writer.append(change, ifindex: 7, sequence: UInt32(100 + i), ownership: Ownership())
         }
         var out: [RawMessageCopy] = []
-        try? forEachMessage(in: writer.bytes) { message in
+        let parsed = try? forEachMessage(in: writer.bytes) { message in
             out.append(RawMessageCopy(type: message.type, flags: message.flags, sequence: message.sequence,
                                       parsed: NeighborMessage(message.payload)))
             return true
         }
+        #expect(parsed != nil, "the writer's own bytes do not parse")
         return out
     }
 
@@ -71,7 +72,7 @@ import Testing
     @Test func truncatedInputIsIgnoredNotTrusted() {
         let bytes: [UInt8] = [200, 0, 0, 0, 28, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0]
         var seen = 0
-        bytes.withUnsafeBytes { raw in
+        _ = bytes.withUnsafeBytes { raw in
             try? forEachMessage(in: raw) { _ in
                 seen += 1
                 return true
