@@ -23,15 +23,41 @@ extension NodeRuntime {
     func bindDatagramChannel(to address: SocketAddress) -> EventLoopFuture<any Channel> {
         let me = NIOLoopBound(self, eventLoop: loop)
         let receiveSize = max(2048, settings.packetBudget)
+        let fd: CInt
+        do { fd = try DatagramSocket.make(bound: address) } catch { return loop.makeFailedFuture(error) }
         return DatagramBootstrap(group: loop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: receiveSize))
             .channelOption(.maxMessagesPerRead, value: 16)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(runtime: me.value))
+                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(runtime: me.value, descriptor: fd))
                 }
             }
-            .bind(to: address)
+            .withBoundSocket(fd)
+    }
+
+    /// The kernel queued ICMP errors for datagrams this node sent (SwiftNIO reports the
+    /// socket's pending error as `ECONNREFUSED`; the queue itself is read here, all of it, or
+    /// the socket would stay readable for errors). A port unreachable from the destination
+    /// host itself goes to the core as evidence against the member there; the core decides
+    /// whether a probe of it is open. Anything else is only counted.
+    func readDatagramErrors(_ fd: CInt) {
+        guard isActive else { return }
+        for e in DatagramErrorQueue.drain(fd) {
+            if e.isEvidence {
+                transport.portUnreachable += 1
+                logger.debug("port unreachable", metadata: ["gossip.peer.address": "\(e.destination)"])
+                handle(.unreachable(e.destination))
+            } else {
+                transport.otherICMPErrors += 1
+                logger.debug(
+                    "ICMP error not taken as evidence",
+                    metadata: [
+                        "gossip.peer.address": "\(e.destination)",
+                        "gossip.icmp.offender": "\(e.offender.map { "\($0)" } ?? "?")",
+                    ])
+            }
+        }
     }
 
     /// Makes `channel` the node's UDP socket and watches it: if it closes while the node runs,
