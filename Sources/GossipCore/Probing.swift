@@ -64,8 +64,11 @@ extension GossipInstance {
     mutating func probeTimedOut(_ seq: UInt32) {
         guard let targetName = detector.directProbeTarget(seq), let i = table.position(of: targetName) else { return }
         let target = table[i]
+        // Helpers only among members heard directly: a helper invented by a forged push/pull
+        // never answers, and each missing nack would count against this node's own health.
+        let table = self.table
         let helpers = table.randomMembers(settings.indirectChecks, excluding: name, rng: &rng) { m in
-            m.status == .alive && m.name != target.name
+            m.status == .alive && m.name != target.name && table.position(of: m.name).map(table.isConfirmed) == true
         }
         for h in helpers {
             let request = Message.indirectPing(

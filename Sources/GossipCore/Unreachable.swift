@@ -38,6 +38,12 @@ extension GossipInstance {
         send([.suspect(accusation)], to: target.address)
     }
 
+    /// Marks `member` heard directly, as its answer to a probe would: for tests that start
+    /// from members known to be real.
+    package mutating func markHeardDirectly(_ member: String) {
+        if let i = table.position(of: member) { table.confirm(i) }
+    }
+
     /// The live or suspect member with an open probe of this node whose address is `a`.
     private func probedMember(at a: Address) -> Member? {
         for name in detector.openProbeTargets {

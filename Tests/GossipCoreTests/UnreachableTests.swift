@@ -121,7 +121,7 @@ import Testing
 
     @Test("unanswered probes of members never heard from do not raise local health; of confirmed members they do", arguments: seeds)
     func unconfirmedSilenceDoesNotCountAgainstHealth(seed: UInt64) throws {
-        var h = try Harness(members: 3, seed: seed)
+        var h = try Harness(members: 3, seed: seed, confirmed: false)
         var probed: [String] = []
         for _ in 0..<6 { probed += Self.silentPeriod(&h) }
         #expect(probed.count == 6)

@@ -7,17 +7,24 @@ import Glibc
 import Musl
 #endif
 
-/// The UDP socket made here rather than by SwiftNIO, so that the runtime holds its descriptor:
-/// with `IP_RECVERR` (and `IPV6_RECVERR`) the kernel queues every ICMP error for a datagram this
-/// socket sent, and only a `recvmsg(MSG_ERRQUEUE)` on the descriptor reads them. SwiftNIO takes
-/// the bound socket as it is (`DatagramBootstrap.withBoundSocket`).
+/// A second UDP socket, outside SwiftNIO, that sends an empty datagram beside every ping and
+/// reads the ICMP errors those draw. With `IP_RECVERR` (and `IPV6_RECVERR`) the kernel queues
+/// every ICMP error for a datagram the socket sent, and `recvmsg(MSG_ERRQUEUE)` on the
+/// descriptor reads them. An unconnected UDP socket without the option never hears of ICMP,
+/// so a crashed peer (whose host answers with port unreachable) looks like a paused one.
 ///
-/// An unconnected UDP socket without `IP_RECVERR` never hears of ICMP at all, so a crashed
-/// peer (whose host answers with port unreachable) looks exactly like a paused one.
-enum DatagramSocket {
-    /// A bound, non-blocking, close-on-exec UDP socket for `address`, errors queued.
-    static func make(bound address: SocketAddress) throws -> CInt {
-        let family = CInt(address.protocol.rawValue)
+/// Not the gossip socket itself: with `IP_RECVERR` an ICMP error also sets the socket's
+/// pending error, which the next `sendmsg` returns as `ECONNREFUSED`, and SwiftNIO closes a
+/// datagram channel on that (and on an error event whose pending error was already taken).
+/// Nothing reads this socket but the error queue, so nothing else can take its errors.
+final class PortCheckSocket {
+    private(set) var descriptor: CInt
+
+    /// A non-blocking, close-on-exec UDP socket on `host`'s family and address, any port.
+    init(near host: SocketAddress) throws {
+        var local = host
+        local.port = 0
+        let family = CInt(local.protocol.rawValue)
         #if canImport(Glibc)
         let type = CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
         #else
@@ -27,24 +34,44 @@ enum DatagramSocket {
         guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
         var one: CInt = 1
         let size = socklen_t(MemoryLayout<CInt>.size)
-        // An IPv6 socket also carries IPv4 peers (mapped), whose errors are ICMP, not ICMPv6:
+        // An IPv6 socket also reaches IPv4 peers (mapped), whose errors are ICMP, not ICMPv6:
         // both options, and only the one of the socket's own family must succeed.
         let v4 = setsockopt(fd, CInt(IPPROTO_IP), IP_RECVERR, &one, size)
         let v6 = family == AF_INET6 ? setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_RECVERR, &one, size) : 0
         if (family == AF_INET6 ? v6 : v4) != 0 {
             let e = errno
-            close(fd)
+            closeDescriptor(fd)
             throw IOError(errnoCode: e, reason: "setsockopt(IP_RECVERR)")
         }
-        let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
+        let bound = local.withSockAddr { bind(fd, $0, socklen_t($1)) }
         if bound != 0 {
             let e = errno
-            close(fd)
+            closeDescriptor(fd)
             throw IOError(errnoCode: e, reason: "bind")
         }
-        return fd
+        descriptor = fd
     }
+
+    /// Sends an empty datagram to `target`; a failure is only returned (the check is a hint).
+    @discardableResult
+    func send(to target: SocketAddress) -> Bool {
+        guard descriptor >= 0 else { return false }
+        return target.withSockAddr { sendto(descriptor, nil, 0, CInt(MSG_DONTWAIT), $0, socklen_t($1)) } == 0
+    }
+
+    func drain() -> [DatagramError] {
+        descriptor >= 0 ? DatagramErrorQueue.drain(descriptor) : []
+    }
+
+    func close() {
+        if descriptor >= 0 { closeDescriptor(descriptor) }
+        descriptor = -1
+    }
+
+    deinit { close() }
 }
+
+private func closeDescriptor(_ fd: CInt) { _ = close(fd) }
 
 /// One ICMP error the kernel queued for a datagram this socket sent.
 struct DatagramError: Equatable {

@@ -5,13 +5,8 @@ final class DatagramHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
 
     private let runtime: NodeRuntime
-    /// The socket's descriptor, for its error queue; valid while the channel is open.
-    private let descriptor: CInt
 
-    init(runtime: NodeRuntime, descriptor: CInt) {
-        self.runtime = runtime
-        self.descriptor = descriptor
-    }
+    init(runtime: NodeRuntime) { self.runtime = runtime }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
@@ -22,11 +17,10 @@ final class DatagramHandler: ChannelInboundHandler {
         runtime.flushDatagrams()
     }
 
-    /// ICMP errors surface here as `ECONNREFUSED` (NIO keeps the socket open for it): the
-    /// runtime reads them off the error queue, where the kernel keeps the details. Errors that
-    /// close the socket are the runtime's business: it watches the channel and binds it again.
+    /// ICMP "port unreachable" from a departed peer surfaces here (NIO keeps the socket open
+    /// for it); a probe timeout already accounts for it. Errors that close the socket are the
+    /// runtime's business: it watches the channel and binds it again.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if context.channel.isActive { runtime.readDatagramErrors(descriptor) }
         runtime.logger.debug("udp socket error", metadata: ["gossip.error": "\(error)"])
     }
 }

@@ -23,41 +23,15 @@ extension NodeRuntime {
     func bindDatagramChannel(to address: SocketAddress) -> EventLoopFuture<any Channel> {
         let me = NIOLoopBound(self, eventLoop: loop)
         let receiveSize = max(2048, settings.packetBudget)
-        let fd: CInt
-        do { fd = try DatagramSocket.make(bound: address) } catch { return loop.makeFailedFuture(error) }
         return DatagramBootstrap(group: loop)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: receiveSize))
             .channelOption(.maxMessagesPerRead, value: 16)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(runtime: me.value, descriptor: fd))
+                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(runtime: me.value))
                 }
             }
-            .withBoundSocket(fd)
-    }
-
-    /// The kernel queued ICMP errors for datagrams this node sent (SwiftNIO reports the
-    /// socket's pending error as `ECONNREFUSED`; the queue itself is read here, all of it, or
-    /// the socket would stay readable for errors). A port unreachable from the destination
-    /// host itself goes to the core as evidence against the member there; the core decides
-    /// whether a probe of it is open. Anything else is only counted.
-    func readDatagramErrors(_ fd: CInt) {
-        guard isActive else { return }
-        for e in DatagramErrorQueue.drain(fd) {
-            if e.isEvidence {
-                transport.portUnreachable += 1
-                logger.debug("port unreachable", metadata: ["gossip.peer.address": "\(e.destination)"])
-                handle(.unreachable(e.destination))
-            } else {
-                transport.otherICMPErrors += 1
-                logger.debug(
-                    "ICMP error not taken as evidence",
-                    metadata: [
-                        "gossip.peer.address": "\(e.destination)",
-                        "gossip.icmp.offender": "\(e.offender.map { "\($0)" } ?? "?")",
-                    ])
-            }
-        }
+            .bind(to: address)
     }
 
     /// Makes `channel` the node's UDP socket and watches it: if it closes while the node runs,
@@ -118,7 +92,9 @@ extension NodeRuntime {
     // MARK: receive
 
     func receiveDatagram(_ data: ByteBuffer, from source: SocketAddress) {
-        guard isActive else { return }
+        // An empty datagram is another member's port check (`PortCheck.swift`): it only has
+        // to arrive, so that no port unreachable comes back.
+        guard isActive, data.readableBytes > 0 else { return }
         packetsIn += 1
         metrics.pendingPacketsIn += 1
         metrics.pendingBytesIn += data.readableBytes
@@ -202,6 +178,7 @@ extension NodeRuntime {
         }
         udp.write(AddressedEnvelope(remoteAddress: target, data: buffer), promise: promise)
         datagramsPending = true
+        if messages.contains(where: { if case .ping = $0 { true } else { false } }) { checkPort(of: to, at: target) }
     }
 
     private func refusal(forDatagramTo to: Address) -> DestinationPolicy.Refusal? {
