@@ -227,6 +227,7 @@ public struct SimulationMetrics: Sendable {
             case .writeRow: 12
             case .deleteRow: 13
             case .forceLeave: 14
+            case .unreachable: 15
             case .datagram(_, let m): 5 | UInt64(m.count) << 8
             case .stream: 6
             case .streamFailed: 7

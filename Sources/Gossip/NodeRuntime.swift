@@ -64,6 +64,9 @@ final class NodeRuntime {
     var datagramsPending = false
     var addressCache: [Address: SocketAddress] = [:]
     var udpSilence: UDPSilenceDetector
+    /// The socket that checks a probed member's port (Runtime/PortCheck.swift), opened on first use.
+    var portCheck: PortCheckSocket?
+    var portCheckDisabled = false
 
     // TCP (Runtime/Transport+Streams.swift).
     var tcp: (any Channel)?
@@ -368,6 +371,8 @@ final class NodeRuntime {
             if !leftGracefully { logger.info("gossip node stopped without leaving") }
         }
         if let keyrings { closed.append(keyrings.settled) }
+        portCheck?.close()
+        portCheck = nil
         let channels = [udp, tcp].compactMap { $0 } + Array(connections.values)
         udp = nil
         tcp = nil

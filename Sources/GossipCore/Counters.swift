@@ -7,6 +7,10 @@ public struct Counters: Sendable, Equatable {
     public var suspicionsRaised = 0
     public var refutations = 0
     public var misdirectedPings = 0
+    /// Port-unreachable reports taken as evidence against a probed member (`Input.unreachable`),
+    /// and those ignored: no open probe to a live member at the quoted address, or a repeat.
+    public var unreachableEvidence = 0
+    public var unreachableIgnored = 0
     /// Input refused where it entered, by reason.
     public var refusals = Refusals()
     public var pushPulls = 0

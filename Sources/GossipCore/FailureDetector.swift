@@ -21,9 +21,27 @@ struct FailureDetector: Sendable {
 
     // MARK: probes
 
-    mutating func startProbe(_ seq: UInt32, target: String) {
-        probes[seq] = PendingProbe(target: target)
+    /// `confirmed`: the target has been heard directly (`MemberTable.isConfirmed`). Only then
+    /// does its silence count against this node's own health: a member nobody here has ever
+    /// heard from may never have existed, and a flood of such members must not make this node
+    /// think itself the slow one (and stretch its probing of the real ones).
+    mutating func startProbe(_ seq: UInt32, target: String, confirmed: Bool) {
+        probes[seq] = PendingProbe(target: target, confirmedTarget: confirmed)
     }
+
+    /// The open probe of this node whose target is `member`, and whether it was already
+    /// refused; nil when no probe to it is open.
+    func openProbe(to member: String) -> (sequence: UInt32, refused: Bool)? {
+        for (seq, p) in probes where p.target == member { return (seq, p.refused) }
+        return nil
+    }
+
+    /// The targets of this node's open probes (a few: one probe starts per period).
+    var openProbeTargets: [String] { probes.values.map(\.target) }
+
+    /// The probe's target is unreachable by the kernel's word (`GossipInstance.unreachable`):
+    /// its end then says nothing about this node's own health, since the refusal came back.
+    mutating func probeRefused(_ seq: UInt32) { probes[seq]?.refused = true }
 
     /// The target of a probe still waiting for a direct ack, or nil when it was answered or
     /// has gone indirect.
@@ -86,6 +104,18 @@ struct FailureDetector: Sendable {
         return s.deadline
     }
 
+    /// Brings the suspicion's deadline forward to `deadline` under a new token, if that is
+    /// earlier; returns the deadline to arm, or nil when it did not move.
+    mutating func hastenSuspicion(of member: String, incarnation: UInt64, to deadline: Instant, token: UInt64) -> Instant? {
+        guard var s = suspicions[member], s.incarnation == incarnation, deadline < s.deadline else { return nil }
+        suspicionNames[s.token] = nil
+        s.hastened = deadline
+        s.token = token
+        suspicions[member] = s
+        suspicionNames[token] = member
+        return s.deadline
+    }
+
     /// Records an independent confirmation; true when it moved the deadline (the caller then
     /// calls `moveSuspicion` with a fresh token).
     mutating func confirmSuspicion(of member: String, incarnation: UInt64, by accuser: String) -> Bool {
@@ -128,14 +158,21 @@ struct FailureDetector: Sendable {
 /// One of this node's own probes, from ping until the end of the protocol period.
 struct PendingProbe: Sendable {
     var target: String
+    /// The target had been heard directly when the probe started.
+    var confirmedTarget = true
     var indirect = false
     var expectedNacks = 0
     var nacks = 0
+    /// The kernel reported the target's port closed while the probe was open.
+    var refused = false
 
     /// What the probe's end, unanswered, says about this node's own health: a helper that did
-    /// not even send a nack points here rather than at the target.
-    var missedEvent: HealthEvent {
-        expectedNacks > 0 ? .nacksMissing(max(0, expectedNacks - nacks)) : .probeFailed
+    /// not even send a nack points here rather than at the target. Nothing, when the target
+    /// was never heard from (it may not exist) or its port was reported closed (the refusal
+    /// came back, so the path from here works).
+    var missedEvent: HealthEvent? {
+        guard confirmedTarget, !refused else { return nil }
+        return expectedNacks > 0 ? .nacksMissing(max(0, expectedNacks - nacks)) : .probeFailed
     }
 }
 

@@ -113,6 +113,7 @@ public struct GossipInstance: Sendable {
         case .datagram(let from, let messages): receive(messages, from: from)
         case .stream(let from, let message, let conversation): receive(message, from: from, conversation: conversation)
         case .streamFailed(let conversation): streamFailed(conversation)
+        case .unreachable(let address): unreachable(address)
         case .timer(let id): fire(id)
         }
         if dissemination.takeSendNow() { gossipRound() }
@@ -270,6 +271,7 @@ extension Counters: CustomStringConvertible {
             + "queriesReceived=\(queriesReceived) queriesDropped=\(queriesDropped) queryResponsesSent=\(queryResponsesSent) "
             + "queryResponsesReceived=\(queryResponsesReceived) queryResponsesIgnored=\(queryResponsesIgnored) "
             + "relaysForwarded=\(relaysForwarded) oversizedNotSent=\(oversizedNotSent) requestsRefused=\(requestsRefused) "
+            + "unreachableEvidence=\(unreachableEvidence) unreachableIgnored=\(unreachableIgnored) "
             + "refusals={\(refused)}"
     }
 }

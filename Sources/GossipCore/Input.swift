@@ -41,6 +41,11 @@ public enum Input: Sendable {
     /// One of this node's own conversations ended without a reply: the connection could not be
     /// opened or written, the message could not be encoded, or the peer closed it unanswered.
     case streamFailed(conversation: ConversationID)
+    /// The kernel reported a datagram this node sent to `address` refused: ICMP (or ICMPv6)
+    /// port unreachable, quoting `address` as the destination. Evidence, unauthenticated, that
+    /// the member there has crashed: it hastens a suspicion of a member this node is probing
+    /// at that address, and is ignored otherwise (`Counters.unreachableIgnored`).
+    case unreachable(Address)
     /// A timer armed earlier by an `Output.timer` has expired.
     case timer(TimerID)
 }

@@ -63,7 +63,14 @@ extension GossipInstance {
 
     mutating func suspect(_ s: Suspect, local: Bool, from sender: Address? = nil) {
         if s.name == name {
-            if !departure.isLeaving, s.incarnation >= incarnation { refute(above: s.incarnation) }
+            if !departure.isLeaving, s.incarnation >= incarnation {
+                refute(above: s.incarnation)
+                // The accuser may hold a suspicion hastened to one probe timeout
+                // (`unreachable`): it hears the refutation directly, not by gossip.
+                if let sender, sender != address {
+                    reply([.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags))], to: sender, member: s.from)
+                }
+            }
             return
         }
         guard let i = table.position(of: s.name) else { return }

@@ -8,12 +8,19 @@ struct Suspicion: Sendable {
     var expected: Int
     var confirmers: [String]
     var token: UInt64
+    /// An earlier deadline set by evidence that the member's process is gone (the kernel
+    /// refused a probe: `GossipInstance.unreachable`); confirmations cannot move it later.
+    var hastened: Instant? = nil
 
     var timeout: Duration {
         Formulas.suspicionTimeout(minimum: minimum, maximum: maximum, expected: expected, confirmed: confirmers.count - 1)
     }
 
-    var deadline: Instant { started + timeout }
+    var deadline: Instant {
+        let byConfirmations = started + timeout
+        guard let hastened else { return byConfirmations }
+        return min(hastened, byConfirmations)
+    }
 
     /// Records a confirmation; true when it came from a member not heard from before and the
     /// deadline therefore moved.

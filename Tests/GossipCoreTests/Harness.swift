@@ -9,10 +9,17 @@ struct Harness {
     var timers: [(id: TimerID, at: Instant)] = []
     var outputs: [Output] = []
 
-    init(name: String = "a", members: Int = 0, settings: Settings = Settings(), seed: UInt64 = 7) throws {
+    /// `confirmed`: the members count as heard directly (real members, probed in the round);
+    /// false leaves them vouched for only by others, as invented ones would be.
+    init(name: String = "a", members: Int = 0, settings: Settings = Settings(), seed: UInt64 = 7, confirmed: Bool = true)
+        throws
+    {
         node = try GossipInstance(name: name, address: Self.address(name), settings: settings, seed: seed)
         feed(.start)
-        for i in 0..<members { learn(Self.peer(i)) }
+        for i in 0..<members {
+            learn(Self.peer(i))
+            if confirmed { node.markHeardDirectly(Self.peer(i)) }
+        }
         outputs.removeAll()
     }
 

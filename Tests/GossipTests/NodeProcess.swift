@@ -180,6 +180,12 @@ final class NodeProcess: Sendable {
     /// Only while it runs: once reaped, its PID may belong to another process.
     func crash() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
+    /// SIGSTOP: the process stops answering while its sockets stay open (a pause, not a
+    /// crash: its host sends no port unreachable). `resume()` sends SIGCONT.
+    func pause() { if process.isRunning { kill(process.processIdentifier, SIGSTOP) } }
+
+    func resume() { if process.isRunning { kill(process.processIdentifier, SIGCONT) } }
+
     /// Waits for the process to end, killing it if it has not after `timeout`.
     func reap(timeout: Duration = .seconds(10)) async {
         let exited = self.exited

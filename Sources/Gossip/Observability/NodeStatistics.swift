@@ -53,6 +53,10 @@ public struct TransportCounters: Sendable, Equatable, CustomStringConvertible {
     /// `broadcast`, `multicast`, `reserved`, `not_loopback`, `link_local`, `recently_failed`.
     public var udpSendsRefused: [String: Int] = [:]
     public var udpRebinds = 0
+    /// ICMP port-unreachable errors from a destination host itself, handed to the core as
+    /// evidence (`Counters.unreachableEvidence` says how many it took); other ICMP errors.
+    public var portUnreachable = 0
+    public var otherICMPErrors = 0
     /// TCP connections refused or closed by a limit: `connection_limit`, `host_connection_limit`,
     /// `buffer_limit`, `host_buffer_limit`, `frame_too_large`, `first_frame_timeout`,
     /// `idle_timeout`, `lifetime`.
@@ -71,7 +75,7 @@ public struct TransportCounters: Sendable, Equatable, CustomStringConvertible {
             "{" + d.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "}"
         }
         return "udpSendErrors=\(byReason(udpSendErrors)) udpSendsRefused=\(byReason(udpSendsRefused)) "
-            + "udpRebinds=\(udpRebinds) streamsRefused=\(byReason(streamsRefused)) "
+            + "udpRebinds=\(udpRebinds) portUnreachable=\(portUnreachable) otherICMPErrors=\(otherICMPErrors) streamsRefused=\(byReason(streamsRefused)) "
             + "inboundConnections=\(inboundConnections) streamBufferedBytes=\(streamBufferedBytes) "
             + "udpSuspectedBlocked=\(udpSuspectedBlocked)"
     }

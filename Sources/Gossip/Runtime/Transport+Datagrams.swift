@@ -92,7 +92,9 @@ extension NodeRuntime {
     // MARK: receive
 
     func receiveDatagram(_ data: ByteBuffer, from source: SocketAddress) {
-        guard isActive else { return }
+        // An empty datagram is another member's port check (`PortCheck.swift`): it only has
+        // to arrive, so that no port unreachable comes back.
+        guard isActive, data.readableBytes > 0 else { return }
         packetsIn += 1
         metrics.pendingPacketsIn += 1
         metrics.pendingBytesIn += data.readableBytes
@@ -176,6 +178,7 @@ extension NodeRuntime {
         }
         udp.write(AddressedEnvelope(remoteAddress: target, data: buffer), promise: promise)
         datagramsPending = true
+        if messages.contains(where: { if case .ping = $0 { true } else { false } }) { checkPort(of: to, at: target) }
     }
 
     private func refusal(forDatagramTo to: Address) -> DestinationPolicy.Refusal? {
