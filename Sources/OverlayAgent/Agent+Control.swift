@@ -1,7 +1,5 @@
 import Addresses
 import Gossip
-import GossipCore
-import GossipWire
 import GrapevineAPI
 import Netlink
 import Overlay

@@ -1,6 +1,5 @@
 import Addresses
 import Gossip
-import GossipCore
 import Overlay
 
 extension Agent {

@@ -1,5 +1,4 @@
 import Gossip
-import GossipCore
 import Overlay
 
 extension Agent {
@@ -33,7 +32,7 @@ extension Agent {
         }
     }
 
-    func apply(_ change: GossipCore.RowChange) {
+    func apply(_ change: RowChange) {
         let owner = change.owner
         switch change.kind {
         case .ownerUnavailable:

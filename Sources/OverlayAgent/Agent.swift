@@ -7,8 +7,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
-import GossipCore
-import GossipWire
 import Netlink
 import Overlay
 

@@ -5,7 +5,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
-import GossipCore
 import Netlink
 import Overlay
 

@@ -5,7 +5,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
-import GossipCore
 import Overlay
 
 /// The Docker plugin's IPAM driver: addresses unique across hosts without a central store.
