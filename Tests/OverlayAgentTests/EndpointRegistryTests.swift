@@ -19,14 +19,16 @@ import Testing
         let rows: FaultyRows
         let faults: Faults
 
-        init(directory: String, faults: Faults) {
+        /// `retryAttempts`: many by default, so that the undo's rewrite outlasts any run of
+        /// random faults and the checks hold exactly.
+        init(directory: String, faults: Faults, retryAttempts: Int = 10_000) {
             store = EndpointStore(directory: directory, persistence: PersistenceQueue())
             rows = FaultyRows(faults: faults)
             self.faults = faults
             registry = EndpointRegistry(
                 host: "h1", disk: FaultyDisk(store: store, faults: faults), rows: rows,
                 logger: Logger(label: "registry-test", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: AgentMetrics(),
-                retry: Backoff(base: .milliseconds(1), cap: .milliseconds(4)))
+                retry: Backoff(base: .milliseconds(1), cap: .milliseconds(4)), retryAttempts: retryAttempts)
         }
 
         /// Runs the registry's task around `body`, and stops it after.
@@ -197,6 +199,57 @@ import Testing
                 let third = try await harness.registry.add(Self.draft("02:00:00:00:00:03", ip: "10.0.0.2"))
                 try harness.expectEverywhere([first.key: first, third.key: third])
                 #expect(third.claim > first.claim)
+            }
+        }
+    }
+
+    /// A disk that breaks just when a failed publish must be undone does not hold the caller
+    /// (nor every later one): the undo's rewrite is bounded, the caller gets its error, and the
+    /// next write, once the disk works, leaves the file equal to the registry again.
+    @Test func aDiskThatStaysBrokenDoesNotHoldCallers() async throws {
+        try await withDataDirectory { directory in
+            let faults = Faults(seed: 11)
+            let harness = Harness(directory: directory, faults: faults, retryAttempts: 3)
+            try await harness.running {
+                let first = try await harness.registry.add(Self.draft("02:00:00:00:00:01"))
+                faults.doom("02:00:00:00:00:02")
+                faults.breakDiskOnDoomedPublish()
+                await #expect(throws: AgentError.self) { try await harness.registry.add(Self.draft("02:00:00:00:00:02")) }
+                #expect(harness.registry.endpoints == [first.key: first])
+                #expect(try harness.store.load().endpoints.count == 2, "the file could not be corrected yet")
+                faults.set(diskRate: 0, rowRate: 0)
+                let third = try await harness.registry.add(Self.draft("02:00:00:00:00:03"))
+                try harness.expectEverywhere([first.key: first, third.key: third])
+            }
+        }
+    }
+
+    /// An address a removal frees is not given to an add in the same batch: when the removal
+    /// fails and is undone, the address would have two holders. Here every removal fails, so
+    /// every add of the same address must be refused, however the two interleave.
+    @Test func anAddressIsNotTakenFromAFailingRemoval() async throws {
+        try await withDataDirectory { directory in
+            let faults = Faults(seed: 13)
+            let harness = Harness(directory: directory, faults: faults)
+            try await harness.running {
+                var kept: [EndpointKey: StoredEndpoint] = [:]
+                for i in 0..<20 {
+                    let mac = String(format: "02:00:00:00:01:%02x", i)
+                    let stored = try await harness.registry.add(Self.draft(mac, ip: "10.0.1.\(i + 1)"))
+                    kept[stored.key] = stored
+                    faults.doom(mac)
+                }
+                let taken = await withTaskGroup(of: Bool.self) { group in
+                    for i in 0..<20 {
+                        group.addTask { try? await harness.registry.remove(Self.key(String(format: "02:00:00:00:01:%02x", i)), network: Self.network); return false }
+                        group.addTask { (try? await harness.registry.add(Self.draft(String(format: "02:00:00:00:02:%02x", i), ip: "10.0.1.\(i + 1)"))) != nil }
+                    }
+                    var n = 0
+                    for await ok in group where ok { n += 1 }
+                    return n
+                }
+                #expect(taken == 0, "no address of an endpoint that stays was given to another")
+                try harness.expectEverywhere(kept)
             }
         }
     }

@@ -13,6 +13,7 @@ final class Faults: Sendable {
         var diskRate: Double
         var rowRate: Double
         var doomed: Set<String> = []
+        var breakDiskOnDoomed = false
         var injected = 0
     }
 
@@ -27,6 +28,10 @@ final class Faults: Sendable {
 
     func doom(_ mac: String) { state.withLock { _ = $0.doomed.insert(mac) } }
 
+    /// From the first doomed publish on, every file write fails too (a disk that breaks just
+    /// when the registry must undo a change).
+    func breakDiskOnDoomedPublish() { state.withLock { $0.breakDiskOnDoomed = true } }
+
     func set(diskRate: Double, rowRate: Double) {
         state.withLock {
             $0.diskRate = diskRate
@@ -40,6 +45,7 @@ final class Faults: Sendable {
         state.withLock { state in
             if let mac, state.doomed.contains(mac) {
                 state.injected += 1
+                if state.breakDiskOnDoomed { state.diskRate = 1 }
                 return true
             }
             let fails = Double.random(in: 0..<1, using: &state.random) < state.rowRate

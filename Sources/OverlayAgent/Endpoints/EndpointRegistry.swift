@@ -11,14 +11,15 @@ import Synchronization
 /// sees the registry as the commands before it left it, with no `await` in between where
 /// another caller could step in. What arrives together is handled as a batch sharing one file
 /// write (group commit: adds stay durable on acknowledgement without one `fsync` pair each);
-/// a batch holds at most one command per endpoint, so every command's change is its own.
+/// a batch holds at most one command per endpoint, and no add of an address a removal in it
+/// frees, so every command's change is its own and undoing one invalidates no other.
 ///
 /// For each batch: every command is checked and applied in order; the file is written once;
 /// then each change is published. A change is acknowledged once it is on disk and published.
 /// A failure undoes only that command's change: a failed write undoes the whole batch (the
 /// file still holds what it held before it); a failed publish undoes that one endpoint and
-/// the file is written again, retried with backoff until it holds the undo, before the caller
-/// is told. So after any interleaving of callers and failures, an acknowledged endpoint is in
+/// the file is written again, retried with backoff until it holds the undo (bounded: a disk
+/// that stays broken is logged and corrected by the next write), before the caller is told. So after any interleaving of callers and failures, an acknowledged endpoint is in
 /// the registry, on disk and published, and a refused one is in none of them.
 ///
 /// Others read `endpoints`, a snapshot published after each command's outcome is known.
@@ -34,6 +35,8 @@ final class EndpointRegistry: Sendable {
         var name: String?
 
         var key: EndpointKey { EndpointKey(network: vni.value, mac: mac.description) }
+        /// Its addresses as the registry file spells them.
+        var addresses: [String] { [ipv4, ipv6].compactMap { $0?.description } }
     }
 
     enum Command: Sendable {
@@ -69,6 +72,7 @@ final class EndpointRegistry: Sendable {
     private let disk: any RegistryDisk
     private let rows: any RowPublisher
     private let retry: Backoff
+    private let retryAttempts: Int
     private let logger: Logger
     private let metrics: AgentMetrics
     private let inbox = Mutex(Inbox())
@@ -78,13 +82,15 @@ final class EndpointRegistry: Sendable {
 
     /// - Parameters:
     ///   - host: this host's name, the owner of every claim.
-    ///   - retry: the backoff of a write that undoes a refused change.
+    ///   - retry: the backoff of a write that undoes a refused change, tried `retryAttempts`
+    ///     times at most (≥ 1; about 20 s with the defaults).
     init(host: String, disk: any RegistryDisk, rows: any RowPublisher, logger: Logger, metrics: AgentMetrics,
-         retry: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(5))) {
+         retry: Backoff = Backoff(base: .milliseconds(100), cap: .seconds(5)), retryAttempts: Int = 8) {
         self.host = host
         self.disk = disk
         self.rows = rows
         self.retry = retry
+        self.retryAttempts = max(1, retryAttempts)
         self.logger = logger
         self.metrics = metrics
         (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -214,9 +220,21 @@ final class EndpointRegistry: Sendable {
 
     private func handle(_ batch: [Request], _ local: inout [EndpointKey: StoredEndpoint]) async {
         var applied: [(request: Request, change: Change)] = []
-        for request in batch {
+        // Addresses that removals of this batch freed: an add that takes one waits for the
+        // next batch, since the removal's undo would give the address back (two holders).
+        var freed: Set<String> = []
+        for (index, request) in batch.enumerated() {
+            if case .add(let draft) = request.command,
+               draft.addresses.contains(where: { freed.contains("\(draft.vni.value)/\($0)") }) {
+                inbox.withLock { $0.requests.insert(contentsOf: batch[index...], at: 0) }
+                break
+            }
             switch apply(request.command, to: &local) {
-            case .success(let change?): applied.append((request, change))
+            case .success(let change?):
+                applied.append((request, change))
+                if case .removed(let e) = change {
+                    for ip in [e.ip, e.ip6].compactMap({ $0 }) { freed.insert("\(e.vni)/\(ip)") }
+                }
             case .success(nil): request.reply.resume(returning: .success(nil))
             case .failure(let error): request.reply.resume(returning: .failure(error))
             }
@@ -331,24 +349,24 @@ final class EndpointRegistry: Sendable {
         }
     }
 
-    /// Writes the registry until the file holds it, after an undo: until then the file may
-    /// still hold a refused change, so the refused callers wait for it. Ends early only when
-    /// the agent stops; the file is then corrected at the next start's first write, and the
-    /// endpoint republished from it is withdrawn by nobody (logged).
+    /// Writes the registry again after an undo, until the file holds it: until then the file
+    /// may still show a refused change, so the refused callers wait for it. Bounded
+    /// (`retryAttempts`), so that a disk that stays broken does not hold every caller: the
+    /// callers then get their error, the failure is logged, and the next write (which always
+    /// writes the whole registry) corrects the file.
     private func rewrite(_ local: [EndpointKey: StoredEndpoint]) async {
         var backoff = retry
-        while true {
+        for attempt in 1...retryAttempts {
             do {
                 try await disk.save(contents(local))
                 return
             } catch {
                 reportStoreError(error)
             }
-            do { try await Task.sleep(for: backoff.next()) } catch {
-                logger.error("the registry on disk may still show an endpoint whose change failed: the agent stopped before it could be written again")
-                return
-            }
+            guard attempt < retryAttempts else { break }
+            do { try await Task.sleep(for: backoff.next()) } catch { break }
         }
+        logger.error("the registry on disk may still show an endpoint whose change failed; the next write of the registry corrects it")
     }
 
     private func contents(_ local: [EndpointKey: StoredEndpoint]) -> EndpointStore.Contents {
