@@ -62,16 +62,21 @@ extension Agent: DockerPlugin {
                 }
             }
         }
-        let before = dockerState
+        let key = String(vni.value)
+        let previous = dockerState.definitions[key]
+        let mine = DockerState.Definition(definition)
         dockerState.networks[request.NetworkID] = vni.value
-        dockerState.definitions[String(vni.value)] = DockerState.Definition(definition)
+        dockerState.definitions[key] = mine
         do {
             try await saveDockerState()
             try await takePart(in: definition)
         } catch {
-            // Nothing half-made: dockerd undoes its side (the pool) when this fails.
-            dockerState.networks = before.networks
-            dockerState.definitions = before.definitions
+            // Nothing half-made: dockerd undoes its side (the pool) when this fails. Only this
+            // call's own entries are undone, and only if nobody changed them meanwhile: the
+            // sync loop or another create may have written others during the awaits, and
+            // restoring a copy taken before them would erase their work (review §3 C2).
+            if dockerState.networks[request.NetworkID] == vni.value { dockerState.networks[request.NetworkID] = nil }
+            if dockerState.definitions[key] == mine { dockerState.definitions[key] = previous }
             await saveDockerStateReported()
             throw PluginError("internal", "cannot set up network devices: \(error)")
         }
