@@ -264,7 +264,10 @@ let package = Package(
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "GrapevineTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "OverlayAgentTests",
-            dependencies: ["OverlayAgent", "Overlay", "Netlink", "GrapevineTestSupport"],
+            dependencies: [
+                "OverlayAgent", "Overlay", "Addresses", "Netlink", "GrapevineTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses"], swiftSettings: strict),

@@ -1,7 +1,5 @@
 import Addresses
 import Gossip
-import GossipCore
-import GossipWire
 import GrapevineAPI
 import Netlink
 import Overlay
@@ -144,7 +142,7 @@ extension Agent: AgentControl {
     }
 
     public func endpoints() async -> [EndpointView] {
-        local.values.sorted { ($0.network, $0.mac) < ($1.network, $1.mac) }.map(view)
+        registry.endpoints.values.sorted { ($0.network, $0.mac) < ($1.network, $1.mac) }.map(view)
     }
 
     public func networks() async -> [NetworkView] {
@@ -193,7 +191,7 @@ extension Agent: AgentControl {
         let address = node.localMember.map { "\($0.address)" } ?? configuration.bind
         return InfoView(
             name: configuration.name, address: address, vtep: "\(vtep)", version: AgentVersion.current,
-            encrypted: configuration.keyFile != nil, members: counts, networks: devices.count, localEndpoints: local.count,
+            encrypted: configuration.keyFile != nil, members: counts, networks: devices.count, localEndpoints: registry.endpoints.count,
             replicatedRows: replica.endpoints.count + replica.hosts.count, reconciles: reconciles, rowsWritten: rowsWritten,
             driftRepairs: driftRepairs, netlinkErrors: netlinkErrors, uptimeSeconds: (ContinuousClock.now - started).seconds)
     }

@@ -1,6 +1,5 @@
 import Addresses
 import Gossip
-import GossipCore
 import Overlay
 
 extension Agent {
@@ -12,24 +11,15 @@ extension Agent {
         return try await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value())
     }
 
-    func publish(_ stored: StoredEndpoint) async throws {
-        let row = OverlayRow.endpoint(try endpoint(stored))
-        try await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value())
-    }
-
     func endpoint(_ s: StoredEndpoint) throws(AgentError) -> Endpoint {
-        guard let vni = VNI(s.vni) else { throw .badRequest("bad_request", "VNI \(s.vni) out of range") }
-        guard let mac = MACAddress(s.mac) else { throw .badRequest("bad_mac", "'\(s.mac)' is not a MAC address") }
-        return Endpoint(network: vni, mac: mac, ipv4: s.ip.flatMap(IPAddress.init), ipv6: s.ip6.flatMap(IPAddress.init),
-                        name: s.name, claim: Claim(time: s.claim, owner: configuration.name))
+        try s.endpoint(owner: configuration.name)
     }
 
-    /// Registers, persists and publishes a local endpoint (`AgentControl.addEndpoint`).
-    /// The registry is written (and flushed) before the row is published, so a crash between
-    /// the two republishes it at the next start; a failed write or publish undoes this
-    /// endpoint's registration (and nothing of any other caller's) and is the caller's error.
-    /// Then the bridge forgets what it learned for the MAC on the VXLAN port: the MAC is local
-    /// now, and such a row would send its frames into the overlay.
+    /// Registers, persists and publishes a local endpoint (`AgentControl.addEndpoint`): the
+    /// registry does (`EndpointRegistry.add`: on disk and published when it returns, nothing
+    /// of it anywhere when it throws). Then the bridge forgets what it learned for the MAC on
+    /// the VXLAN port: the MAC is local now, and such a row would send its frames into the
+    /// overlay.
     func registerEndpoint(_ request: EndpointRequest) async throws(AgentError) -> EndpointView {
         guard let network = networksByName[request.network] else {
             throw .notFound("unknown_network", "no network named '\(request.network)' (configured: \(networksByName.keys.sorted().joined(separator: ", ")))")
@@ -38,33 +28,15 @@ extension Agent {
         guard !mac.isZero, !mac.isMulticast else { throw .badRequest("bad_mac", "\(mac) is not a unicast MAC address") }
         let ipv4 = try Self.address(request.ip, family: 4, field: "ip")
         let ipv6 = try Self.address(request.ip6, family: 6, field: "ip6")
-        let key = EndpointKey(network: network.vni.value, mac: mac.description)
-        guard local[key] == nil else {
-            throw .conflict("duplicate_endpoint", "\(mac) is already registered in network \(network.name)")
-        }
+        // Other hosts' claims, as the replica shows them now; this host's own are checked by
+        // the registry, in order with the other adds.
         for ip in [ipv4, ipv6].compactMap({ $0 }) {
-            if let holder = holderOf(ip, in: network.vni) {
+            if let holder = remoteHolderOf(ip, in: network.vni) {
                 throw .conflict("ip_in_use", "\(ip) is already held in network \(network.name) by \(holder)")
             }
         }
-        claimClock += 1
-        let stored = StoredEndpoint(network: network.name, vni: network.vni.value, mac: mac.description,
-                                    ip: ipv4?.description, ip6: ipv6?.description, name: request.name, claim: claimClock)
-        // Refuse what no host would accept (a name with control characters...) before storing.
-        do { _ = try OverlayRow.endpoint(try endpoint(stored)).value() } catch let error as OverlayRowError {
-            throw .badRequest(error.reason, error.description)
-        } catch {
-            throw .badRequest("bad_request", "\(error)")
-        }
-        local[key] = stored
-        do {
-            try await saveRegistry()
-            try await publish(stored)
-        } catch {
-            local[key] = nil
-            await saveRegistry(undoing: "add")
-            throw Self.agentError(error)
-        }
+        let stored = try await registry.add(EndpointRegistry.Draft(network: network.name, vni: network.vni, mac: mac,
+                                                                   ipv4: ipv4, ipv6: ipv6, name: request.name))
         logger.info("endpoint added", metadata: ["endpoint.network": "\(network.name)", "endpoint.mac": "\(mac)",
                                                  "endpoint.ip": "\(ipv4.map { "\($0)" } ?? "-")"])
         if let device = devices[network.vni] {
@@ -98,84 +70,25 @@ extension Agent {
     func unregisterEndpoint(network name: String, mac text: String) async throws(AgentError) {
         guard let network = networksByName[name] else { throw .notFound("unknown_network", "no network named '\(name)'") }
         guard let mac = MACAddress(text) else { throw .badRequest("bad_mac", "'\(text)' is not a MAC address") }
-        let key = EndpointKey(network: network.vni.value, mac: mac.description)
-        guard let stored = local[key] else { throw .notFound("not_found", "no endpoint \(mac) in network \(name)") }
-        local[key] = nil
-        do {
-            try await saveRegistry()
-            let row = OverlayRow.endpoint(try endpoint(stored))
-            try await node.deleteRow(table: OverlayRow.table, key: row.stateKey)
-        } catch {
-            if local[key] == nil { local[key] = stored }
-            await saveRegistry(undoing: "remove")
-            throw Self.agentError(error)
-        }
+        try await registry.remove(EndpointKey(network: network.vni.value, mac: mac.description), network: name)
         logger.info("endpoint removed", metadata: ["endpoint.network": "\(name)", "endpoint.mac": "\(mac)"])
     }
 
     /// Who holds `ip` in `network`: this host's registry, or a live host's winning claim.
     func holderOf(_ ip: IPAddress, in network: VNI) -> String? {
-        for e in local.values where e.vni == network.value && (e.ip == ip.description || e.ip6 == ip.description) {
+        let text = ip.description
+        for e in registry.endpoints(in: network.value) where e.ip == text || e.ip6 == text {
             return "this host (\(e.mac))"
         }
+        return remoteHolderOf(ip, in: network)
+    }
+
+    /// Which live host other than this one holds `ip` in `network`, as the replica shows it.
+    func remoteHolderOf(_ ip: IPAddress, in network: VNI) -> String? {
         for e in replica.endpoints.values where e.network == network && e.owner != configuration.name && e.ips.contains(ip) {
             if replica.hosts[e.owner]?.live == true { return "\(e.owner) (\(e.mac))" }
         }
         return nil
-    }
-
-    /// Returns once the registry as it is now is on disk (group commit: callers that arrive
-    /// while a write runs share the next one, which writes the registry as it is then, so a
-    /// burst of adds costs one write per batch instead of one each).
-    /// - Throws: `StoreError` of the write that should have carried this change, also counted
-    ///   and logged.
-    func saveRegistry() async throws(StoreError) {
-        guard !registryClosed else { throw StoreError("the agent is stopping: the registry is no longer written") }
-        registryChanges += 1
-        let change = registryChanges
-        registryWake.yield()
-        let result: Result<Void, StoreError> = await withCheckedContinuation { continuation in
-            registryWaiters.append((change, continuation))
-        }
-        try result.get()
-    }
-
-    /// The registry's writer, a child task of `run`: writes whenever changes wait, and answers
-    /// every caller whose change the write carried. At its end, callers still waiting are
-    /// told that the agent stopped.
-    func registryWriter() async {
-        for await _ in registryWakes {
-            while registryWritten < registryChanges {
-                let batch = registryChanges
-                let endpoints = local.values.sorted { ($0.vni, $0.mac) < ($1.vni, $1.mac) }
-                let outcome: Result<Void, StoreError>
-                do {
-                    try await store.save(EndpointStore.Contents(format: EndpointStore.format, clock: claimClock, endpoints: endpoints),
-                                         using: persistence)
-                    outcome = .success(())
-                } catch {
-                    metrics.storeError(file: "endpoints")
-                    logger.error("cannot write the endpoint registry", metadata: ["store.error": "\(error)"])
-                    outcome = .failure(error)
-                }
-                registryWritten = batch
-                let done = registryWaiters.filter { $0.change <= batch }
-                registryWaiters.removeAll { $0.change <= batch }
-                for waiter in done { waiter.continuation.resume(returning: outcome) }
-            }
-        }
-        registryClosed = true
-        let waiting = registryWaiters
-        registryWaiters = []
-        for waiter in waiting { waiter.continuation.resume(returning: .failure(StoreError("the agent is stopping"))) }
-    }
-
-    /// The write after an undo: its failure is counted and logged by `saveRegistry`, and the
-    /// caller's error is the one that made it undo.
-    func saveRegistry(undoing operation: String) async {
-        do { try await saveRegistry() } catch {
-            logger.error("the registry on disk may still show an endpoint whose \(operation) failed; the next write corrects it")
-        }
     }
 
     func view(_ s: StoredEndpoint) -> EndpointView {

@@ -1,5 +1,4 @@
 import Gossip
-import GossipCore
 
 extension Agent {
     /// Membership changes go to the monitor stream and to event handlers (Serf's names).

@@ -1,5 +1,4 @@
 import Gossip
-import GossipCore
 import Overlay
 
 extension Agent {
@@ -33,7 +32,7 @@ extension Agent {
         }
     }
 
-    func apply(_ change: GossipCore.RowChange) {
+    func apply(_ change: RowChange) {
         let owner = change.owner
         switch change.kind {
         case .ownerUnavailable:
@@ -70,7 +69,7 @@ extension Agent {
             let decoded = try OverlayRow(stateKey: row.key, value: row.value, owner: owner)
             // Lamport: a claim made here after seeing this one must be later.
             switch decoded {
-            case .endpoint(let e): claimClock = max(claimClock, e.claim.time)
+            case .endpoint(let e): registry.clock.observe(e.claim.time)
             case .network(let d): dockerState.clock = max(dockerState.clock, d.time)
             case .block(let b): dockerState.clock = max(dockerState.clock, b.claim.time)
             case .host: break
@@ -105,7 +104,7 @@ extension Agent {
         }
     }
 
-    func localCount(_ vni: VNI) -> Int { local.keys.filter { $0.network == vni.value }.count }
+    func localCount(_ vni: VNI) -> Int { registry.endpoints.keys.filter { $0.network == vni.value }.count }
 
     func now() -> Double { Double(startedWall.timeIntervalSince1970) + (ContinuousClock.now - started).seconds }
 }

@@ -7,8 +7,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
-import GossipCore
-import GossipWire
 import Netlink
 import Overlay
 
@@ -36,7 +34,6 @@ public actor Agent {
     var devices: [VNI: NetworkDevice]
     var networksByName: [String: NetworkConfiguration]
     let kernel = KernelWorker()
-    let store: EndpointStore
     /// Every file write of the agent runs on its thread.
     let persistence = PersistenceQueue()
     let started = ContinuousClock.now
@@ -50,16 +47,9 @@ public actor Agent {
     /// The replica changed since `desired` was computed.
     var replicaChanged = true
 
-    // This host's endpoints (the registry) and the Lamport clock of claims.
-    var local: [EndpointKey: StoredEndpoint] = [:]
-    var claimClock: UInt64 = 0
-    // Group commit of the registry file (`saveRegistry`, `registryWriter`).
-    var registryChanges: UInt64 = 0
-    var registryWritten: UInt64 = 0
-    var registryClosed = false
-    var registryWaiters: [(change: UInt64, continuation: CheckedContinuation<Result<Void, StoreError>, Never>)] = []
-    let registryWake: AsyncStream<Void>.Continuation
-    let registryWakes: AsyncStream<Void>
+    /// This host's endpoints, their file and rows, and the Lamport clock of claims: the
+    /// registry's own task writes them; the agent reads its published snapshot.
+    let registry: EndpointRegistry
 
     // Reconciling.
     var pending: [VNI: ReconcileReason] = [:]
@@ -129,7 +119,6 @@ public actor Agent {
         self.devices = devices
         self.networksByName = byName
         self.desired = DesiredState(for: Overlay.Host(name: configuration.name, vtep: vtep, networks: Set(devices.keys)), from: Replica())
-        self.store = EndpointStore(directory: configuration.dataDir)
         self.dockerStore = DockerStore(directory: configuration.dataDir)
         self.dockerEngine = DockerEngine(socket: configuration.dockerSocket)
         (dockerWakes, dockerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -155,6 +144,9 @@ public actor Agent {
         gossip.snapshotPath = configuration.dataDir + "/snapshot"
         gossip.metricsFactory = metrics.factory
         self.node = try GossipNode(configuration: gossip)
+        self.registry = EndpointRegistry(
+            host: configuration.name, disk: EndpointStore(directory: configuration.dataDir, persistence: persistence),
+            rows: GossipRows(node: node), logger: logger, metrics: metrics)
 
         var specs: [HandlerSpec] = []
         for text in configuration.handlers {
@@ -167,7 +159,6 @@ public actor Agent {
             concurrency: configuration.handlerConcurrency, timeout: .seconds(configuration.handlerTimeout),
             metrics: metrics, logger: logger)
         (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        (registryWakes, registryWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The keyring kept in the data directory after a rotation (one base64 key per line,
@@ -215,10 +206,9 @@ public actor Agent {
     /// its rows stay everywhere until failure detection says otherwise.
     public func run(serving server: (any Service)?) async throws {
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
-        let contents: EndpointStore.Contents
-        do { contents = try store.load() } catch { throw ConfigurationError("data_dir", error.description) }
-        claimClock = contents.clock
-        for e in contents.endpoints { local[EndpointKey(network: e.vni, mac: e.mac)] = e }
+        do { registry.restore(try EndpointStore(directory: configuration.dataDir, persistence: persistence).load()) } catch {
+            throw ConfigurationError("data_dir", error.description)
+        }
         if configuration.docker {
             do { dockerState = try dockerStore.load() } catch { throw ConfigurationError("data_dir", error.description) }
             // Docker networks' devices come back before the endpoints of them are published.
@@ -260,14 +250,14 @@ public actor Agent {
         let start = try await node.start()
         logger.info("agent started", metadata: [
             "agent.name": "\(configuration.name)", "agent.address": "\(start.address)", "agent.vtep": "\(vtep)",
-            "agent.encrypted": "\(configuration.keyFile != nil)", "agent.endpoints": "\(local.count)",
+            "agent.encrypted": "\(configuration.keyFile != nil)", "agent.endpoints": "\(registry.endpoints.count)",
             "agent.rejoining": "\(start.rejoining)",
         ])
         if configuration.insecure {
             logger.warning("running WITHOUT encryption (--insecure): anyone who can reach the gossip port can join, forge members and rows, and read them")
         }
         try await publishHostRow()
-        for e in local.values.sorted(by: { ($0.vni, $0.mac) < ($1.vni, $1.mac) }) { try await publish(e) }
+        try await registry.publishAll()
 
         // The agent lasts as long as its node and its API server: when either ends (a stop,
         // a leave, a server that cannot bind), everything else is cancelled. The server runs in
@@ -285,7 +275,7 @@ public actor Agent {
             group.addTask { await self.follow(userEvents); return .other }
             group.addTask { await self.follow(queries); return .other }
             group.addTask { await self.followKernel(); return .other }
-            group.addTask { await self.registryWriter(); return .other }
+            group.addTask { await self.registry.run(); return .other }
             group.addTask { await self.reconcileLoop(); return .other }
             group.addTask { await self.timerLoop(); return .other }
             group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return .other }
@@ -312,7 +302,6 @@ public actor Agent {
         }
         wake.finish()
         dockerWake.finish()
-        registryWake.finish()
         logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
     }
 

@@ -133,14 +133,13 @@ struct EndpointStoreTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gv-store-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = EndpointStore(directory: directory.path)
+        let store = EndpointStore(directory: directory.path, persistence: PersistenceQueue())
         #expect(try store.load().endpoints.isEmpty)
         let one = StoredEndpoint(network: "blue", vni: 100, mac: "02:00:00:00:00:01", ip: "10.0.0.1", ip6: nil, name: "c1", claim: 7)
-        let persistence = PersistenceQueue()
-        try await store.save(.init(format: EndpointStore.format, clock: 7, endpoints: [one]), using: persistence)
+        try await store.save(.init(format: EndpointStore.format, clock: 7, endpoints: [one]))
         #expect(try store.load().endpoints == [one])
         #expect(try store.load().clock == 7)
-        try await store.save(.init(format: EndpointStore.format, clock: 9, endpoints: []), using: persistence)
+        try await store.save(.init(format: EndpointStore.format, clock: 9, endpoints: []))
         #expect(try store.load().endpoints.isEmpty)
         // No temporary file is left behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["endpoints.json"])
@@ -151,6 +150,6 @@ struct EndpointStoreTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data("{\"format\": 1, \"clock\": 3, \"endpoints\": [".utf8).write(to: directory.appendingPathComponent("endpoints.json"))
-        #expect(throws: StoreError.self) { try EndpointStore(directory: directory.path).load() }
+        #expect(throws: StoreError.self) { try EndpointStore(directory: directory.path, persistence: PersistenceQueue()).load() }
     }
 }

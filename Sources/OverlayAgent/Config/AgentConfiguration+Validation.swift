@@ -1,6 +1,6 @@
 public import Addresses
+import Gossip
 import Overlay
-import GossipCore
 
 extension AgentConfiguration {
     /// VXLAN's outer headers (RFC 7348 §5): Ethernet 14 + IP + UDP 8 + VXLAN 8, with IP 20

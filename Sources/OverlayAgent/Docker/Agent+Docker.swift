@@ -5,7 +5,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
-import GossipCore
 import Netlink
 import Overlay
 
@@ -49,7 +48,7 @@ extension Agent: DockerPlugin {
         } else if let existing {
             throw PluginError("vni_in_use", "VNI \(vni) is network \(existing.name) (\(existing.subnet)\(existing.internal ? ", internal" : ""))")
         } else {
-            dockerState.clock = max(dockerState.clock, claimClock) + 1
+            dockerState.clock = max(dockerState.clock, registry.clock.value) + 1
             // The name is Docker's and not sent to drivers; it is looked up once dockerd has
             // stored the network (`nameDockerNetwork`), and the definition published then.
             definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: nil, internal: isInternal,
@@ -63,16 +62,21 @@ extension Agent: DockerPlugin {
                 }
             }
         }
-        let before = dockerState
+        let key = String(vni.value)
+        let previous = dockerState.definitions[key]
+        let mine = DockerState.Definition(definition)
         dockerState.networks[request.NetworkID] = vni.value
-        dockerState.definitions[String(vni.value)] = DockerState.Definition(definition)
+        dockerState.definitions[key] = mine
         do {
             try await saveDockerState()
             try await takePart(in: definition)
         } catch {
-            // Nothing half-made: dockerd undoes its side (the pool) when this fails.
-            dockerState.networks = before.networks
-            dockerState.definitions = before.definitions
+            // Nothing half-made: dockerd undoes its side (the pool) when this fails. Only this
+            // call's own entries are undone, and only if nobody changed them meanwhile: the
+            // sync loop or another create may have written others during the awaits, and
+            // restoring a copy taken before them would erase their work (review §3 C2).
+            if dockerState.networks[request.NetworkID] == vni.value { dockerState.networks[request.NetworkID] = nil }
+            if dockerState.definitions[key] == mine { dockerState.definitions[key] = previous }
             await saveDockerStateReported()
             throw PluginError("internal", "cannot set up network devices: \(error)")
         }
@@ -144,7 +148,7 @@ extension Agent: DockerPlugin {
         guard let raw = dockerState.networks.removeValue(forKey: request.NetworkID), let vni = VNI(raw) else { return }
         if agentDeleting.remove(vni) == nil, var stored = dockerState.definitions[String(raw)], !stored.deleted {
             // A user's `docker network rm` here: the network goes everywhere.
-            dockerState.clock = max(dockerState.clock, claimClock, stored.time) + 1
+            dockerState.clock = max(dockerState.clock, registry.clock.value, stored.time) + 1
             stored.deleted = true
             stored.time = dockerState.clock
             stored.origin = configuration.name
@@ -251,12 +255,9 @@ extension Agent: DockerPlugin {
             }
             let name = listedName.hasPrefix("/") ? String(listedName.dropFirst()) : listedName
             let key = EndpointKey(network: record.vni, mac: record.mac)
-            guard var stored = local[key], stored.name != name, !name.isEmpty, name.utf8.count <= 255 else { return }
-            stored.name = name
-            local[key] = stored
+            guard !name.isEmpty, name.utf8.count <= 255 else { return }
             do {
-                try await saveRegistry()
-                try await publish(stored)
+                try await registry.rename(key, to: name)
             } catch {
                 logger.info("container name not published", metadata: ["docker.endpoint_id": "\(id)", "docker.error": "\(error)"])
             }
@@ -297,11 +298,7 @@ extension Agent: DockerPlugin {
         device.network.name = name
         devices[vni] = device
         networksByName[name] = device.network
-        for (key, var e) in local where e.vni == vni.value {
-            e.network = name
-            local[key] = e
-        }
-        try await saveRegistry()
+        try await registry.renameNetwork(vni.value, to: name)
     }
 
     func stopTakingPart(in vni: VNI) async {

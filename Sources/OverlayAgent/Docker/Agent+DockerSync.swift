@@ -4,7 +4,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
-import GossipCore
 import Overlay
 
 /// Keeps this host's dockerd in step with the replicated network definitions: a network

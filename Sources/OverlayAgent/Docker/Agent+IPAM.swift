@@ -5,7 +5,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import Gossip
-import GossipCore
 import Overlay
 
 /// The Docker plugin's IPAM driver: addresses unique across hosts without a central store.
@@ -126,7 +125,7 @@ extension Agent {
         guard let index = wanted ?? blocks.nextFreeBlock(for: configuration.name, taken: { self.isClaimed(vni, $0) }) else {
             throw PluginError("exhausted", "no free address in \(blocks.subnet): every block of it is held by a host")
         }
-        dockerState.clock = max(dockerState.clock, claimClock) + 1
+        dockerState.clock = max(dockerState.clock, registry.clock.value) + 1
         let claim = Claim(time: dockerState.clock, owner: configuration.name)
         let key = BlockKey(vni: vni, index: index)
         pendingClaims[key] = claim
@@ -194,7 +193,7 @@ extension Agent {
         let time = payload[7..<15].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let theirs = Claim(time: time, owner: origin)
         dockerState.clock = max(dockerState.clock, time)
-        claimClock = max(claimClock, time)
+        registry.clock.observe(time)
         if origin == configuration.name { return Array("ok".utf8) }
         let key = BlockKey(vni: vni, index: index)
         if let held = dockerState.blocks[String(vni.value)]?[String(index)], Claim(time: held, owner: configuration.name) < theirs {

@@ -18,7 +18,7 @@ struct StoredEndpoint: Codable, Sendable, Hashable {
 
 /// The local endpoint registry on disk: `endpoints.json` in the data directory, replaced
 /// whole and atomically at every change (`AtomicFile`).
-struct EndpointStore: Sendable {
+struct EndpointStore: RegistryDisk {
     struct Contents: Codable, Sendable {
         var format: Int
         /// The newest claim time this host has used or seen, so claims stay Lamport-ordered
@@ -29,9 +29,11 @@ struct EndpointStore: Sendable {
 
     static let format = 1
     let path: String
+    let persistence: PersistenceQueue
 
-    init(directory: String) {
+    init(directory: String, persistence: PersistenceQueue) {
         path = directory + "/endpoints.json"
+        self.persistence = persistence
     }
 
     /// The registry, or an empty one when there is no file yet.
@@ -51,7 +53,7 @@ struct EndpointStore: Sendable {
     }
 
     /// Writes the registry atomically; encoding and writing run on `persistence`'s thread.
-    func save(_ contents: Contents, using persistence: PersistenceQueue) async throws(StoreError) {
+    func save(_ contents: Contents) async throws(StoreError) {
         try await persistence.write(json: contents, to: path)
     }
 }
