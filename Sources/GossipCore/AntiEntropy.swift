@@ -88,8 +88,19 @@ extension GossipInstance {
             return
         }
         // The seed knows this node's name live elsewhere: refuse the join rather than merge a
-        // cluster in which two processes would answer to one name.
+        // cluster in which two processes would answer to one name. Suspect there means the
+        // seed is asking that holder to prove itself (`contest`): this node's own earlier
+        // process, gone, is declared failed within a probe timeout, so the join waits for its
+        // next attempt instead of failing.
         if let taken = pp.members.first(where: { $0.name == name && $0.status <= .suspect && $0.address != address }) {
+            if taken.status == .suspect {
+                exchange.ignoring = true
+                counters.joinsWaitingOnContest += 1
+                if let (id, done) = joins.failed(conversation), let contacted = done {
+                    finishJoin(JoinOutcome(id: id, contacted: contacted))
+                }
+                return
+            }
             let c = NameConflict(name: name, known: address, claimed: taken.address, isSelf: true)
             conflict(c, from: from)
             exchange.ignoring = true

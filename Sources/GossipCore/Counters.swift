@@ -11,6 +11,10 @@ public struct Counters: Sendable, Equatable {
     /// and those ignored: no open probe to a live member at the quoted address, or a repeat.
     public var unreachableEvidence = 0
     public var unreachableIgnored = 0
+    /// Live members asked to prove themselves because their name was claimed from another address.
+    public var contests = 0
+    /// Join attempts that found this node's name contested at a seed and waited for the next attempt.
+    public var joinsWaitingOnContest = 0
     /// Input refused where it entered, by reason.
     public var refusals = Refusals()
     public var pushPulls = 0

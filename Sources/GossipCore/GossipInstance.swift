@@ -48,6 +48,8 @@ public struct GossipInstance: Sendable {
     /// New members one push/pull may still add; nil outside an exchange.
     var exchangeBudget: Int?
     var reportedConflicts: Set<NameConflict> = []
+    /// Names whose holder was last asked to prove itself because of a claim from elsewhere (`contest`).
+    var contested: [String: Instant] = [:]
 
     public internal(set) var counters = Counters()
     /// When not nil, every transition that passes `memberChanged` is appended here, before its
@@ -272,6 +274,7 @@ extension Counters: CustomStringConvertible {
             + "queryResponsesReceived=\(queryResponsesReceived) queryResponsesIgnored=\(queryResponsesIgnored) "
             + "relaysForwarded=\(relaysForwarded) oversizedNotSent=\(oversizedNotSent) requestsRefused=\(requestsRefused) "
             + "unreachableEvidence=\(unreachableEvidence) unreachableIgnored=\(unreachableIgnored) "
+            + "contests=\(contests) joinsWaitingOnContest=\(joinsWaitingOnContest) "
             + "refusals={\(refused)}"
     }
 }

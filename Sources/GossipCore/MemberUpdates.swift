@@ -33,6 +33,7 @@ extension GossipInstance {
         // conflict, whatever incarnation it claims (a newcomer starts at 0). Once the old
         // incarnation is dead or gone, the name may come back anywhere.
         if table[i].address != a.address, table[i].status <= .suspect {
+            contest(table[i])
             return conflict(
                 NameConflict(name: a.name, known: table[i].address, claimed: a.address, isSelf: false), from: sender)
         }
@@ -176,6 +177,27 @@ extension GossipInstance {
     static func incarnation(above x: UInt64) -> UInt64 {
         x < Limits.maxIncarnation ? x + 1 : Limits.maxIncarnation
     }
+
+    /// A live claim on `member`'s name from another address is either a second process (a
+    /// misconfiguration) or the member itself, restarted elsewhere (a new DHCP lease, a
+    /// renumbered host, a restart on another port) while its old entry still looks alive. The
+    /// member at the known address is asked at once (`accuseAtOnce`): a live one refutes within
+    /// a probe timeout and the claim stays a conflict; a gone one is declared failed, and the
+    /// name may then come back at the new address (`alive`), so a restart elsewhere is taken
+    /// within about one probe timeout instead of a full suspicion timeout. At most once per
+    /// name per `contestInterval`, so a second process that keeps claiming a live member's
+    /// name cannot make it refute without end.
+    mutating func contest(_ member: Member) {
+        if let last = contested[member.name], now < last + Self.contestInterval(settings) { return }
+        if contested.count >= 256 { contested.removeAll(keepingCapacity: true) }
+        contested[member.name] = now
+        counters.contests += 1
+        accuseAtOnce(member)
+    }
+
+    /// Ten probe intervals: a duplicate name costs its live holder one refutation per ten
+    /// protocol periods at most.
+    static func contestInterval(_ settings: Settings) -> Duration { settings.probeInterval * 10 }
 
     /// Counts and reports a second live claim on a name, once per claimed address.
     mutating func conflict(_ c: NameConflict, from sender: Address) {

@@ -21,10 +21,19 @@ extension GossipInstance {
         }
         counters.unreachableEvidence += 1
         detector.probeRefused(probe.sequence)
+        // Its port is closed if the evidence is true, so the direct accusation draws one more
+        // refusal: the probe is marked, so that one is ignored.
+        accuseAtOnce(target)
+    }
+
+    /// Suspects `target` (live or suspect) now, tells it so directly, and brings the
+    /// suspicion's deadline forward to one probe timeout: a live member refutes in the time it
+    /// would have answered a ping, since it hears the accusation itself rather than by gossip.
+    /// For evidence that its process is gone, never a verdict by itself.
+    mutating func accuseAtOnce(_ target: Member) {
         let accusation = Suspect(incarnation: target.incarnation, name: target.name, from: name)
         if target.status == .alive { suspect(accusation, local: true) }
-        // The window is the probe timeout, health-scaled as the probe's own: a live member that
-        // gets the accusation below refutes in the time it would have answered the ping.
+        // The window is the probe timeout, health-scaled as the probe's own.
         let window = settings.lifeguard ? detector.health.scale(settings.probeTimeout) : settings.probeTimeout
         let token = newToken()
         if let deadline = detector.hastenSuspicion(
@@ -32,9 +41,6 @@ extension GossipInstance {
         {
             armAdditional(.failureDetector(.suspicion), token: token, at: deadline)
         }
-        // Told directly, so a forged refusal is refuted by the member itself at once. Its port
-        // is closed if the evidence is true, which draws one more refusal: the probe is marked,
-        // so that one is ignored.
         send([.suspect(accusation)], to: target.address)
     }
 

@@ -451,6 +451,37 @@ extension GossipRuntimeTests {
         await joiner.stop()
     }
 
+    @Test("a member restarted at another address is taken at once: the seed asks the old address, which no longer answers")
+    func restartAtNewAddressJoins() async throws {
+        let a = try GossipNode(configuration: config("a"))
+        let b = try GossipNode(configuration: config("b"))
+        let restarted = try GossipNode(configuration: config("b"))
+        do {
+            try await a.start()
+            try await b.start()
+            let aAddress = await a.statistics().address
+            let oldAddress = await b.statistics().address
+            _ = try await b.join([aAddress])
+            try await waitUntil(a, "b alive") { status(of: "b", in: $0) == .alive }
+            // Gone without a goodbye, as a process is when its host is renumbered and it restarts.
+            await b.stop()
+            try await restarted.start()
+            let newAddress = await restarted.statistics().address
+            #expect(newAddress != oldAddress)
+            #expect(try await restarted.join([aAddress]) == 1)
+            try await waitUntil(a, "b alive at its new address") { members in
+                members.contains { $0.name == "b" && $0.address == newAddress && $0.status == .alive }
+            }
+            let stats = await a.statistics()
+            #expect(stats.core.contests >= 1)
+        } catch {
+            Issue.record(error)
+        }
+        await restarted.stop()
+        await b.stop()
+        await a.stop()
+    }
+
     @Test("a second live member with a taken name is refused at join, naming where the name lives")
     func nameTakenAtJoin() async throws {
         let metrics = RecordingMetrics()
@@ -473,8 +504,10 @@ extension GossipRuntimeTests {
             } catch {
                 #expect(error == .nameConflict(name: "b", heldAt: bAddress))
             }
+            // Asked to prove itself, the live holder refuted: still alive where it was.
             #expect(status(of: "b", in: a.members) == .alive)
             #expect(a.members.first { $0.name == "b" }?.address == bAddress)
+            #expect(b.members.allSatisfy { $0.status == .alive })
         } catch {
             Issue.record(error)
         }
