@@ -275,7 +275,13 @@ let package = Package(
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "GrapevineTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "OverlayAgentTests",
-            dependencies: ["OverlayAgent", "Overlay", "Netlink", "GrapevineTestSupport"],
+            dependencies: [
+                "OverlayAgent", "Overlay", "Netlink", "GrapevineTestSupport", "DNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses"], swiftSettings: strict),

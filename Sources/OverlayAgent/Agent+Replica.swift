@@ -18,6 +18,7 @@ extension Agent {
                 }
             }
             replicaChanged = true
+            namesChanged()
             wake.yield()
             dockerWake.yield()
         }

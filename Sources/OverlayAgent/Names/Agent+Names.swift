@@ -1,0 +1,55 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Logging
+import Metrics
+import Overlay
+
+extension Agent {
+    /// The name service `configuration.dnsAddress` asks for, or nil.
+    static func makeNameServer(_ configuration: AgentConfiguration, logger: Logger, metrics: AgentMetrics) -> NameServer? {
+        guard let text = configuration.dnsAddress, let listen = NameSetup.socketAddress(text) else { return nil }
+        let resolvConf = try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)
+        let upstreams = NameSetup.upstreams(configured: configuration.dnsUpstream, resolvConf: resolvConf, listen: listen)
+        return NameServer(settings: .init(listen: listen, upstreams: upstreams), logger: logger, metrics: metrics.factory)
+    }
+
+    /// Checks dockerd's side of the setup, then serves until cancelled. A name service that
+    /// cannot bind is an error in the log and leaves the rest of the agent running: the
+    /// overlay works by address without it.
+    func serveNames(_ server: NameServer) async {
+        if configuration.docker, let address = configuration.dnsAddress {
+            let path = configuration.dockerDaemonConfig
+            let data = FileManager.default.contents(atPath: path)
+            switch NameSetup.checkDaemonConfig(data, address: address) {
+            case .ok:
+                break
+            case .noFile:
+                logger.warning("dockerd is not set up to ask the agent for names: \(NameSetup.remedy(address: address, path: path))",
+                               metadata: ["dns.daemon_config": "\(path)", "dns.problem": "no file"])
+            case .unreadable(let why):
+                logger.warning("dockerd's configuration cannot be read; names need \(NameSetup.remedy(address: address, path: path))",
+                               metadata: ["dns.daemon_config": "\(path)", "dns.problem": "\(why)"])
+            case .missing(let have):
+                logger.warning("dockerd is not set up to ask the agent for names: \(NameSetup.remedy(address: address, path: path))",
+                               metadata: ["dns.daemon_config": "\(path)", "dns.have": "\(have.joined(separator: ","))"])
+            }
+        }
+        if server.settings.upstreams.isEmpty {
+            logger.warning("no upstream resolver (none configured, none in /etc/resolv.conf): names outside the overlay get SERVFAIL")
+        }
+        namesChanged()
+        do { try await server.run() } catch {
+            logger.error("name service cannot listen; containers resolve only their own host's names", metadata: [
+                "dns.address": "\(server.settings.listen)", "dns.error": "\(error)",
+            ])
+        }
+    }
+
+    /// The replica changed: the name table follows, whole (`NameTable`).
+    func namesChanged() {
+        names?.update(NameTable(replica: replica))
+    }
+}
