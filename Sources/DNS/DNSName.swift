@@ -25,16 +25,19 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible {
     /// names the agent makes are container and network names.
     /// - Throws: `DNSError.badText` for an empty label, and the errors of `init(labels:)`.
     public init(_ text: String) throws(DNSError) {
-        var body = Substring(text)
-        if body.hasSuffix(".") { body = body.dropLast() }
-        if body.isEmpty {
+        // Split on the byte, not on `Character`: a Unicode "prepend" mark (U+0600...) joins
+        // the dot after it into one Character, which would leave a dot inside a label
+        // (found by dns-fuzz).
+        var bytes = Array(text.utf8)
+        if bytes.last == 0x2E { bytes.removeLast() }
+        if bytes.isEmpty {
             self = .root
             return
         }
         var labels: [[UInt8]] = []
-        for part in body.split(separator: ".", omittingEmptySubsequences: false) {
+        for part in bytes.split(separator: 0x2E, omittingEmptySubsequences: false) {
             guard !part.isEmpty else { throw .badText }
-            labels.append(Array(part.utf8))
+            labels.append(Array(part))
         }
         try self.init(labels: labels)
     }

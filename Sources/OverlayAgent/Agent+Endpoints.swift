@@ -21,7 +21,8 @@ extension Agent {
         guard let vni = VNI(s.vni) else { throw .badRequest("bad_request", "VNI \(s.vni) out of range") }
         guard let mac = MACAddress(s.mac) else { throw .badRequest("bad_mac", "'\(s.mac)' is not a MAC address") }
         return Endpoint(network: vni, mac: mac, ipv4: s.ip.flatMap(IPAddress.init), ipv6: s.ip6.flatMap(IPAddress.init),
-                        name: s.name, claim: Claim(time: s.claim, owner: configuration.name))
+                        name: s.name, aliases: OverlayRow.canonicalAliases(s.aliases ?? []),
+                        claim: Claim(time: s.claim, owner: configuration.name))
     }
 
     /// Registers, persists and publishes a local endpoint (`AgentControl.addEndpoint`).

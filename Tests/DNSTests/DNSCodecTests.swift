@@ -38,6 +38,8 @@ import Testing
         #expect(try DNSName("Web.NET").lowercased == DNSName("web.net"))
         #expect(try DNSName("web.net.") == DNSName("web.net"))
         #expect(try DNSName("a\u{1}b").description == "a\\001b")
+        // dns-fuzz's first find: U+0604 is a grapheme "prepend" mark that joins the next dot.
+        #expect(try DNSName("\u{0}.\u{604}.\u{0}").labels == [[0], [0xD8, 0x84], [0]])
     }
 
     @Test func refusesLabelsAndNamesOverTheirLimits() throws {

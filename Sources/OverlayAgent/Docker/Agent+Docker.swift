@@ -219,7 +219,8 @@ extension Agent: DockerPlugin {
         Task { await self.nameDockerEndpoint(id: id, network: network) }
         // No gateway: on a network that is not internal, Docker adds its gateway bridge for
         // traffic leaving the overlay, as it does for its own overlay driver.
-        return DockerJoinReply(InterfaceName: .init(SrcName: record.containerVeth, DstPrefix: "eth"))
+        return DockerJoinReply(InterfaceName: .init(SrcName: record.containerVeth, DstPrefix: "eth"),
+                               StaticRoutes: nameServiceRoutes)
     }
 
     func deleteEndpoint(_ request: DockerEndpointRequest) async {
@@ -241,18 +242,22 @@ extension Agent: DockerPlugin {
             try? await Task.sleep(for: .seconds(1))
             guard let record = dockerState.endpoints[id] else { return }
             let listedName: String
+            var aliases: [String] = []
             do {
                 guard let listed = try await dockerEngine.network(network),
-                      let container = listed.Containers?.values.first(where: { $0.EndpointID == id }) else { continue }
+                      let (containerID, container) = listed.Containers?.first(where: { $0.value.EndpointID == id }) else { continue }
                 listedName = container.Name
+                if names != nil { aliases = (try? await dockerEngine.aliases(container: containerID, network: network)) ?? [] }
             } catch {
                 logger.debug("docker network not listed", metadata: ["docker.network_id": "\(network)", "docker.error": "\(error)"])
                 continue
             }
             let name = listedName.hasPrefix("/") ? String(listedName.dropFirst()) : listedName
             let key = EndpointKey(network: record.vni, mac: record.mac)
-            guard var stored = local[key], stored.name != name, !name.isEmpty, name.utf8.count <= 255 else { return }
+            guard var stored = local[key], stored.name != name || (stored.aliases ?? []) != aliases, !name.isEmpty,
+                  name.utf8.count <= 255 else { return }
             stored.name = name
+            stored.aliases = aliases.isEmpty ? nil : aliases
             local[key] = stored
             do {
                 try await saveRegistry()

@@ -41,6 +41,14 @@ extension Agent {
             logger.warning("no upstream resolver (none configured, none in /etc/resolv.conf): names outside the overlay get SERVFAIL")
         }
         namesChanged()
+        // Bridges made anew by a repair lose their addresses: put back on a timer.
+        let refresh = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(10))
+                self.addressBridgesForNames(force: true)
+            }
+        }
+        defer { refresh.cancel() }
         do { try await server.run() } catch {
             logger.error("name service cannot listen; containers resolve only their own host's names", metadata: [
                 "dns.address": "\(server.settings.listen)", "dns.error": "\(error)",
@@ -51,5 +59,6 @@ extension Agent {
     /// The replica changed: the name table follows, whole (`NameTable`).
     func namesChanged() {
         names?.update(NameTable(replica: replica))
+        addressBridgesForNames()
     }
 }

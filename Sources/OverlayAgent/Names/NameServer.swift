@@ -44,6 +44,7 @@ final class NameServer: Sendable {
         var upstream: (any Channel)?
         var conflicts: Set<NameTable.Conflict> = []
         var generator = SystemRandomNumberGenerator()
+        var bridges: [String: [BridgeAddress]] = [:]
     }
 
     let settings: Settings
@@ -78,6 +79,14 @@ final class NameServer: Sendable {
     }
 
     var table: NameTable { state.withLock { $0.table } }
+
+    /// Records the bridge addresses wanted; true when they differ from the last ones.
+    func bridgesChanged(_ wanted: [String: [BridgeAddress]]) -> Bool {
+        state.withLock { s in
+            defer { s.bridges = wanted }
+            return s.bridges != wanted
+        }
+    }
 
     /// The address the server is bound to (its port when `listen` gave 0), once `run` has bound.
     var boundAddress: SocketAddress? { state.withLock { $0.server?.localAddress } }
