@@ -72,6 +72,13 @@ struct DockerNamesEndToEndTests {
         }.sorted()
     }
 
+    /// `grapevine_dns_name_conflicts` of host `host`'s agent.
+    static func conflicts(_ cluster: TestCluster, _ host: Int) async throws -> Int {
+        let text = try await onOwnThread { try run(["curl", "-s", "--unix-socket", cluster.socket(host), "http://agent/metrics"]) }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("grapevine_dns_name_conflicts ") }
+        return Int(Double(line?.split(separator: " ").last ?? "") ?? -1)
+    }
+
     static func ping(_ cluster: TestCluster, _ host: Int, _ box: String, _ name: String) async -> Bool {
         (try? await cluster.docker.docker(host, "exec", box, "ping", "-c", "1", "-W", "1", name)) != nil
     }
@@ -109,6 +116,13 @@ struct DockerNamesEndToEndTests {
                 // Outside names go on to the host's resolver.
                 #expect(await Self.lookup(cluster, 2, "c1", "outside.test") == ["192.0.2.53"])
                 #expect(await Self.lookup(cluster, 3, "r3", "outside.test") == ["192.0.2.53"])
+
+                // The same name on two dockerds: the older container everywhere, and reported.
+                let d1 = try await DockerEndToEndTests.runBox(cluster, 1, "dup", network: "blue")
+                try await waitUntil("h3 resolves the first dup", timeout: 30) { await Self.lookup(cluster, 3, "c3", "dup") == [d1.ip] }
+                _ = try await DockerEndToEndTests.runBox(cluster, 2, "dup", network: "blue")
+                try await waitUntil("h3 reports the name held twice", timeout: 30) { try await Self.conflicts(cluster, 3) == 1 }
+                #expect(await Self.lookup(cluster, 3, "c3", "dup") == [d1.ip])
 
                 // A removed container stops resolving on the other hosts.
                 let removed = ContinuousClock.now
