@@ -107,6 +107,12 @@ struct DockerNamesEndToEndTests {
                 try await waitUntil("c3 resolves the alias api to both holders", timeout: 30) {
                     await Self.lookup(cluster, 3, "c3", "api") == [a1.ip, a2.ip].sorted()
                 }
+                // `grapevine dns blue` on h3 lists c0 with h1 as its host and both holders of api.
+                let listed = try await onOwnThread { try run([TestCluster.executable, "dns", "blue", "--socket", cluster.socket(3)]) }
+                let rows = listed.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+                #expect(rows.contains { $0.count >= 6 && $0[1] == "c0" && $0[3] == c0.ip && $0[4] == "h1" }, "\(listed)")
+                #expect(rows.filter { $0.count >= 6 && $0[1] == "api" }.count == 2, "\(listed)")
+
                 // --internal: its names resolve across hosts too.
                 try await waitUntil("r3 resolves r1 on the internal network", timeout: 30) { await Self.lookup(cluster, 3, "r3", "r1") == [r1.ip] }
                 // Isolation: neither network sees the other's names.

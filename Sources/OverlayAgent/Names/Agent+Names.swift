@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import GrapevineAPI
 import Logging
 import Metrics
 import Overlay
@@ -60,5 +61,13 @@ extension Agent {
     func namesChanged() {
         names?.update(NameTable(replica: replica))
         addressBridgesForNames()
+    }
+}
+
+extension Agent {
+    /// `GET /v1/names`: every name of the name table, by network and name.
+    public func dnsNames() async -> [NameView] {
+        guard let names else { return [] }
+        return names.table.views()
     }
 }

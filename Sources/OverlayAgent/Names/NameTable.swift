@@ -1,5 +1,6 @@
 import Addresses
 import DNS
+import GrapevineAPI
 import Overlay
 
 /// The names the overlay's DNS answers, built from the replica's endpoint rows: per network,
@@ -56,6 +57,8 @@ struct NameTable: Sendable, Equatable {
     }
 
     private(set) var networks: [VNI: Network] = [:]
+    /// Every holder of each container name, answered or not, for `views()`.
+    private var allContainers: [VNI: [String: [Holder]]] = [:]
     private(set) var conflicts: [Conflict] = []
     /// Names in rows that make no DNS name (a label over 63 bytes...): skipped, counted.
     private(set) var unusable = 0
@@ -88,6 +91,7 @@ struct NameTable: Sendable, Equatable {
         for (vni, names) in containers {
             for (key, holders) in names {
                 let sorted = holders.sorted()
+                allContainers[vni, default: [:]][displayNames[vni]?[key] ?? key.description] = sorted
                 networks[vni]?.containers[key] = sorted[0]
                 if sorted.count > 1 {
                     conflicts.append(Conflict(network: vni, name: displayNames[vni]?[key] ?? key.description,
@@ -99,6 +103,27 @@ struct NameTable: Sendable, Equatable {
             for (key, holders) in names { networks[vni]?.aliases[key] = holders.sorted() }
         }
         conflicts.sort { ($0.network, $0.name) < ($1.network, $1.name) }
+    }
+
+    /// The table as the control API lists it: by network, then name, then holder order.
+    func views() -> [NameView] {
+        var out: [NameView] = []
+        for (vni, network) in networks.sorted(by: { $0.key < $1.key }) {
+            let label = network.name.isEmpty ? "vni-\(vni.value)" : network.name
+            for (name, holders) in (allContainers[vni] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                for (i, h) in holders.enumerated() {
+                    out.append(NameView(network: label, name: name, kind: "name", addresses: h.addresses.map(\.description),
+                                        host: h.owner, answered: i == 0))
+                }
+            }
+            for (alias, holders) in network.aliases.sorted(by: { $0.key.description < $1.key.description }) {
+                for h in holders {
+                    out.append(NameView(network: label, name: alias.description, kind: "alias", addresses: h.addresses.map(\.description),
+                                        host: h.owner, answered: true))
+                }
+            }
+        }
+        return out
     }
 
     /// A row's name as a lowercased DNS name, or nil when it makes none.

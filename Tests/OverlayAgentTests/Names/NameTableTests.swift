@@ -94,6 +94,10 @@ import Testing
         #expect(table.conflicts.count == 1)
         #expect(table.conflicts.first?.name == "dup")
         #expect(table.conflicts.first?.losers.count == 1)
+        // `grapevine dns` lists both holders, the answered one first.
+        let listed = table.views().filter { $0.name == "dup" }
+        #expect(listed.map(\.addresses) == [[expected], [expected == "10.1.0.20" ? "10.1.0.30" : "10.1.0.20"]])
+        #expect(listed.map(\.answered) == [true, false])
     }
 
     // MARK: the answer decision
