@@ -249,10 +249,10 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // scripts/fuzz-dns.sh: the DNS codec and the name service's answer path.
+        // scripts/fuzz-dns.sh: the DNS codec, and the overlay's endpoint rows the names come from.
         .executableTarget(
             name: "dns-fuzz",
-            dependencies: ["DNS", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["DNS", "Overlay", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/dns-fuzz",
             swiftSettings: strict
         ),

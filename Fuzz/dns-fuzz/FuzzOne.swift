@@ -1,5 +1,6 @@
 import DNS
 import NIOCore
+import Overlay
 
 /// One fuzz input through the DNS codec. The decoder may refuse anything but must never trap;
 /// what it accepts must encode again (with compression of its own) to bytes that decode to an
@@ -12,6 +13,24 @@ enum FuzzOne {
         // pointers into a real name at once.
         message(prefix(bytes.count) + bytes)
         name(bytes)
+        overlayRow(bytes)
+    }
+
+    /// The bytes as an overlay row (the first byte says how many of the rest are the key):
+    /// refused, or accepted and encoded back to exactly its key and value, which holds the
+    /// endpoint row's aliases (names come from these rows) to one encoding.
+    static func overlayRow(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return }
+        let rest = bytes.dropFirst()
+        let split = min(Int(first % 16), rest.count)
+        let key = Array(rest.prefix(split)), value = Array(rest.dropFirst(split))
+        // Also after a valid endpoint key and value header, to reach the name and aliases.
+        for (k, v) in [(key, value), ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1] + Array(rest))] {
+            guard let row = try? OverlayRow(key: k, value: v, owner: "h") else { continue }
+            if row.key != k { fatalError("row key does not re-encode: \(k)") }
+            guard let again = try? row.value() else { fatalError("accepted row refused when made: \(k) \(v)") }
+            if again != v { fatalError("non-canonical row accepted: \(k) \(v)") }
+        }
     }
 
     /// A header with one question ("a.example.", A) and one answer whose bytes follow.
