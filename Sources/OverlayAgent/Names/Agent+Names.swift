@@ -41,7 +41,7 @@ extension Agent {
         if server.settings.upstreams.isEmpty {
             logger.warning("no upstream resolver (none configured, none in /etc/resolv.conf): names outside the overlay get SERVFAIL")
         }
-        namesChanged()
+        rebuildNames()
         // Bridges made anew by a repair lose their addresses: put back on a timer.
         let refresh = Task {
             while !Task.isCancelled {
@@ -49,7 +49,14 @@ extension Agent {
                 self.addressBridgesForNames(force: true)
             }
         }
-        defer { refresh.cancel() }
+        let rebuild = Task {
+            for await _ in server.rebuilds { self.rebuildNames() }
+        }
+        defer {
+            refresh.cancel()
+            rebuild.cancel()
+            server.rebuildWanted.finish()
+        }
         do { try await server.run() } catch {
             logger.error("name service cannot listen; containers resolve only their own host's names", metadata: [
                 "dns.address": "\(server.settings.listen)", "dns.error": "\(error)",
@@ -57,8 +64,13 @@ extension Agent {
         }
     }
 
-    /// The replica changed: the name table follows, whole (`NameTable`).
+    /// The replica changed: the name table follows, rebuilt whole (`NameTable`); changes that
+    /// arrive while a rebuild is pending share it.
     func namesChanged() {
+        names?.rebuildWanted.yield()
+    }
+
+    func rebuildNames() {
         names?.update(NameTable(replica: replica))
         addressBridgesForNames()
     }

@@ -48,6 +48,10 @@ final class NameServer: Sendable {
     }
 
     let settings: Settings
+    /// Wakes the agent's rebuild of the table; a burst of replica changes (a join's state
+    /// exchange) coalesces into one rebuild.
+    let rebuilds: AsyncStream<Void>
+    let rebuildWanted: AsyncStream<Void>.Continuation
     private let logger: Logger
     private let state = Mutex(State())
     private let counters: NameCounters
@@ -56,6 +60,7 @@ final class NameServer: Sendable {
         self.settings = settings
         self.logger = logger
         self.counters = NameCounters(factory: metrics)
+        (rebuilds, rebuildWanted) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Replaces the names answered; logs each container name newly held by two endpoints.
