@@ -252,7 +252,7 @@ let package = Package(
         // scripts/fuzz-dns.sh: the DNS codec, and the overlay's endpoint rows the names come from.
         .executableTarget(
             name: "dns-fuzz",
-            dependencies: ["DNS", "Overlay", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["DNS", "Overlay", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/dns-fuzz",
             swiftSettings: strict
         ),

@@ -17,7 +17,7 @@ out=fuzz-artifacts
 mkdir -p "$out/dns-corpus"
 
 swift build -c release --scratch-path "$scratch" --product dns-fuzz \
-    -Xswiftc -sanitize=fuzzer -Xswiftc -DDNS_FUZZ -Xswiftc -use-ld=lld
+    -Xswiftc -sanitize=fuzzer -Xswiftc -DDNS_FUZZ -Xswiftc -DLIBFUZZER -Xswiftc -use-ld=lld
 
 # Seed inputs: real queries and answers, so mutation starts from the format.
 seed() { printf "$2" > "$out/dns-corpus/seed-$1"; }

@@ -12,7 +12,7 @@ extension Agent {
     /// The name service `configuration.dnsAddress` asks for, or nil.
     static func makeNameServer(_ configuration: AgentConfiguration, logger: Logger, metrics: AgentMetrics) -> NameServer? {
         guard let text = configuration.dnsAddress, let listen = NameSetup.socketAddress(text) else { return nil }
-        let resolvConf = try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)
+        let resolvConf = (try? AtomicFile.readText("/etc/resolv.conf")) ?? nil
         let upstreams = NameSetup.upstreams(configured: configuration.dnsUpstream, resolvConf: resolvConf, listen: listen)
         return NameServer(settings: .init(listen: listen, upstreams: upstreams), logger: logger, metrics: metrics.factory)
     }
@@ -23,7 +23,7 @@ extension Agent {
     func serveNames(_ server: NameServer) async {
         if configuration.docker, let address = configuration.dnsAddress {
             let path = configuration.dockerDaemonConfig
-            let data = FileManager.default.contents(atPath: path)
+            let data = (try? AtomicFile.read(path)) ?? nil
             switch NameSetup.checkDaemonConfig(data, address: address) {
             case .ok:
                 break
