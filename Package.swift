@@ -108,6 +108,8 @@ let package = Package(
 
         // MARK: overlay model (pure: desired kernel state from the replicated rows, and the diff)
         .target(name: "Overlay", dependencies: ["Addresses"], swiftSettings: strict),
+        // MARK: DNS (the codec of the agent's name service; protocol code, fuzzed by dns-fuzz)
+        .target(name: "DNS", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         // MARK: control API (the JSON bodies; shared by the agent and the CLI, no Foundation)
         .target(name: "GrapevineAPI", swiftSettings: strict),
         // HTTP/1.1 to a local daemon over a Unix socket or TCP: the CLI to the agent, the agent to dockerd.
@@ -124,7 +126,7 @@ let package = Package(
         .target(
             name: "OverlayAgent",
             dependencies: [
-                "Overlay", "Netlink", "Addresses", "Gossip", "GrapevineAPI", "LocalHTTP",
+                "Overlay", "Netlink", "Addresses", "Gossip", "GrapevineAPI", "LocalHTTP", "DNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -247,7 +249,16 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // scripts/fuzz-dns.sh: the DNS codec, and the overlay's endpoint rows the names come from.
+        .executableTarget(
+            name: "dns-fuzz",
+            dependencies: ["DNS", "Overlay", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/dns-fuzz",
+            swiftSettings: strict
+        ),
+
         // MARK: tests
+        .testTarget(name: "DNSTests", dependencies: ["DNS", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),
         .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore"], swiftSettings: strict),
         .testTarget(
@@ -265,8 +276,11 @@ let package = Package(
         .testTarget(
             name: "OverlayAgentTests",
             dependencies: [
-                "OverlayAgent", "Overlay", "Addresses", "Netlink", "GrapevineTestSupport",
+                "OverlayAgent", "Overlay", "Addresses", "Netlink", "GrapevineTestSupport", "DNS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

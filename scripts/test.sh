@@ -15,7 +15,7 @@ swift build -c release --build-tests -Xswiftc -enable-testing
 # to miss. In one process the simulations took the concurrency pool from the live tests. They
 # cannot run side by side either: `swift test` holds a lock on .build for its whole run, so a
 # second one waits for the first (seen in CI-like runs); "live" goes first because it is short.
-compute=(GossipCoreTests GossipWireTests OverlayTests SystemLibraryTests AgentConfigurationTests
+compute=(GossipCoreTests GossipWireTests OverlayTests SystemLibraryTests AgentConfigurationTests DNSTests
     GossipSimulatorTests WireSimulationTests)
 live=(GossipTests AgentAPITests AgentOpsTests NetlinkTests OverlayAgentTests AgentEndToEndTests)
 # Every test target is in exactly one kind: a new target must be placed, not silently left out.

@@ -46,17 +46,22 @@ public struct Endpoint: Hashable, Sendable {
     public var mac: MACAddress
     public var ipv4: IPAddress?
     public var ipv6: IPAddress?
-    /// A name for people (the container's); no part of any rule.
+    /// A name for people (the container's), and the name the overlay's DNS answers for it;
+    /// no part of any forwarding rule.
     public var name: String?
+    /// More names the DNS answers for (Docker's `--network-alias`): sorted, without repeats,
+    /// at most `OverlayRow.maxAliases`, each a valid name.
+    public var aliases: [String]
     public var claim: Claim
 
     public init(network: VNI, mac: MACAddress, ipv4: IPAddress? = nil, ipv6: IPAddress? = nil, name: String? = nil,
-                claim: Claim) {
+                aliases: [String] = [], claim: Claim) {
         self.network = network
         self.mac = mac
         self.ipv4 = ipv4
         self.ipv6 = ipv6
         self.name = name
+        self.aliases = aliases
         self.claim = claim
     }
 

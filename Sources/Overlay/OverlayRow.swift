@@ -8,9 +8,11 @@ public import Addresses
 /// - host: key `01`; value `01` (format version), the VTEP (`04` + 4 bytes or `06` + 16 bytes),
 ///   a `u16` count, then that many 3-byte VNIs in increasing order without repeats.
 /// - endpoint: key `02`, the 3-byte VNI, the 6-byte MAC; value `01`, the claim's Lamport time
-///   (`u64`), a flags byte (bit 0 IPv4, bit 1 IPv6, bit 2 name; other bits zero), the IPv4
-///   (4 bytes), the IPv6 (16 bytes), the name (`u8` length, 1...255 bytes of UTF-8), each only
-///   when its flag is set.
+///   (`u64`), a flags byte (bit 0 IPv4, bit 1 IPv6, bit 2 name, bit 3 aliases; other bits
+///   zero), the IPv4 (4 bytes), the IPv6 (16 bytes), the name (`u8` length, 1...255 bytes of
+///   UTF-8), the aliases (a `u8` count 1...`maxAliases`, then each as the name is, in
+///   strictly increasing bytewise order), each only when its flag is set. An endpoint without
+///   aliases encodes as before bit 3 existed, so agents that predate it still read it.
 /// - network: key `03`, the 3-byte VNI; value `01`, the definition's Lamport time (`u64`), a
 ///   flags byte (bit 0 internal, bit 1 deleted, bit 2 IPv6 subnet; other bits zero), the IPv4
 ///   subnet (4-byte base, `u8` prefix), the IPv6 subnet (16-byte base, `u8` prefix) only when
@@ -28,6 +30,10 @@ public enum OverlayRow: Hashable, Sendable {
     /// At most this many networks per host row: enough for any host, small enough that a host
     /// row is one datagram-sized value.
     public static let maxNetworks = 256
+
+    /// At most this many aliases per endpoint: with 255-byte names an endpoint row stays
+    /// under 4.2 KB; Docker sets no limit, but a container with more is refused, not cut.
+    public static let maxAliases = 16
 
     // MARK: encoding
 
@@ -78,10 +84,14 @@ public enum OverlayRow: Hashable, Sendable {
             for vni in networks.sorted() { out.putVNI(vni) }
         case .endpoint(let e):
             out.putU64(e.claim.time)
-            out.append((e.ipv4 == nil ? 0 : 1) | (e.ipv6 == nil ? 0 : 2) | (e.name == nil ? 0 : 4))
+            out.append((e.ipv4 == nil ? 0 : 1) | (e.ipv6 == nil ? 0 : 2) | (e.name == nil ? 0 : 4) | (e.aliases.isEmpty ? 0 : 8))
             if case .v4(let v)? = e.ipv4 { out.putU32(v) }
             if case .v6(let hi, let lo)? = e.ipv6 { out.putU64(hi); out.putU64(lo) }
             if let name = e.name { out.putText(name) }
+            if !e.aliases.isEmpty {
+                out.append(UInt8(truncatingIfNeeded: e.aliases.count))
+                for alias in e.aliases { out.putText(alias) }
+            }
         case .network(let d):
             out.putU64(d.time)
             out.append((d.internal ? 1 : 0) | (d.deleted ? 2 : 0) | (d.subnet6 == nil ? 0 : 4))
@@ -122,11 +132,17 @@ public enum OverlayRow: Hashable, Sendable {
             let mac = try k.mac()
             let time = try v.u64()
             let flags = try v.u8()
-            guard flags & ~7 == 0 else { throw .unknownFlags(flags) }
+            guard flags & ~15 == 0 else { throw .unknownFlags(flags) }
             let ipv4: IPAddress? = flags & 1 == 0 ? nil : .v4(try v.u32())
             let ipv6: IPAddress? = flags & 2 == 0 ? nil : .v6(try v.u64(), try v.u64())
             let name: String? = flags & 4 == 0 ? nil : try v.text()
-            self = .endpoint(Endpoint(network: network, mac: mac, ipv4: ipv4, ipv6: ipv6, name: name,
+            var aliases: [String] = []
+            if flags & 8 != 0 {
+                let count = Int(try v.u8())
+                guard (1...Self.maxAliases).contains(count) else { throw .badAliases }
+                for _ in 0..<count { aliases.append(try v.text()) }
+            }
+            self = .endpoint(Endpoint(network: network, mac: mac, ipv4: ipv4, ipv6: ipv6, name: name, aliases: aliases,
                                       claim: Claim(time: time, owner: owner)))
         case .network:
             let vni = try k.vni()
@@ -165,6 +181,10 @@ public enum OverlayRow: Hashable, Sendable {
             if let a = e.ipv4 { guard case .v4 = a, a.isUsableUnicast else { throw .badAddress(a) } }
             if let a = e.ipv6 { guard case .v6 = a, a.isUsableUnicast else { throw .badAddress(a) } }
             if let name = e.name { guard Self.isValidName(name) else { throw .badName } }
+            guard e.aliases.count <= Self.maxAliases, zip(e.aliases, e.aliases.dropFirst()).allSatisfy({ Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) else {
+                throw .badAliases
+            }
+            for alias in e.aliases { guard Self.isValidName(alias) else { throw .badName } }
         case .network(let d):
             guard Self.isValidName(d.name), Self.isValidName(d.origin) else { throw .badName }
             // The range issue 13 sets: /8 at the widest, RFC 1918's largest private block; /29
@@ -180,6 +200,13 @@ public enum OverlayRow: Hashable, Sendable {
         case .block:
             break
         }
+    }
+
+    /// Aliases in the one order a row accepts: bytewise increasing, repeats dropped.
+    public static func canonicalAliases(_ names: some Sequence<String>) -> [String] {
+        var out: [String] = []
+        for name in Set(names).sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }) { out.append(name) }
+        return out
     }
 
     /// 1...255 bytes of UTF-8 (what a `u8` length holds) without control characters, so a
@@ -202,6 +229,9 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
     case badAddress(IPAddress)
     case badAddressFamily(UInt8)
     case badName
+    /// More than `OverlayRow.maxAliases` aliases, none where the flag says some, or aliases
+    /// not in strictly increasing bytewise order.
+    case badAliases
     /// A network's subnet of the wrong family, or a prefix out of its range; the subnet as
     /// text ("10.0.0.0/30", or the raw base and prefix when they make no subnet).
     case badSubnet(String)
@@ -221,6 +251,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .badAddress(let a): "address \(a) is not a usable unicast address of its kind"
         case .badAddressFamily(let f): "unknown address family \(f)"
         case .badName: "names must be 1 to 255 bytes of UTF-8 without control characters"
+        case .badAliases: "aliases must be 1 to \(OverlayRow.maxAliases), sorted, without repeats"
         case .badSubnet(let text):
             "subnet \(text) has host bits set, or is not IPv4 /8.../29 (nor, for the IPv6 subnet, IPv6 /48.../120)"
         case .tooManyNetworks(let n): "\(n) networks, more than \(OverlayRow.maxNetworks)"
@@ -241,6 +272,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .badMAC: "bad_mac"
         case .badAddress, .badAddressFamily: "bad_address"
         case .badName: "bad_name"
+        case .badAliases: "bad_aliases"
         case .badSubnet: "bad_subnet"
         case .tooManyNetworks: "too_many_networks"
         case .networksNotCanonical: "not_canonical"

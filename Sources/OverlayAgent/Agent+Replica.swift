@@ -17,6 +17,7 @@ extension Agent {
                 }
             }
             replicaChanged = true
+            namesChanged()
             wake.yield()
             dockerWake.yield()
         }

@@ -98,6 +98,8 @@ public actor Agent {
     var dockerBackoff: [VNI: ContinuousClock.Instant] = [:]
     let dockerWake: AsyncStream<Void>.Continuation
     let dockerWakes: AsyncStream<Void>
+    /// The overlay's DNS (Names/), when `dns_address` is set.
+    let names: NameServer?
 
     /// - Throws: `ConfigurationError` for a key file that cannot be read or a handler spec
     ///   that does not parse; `GossipError` for a gossip configuration the runtime refuses.
@@ -122,6 +124,7 @@ public actor Agent {
         self.dockerStore = DockerStore(directory: configuration.dataDir)
         self.dockerEngine = DockerEngine(socket: configuration.dockerSocket)
         (dockerWakes, dockerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.names = Self.makeNameServer(configuration, logger: logger, metrics: metrics)
 
         guard let bind = Address(parsing: configuration.bind, defaultPort: 7946) else {
             throw ConfigurationError("bind", "'\(configuration.bind)' is not an address")
@@ -279,6 +282,7 @@ public actor Agent {
             group.addTask { await self.reconcileLoop(); return .other }
             group.addTask { await self.timerLoop(); return .other }
             group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return .other }
+            if let names { group.addTask { await self.serveNames(names); return .other } }
             if configuration.docker {
                 let plugin = PluginServer(
                     plugin: self,

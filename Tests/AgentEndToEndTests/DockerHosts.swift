@@ -17,7 +17,7 @@ final class DockerHosts: @unchecked Sendable {
     /// The image every dockerd holds after `startDocker`: static busybox and its applets.
     static let image = "grapevine-test/busybox:latest"
     static let specFile = "/etc/docker/plugins/grapevine.spec"
-    static let applets = ["sh", "ip", "ping", "sleep", "cat", "ifconfig", "route", "hostname", "true"]
+    static let applets = ["sh", "ip", "ping", "sleep", "cat", "ifconfig", "route", "hostname", "true", "nslookup"]
     /// How long a dockerd may take to answer, and to exit after SIGTERM (a running container
     /// whose PID 1 ignores SIGTERM, such as `sleep`, costs its 10 s stop timeout) before SIGKILL.
     static let startTimeout = 60.0
@@ -31,6 +31,13 @@ final class DockerHosts: @unchecked Sendable {
     private var started: Set<Int> = []
     private var imported: Set<Int> = []
     private var holdsSpec = false
+    /// The daemon.json `dns` servers of every dockerd started from now on (the name service's
+    /// one-time host setup).
+    var daemonDNS: [String] {
+        get { lock.withLock { dns } }
+        set { lock.withLock { dns = newValue } }
+    }
+    private var dns: [String] = []
 
     init(cluster: TestCluster) {
         directory = cluster.directory.appendingPathComponent("docker")
@@ -45,7 +52,7 @@ final class DockerHosts: @unchecked Sendable {
     func execRoot(_ host: Int) -> String { hostDirectory(host) + "/exec" }
     func pidFile(_ host: Int) -> String { hostDirectory(host) + "/docker.pid" }
     func log(_ host: Int) -> String { hostDirectory(host) + "/dockerd.log" }
-    private func configFile(_ host: Int) -> String { hostDirectory(host) + "/daemon.json" }
+    func configFile(_ host: Int) -> String { hostDirectory(host) + "/daemon.json" }
     private var rootfsTar: String { directory.appendingPathComponent("busybox.tar").path }
 
     /// The PID of host `host`'s running dockerd, if any.
@@ -101,7 +108,8 @@ final class DockerHosts: @unchecked Sendable {
         for dir in [dataRoot(host), execRoot(host)] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         // Our own config file: no /etc/docker/daemon.json, and the trust key (which dockerd
         // 20.10 otherwise writes to /etc/docker/key.json) stays in our directory.
-        let config = ["deprecated-key-path": hostDirectory(host) + "/key.json"]
+        var config: [String: Any] = ["deprecated-key-path": hostDirectory(host) + "/key.json"]
+        if !daemonDNS.isEmpty { config["dns"] = daemonDNS }
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configFile(host)))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -10,6 +10,8 @@ import Testing
         .host(vtep: IPAddress("fd00::b")!, networks: []),
         .endpoint(endpoint),
         .endpoint(Endpoint(network: VNI(7)!, mac: MACAddress("02:00:00:00:00:01")!, claim: Claim(time: 0, owner: "host-b"))),
+        .endpoint(Endpoint(network: VNI(7)!, mac: MACAddress("02:00:00:00:00:03")!, ipv4: IPAddress("10.0.0.3"), name: "api-2",
+                           aliases: ["api", "db", "é"], claim: Claim(time: 3, owner: "host-b"))),
     ]
 
     @Test(arguments: rows)
@@ -27,6 +29,20 @@ import Testing
         #expect(row.key == [2, 0x00, 0x10, 0x00, 0x02, 0x42, 0x0a, 0x00, 0x00, 0x02])
         #expect(try row.value() == [1, 0, 0, 0, 0, 0, 0, 0, 42, 7, 10, 0, 0, 2]
                 + [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2] + [5] + Array("web-1".utf8))
+    }
+
+    /// Bit 3 and the aliases after the name; without aliases the bytes are those of before.
+    @Test func aliasesFollowTheName() throws {
+        var e = Self.endpoint
+        e.ipv6 = nil
+        e.aliases = OverlayRow.canonicalAliases(["web", "front", "web"])
+        #expect(e.aliases == ["front", "web"])
+        #expect(try OverlayRow.endpoint(e).value() == [1, 0, 0, 0, 0, 0, 0, 0, 42, 13, 10, 0, 0, 2] + [5] + Array("web-1".utf8)
+                + [2, 5] + Array("front".utf8) + [3] + Array("web".utf8))
+        e.aliases = ["web", "front"]
+        #expect(throws: OverlayRowError.badAliases) { try OverlayRow.endpoint(e).value() }
+        e.aliases = (0...OverlayRow.maxAliases).map { "a\($0 + 10)" }
+        #expect(throws: OverlayRowError.badAliases) { try OverlayRow.endpoint(e).value() }
     }
 
     @Test(arguments: [
@@ -54,7 +70,12 @@ import Testing
         ([1], [1, 5, 192, 168, 0, 1, 0, 0], "bad_address"),
         ([1], [2, 4, 192, 168, 0, 1, 0, 0], "unsupported_format"),
         ([9], [1], "unknown_kind"),
-        ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 8], "unknown_flags"),
+        ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 16], "unknown_flags"),
+        // Aliases: a count of 0, one over the bound, and two not in increasing order.
+        ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 8, 0], "bad_aliases"),
+        ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 8, 17], "bad_aliases"),
+        ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 8, 2, 1, 0x62, 1, 0x61], "bad_aliases"),
+        ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 8, 2, 1, 0x61, 1, 0x61], "bad_aliases"),
         ([2, 0, 0, 1, 1, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 0], "bad_mac"),
         ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 4, 0], "bad_name"),
         ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1, 4, 2, 0xC3, 0x28], "bad_name"),

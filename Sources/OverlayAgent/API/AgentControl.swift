@@ -47,4 +47,10 @@ public protocol AgentControl: Sendable {
     func monitor(buffer: Int) async -> AsyncStream<MonitorRecord>
     /// Prometheus text exposition of every metric (`/metrics`).
     func metricsText() async -> String
+    /// The names the overlay's DNS holds, every network's (empty without a name service).
+    func dnsNames() async -> [NameView]
+}
+
+extension AgentControl {
+    public func dnsNames() async -> [NameView] { [] }
 }

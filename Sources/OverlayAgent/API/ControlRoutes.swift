@@ -68,6 +68,7 @@ struct ControlRoutes: Sendable {
             APIJSON.response(try await control.fdb(network: try parameter("name", context)))
         }
         on(.get, "/v1/info") { _, _ in APIJSON.response(await control.info()) }
+        on(.get, "/v1/names") { _, _ in APIJSON.response(await control.dnsNames()) }
         on(.get, "/v1/monitor") { request, _ in
             let records = await control.monitor(buffer: Self.monitorBuffer)
             return stream(records, until: request)

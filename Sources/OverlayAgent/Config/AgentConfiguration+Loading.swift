@@ -114,6 +114,9 @@ private struct ConfigurationFile {
     var docker_plugin_address: String?
     var docker_socket: String?
     var ipam_quarantine: Int?
+    var dns_address: String?
+    var dns_upstream: [String]?
+    var docker_daemon_config: String?
 
     init(_ root: TOMLDocument.Table) throws(Fault) {
         var r = Reader(root, at: "")
@@ -264,5 +267,8 @@ private struct ConfigurationFile {
         if let docker_plugin_address { config.dockerPluginAddress = docker_plugin_address }
         if let docker_socket { config.dockerSocket = docker_socket }
         if let ipam_quarantine { config.ipamQuarantine = ipam_quarantine }
+        if let dns_address { config.dnsAddress = dns_address.isEmpty ? nil : dns_address }
+        if let dns_upstream { config.dnsUpstream = dns_upstream }
+        if let docker_daemon_config { config.dockerDaemonConfig = docker_daemon_config }
     }
 }

@@ -68,6 +68,12 @@ extension AgentConfiguration {
         if docker, dockerPluginSocket.isEmpty, dockerPluginAddress == nil {
             throw ConfigurationError("docker_plugin_socket", "the Docker plugin needs a socket or docker_plugin_address")
         }
+        if let dnsAddress, NameSetup.socketAddress(dnsAddress) == nil {
+            throw ConfigurationError("dns_address", "'\(dnsAddress)' is not an IP address or ip:port")
+        }
+        for upstream in dnsUpstream where NameSetup.socketAddress(upstream) == nil {
+            throw ConfigurationError("dns_upstream", "'\(upstream)' is not an IP address or ip:port")
+        }
         guard (0...31_536_000).contains(ipamQuarantine) else { throw ConfigurationError("ipam_quarantine", "\(ipamQuarantine) is not 0 to 31536000 seconds") }
     }
 

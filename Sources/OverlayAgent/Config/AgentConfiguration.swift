@@ -61,6 +61,14 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Seconds a departed host's address blocks stay unclaimable (its containers may be
     /// remembered elsewhere): the replicated state's tombstone age, 48 h.
     public var ipamQuarantine: Int = 172_800
+    /// The overlay's name service (Docs/DOCKER.md, "Names across hosts"): the address it
+    /// listens on, `ip` or `ip:port` (port 53 by default); nil: no name service.
+    public var dnsAddress: String?
+    /// The resolvers names outside the overlay go to, `ip` or `ip:port`; empty: the
+    /// `nameserver` lines of /etc/resolv.conf (what dockerd itself would use).
+    public var dnsUpstream: [String] = []
+    /// dockerd's configuration file, read at start to check that its `dns` names `dnsAddress`.
+    public var dockerDaemonConfig: String = "/etc/docker/daemon.json"
 
     public init(name: String) {
         self.name = name

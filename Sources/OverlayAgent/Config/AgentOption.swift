@@ -43,6 +43,9 @@ public struct AgentOption: Sendable, Hashable {
         .init("docker_plugin_socket", "The plugin's Unix socket, where dockerd finds it (default /run/docker/plugins/grapevine.sock; empty: none)."),
         .init("docker_plugin_address", "Also serve the plugin on this loopback host:port (for a .spec file)."),
         .init("docker_socket", "Docker's engine API socket, for creating replicated networks (default /var/run/docker.sock)."),
+        .init("dns_address", "Serve the overlay's container names over DNS on this ip[:port] (port 53 by default); dockerd's daemon.json \"dns\" must name it."),
+        .init("dns_upstream", "A resolver for names outside the overlay, ip[:port] (default: the nameservers of /etc/resolv.conf).", repeats: true),
+        .init("docker_daemon_config", "dockerd's daemon.json, checked at start for the dns setting (default /etc/docker/daemon.json)."),
         .init("ipam_quarantine", "Seconds before a departed host's address blocks may be claimed again (default 172800, the tombstone age)."),
     ]
 
@@ -105,6 +108,9 @@ extension AgentConfiguration {
         case "docker_plugin_address": dockerPluginAddress = value
         case "docker_socket": dockerSocket = value
         case "ipam_quarantine": ipamQuarantine = try Self.integer(key, value)
+        case "dns_address": dnsAddress = value.isEmpty ? nil : value
+        case "dns_upstream": dnsUpstream.append(value)
+        case "docker_daemon_config": dockerDaemonConfig = value
         default: throw ConfigurationError(key, "unknown option")
         }
     }

@@ -223,7 +223,8 @@ extension Agent: DockerPlugin {
         Task { await self.nameDockerEndpoint(id: id, network: network) }
         // No gateway: on a network that is not internal, Docker adds its gateway bridge for
         // traffic leaving the overlay, as it does for its own overlay driver.
-        return DockerJoinReply(InterfaceName: .init(SrcName: record.containerVeth, DstPrefix: "eth"))
+        return DockerJoinReply(InterfaceName: .init(SrcName: record.containerVeth, DstPrefix: "eth"),
+                               StaticRoutes: nameServiceRoutes)
     }
 
     func deleteEndpoint(_ request: DockerEndpointRequest) async {
@@ -245,10 +246,12 @@ extension Agent: DockerPlugin {
             try? await Task.sleep(for: .seconds(1))
             guard let record = dockerState.endpoints[id] else { return }
             let listedName: String
+            var aliases: [String] = []
             do {
                 guard let listed = try await dockerEngine.network(network),
-                      let container = listed.Containers?.values.first(where: { $0.EndpointID == id }) else { continue }
+                      let (containerID, container) = listed.Containers?.first(where: { $0.value.EndpointID == id }) else { continue }
                 listedName = container.Name
+                if names != nil { aliases = (try? await dockerEngine.aliases(container: containerID, network: network)) ?? [] }
             } catch {
                 logger.debug("docker network not listed", metadata: ["docker.network_id": "\(network)", "docker.error": "\(error)"])
                 continue
@@ -257,7 +260,7 @@ extension Agent: DockerPlugin {
             let key = EndpointKey(network: record.vni, mac: record.mac)
             guard !name.isEmpty, name.utf8.count <= 255 else { return }
             do {
-                try await registry.rename(key, to: name)
+                try await registry.rename(key, to: name, aliases: aliases)
             } catch {
                 logger.info("container name not published", metadata: ["docker.endpoint_id": "\(id)", "docker.error": "\(error)"])
             }

@@ -143,8 +143,15 @@ struct DockerJoinReply: Encodable {
         var SrcName: String
         var DstPrefix: String
     }
+    /// `RouteType` 1 is a connected route (no next hop), on the joined interface.
+    struct StaticRoute: Encodable, Equatable {
+        var Destination: String
+        var RouteType: Int
+    }
     var InterfaceName: InterfaceName
     var DisableGatewayService = false
+    /// The route to the name service's address (Names/NameBridges.swift), when it has one.
+    var StaticRoutes: [StaticRoute]?
 }
 
 struct OperInfoReply: Encodable { var Value: [String: String] = [:] }

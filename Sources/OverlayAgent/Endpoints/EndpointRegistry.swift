@@ -44,7 +44,7 @@ final class EndpointRegistry: Sendable {
         /// `network` names it in the error.
         case remove(EndpointKey, network: String)
         /// The endpoint's own name (a container's name, known after it started).
-        case rename(EndpointKey, name: String)
+        case rename(EndpointKey, name: String, aliases: [String])
         /// The local name of a network, kept in every endpoint of it.
         case renameNetwork(vni: UInt32, name: String)
     }
@@ -146,8 +146,8 @@ final class EndpointRegistry: Sendable {
 
     /// Sets an endpoint's name and publishes it; nothing when the endpoint is gone or already
     /// has that name.
-    func rename(_ key: EndpointKey, to name: String) async throws(AgentError) {
-        _ = try await submit(.rename(key, name: name))
+    func rename(_ key: EndpointKey, to name: String, aliases: [String] = []) async throws(AgentError) {
+        _ = try await submit(.rename(key, name: name, aliases: aliases))
     }
 
     /// Records a network's new local name in each of its endpoints (the rows do not carry it).
@@ -203,7 +203,7 @@ final class EndpointRegistry: Sendable {
             for request in inbox.requests {
                 let key: EndpointKey? = switch request.command {
                 case .add(let draft): draft.key
-                case .remove(let key, _), .rename(let key, _): key
+                case .remove(let key, _), .rename(let key, _, _): key
                 case .renameNetwork: nil
                 }
                 guard let key else {
@@ -310,10 +310,12 @@ final class EndpointRegistry: Sendable {
                 return .failure(.notFound("not_found", "no endpoint \(key.mac) in network \(network)"))
             }
             return .success(.removed(stored))
-        case .rename(let key, let name):
-            guard let before = local[key], before.name != name else { return .success(nil) }
+        case .rename(let key, let name, let aliases):
+            let aliases: [String]? = aliases.isEmpty ? nil : aliases
+            guard let before = local[key], before.name != name || before.aliases != aliases else { return .success(nil) }
             var after = before
             after.name = name
+            after.aliases = aliases
             do { _ = try OverlayRow.endpoint(try after.endpoint(owner: host)).value() } catch {
                 return .failure(Agent.agentError(error))
             }
@@ -385,7 +387,7 @@ extension EndpointRegistry.Command {
         switch self {
         case .add(let d): "add \(d.mac) to \(d.network)"
         case .remove(let key, let network): "remove \(key.mac) from \(network)"
-        case .rename(let key, _): "rename \(key.mac)"
+        case .rename(let key, _, _): "rename \(key.mac)"
         case .renameNetwork(let vni, _): "rename network \(vni)"
         }
     }
@@ -419,6 +421,6 @@ extension StoredEndpoint {
         guard let vni = VNI(vni) else { throw .badRequest("bad_request", "VNI \(vni) out of range") }
         guard let mac = MACAddress(mac) else { throw .badRequest("bad_mac", "'\(mac)' is not a MAC address") }
         return Endpoint(network: vni, mac: mac, ipv4: ip.flatMap(IPAddress.init), ipv6: ip6.flatMap(IPAddress.init),
-                        name: name, claim: Claim(time: claim, owner: owner))
+                        name: name, aliases: OverlayRow.canonicalAliases(aliases ?? []), claim: Claim(time: claim, owner: owner))
     }
 }

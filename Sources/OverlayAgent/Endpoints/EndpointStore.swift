@@ -12,6 +12,8 @@ struct StoredEndpoint: Codable, Sendable, Hashable {
     var ip: String?
     var ip6: String?
     var name: String?
+    /// Docker's aliases of the container on this network (absent in files of before them).
+    var aliases: [String]?
     /// The claim's Lamport time, kept so a restart republishes the same claim.
     var claim: UInt64
 }

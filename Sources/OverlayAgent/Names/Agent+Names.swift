@@ -1,0 +1,85 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import GrapevineAPI
+import Logging
+import Metrics
+import Overlay
+
+extension Agent {
+    /// The name service `configuration.dnsAddress` asks for, or nil.
+    static func makeNameServer(_ configuration: AgentConfiguration, logger: Logger, metrics: AgentMetrics) -> NameServer? {
+        guard let text = configuration.dnsAddress, let listen = NameSetup.socketAddress(text) else { return nil }
+        let resolvConf = (try? AtomicFile.readText("/etc/resolv.conf")) ?? nil
+        let upstreams = NameSetup.upstreams(configured: configuration.dnsUpstream, resolvConf: resolvConf, listen: listen)
+        return NameServer(settings: .init(listen: listen, upstreams: upstreams), logger: logger, metrics: metrics.factory)
+    }
+
+    /// Checks dockerd's side of the setup, then serves until cancelled. A name service that
+    /// cannot bind is an error in the log and leaves the rest of the agent running: the
+    /// overlay works by address without it.
+    func serveNames(_ server: NameServer) async {
+        if configuration.docker, let address = configuration.dnsAddress {
+            let path = configuration.dockerDaemonConfig
+            let data = (try? AtomicFile.read(path)) ?? nil
+            switch NameSetup.checkDaemonConfig(data, address: address) {
+            case .ok:
+                break
+            case .noFile:
+                logger.warning("dockerd is not set up to ask the agent for names: \(NameSetup.remedy(address: address, path: path))",
+                               metadata: ["dns.daemon_config": "\(path)", "dns.problem": "no file"])
+            case .unreadable(let why):
+                logger.warning("dockerd's configuration cannot be read; names need \(NameSetup.remedy(address: address, path: path))",
+                               metadata: ["dns.daemon_config": "\(path)", "dns.problem": "\(why)"])
+            case .missing(let have):
+                logger.warning("dockerd is not set up to ask the agent for names: \(NameSetup.remedy(address: address, path: path))",
+                               metadata: ["dns.daemon_config": "\(path)", "dns.have": "\(have.joined(separator: ","))"])
+            }
+        }
+        if server.settings.upstreams.isEmpty {
+            logger.warning("no upstream resolver (none configured, none in /etc/resolv.conf): names outside the overlay get SERVFAIL")
+        }
+        rebuildNames()
+        // Bridges made anew by a repair lose their addresses: put back on a timer.
+        let refresh = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(10))
+                self.addressBridgesForNames(force: true)
+            }
+        }
+        let rebuild = Task {
+            for await _ in server.rebuilds { self.rebuildNames() }
+        }
+        defer {
+            refresh.cancel()
+            rebuild.cancel()
+            server.rebuildWanted.finish()
+        }
+        do { try await server.run() } catch {
+            logger.error("name service cannot listen; containers resolve only their own host's names", metadata: [
+                "dns.address": "\(server.settings.listen)", "dns.error": "\(error)",
+            ])
+        }
+    }
+
+    /// The replica changed: the name table follows, rebuilt whole (`NameTable`); changes that
+    /// arrive while a rebuild is pending share it.
+    func namesChanged() {
+        names?.rebuildWanted.yield()
+    }
+
+    func rebuildNames() {
+        names?.update(NameTable(replica: replica))
+        addressBridgesForNames()
+    }
+}
+
+extension Agent {
+    /// `GET /v1/names`: every name of the name table, by network and name.
+    public func dnsNames() async -> [NameView] {
+        guard let names else { return [] }
+        return names.table.views()
+    }
+}
