@@ -158,7 +158,7 @@ extension GossipInstance {
             }
             switch m.status {
             case .alive:
-                alive(Alive(incarnation: m.incarnation, name: m.name, address: m.address, tags: m.tags), from: from)
+                alive(Alive(m.identity), from: from)
             case .left:
                 dead(Dead(incarnation: m.incarnation, name: m.name, from: m.name, left: true), local: false)
             case .suspect, .failed:

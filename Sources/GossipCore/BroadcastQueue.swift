@@ -5,17 +5,29 @@
 /// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
 /// the entries it takes or skips, never the whole queue.
 public struct BroadcastQueue: Sendable {
+    /// 64 bytes: during a join storm a node holds one per member it learned.
     struct Entry: Sendable {
+        var id: UInt64
+        /// Encoded size in bytes; a datagram's budget bounds it far below 2^31.
+        var size: Int32
+        /// Copies already pushed eagerly: they count against the update's retransmit limit.
+        var pushed: Int32
         var key: BroadcastKey
         var message: Message
-        var size: Int
-        var id: UInt64
-        /// Copies already pushed eagerly: they count against the update's retransmit limit.
-        var pushed: Int
+        /// The key's place in `current`.
+        var slot: Int32
     }
 
     private var buckets: [[Entry]] = [[]]
-    private var latest: [BroadcastKey: UInt64] = [:]
+    /// The slot of each key with an update queued; the update's id is `current[slot]`.
+    private var latest: [BroadcastKey: Int32] = [:]
+    /// By slot, the id of the update queued for the slot's key, 0 when none: whether an entry
+    /// is still the one to send is an array read, not a dictionary lookup per transmission
+    /// (which was a tenth of a large join storm's time). A key keeps its slot while it has a
+    /// queued update; a freed slot is reused, and ids are never reused, so a superseded entry
+    /// never matches the id of a later key in its slot.
+    private var current: [UInt64] = []
+    private var freeSlots: [Int32] = []
     private var nextID: UInt64 = 1
     private var moved: [(entry: Entry, bucket: Int)] = []
     private var kept: [Entry] = []
@@ -35,8 +47,19 @@ public struct BroadcastQueue: Sendable {
     public mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) -> UInt64 {
         let id = nextID
         nextID += 1
-        latest[key] = id
-        buckets[0].append(Entry(key: key, message: message, size: message.encodedSize, id: id, pushed: pushed))
+        // One hash of the key: a key already queued keeps its slot, a new one takes `fresh`
+        // (never a held slot: those are neither free nor past the end).
+        let fresh = freeSlots.last ?? Int32(current.count)
+        var slot = fresh
+        Self.claim(&latest[key, default: -1], fresh: fresh, slot: &slot)
+        if slot == fresh {
+            if freeSlots.isEmpty { current.append(0) } else { freeSlots.removeLast() }
+        }
+        current[Int(slot)] = id
+        buckets[0].append(
+            Entry(
+                id: id, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed), key: key, message: message,
+                slot: slot))
         stored += 1
         // Superseded entries leave the buckets only when a fill passes over them, and a stream
         // of updates about one key (a peer raising its own incarnation as fast as it can) could
@@ -51,7 +74,8 @@ public struct BroadcastQueue: Sendable {
 
     private mutating func dropSuperseded() {
         for t in buckets.indices {
-            buckets[t].removeAll { latest[$0.key] != $0.id }
+            let current = self.current
+            buckets[t].removeAll { current[Int($0.slot)] != $0.id }
         }
         stored = buckets.reduce(0) { $0 + $1.count }
     }
@@ -60,7 +84,25 @@ public struct BroadcastQueue: Sendable {
     public func hasPending(_ key: BroadcastKey) -> Bool { latest[key] != nil }
 
     /// True while the update with this id is still queued.
-    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool { latest[key] == id }
+    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool { latest[key].map { current[Int($0)] == id } ?? false }
+
+    private static func claim(_ held: inout Int32, fresh: Int32, slot: inout Int32) {
+        if held < 0 { held = fresh }
+        slot = held
+    }
+
+    @inline(__always)
+    private func isCurrent(_ e: Entry) -> Bool { current[Int(e.slot)] == e.id }
+
+    /// The update `e` is sent (or dropped) for good: its key has none queued any more.
+    private mutating func retire(_ e: Entry) {
+        latest[e.key] = nil
+        current[Int(e.slot)] = 0
+        freeSlots.append(e.slot)
+        // A join storm queues an update per member; once they are all sent, the index gives
+        // its storage back instead of keeping N buckets per node for good.
+        if latest.isEmpty, latest.capacity > 64 { latest = [:] }
+    }
 
     /// Drops updates until at most `cap` remain, the most-sent first (they have done most of
     /// their work); returns how many were dropped.
@@ -72,8 +114,8 @@ public struct BroadcastQueue: Sendable {
             var i = 0
             while latest.count > cap, i < buckets[t].count {
                 let e = buckets[t][i]
-                if latest[e.key] == e.id {
-                    latest[e.key] = nil
+                if isCurrent(e) {
+                    retire(e)
                     dropped += 1
                 }
                 i += 1
@@ -117,22 +159,22 @@ public struct BroadcastQueue: Sendable {
         while i >= 0, budget >= Self.smallestMessage, misfits < Self.misfitLimit {
             let e = buckets[t][i]
             i -= 1
-            let limit = max(1, limit - e.pushed)
-            if t < limit, e.size > budget {
+            let limit = max(1, limit - Int(e.pushed))
+            if t < limit, Int(e.size) > budget {
                 misfits += 1
                 kept.append(e)
                 continue
             }
-            guard latest[e.key] == e.id else { continue }  // superseded by a newer update
+            guard isCurrent(e) else { continue }  // superseded by a newer update
             misfits = 0
             if t >= limit {
-                latest[e.key] = nil
+                retire(e)
                 continue
             }
             messages.append(e.message)
-            budget -= e.size
+            budget -= Int(e.size)
             if t + 1 >= limit {
-                latest[e.key] = nil
+                retire(e)
             } else {
                 moved.append((e, t + 1))
             }

@@ -5,7 +5,8 @@ public enum BroadcastKey: Hashable, Sendable {
     case member(String)
     case query(time: UInt64, origin: String)
     case userEvent(time: UInt64, origin: String)
-    case state(table: String, owner: String, key: String)
+    /// Boxed: a key waits beside each queued update, and this case alone is three strings.
+    indirect case state(table: String, owner: String, key: String)
 
     public var broadcastClass: BroadcastClass {
         switch self {

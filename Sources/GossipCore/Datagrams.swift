@@ -84,7 +84,7 @@ extension GossipInstance {
             case .query(let q): receive(q, from: from)
             case .queryResponse(let r): receive(r, from: from)
             case .relay(let r): receive(r, from: from)
-            case .stateRow(let r): receive(r, from: from, pushOn: true)
+            case .stateRow(let r): receive(r, from: from, pushOn: true, as: m)
             }
         }
     }

@@ -1,13 +1,14 @@
 /// One member as a node sees it.
+///
+/// 24 bytes beside the `MemberIdentity` it shares with the messages it was learned from and
+/// with every other node's entry for the member: a node holds one per member, so a cluster of
+/// N holds N^2 of them.
 public struct Member: Hashable, Sendable, CustomStringConvertible {
     /// Names are short identifiers; the limit keeps every probe message inside any sane budget.
     public static let maxNameLength = Limits.maxNameLength
 
-    public var name: String
-    public var address: Address
-    public var incarnation: UInt64
+    var identity: MemberIdentity
     public var status: MemberStatus
-    public var tags: Tags
     /// When this node last saw the status change; drives reaping and gossip to the dead.
     public var statusChangedAt: Instant
 
@@ -15,16 +16,44 @@ public struct Member: Hashable, Sendable, CustomStringConvertible {
         name: String, address: Address, incarnation: UInt64, status: MemberStatus, tags: Tags,
         statusChangedAt: Instant
     ) {
-        self.name = name
-        self.address = address
-        self.incarnation = incarnation
+        self.identity = MemberIdentity(name: name, address: address, incarnation: incarnation, tags: tags)
         self.status = status
-        self.tags = tags
         self.statusChangedAt = statusChangedAt
     }
 
-    public var state: MemberState {
-        MemberState(name: name, address: address, incarnation: incarnation, status: status, tags: tags)
+    init(_ identity: MemberIdentity, status: MemberStatus, statusChangedAt: Instant) {
+        self.identity = identity
+        self.status = status
+        self.statusChangedAt = statusChangedAt
+    }
+
+    public var name: String {
+        get { identity.name }
+        set { if newValue != identity.name { identity = identity.with(name: newValue) } }
+    }
+    public var address: Address {
+        get { identity.address }
+        set { if newValue != identity.address { identity = identity.with(address: newValue) } }
+    }
+    public var incarnation: UInt64 {
+        get { identity.incarnation }
+        set { if newValue != identity.incarnation { identity = identity.with(incarnation: newValue) } }
+    }
+    public var tags: Tags {
+        get { identity.tags }
+        set { if newValue != identity.tags { identity = identity.with(tags: newValue) } }
+    }
+
+    public var state: MemberState { MemberState(identity, status: status) }
+
+    public static func == (a: Member, b: Member) -> Bool {
+        a.status == b.status && a.statusChangedAt == b.statusChangedAt && a.identity.sameValues(as: b.identity)
+    }
+
+    public func hash(into h: inout Hasher) {
+        identity.hash(into: &h)
+        h.combine(status)
+        h.combine(statusChangedAt)
     }
 
     public var description: String { "\(name)@\(address)#\(incarnation) \(status)" }

@@ -23,7 +23,7 @@ extension GossipInstance {
         guard let i = table.position(of: a.name) else {
             guard makeRoom(from: sender) else { return }
             let position = table.insert(
-                Member(name: a.name, address: a.address, incarnation: a.incarnation, status: .alive, tags: a.tags, statusChangedAt: now),
+                Member(a.identity, status: .alive, statusChangedAt: now),
                 rng: &rng)
             memberChanged(.joined, table[position])
             broadcast(.alive(a), about: a.name)
@@ -44,9 +44,7 @@ extension GossipInstance {
         // Only a member gone dead or left can move: it is not live, so it must be heard at the
         // new address before it counts as confirmed (`MemberTable.update`).
         table.update(i) { m in
-            m.incarnation = a.incarnation
-            m.address = a.address
-            m.tags = a.tags
+            m.identity = a.identity
             if old.status != .alive {
                 m.status = .alive
                 m.statusChangedAt = now

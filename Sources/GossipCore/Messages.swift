@@ -70,17 +70,34 @@ public struct Nack: Hashable, Sendable {
 }
 
 public struct Alive: Hashable, Sendable {
-    public var incarnation: UInt64
-    public var name: String
-    public var address: Address
-    public var tags: Tags
+    /// Shared with the table entries made from it (`MemberIdentity`).
+    var identity: MemberIdentity
 
     public init(incarnation: UInt64, name: String, address: Address, tags: Tags) {
-        self.incarnation = incarnation
-        self.name = name
-        self.address = address
-        self.tags = tags
+        identity = MemberIdentity(name: name, address: address, incarnation: incarnation, tags: tags)
     }
+
+    init(_ identity: MemberIdentity) { self.identity = identity }
+
+    public var incarnation: UInt64 {
+        get { identity.incarnation }
+        set { if newValue != identity.incarnation { identity = identity.with(incarnation: newValue) } }
+    }
+    public var name: String {
+        get { identity.name }
+        set { if newValue != identity.name { identity = identity.with(name: newValue) } }
+    }
+    public var address: Address {
+        get { identity.address }
+        set { if newValue != identity.address { identity = identity.with(address: newValue) } }
+    }
+    public var tags: Tags {
+        get { identity.tags }
+        set { if newValue != identity.tags { identity = identity.with(tags: newValue) } }
+    }
+
+    public static func == (a: Alive, b: Alive) -> Bool { a.identity.sameValues(as: b.identity) }
+    public func hash(into h: inout Hasher) { identity.hash(into: &h) }
 }
 
 public struct Suspect: Hashable, Sendable {
@@ -112,36 +129,63 @@ public struct Dead: Hashable, Sendable {
 }
 
 /// One message of a datagram. A datagram carries one or more of these (a compound packet).
+///
+/// Every case larger than a word is boxed (`indirect`), and `Alive` is a box already: a
+/// message is 8 bytes wherever it waits (a broadcast queue holds one per known member during a
+/// join storm), and the copies a node forwards share their payload.
 public enum Message: Hashable, Sendable {
-    case ping(Ping)
-    case indirectPing(IndirectPing)
+    indirect case ping(Ping)
+    indirect case indirectPing(IndirectPing)
     case ack(Ack)
     case nack(Nack)
     case alive(Alive)
-    case suspect(Suspect)
-    case dead(Dead)
-    case userEvent(UserEvent)
-    case query(QueryMessage)
-    case queryResponse(QueryResponse)
-    case relay(QueryRelay)
+    indirect case suspect(Suspect)
+    indirect case dead(Dead)
+    indirect case userEvent(UserEvent)
+    indirect case query(QueryMessage)
+    indirect case queryResponse(QueryResponse)
+    indirect case relay(QueryRelay)
     /// A replicated-state row, gossiped and pushed eagerly by class `.state`.
-    case stateRow(StateRow)
+    indirect case stateRow(StateRow)
 }
 
 /// One member's full state, as exchanged by push/pull anti-entropy.
 public struct MemberState: Hashable, Sendable {
-    public var name: String
-    public var address: Address
-    public var incarnation: UInt64
+    /// Shared with the table entry it was made from or makes (`MemberIdentity`).
+    var identity: MemberIdentity
     public var status: MemberStatus
-    public var tags: Tags
 
     public init(name: String, address: Address, incarnation: UInt64, status: MemberStatus, tags: Tags) {
-        self.name = name
-        self.address = address
-        self.incarnation = incarnation
+        identity = MemberIdentity(name: name, address: address, incarnation: incarnation, tags: tags)
         self.status = status
-        self.tags = tags
+    }
+
+    init(_ identity: MemberIdentity, status: MemberStatus) {
+        self.identity = identity
+        self.status = status
+    }
+
+    public var name: String {
+        get { identity.name }
+        set { if newValue != identity.name { identity = identity.with(name: newValue) } }
+    }
+    public var address: Address {
+        get { identity.address }
+        set { if newValue != identity.address { identity = identity.with(address: newValue) } }
+    }
+    public var incarnation: UInt64 {
+        get { identity.incarnation }
+        set { if newValue != identity.incarnation { identity = identity.with(incarnation: newValue) } }
+    }
+    public var tags: Tags {
+        get { identity.tags }
+        set { if newValue != identity.tags { identity = identity.with(tags: newValue) } }
+    }
+
+    public static func == (a: MemberState, b: MemberState) -> Bool { a.status == b.status && a.identity.sameValues(as: b.identity) }
+    public func hash(into h: inout Hasher) {
+        identity.hash(into: &h)
+        h.combine(status)
     }
 }
 

@@ -44,7 +44,9 @@ extension GossipInstance {
     /// A row from the network (datagram or push/pull). Rows from push/pull are not pushed on.
     /// Rows of an owner this node does not know, or knows to have left, are dropped: a departed
     /// owner's rows must not come back from a replica that has not yet heard of the departure.
-    mutating func receive(_ r: StateRow, from sender: Address, pushOn: Bool) {
+    /// `message`, the datagram's message that carried `r`, is pushed on as it came: its boxed
+    /// row is shared with the sender's copy instead of boxed again.
+    mutating func receive(_ r: StateRow, from sender: Address, pushOn: Bool, as message: Message? = nil) {
         if r.owner == name { return ownRowSeen(r) }
         guard let i = table.position(of: r.owner), table[i].status != .left else {
             return counters.stateRowsOfUnknownOwners += 1
@@ -54,7 +56,7 @@ extension GossipInstance {
         if table[i].status == .failed, state.setAvailable(r.owner, false) {
             outbox.append(.rowChanged(RowChange(kind: .ownerUnavailable, owner: r.owner, row: nil)))
         }
-        if pushOn { pushEagerly(.stateRow(r), key: .state(table: r.table, owner: r.owner, key: r.key), except: sender) }
+        if pushOn { pushEagerly(message ?? .stateRow(r), key: .state(table: r.table, owner: r.owner, key: r.key), except: sender) }
     }
 
     /// Stores `r` and reports the change; false when it was not new.

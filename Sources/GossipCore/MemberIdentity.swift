@@ -1,0 +1,36 @@
+/// What every node says alike about one member at one incarnation: its name, address,
+/// incarnation and tags. Immutable and shared: an `Alive`, the `MemberState` of a push/pull and
+/// the `Member` entry each node's table keeps for it all point at one box, so a cluster of N
+/// nodes that learned a member from one another holds its name and tags once, not N times
+/// (the simulator hands the same values from node to node; a runtime shares what it decoded
+/// once between the message and its table). Changing a field makes a new box.
+final class MemberIdentity: Sendable {
+    let name: String
+    let address: Address
+    let incarnation: UInt64
+    let tags: Tags
+
+    init(name: String, address: Address, incarnation: UInt64, tags: Tags) {
+        self.name = name
+        self.address = address
+        self.incarnation = incarnation
+        self.tags = tags
+    }
+
+    func with(name: String? = nil, address: Address? = nil, incarnation: UInt64? = nil, tags: Tags? = nil) -> MemberIdentity {
+        MemberIdentity(
+            name: name ?? self.name, address: address ?? self.address, incarnation: incarnation ?? self.incarnation,
+            tags: tags ?? self.tags)
+    }
+
+    func sameValues(as o: MemberIdentity) -> Bool {
+        self === o || (incarnation == o.incarnation && address == o.address && name == o.name && tags == o.tags)
+    }
+
+    func hash(into h: inout Hasher) {
+        h.combine(name)
+        h.combine(address)
+        h.combine(incarnation)
+        h.combine(tags)
+    }
+}
