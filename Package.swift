@@ -258,7 +258,7 @@ let package = Package(
         ),
 
         // MARK: tests
-        .testTarget(name: "DNSTests", dependencies: ["DNS", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "GrapevineTestSupport", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CNetlink"], swiftSettings: strict),
         .testTarget(name: "GossipCoreTests", dependencies: ["GossipCore"], swiftSettings: strict),
         .testTarget(
@@ -284,11 +284,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses"], swiftSettings: strict),
+        .testTarget(name: "OverlayTests", dependencies: ["Overlay", "Addresses", "GrapevineTestSupport"], swiftSettings: strict),
         // Real `grapevine agent` processes in namespaces the tests make (needs the built executable).
         .testTarget(name: "AgentEndToEndTests", dependencies: ["GrapevineTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "AgentConfigurationTests", dependencies: ["OverlayAgent", "Overlay", "Addresses", "GossipCore"], swiftSettings: strict),
+            name: "AgentConfigurationTests", dependencies: ["OverlayAgent", "Overlay", "Addresses", "GrapevineTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AgentOpsTests",
             dependencies: [

@@ -6,6 +6,7 @@
 //   .build/release/agent-bench reconcile --endpoints 10000
 //   .build/release/agent-bench idle --hosts 16 --seconds 30
 //   .build/release/agent-bench docker --runs 20 --containers 50
+import GrapevineTestSupport
 import ArgumentParser
 import Foundation
 
@@ -64,7 +65,7 @@ struct Propagation: ParsableCommand {
     func run() throws {
         let results = try common.withLab { lab in
             var run = PropagationRun(lab: lab, hosts: hosts, rounds: rounds, executable: common.executable,
-                                     random: SplitMix64(seed: seed))
+                                     random: SplitMix(seed: seed))
             return try run.run()
         }
         try common.write(Report(title: "Agent: endpoint propagation, \(hosts) hosts",

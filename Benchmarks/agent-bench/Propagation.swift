@@ -24,7 +24,7 @@ struct PropagationRun {
     let hosts: Int
     let rounds: Int
     let executable: String
-    var random: SplitMix64
+    var random: SplitMix
 
     mutating func run() throws -> Results {
         var results = Results(hosts: hosts, rounds: rounds)
@@ -118,16 +118,3 @@ struct PropagationRun {
     }
 }
 
-/// A small seeded generator, so that a run's choice of hosts can be repeated (`--seed`).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(below bound: UInt64) -> UInt64 { next() % bound }
-}

@@ -1,4 +1,4 @@
-import GossipCore
+import GrapevineTestSupport
 @testable import OverlayAgent
 import Testing
 
@@ -101,7 +101,7 @@ struct TOMLDocumentTests {
     /// Mutations of a real configuration file: each one parses or is refused; none traps.
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func mutatedFilesNeverTrap(seed: UInt64) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix(seed: seed)
         let base = Array(AgentConfigurationTests.example.utf8)
         let alphabet = Array("[]{}=\"',#\n\\._-+0x9azU ".utf8) + [0x00, 0xFF, 0xC3]
         var parsed = 0

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import DNS
 import NIOCore
 import Testing
@@ -103,7 +104,7 @@ import Testing
 
     /// Random messages built from parts: encode, decode, equal.
     @Test(arguments: [1, 2, 3, 4] as [UInt64]) func roundTrips(seed: UInt64) throws {
-        var rng = SplitMix(seed)
+        var rng = SplitMix(seed: seed)
         for _ in 0..<200 {
             let names = try (0..<3).map { _ in
                 try DNSName(labels: (0..<Int(rng.next() % 4)).map { _ in
@@ -127,14 +128,3 @@ import Testing
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,22 +1,12 @@
+import GrapevineTestSupport
 @testable import OverlayAgent
 import Testing
 
 /// Exponential, capped, full jitter.
 @Suite struct BackoffTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test(arguments: [1, 2, 3, 42] as [UInt64])
     func waitsStayUnderACeilingThatDoublesToTheCap(seed: UInt64) {
-        var random = SplitMix(state: seed)
+        var random = SplitMix(seed: seed)
         var backoff = Backoff(base: .milliseconds(100), cap: .seconds(3))
         var ceilings: [Duration] = []
         for _ in 0..<12 {
@@ -35,7 +25,7 @@ import Testing
     /// Full jitter: the waits of one step are spread over the whole range, not bunched.
     @Test(arguments: [7, 8] as [UInt64])
     func jitterSpreadsOverTheWholeRange(seed: UInt64) {
-        var random = SplitMix(state: seed)
+        var random = SplitMix(seed: seed)
         var low = 0, high = 0
         for _ in 0..<1000 {
             var backoff = Backoff(base: .seconds(1), cap: .seconds(1))

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Addresses
 import Foundation
 import Logging
@@ -88,7 +89,7 @@ import Testing
                 await withTaskGroup(of: CallerOutcome.self) { group in
                     for caller in 0..<8 {
                         group.addTask {
-                            var random = SplitMix64(state: seed &* 1_000 &+ UInt64(caller))
+                            var random = SplitMix(seed: seed &* 1_000 &+ UInt64(caller))
                             var outcome = CallerOutcome()
                             for _ in 0..<25 {
                                 let mac = "02:00:00:00:\(String(format: "%02x", caller)):\(String(format: "%02x", Int.random(in: 0..<4, using: &random)))"

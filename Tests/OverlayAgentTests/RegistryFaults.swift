@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Addresses
 import Foundation
 import Overlay
@@ -9,7 +10,7 @@ import Synchronization
 /// endpoint whose MAC is in `doomed` fails.
 final class Faults: Sendable {
     private struct State {
-        var random: SplitMix64
+        var random: SplitMix
         var diskRate: Double
         var rowRate: Double
         var doomed: Set<String> = []
@@ -20,7 +21,7 @@ final class Faults: Sendable {
     private let state: Mutex<State>
 
     init(seed: UInt64, diskRate: Double = 0, rowRate: Double = 0) {
-        state = Mutex(State(random: SplitMix64(state: seed), diskRate: diskRate, rowRate: rowRate))
+        state = Mutex(State(random: SplitMix(seed: seed), diskRate: diskRate, rowRate: rowRate))
     }
 
     /// How many faults were injected so far.
@@ -60,17 +61,6 @@ final class Faults: Sendable {
             if fails { state.injected += 1 }
             return fails
         }
-    }
-}
-
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 @testable import Addresses
 import Testing
 @testable import Overlay

@@ -1,3 +1,4 @@
+import GrapevineTestSupport
 import Addresses
 import Testing
 @testable import Overlay

@@ -1,18 +1,6 @@
+import GrapevineTestSupport
 import Addresses
 @testable import Overlay
-
-/// SplitMix64 (Steele, Lea and Flood 2014): a seeded generator, so each seed is one replayable case.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func vni(_ v: UInt32) -> VNI { VNI(v)! }
 func ip(_ text: String) -> IPAddress { IPAddress(text)! }

@@ -251,9 +251,9 @@ extension Agent: DockerPlugin {
                 guard let listed = try await dockerEngine.network(network),
                       let (containerID, container) = listed.Containers?.first(where: { $0.value.EndpointID == id }) else { continue }
                 listedName = container.Name
-                if names != nil { aliases = (try? await dockerEngine.aliases(container: containerID, network: network)) ?? [] }
+                if names != nil { aliases = try await dockerEngine.aliases(container: containerID, network: network) }
             } catch {
-                logger.debug("docker network not listed", metadata: ["docker.network_id": "\(network)", "docker.error": "\(error)"])
+                logger.debug("docker network or container not read; tried again", metadata: ["docker.network_id": "\(network)", "docker.error": "\(error)"])
                 continue
             }
             let name = listedName.hasPrefix("/") ? String(listedName.dropFirst()) : listedName

@@ -12,7 +12,10 @@ extension Agent {
     /// The name service `configuration.dnsAddress` asks for, or nil.
     static func makeNameServer(_ configuration: AgentConfiguration, logger: Logger, metrics: AgentMetrics) -> NameServer? {
         guard let text = configuration.dnsAddress, let listen = NameSetup.socketAddress(text) else { return nil }
-        let resolvConf = (try? AtomicFile.readText("/etc/resolv.conf")) ?? nil
+        var resolvConf: String?
+        do { resolvConf = try AtomicFile.readText("/etc/resolv.conf") } catch {
+            logger.warning("the host's resolvers cannot be read; give dns_upstream", metadata: ["dns.error": "\(error)"])
+        }
         let upstreams = NameSetup.upstreams(configured: configuration.dnsUpstream, resolvConf: resolvConf, listen: listen)
         return NameServer(settings: .init(listen: listen, upstreams: upstreams), logger: logger, metrics: metrics.factory)
     }
@@ -23,8 +26,11 @@ extension Agent {
     func serveNames(_ server: NameServer) async {
         if configuration.docker, let address = configuration.dnsAddress {
             let path = configuration.dockerDaemonConfig
-            let data = (try? AtomicFile.read(path)) ?? nil
-            switch NameSetup.checkDaemonConfig(data, address: address) {
+            let check: NameSetup.DaemonCheck
+            do { check = NameSetup.checkDaemonConfig(try AtomicFile.read(path), address: address) } catch {
+                check = .unreadable(error.description)
+            }
+            switch check {
             case .ok:
                 break
             case .noFile:
@@ -42,25 +48,22 @@ extension Agent {
             logger.warning("no upstream resolver (none configured, none in /etc/resolv.conf): names outside the overlay get SERVFAIL")
         }
         rebuildNames()
-        // Bridges made anew by a repair lose their addresses: put back on a timer.
-        let refresh = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(10))
-                self.addressBridgesForNames(force: true)
+        // Children of this call, so they end with it (and it with the agent's run).
+        await withDiscardingTaskGroup { group in
+            // Bridges made anew by a repair lose their addresses: put back on a timer.
+            group.addTask {
+                while (try? await Task.sleep(for: .seconds(10))) != nil { await self.addressBridgesForNames(force: true) }
             }
-        }
-        let rebuild = Task {
-            for await _ in server.rebuilds { self.rebuildNames() }
-        }
-        defer {
-            refresh.cancel()
-            rebuild.cancel()
+            group.addTask {
+                for await _ in server.rebuilds { await self.rebuildNames() }
+            }
+            do { try await server.run() } catch {
+                logger.error("name service cannot listen; containers resolve only their own host's names", metadata: [
+                    "dns.address": "\(server.settings.listen)", "dns.error": "\(error)",
+                ])
+            }
             server.rebuildWanted.finish()
-        }
-        do { try await server.run() } catch {
-            logger.error("name service cannot listen; containers resolve only their own host's names", metadata: [
-                "dns.address": "\(server.settings.listen)", "dns.error": "\(error)",
-            ])
+            group.cancelAll()
         }
     }
 
