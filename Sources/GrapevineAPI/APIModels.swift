@@ -274,7 +274,7 @@ public struct InfoView: Codable, Sendable, Hashable {
 
 /// The underlay as the agent sees it (`InfoView.underlay`).
 public struct UnderlayView: Codable, Sendable, Hashable {
-    /// The device that holds the VTEP address; nil while none does.
+    /// The device that holds (or last held) the VTEP address; nil when none did.
     public var device: String?
     /// That device's MTU, bytes.
     public var deviceMTU: UInt32?

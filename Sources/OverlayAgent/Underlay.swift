@@ -31,7 +31,9 @@ struct Underlay: Sendable, Equatable {
     /// The addresses this host is reached at: the VTEP, and the gossip bind address when it
     /// names one.
     let watched: Set<IPAddress>
-    /// Nil while no device holds the VTEP address.
+    /// The device that held the VTEP address last; nil when none did at start. Kept when the
+    /// address goes (its MTU is still the best guess, and the devices keep theirs) until the
+    /// address comes back on a device.
     private(set) var device: Device?
     /// Watched addresses no device holds.
     private(set) var missing: Set<IPAddress> = []
@@ -69,13 +71,10 @@ struct Underlay: Sendable, Equatable {
     }
 
     /// A device changed (RTM_NEWLINK): the VTEP device's MTU is followed unless `underlay_mtu`
-    /// is given; a deleted VTEP device is forgotten (its addresses' removal reports the loss).
+    /// is given. A deleted VTEP device changes nothing here: its addresses' removal reports
+    /// the loss.
     mutating func observe(_ link: LinkEvent) -> Change {
-        guard let current = device, link.ifindex == current.ifindex else { return .none }
-        if link.removed {
-            device = nil
-            return .none
-        }
+        guard let current = device, link.ifindex == current.ifindex, !link.removed else { return .none }
         guard let mtu = link.mtu, mtu != current.mtu else { return .none }
         let old = deviceMTU
         device?.mtu = mtu
@@ -89,7 +88,6 @@ struct Underlay: Sendable, Equatable {
     mutating func observe(_ event: AddressEvent, holder: LinkInfo? = nil) -> [Change] {
         guard watched.contains(event.ip) else { return [] }
         if event.removed {
-            if event.ip == vtep, device?.ifindex == event.ifindex { device = nil }
             guard missing.insert(event.ip).inserted else { return [] }
             losses += 1
             return [.lost(event.ip)]
