@@ -209,8 +209,13 @@ extension Agent {
                     for vni in devices.keys { ensureWanted.insert(vni) }
                     schedule(all: .drift)
                 }
+                await resyncUnderlay()
                 for try await event in monitor {
-                    if case .address(let change) = event { await observeUnderlay(change) } else { handle(event) }
+                    switch event {
+                    case .address(let change): await observeUnderlay(change)
+                    case .eventsLost: handle(event); await resyncUnderlay()
+                    default: handle(event)
+                    }
                 }
                 guard !Task.isCancelled else { return }
                 monitorEnded("finished", "the notification stream ended")

@@ -43,6 +43,33 @@ extension Agent {
         publishUnderlay()
     }
 
+    /// Reads the watched addresses and the VTEP device again and feeds what changed as
+    /// notifications would have: after a monitor is opened (what happened before it is
+    /// unseen) and after notifications were lost.
+    func resyncUnderlay() async {
+        let addresses: [InterfaceAddress], links: [LinkInfo]
+        do {
+            (addresses, links) = try await kernel.run { links, _ throws(NetlinkError) in (try links.addresses(), try links.links()) }
+        } catch {
+            netlinkError("underlay", error)
+            return
+        }
+        let mismatched = underlay.mismatch
+        for address in underlay.watched.sorted(by: { "\($0)" < "\($1)" }) {
+            let event: AddressEvent
+            var holder: LinkInfo?
+            if let found = addresses.first(where: { $0.ip == address }) {
+                event = AddressEvent(ifindex: found.ifindex, ip: address, removed: false)
+                holder = links.first { $0.ifindex == found.ifindex }
+            } else {
+                event = AddressEvent(ifindex: 0, ip: address, removed: true)
+            }
+            for change in underlay.observe(event, holder: holder) { apply(change) }
+        }
+        if underlay.mismatch != mismatched { warnIfMismatched() }
+        publishUnderlay()
+    }
+
     /// A device changed: the VTEP device's new MTU is followed by every network's devices.
     func observeUnderlay(_ link: LinkEvent) {
         let mismatched = underlay.mismatch
