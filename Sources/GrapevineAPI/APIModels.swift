@@ -249,9 +249,11 @@ public struct InfoView: Codable, Sendable, Hashable {
     public var netlinkErrors: UInt64
     /// Seconds since the agent started.
     public var uptimeSeconds: Double
+    /// The underlay under the overlay; nil from an agent that predates it.
+    public var underlay: UnderlayView?
     public init(name: String, address: String, vtep: String, version: String, encrypted: Bool, members: [String: Int],
                 networks: Int, localEndpoints: Int, replicatedRows: Int, reconciles: UInt64, rowsWritten: UInt64,
-                driftRepairs: UInt64, netlinkErrors: UInt64, uptimeSeconds: Double) {
+                driftRepairs: UInt64, netlinkErrors: UInt64, uptimeSeconds: Double, underlay: UnderlayView? = nil) {
         self.name = name
         self.address = address
         self.vtep = vtep
@@ -266,6 +268,36 @@ public struct InfoView: Codable, Sendable, Hashable {
         self.driftRepairs = driftRepairs
         self.netlinkErrors = netlinkErrors
         self.uptimeSeconds = uptimeSeconds
+        self.underlay = underlay
+    }
+}
+
+/// The underlay as the agent sees it (`InfoView.underlay`).
+public struct UnderlayView: Codable, Sendable, Hashable {
+    /// The device that holds (or last held) the VTEP address; nil when none did.
+    public var device: String?
+    /// That device's MTU, bytes.
+    public var deviceMTU: UInt32?
+    /// `underlay_mtu` when configured (it wins over the device's).
+    public var configuredMTU: Int?
+    /// The VXLAN devices' and bridges' MTU, bytes.
+    public var overlayMTU: UInt32
+    /// The VTEP and bind addresses that are on no device of this host.
+    public var missingAddresses: [String]
+    /// Times one of them was removed while the agent ran.
+    public var addressLosses: UInt64
+    /// What the operator must fix, one sentence each; empty when all is well.
+    public var problems: [String]
+
+    public init(device: String?, deviceMTU: UInt32?, configuredMTU: Int?, overlayMTU: UInt32, missingAddresses: [String],
+                addressLosses: UInt64, problems: [String]) {
+        self.device = device
+        self.deviceMTU = deviceMTU
+        self.configuredMTU = configuredMTU
+        self.overlayMTU = overlayMTU
+        self.missingAddresses = missingAddresses
+        self.addressLosses = addressLosses
+        self.problems = problems
     }
 }
 

@@ -50,7 +50,10 @@ final class AddressObject {
         return AddressObject(pointer)
     }
 
-    var ip: IPAddress? {
+    var ip: IPAddress? { Self.ip(of: pointer) }
+
+    /// The IPv4 or IPv6 address `pointer` holds (a libnl `nl_addr`, borrowed); nil for others.
+    static func ip(of pointer: OpaquePointer) -> IPAddress? {
         let length = Int(nl_addr_get_len(pointer))
         guard let raw = nl_addr_get_binary_addr(pointer) else { return nil }
         let bytes = UnsafeRawBufferPointer(start: raw, count: length)

@@ -37,6 +37,17 @@ public struct LinkInfo: Hashable, Sendable {
     public var kind: String?
     /// Read back from the kernel for VXLAN devices, so callers can check what they got.
     public var vxlan: VXLANSettings?
+
+    public init(name: String, ifindex: Int32, mtu: UInt32, isUp: Bool, masterIndex: Int32? = nil, kind: String? = nil,
+                vxlan: VXLANSettings? = nil) {
+        self.name = name
+        self.ifindex = ifindex
+        self.mtu = mtu
+        self.isUp = isUp
+        self.masterIndex = masterIndex
+        self.kind = kind
+        self.vxlan = vxlan
+    }
 }
 
 extension LinkSocket {
@@ -172,7 +183,7 @@ extension LinkSocket {
         return LinkObject(result)
     }
 
-    private func info(of object: LinkObject) -> LinkInfo {
+    func info(of object: LinkObject) -> LinkInfo {
         let link = object.pointer
         let name = rtnl_link_get_name(link).map { String(cString: $0) } ?? ""
         let kind = rtnl_link_get_type(link).map { String(cString: $0) }

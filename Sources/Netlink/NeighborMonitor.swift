@@ -10,6 +10,9 @@ public enum NeighborEvent: Sendable, Hashable, CustomStringConvertible {
     /// A device appeared, changed (up, down, attached to or detached from a bridge) or was
     /// deleted; only from a monitor made with `links: true`.
     case link(LinkEvent)
+    /// An address added to or removed from a device; only from a monitor made with
+    /// `addresses: true`.
+    case address(AddressEvent)
     /// Notifications were dropped (the socket overflowed, a buffer the kernel sent could not be
     /// parsed, or the consumer fell too far behind): what came before is no longer a complete
     /// picture, so dump and reconcile.
@@ -22,6 +25,7 @@ public enum NeighborEvent: Sendable, Hashable, CustomStringConvertible {
         case .neighborAdded(let row): return "added \(row)"
         case .neighborRemoved(let row): return "removed \(row)"
         case .link(let event): return "\(event)"
+        case .address(let event): return "\(event)"
         case .eventsLost: return "events lost"
         }
     }
@@ -36,13 +40,17 @@ public struct LinkEvent: Sendable, Hashable, CustomStringConvertible {
     public var isUp: Bool
     /// The device was deleted.
     public var removed: Bool
+    /// The device's MTU in bytes (IFLA_MTU); nil when the notification carries none (a
+    /// bridge's port announcement).
+    public var mtu: UInt32?
 
-    public init(ifindex: Int32, name: String, masterIndex: Int32?, isUp: Bool, removed: Bool) {
+    public init(ifindex: Int32, name: String, masterIndex: Int32?, isUp: Bool, removed: Bool, mtu: UInt32? = nil) {
         self.ifindex = ifindex
         self.name = name
         self.masterIndex = masterIndex
         self.isUp = isUp
         self.removed = removed
+        self.mtu = mtu
     }
 
     public var description: String {
@@ -72,9 +80,13 @@ public struct NeighborMonitor: AsyncSequence, Sendable {
     ///     `.eventsLost`) likely, which the tests use on purpose.
     ///   - bufferedEvents: events held for a slow consumer before `.eventsLost` replaces them.
     ///   - links: also report devices (`.link`), every device of the namespace whatever `device` says.
+    ///   - addresses: also report IPv4 and IPv6 addresses added and removed (`.address`), on
+    ///     every device whatever `device` says.
     public init(namespace: NetworkNamespace = .current, device: Int32? = nil, ownership: Ownership = Ownership(),
-                receiveBuffer: Int = 4 << 20, bufferedEvents: Int = 1 << 16, links: Bool = false) throws(NetlinkError) {
+                receiveBuffer: Int = 4 << 20, bufferedEvents: Int = 1 << 16, links: Bool = false,
+                addresses: Bool = false) throws(NetlinkError) {
         let groups = UInt32(RTMGRP_NEIGH) | (links ? UInt32(RTMGRP_LINK) : 0)
+            | (addresses ? UInt32(RTMGRP_IPV4_IFADDR) | UInt32(RTMGRP_IPV6_IFADDR) : 0)
         let socket = try RouteSocket(namespace: namespace, groups: groups,
                                      receiveBuffer: receiveBuffer, sendBuffer: 64 << 10)
         let wake = try WakeUp()
@@ -178,6 +190,7 @@ private final class MonitorReader: @unchecked Sendable {
         case typeNewNeighbor: added = true
         case typeDeleteNeighbor: added = false
         case typeNewLink, typeDeleteLink: return decodeLink(message).map(NeighborEvent.link)
+        case typeNewAddress, typeDeleteAddress: return decodeAddress(message).map(NeighborEvent.address)
         default: return nil
         }
         guard let parsed = NeighborMessage(message.payload) else { return nil }
@@ -199,9 +212,11 @@ private final class MonitorReader: @unchecked Sendable {
         let flags = payload.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
         var name = ""
         var master: Int32?
+        var mtu: UInt32?
         forEachAttribute(in: payload, from: 16) { type, value in
             switch type {
             case attrLinkName: name = String(decoding: value.prefix(while: { $0 != 0 }), as: UTF8.self)
+            case attrLinkMTU where value.count >= 4: mtu = value.loadUnaligned(as: UInt32.self)
             case attrLinkMaster where value.count >= 4:
                 let index = value.loadUnaligned(as: Int32.self)
                 master = index > 0 ? index : nil
@@ -214,7 +229,29 @@ private final class MonitorReader: @unchecked Sendable {
             return LinkEvent(ifindex: ifindex, name: name, masterIndex: nil, isUp: flags & UInt32(IFF_UP) != 0, removed: false)
         }
         return LinkEvent(ifindex: ifindex, name: name, masterIndex: master, isUp: flags & UInt32(IFF_UP) != 0,
-                         removed: message.type == typeDeleteLink)
+                         removed: message.type == typeDeleteLink, mtu: payload[0] == familyBridge ? nil : mtu)
+    }
+
+    /// An RTM_NEWADDR / RTM_DELADDR: `ifaddrmsg` (8 bytes: family, prefix length, flags, scope,
+    /// ifindex), then IFA_LOCAL (the device's own address; IPv4) and IFA_ADDRESS (the peer's on a
+    /// point-to-point link, else the same; the only one IPv6 sends).
+    private func decodeAddress(_ message: RawMessage) -> AddressEvent? {
+        let payload = message.payload
+        guard payload.count >= 8 else { return nil }
+        let family = payload[0]
+        let ifindex = payload.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+        var local: IPAddress?
+        var address: IPAddress?
+        forEachAttribute(in: payload, from: 8) { type, value in
+            let ip: IPAddress? = switch (family, value.count) {
+            case (familyInet, 4): .v4(UInt32(bigEndian: value.loadUnaligned(as: UInt32.self)))
+            case (familyInet6, 16): IPAddress(v6Bytes: Array(value)[...])
+            default: nil
+            }
+            if type == attrAddressLocal { local = ip } else if type == attrAddressAddress { address = ip }
+        }
+        guard let ip = local ?? address else { return nil }
+        return AddressEvent(ifindex: ifindex, ip: ip, removed: message.type == typeDeleteAddress)
     }
 
     /// When the consumer's buffer is full, events are dropped and one `.eventsLost` takes their

@@ -193,7 +193,8 @@ extension Agent: AgentControl {
             name: configuration.name, address: address, vtep: "\(vtep)", version: AgentVersion.current,
             encrypted: configuration.keyFile != nil, members: counts, networks: devices.count, localEndpoints: registry.endpoints.count,
             replicatedRows: replica.endpoints.count + replica.hosts.count, reconciles: reconciles, rowsWritten: rowsWritten,
-            driftRepairs: driftRepairs, netlinkErrors: netlinkErrors, uptimeSeconds: (ContinuousClock.now - started).seconds)
+            driftRepairs: driftRepairs, netlinkErrors: netlinkErrors, uptimeSeconds: (ContinuousClock.now - started).seconds,
+            underlay: underlayView())
     }
 
     public func monitor(buffer: Int) async -> AsyncStream<MonitorRecord> {

@@ -106,6 +106,9 @@ extension Agent {
         bridgeIndexes[ensured.bridgeIndex] = vni
         deviceIndexes[ensured.vxlanIndex] = vni
         bridgePorts[vni] = ensured.ports
+        if ensured.mtuSet, known {
+            logger.info("network devices' MTU set", metadata: ["network.name": "\(device.network.name)", "network.mtu": "\(device.settings.mtu ?? 0)"])
+        }
         if ensured.repaired, known {
             logger.warning("network devices repaired", metadata: [
                 "network.name": "\(device.network.name)", "network.bridge_created": "\(ensured.bridgeCreated)",
@@ -200,13 +203,20 @@ extension Agent {
         while !Task.isCancelled {
             let began = ContinuousClock.now
             do {
-                let monitor = try NeighborMonitor(links: true)
+                let monitor = try NeighborMonitor(links: true, addresses: true)
                 opened += 1
                 if opened > 1 {
                     for vni in devices.keys { ensureWanted.insert(vni) }
                     schedule(all: .drift)
                 }
-                for try await event in monitor { handle(event) }
+                await resyncUnderlay()
+                for try await event in monitor {
+                    switch event {
+                    case .address(let change): await observeUnderlay(change)
+                    case .eventsLost: handle(event); await resyncUnderlay()
+                    default: handle(event)
+                    }
+                }
                 guard !Task.isCancelled else { return }
                 monitorEnded("finished", "the notification stream ended")
             } catch {
@@ -243,7 +253,11 @@ extension Agent {
             let removed = { if case .neighborRemoved = event { true } else { false } }()
             if isDrift(row, removed: removed, rows) { schedule(vni, .drift) }
         case .link(let link):
+            observeUnderlay(link)
             handle(link)
+        case .address:
+            // followKernel hands these to observeUnderlay, which reads the kernel.
+            break
         }
     }
 

@@ -82,6 +82,8 @@ public actor Agent {
     var rowsWritten: UInt64 = 0
     var driftRepairs: UInt64 = 0
     var netlinkErrors: UInt64 = 0
+    /// The underlay under the devices (Agent+Underlay.swift).
+    var underlay: Underlay
 
     // The Docker plugin (Agent+Docker.swift, Agent+IPAM.swift, Agent+DockerSync.swift).
     let dockerStore: DockerStore
@@ -111,7 +113,8 @@ public actor Agent {
         self.hub = hub
         let vtep = try configuration.resolvedVTEP()
         self.vtep = vtep
-        let mtu = configuration.deviceMTU(vtep: vtep)
+        self.underlay = Underlay(vtep: vtep, bind: Self.specificBindAddress(configuration), configuredMTU: configuration.underlayMTU)
+        let mtu = underlay.deviceMTU
         var devices: [VNI: NetworkDevice] = [:]
         var byName: [String: NetworkConfiguration] = [:]
         for n in configuration.networks {
@@ -209,6 +212,7 @@ public actor Agent {
     /// its rows stay everywhere until failure detection says otherwise.
     public func run(serving server: (any Service)?) async throws {
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
+        await readUnderlay()
         do { registry.restore(try EndpointStore(directory: configuration.dataDir, persistence: persistence).load()) } catch {
             throw ConfigurationError("data_dir", error.description)
         }
@@ -219,7 +223,7 @@ public actor Agent {
                 guard let vni = VNI(stored.vni), devices[vni] == nil else { continue }
                 let name = stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name
                 let network = NetworkConfiguration(name: name, vni: vni)
-                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: configuration.deviceMTU(vtep: vtep))
+                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: underlay.deviceMTU)
                 networksByName[name] = network
             }
         }

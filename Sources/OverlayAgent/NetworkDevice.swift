@@ -38,6 +38,9 @@ struct EnsuredDevice: Sendable, Equatable {
     var ports: Set<String>
     /// Ports put back on a bridge made anew.
     var restored: [String]
+    /// The VXLAN device's or the bridge's MTU was set to the one wanted (the underlay's changed,
+    /// or someone else set another); not a repair of the rows.
+    var mtuSet = false
 }
 
 extension LinkSocket {
@@ -81,6 +84,14 @@ extension LinkSocket {
         if vxlan.masterIndex != bridge.ifindex { try attach(vxlanName, toBridge: bridgeName); repaired = true }
         if !vxlan.isUp { try setUp(vxlanName); repaired = true }
         if !bridge.isUp { try setUp(bridgeName); repaired = true }
+        // The MTU is set in place (a device made anew would lose its rows), on the bridge too: a
+        // bridge left to adjust itself takes its smallest port's, which a container's veth
+        // can hold above the overlay's.
+        var mtuSet = false
+        if let mtu = device.settings.mtu {
+            if vxlan.mtu != mtu { try setMTU(vxlanName, mtu); mtuSet = true }
+            if bridge.mtu != mtu { try setMTU(bridgeName, mtu); mtuSet = true }
+        }
         if outcome == .created { repaired = true }
         var restored: [String] = []
         var attached: Set<String> = []
@@ -94,18 +105,18 @@ extension LinkSocket {
             }
         }
         return EnsuredDevice(outcome: outcome, bridgeIndex: bridge.ifindex, vxlanIndex: vxlan.ifindex,
-                             bridgeCreated: bridgeCreated, repaired: repaired, ports: attached, restored: restored.sorted())
+                             bridgeCreated: bridgeCreated, repaired: repaired, ports: attached, restored: restored.sorted(),
+                             mtuSet: mtuSet)
     }
 }
 
 extension LinkInfo {
     /// The settings the overlay depends on are the ones wanted (the kernel reads back what it
-    /// keeps; an unset MTU is not compared).
+    /// keeps). The MTU is not compared: `ensure` sets it in place.
     func matches(_ wanted: VXLANSettings) -> Bool {
         guard let have = vxlan else { return false }
         return have.vni == wanted.vni && have.local == wanted.local && have.port == wanted.port
             && have.learning == wanted.learning && have.proxy == wanted.proxy
-            && (wanted.mtu == nil || mtu == wanted.mtu)
     }
 }
 

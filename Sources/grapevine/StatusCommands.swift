@@ -18,6 +18,14 @@ struct InfoCommand: ClientCommand {
         let answer = try await api.send(.get, "/v1/info")
         guard options.format == .table else { return printJSON(answer) }
         let info = try decodeAnswer(InfoView.self, answer, from: api)
+        var underlay: [[String]] = []
+        if let u = info.underlay {
+            let device = u.device.map { "\($0) mtu \(u.deviceMTU.map { "\($0)" } ?? "?")" } ?? "none holds the vtep address"
+            underlay.append(["underlay", device + (u.configuredMTU.map { ", underlay_mtu \($0)" } ?? "")])
+            underlay.append(["overlay mtu", "\(u.overlayMTU)"])
+            underlay.append(["underlay address losses", "\(u.addressLosses)"])
+            for problem in u.problems { underlay.append(["PROBLEM", problem]) }
+        }
         Table(header: ["FIELD", "VALUE"], rows: [
             ["name", info.name], ["address", info.address], ["vtep", info.vtep], ["version", info.version],
             ["encrypted", "\(info.encrypted)"], ["members", tagList(info.members.mapValues { "\($0)" })],
@@ -25,7 +33,7 @@ struct InfoCommand: ClientCommand {
             ["replicated rows", "\(info.replicatedRows)"], ["reconciles", "\(info.reconciles)"],
             ["rows written", "\(info.rowsWritten)"], ["drift repairs", "\(info.driftRepairs)"],
             ["netlink errors", "\(info.netlinkErrors)"], ["uptime", "\(Int(info.uptimeSeconds)) s"],
-        ]).print()
+        ] + underlay).print()
     }
 }
 

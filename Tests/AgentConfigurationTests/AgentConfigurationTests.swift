@@ -48,6 +48,23 @@ struct AgentConfigurationTests {
         #expect(c.handlers == ["member-join=/usr/local/bin/on-join"])
     }
 
+    /// Without `underlay_mtu` the devices follow the VTEP device's MTU; with it, it wins.
+    @Test func theUnderlayMTUIsOptionalAndWinsWhenGiven() throws {
+        var c = AgentConfiguration(name: "a")
+        c.bind = "10.0.0.1:7946"
+        c.insecure = true
+        try c.validate()
+        #expect(c.underlayMTU == nil)
+        let vtep = try c.resolvedVTEP()
+        #expect(c.deviceMTU(vtep: vtep) == 1450)
+        #expect(c.deviceMTU(vtep: vtep, interfaceMTU: 1400) == 1350)
+        #expect(c.deviceMTU(vtep: vtep, interfaceMTU: 9000) == 8950)
+        c.underlayMTU = 1300
+        #expect(c.deviceMTU(vtep: vtep, interfaceMTU: 9000) == 1250)
+        c.underlayMTU = 100
+        #expect(throws: ConfigurationError.self) { try c.validate() }
+    }
+
     @Test func environmentOverridesTheFileAndFlagsOverrideBoth() throws {
         let path = try Self.file(Self.example)
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -76,6 +76,15 @@ final class TestCluster: @unchecked Sendable {
     }
 
     func underlay(_ host: Int) -> String { "10.77.0.\(host)" }
+
+    /// Sets the underlay MTU of `hosts` (both ends of each host's link to the switch; the
+    /// switch's bridge follows its smallest port).
+    func setUnderlayMTU(_ mtu: Int, hosts: [Int]) throws {
+        for host in hosts {
+            try sh("ip", "-n", switchNamespace, "link", "set", "p\(host)", "mtu", "\(mtu)")
+            try sh("ip", "-n", namespace(host), "link", "set", "eth0", "mtu", "\(mtu)")
+        }
+    }
     func namespace(_ host: Int) -> String { hosts[host - 1] }
     func socket(_ host: Int) -> String { directory.appendingPathComponent("h\(host).sock").path }
     func dataDir(_ host: Int) -> String { directory.appendingPathComponent("h\(host)").path }
@@ -155,7 +164,7 @@ final class TestCluster: @unchecked Sendable {
     /// bridge learns nothing from it until it answers.
     @discardableResult
     func addContainer(host: Int, network: String, vni: Int, mac: String, ip: String, register: Bool = true,
-                      ipv6: Bool = true) async throws -> Container {
+                      ipv6: Bool = true, mtu: Int = 1450) async throws -> Container {
         let serial = nextContainer
         nextContainer += 1
         let ns = "\(namespace(host))-c\(serial)"
@@ -164,8 +173,8 @@ final class TestCluster: @unchecked Sendable {
         let port = "c\(serial)"
         try sh("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", namespace(host))
         if !ipv6 { try sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1") }
-        try sh("ip", "-n", namespace(host), "link", "set", port, "master", "gvbr\(vni)", "mtu", "1450", "up")
-        try sh("ip", "-n", ns, "link", "set", "eth0", "address", mac, "mtu", "1450", "up")
+        try sh("ip", "-n", namespace(host), "link", "set", port, "master", "gvbr\(vni)", "mtu", "\(mtu)", "up")
+        try sh("ip", "-n", ns, "link", "set", "eth0", "address", mac, "mtu", "\(mtu)", "up")
         try sh("ip", "-n", ns, "addr", "add", "\(ip)/24", "dev", "eth0")
         try sh("ip", "-n", ns, "link", "set", "lo", "up")
         let c = Container(host: host, namespace: ns, network: network, vni: vni, mac: mac, ip: ip)

@@ -35,7 +35,9 @@ extension AgentConfiguration {
         }
         _ = try resolvedVTEP()
         guard (1...65535).contains(vxlanPort) else { throw ConfigurationError("vxlan_port", "\(vxlanPort) is not a port (1 to 65535)") }
-        guard (576...65535).contains(underlayMTU) else { throw ConfigurationError("underlay_mtu", "\(underlayMTU) is not 576 to 65535") }
+        if let underlayMTU, !(576...65535).contains(underlayMTU) {
+            throw ConfigurationError("underlay_mtu", "\(underlayMTU) is not 576 to 65535")
+        }
         guard (1...86_400).contains(reconcileInterval) else { throw ConfigurationError("reconcile_interval", "\(reconcileInterval) is not 1 to 86400 seconds") }
         guard (0...3_600).contains(startupGrace) else { throw ConfigurationError("startup_grace", "\(startupGrace) is not 0 to 3600 seconds") }
         for (k, v) in tags where k.isEmpty || k.utf8.count > 128 || v.utf8.count > 512 {
@@ -93,9 +95,17 @@ extension AgentConfiguration {
         throw ConfigurationError("vtep", "not given, and neither advertise nor bind names a specific address to take it from")
     }
 
-    /// The VXLAN devices' MTU: the underlay's less the encapsulation.
-    public func deviceMTU(vtep: IPAddress) -> UInt32 {
-        UInt32(underlayMTU - Self.encapsulationOverhead(ipv6: vtep.family != 2))
+    /// The VXLAN devices' MTU: the underlay's less the encapsulation, the underlay's being
+    /// `underlay_mtu`, else `interfaceMTU` (the VTEP device's, in bytes), else 1500.
+    public func deviceMTU(vtep: IPAddress, interfaceMTU: UInt32? = nil) -> UInt32 {
+        Self.deviceMTU(underlay: underlayMTU ?? interfaceMTU.map(Int.init) ?? 1500, ipv6: vtep.family != 2)
+    }
+
+    /// An underlay MTU (bytes) less the encapsulation, kept within what the kernel accepts for
+    /// a VXLAN device (68 to 65535 less the headers; a loopback underlay's 65536 is above).
+    public static func deviceMTU(underlay: Int, ipv6: Bool) -> UInt32 {
+        let overhead = encapsulationOverhead(ipv6: ipv6)
+        return UInt32(min(max(underlay - overhead, 68), 65535 - overhead))
     }
 
     static func isValidInterfaceName(_ name: String) -> Bool {

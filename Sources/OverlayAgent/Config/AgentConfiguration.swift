@@ -33,8 +33,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// VXLAN UDP port (IANA's 4789).
     public var vxlanPort: Int = 4789
     /// The underlay's MTU: each VXLAN device gets this minus the encapsulation (50 bytes over
-    /// IPv4, 70 over IPv6; RFC 7348's outer headers).
-    public var underlayMTU: Int = 1500
+    /// IPv4, 70 over IPv6; RFC 7348's outer headers). Nil (the default): the MTU of the device
+    /// that holds the VTEP address, followed while the agent runs (`Underlay`).
+    public var underlayMTU: Int?
     /// Seconds between full reconciles of every device, on top of those that events trigger.
     public var reconcileInterval: Int = 60
     /// Seconds after the first join during which the agent adds and replaces kernel rows but

@@ -30,7 +30,7 @@ public struct AgentOption: Sendable, Hashable {
         .init("api_address", "Also serve the API on this loopback host:port."),
         .init("vtep", "Underlay IP of this host's VXLAN traffic (default: the gossip address's IP)."),
         .init("vxlan_port", "VXLAN UDP port (default 4789)."),
-        .init("underlay_mtu", "MTU of the underlay; devices get it minus 50 (IPv4) or 70 (IPv6). Default 1500."),
+        .init("underlay_mtu", "MTU of the underlay; devices get it minus 50 (IPv4) or 70 (IPv6). Default: the MTU of the device holding the VTEP address, followed at run time."),
         .init("reconcile_interval", "Seconds between timed full reconciles (default 60)."),
         .init("startup_grace", "Seconds after the first join during which no own kernel row is deleted (default 10)."),
         .init("log_level", "trace, debug, info, notice, warning, error or critical (default info)."),

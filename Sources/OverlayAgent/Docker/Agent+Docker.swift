@@ -280,7 +280,7 @@ extension Agent: DockerPlugin {
         let name = definition.name.isEmpty ? "vni-\(definition.vni.value)" : definition.name
         let network = NetworkConfiguration(name: name, vni: definition.vni)
         let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort),
-                                   mtu: configuration.deviceMTU(vtep: vtep))
+                                   mtu: underlay.deviceMTU)
         try await ensureDevice(device)
         devices[definition.vni] = device
         networksByName[name] = network

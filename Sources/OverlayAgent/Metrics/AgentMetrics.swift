@@ -77,6 +77,12 @@ public final class AgentMetrics: Sendable {
     private let storeErrors = Family("store_errors", "total", "Writes of the data directory's files that failed, by file.")
     private let blockClaims = Family("ipam_block_claims", "total", "Address block claims, by outcome (granted, lost).")
     private let handlerSeconds: ValueHistogram
+    private let underlayMTUGauge: PromGauge
+    private let overlayMTUGauge: PromGauge
+    private let underlayMismatchGauge: PromGauge
+    private let underlayMTUChanges: PromCounter
+    private let underlayAddressLosses: PromCounter
+    private let underlayAddressesMissing: PromGauge
     /// By event, then result: every combination exists from the start.
     private let handlerRunCounters: [HandlerEvent: [HandlerResult: PromCounter]]
 
@@ -131,6 +137,18 @@ public final class AgentMetrics: Sendable {
 
     public init() {
         dockerSyncCounter = registry.makeCounter(descriptor: dockerSyncRuns.descriptor)
+        underlayMTUGauge = registry.makeGauge(descriptor: Family(
+            "underlay_mtu", "bytes", "The underlay MTU the overlay is sized for (underlay_mtu, else the VTEP device's).").descriptor)
+        overlayMTUGauge = registry.makeGauge(descriptor: Family(
+            "overlay_mtu", "bytes", "The MTU of the VXLAN devices and bridges (the underlay's less the encapsulation).").descriptor)
+        underlayMismatchGauge = registry.makeGauge(descriptor: Family(
+            "underlay_mtu_mismatch", "", "1 while underlay_mtu is larger than the VTEP device's MTU (full-size overlay packets are lost), else 0.").descriptor)
+        underlayMTUChanges = registry.makeCounter(descriptor: Family(
+            "underlay_mtu_changes", "total", "Times the VTEP device's MTU changed and the overlay devices followed.").descriptor)
+        underlayAddressLosses = registry.makeCounter(descriptor: Family(
+            "underlay_address_losses", "total", "Times the VTEP or bind address was removed from this host while the agent ran.").descriptor)
+        underlayAddressesMissing = registry.makeGauge(descriptor: Family(
+            "underlay_addresses_missing", "", "The VTEP and bind addresses currently on no device of this host (restart the agent at the new address).").descriptor)
         handlerSeconds = registry.makeValueHistogram(
             descriptor: Family("handler", "seconds", "Duration of one event handler script run.").descriptor,
             labels: [], buckets: Self.handlerBuckets)
@@ -224,6 +242,20 @@ public final class AgentMetrics: Sendable {
     func storeError(file: String) {
         cached(\.storeErrors, file, family: storeErrors, label: "file").increment()
     }
+
+    /// The underlay as the agent now sees it (`Underlay`).
+    func setUnderlay(underlayMTU: Int, overlayMTU: UInt32, mismatch: Bool, missing: Int) {
+        underlayMTUGauge.set(Double(underlayMTU))
+        overlayMTUGauge.set(Double(overlayMTU))
+        underlayMismatchGauge.set(Double(mismatch ? 1 : 0))
+        underlayAddressesMissing.set(Double(missing))
+    }
+
+    /// The overlay devices followed a change of the VTEP device's MTU.
+    func underlayMTUChanged() { underlayMTUChanges.increment() }
+
+    /// The VTEP or bind address was removed from this host.
+    func underlayAddressLost() { underlayAddressLosses.increment() }
 
     /// One pass of the Docker sync loop ran (a wake-up or the timer).
     func dockerSyncPass() { dockerSyncCounter.increment() }
