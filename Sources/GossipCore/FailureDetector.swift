@@ -21,12 +21,8 @@ struct FailureDetector: Sendable {
 
     // MARK: probes
 
-    /// `confirmed`: the target has been heard directly (`MemberTable.isConfirmed`). Only then
-    /// does its silence count against this node's own health: a member nobody here has ever
-    /// heard from may never have existed, and a flood of such members must not make this node
-    /// think itself the slow one (and stretch its probing of the real ones).
-    mutating func startProbe(_ seq: UInt32, target: String, confirmed: Bool) {
-        probes[seq] = PendingProbe(target: target, confirmedTarget: confirmed)
+    mutating func startProbe(_ seq: UInt32, target: String) {
+        probes[seq] = PendingProbe(target: target)
     }
 
     /// The open probe of this node whose target is `member`, and whether it was already
@@ -158,8 +154,6 @@ struct FailureDetector: Sendable {
 /// One of this node's own probes, from ping until the end of the protocol period.
 struct PendingProbe: Sendable {
     var target: String
-    /// The target had been heard directly when the probe started.
-    var confirmedTarget = true
     var indirect = false
     var expectedNacks = 0
     var nacks = 0
@@ -167,11 +161,15 @@ struct PendingProbe: Sendable {
     var refused = false
 
     /// What the probe's end, unanswered, says about this node's own health: a helper that did
-    /// not even send a nack points here rather than at the target. Nothing, when the target
-    /// was never heard from (it may not exist) or its port was reported closed (the refusal
-    /// came back, so the path from here works).
+    /// not even send a nack points here rather than at the target. Nothing, when the target's
+    /// port was reported closed (the refusal came back, so the path from here works).
+    ///
+    /// The silence of a target never heard from directly still counts: leaving it out (so that
+    /// members invented by a forged push/pull cannot raise this node's health) took away
+    /// Lifeguard's benefit around a slow node, whose probes fail before it has heard from most
+    /// members (`ScenarioTests.lifeguardReducesFalsePositivesAroundASlowNode`).
     var missedEvent: HealthEvent? {
-        guard confirmedTarget, !refused else { return nil }
+        guard !refused else { return nil }
         return expectedNacks > 0 ? .nacksMissing(max(0, expectedNacks - nacks)) : .probeFailed
     }
 }

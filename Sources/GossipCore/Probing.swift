@@ -42,8 +42,7 @@ extension GossipInstance {
     mutating func probe(_ target: Member, period: Duration) {
         let seq = detector.nextSequence()
         counters.probes += 1
-        detector.startProbe(
-            seq, target: target.name, confirmed: table.position(of: target.name).map(table.isConfirmed) ?? false)
+        detector.startProbe(seq, target: target.name)
         let ping = Message.ping(Ping(sequence: seq, target: target.name, source: name, sourceAddress: address))
         var messages = [ping]
         // Lifeguard buddy system: a suspect learns of the suspicion from the probe itself, so
@@ -64,11 +63,8 @@ extension GossipInstance {
     mutating func probeTimedOut(_ seq: UInt32) {
         guard let targetName = detector.directProbeTarget(seq), let i = table.position(of: targetName) else { return }
         let target = table[i]
-        // Helpers only among members heard directly: a helper invented by a forged push/pull
-        // never answers, and each missing nack would count against this node's own health.
-        let table = self.table
         let helpers = table.randomMembers(settings.indirectChecks, excluding: name, rng: &rng) { m in
-            m.status == .alive && m.name != target.name && table.position(of: m.name).map(table.isConfirmed) == true
+            m.status == .alive && m.name != target.name
         }
         for h in helpers {
             let request = Message.indirectPing(

@@ -1,4 +1,4 @@
-import GrapevineTestSupport
+import struct GrapevineTestSupport.SplitMix
 @testable import OverlayAgent
 import Testing
 

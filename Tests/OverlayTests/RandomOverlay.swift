@@ -1,4 +1,4 @@
-import GrapevineTestSupport
+import struct GrapevineTestSupport.SplitMix
 import Addresses
 @testable import Overlay
 
