@@ -39,7 +39,7 @@ def phase(path, network, first, count, concurrency):
 if __name__ == "__main__":
     path, network, preload, adds, concurrency = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
     seconds, errors = phase(path, network, 1, preload, 32)
-    assert not errors, errors
+    assert not errors, f"{len(errors)} adds failed, HTTP statuses {sorted(set(errors))}"
     seconds, errors = phase(path, network, 1 + preload, adds, concurrency)
-    assert not errors, errors
+    assert not errors, f"{len(errors)} adds failed, HTTP statuses {sorted(set(errors))}"
     print(f"preload={preload} adds={adds} concurrency={concurrency} seconds={seconds:.2f} adds_per_second={adds / seconds:.0f}")
