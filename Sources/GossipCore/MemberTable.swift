@@ -212,6 +212,11 @@ struct MemberTable: Sendable {
     /// Up to `k` distinct random members other than `selfName` that pass `accept`, found by
     /// bounded random sampling (memberlist's kRandomNodes), so the cost does not grow with N.
     func randomMembers(_ k: Int, excluding selfName: String, rng: inout SeededGenerator, accept: (Member) -> Bool) -> [Int] {
+        sample(k, excluding: selfName, rng: &rng) { accept(members[$0]) }
+    }
+
+    /// `randomMembers`, with `accept` given the member's position.
+    private func sample(_ k: Int, excluding selfName: String, rng: inout SeededGenerator, accept: (Int) -> Bool) -> [Int] {
         var picked: [Int] = []
         guard k > 0, members.count > 1 else { return picked }
         var tries = 0
@@ -219,9 +224,34 @@ struct MemberTable: Sendable {
             tries += 1
             let i = rng.index(below: members.count)
             let m = members[i]
-            if m.name == selfName || picked.contains(i) || !accept(m) { continue }
+            if m.name == selfName || picked.contains(i) || !accept(i) { continue }
             picked.append(i)
         }
+        return picked
+    }
+
+    /// Up to `k` live helpers for an indirect probe of `target`: members heard directly first,
+    /// then, only if too few of those are live, any live member. A helper that does not exist
+    /// (invented by a forged push/pull) never sends its nack, and every missing nack counts
+    /// against this node's own health (Lifeguard), so invented members must not be chosen while
+    /// real ones can be. The fallback keeps k helpers for a node that has heard directly from few
+    /// members yet (a slow node early on): taking fewer would take away Lifeguard's evidence of
+    /// its own slowness (`ScenarioTests.lifeguardReducesFalsePositivesAroundASlowNode`).
+    func randomHelpers(_ k: Int, excluding selfName: String, target: String, rng: inout SeededGenerator) -> [Int] {
+        let live = { (i: Int) in self.members[i].status == .alive && self.members[i].name != target }
+        var picked = sample(k, excluding: selfName, rng: &rng) { live($0) && self.confirmed[$0] }
+        guard picked.count < k, unconfirmedLive > 0 else { return picked }
+        // Sampling misses confirmed members that are few among many invented ones: look at
+        // every member then (once per indirect probe, O(N)), and draw the rest among them.
+        var candidates = members.indices.filter {
+            live($0) && confirmed[$0] && members[$0].name != selfName && !picked.contains($0)
+        }
+        while picked.count < k, !candidates.isEmpty {
+            candidates.swapAt(rng.index(below: candidates.count), candidates.count - 1)
+            picked.append(candidates.removeLast())
+        }
+        let chosen = picked
+        picked += sample(k - picked.count, excluding: selfName, rng: &rng) { live($0) && !chosen.contains($0) }
         return picked
     }
 

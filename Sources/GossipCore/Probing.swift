@@ -63,9 +63,7 @@ extension GossipInstance {
     mutating func probeTimedOut(_ seq: UInt32) {
         guard let targetName = detector.directProbeTarget(seq), let i = table.position(of: targetName) else { return }
         let target = table[i]
-        let helpers = table.randomMembers(settings.indirectChecks, excluding: name, rng: &rng) { m in
-            m.status == .alive && m.name != target.name
-        }
+        let helpers = table.randomHelpers(settings.indirectChecks, excluding: name, target: target.name, rng: &rng)
         for h in helpers {
             let request = Message.indirectPing(
                 IndirectPing(
@@ -104,6 +102,10 @@ extension GossipInstance {
     /// node's pings at a third party.
     mutating func receiveIndirectPing(_ req: IndirectPing, from: Address) {
         guard let i = table.position(of: req.target), table[i].status <= .suspect, req.target != name else {
+            // Lifeguard's nack tells the requester that its request got through, which is all it
+            // measures: withheld here, the requester would count this node's view of the target
+            // (failed already, or never heard of) against its own health.
+            if req.wantsNack { reply([.nack(Nack(sequence: req.sequence))], to: from, member: req.requester) }
             return refuse(.unknownRelayTarget, from: from)
         }
         guard detector.canRelay else { return refuse(.excessRequests, from: from) }

@@ -166,8 +166,12 @@ import Testing
                 IndirectPing(
                     sequence: 1, target: "stranger", targetAddress: elsewhere, requester: p0,
                     requesterAddress: Harness.address(p0), wantsNack: true)), from: p0)
-        #expect(h.sent.isEmpty)
+        // Nothing goes to the stranger; the requester gets its nack at once (its request got
+        // through, which is what Lifeguard's nack measures).
+        #expect(h.sent.map(\.to) == [Harness.address(p0)])
+        #expect(h.sent.first?.messages.first == .nack(Nack(sequence: 1)))
         #expect(h.node.counters.refusals[.unknownRelayTarget] == 1)
+        h.outputs.removeAll()
         h.receive(
             .indirectPing(
                 IndirectPing(

@@ -119,18 +119,62 @@ import Testing
         return targets
     }
 
-    @Test("unanswered probes of members never heard from do not raise local health; of confirmed members they do", arguments: seeds)
-    func unconfirmedSilenceDoesNotCountAgainstHealth(seed: UInt64) throws {
+    /// One protocol period in which every member in `answering` acks the probe at once, and the
+    /// helpers asked for an indirect probe send their nacks if they are in `nacking`.
+    static func period(_ h: inout Harness, answering: Set<String> = [], nacking: Set<Address> = []) -> (targets: [String], helpers: [Address]) {
+        var targets: [String] = []
+        for case .datagram(let to, let messages) in h.fire(.failureDetector(.probe)) {
+            for p in messages.compactMap(\.ping) {
+                targets.append(p.target)
+                if answering.contains(p.target) { h.feed(.datagram(from: to, messages: [.ack(Ack(sequence: p.sequence))])) }
+            }
+        }
+        var helpers: [Address] = []
+        while h.timers.contains(where: { $0.id.kind == .failureDetector(.probeTimeout) }) {
+            for case .datagram(let to, let messages) in h.fire(.failureDetector(.probeTimeout)) {
+                for case .indirectPing(let ip) in messages {
+                    helpers.append(to)
+                    if nacking.contains(to) { h.feed(.datagram(from: to, messages: [.nack(Nack(sequence: ip.sequence))])) }
+                }
+            }
+        }
+        while h.timers.contains(where: { $0.id.kind == .failureDetector(.probeDeadline) }) { h.fire(.failureDetector(.probeDeadline)) }
+        return (targets, helpers)
+    }
+
+    @Test("members never heard from are not asked to relay while members heard directly can be: their nacks keep an invented member's silence from raising local health", arguments: seeds)
+    func inventedSilenceDoesNotCountWhileRealHelpersAnswer(seed: UInt64) throws {
+        var h = try Harness(members: 40, seed: seed, confirmed: false)
+        let real = (0..<4).map(Harness.peer)
+        for r in real { h.node.markHeardDirectly(r) }
+        let realAddresses = Set(real.map(Harness.address))
+        var helpers: [Address] = []
+        var probedInvented = 0
+        for _ in 0..<24 {
+            let p = Self.period(&h, answering: Set(real), nacking: realAddresses)
+            helpers += p.helpers
+            probedInvented += p.targets.filter { !real.contains($0) }.count
+        }
+        #expect(probedInvented > 0, "members never heard from were probed")
+        #expect(!helpers.isEmpty && helpers.allSatisfy(realAddresses.contains), "only members heard directly relay: \(helpers.count) helpers")
+        #expect(h.node.localHealth == 0, "the invented members' silence raised local health to \(h.node.localHealth)")
+    }
+
+    @Test("with no member heard directly (a slow node early on), unanswered probes still raise local health", arguments: seeds)
+    func silenceOfTheUnconfirmedCountsWhenNobodyIsConfirmed(seed: UInt64) throws {
         var h = try Harness(members: 3, seed: seed, confirmed: false)
         var probed: [String] = []
         for _ in 0..<6 { probed += Self.silentPeriod(&h) }
         #expect(probed.count == 6)
-        // Not met: leaving such probes out of the health score cost Lifeguard its benefit
-        // around a slow node (`FailureDetector.PendingProbe.missedEvent`); issue 23 stays open.
-        withKnownIssue("unanswered probes of never-heard-from members still raise local health") {
-            #expect(h.node.localHealth == 0, "three members only vouched for by others, none answering")
-        }
+        // Lifeguard's evidence of this node's own slowness: taking it away made Lifeguard worse
+        // than none around a slow node (`ScenarioTests.lifeguardReducesFalsePositivesAroundASlowNode`).
+        #expect(h.node.localHealth > 0)
+    }
 
+    @Test("a member heard directly once, then silent, raises local health", arguments: seeds)
+    func silenceOfAConfirmedMemberCounts(seed: UInt64) throws {
+        var h = try Harness(members: 3, seed: seed, confirmed: false)
+        var probed: [String] = []
         // One answers once, so it is confirmed; then it goes silent.
         let first = Self.silentPeriod(&h, answering: Set(h.node.knownMembers.map(\.name)))
         #expect(first.count == 1)
