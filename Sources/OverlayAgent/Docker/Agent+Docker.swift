@@ -40,25 +40,39 @@ extension Agent: DockerPlugin {
             throw PluginError("vni_in_use", "VNI \(vni) is the configured network \(configured.network.name)")
         }
         let existing = replica.definition(of: vni).flatMap { $0.deleted ? nil : $0 } ?? dockerDefinition(vni)
+        if existing == nil, let removed = replica.definition(of: vni), removed.deleted, let hosts = stillUsed(vni) {
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(removed)), removed but still in use on \(hosts): a network stays until its last container leaves")
+        }
         let definition: NetworkDefinition
         if let existing, existing.subnet == subnet, existing.internal == isInternal {
             // Another host's network, made here by this agent (or by a user with the same
             // settings): the same network.
             definition = existing
         } else if let existing {
-            throw PluginError("vni_in_use", "VNI \(vni) is network \(existing.name) (\(existing.subnet)\(existing.internal ? ", internal" : ""))")
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.internal ? ", internal" : ""))")
         } else {
             dockerState.clock = max(dockerState.clock, registry.clock.value) + 1
             // The name is Docker's and not sent to drivers; it is looked up once dockerd has
             // stored the network (`nameDockerNetwork`), and the definition published then.
             definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: nil, internal: isInternal,
                                            deleted: false, time: dockerState.clock, origin: configuration.name)
-            for other in replica.definitions().values where !other.deleted && other.vni != vni && other.subnet.overlaps(subnet) {
-                throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(other.name) (\(other.subnet))")
+            // A removed network whose containers still run somewhere keeps its subnet (and so
+            // its addresses): Docker gives a remote driver no way to refuse `network rm` (it
+            // logs DeleteNetwork's error and removes the network anyway), so the network stays
+            // where it is used until its last container leaves, and nothing of it is handed
+            // out again meanwhile.
+            for other in replica.definitions().values.sorted(by: { $0.vni < $1.vni })
+            where other.vni != vni && other.subnet.overlaps(subnet) {
+                if !other.deleted {
+                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(other)) (\(other.subnet))")
+                }
+                if let hosts = stillUsed(other.vni) {
+                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(other)) (\(other.subnet)), removed but still in use on \(hosts): a network stays until its last container leaves")
+                }
             }
-            for other in dockerState.definitions.values where !other.deleted && other.vni != vni.value {
-                if let s = (try? Subnet(other.subnet)), s.overlaps(subnet) {
-                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(other.name) (\(other.subnet))")
+            for other in dockerState.definitions.values.sorted(by: { $0.vni < $1.vni }) where !other.deleted && other.vni != vni.value {
+                if let s = (try? Subnet(other.subnet)), s.overlaps(subnet), let d = other.definition {
+                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(d)) (\(other.subnet))")
                 }
             }
         }
@@ -104,6 +118,20 @@ extension Agent: DockerPlugin {
             candidate = (candidate - 4096 + 1) % span + 4096
         }
         return VNI(candidate)!
+    }
+
+    /// The hosts that still have endpoints on `vni` (as the replica shows them), as "hosts
+    /// h2, h3" for an error message; nil when none has.
+    func stillUsed(_ vni: VNI) -> String? {
+        let hosts = Set(replica.endpoints.values.filter { $0.network == vni }.map(\.owner)).sorted()
+        guard !hosts.isEmpty else { return nil }
+        return (hosts.count == 1 ? "host " : "hosts ") + hosts.joined(separator: ", ")
+    }
+
+    /// A network as an error message names it: its name, or, for one whose `docker network
+    /// create` has not finished (dockerd has not listed it yet), what it is.
+    static func describe(_ d: NetworkDefinition) -> String {
+        d.name.isEmpty ? "being created (VNI \(d.vni))" : d.name
     }
 
     func isDockerNetwork(_ vni: VNI) -> Bool { dockerState.definitions[String(vni.value)] != nil }
@@ -154,6 +182,11 @@ extension Agent: DockerPlugin {
             stored.origin = configuration.name
             dockerState.definitions[String(raw)] = stored
             if let definition = stored.definition { await publishReported("definition") { try await self.publishDefinition(definition) } }
+            if let hosts = stillUsed(vni) {
+                logger.notice("docker network removed here; it stays where it is used until its last container leaves", metadata: [
+                    "docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)", "network.used_on": "\(hosts)",
+                ])
+            }
         }
         for key in dockerState.blocks[String(raw)]?.keys.compactMap(UInt32.init) ?? [] {
             let key = OverlayRow.block(BlockClaim(vni: vni, index: key, claim: Claim(time: 0, owner: configuration.name))).stateKey

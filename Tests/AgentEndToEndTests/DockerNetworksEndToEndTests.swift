@@ -1,0 +1,77 @@
+import Foundation
+import GrapevineTestSupport
+import Testing
+
+/// Docker networks' life across hosts (issues 20 and 22): a network removed on one host while
+/// others still use it, a create that meets an agent restart, options every host shows. Real
+/// agents and dockerds in host namespaces, as `DockerEndToEndTests`.
+@Suite(.serialized, KernelTestGate.trait)
+struct DockerNetworksEndToEndTests {
+    typealias E2E = DockerEndToEndTests
+
+    /// `docker network create` on `host`, expected to fail: the output dockerd gives.
+    static func refusedCreate(_ cluster: TestCluster, _ host: Int, _ arguments: [String]) async throws -> String {
+        do {
+            try await cluster.docker.docker(host, arguments: ["network", "create", "-d", "grapevine", "--ipam-driver", "grapevine"] + arguments)
+        } catch let failure as CommandFailed {
+            return failure.output
+        }
+        Issue.record("network create \(arguments) on h\(host) was accepted")
+        return ""
+    }
+
+    static func listed(_ cluster: TestCluster, _ host: Int, _ name: String) async -> Bool {
+        (try? await cluster.docker.docker(host, "network", "ls", "--format", "{{.Name}}"))?.split(separator: "\n").contains(Substring(name)) == true
+    }
+
+    /// Docker gives a remote driver no way to refuse `network rm` (dockerd logs DeleteNetwork's
+    /// error and removes its copy anyway), so a network removed on a host without containers
+    /// stays on the hosts that still run some, until the last one leaves; meanwhile its subnet
+    /// and VNI stay taken everywhere, and nothing of it is handed out twice.
+    @Test func aNetworkRemovedWhereUnusedStaysWhereUsedAndKeepsItsSubnetAndVNI() async throws {
+        try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
+            try await E2E.start(cluster, hosts: 1...3)
+            try await E2E.explained(cluster) {
+                try await E2E.makeNetwork(cluster, on: 1, "keep", subnet: "10.10.70.0/24", options: ["-o", "vni=370"], seenOn: [2, 3])
+                let b2 = try await E2E.runBox(cluster, 2, "k2", network: "keep")
+                let b3 = try await E2E.runBox(cluster, 3, "k3", network: "keep")
+                try await waitUntil("k2 reaches k3", timeout: 60) { await E2E.ping(b2, b3.ip) }
+
+                // Removed on h1, which has no container on it: gone there at once, not from h2
+                // and h3, whose containers still talk.
+                try await cluster.docker.docker(1, "network", "rm", "keep")
+                #expect(await !Self.listed(cluster, 1, "keep"))
+                // h3's container leaves: the removal reaches h3 (its dockerd's copy goes).
+                try await cluster.docker.docker(3, "rm", "-f", "k3")
+                try await waitUntil("keep leaves h3 once its container is gone", timeout: 60) { await !Self.listed(cluster, 3, "keep") }
+                #expect(await Self.listed(cluster, 2, "keep"))
+                #expect(try await E2E.vni(cluster, 2, "keep") == 370)
+
+                // The subnet and the VNI are still in use (on h2): a create that would reuse
+                // either is refused, naming h2 and only h2, on every host.
+                for h in [1, 3] {
+                    let sameSubnet = try await Self.refusedCreate(cluster, h, ["--subnet", "10.10.70.0/24", "keep2"])
+                    #expect(sameSubnet.contains("overlaps network keep") && sameSubnet.contains("still in use on host h2"), "h\(h): \(sameSubnet)")
+                    let sameVNI = try await Self.refusedCreate(cluster, h, ["--subnet", "10.10.71.0/24", "-o", "vni=370", "keep3"])
+                    #expect(sameVNI.contains("VNI 370 is network keep") && sameVNI.contains("still in use on host h2"), "h\(h): \(sameVNI)")
+                    let made2 = await Self.listed(cluster, h, "keep2"), made3 = await Self.listed(cluster, h, "keep3")
+                    #expect(!made2 && !made3)
+                }
+                // h2's container keeps its address on the network that stayed.
+                #expect(try await E2E.inspect(cluster, 2, "k2", network: "keep").ip == b2.ip)
+
+                // The last container leaves: the network goes from h2 too, and the subnet is
+                // free again: the same create now passes, with a fresh VNI.
+                try await cluster.docker.docker(2, "rm", "-f", "k2")
+                try await waitUntil("keep leaves h2 once its last container is gone", timeout: 60) { await !Self.listed(cluster, 2, "keep") }
+                try await waitUntil("the subnet is free once the network is gone everywhere", timeout: 60) {
+                    (try? await cluster.docker.docker(1, arguments: ["network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                                                     "--subnet", "10.10.70.0/24", "keep2"])) != nil
+                }
+                try await waitUntil("keep2 appears on h2", timeout: 60) { await Self.listed(cluster, 2, "keep2") }
+                let fresh = try await E2E.runBox(cluster, 2, "k4", network: "keep2")
+                #expect(fresh.ip.hasPrefix("10.10.70."))
+            }
+        }
+    }
+}
