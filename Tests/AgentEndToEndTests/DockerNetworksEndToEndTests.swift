@@ -74,4 +74,65 @@ struct DockerNetworksEndToEndTests {
             }
         }
     }
+
+    /// Whether host `host`'s namespace has the link `name`.
+    static func hasLink(_ cluster: TestCluster, _ host: Int, _ name: String) async throws -> Bool {
+        let links = try await onOwnThread { try run(["ip", "-n", cluster.namespace(host), "-o", "link"]) }
+        return links.contains(" \(name):") || links.contains(" \(name)@")
+    }
+
+    /// The plugin's part of a `docker network create` done, dockerd's part never: what an agent
+    /// restart leaves when dockerd's create failed after the plugin acknowledged (dockerd's
+    /// rollback DeleteNetwork reached no agent). The agent is restarted in between, so the
+    /// pending network comes back from its file. Its subnet and VNI must not be refused for
+    /// good, no half-made device may stay, and a network dockerd did make at the same moment
+    /// must not be forgotten.
+    @Test func aCreateThatMeetsARestartLeavesNothingHalfMade() async throws {
+        try await TestCluster.with(hosts: 2, networks: [:]) { cluster in
+            try await E2E.start(cluster, hosts: 1...2)
+            try await E2E.explained(cluster) {
+                let body = #"{"NetworkID":"0badc0de0badc0de","Options":{"com.docker.network.generic":{"vni":"380"}},"IPv4Data":[{"AddressSpace":"grapevine","Pool":"10.10.80.0/24","Gateway":"10.10.80.1/24"}]}"#
+                let answer = try await onOwnThread {
+                    try run(["ip", "netns", "exec", cluster.namespace(1), "curl", "-s", "-o", "-", "-w", " %{http_code}",
+                             "-X", "POST", "--data-binary", body, "http://127.0.0.1:\(E2E.plugin)/NetworkDriver.CreateNetwork"])
+                }
+                #expect(answer.hasSuffix(" 200"), "\(answer)")
+                #expect(try await Self.hasLink(cluster, 1, "gvx380"))
+                // A real network made just before the restart: dockerd has it, the agent too,
+                // and the restart's first collection keeps it.
+                try await E2E.makeNetwork(cluster, on: 1, "fresh", subnet: "10.10.81.0/24", options: ["-o", "vni=381"], seenOn: [])
+                _ = try await cluster.restartAgent(1)
+
+                // Meanwhile a create of the same subnet or VNI is refused naming what is in the
+                // way (never a network with an empty name) ...
+                let early = try? await cluster.docker.docker(1, arguments: ["network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                                                              "--subnet", "10.10.80.0/25", "late"])
+                if early == nil {
+                    let refusal = try await Self.refusedCreate(cluster, 1, ["--subnet", "10.10.80.0/25", "late"])
+                    #expect(!refusal.contains("network  ("), "\(refusal)")
+                }
+                // ... until the agent settles the create dockerd never finished: its device
+                // goes, and the subnet and the VNI are free again.
+                try await waitUntil("gvx380 leaves h1", timeout: 90) { try await !Self.hasLink(cluster, 1, "gvx380") }
+                if early == nil {
+                    try await waitUntil("the unfinished create's subnet is free", timeout: 60) {
+                        (try? await cluster.docker.docker(1, arguments: ["network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                                                         "--subnet", "10.10.80.0/25", "late"])) != nil
+                    }
+                }
+                try await cluster.docker.docker(1, arguments: ["network", "create", "-d", "grapevine", "--ipam-driver", "grapevine",
+                                                               "--subnet", "10.10.82.0/24", "-o", "vni=380", "again"])
+                try await waitUntil("again appears on h2", timeout: 60) { await Self.listed(cluster, 2, "again") }
+                #expect(try await E2E.vni(cluster, 2, "again") == 380)
+
+                // The network made just before the restart was never forgotten: it carries
+                // containers of both hosts.
+                try await waitUntil("fresh appears on h2", timeout: 60) { await Self.listed(cluster, 2, "fresh") }
+                let f1 = try await E2E.runBox(cluster, 1, "f1", network: "fresh")
+                let f2 = try await E2E.runBox(cluster, 2, "f2", network: "fresh")
+                try await waitUntil("f1 reaches f2", timeout: 60) { await E2E.ping(f1, f2.ip) }
+                #expect(try await Self.hasLink(cluster, 1, "gvx381"))
+            }
+        }
+    }
 }

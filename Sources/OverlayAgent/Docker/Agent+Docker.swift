@@ -80,7 +80,12 @@ extension Agent: DockerPlugin {
         let previous = dockerState.definitions[key]
         let mine = DockerState.Definition(definition)
         dockerState.networks[request.NetworkID] = vni.value
+        dockerState.made = dockerState.made ?? [:]
+        dockerState.made?[request.NetworkID] = Date().timeIntervalSince1970
         dockerState.definitions[key] = mine
+        // The steps in the order they can be undone: the intent on disk (a restart finds a
+        // pending network and settles it: `settlePendingNetworks`), then the devices and the
+        // host row (`takePart` undoes its own part when the publish fails).
         do {
             try await saveDockerState()
             try await takePart(in: definition)
@@ -89,7 +94,10 @@ extension Agent: DockerPlugin {
             // call's own entries are undone, and only if nobody changed them meanwhile: the
             // sync loop or another create may have written others during the awaits, and
             // restoring a copy taken before them would erase their work (review §3 C2).
-            if dockerState.networks[request.NetworkID] == vni.value { dockerState.networks[request.NetworkID] = nil }
+            if dockerState.networks[request.NetworkID] == vni.value {
+                dockerState.networks[request.NetworkID] = nil
+                dockerState.made?[request.NetworkID] = nil
+            }
             if dockerState.definitions[key] == mine { dockerState.definitions[key] = previous }
             await saveDockerStateReported()
             throw PluginError("internal", "cannot set up network devices: \(error)")
@@ -151,20 +159,26 @@ extension Agent: DockerPlugin {
                 found = nil
             }
             if let network = found {
-                guard var stored = dockerState.definitions[String(vni.value)], stored.name.isEmpty else { return }
-                stored.name = network.Name
-                dockerState.definitions[String(vni.value)] = stored
-                await saveDockerStateReported()
-                if let definition = stored.definition {
-                    do { try await renameNetwork(vni, to: network.Name); try await publishDefinition(definition) } catch {
-                        logger.warning("cannot publish a network definition", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
-                    }
-                }
+                await adoptName(network.Name, vni: vni)
                 return
             }
             try? await Task.sleep(for: .seconds(1))
         }
         logger.warning("dockerd never listed a network it created", metadata: ["docker.network_id": "\(id)", "docker.error": "\(failure)"])
+    }
+
+    /// Names a pending network (one whose name dockerd had not given yet) and publishes its
+    /// definition; nothing when it has a name already.
+    func adoptName(_ name: String, vni: VNI) async {
+        guard var stored = dockerState.definitions[String(vni.value)], stored.name.isEmpty, !stored.deleted else { return }
+        stored.name = name
+        dockerState.definitions[String(vni.value)] = stored
+        await saveDockerStateReported()
+        if let definition = stored.definition {
+            do { try await renameNetwork(vni, to: name); try await publishDefinition(definition) } catch {
+                logger.warning("cannot publish a network definition", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
+            }
+        }
     }
 
     func publishDefinition(_ definition: NetworkDefinition) async throws {
@@ -174,7 +188,19 @@ extension Agent: DockerPlugin {
 
     func deleteNetwork(_ request: NetworkRequest) async {
         guard let raw = dockerState.networks.removeValue(forKey: request.NetworkID), let vni = VNI(raw) else { return }
-        if agentDeleting.remove(vni) == nil, var stored = dockerState.definitions[String(raw)], !stored.deleted {
+        dockerState.made?[request.NetworkID] = nil
+        let byAgent = agentDeleting.remove(vni) != nil
+        if dockerState.networks.values.contains(raw) {
+            // Another Docker ID of the same network (a create retried while one that never
+            // finished was pending) still uses it: only this ID goes.
+            await saveDockerStateReported()
+            return
+        }
+        if let stored = dockerState.definitions[String(raw)], !stored.deleted, stored.name.isEmpty {
+            // Never published (dockerd had not stored the network): nothing of it exists
+            // elsewhere, and no copy of it may keep its subnet or VNI taken here.
+            dockerState.definitions[String(raw)] = nil
+        } else if !byAgent, var stored = dockerState.definitions[String(raw)], !stored.deleted {
             // A user's `docker network rm` here: the network goes everywhere.
             dockerState.clock = max(dockerState.clock, registry.clock.value, stored.time) + 1
             stored.deleted = true
