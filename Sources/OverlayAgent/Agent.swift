@@ -223,7 +223,7 @@ public actor Agent {
                 guard let vni = VNI(stored.vni), devices[vni] == nil else { continue }
                 let name = stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name
                 let network = NetworkConfiguration(name: name, vni: vni)
-                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: underlay.deviceMTU)
+                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: deviceMTU(for: vni))
                 networksByName[name] = network
             }
         }

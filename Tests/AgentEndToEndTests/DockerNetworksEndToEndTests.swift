@@ -135,4 +135,71 @@ struct DockerNetworksEndToEndTests {
             }
         }
     }
+
+    /// The MTU of `link` in host `host`'s namespace.
+    static func mtu(_ cluster: TestCluster, host: Int, _ link: String) async throws -> Int {
+        let line = try await onOwnThread { try run(["ip", "-n", cluster.namespace(host), "-o", "link", "show", link]) }
+        return Self.mtu(of: line)
+    }
+
+    static func mtu(of line: String) -> Int {
+        let words = line.split(separator: " ")
+        guard let i = words.firstIndex(of: "mtu"), i + 1 < words.count else { return -1 }
+        return Int(words[i + 1]) ?? -1
+    }
+
+    /// `docker network inspect`'s option `key` of `network` on `host` ("" when absent).
+    static func option(_ cluster: TestCluster, _ host: Int, _ network: String, _ key: String) async throws -> String {
+        try await cluster.docker.docker(host, "network", "inspect", "-f", "{{index .Options \"\(key)\"}}", network)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `-o com.docker.network.driver.mtu=N`: every host's devices and containers get N, every
+    /// host's `docker network inspect` shows it and the VNI, a DF ping of N bytes crosses hosts
+    /// and one of N + 1 does not leave; an MTU the underlay cannot carry is refused by name.
+    @Test func aNetworksMTUIsHonouredOnEveryHostAndOneTooLargeIsRefused() async throws {
+        try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
+            try await E2E.start(cluster, hosts: 1...3)
+            try await E2E.explained(cluster) {
+                // The test underlay is 1500 bytes: 1450 is the most VXLAN over IPv4 carries.
+                let tooLarge = try await Self.refusedCreate(cluster, 1, ["--subnet", "10.10.90.0/24", "-o", "com.docker.network.driver.mtu=1451", "big"])
+                #expect(tooLarge.contains("mtu 1451 is larger than this host's underlay carries: at most 1450"), "\(tooLarge)")
+                let nonsense = try await Self.refusedCreate(cluster, 1, ["--subnet", "10.10.90.0/24", "-o", "com.docker.network.driver.mtu=abc", "big"])
+                #expect(nonsense.contains("mtu 'abc' is not 576 to 65535"), "\(nonsense)")
+
+                try await E2E.makeNetwork(cluster, on: 1, "narrow", subnet: "10.10.91.0/24",
+                                          options: ["-o", "vni=391", "-o", "com.docker.network.driver.mtu=1400"], seenOn: [2, 3])
+                for h in 1...3 {
+                    #expect(try await Self.option(cluster, h, "narrow", "vni") == "391", "h\(h)")
+                    #expect(try await Self.option(cluster, h, "narrow", "com.docker.network.driver.mtu") == "1400", "h\(h)")
+                    #expect(try await Self.mtu(cluster, host: h, "gvx391") == 1400, "h\(h)")
+                    #expect(try await Self.mtu(cluster, host: h, "gvbr391") == 1400, "h\(h)")
+                    let listed = try await cluster.cli(h, "network", "ls")
+                    let row = listed.split(separator: "\n").first { $0.contains("narrow") }.map(String.init) ?? ""
+                    #expect(row.contains("391") && row.contains("1400"), "h\(h): \(listed)")
+                }
+                let n1 = try await E2E.runBox(cluster, 1, "n1", network: "narrow")
+                let n2 = try await E2E.runBox(cluster, 2, "n2", network: "narrow")
+                let inside = try await onOwnThread { try run(["nsenter", "--net=/proc/\(n2.pid)/ns/net", "ip", "-o", "link", "show", "eth0"]) }
+                #expect(Self.mtu(of: inside) == 1400, "\(inside)")
+                try await waitUntil("n1 reaches n2", timeout: 60) { await E2E.ping(n1, n2.ip) }
+                // 1400 bytes: 20 of IPv4, 8 of ICMP, 1372 of payload, with DF set.
+                let atLimit = try? await onOwnThread {
+                    try run(["nsenter", "--net=/proc/\(n1.pid)/ns/net", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1372", n2.ip])
+                }
+                #expect(atLimit != nil, "a DF ping of 1400 bytes did not cross")
+                let over = try? await onOwnThread {
+                    try run(["nsenter", "--net=/proc/\(n1.pid)/ns/net", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1373", n2.ip])
+                }
+                #expect(over == nil, "a DF ping of 1401 bytes left a 1400-byte interface")
+
+                // Without the option, the overlay MTU from the underlay, as before.
+                try await E2E.makeNetwork(cluster, on: 2, "wide", subnet: "10.10.92.0/24", options: ["-o", "vni=392"], seenOn: [1, 3])
+                for h in 1...3 {
+                    #expect(try await Self.mtu(cluster, host: h, "gvx392") == 1450, "h\(h)")
+                    #expect(try await Self.option(cluster, h, "wide", "vni") == "392", "h\(h)")
+                }
+            }
+        }
+    }
 }

@@ -18,8 +18,9 @@ extension Agent: DockerPlugin {
     func createNetwork(_ request: CreateNetworkRequest) async throws(PluginError) {
         let options = request.Options?.generic ?? [:]
         for key in options.keys where !Self.knownNetworkOptions.contains(key) {
-            throw PluginError("unknown_option", "unknown option '\(key)' (grapevine knows: vni)")
+            throw PluginError("unknown_option", "unknown option '\(key)' (grapevine knows: vni, \(Self.mtuOption))")
         }
+        let mtu = try networkMTU(options[Self.mtuOption])
         guard let pool = request.IPv4Data?.first?.Pool, let subnet = (try? Subnet(pool)) else {
             throw PluginError("no_subnet", "a grapevine network needs an IPv4 --subnet")
         }
@@ -44,18 +45,18 @@ extension Agent: DockerPlugin {
             throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(removed)), removed but still in use on \(hosts): a network stays until its last container leaves")
         }
         let definition: NetworkDefinition
-        if let existing, existing.subnet == subnet, existing.internal == isInternal {
+        if let existing, existing.subnet == subnet, existing.internal == isInternal, existing.mtu == mtu {
             // Another host's network, made here by this agent (or by a user with the same
             // settings): the same network.
             definition = existing
         } else if let existing {
-            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.internal ? ", internal" : ""))")
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.internal ? ", internal" : "")\(existing.mtu.map { ", mtu \($0)" } ?? ""))")
         } else {
             dockerState.clock = max(dockerState.clock, registry.clock.value) + 1
             // The name is Docker's and not sent to drivers; it is looked up once dockerd has
             // stored the network (`nameDockerNetwork`), and the definition published then.
             definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: nil, internal: isInternal,
-                                           deleted: false, time: dockerState.clock, origin: configuration.name)
+                                           deleted: false, mtu: mtu, time: dockerState.clock, origin: configuration.name)
             // A removed network whose containers still run somewhere keeps its subnet (and so
             // its addresses): Docker gives a remote driver no way to refuse `network rm` (it
             // logs DeleteNetwork's error and removes the network anyway), so the network stays
@@ -113,7 +114,31 @@ extension Agent: DockerPlugin {
         ])
     }
 
-    static let knownNetworkOptions: Set<String> = ["vni", "com.docker.network.driver.mtu"]
+    static let mtuOption = "com.docker.network.driver.mtu"
+    static let knownNetworkOptions: Set<String> = ["vni", mtuOption]
+
+    /// The MTU `-o com.docker.network.driver.mtu` gives, nil without it.
+    /// - Throws: `PluginError` `bad_mtu` for one that is not a number of
+    ///   `NetworkDefinition.mtuRange`, or is larger than this host's underlay carries (its MTU
+    ///   less the VXLAN encapsulation): packets that size would be lost without a word.
+    func networkMTU(_ text: String?) throws(PluginError) -> UInt32? {
+        guard let text else { return nil }
+        guard let mtu = UInt32(text), NetworkDefinition.mtuRange.contains(mtu) else {
+            throw PluginError("bad_mtu", "mtu '\(text)' is not \(NetworkDefinition.mtuRange.lowerBound) to \(NetworkDefinition.mtuRange.upperBound)")
+        }
+        guard mtu <= underlay.deviceMTU else {
+            throw PluginError("bad_mtu", "mtu \(mtu) is larger than this host's underlay carries: at most \(underlay.deviceMTU) (underlay MTU \(underlay.underlayMTU) less the VXLAN encapsulation)")
+        }
+        return mtu
+    }
+
+    /// The MTU of `vni`'s devices and veths: the network's own (`-o com.docker.network.driver.mtu`)
+    /// when it has one, never more than the underlay carries now; else the overlay MTU from
+    /// the underlay.
+    func deviceMTU(for vni: VNI) -> UInt32 {
+        guard let mtu = dockerState.definitions[String(vni.value)]?.mtu else { return underlay.deviceMTU }
+        return min(mtu, underlay.deviceMTU)
+    }
 
     /// A VNI no known network uses, from the network's ID so that two hosts creating networks
     /// at once rarely pick the same (4096 and up, below the range people number by hand).
@@ -338,8 +363,13 @@ extension Agent: DockerPlugin {
         guard devices[definition.vni] == nil else { return }
         let name = definition.name.isEmpty ? "vni-\(definition.vni.value)" : definition.name
         let network = NetworkConfiguration(name: name, vni: definition.vni)
-        let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort),
-                                   mtu: underlay.deviceMTU)
+        let mtu = definition.mtu.map { min($0, underlay.deviceMTU) } ?? underlay.deviceMTU
+        if let wanted = definition.mtu, wanted > mtu {
+            logger.warning("a network's MTU is larger than this host's underlay carries; its devices get less", metadata: [
+                "network.vni": "\(definition.vni)", "network.mtu": "\(wanted)", "overlay.mtu": "\(mtu)",
+            ])
+        }
+        let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: mtu)
         try await ensureDevice(device)
         devices[definition.vni] = device
         networksByName[name] = network
@@ -404,12 +434,12 @@ extension Agent: DockerPlugin {
 extension DockerState.Definition {
     init(_ d: NetworkDefinition) {
         self.init(name: d.name, vni: d.vni.value, subnet: d.subnet.description, internal: d.internal,
-                  deleted: d.deleted, time: d.time, origin: d.origin)
+                  deleted: d.deleted, time: d.time, origin: d.origin, mtu: d.mtu)
     }
 
     var definition: NetworkDefinition? {
         guard let vni = VNI(vni), let subnet = (try? Subnet(subnet)) else { return nil }
         return NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: nil, internal: `internal`,
-                                 deleted: deleted, time: time, origin: origin)
+                                 deleted: deleted, mtu: mtu, time: time, origin: origin)
     }
 }

@@ -143,7 +143,8 @@ extension Agent {
         let request = DockerEngine.CreateNetwork(
             Name: d.name, Driver: Self.dockerDriver, Internal: d.internal,
             IPAM: .init(Driver: Self.dockerDriver, Config: [.init(Subnet: d.subnet.description)]),
-            Options: ["vni": String(d.vni.value)], Labels: ["org.grapevine.vni": String(d.vni.value)])
+            Options: ["vni": String(d.vni.value)].merging(d.mtu.map { [Self.mtuOption: String($0)] } ?? [:]) { a, _ in a },
+            Labels: ["org.grapevine.vni": String(d.vni.value)])
         do {
             if try await dockerEngine.create(request) {
                 logger.info("docker network made from the cluster's definition", metadata: [

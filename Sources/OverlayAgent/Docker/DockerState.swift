@@ -18,6 +18,8 @@ struct DockerState: Codable, Sendable, Equatable {
         var deleted: Bool
         var time: UInt64
         var origin: String
+        /// `NetworkDefinition.mtu`; absent in files of older agents (no MTU given).
+        var mtu: UInt32? = nil
     }
 
     struct Endpoint: Codable, Sendable, Equatable {
