@@ -202,4 +202,22 @@ struct DockerNetworksEndToEndTests {
             }
         }
     }
+
+    /// The gateway (the subnet's first address, which the name service puts on every host's
+    /// bridge) answers pings from containers on every host; a `--gateway` elsewhere is
+    /// refused, since no host would answer it and the allocator does not keep it free.
+    @Test func theGatewayAnswersOnEveryHostAndAnotherGatewayIsRefused() async throws {
+        try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
+            try await DockerNamesEndToEndTests.start(cluster, hosts: 1...3)
+            try await E2E.explained(cluster) {
+                let other = try await Self.refusedCreate(cluster, 1, ["--subnet", "10.10.96.0/24", "--gateway", "10.10.96.254", "gw2"])
+                #expect(other.contains("--gateway 10.10.96.254 is not supported") && other.contains("10.10.96.1"), "\(other)")
+                try await E2E.makeNetwork(cluster, on: 1, "gw", subnet: "10.10.95.0/24", options: ["--gateway", "10.10.95.1"], seenOn: [2, 3])
+                for h in 1...3 {
+                    let box = try await E2E.runBox(cluster, h, "g\(h)", network: "gw")
+                    try await waitUntil("the gateway answers g\(h) on h\(h)", timeout: 60) { await E2E.ping(box, "10.10.95.1") }
+                }
+            }
+        }
+    }
 }

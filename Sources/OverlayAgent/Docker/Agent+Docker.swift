@@ -24,6 +24,13 @@ extension Agent: DockerPlugin {
         guard let pool = request.IPv4Data?.first?.Pool, let subnet = (try? Subnet(pool)) else {
             throw PluginError("no_subnet", "a grapevine network needs an IPv4 --subnet")
         }
+        // The gateway every host's bridge carries (Names/NameBridges.swift) is the subnet's
+        // first address, which the address allocator never hands out; a `--gateway` elsewhere
+        // would answer on no host (or on one only) and could be handed to a container.
+        if let text = request.IPv4Data?.first?.Gateway, !text.isEmpty, let blocks = AddressBlocks(subnet),
+           IPAddress(String(text.prefix { $0 != "/" })) != blocks.gateway {
+            throw PluginError("bad_gateway", "--gateway \(text.prefix { $0 != "/" }) is not supported: a grapevine network's gateway is its subnet's first address, \(blocks.gateway), which answers on every host")
+        }
         if request.Options?.enableIPv6 == true || !(request.IPv6Data ?? []).isEmpty {
             throw PluginError("no_ipv6", "grapevine networks do not carry IPv6 yet")
         }
