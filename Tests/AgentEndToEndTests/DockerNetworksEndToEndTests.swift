@@ -220,4 +220,74 @@ struct DockerNetworksEndToEndTests {
             }
         }
     }
+
+    /// One DNS query for an A record over TCP or UDP, from the host's python3 run in a
+    /// container's network namespace, to dockerd's resolver there: prints `TC=0|1` and each
+    /// address answered.
+    static let dnsQuery = """
+    import socket, struct, sys
+    name, proto = sys.argv[1], sys.argv[2]
+    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."): q += bytes([len(label)]) + label.encode()
+    q += b"\\x00" + struct.pack(">HH", 1, 1)
+    if proto == "tcp":
+        s = socket.create_connection(("127.0.0.11", 53), timeout=5)
+        s.sendall(struct.pack(">H", len(q)) + q)
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack(">H", data[:2])[0]:
+            chunk = s.recv(65536)
+            if not chunk: break
+            data += chunk
+        r = data[2:]
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+        s.sendto(q, ("127.0.0.11", 53)); r = s.recv(65536)
+    flags, qd, an = struct.unpack(">H", r[2:4])[0], struct.unpack(">H", r[4:6])[0], struct.unpack(">H", r[6:8])[0]
+    print("TC=%d" % ((flags >> 9) & 1))
+    i = 12
+    def skip(i):
+        while r[i] != 0:
+            if r[i] >= 0xC0: return i + 2
+            i += 1 + r[i]
+        return i + 1
+    for _ in range(qd): i = skip(i) + 4
+    for _ in range(an):
+        i = skip(i)
+        t, c, ttl, n = struct.unpack(">HHIH", r[i:i + 10]); i += 10
+        if t == 1 and n == 4: print(".".join(str(b) for b in r[i:i + 4]))
+        i += n
+    """
+
+    /// `grapevine_dns_tcp_connections_total` of host `host`'s agent (0 before the first).
+    static func tcpConnections(_ cluster: TestCluster, _ host: Int) async throws -> Int {
+        let text = try await onOwnThread { try run(["curl", "-s", "--unix-socket", cluster.socket(host), "http://agent/metrics"]) }
+        let line = text.split(separator: "\n").first { $0.hasPrefix("grapevine_dns_tcp_connections_total ") }
+        return Int(Double(line?.split(separator: " ").last ?? "0") ?? -1)
+    }
+
+    /// Names over TCP through the whole path (container → dockerd's resolver → the agent's
+    /// name service over TCP): the same answer as over UDP for a container of another host.
+    @Test func aNameResolvesOverTCPThroughDockerdsResolver() async throws {
+        try await TestCluster.with(hosts: 2, networks: [:]) { cluster in
+            try await DockerNamesEndToEndTests.start(cluster, hosts: 1...2)
+            try await E2E.explained(cluster) {
+                let script = cluster.directory.appendingPathComponent("dns-query.py").path
+                try Self.dnsQuery.write(toFile: script, atomically: true, encoding: .utf8)
+                try await E2E.makeNetwork(cluster, on: 1, "names", subnet: "10.10.97.0/24", seenOn: [2])
+                let far = try await E2E.runBox(cluster, 1, "far", network: "names")
+                let asker = try await E2E.runBox(cluster, 2, "asker", network: "names")
+                func ask(_ proto: String) async -> String {
+                    (try? await onOwnThread {
+                        try run(["nsenter", "--net=/proc/\(asker.pid)/ns/net", "python3", script, "far", proto])
+                    }) ?? ""
+                }
+                try await waitUntil("far resolves over UDP on h2", timeout: 60) { await ask("udp").contains(far.ip) }
+                let before = try await Self.tcpConnections(cluster, 2)
+                let tcp = await ask("tcp")
+                #expect(tcp.contains("TC=0") && tcp.contains(far.ip), "over TCP: \(tcp)")
+                // dockerd passed it on over TCP: h2's name service took a connection.
+                #expect(try await Self.tcpConnections(cluster, 2) > before)
+            }
+        }
+    }
 }

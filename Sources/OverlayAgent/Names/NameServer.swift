@@ -204,7 +204,10 @@ final class NameServer: Sendable {
             s.connections += 1
             return true
         }
-        if admitted { channel.closeFuture.whenComplete { _ in self.state.withLock { $0.connections -= 1 } } }
+        if admitted {
+            counters.tcpConnections.increment()
+            channel.closeFuture.whenComplete { _ in self.state.withLock { $0.connections -= 1 } }
+        }
         return admitted
     }
 
@@ -399,11 +402,14 @@ struct NameCounters: Sendable {
     let factory: any MetricsFactory
     let conflicts: Gauge
     let conflictsSeen: Counter
+    /// TCP connections taken (`grapevine_dns_tcp_connections_total`).
+    let tcpConnections: Counter
 
     init(factory: any MetricsFactory) {
         self.factory = factory
         conflicts = Gauge(label: "grapevine_dns_name_conflicts", dimensions: [], factory: factory)
         conflictsSeen = Counter(label: "grapevine_dns_name_conflicts_seen_total", dimensions: [], factory: factory)
+        tcpConnections = Counter(label: "grapevine_dns_tcp_connections_total", dimensions: [], factory: factory)
     }
 
     /// By outcome: found, no_data, forwarded, forward_refused, malformed, not_implemented.
