@@ -60,6 +60,12 @@ struct DockerNetworksEndToEndTests {
                 // h2's container keeps its address on the network that stayed.
                 #expect(try await E2E.inspect(cluster, 2, "k2", network: "keep").ip == b2.ip)
 
+                // h2's agent restarts while it keeps the removed network: it still serves it
+                // (its copy of the definition is the removal), so its container's departure
+                // below is still withdrawn everywhere.
+                _ = try await cluster.restartAgent(2)
+                #expect(try await Self.hasLink(cluster, 2, "gvx370"))
+
                 // The last container leaves: the network goes from h2 too, and the subnet is
                 // free again: the same create now passes, with a fresh VNI.
                 try await cluster.docker.docker(2, "rm", "-f", "k2")

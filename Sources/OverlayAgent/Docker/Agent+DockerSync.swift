@@ -70,7 +70,9 @@ extension Agent {
     func publishDockerRows() async {
         for stored in dockerState.definitions.values.sorted(by: { $0.vni < $1.vni }) {
             guard let definition = stored.definition else { continue }
-            if !definition.deleted, dockerState.networks.values.contains(stored.vni) {
+            // A removed network this host's dockerd still has (its containers keep it until
+            // they leave) is served too: its endpoints must still be withdrawn when they go.
+            if dockerState.networks.values.contains(stored.vni) {
                 do { try await takePart(in: definition) } catch {
                     logger.warning("cannot set up a docker network's devices", metadata: ["network.vni": "\(stored.vni)", "docker.error": "\(error)"])
                 }
