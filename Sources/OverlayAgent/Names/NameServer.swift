@@ -306,17 +306,24 @@ final class NameServer: Sendable {
 
 /// Cuts a TCP stream into DNS messages, each after its two-byte length (RFC 1035 §4.2.2); a
 /// length over `limit` is an error, which closes the connection.
-private struct StreamFrameDecoder: ByteToMessageDecoder {
+struct StreamFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     struct TooLong: Error {}
     let limit: Int
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) else { return .needMoreData }
+    /// The next whole message at the front of `buffer` (consumed), or nil (nothing consumed)
+    /// while it has not all arrived.
+    /// - Throws: `TooLong` when its length prefix is over `limit`.
+    static func nextMessage(_ buffer: inout ByteBuffer, limit: Int) throws(TooLong) -> ByteBuffer? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) else { return nil }
         guard Int(length) <= limit else { throw TooLong() }
-        guard buffer.readableBytes >= 2 + Int(length) else { return .needMoreData }
+        guard buffer.readableBytes >= 2 + Int(length) else { return nil }
         buffer.moveReaderIndex(forwardBy: 2)
-        guard let message = buffer.readSlice(length: Int(length)) else { return .needMoreData }
+        return buffer.readSlice(length: Int(length))
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let message = try Self.nextMessage(&buffer, limit: limit) else { return .needMoreData }
         context.fireChannelRead(wrapInboundOut(message))
         return .continue
     }

@@ -1,5 +1,6 @@
 import Addresses
 import DNS
+import GrapevineTestSupport
 import Logging
 import Metrics
 import NIOCore
@@ -166,6 +167,47 @@ import Testing
             // Closed by the server without a query: the stream ends (no wait of the test's own).
             #expect(await it.next() == .some(nil))
             try await connection.closeFuture.get()
+        }
+    }
+
+    /// The TCP framing on random streams: messages of random lengths (0 to the limit, and some
+    /// over it), sent in random chunks, come out whole and in order, or stop at the first
+    /// length over the limit; cut-off input is never taken for a message.
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    func framingSurvivesAnySplitOfTheStream(seed: UInt64) throws {
+        var random = SplitMix(seed: seed)
+        let limit = 300
+        for _ in 0..<200 {
+            var messages: [[UInt8]] = []
+            var stream: [UInt8] = []
+            var tooLongAt: Int?
+            for i in 0..<Int(random.next(below: 8)) {
+                let over = random.next(below: 10) == 0
+                let length = over ? limit + 1 + Int(random.next(below: 5_000)) : Int(random.next(below: UInt64(limit + 1)))
+                let body = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                stream += [UInt8(length >> 8), UInt8(length & 0xff)] + body
+                if over, tooLongAt == nil { tooLongAt = i }
+                if tooLongAt == nil { messages.append(body) }
+            }
+            // Sometimes the stream stops part-way through its last message.
+            let cut = stream.isEmpty || random.next(below: 3) != 0 ? stream.count : Int(random.next(below: UInt64(stream.count)))
+            var buffer = ByteBuffer()
+            var out: [[UInt8]] = []
+            var threw = false
+            var sent = 0
+            while sent < cut, !threw {
+                let chunk = min(cut - sent, 1 + Int(random.next(below: 64)))
+                buffer.writeBytes(stream[sent..<(sent + chunk)])
+                sent += chunk
+                do {
+                    while let m = try StreamFrameDecoder.nextMessage(&buffer, limit: limit) { out.append(Array(m.readableBytesView)) }
+                } catch { threw = true }
+            }
+            // Every message out is the next one sent; all of them when nothing was cut or too
+            // long; a throw only once a length over the limit has arrived.
+            #expect(out == Array(messages.prefix(out.count)))
+            if cut == stream.count, tooLongAt == nil { #expect(out == messages && !threw) }
+            if threw { #expect(tooLongAt != nil && out.count == tooLongAt) }
         }
     }
 }
