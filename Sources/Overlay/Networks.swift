@@ -22,6 +22,9 @@ public struct NetworkDefinition: Hashable, Sendable {
     public var `internal`: Bool
     /// A tombstone: "this network was removed" at `time` by `origin`.
     public var deleted: Bool
+    /// The MTU the user gave the network (Docker's `-o com.docker.network.driver.mtu`), the
+    /// same on every host; nil: each host's overlay MTU from its underlay.
+    public var mtu: UInt32?
     /// The Lamport time of the create or the delete this copy records.
     public var time: UInt64
     /// The host where the user created or deleted the network: 1...255 bytes of UTF-8 without
@@ -32,15 +35,18 @@ public struct NetworkDefinition: Hashable, Sendable {
     public static let prefixRange = 8...29
     /// IPv6 prefixes a network's IPv6 subnet may have.
     public static let prefixRange6 = 48...120
+    /// MTUs a network may be given: 576 (the IPv4 datagram every host takes) to 65,535.
+    public static let mtuRange: ClosedRange<UInt32> = 576...65_535
 
     public init(name: String, vni: VNI, subnet: Subnet, subnet6: Subnet? = nil, internal: Bool = false,
-                deleted: Bool = false, time: UInt64, origin: String) {
+                deleted: Bool = false, mtu: UInt32? = nil, time: UInt64, origin: String) {
         self.name = name
         self.vni = vni
         self.subnet = subnet
         self.subnet6 = subnet6
         self.internal = `internal`
         self.deleted = deleted
+        self.mtu = mtu
         self.time = time
         self.origin = origin
     }
@@ -56,12 +62,12 @@ public struct NetworkDefinition: Hashable, Sendable {
         return OverlayRow.network(other).encodedValue().lexicographicallyPrecedes(OverlayRow.network(self).encodedValue())
     }
 
-    /// Same network: name (bytewise), VNI, subnets and the internal flag all equal; the
+    /// Same network: name (bytewise), VNI, subnets, the internal flag and the MTU all equal; the
     /// stamp and the tombstone flag aside. Another host's copy of a live definition is the same
     /// network, not a conflict.
     public func isSameNetwork(as other: NetworkDefinition) -> Bool {
         vni == other.vni && name.utf8.elementsEqual(other.name.utf8) && subnet == other.subnet
-            && subnet6 == other.subnet6 && self.internal == other.internal
+            && subnet6 == other.subnet6 && self.internal == other.internal && mtu == other.mtu
     }
 }
 

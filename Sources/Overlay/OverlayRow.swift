@@ -14,9 +14,11 @@ public import Addresses
 ///   strictly increasing bytewise order), each only when its flag is set. An endpoint without
 ///   aliases encodes as before bit 3 existed, so agents that predate it still read it.
 /// - network: key `03`, the 3-byte VNI; value `01`, the definition's Lamport time (`u64`), a
-///   flags byte (bit 0 internal, bit 1 deleted, bit 2 IPv6 subnet; other bits zero), the IPv4
-///   subnet (4-byte base, `u8` prefix), the IPv6 subnet (16-byte base, `u8` prefix) only when
+///   flags byte (bit 0 internal, bit 1 deleted, bit 2 IPv6 subnet, bit 3 MTU; other bits
+///   zero), the IPv4 subnet (4-byte base, `u8` prefix), the IPv6 subnet (16-byte base, `u8`
+///   prefix) only when its flag is set, the MTU (`u16`, `NetworkDefinition.mtuRange`) only when
 ///   its flag is set, the name and the origin (each a `u8` length and 1...255 bytes of UTF-8).
+///   A network without an MTU encodes as before bit 3 existed.
 /// - block: key `04`, the 3-byte VNI, the block's index (`u32`); value `01`, the claim's
 ///   Lamport time (`u64`).
 public enum OverlayRow: Hashable, Sendable {
@@ -94,9 +96,10 @@ public enum OverlayRow: Hashable, Sendable {
             }
         case .network(let d):
             out.putU64(d.time)
-            out.append((d.internal ? 1 : 0) | (d.deleted ? 2 : 0) | (d.subnet6 == nil ? 0 : 4))
+            out.append((d.internal ? 1 : 0) | (d.deleted ? 2 : 0) | (d.subnet6 == nil ? 0 : 4) | (d.mtu == nil ? 0 : 8))
             out.putSubnet(d.subnet)
             if let s = d.subnet6 { out.putSubnet(s) }
+            if let m = d.mtu { out.putU16(UInt16(truncatingIfNeeded: m)) }
             out.putText(d.name)
             out.putText(d.origin)
         case .block(let b):
@@ -148,13 +151,14 @@ public enum OverlayRow: Hashable, Sendable {
             let vni = try k.vni()
             let time = try v.u64()
             let flags = try v.u8()
-            guard flags & ~7 == 0 else { throw .unknownFlags(flags) }
+            guard flags & ~15 == 0 else { throw .unknownFlags(flags) }
             let subnet = try v.subnet(v4: true)
             let subnet6: Subnet? = flags & 4 == 0 ? nil : try v.subnet(v4: false)
+            let mtu: UInt32? = flags & 8 == 0 ? nil : UInt32(try v.u16())
             let name = try v.text()
             let origin = try v.text()
             self = .network(NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: subnet6,
-                                              internal: flags & 1 != 0, deleted: flags & 2 != 0,
+                                              internal: flags & 1 != 0, deleted: flags & 2 != 0, mtu: mtu,
                                               time: time, origin: origin))
         case .block:
             let vni = try k.vni()
@@ -197,6 +201,7 @@ public enum OverlayRow: Hashable, Sendable {
             if let s = d.subnet6, s.isIPv4 || !NetworkDefinition.prefixRange6.contains(s.prefix) {
                 throw .badSubnet(s.description)
             }
+            if let m = d.mtu, !NetworkDefinition.mtuRange.contains(m) { throw .badMTU(m) }
         case .block:
             break
         }
@@ -238,6 +243,8 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
     case tooManyNetworks(Int)
     case networksNotCanonical
     case badKey
+    /// A network's MTU out of `NetworkDefinition.mtuRange`.
+    case badMTU(UInt32)
 
     public var description: String {
         switch self {
@@ -257,6 +264,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .tooManyNetworks(let n): "\(n) networks, more than \(OverlayRow.maxNetworks)"
         case .networksNotCanonical: "networks not in increasing order"
         case .badKey: "replicated-state key is not lowercase hexadecimal of whole bytes"
+        case .badMTU(let m): "MTU \(m) is not \(NetworkDefinition.mtuRange.lowerBound) to \(NetworkDefinition.mtuRange.upperBound)"
         }
     }
 
@@ -277,6 +285,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .tooManyNetworks: "too_many_networks"
         case .networksNotCanonical: "not_canonical"
         case .badKey: "bad_key"
+        case .badMTU: "bad_mtu"
         }
     }
 }

@@ -25,7 +25,7 @@ extension Agent {
         } catch {
             netlinkError("underlay", error)
         }
-        for vni in devices.keys { devices[vni]?.settings.mtu = underlay.deviceMTU }
+        for vni in devices.keys { devices[vni]?.settings.mtu = deviceMTU(for: vni) }
         logger.info("underlay", metadata: [
             "underlay.device": "\(underlay.device?.name ?? "none")", "underlay.mtu": "\(underlay.underlayMTU)",
             "underlay.configured_mtu": "\(configuration.underlayMTU.map { "\($0)" } ?? "none")",
@@ -106,7 +106,7 @@ extension Agent {
                 "overlay.mtu_before": "\(old)", "overlay.mtu": "\(new)",
             ])
             for vni in devices.keys {
-                devices[vni]?.settings.mtu = new
+                devices[vni]?.settings.mtu = deviceMTU(for: vni)
                 ensureWanted.insert(vni)
                 schedule(vni, .device)
             }

@@ -219,11 +219,12 @@ public actor Agent {
         if configuration.docker {
             do { dockerState = try dockerStore.load() } catch { throw ConfigurationError("data_dir", error.description) }
             // Docker networks' devices come back before the endpoints of them are published.
-            for stored in dockerState.definitions.values where !stored.deleted && dockerState.networks.values.contains(stored.vni) {
+            // Also a removed one dockerd still has here (its containers keep it until they leave).
+            for stored in dockerState.definitions.values where dockerState.networks.values.contains(stored.vni) {
                 guard let vni = VNI(stored.vni), devices[vni] == nil else { continue }
                 let name = stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name
                 let network = NetworkConfiguration(name: name, vni: vni)
-                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: underlay.deviceMTU)
+                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: deviceMTU(for: vni))
                 networksByName[name] = network
             }
         }

@@ -6,9 +6,9 @@ import Testing
 func subnet(_ text: String) -> Subnet { try! Subnet(text) }
 
 func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Bool = false, deleted: Bool = false,
-                at time: UInt64 = 1, by origin: String = "host-a", v6: String? = nil) -> NetworkDefinition {
+                at time: UInt64 = 1, by origin: String = "host-a", v6: String? = nil, mtu: UInt32? = nil) -> NetworkDefinition {
     NetworkDefinition(name: name, vni: vni(network), subnet: subnet(cidr), subnet6: v6.map(subnet), internal: `internal`,
-                      deleted: deleted, time: time, origin: origin)
+                      deleted: deleted, mtu: mtu, time: time, origin: origin)
 }
 
 /// Network definitions (row kind 3) and block claims (row kind 4): their bytes, and the
@@ -20,6 +20,8 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         .network(definition("ü", 0, "10.0.0.0/29", deleted: true, at: 0, v6: "fd00::/120")),
         .network(definition(String(repeating: "n", count: 255), 7, "10.0.0.0/8", by: String(repeating: "o", count: 255),
                             v6: "2001:db8::/48")),
+        .network(definition("jumbo", 4097, "10.10.11.0/24", mtu: 8950)),
+        .network(definition("small", 4098, "10.10.12.0/24", v6: "fd00:12::/64", mtu: 576)),
         .block(BlockClaim(vni: vni(4096), index: 3, claim: Claim(time: 9, owner: "host-b"))),
         .block(BlockClaim(vni: vni(0xFF_FFFF), index: .max, claim: Claim(time: .max, owner: "host-b"))),
     ]
@@ -50,6 +52,14 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
                 + [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64] + [3] + Array("web".utf8) + [1, 0x61])
         let deleted = OverlayRow.network(definition("web", 4096, "10.10.10.0/24", deleted: true, at: 43, by: "a"))
         #expect(try deleted.value() == [1, 0, 0, 0, 0, 0, 0, 0, 43, 2, 10, 10, 10, 0, 24, 3] + Array("web".utf8) + [1, 0x61])
+        // The MTU (bit 3) after the subnets; without one, the bytes are those of before.
+        let sized = OverlayRow.network(definition("web", 4096, "10.10.10.0/24", at: 44, by: "a", mtu: 1400))
+        #expect(try sized.value() == [1, 0, 0, 0, 0, 0, 0, 0, 44, 8, 10, 10, 10, 0, 24, 0x05, 0x78, 3] + Array("web".utf8) + [1, 0x61])
+    }
+
+    @Test func theMTUIsPartOfTheNetwork() {
+        #expect(!definition("web", 1, "10.0.0.0/24", mtu: 1400).isSameNetwork(as: definition("web", 1, "10.0.0.0/24")))
+        #expect(definition("web", 1, "10.0.0.0/24", mtu: 1400).isSameNetwork(as: definition("web", 1, "10.0.0.0/24", at: 9, mtu: 1400)))
     }
 
     @Test func theBlockEncodingIsTheDocumentedOne() throws {
@@ -73,6 +83,8 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         (.network(definition("web", 1, "10.0.0.0/24", v6: "10.1.0.0/24")), "bad_subnet"),
         (.network(definition("web", 1, "10.0.0.0/24", v6: "fd00::/47")), "bad_subnet"),
         (.network(definition("web", 1, "10.0.0.0/24", v6: "fd00::/121")), "bad_subnet"),
+        (.network(definition("web", 1, "10.0.0.0/24", mtu: 575)), "bad_mtu"),
+        (.network(definition("web", 1, "10.0.0.0/24", mtu: 65_536)), "bad_mtu"),
     ])
     func aDefinitionNoHostWouldAcceptIsRefusedWhereItIsMade(row: OverlayRow, reason: String) {
         #expect { try row.value() } throws: { ($0 as? OverlayRowError)?.reason == reason }
@@ -87,7 +99,8 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
     static func network(_ middle: [UInt8], names: [UInt8] = names) -> [UInt8] { stamp + middle + names }
 
     static let malformed: [(key: [UInt8], value: [UInt8], reason: String)] = [
-        (key, network([8, 10, 0, 0, 0, 24]), "unknown_flags"),
+        (key, network([16, 10, 0, 0, 0, 24]), "unknown_flags"),
+        (key, network([8, 10, 0, 0, 0, 24, 0x02, 0x3f]), "bad_mtu"),  // 575
         (key, network([0x80, 10, 0, 0, 0, 24]), "unknown_flags"),
         (key, network([0, 10, 0, 0, 1, 24]), "bad_subnet"),  // host bits set
         (key, network([0, 10, 0, 0, 0, 33]), "bad_subnet"),  // past IPv4's width

@@ -18,10 +18,18 @@ extension Agent: DockerPlugin {
     func createNetwork(_ request: CreateNetworkRequest) async throws(PluginError) {
         let options = request.Options?.generic ?? [:]
         for key in options.keys where !Self.knownNetworkOptions.contains(key) {
-            throw PluginError("unknown_option", "unknown option '\(key)' (grapevine knows: vni)")
+            throw PluginError("unknown_option", "unknown option '\(key)' (grapevine knows: vni, \(Self.mtuOption))")
         }
+        let mtu = try networkMTU(options[Self.mtuOption])
         guard let pool = request.IPv4Data?.first?.Pool, let subnet = (try? Subnet(pool)) else {
             throw PluginError("no_subnet", "a grapevine network needs an IPv4 --subnet")
+        }
+        // The gateway every host's bridge carries (Names/NameBridges.swift) is the subnet's
+        // first address, which the address allocator never hands out; a `--gateway` elsewhere
+        // would answer on no host (or on one only) and could be handed to a container.
+        if let text = request.IPv4Data?.first?.Gateway, !text.isEmpty, let blocks = AddressBlocks(subnet),
+           IPAddress(String(text.prefix { $0 != "/" })) != blocks.gateway {
+            throw PluginError("bad_gateway", "--gateway \(text.prefix { $0 != "/" }) is not supported: a grapevine network's gateway is its subnet's first address, \(blocks.gateway), which answers on every host")
         }
         if request.Options?.enableIPv6 == true || !(request.IPv6Data ?? []).isEmpty {
             throw PluginError("no_ipv6", "grapevine networks do not carry IPv6 yet")
@@ -40,25 +48,39 @@ extension Agent: DockerPlugin {
             throw PluginError("vni_in_use", "VNI \(vni) is the configured network \(configured.network.name)")
         }
         let existing = replica.definition(of: vni).flatMap { $0.deleted ? nil : $0 } ?? dockerDefinition(vni)
+        if existing == nil, let removed = replica.definition(of: vni), removed.deleted, let hosts = stillUsed(vni) {
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(removed)), removed but still in use on \(hosts): a network stays until its last container leaves")
+        }
         let definition: NetworkDefinition
-        if let existing, existing.subnet == subnet, existing.internal == isInternal {
+        if let existing, existing.subnet == subnet, existing.internal == isInternal, existing.mtu == mtu {
             // Another host's network, made here by this agent (or by a user with the same
             // settings): the same network.
             definition = existing
         } else if let existing {
-            throw PluginError("vni_in_use", "VNI \(vni) is network \(existing.name) (\(existing.subnet)\(existing.internal ? ", internal" : ""))")
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.internal ? ", internal" : "")\(existing.mtu.map { ", mtu \($0)" } ?? ""))")
         } else {
             dockerState.clock = max(dockerState.clock, registry.clock.value) + 1
             // The name is Docker's and not sent to drivers; it is looked up once dockerd has
             // stored the network (`nameDockerNetwork`), and the definition published then.
             definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: nil, internal: isInternal,
-                                           deleted: false, time: dockerState.clock, origin: configuration.name)
-            for other in replica.definitions().values where !other.deleted && other.vni != vni && other.subnet.overlaps(subnet) {
-                throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(other.name) (\(other.subnet))")
+                                           deleted: false, mtu: mtu, time: dockerState.clock, origin: configuration.name)
+            // A removed network whose containers still run somewhere keeps its subnet (and so
+            // its addresses): Docker gives a remote driver no way to refuse `network rm` (it
+            // logs DeleteNetwork's error and removes the network anyway), so the network stays
+            // where it is used until its last container leaves, and nothing of it is handed
+            // out again meanwhile.
+            for other in replica.definitions().values.sorted(by: { $0.vni < $1.vni })
+            where other.vni != vni && other.subnet.overlaps(subnet) {
+                if !other.deleted {
+                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(other)) (\(other.subnet))")
+                }
+                if let hosts = stillUsed(other.vni) {
+                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(other)) (\(other.subnet)), removed but still in use on \(hosts): a network stays until its last container leaves")
+                }
             }
-            for other in dockerState.definitions.values where !other.deleted && other.vni != vni.value {
-                if let s = (try? Subnet(other.subnet)), s.overlaps(subnet) {
-                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(other.name) (\(other.subnet))")
+            for other in dockerState.definitions.values.sorted(by: { $0.vni < $1.vni }) where !other.deleted && other.vni != vni.value {
+                if let s = (try? Subnet(other.subnet)), s.overlaps(subnet), let d = other.definition {
+                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(d)) (\(other.subnet))")
                 }
             }
         }
@@ -66,7 +88,12 @@ extension Agent: DockerPlugin {
         let previous = dockerState.definitions[key]
         let mine = DockerState.Definition(definition)
         dockerState.networks[request.NetworkID] = vni.value
+        dockerState.made = dockerState.made ?? [:]
+        dockerState.made?[request.NetworkID] = Date().timeIntervalSince1970
         dockerState.definitions[key] = mine
+        // The steps in the order they can be undone: the intent on disk (a restart finds a
+        // pending network and settles it: `settlePendingNetworks`), then the devices and the
+        // host row (`takePart` undoes its own part when the publish fails).
         do {
             try await saveDockerState()
             try await takePart(in: definition)
@@ -75,7 +102,10 @@ extension Agent: DockerPlugin {
             // call's own entries are undone, and only if nobody changed them meanwhile: the
             // sync loop or another create may have written others during the awaits, and
             // restoring a copy taken before them would erase their work (review §3 C2).
-            if dockerState.networks[request.NetworkID] == vni.value { dockerState.networks[request.NetworkID] = nil }
+            if dockerState.networks[request.NetworkID] == vni.value {
+                dockerState.networks[request.NetworkID] = nil
+                dockerState.made?[request.NetworkID] = nil
+            }
             if dockerState.definitions[key] == mine { dockerState.definitions[key] = previous }
             await saveDockerStateReported()
             throw PluginError("internal", "cannot set up network devices: \(error)")
@@ -91,7 +121,31 @@ extension Agent: DockerPlugin {
         ])
     }
 
-    static let knownNetworkOptions: Set<String> = ["vni", "com.docker.network.driver.mtu"]
+    static let mtuOption = "com.docker.network.driver.mtu"
+    static let knownNetworkOptions: Set<String> = ["vni", mtuOption]
+
+    /// The MTU `-o com.docker.network.driver.mtu` gives, nil without it.
+    /// - Throws: `PluginError` `bad_mtu` for one that is not a number of
+    ///   `NetworkDefinition.mtuRange`, or is larger than this host's underlay carries (its MTU
+    ///   less the VXLAN encapsulation): packets that size would be lost without a word.
+    func networkMTU(_ text: String?) throws(PluginError) -> UInt32? {
+        guard let text else { return nil }
+        guard let mtu = UInt32(text), NetworkDefinition.mtuRange.contains(mtu) else {
+            throw PluginError("bad_mtu", "mtu '\(text)' is not \(NetworkDefinition.mtuRange.lowerBound) to \(NetworkDefinition.mtuRange.upperBound)")
+        }
+        guard mtu <= underlay.deviceMTU else {
+            throw PluginError("bad_mtu", "mtu \(mtu) is larger than this host's underlay carries: at most \(underlay.deviceMTU) (underlay MTU \(underlay.underlayMTU) less the VXLAN encapsulation)")
+        }
+        return mtu
+    }
+
+    /// The MTU of `vni`'s devices and veths: the network's own (`-o com.docker.network.driver.mtu`)
+    /// when it has one, never more than the underlay carries now; else the overlay MTU from
+    /// the underlay.
+    func deviceMTU(for vni: VNI) -> UInt32 {
+        guard let mtu = dockerState.definitions[String(vni.value)]?.mtu else { return underlay.deviceMTU }
+        return min(mtu, underlay.deviceMTU)
+    }
 
     /// A VNI no known network uses, from the network's ID so that two hosts creating networks
     /// at once rarely pick the same (4096 and up, below the range people number by hand).
@@ -104,6 +158,20 @@ extension Agent: DockerPlugin {
             candidate = (candidate - 4096 + 1) % span + 4096
         }
         return VNI(candidate)!
+    }
+
+    /// The hosts that still have endpoints on `vni` (as the replica shows them), as "hosts
+    /// h2, h3" for an error message; nil when none has.
+    func stillUsed(_ vni: VNI) -> String? {
+        let hosts = Set(replica.endpoints.values.filter { $0.network == vni }.map(\.owner)).sorted()
+        guard !hosts.isEmpty else { return nil }
+        return (hosts.count == 1 ? "host " : "hosts ") + hosts.joined(separator: ", ")
+    }
+
+    /// A network as an error message names it: its name, or, for one whose `docker network
+    /// create` has not finished (dockerd has not listed it yet), what it is.
+    static func describe(_ d: NetworkDefinition) -> String {
+        d.name.isEmpty ? "being created (VNI \(d.vni))" : d.name
     }
 
     func isDockerNetwork(_ vni: VNI) -> Bool { dockerState.definitions[String(vni.value)] != nil }
@@ -123,20 +191,26 @@ extension Agent: DockerPlugin {
                 found = nil
             }
             if let network = found {
-                guard var stored = dockerState.definitions[String(vni.value)], stored.name.isEmpty else { return }
-                stored.name = network.Name
-                dockerState.definitions[String(vni.value)] = stored
-                await saveDockerStateReported()
-                if let definition = stored.definition {
-                    do { try await renameNetwork(vni, to: network.Name); try await publishDefinition(definition) } catch {
-                        logger.warning("cannot publish a network definition", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
-                    }
-                }
+                await adoptName(network.Name, vni: vni)
                 return
             }
             try? await Task.sleep(for: .seconds(1))
         }
         logger.warning("dockerd never listed a network it created", metadata: ["docker.network_id": "\(id)", "docker.error": "\(failure)"])
+    }
+
+    /// Names a pending network (one whose name dockerd had not given yet) and publishes its
+    /// definition; nothing when it has a name already.
+    func adoptName(_ name: String, vni: VNI) async {
+        guard var stored = dockerState.definitions[String(vni.value)], stored.name.isEmpty, !stored.deleted else { return }
+        stored.name = name
+        dockerState.definitions[String(vni.value)] = stored
+        await saveDockerStateReported()
+        if let definition = stored.definition {
+            do { try await renameNetwork(vni, to: name); try await publishDefinition(definition) } catch {
+                logger.warning("cannot publish a network definition", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
+            }
+        }
     }
 
     func publishDefinition(_ definition: NetworkDefinition) async throws {
@@ -146,7 +220,19 @@ extension Agent: DockerPlugin {
 
     func deleteNetwork(_ request: NetworkRequest) async {
         guard let raw = dockerState.networks.removeValue(forKey: request.NetworkID), let vni = VNI(raw) else { return }
-        if agentDeleting.remove(vni) == nil, var stored = dockerState.definitions[String(raw)], !stored.deleted {
+        dockerState.made?[request.NetworkID] = nil
+        let byAgent = agentDeleting.remove(vni) != nil
+        if dockerState.networks.values.contains(raw) {
+            // Another Docker ID of the same network (a create retried while one that never
+            // finished was pending) still uses it: only this ID goes.
+            await saveDockerStateReported()
+            return
+        }
+        if let stored = dockerState.definitions[String(raw)], !stored.deleted, stored.name.isEmpty {
+            // Never published (dockerd had not stored the network): nothing of it exists
+            // elsewhere, and no copy of it may keep its subnet or VNI taken here.
+            dockerState.definitions[String(raw)] = nil
+        } else if !byAgent, var stored = dockerState.definitions[String(raw)], !stored.deleted {
             // A user's `docker network rm` here: the network goes everywhere.
             dockerState.clock = max(dockerState.clock, registry.clock.value, stored.time) + 1
             stored.deleted = true
@@ -154,6 +240,11 @@ extension Agent: DockerPlugin {
             stored.origin = configuration.name
             dockerState.definitions[String(raw)] = stored
             if let definition = stored.definition { await publishReported("definition") { try await self.publishDefinition(definition) } }
+            if let hosts = stillUsed(vni) {
+                logger.notice("docker network removed here; it stays where it is used until its last container leaves", metadata: [
+                    "docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)", "network.used_on": "\(hosts)",
+                ])
+            }
         }
         for key in dockerState.blocks[String(raw)]?.keys.compactMap(UInt32.init) ?? [] {
             let key = OverlayRow.block(BlockClaim(vni: vni, index: key, claim: Claim(time: 0, owner: configuration.name))).stateKey
@@ -279,8 +370,13 @@ extension Agent: DockerPlugin {
         guard devices[definition.vni] == nil else { return }
         let name = definition.name.isEmpty ? "vni-\(definition.vni.value)" : definition.name
         let network = NetworkConfiguration(name: name, vni: definition.vni)
-        let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort),
-                                   mtu: underlay.deviceMTU)
+        let mtu = definition.mtu.map { min($0, underlay.deviceMTU) } ?? underlay.deviceMTU
+        if let wanted = definition.mtu, wanted > mtu {
+            logger.warning("a network's MTU is larger than this host's underlay carries; its devices get less", metadata: [
+                "network.vni": "\(definition.vni)", "network.mtu": "\(wanted)", "overlay.mtu": "\(mtu)",
+            ])
+        }
+        let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: mtu)
         try await ensureDevice(device)
         devices[definition.vni] = device
         networksByName[name] = network
@@ -345,12 +441,12 @@ extension Agent: DockerPlugin {
 extension DockerState.Definition {
     init(_ d: NetworkDefinition) {
         self.init(name: d.name, vni: d.vni.value, subnet: d.subnet.description, internal: d.internal,
-                  deleted: d.deleted, time: d.time, origin: d.origin)
+                  deleted: d.deleted, time: d.time, origin: d.origin, mtu: d.mtu)
     }
 
     var definition: NetworkDefinition? {
         guard let vni = VNI(vni), let subnet = (try? Subnet(subnet)) else { return nil }
         return NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: nil, internal: `internal`,
-                                 deleted: deleted, time: time, origin: origin)
+                                 deleted: deleted, mtu: mtu, time: time, origin: origin)
     }
 }

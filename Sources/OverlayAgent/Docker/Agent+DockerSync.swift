@@ -57,6 +57,7 @@ extension Agent {
 
     func dockerSyncPass() async {
         metrics.dockerSyncPass()
+        await settlePendingNetworks()
         await syncDockerNetworks()
         if lastDockerCollect.map({ ContinuousClock.now - $0 >= Self.collectInterval }) ?? true {
             lastDockerCollect = .now
@@ -69,7 +70,9 @@ extension Agent {
     func publishDockerRows() async {
         for stored in dockerState.definitions.values.sorted(by: { $0.vni < $1.vni }) {
             guard let definition = stored.definition else { continue }
-            if !definition.deleted, dockerState.networks.values.contains(stored.vni) {
+            // A removed network this host's dockerd still has (its containers keep it until
+            // they leave) is served too: its endpoints must still be withdrawn when they go.
+            if dockerState.networks.values.contains(stored.vni) {
                 do { try await takePart(in: definition) } catch {
                     logger.warning("cannot set up a docker network's devices", metadata: ["network.vni": "\(stored.vni)", "docker.error": "\(error)"])
                 }
@@ -107,12 +110,43 @@ extension Agent {
         }
     }
 
+    /// Seconds a network this host acknowledged may go unlisted by dockerd before it is taken
+    /// for a create that never finished (dockerd stores a network milliseconds after the
+    /// plugin's CreateNetwork returns; `nameDockerNetwork` waits as long).
+    static let pendingAge: Double = 30
+
+    /// Networks whose CreateNetwork this host acknowledged but whose name it has not learnt
+    /// (dockerd had not stored them yet) are settled here, outside plugin handlers: named and
+    /// published once dockerd lists them; forgotten entirely (devices, host row, definition)
+    /// when dockerd still does not list them `pendingAge` after the create, because dockerd's
+    /// create failed after the plugin's part and its rollback (DeleteNetwork) was lost, to an
+    /// agent restart say. Their subnet and VNI are free again then.
+    func settlePendingNetworks() async {
+        let now = Date().timeIntervalSince1970
+        for (id, raw) in dockerState.networks.sorted(by: { $0.key < $1.key }) {
+            guard let stored = dockerState.definitions[String(raw)], stored.name.isEmpty, !stored.deleted, let vni = VNI(raw) else { continue }
+            let found: DockerEngine.Network?
+            do { found = try await dockerEngine.network(id) } catch { return }  // dockerd away: next pass
+            if let found {
+                await adoptName(found.Name, vni: vni)
+                continue
+            }
+            guard now - (dockerState.made?[id] ?? 0) >= Self.pendingAge, dockerState.networks[id] == raw else { continue }
+            metrics.dockerSyncError(operation: "unfinished_create")
+            logger.warning("a docker network create never finished in dockerd; its devices, subnet and VNI are freed", metadata: [
+                "docker.network_id": "\(id)", "network.vni": "\(vni)", "network.subnet": "\(stored.subnet)",
+            ])
+            await deleteNetwork(NetworkRequest(NetworkID: id))
+        }
+    }
+
     func createInDocker(_ d: NetworkDefinition) async {
         guard mayCallDocker(about: d.vni) else { return }
         let request = DockerEngine.CreateNetwork(
             Name: d.name, Driver: Self.dockerDriver, Internal: d.internal,
             IPAM: .init(Driver: Self.dockerDriver, Config: [.init(Subnet: d.subnet.description)]),
-            Options: ["vni": String(d.vni.value)], Labels: ["org.grapevine.vni": String(d.vni.value)])
+            Options: ["vni": String(d.vni.value)].merging(d.mtu.map { [Self.mtuOption: String($0)] } ?? [:]) { a, _ in a },
+            Labels: ["org.grapevine.vni": String(d.vni.value)])
         do {
             if try await dockerEngine.create(request) {
                 logger.info("docker network made from the cluster's definition", metadata: [
@@ -160,6 +194,9 @@ extension Agent {
         let now = Date().timeIntervalSince1970
         var listed: [String: Set<String>] = [:]
         for id in Set(dockerState.networks.keys) {
+            // One this host made moments ago may not be stored by dockerd yet; one whose
+            // create never finished is `settlePendingNetworks`'s.
+            guard now - (dockerState.made?[id] ?? 0) >= Self.collectAge else { continue }
             let network: DockerEngine.Network?
             do { network = try await dockerEngine.network(id) } catch { return }  // dockerd away: next time
             guard let network else {

@@ -18,6 +18,8 @@ struct DockerState: Codable, Sendable, Equatable {
         var deleted: Bool
         var time: UInt64
         var origin: String
+        /// `NetworkDefinition.mtu`; absent in files of older agents (no MTU given).
+        var mtu: UInt32? = nil
     }
 
     struct Endpoint: Codable, Sendable, Equatable {
@@ -41,6 +43,10 @@ struct DockerState: Codable, Sendable, Equatable {
     /// This host's copy of every network definition it takes part in, by VNI (also kept
     /// after a deletion, as the tombstone that deletes the network everywhere).
     var definitions: [String: Definition] = [:]
+    /// When this host acknowledged the CreateNetwork of each Docker network ID (seconds since
+    /// 1970): a network younger than `Agent.pendingAge` that dockerd does not list yet is one
+    /// being created, never forgotten. Absent in files of older agents (read as long ago).
+    var made: [String: Double]? = [:]
     /// Docker's EndpointID → the endpoint made for it.
     var endpoints: [String: Endpoint] = [:]
     /// Addresses handed to dockerd and not released, by VNI: address → when (seconds since

@@ -18,6 +18,16 @@ enum NameOutcome: String, Equatable {
     case found, noData = "no_data", refused = "malformed", notImplemented = "not_implemented"
 }
 
+/// How a query came: the largest answer depends on it.
+enum NameTransport: Equatable, Sendable {
+    /// A datagram: 512 bytes, or the EDNS size the query gives (at most `maxUDP`). An answer
+    /// that does not fit is cut with TC set, and the asker retries over TCP (RFC 1035 §4.2.1,
+    /// RFC 7766).
+    case udp
+    /// A TCP connection: up to 65,535 bytes (the length prefix's range).
+    case tcp
+}
+
 enum NameResponder {
     /// Answers carry TTL 0: nothing between the agent and the container (dockerd's resolver
     /// keeps no cache, busybox and glibc none) may keep an answer after its row is withdrawn.
@@ -26,11 +36,14 @@ enum NameResponder {
     /// largest the agent ever sends (DNS flag day 2020's 1,232 bytes).
     static let classicUDP = 512
     static let maxUDP = 1_232
+    static let maxTCP = 65_535
 
     /// - Parameters:
     ///   - rotation: turns the order of several holders of an alias (round robin); the caller
     ///     passes a counter it increments per answer.
-    static func decide(_ datagram: ByteBuffer, from source: IPAddress, table: NameTable, rotation: Int) -> NameDecision {
+    ///   - transport: how the query came (`NameTransport`), which bounds the answer's size.
+    static func decide(_ datagram: ByteBuffer, from source: IPAddress, table: NameTable, rotation: Int,
+                       over transport: NameTransport = .udp) -> NameDecision {
         let message: DNSMessage
         do { message = try DNSMessage.decode(datagram) } catch {
             guard let header = DNSMessage.header(of: datagram) else { return .drop("short") }
@@ -61,15 +74,22 @@ enum NameResponder {
         flags.recursionDesired = message.flags.recursionDesired
         flags.recursionAvailable = true
         var answer = DNSMessage(id: message.id, flags: flags, questions: [question])
-        // As many records as fit the asker's UDP size: several holders of an alias are
-        // answered in part rather than with TC set, since there is no TCP to retry on and the
-        // rotation shows every holder over successive lookups.
-        let limit = min(maxUDP, message.additionals.first(where: { $0.type == DNSType.opt }).map { max(classicUDP, Int($0.recordClass)) } ?? classicUDP)
+        // As many records as fit: over UDP, the asker's size, with TC set when some are left
+        // out so that it asks again over TCP, where every holder fits (a record is 16 or 28
+        // bytes; 65,535 bytes hold 4,000 and more).
+        let limit: Int
+        switch transport {
+        case .udp: limit = min(maxUDP, message.additionals.first(where: { $0.type == DNSType.opt }).map { max(classicUDP, Int($0.recordClass)) } ?? classicUDP)
+        case .tcp: limit = maxTCP
+        }
         var size = 12 + question.name.wireLength + 4
         for address in wanted {
             let bytes = address.bytes
             let cost = 2 + 10 + bytes.count
-            guard size + cost <= limit else { break }
+            guard size + cost <= limit else {
+                answer.flags.truncated = true
+                break
+            }
             size += cost
             answer.answers.append(DNSRecord(name: question.name, type: bytes.count == 4 ? DNSType.a : DNSType.aaaa, ttl: ttl, data: bytes))
         }

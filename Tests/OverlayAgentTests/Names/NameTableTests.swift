@@ -152,7 +152,8 @@ import Testing
         #expect(NameResponder.decide(ByteBuffer(bytes: [1, 2]), from: Self.fromFront, table: table, rotation: 0) == .drop("short"))
     }
 
-    /// 40 holders of one alias: the answer stops at what 512 bytes hold.
+    /// 40 holders of one alias: over UDP the answer stops at what 512 bytes hold, with TC set;
+    /// over TCP it holds all 40, TC clear; one that fits has TC clear.
     @Test func manyHoldersFitTheUDPSize() throws {
         var r = Self.replica()
         for i in 0..<40 {
@@ -166,6 +167,12 @@ import Testing
         bytes = b
         #expect(bytes.readableBytes <= 512)
         #expect(try DNSMessage.decode(bytes).answers.count == (512 - 12 - 10) / 16)
+        #expect(try DNSMessage.decode(bytes).flags.truncated)
+        let (whole, _) = try answer(NameResponder.decide(Self.query("many"), from: Self.fromFront, table: NameTable(replica: r),
+                                                         rotation: 0, over: .tcp))
+        #expect(whole.answers.count == 40 && !whole.flags.truncated)
+        let (small, _) = try answer(NameResponder.decide(Self.query("c0"), from: Self.fromFront, table: NameTable(replica: r), rotation: 0))
+        #expect(small.answers.count == 1 && !small.flags.truncated)
     }
 
     @Test func setupReadsResolvConfAndDaemonJSON() {
