@@ -1,62 +1,4 @@
-public import Addresses
-
-/// What the allocator is told. Time (`now`) is in the caller's units (the agent: milliseconds
-/// of a monotonic clock), only ever compared with `reclaimAfter` and `requestTimeout`.
-public enum AllocatorInput: Hashable, Sendable {
-    /// This host created the network: it owns the whole pool (no consensus round).
-    case create
-    /// Lease an address for `id`: `address` nil for any, else exactly that one (`--ip`).
-    case request(id: String, address: IPAddress?, now: UInt64)
-    case release(id: String)
-    /// Another host's row, as gossip delivered it (any order, any version, any number of times).
-    case merge(AllocatorRow)
-    /// The hosts membership counts alive now (its own view; partitions make views differ).
-    case members(alive: Set<String>, now: UInt64)
-    /// Expire requests older than `requestTimeout`.
-    case tick(now: UInt64)
-    /// Leave the network gracefully: give every range to `to` (a live host), drop the leases.
-    case leave(to: String)
-    /// Take the ranges of `host`, gone past `reclaimAfter`, if this host is its reclaimer.
-    case reclaim(host: String, now: UInt64)
-}
-
-/// Why a request or a reclaim was refused, each naming what the user can do.
-public enum AllocationRefusal: Hashable, Sendable, CustomStringConvertible {
-    /// No address of the pool (inside `--ip-range`) is free on any host this host knows.
-    case subnetFull
-    /// Free space exists only with hosts that are not reachable now.
-    case noOwnerReachable
-    case inUse(IPAddress, owner: String)
-    /// Outside the subnet, or reserved (network, broadcast, gateway, aux).
-    case notLeasable(IPAddress)
-    /// The owner did not answer within `requestTimeout`, or the address is between owners.
-    case timedOut
-    case alreadyLeft
-    case notReclaimer(host: String, reclaimer: String?)
-    case stillAlive(host: String)
-
-    public var description: String {
-        switch self {
-        case .subnetFull: "every address of the pool is leased; use a larger subnet or --ip-range, or remove containers"
-        case .noOwnerReachable: "the hosts that own free addresses are unreachable; retry once they are back, or reclaim a host that is gone"
-        case .inUse(let ip, let owner): "\(ip) is leased on host \(owner); pick another address"
-        case .notLeasable(let ip): "\(ip) is outside the subnet or reserved (network, broadcast, gateway, aux address)"
-        case .timedOut: "no owner answered in time; retry"
-        case .alreadyLeft: "this host has left the network"
-        case .notReclaimer(let h, let r): "only \(r ?? "no host") may reclaim \(h)'s ranges"
-        case .stillAlive(let h): "\(h) was seen alive within the reclaim period; it is refused while the host may be alive"
-        }
-    }
-}
-
-public enum AllocatorOutput: Hashable, Sendable {
-    /// This host's row changed: persist it, then publish it (in that order; refuse to go on if
-    /// it cannot be persisted).
-    case publish(AllocatorRow)
-    case leased(id: String, address: IPAddress)
-    case refused(id: String, AllocationRefusal)
-    case reclaimRefused(host: String, AllocationRefusal)
-}
+import Addresses
 
 /// One host's address allocator for one network: a pure state machine (no I/O, no clock, no
 /// randomness). See Docs/OVERLAY.md, "Address allocation by owned ranges", for the invariant
@@ -68,13 +10,20 @@ public enum AllocatorOutput: Hashable, Sendable {
 public struct AddressAllocator: Sendable {
     public let host: String
     public let pool: AddressPool
-    public private(set) var row: AllocatorRow
+    public internal(set) var row: AllocatorRow
     /// The latest row of every other host, by version.
     public private(set) var view: [String: AllocatorRow] = [:]
     public var reclaimAfter: UInt64
     public var requestTimeout: UInt64
-    private var alive: Set<String> = []
-    private var lastSeen: [String: UInt64] = [:]
+    var alive: Set<String> = []
+    /// When a host was last counted alive (written when it drops out of `alive`).
+    var lastSeen: [String: UInt64] = [:]
+    /// The first time this allocator was told (hosts never seen alive count as seen then).
+    var startedAt: UInt64?
+    /// Reclaimed host → the host whose row records the reclaim (own row included).
+    var reclaimedBy: [String: String] = [:]
+    /// Allocatable addresses neither leased nor given away, per host in `view`.
+    var freeInView: [String: UInt64] = [:]
     private var pending: [(id: String, address: UInt64?, since: UInt64)] = []
 
     public init(host: String, pool: AddressPool, reclaimAfter: UInt64 = 86_400_000, requestTimeout: UInt64 = 10_000) {
@@ -89,6 +38,7 @@ public struct AddressAllocator: Sendable {
         self.row = row
         self.reclaimAfter = reclaimAfter
         self.requestTimeout = requestTimeout
+        for dead in row.reclaimed.keys { reclaimedBy[dead] = host }
     }
 
     /// Requests waiting for a donation.
@@ -97,11 +47,15 @@ public struct AddressAllocator: Sendable {
     public mutating func handle(_ input: AllocatorInput) -> [AllocatorOutput] {
         let before = row
         var out: [AllocatorOutput] = []
+        // The one row whose change this input brings; nil: look at every row.
+        var only: String?
         switch input {
         case .create:
             if row.owned.isEmpty && row.version == 0 { row.owned = [OffsetSpan(0, pool.size)] }
         case .request(let id, let address, let now):
+            note(now)
             if row.left { out.append(.refused(id: id, .alreadyLeft)); break }
+            if let by = reclaimedBy[host] { out.append(.refused(id: id, .identityReclaimed(by: by))); break }
             if let ip = address {
                 guard let o = pool.offset(of: ip), pool.isLeasable(o) else {
                     out.append(.refused(id: id, .notLeasable(ip))); break
@@ -113,12 +67,23 @@ public struct AddressAllocator: Sendable {
         case .release(let id):
             for (o, l) in row.leases where l == id { row.leases[o] = nil }
         case .merge(let other):
-            guard other.host != host, other.version > view[other.host]?.version ?? 0 || view[other.host] == nil else { break }
+            guard other.host != host else { return [] }
+            let old = view[other.host]
+            if let old, old.version >= other.version { return [] }
             view[other.host] = other
+            freeInView[other.host] = free(of: other)
+            for dead in other.reclaimed.keys where reclaimedBy[dead] == nil || other.host < reclaimedBy[dead]! {
+                reclaimedBy[dead] = other.host
+            }
+            // A new leave or reclaim changes who stands in for whom: then every row is looked at.
+            let standInsChanged = other.left != (old?.left ?? false) || other.reclaimed.count != (old?.reclaimed.count ?? 0)
+            only = standInsChanged ? nil : other.host
         case .members(let members, let now):
+            note(now)
+            for gone in alive.subtracting(members) { lastSeen[gone] = now }
             alive = members
-            for m in members { lastSeen[m] = now }
         case .tick(let now):
+            note(now)
             pending.removeAll { p in
                 guard now >= p.since + requestTimeout else { return false }
                 out.append(.refused(id: p.id, .timedOut))
@@ -134,21 +99,25 @@ public struct AddressAllocator: Sendable {
             if row.successor == nil { row.successor = to }
             row.owned = []
             row.leases = [:]
+            row.requests = []
             row.left = true
         case .reclaim(let target, let now):
-            if let refusal = reclaimRefusal(target, now: now) {
+            note(now)
+            if let refusal = reclaimRefusal(target, now: now, byOperator: false) {
                 out.append(.reclaimRefused(host: target, refusal))
-            } else if let dead = view[target] {
-                row.reclaimed[target] = dead.version
-                for span in dead.owned { row.owned = Spans.insert(row.owned, span) }
-                // Its marks, so that it stands in for the dead host (and for those it stood in for).
-                for (key, mark) in dead.taken {
-                    let k = key.contains(">") ? key : "\(key)>\(target)"
-                    row.taken[k] = max(row.taken[k] ?? 0, mark)
-                }
+            } else {
+                take(target)
+            }
+        case .operatorReclaim(let target, let now):
+            note(now)
+            if let refusal = reclaimRefusal(target, now: now, byOperator: true) {
+                out.append(.reclaimRefused(host: target, refusal))
+            } else {
+                take(target)
             }
         }
-        settle(&out)
+        // A host that left, or whose identity was reclaimed, acts no more: its row is final.
+        if !row.left && reclaimedBy[host] == nil { settle(&out, only: only) }
         if row != before {
             row.version += 1
             out.insert(.publish(row), at: 0)
@@ -156,97 +125,118 @@ public struct AddressAllocator: Sendable {
         return out
     }
 
-    /// Who may reclaim `target`: the successor its own row names, or, when that host was itself
-    /// reclaimed (or has left), whoever reclaimed it (or its successor), recursively; nil when
-    /// the chain names no host that can act.
-    public func reclaimer(of target: String) -> String? {
-        var seen: Set<String> = [target]
-        var current = rowOf(target)?.successor
-        while let c = current, !seen.contains(c) {
-            seen.insert(c)
-            if let by = reclaimedBy(c) {
+    private mutating func note(_ now: UInt64) {
+        if startedAt == nil { startedAt = now }
+    }
+
+    /// Who acts for `h` in this view: `h` itself, or, when `h` was reclaimed, whoever reclaimed
+    /// it, or, when `h` has left, whoever acts for its successor; recursively. nil when the
+    /// chain loops (no host of it can act).
+    public func actor(for h: String) -> String? {
+        var seen: Set<String> = []
+        var current = h
+        while seen.insert(current).inserted {
+            if let by = reclaimedBy[current] {
                 current = by
-            } else if let r = rowOf(c), r.left {
-                // A host that left handed everything on and acts no more: its successor stands in.
-                current = r.successor
+            } else if let r = rowOf(current), r.left {
+                guard let s = r.successor else { return nil }
+                current = s
             } else {
-                return c
+                return current
             }
         }
         return nil
     }
 
-    /// Whether this host reclaimed `h`, or a host that reclaimed it, and so on.
-    private func standsIn(for h: String) -> Bool {
-        var seen: Set<String> = []
-        var current = h
-        while !seen.contains(current) {
-            seen.insert(current)
-            guard let by = reclaimedBy(current) else { return false }
-            if by == host { return true }
-            current = by
-        }
-        return false
+    /// Who may reclaim `target`: whoever acts for the successor its own row names (never
+    /// `target` itself); nil when its row names none or the chain comes back to it.
+    public func reclaimer(of target: String) -> String? {
+        guard let s = rowOf(target)?.successor, let a = actor(for: s), a != target else { return nil }
+        return a
     }
 
-    private func rowOf(_ h: String) -> AllocatorRow? { h == host ? row : view[h] }
+    func rowOf(_ h: String) -> AllocatorRow? { h == host ? row : view[h] }
 
-    private func reclaimedBy(_ h: String) -> String? {
-        if row.reclaimed[h] != nil { return host }
-        return view.values.first { $0.reclaimed[h] != nil }?.host
+    /// Whether this host takes what is addressed to `h` (a host it reclaimed, or that left to it,
+    /// directly or down a chain).
+    private func standsIn(for h: String) -> Bool { h != host && actor(for: h) == host }
+
+    /// Whether `h` is a host that can still act (not reclaimed, not left).
+    func acts(_ h: String) -> Bool { reclaimedBy[h] == nil && rowOf(h)?.left != true }
+
+    private func free(of r: AllocatorRow) -> UInt64 {
+        guard !r.left else { return 0 }
+        let owned = r.owned.reduce(UInt64(0)) { $0 + pool.allocatableCount($1) }
+        return owned - UInt64(r.leases.keys.count { pool.isAllocatable($0) && Spans.contains(r.owned, $0) })
     }
 
-    private func reclaimRefusal(_ target: String, now: UInt64) -> AllocationRefusal? {
-        guard !row.left else { return .alreadyLeft }
-        guard row.reclaimed[target] == nil, view[target] != nil else { return .notReclaimer(host: target, reclaimer: nil) }
-        let r = reclaimer(of: target)
-        guard r == host else { return .notReclaimer(host: target, reclaimer: r) }
-        if alive.contains(target) { return .stillAlive(host: target) }
-        if let seen = lastSeen[target], now < seen + reclaimAfter { return .stillAlive(host: target) }
-        return nil
-    }
-
-    /// Applies everything the rows in view imply for this host, then serves pending requests.
-    private mutating func settle(_ out: inout [AllocatorOutput]) {
-        takeDonations()
-        answerRequests()
+    /// Applies what the rows in view (all, or `only` the one that changed) imply for this
+    /// host, then serves pending requests.
+    private mutating func settle(_ out: inout [AllocatorOutput], only: String?) {
+        let rows: [AllocatorRow]
+        if let h = only, let r = view[h] { rows = [r] } else { rows = view.values.sorted { $0.host < $1.host } }
+        for r in rows { takeDonations(from: r) }
+        // Its own donations to a host it now stands in for come back to it.
+        takeDonations(from: row)
+        for r in rows { answerRequests(of: r) }
         pruneDonations()
         pruneRequests()
         servePending(&out)
     }
 
-    /// Donations addressed to this host, or to a host it reclaimed, not yet taken.
-    private mutating func takeDonations() {
-        for donor in view.values.sorted(by: { $0.host < $1.host }) {
-            for d in donor.donations.sorted(by: { $0.sequence < $1.sequence }) {
-                let key: String
-                if d.recipient == host { key = donor.host }
-                else if standsIn(for: d.recipient) { key = "\(donor.host)>\(d.recipient)" }
-                else { continue }
-                guard d.sequence > row.taken[key] ?? 0 else { continue }
-                row.taken[key] = d.sequence
-                if row.left {
-                    // A host that has left passes what still arrives on to its successor.
-                    row.donations.append(Donation(sequence: row.nextSequence(), span: d.span, recipient: row.successor ?? donor.host))
-                } else {
-                    row.owned = Spans.insert(row.owned, d.span)
-                    if row.successor == nil { row.successor = donor.host }
-                }
+    /// Donations in `donor`'s row addressed to this host, or to a host it stands in for, not
+    /// yet taken.
+    private mutating func takeDonations(from donor: AllocatorRow) {
+        guard !donor.donations.isEmpty else { return }
+        for d in donor.donations.sorted(by: { $0.sequence < $1.sequence }) {
+            let key: String
+            var floor: UInt64
+            if d.recipient == host {
+                key = donor.host
+                floor = row.taken[key] ?? 0
+            } else if standsIn(for: d.recipient) {
+                key = "\(donor.host)>\(d.recipient)"
+                floor = standInFloor(donor: donor.host, recipient: d.recipient)
+            } else {
+                continue
             }
+            guard d.sequence > floor else { continue }
+            row.taken[key] = d.sequence
+            row.owned = Spans.insert(row.owned, d.span)
+            if row.successor == nil { row.successor = donor.host }
         }
     }
 
-    private mutating func answerRequests() {
-        guard !row.left else { return }
-        for requester in view.values.sorted(by: { $0.host < $1.host }) {
-            for q in requester.requests.sorted(by: { $0.sequence < $1.sequence })
-            where q.owner == host && q.sequence > row.answered[requester.host] ?? 0 {
-                row.answered[requester.host] = q.sequence
-                guard let span = donationFor(q) else { continue }
-                row.owned = Spans.remove(row.owned, span)
-                row.donations.append(Donation(sequence: row.nextSequence(), span: span, recipient: requester.host))
-                if row.successor == nil { row.successor = requester.host }
+    /// The highest donation of `donor` to `recipient` already taken by the recipient or by any
+    /// host that stood in for it before this one (a host down the chain that has since left or
+    /// been reclaimed), as their rows in view say.
+    private func standInFloor(donor: String, recipient: String) -> UInt64 {
+        let key = "\(donor)>\(recipient)"
+        var floor = max(row.taken[key] ?? 0, rowOf(recipient)?.taken[donor] ?? 0)
+        var seen: Set<String> = []
+        var current = recipient
+        while seen.insert(current).inserted {
+            floor = max(floor, rowOf(current)?.taken[key] ?? 0)
+            if let by = reclaimedBy[current] {
+                current = by
+            } else if let r = rowOf(current), r.left, let s = r.successor {
+                current = s
+            } else {
+                break
             }
+        }
+        return floor
+    }
+
+    private mutating func answerRequests(of requester: AllocatorRow) {
+        guard !requester.requests.isEmpty, acts(requester.host) else { return }
+        for q in requester.requests.sorted(by: { $0.sequence < $1.sequence })
+        where q.owner == host && q.sequence > row.answered[requester.host] ?? 0 {
+            row.answered[requester.host] = q.sequence
+            guard let span = donationFor(q) else { continue }
+            row.owned = Spans.remove(row.owned, span)
+            row.donations.append(Donation(sequence: row.nextSequence(), span: span, recipient: requester.host))
+            if row.successor == nil { row.successor = requester.host }
         }
     }
 
@@ -283,32 +273,36 @@ public struct AddressAllocator: Sendable {
         return runs
     }
 
+    /// Drops donations their recipient (or whoever stands in for it) has acknowledged.
     private mutating func pruneDonations() {
-        row.donations.removeAll { d in
+        guard !row.donations.isEmpty else { return }
+        let acknowledged = row.donations.filter { d in
             if let r = view[d.recipient], r.taken[host] ?? 0 >= d.sequence { return true }
-            // Only a stand-in writes such a key.
-            return view.values.contains { $0.taken["\(host)>\(d.recipient)"] ?? 0 >= d.sequence }
+            guard let a = actor(for: d.recipient), a != d.recipient, let standIn = rowOf(a) else { return false }
+            return standIn.taken["\(host)>\(d.recipient)"] ?? 0 >= d.sequence
         }
+        if !acknowledged.isEmpty { row.donations.removeAll { acknowledged.contains($0) } }
     }
 
     private mutating func pruneRequests() {
-        let open = row.requests.filter { q in
+        guard !row.requests.isEmpty else { return }
+        row.requests = row.requests.filter { q in
             if let o = view[q.owner], o.answered[host] ?? 0 >= q.sequence { return false }
             // Asked of a host that is gone: ask again elsewhere.
-            return alive.contains(q.owner) && reclaimedBy(q.owner) == nil && view[q.owner]?.left != true
+            return alive.contains(q.owner) && acts(q.owner)
         }
-        row.requests = open
     }
 
     private mutating func servePending(_ out: inout [AllocatorOutput]) {
+        guard !pending.isEmpty else { return }
         var still: [(id: String, address: UInt64?, since: UInt64)] = []
         for p in pending {
             if let a = p.address {
-                if let refusal = serveAddress(p.id, a) {
-                    if case .some(let r) = refusal { out.append(.refused(id: p.id, r)) }
-                    continue
+                switch serveAddress(p.id, a) {
+                case .leased: out.append(.leased(id: p.id, address: pool.address(a)))
+                case .waiting: still.append(p)
+                case .refused(let r): out.append(.refused(id: p.id, r))
                 }
-                out.append(.leased(id: p.id, address: pool.address(a)))
             } else if let a = freeOffset() {
                 row.leases[a] = p.id
                 out.append(.leased(id: p.id, address: pool.address(a)))
@@ -321,22 +315,23 @@ public struct AddressAllocator: Sendable {
         pending = still
     }
 
-    /// nil: leased now. `.some(nil)`: still waiting. `.some(r)`: refused.
-    private mutating func serveAddress(_ id: String, _ a: UInt64) -> AllocationRefusal?? {
+    private enum Served { case leased, waiting, refused(AllocationRefusal) }
+
+    private mutating func serveAddress(_ id: String, _ a: UInt64) -> Served {
         let ip = pool.address(a)
         if Spans.contains(row.owned, a) {
-            if let holder = row.leases[a], holder != id { return .some(.inUse(ip, owner: host)) }
+            if let holder = row.leases[a], holder != id { return .refused(.inUse(ip, owner: host)) }
             row.leases[a] = id
-            return nil
+            return .leased
         }
-        let owner = view.values.first { !$0.left && reclaimedBy($0.host) == nil && Spans.contains($0.owned, a) }
-        guard let o = owner else { return .some(nil) }  // between owners: wait for the transfer
-        if o.leases[a] != nil { return .some(.inUse(ip, owner: o.host)) }
-        guard alive.contains(o.host) else { return .some(.noOwnerReachable) }
+        let owner = view.values.first { acts($0.host) && Spans.contains($0.owned, a) }
+        guard let o = owner else { return .waiting }  // between owners: wait for the transfer
+        if o.leases[a] != nil { return .refused(.inUse(ip, owner: o.host)) }
+        guard alive.contains(o.host) else { return .refused(.noOwnerReachable) }
         if !row.requests.contains(where: { $0.owner == o.host && $0.address == a }) {
             row.requests.append(DonationRequest(sequence: row.nextSequence(), owner: o.host, address: a))
         }
-        return .some(nil)
+        return .waiting
     }
 
     private func freeOffset() -> UInt64? {
@@ -356,15 +351,12 @@ public struct AddressAllocator: Sendable {
         if row.requests.contains(where: { $0.address == nil }) { return nil }
         var best: (host: String, free: UInt64)?
         var anyFree = false
-        for other in view.values.sorted(by: { $0.host < $1.host }) where !other.left && reclaimedBy(other.host) == nil {
-            let free = other.owned.reduce(UInt64(0)) { $0 + pool.allocatableCount($1) }
-                - UInt64(other.leases.keys.count { pool.isAllocatable($0) })
-            guard free > 0 else { continue }
+        for (h, free) in freeInView where free > 0 && acts(h) {
             anyFree = true
-            if alive.contains(other.host), free > best?.free ?? 0 { best = (other.host, free) }
+            if alive.contains(h), free > best?.free ?? 0 || (free == best?.free && h < best!.host) { best = (h, free) }
         }
         guard let b = best else {
-            let inFlight = view.values.contains { $0.donations.contains { d in d.recipient == host } }
+            let inFlight = view.values.contains { r in r.donations.contains { d in d.recipient == host } }
             if inFlight { return nil }
             return anyFree ? .noOwnerReachable : .subnetFull
         }

@@ -27,8 +27,13 @@ struct AllocatorCluster {
     /// Identities whose row was lost: never back, reclaimed at the end.
     var orphans: [String] = []
     var violations: [String] = []
+    /// The last rows of hosts that left: a leaving host stays until the replica holds it.
+    var finalRows: [AllocatorRow] = []
     var leasedCount = 0
     var requestCount = 0
+    /// Orphans reclaimed by `operatorReclaim` in `makeWhole`, because the rule named no host
+    /// that could act (a successor chain that loops through lost identities).
+    var operatorReclaims = 0
 
     init(hosts: Int, pool: AddressPool, seed: UInt64) {
         self.pool = pool
@@ -45,8 +50,9 @@ struct AllocatorCluster {
 
     var upIndices: [Int] { slots.indices.filter { if case .up = slots[$0] { true } else { false } } }
 
-    mutating func apply(_ i: Int, _ input: AllocatorInput) {
-        guard case .up(var a) = slots[i] else { return }
+    @discardableResult
+    mutating func apply(_ i: Int, _ input: AllocatorInput) -> [AllocatorOutput] {
+        guard case .up(var a) = slots[i] else { return [] }
         let out = a.handle(input)
         slots[i] = .up(a)
         for o in out {
@@ -66,14 +72,15 @@ struct AllocatorCluster {
                 break
             }
         }
+        return out
     }
 
     /// Each live host learns who it can reach: the live hosts on its side.
     mutating func updateMembers() {
-        for i in upIndices {
-            let alive = Set(upIndices.filter { side[$0] == side[i] }.map { names[$0] })
-            apply(i, .members(alive: alive, now: now))
-        }
+        let up = upIndices
+        var bySide: [Int: Set<String>] = [:]
+        for i in up { bySide[side[i], default: []].insert(names[i]) }
+        for i in up { apply(i, .members(alive: bySide[side[i]]!, now: now)) }
     }
 
     mutating func step() {
@@ -114,7 +121,7 @@ struct AllocatorCluster {
             let peers = up.filter { $0 != i && side[$0] == side[i] }
             guard let to = peers.randomElement(using: &rng) else { break }
             for (off, id) in containers where containerHost[id] == i { containers[off] = nil }
-            apply(i, .leave(to: names[to]))
+            if case .publish(let last) = apply(i, .leave(to: names[to])).first { finalRows.append(last) }
             slots[i] = .gone
             updateMembers()
         case 80..<86:
@@ -135,7 +142,8 @@ struct AllocatorCluster {
     mutating func deliverOne(dropChance: Int) {
         guard !queue.isEmpty else { return }
         let k = Int.random(in: 0..<queue.count, using: &rng)
-        let m = queue.remove(at: k)
+        queue.swapAt(k, queue.count - 1)
+        let m = queue.removeLast()
         // A row sent across the partition or to a dead host is lost; anti-entropy resends.
         guard side[m.to] == side[indexOf(m.row.host) ?? m.to], Int.random(in: 0..<100, using: &rng) >= dropChance else { return }
         apply(m.to, .merge(m.row))
@@ -171,12 +179,25 @@ struct AllocatorCluster {
             names[i] = "h\(i).\(incarnation[i])"
             slots[i] = .up(AddressAllocator(host: names[i], pool: pool, reclaimAfter: 1_000, requestTimeout: 500))
         }
-        // A restarted host learns every row again (state sync).
-        for j in upIndices where j != i {
-            if case .up(let a) = slots[j] { apply(i, .merge(a.row)) }
-        }
-        for r in downRows { apply(i, .merge(r)) }
+        // A restarted host learns every row again (state sync: the replicated state holds the
+        // rows of hosts that are down, gone or lost too).
+        for r in knownRows.values where r.host != names[i] { apply(i, .merge(r)) }
         updateMembers()
+    }
+
+    /// The newest copy of every host's row that a live host holds, or a crashed one persisted.
+    var knownRows: [String: AllocatorRow] {
+        var newest: [String: AllocatorRow] = [:]
+        func offer(_ r: AllocatorRow) {
+            if r.version >= newest[r.host]?.version ?? 0 { newest[r.host] = r }
+        }
+        for r in downRows + finalRows { offer(r) }
+        for i in upIndices {
+            guard case .up(let a) = slots[i] else { continue }
+            offer(a.row)
+            for r in a.view.values { offer(r) }
+        }
+        return newest
     }
 
     /// Rows of crashed hosts, as the survivors' replicas still hold them.
@@ -215,7 +236,10 @@ struct AllocatorCluster {
     }
 
     /// Heals the cluster, restarts every crashed host with its row, has each orphan reclaimed
-    /// by the host the rule names, and delivers until nothing changes.
+    /// by the host the rule names, and delivers until nothing changes. Orphans the rule leaves
+    /// to nobody (a successor chain looping through lost identities) are reclaimed by the
+    /// operator (`operatorReclaim` on the lowest live host), one at a time, after which the
+    /// rule is tried again; `operatorReclaims` counts them.
     mutating func makeWhole() {
         side = side.map { _ in 0 }
         for i in slots.indices { if case .down(_?) = slots[i] { restart(i) } }
@@ -223,29 +247,41 @@ struct AllocatorCluster {
         quiesce()
         now += 10_000
         updateMembers()
-        for dead in orphans {
-            let reclaimers = upIndices.filter { j in
-                if case .up(let a) = slots[j] { a.reclaimer(of: dead) == names[j] } else { false }
+        for _ in 0..<(2 * orphans.count + 2) {
+            guard let probe = upIndices.first, case .up(let p) = slots[probe] else { return }
+            let remaining = orphans.filter { p.actor(for: $0) == $0 }
+            if remaining.isEmpty { return }
+            var acted = false
+            for dead in remaining {
+                let reclaimers = upIndices.filter { j in
+                    if case .up(let a) = slots[j] { a.reclaimer(of: dead) == names[j] } else { false }
+                }
+                if reclaimers.count > 1 { violations.append("\(dead) has reclaimers \(reclaimers.map { names[$0] })") }
+                for j in reclaimers {
+                    let out = apply(j, .reclaim(host: dead, now: now))
+                    if out.contains(where: { if case .publish = $0 { true } else { false } }) { acted = true }
+                }
+                quiesce()
+                check()
             }
-            if reclaimers.count > 1 { violations.append("\(dead) has reclaimers \(reclaimers.map { names[$0] })") }
-            for j in reclaimers { apply(j, .reclaim(host: dead, now: now)) }
-            quiesce()
-            check()
+            if !acted {
+                operatorReclaims += 1
+                apply(probe, .operatorReclaim(host: remaining[0], now: now))
+                quiesce()
+                check()
+            }
         }
+        violations.append("orphans left unreclaimed")
     }
 
-    /// Delivers every row until a full round changes nothing; with `resend`, every live row and
-    /// the newest copy of every lost identity's row is sent to everyone first (the replica's
-    /// state sync, which also carries other hosts' rows).
+    /// Delivers every row until a full round changes nothing; with `resend`, the newest copy of
+    /// every row a live host holds is sent to everyone first (the replica's state sync, which
+    /// also carries the rows of hosts that are down, gone or lost).
     mutating func quiesce(resend: Bool = true) {
         for _ in 0..<50 {
             if resend {
-                for i in upIndices { if case .up(let a) = slots[i] { for j in slots.indices where j != i { queue.append((j, a.row)) } } }
-                for dead in orphans {
-                    let copies = upIndices.compactMap { i -> AllocatorRow? in if case .up(let a) = slots[i] { a.view[dead] } else { nil } }
-                    guard let newest = copies.max(by: { $0.version < $1.version }) else { continue }
-                    for j in upIndices { queue.append((j, newest)) }
-                }
+                let up = upIndices
+                for r in knownRows.values { for j in up where names[j] != r.host { queue.append((j, r)) } }
             }
             let before = actingRows
             while !queue.isEmpty { deliverOne(dropChance: 0); check() }
@@ -259,9 +295,30 @@ struct AllocatorCluster {
         (0..<pool.size).filter { pool.isAllocatable($0) && containers[$0] == nil }
     }
 
-    /// Offsets no acting host owns.
-    var unowned: [UInt64] {
-        let rows = actingRows
-        return (0..<pool.size).filter { o in !rows.contains { Spans.contains($0.owned, o) } }
+    /// Spans of the pool no acting host owns.
+    var unowned: [OffsetSpan] {
+        var gaps: [OffsetSpan] = []
+        var next: UInt64 = 0
+        for s in actingRows.flatMap(\.owned).sorted() {
+            if s.low > next { gaps.append(OffsetSpan(next, s.low)) }
+            next = max(next, s.high)
+        }
+        if next < pool.size { gaps.append(OffsetSpan(next, pool.size)) }
+        return gaps
+    }
+
+    /// Free allocatable offsets that no live host could hand out at once: not owned by a live
+    /// host, or leased in its row although no container holds them.
+    var unservable: [UInt64] {
+        var owner: [(OffsetSpan, AllocatorRow)] = []
+        for i in upIndices { if case .up(let a) = slots[i] { for s in a.row.owned { owner.append((s, a.row)) } } }
+        owner.sort { $0.0.low < $1.0.low }
+        var k = 0
+        var out: [UInt64] = []
+        for o in freeAllocatable {
+            while k < owner.count && owner[k].0.high <= o { k += 1 }
+            guard k < owner.count, owner[k].0.contains(o), owner[k].1.leases[o] == nil else { out.append(o); continue }
+        }
+        return out
     }
 }
