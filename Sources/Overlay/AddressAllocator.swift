@@ -210,7 +210,7 @@ public struct AddressAllocator: Sendable {
     /// The highest donation of `donor` to `recipient` already taken by the recipient or by any
     /// host that stood in for it before this one (a host down the chain that has since left or
     /// been reclaimed), as their rows in view say.
-    private func standInFloor(donor: String, recipient: String) -> UInt64 {
+    func standInFloor(donor: String, recipient: String) -> UInt64 {
         let key = "\(donor)>\(recipient)"
         var floor = max(row.taken[key] ?? 0, rowOf(recipient)?.taken[donor] ?? 0)
         var seen: Set<String> = []

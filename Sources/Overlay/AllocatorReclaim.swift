@@ -37,12 +37,14 @@ extension AddressAllocator {
     mutating func take(_ target: String) {
         let dead = view[target] ?? AllocatorRow(host: target)
         var spans = dead.owned
-        for other in view.values where other.host != target {
+        for other in [row] + view.values where other.host != target {
             if acts(other.host) { for s in other.owned { spans = Spans.remove(spans, s) } }
-            for d in other.donations where d.recipient != target { spans = Spans.remove(spans, d.span) }
+            // Still in flight: neither the recipient nor any host standing in for it took it.
+            for d in other.donations where d.recipient != target
+            && d.sequence > standInFloor(donor: other.host, recipient: d.recipient) {
+                spans = Spans.remove(spans, d.span)
+            }
         }
-        for d in row.donations { spans = Spans.remove(spans, d.span) }
-        for s in row.owned { spans = Spans.remove(spans, s) }
         row.reclaimed[target] = dead.version
         reclaimedBy[target] = host
         for s in spans { row.owned = Spans.insert(row.owned, s) }

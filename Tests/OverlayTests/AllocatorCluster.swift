@@ -29,6 +29,8 @@ struct AllocatorCluster {
     var violations: [String] = []
     /// The last rows of hosts that left: a leaving host stays until the replica holds it.
     var finalRows: [AllocatorRow] = []
+    /// The replicated rows a crashed host persisted with its own row.
+    var downViews: [Int: [AllocatorRow]] = [:]
     var leasedCount = 0
     var requestCount = 0
     /// Orphans reclaimed by `operatorReclaim` in `makeWhole`, because the rule named no host
@@ -117,7 +119,8 @@ struct AllocatorCluster {
         case 77..<79:
             restartOne()
         case 79..<80:
-            guard up.count > 2, let i = up.randomElement(using: &rng), i != 0 else { break }
+            // Leaves keep at least half the hosts, so runs do not end with one or two.
+            guard up.count > max(2, slots.count / 2), let i = up.randomElement(using: &rng), i != 0 else { break }
             let peers = up.filter { $0 != i && side[$0] == side[i] }
             guard let to = peers.randomElement(using: &rng) else { break }
             for (off, id) in containers where containerHost[id] == i { containers[off] = nil }
@@ -154,7 +157,11 @@ struct AllocatorCluster {
     }
 
     mutating func crash(_ i: Int, keep row: AllocatorRow?) {
+        let before = slots[i]
+        downViews[i] = nil
         slots[i] = .down(row)
+        // The data directory holds the replica too: the rows this host had are back on restart.
+        if row != nil, case .up(let a) = before { downViews[i] = Array(a.view.values) }
         if row == nil {
             orphans.append(names[i])
             for (off, id) in containers where containerHost[id] == i { containers[off] = nil }
@@ -170,6 +177,7 @@ struct AllocatorCluster {
 
     mutating func restart(_ i: Int) {
         guard case .down(let kept) = slots[i] else { return }
+        let persisted = downViews.removeValue(forKey: i) ?? []
         if let row = kept {
             slots[i] = .up(AddressAllocator(host: names[i], pool: pool, restoring: row, reclaimAfter: 1_000, requestTimeout: 500))
             // Its row may be newer than any copy elsewhere: publish it, as the shell does on start.
@@ -181,7 +189,7 @@ struct AllocatorCluster {
         }
         // A restarted host learns every row again (state sync: the replicated state holds the
         // rows of hosts that are down, gone or lost too).
-        for r in knownRows.values where r.host != names[i] { apply(i, .merge(r)) }
+        for r in persisted + knownRows.values where r.host != names[i] { apply(i, .merge(r)) }
         updateMembers()
     }
 
