@@ -1,3 +1,4 @@
+import struct GrapevineTestSupport.SplitMix
 import Addresses
 import Testing
 @testable import Overlay

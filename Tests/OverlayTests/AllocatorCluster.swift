@@ -1,3 +1,4 @@
+import struct GrapevineTestSupport.SplitMix
 import Addresses
 @testable import Overlay
 
@@ -100,7 +101,11 @@ struct AllocatorCluster {
             guard let i = up.randomElement(using: &rng) else { break }
             request(at: i, address: pool.address(UInt64.random(in: 0..<pool.size, using: &rng)))
         case 65..<74:
-            guard let (off, id) = containers.randomElement(using: &rng), let i = containerHost[id] else { break }
+            // A container is removed on a live host only (its lease stays in a crashed host's row).
+            // Sorted: a dictionary's order changes from process to process, a seed must replay.
+            guard let off = containers.keys.sorted().randomElement(using: &rng), let id = containers[off],
+                  let i = containerHost[id],
+                  case .up = slots[i] else { break }
             containers[off] = nil
             apply(i, .release(id: id))
         case 74..<76:
@@ -142,18 +147,22 @@ struct AllocatorCluster {
         apply(i, .request(id: "c\(requestCount)", address: address, now: now))
     }
 
-    mutating func deliverOne(dropChance: Int) {
-        guard !queue.isEmpty else { return }
+    /// True when the delivery changed the receiver's row.
+    @discardableResult
+    mutating func deliverOne(dropChance: Int) -> Bool {
+        guard !queue.isEmpty else { return false }
         let k = Int.random(in: 0..<queue.count, using: &rng)
         queue.swapAt(k, queue.count - 1)
         let m = queue.removeLast()
         // A row sent across the partition or to a dead host is lost; anti-entropy resends.
-        guard side[m.to] == side[indexOf(m.row.host) ?? m.to], Int.random(in: 0..<100, using: &rng) >= dropChance else { return }
-        apply(m.to, .merge(m.row))
+        guard side[m.to] == side[indexOf(m.row.host) ?? m.to], Int.random(in: 0..<100, using: &rng) >= dropChance else { return false }
+        return apply(m.to, .merge(m.row)).contains { if case .publish = $0 { true } else { false } }
     }
 
+    /// The slot of the host now named `host` (names are `h<slot>` or `h<slot>.<incarnation>`).
     func indexOf(_ host: String) -> Int? {
-        names.firstIndex(of: host)
+        guard let i = Int(host.dropFirst().prefix { $0 != "." }), names.indices.contains(i), names[i] == host else { return nil }
+        return i
     }
 
     mutating func crash(_ i: Int, keep row: AllocatorRow?) {
@@ -161,7 +170,7 @@ struct AllocatorCluster {
         downViews[i] = nil
         slots[i] = .down(row)
         // The data directory holds the replica too: the rows this host had are back on restart.
-        if row != nil, case .up(let a) = before { downViews[i] = Array(a.view.values) }
+        if row != nil, case .up(let a) = before { downViews[i] = a.view.values.sorted { $0.host < $1.host } }
         if row == nil {
             orphans.append(names[i])
             for (off, id) in containers where containerHost[id] == i { containers[off] = nil }
@@ -189,7 +198,7 @@ struct AllocatorCluster {
         }
         // A restarted host learns every row again (state sync: the replicated state holds the
         // rows of hosts that are down, gone or lost too).
-        for r in persisted + knownRows.values where r.host != names[i] { apply(i, .merge(r)) }
+        for r in persisted + knownRows.values.sorted(by: { $0.host < $1.host }) where r.host != names[i] { apply(i, .merge(r)) }
         updateMembers()
     }
 
@@ -289,10 +298,11 @@ struct AllocatorCluster {
         for _ in 0..<50 {
             if resend {
                 let up = upIndices
-                for r in knownRows.values { for j in up where names[j] != r.host { queue.append((j, r)) } }
+                for r in knownRows.values.sorted(by: { $0.host < $1.host }) { for j in up where names[j] != r.host { queue.append((j, r)) } }
             }
             let before = actingRows
-            while !queue.isEmpty { deliverOne(dropChance: 0); check() }
+            // A delivery that changes no row cannot break the invariants: check after the others.
+            while !queue.isEmpty { if deliverOne(dropChance: 0) { check() } }
             if actingRows == before { return }
         }
         violations.append("no quiescence after 50 rounds")
