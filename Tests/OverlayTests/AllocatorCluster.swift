@@ -56,6 +56,8 @@ struct AllocatorCluster {
     @discardableResult
     mutating func apply(_ i: Int, _ input: AllocatorInput) -> [AllocatorOutput] {
         guard case .up(var a) = slots[i] else { return [] }
+        // Out of the slot while it runs, so its dictionaries are not copied on write.
+        slots[i] = .gone
         let out = a.handle(input)
         slots[i] = .up(a)
         for o in out {
@@ -278,9 +280,9 @@ struct AllocatorCluster {
                     let out = apply(j, .reclaim(host: dead, now: now))
                     if out.contains(where: { if case .publish = $0 { true } else { false } }) { acted = true }
                 }
-                quiesce()
-                check()
             }
+            quiesce()
+            check()
             if !acted {
                 operatorReclaims += 1
                 apply(probe, .operatorReclaim(host: remaining[0], now: now))
@@ -295,8 +297,9 @@ struct AllocatorCluster {
     /// every row a live host holds is sent to everyone first (the replica's state sync, which
     /// also carries the rows of hosts that are down, gone or lost).
     mutating func quiesce(resend: Bool = true) {
-        for _ in 0..<50 {
-            if resend {
+        for round in 0..<50 {
+            // Deliveries are reliable here: one full resend makes up for every earlier drop.
+            if resend && round == 0 {
                 let up = upIndices
                 for r in knownRows.values.sorted(by: { $0.host < $1.host }) { for j in up where names[j] != r.host { queue.append((j, r)) } }
             }
