@@ -246,7 +246,7 @@ import Testing
     func aThousandHosts(seed: UInt64) {
         let pool = Self.pool("10.1.0.0/16", gateway: "10.1.0.1")
         var cluster = AllocatorCluster(hosts: 1_000, pool: pool, seed: seed &+ 1_000_003)
-        for _ in 0..<400 {
+        for _ in 0..<200 {
             cluster.step()
             if !cluster.violations.isEmpty { break }
         }
