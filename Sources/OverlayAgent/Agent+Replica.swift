@@ -73,7 +73,7 @@ extension Agent {
             case .endpoint(let e): registry.clock.observe(e.claim.time)
             case .network(let d): dockerState.clock = max(dockerState.clock, d.time)
             case .block(let b): dockerState.clock = max(dockerState.clock, b.claim.time)
-            case .host: break
+            case .host, .allocator: break
             }
             replica.add(decoded, owner: owner, live: !unavailableOwners.contains(owner))
         } catch {

@@ -1,3 +1,4 @@
+import struct GrapevineTestSupport.SplitMix
 import Addresses
 @testable import Overlay
 
