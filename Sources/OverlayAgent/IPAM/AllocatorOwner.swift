@@ -6,6 +6,7 @@ import Foundation
 #endif
 import Logging
 import Overlay
+import GrapevineAPI
 import Synchronization
 
 /// Why an address was not handed out: a code for Docker's `Err` and the counters, and a
