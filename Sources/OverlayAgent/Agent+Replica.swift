@@ -17,7 +17,7 @@ extension Agent {
                 }
             }
             replicaChanged = true
-            ipam?.send(.definitions(replica.definitions()))
+            ipam?.send(.definitions(ipamDefinitions()))
             namesChanged()
             wake.yield()
             dockerWake.yield()

@@ -71,6 +71,8 @@ extension Agent {
         if request.Options?["RequestAddressType"] == "com.docker.network.gateway" {
             result = await ipam.gateway(of: subnet, requested: address)
         } else if let vni = vniOfPool(subnet) {
+            // The network made here a moment ago may not have reached the replica yet.
+            ipam.send(.definitions(ipamDefinitions()))
             result = await ipam.request(vni: vni, address: address)
         } else if let ip = address {
             // Before the network exists: an --aux-address of the pool being made.
@@ -92,6 +94,15 @@ extension Agent {
     func refused(_ method: String, _ r: IPAMRefusal) -> PluginError {
         logger.info("ipam request refused", metadata: ["docker.method": "\(method)", "ipam.reason": "\(r.code)", "ipam.message": "\(r.message)"])
         return PluginError(r.code, r.message)
+    }
+
+    /// The winning definitions, with this host's own where the replica has none yet.
+    func ipamDefinitions() -> [VNI: NetworkDefinition] {
+        var definitions = replica.definitions()
+        for stored in dockerState.definitions.values {
+            if let d = stored.definition, definitions[d.vni] == nil { definitions[d.vni] = d }
+        }
+        return definitions
     }
 
     func vniOfPool(_ subnet: Subnet) -> VNI? {

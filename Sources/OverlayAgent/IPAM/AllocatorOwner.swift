@@ -179,6 +179,9 @@ final class AllocatorOwner: Sendable {
                 reply.resume(returning: .success(ip))
                 return
             }
+            // Who is alive now, not at the last tick: a row merged since then names an owner
+            // to ask, and the allocator asks only live ones.
+            await apply(&state, vni, .members(alive: state.aliveIdentities(vni, nodes: aliveNodes()), now: now))
             let id = state.nextLeaseID()
             state.waiters[id] = Waiter(vni: vni, reply: reply)
             await apply(&state, vni, .request(id: id, address: address, now: now))
