@@ -64,6 +64,10 @@ final class AllocatorOwner: Sendable {
     /// Largest key plus value a gossip row may have (`stateValueSizeLimit`, 1 KB by default).
     static let rowLimit = 1_024
     static let tickInterval: Duration = .seconds(1)
+    /// Milliseconds after which a request still unanswered is refused here, whatever the
+    /// allocator does: past its own `requestTimeout` (10 s), so normally the allocator's
+    /// `timedOut` comes first; this bounds what Docker waits if a request is ever dropped.
+    static let waiterTimeout: UInt64 = 15_000
 
     /// - Parameter reclaimAfter: milliseconds a host's incarnation must have been gone before
     ///   its successor takes its ranges.
@@ -183,7 +187,7 @@ final class AllocatorOwner: Sendable {
             // to ask, and the allocator asks only live ones.
             await apply(&state, vni, .members(alive: state.aliveIdentities(vni, nodes: aliveNodes()), now: now))
             let id = state.nextLeaseID()
-            state.waiters[id] = Waiter(vni: vni, reply: reply)
+            state.waiters[id] = Waiter(vni: vni, since: now, reply: reply)
             await apply(&state, vni, .request(id: id, address: address, now: now))
         case .release(let vni, let address):
             guard let n = state.networks[vni], let o = n.allocator.pool.offset(of: address), let id = n.allocator.row.leases[o] else { return }
@@ -203,6 +207,12 @@ final class AllocatorOwner: Sendable {
                 }
             }
         case .tick:
+            for (id, w) in state.waiters where now >= w.since + Self.waiterTimeout {
+                logger.warning("ipam: a request got no answer from the allocator; refused", metadata: ["network.vni": "\(w.vni)", "ipam.request": "\(id)"])
+                metrics.ipamRefused(reason: "timed_out")
+                state.abandoned.insert(id)
+                state.answer(id, .failure(IPAMRefusal(code: "timed_out", message: "no owner answered in time; retry")))
+            }
             for vni in state.networks.keys.sorted() {
                 // Rows merged while the disk refused were undone with the change: again.
                 if state.diskBroken {
@@ -291,6 +301,7 @@ final class AllocatorOwner: Sendable {
         guard var n = state.networks[vni] else { return [] }
         let saved = n
         let out = n.allocator.handle(input)
+        var pendingReleases: [String] = []
         if case .publish(let row)? = out.first {
             let record = AllocatorRecord(vni: vni, incarnation: state.incarnation, pool: n.pool, row: row)
             let overlayRow = OverlayRow.allocator(record)
@@ -327,6 +338,11 @@ final class AllocatorOwner: Sendable {
             switch o {
             case .publish: break
             case .leased(let id, let address):
+                if state.abandoned.remove(id) != nil {
+                    // Docker was told no: the address goes back at once.
+                    pendingReleases.append(id)
+                    continue
+                }
                 metrics.ipamLeased()
                 state.answer(id, .success(address))
             case .refused(let id, let r):
@@ -336,6 +352,7 @@ final class AllocatorOwner: Sendable {
                 if !quiet { logger.info("ipam: reclaim refused", metadata: ["ipam.host": "\(h)", "ipam.reason": "\(r)"]) }
             }
         }
+        for id in pendingReleases { await apply(&state, vni, .release(id: id)) }
         return out
     }
 
@@ -407,6 +424,8 @@ final class AllocatorOwner: Sendable {
 extension AllocatorOwner {
     struct Waiter {
         let vni: VNI
+        /// `State.now()` when asked.
+        let since: UInt64
         let reply: CheckedContinuation<Result<IPAddress, IPAMRefusal>, Never>
     }
 
@@ -432,6 +451,9 @@ extension AllocatorOwner {
         /// Pools this host's dockerd asked for, not yet tied to a network definition.
         var creating: [Subnet: PoolDefinition] = [:]
         var waiters: [String: Waiter] = [:]
+        /// Requests refused here for want of an answer: a lease the allocator makes for one
+        /// later is released.
+        var abandoned: Set<String> = []
         var diskBroken = false
         private var leaseCounter: UInt64 = 0
 
