@@ -102,4 +102,24 @@ extension DockerEndToEndTests {
             }
         }
     }
+
+    /// A mixed cluster: h3's agent does not serve Docker. Allocation on h1 and h2, including
+    /// a donation from h1 to h2, never waits on it.
+    @Test func aMixedClusterAllocatesWithoutTheAgentThatHasNoDocker() async throws {
+        try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
+            try await Self.start(cluster, hosts: 1...2)
+            try await cluster.startAgent(3)
+            try await waitUntil("h3 is a member everywhere", timeout: 30) {
+                (try? await cluster.cli(1, "members"))?.contains("h3") == true
+            }
+            try await Self.makeNetwork(cluster, on: 1, "mixed", subnet: "10.10.95.0/24", options: ["-o", "vni=395"], seenOn: [2])
+            var boxes: [Box] = []
+            try await Self.explained(cluster) {
+                for i in 0..<6 { boxes.append(try await Self.runBox(cluster, i % 2 + 1, "m\(i)", network: "mixed")) }
+            }
+            #expect(Set(boxes.map(\.ip)).count == 6, "\(boxes.map(\.ip))")
+            let n = try await Self.ipam(cluster, 1, vni: 395)
+            #expect(n?.hosts.map(\.identity).allSatisfy { !$0.hasPrefix("h3~") } == true, "h3 publishes no allocator row")
+        }
+    }
 }
