@@ -162,6 +162,10 @@ extension Replica {
             insert(d, owner: owner)
         case .block(let b):
             insert(b)
+        case .allocator:
+            // The agent's allocator owner keeps these (`AddressAllocator.view`); nothing the
+            // kernel or the names need.
+            break
         }
     }
 }

@@ -20,7 +20,9 @@ public import Addresses
 ///   its flag is set, the name and the origin (each a `u8` length and 1...255 bytes of UTF-8).
 ///   A network without an MTU encodes as before bit 3 existed.
 /// - block: key `04`, the 3-byte VNI, the block's index (`u32`); value `01`, the claim's
-///   Lamport time (`u64`).
+///   Lamport time (`u64`). Read for agents that predate allocator rows; no longer written.
+/// - allocator: key `05`, the 3-byte VNI, the allocator's incarnation (`u32`); value `01`
+///   and the record as `AllocatorRow+Codec.swift` describes it.
 public enum OverlayRow: Hashable, Sendable {
     case host(vtep: IPAddress, networks: Set<VNI>)
     case endpoint(Endpoint)
@@ -28,6 +30,8 @@ public enum OverlayRow: Hashable, Sendable {
     case network(NetworkDefinition)
     /// This owner's claim on one block of a network's addresses.
     case block(BlockClaim)
+    /// This owner's address allocator for one network (`AddressAllocator`), in one incarnation.
+    case allocator(AllocatorRecord)
 
     /// At most this many networks per host row: enough for any host, small enough that a host
     /// row is one datagram-sized value.
@@ -45,6 +49,7 @@ public enum OverlayRow: Hashable, Sendable {
         case .endpoint(let e): return Self.endpointKey(network: e.network, mac: e.mac)
         case .network(let d): return Self.networkKey(d.vni)
         case .block(let b): return Self.blockKey(vni: b.vni, index: b.index)
+        case .allocator(let a): return Self.allocatorKey(vni: a.vni, incarnation: a.incarnation)
         }
     }
 
@@ -65,6 +70,13 @@ public enum OverlayRow: Hashable, Sendable {
         var out: [UInt8] = [RowKind.block.rawValue]
         out.putVNI(vni)
         out.putU32(index)
+        return out
+    }
+
+    public static func allocatorKey(vni: VNI, incarnation: UInt32) -> [UInt8] {
+        var out: [UInt8] = [RowKind.allocator.rawValue]
+        out.putVNI(vni)
+        out.putU32(incarnation)
         return out
     }
 
@@ -104,6 +116,8 @@ public enum OverlayRow: Hashable, Sendable {
             out.putText(d.origin)
         case .block(let b):
             out.putU64(b.claim.time)
+        case .allocator(let a):
+            out += a.encodedValue()
         }
         return out
     }
@@ -164,6 +178,11 @@ public enum OverlayRow: Hashable, Sendable {
             let vni = try k.vni()
             let index = try k.u32()
             self = .block(BlockClaim(vni: vni, index: index, claim: Claim(time: try v.u64(), owner: owner)))
+        case .allocator:
+            let vni = try k.vni()
+            let incarnation = try k.u32()
+            guard k.isAtEnd else { throw .trailingBytes }
+            self = .allocator(try AllocatorRecord(vni: vni, incarnation: incarnation, owner: owner, decoding: v.rest()))
         case nil:
             throw .unknownKind(kind)
         }
@@ -204,6 +223,18 @@ public enum OverlayRow: Hashable, Sendable {
             if let m = d.mtu, !NetworkDefinition.mtuRange.contains(m) { throw .badMTU(m) }
         case .block:
             break
+        case .allocator(let a):
+            guard AllocatorRecord.owner(of: a.row.host).map({ AllocatorRecord.identity(owner: $0, incarnation: a.incarnation) == a.row.host }) == true else {
+                throw .badAllocator("identity \(a.row.host) does not end in ~\(a.incarnation)")
+            }
+            guard a.pool.auxAddresses.count <= PoolDefinition.maxAuxAddresses else { throw .badAllocator("too many aux addresses") }
+            do { _ = try a.pool.pool() } catch { throw .badAllocator("pool: \(error)") }
+            let texts = [a.row.successor].compactMap { $0 } + a.row.leases.values + a.row.donations.map(\.recipient)
+                + a.row.taken.keys + a.row.requests.map(\.owner) + a.row.answered.keys + a.row.reclaimed.keys
+            for t in texts {
+                guard (1...AllocatorRecord.maxText).contains(t.utf8.count),
+                      !t.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { throw .badName }
+            }
         }
     }
 
@@ -245,6 +276,8 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
     case badKey
     /// A network's MTU out of `NetworkDefinition.mtuRange`.
     case badMTU(UInt32)
+    /// An allocator row that breaks its own rules (the reason in words).
+    case badAllocator(String)
 
     public var description: String {
         switch self {
@@ -265,6 +298,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .networksNotCanonical: "networks not in increasing order"
         case .badKey: "replicated-state key is not lowercase hexadecimal of whole bytes"
         case .badMTU(let m): "MTU \(m) is not \(NetworkDefinition.mtuRange.lowerBound) to \(NetworkDefinition.mtuRange.upperBound)"
+        case .badAllocator(let why): "allocator row: \(why)"
         }
     }
 
@@ -286,6 +320,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .networksNotCanonical: "not_canonical"
         case .badKey: "bad_key"
         case .badMTU: "bad_mtu"
+        case .badAllocator: "bad_allocator"
         }
     }
 }
@@ -295,6 +330,7 @@ enum RowKind: UInt8 {
     case endpoint = 2
     case network = 3
     case block = 4
+    case allocator = 5
 }
 
 extension IPAddress {
@@ -398,6 +434,12 @@ private struct Reader<C: Collection<UInt8>> {
         } catch {
             throw .badSubnet("\(base)/\(prefix)")
         }
+    }
+
+    /// Everything not read yet, which is then read.
+    mutating func rest() -> C.SubSequence {
+        defer { index = bytes.endIndex }
+        return bytes[index...]
     }
 
     mutating func bytes(_ count: Int) throws(OverlayRowError) -> [UInt8] {

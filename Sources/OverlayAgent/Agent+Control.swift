@@ -27,6 +27,8 @@ extension Agent: AgentControl {
     }
 
     public func leave() async {
+        // Ranges go to a live host first, while this host can still publish the donation.
+        await ipam?.leave()
         await node.leave()
     }
 

@@ -47,14 +47,6 @@ extension Agent {
         await withDiscardingTaskGroup { group in
             for await update in updates {
                 switch update {
-                case .query(let q) where q.name == Self.ipamQuery && configuration.docker:
-                    let answer = answerClaim(q.payload, from: q.origin)
-                    let node = self.node, logger = self.logger
-                    group.addTask {
-                        do { try await node.respond(to: q.responder, payload: answer) } catch {
-                            logger.info("block claim not answered", metadata: ["query.origin": "\(q.origin)", "query.error": "\(error)"])
-                        }
-                    }
                 case .query(let q):
                     hub.publish(MonitorRecord(type: "query", time: now(), event: q.name, name: q.origin))
                     let handlers = self.handlers, node = self.node, logger = self.logger

@@ -17,6 +17,7 @@ extension Agent {
                 }
             }
             replicaChanged = true
+            ipam?.send(.definitions(ipamDefinitions()))
             namesChanged()
             wake.yield()
             dockerWake.yield()
@@ -51,11 +52,6 @@ extension Agent {
                                       name: owner, table: row.table, key: row.key))
         case .removed:
             guard let row = change.row, row.table == OverlayRow.table else { return }
-            // A departed host's blocks: its containers may still be remembered elsewhere, so
-            // nobody claims them again before the quarantine ends.
-            if owner != configuration.name, case .block(let b)? = try? OverlayRow(stateKey: row.key, value: row.value, owner: owner) {
-                quarantine[BlockKey(vni: b.vni, index: b.index)] = .now + .seconds(configuration.ipamQuarantine)
-            }
             do {
                 try replica.remove(stateKey: row.key, owner: owner)
             } catch {
@@ -73,6 +69,7 @@ extension Agent {
             case .endpoint(let e): registry.clock.observe(e.claim.time)
             case .network(let d): dockerState.clock = max(dockerState.clock, d.time)
             case .block(let b): dockerState.clock = max(dockerState.clock, b.claim.time)
+            case .allocator(let a): ipam?.send(.merge(a))
             case .host: break
             }
             replica.add(decoded, owner: owner, live: !unavailableOwners.contains(owner))

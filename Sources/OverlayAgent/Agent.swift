@@ -92,9 +92,8 @@ public actor Agent {
     /// Networks this agent is deleting in its dockerd because the cluster deleted them: their
     /// DeleteNetwork is not a user's, and is not announced again.
     var agentDeleting: Set<VNI> = []
-    /// Block claims being asked about, and blocks of departed hosts not claimable until then.
-    var pendingClaims: [BlockKey: Claim] = [:]
-    var quarantine: [BlockKey: ContinuousClock.Instant] = [:]
+    /// The address allocators of Docker networks (IPAM/), when the agent serves Docker.
+    let ipam: AllocatorOwner?
     var lastDockerCollect: ContinuousClock.Instant?
     /// Networks whose engine call failed or was refused, and when to try again.
     var dockerBackoff: [VNI: ContinuousClock.Instant] = [:]
@@ -150,6 +149,18 @@ public actor Agent {
         gossip.snapshotPath = configuration.dataDir + "/snapshot"
         gossip.metricsFactory = metrics.factory
         self.node = try GossipNode(configuration: gossip)
+        if configuration.docker {
+            do {
+                self.ipam = try AllocatorOwner(
+                    host: configuration.name, disk: AllocatorStore(directory: configuration.dataDir, persistence: persistence),
+                    rows: GossipRows(node: node), reclaimAfter: UInt64(configuration.ipamQuarantine) * 1_000, logger: logger,
+                    metrics: metrics, aliveNodes: { [node] in Set(node.members.filter { $0.status == .alive }.map(\.name)) })
+            } catch {
+                throw ConfigurationError("data_dir", error.description)
+            }
+        } else {
+            self.ipam = nil
+        }
         self.registry = EndpointRegistry(
             host: configuration.name, disk: EndpointStore(directory: configuration.dataDir, persistence: persistence),
             rows: GossipRows(node: node), logger: logger, metrics: metrics)
@@ -295,6 +306,7 @@ public actor Agent {
                     tcpAddress: configuration.dockerPluginAddress, logger: logger, onListening: {})
                 group.addTask { try await plugin.run(); return .essential }
                 group.addTask { await self.dockerSyncLoop(); return .other }
+                if let ipam { group.addTask { await ipam.run(); return .other } }
             }
             var serverRunning = serverGroup != nil
             while let ended = try await group.next() {
@@ -311,6 +323,7 @@ public actor Agent {
         }
         wake.finish()
         dockerWake.finish()
+        ipam?.finish()
         logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
     }
 

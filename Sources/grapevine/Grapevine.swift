@@ -17,7 +17,7 @@ struct Grapevine: AsyncParsableCommand {
         subcommands: [
             AgentCommand.self, MembersCommand.self, JoinCommand.self, LeaveCommand.self, ForceLeaveCommand.self, EventCommand.self,
             QueryCommand.self, TagsCommand.self, KeysCommand.self, KeygenCommand.self, EndpointCommand.self,
-            NetworkCommand.self, FDBCommand.self, InfoCommand.self, MonitorCommand.self, DNSCommand.self,
+            NetworkCommand.self, FDBCommand.self, InfoCommand.self, MonitorCommand.self, DNSCommand.self, IpamCommand.self,
         ]
     )
 }

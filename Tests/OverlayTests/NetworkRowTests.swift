@@ -121,7 +121,7 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         ([4, 0, 0, 1, 0, 0, 0, 0, 0], stamp, "trailing_bytes"),
         ([4, 0, 0, 1, 0, 0, 0, 0], stamp + [0], "trailing_bytes"),
         ([4, 0, 0, 1, 0, 0, 0, 0], [2] + stamp.dropFirst(), "unsupported_format"),
-        ([5], [1], "unknown_kind"),
+        ([6], [1], "unknown_kind"),
     ]
 
     @Test(arguments: malformed)
@@ -170,12 +170,13 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         #expect(replica.definition(of: vni(4096)) == copy)
         #expect(replica.blockHolder(vni: vni(4096), index: 7) == claim.claim, "a failed owner's claim still holds")
 
-        for key in ["0300100", "030010", "0300100000", "04001000000007", "040010000000000700", "05", "0501"] {
+        for key in ["0300100", "030010", "0300100000", "04001000000007", "040010000000000700", "06", "0601", "05", "050010000000"] {
             #expect(throws: OverlayRowError.self) { try replica.remove(stateKey: key, owner: "b") }
         }
         #expect(throws: OverlayRowError.truncated) { try replica.remove(stateKey: "030010", owner: "b") }
         #expect(throws: OverlayRowError.truncated) { try replica.remove(stateKey: "04001000000007", owner: "b") }
-        #expect(throws: OverlayRowError.unknownKind(5)) { try replica.remove(stateKey: "0500100000000007", owner: "b") }
+        #expect(throws: OverlayRowError.unknownKind(6)) { try replica.remove(stateKey: "0600100000000007", owner: "b") }
+        try replica.remove(stateKey: "0500100000000007", owner: "b")  // an allocator row: the replica keeps none
         #expect(replica.networks.count == 1 && replica.blocks.count == 1, "refused keys change nothing")
 
         try replica.remove(stateKey: "03001000", owner: "a")  // another owner's: nothing to remove

@@ -49,8 +49,18 @@ public protocol AgentControl: Sendable {
     func metricsText() async -> String
     /// The names the overlay's DNS holds, every network's (empty without a name service).
     func dnsNames() async -> [NameView]
+    /// Every Docker network's address allocators as this host sees them (empty without Docker).
+    func ipam() async -> IPAMStatus
+    /// Takes the address ranges of a host gone past `ipam_quarantine` (or of one of its
+    /// incarnations), when this host is its reclaimer. `conflict` (`still_alive`,
+    /// `not_reclaimer`, `refused`) otherwise, `notFound` for a host without allocator rows.
+    func ipamReclaim(_ request: IPAMReclaimRequest) async throws(AgentError) -> IPAMReclaimReply
 }
 
 extension AgentControl {
     public func dnsNames() async -> [NameView] { [] }
+    public func ipam() async -> IPAMStatus { IPAMStatus(networks: []) }
+    public func ipamReclaim(_ request: IPAMReclaimRequest) async throws(AgentError) -> IPAMReclaimReply {
+        throw .notFound("no_ipam", "this agent does not serve Docker")
+    }
 }

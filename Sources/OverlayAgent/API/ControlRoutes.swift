@@ -69,6 +69,10 @@ struct ControlRoutes: Sendable {
         }
         on(.get, "/v1/info") { _, _ in APIJSON.response(await control.info()) }
         on(.get, "/v1/names") { _, _ in APIJSON.response(await control.dnsNames()) }
+        on(.get, "/v1/ipam") { _, _ in APIJSON.response(await control.ipam()) }
+        on(.post, "/v1/ipam/reclaim") { request, _ in
+            APIJSON.response(try await control.ipamReclaim(try await decode(IPAMReclaimRequest.self, request)))
+        }
         on(.get, "/v1/monitor") { request, _ in
             let records = await control.monitor(buffer: Self.monitorBuffer)
             return stream(records, until: request)

@@ -46,7 +46,7 @@ public struct AgentOption: Sendable, Hashable {
         .init("dns_address", "Serve the overlay's container names over DNS on this ip[:port] (port 53 by default); dockerd's daemon.json \"dns\" must name it."),
         .init("dns_upstream", "A resolver for names outside the overlay, ip[:port] (default: the nameservers of /etc/resolv.conf).", repeats: true),
         .init("docker_daemon_config", "dockerd's daemon.json, checked at start for the dns setting (default /etc/docker/daemon.json)."),
-        .init("ipam_quarantine", "Seconds before a departed host's address blocks may be claimed again (default 172800, the tombstone age)."),
+        .init("ipam_quarantine", "Seconds a Docker host's allocator must have been gone before its successor reclaims its address ranges (default 172800)."),
     ]
 
     init(_ key: String, _ help: String, repeats: Bool = false, isSwitch: Bool = false) {

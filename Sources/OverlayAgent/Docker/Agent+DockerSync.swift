@@ -65,7 +65,7 @@ extension Agent {
         }
     }
 
-    /// At start: this host's copies of definitions and its blocks, from `docker.json`, and
+    /// At start: this host's copies of definitions, from `docker.json`, and
     /// the devices of every network it takes part in.
     func publishDockerRows() async {
         for stored in dockerState.definitions.values.sorted(by: { $0.vni < $1.vni }) {
@@ -79,7 +79,6 @@ extension Agent {
             }
             if !definition.name.isEmpty { await publishReported("definition") { try await self.publishDefinition(definition) } }
         }
-        await publishBlocks()
     }
 
     func syncDockerNetworks() async {

@@ -75,7 +75,10 @@ public final class AgentMetrics: Sendable {
     private let monitorEnds = Family("kernel_monitor_ends", "total", "Times the kernel notification monitor ended and was restarted, by cause (error, finished, open).")
     private let publishErrors = Family("publish_errors", "total", "Gossip publishes no caller could be told of that failed, by operation.")
     private let storeErrors = Family("store_errors", "total", "Writes of the data directory's files that failed, by file.")
-    private let blockClaims = Family("ipam_block_claims", "total", "Address block claims, by outcome (granted, lost).")
+    private let ipamRefusals = Family("ipam_refused", "total", "Address requests the allocator refused, by reason (exhausted, no_owner_reachable, address_in_use, timed_out, store, ...).")
+    private let ipamLeaseCounter: PromCounter
+    private let ipamLeasesGauge: PromGauge
+    private let ipamFreeGauge: PromGauge
     private let handlerSeconds: ValueHistogram
     private let underlayMTUGauge: PromGauge
     private let overlayMTUGauge: PromGauge
@@ -111,7 +114,7 @@ public final class AgentMetrics: Sendable {
         var rowsRefused: [String: PromCounter] = [:]
         var dockerRefused: [String: PromCounter] = [:]
         var dockerSync: [String: PromCounter] = [:]
-        var blockClaims: [String: PromCounter] = [:]
+        var ipamRefusals: [String: PromCounter] = [:]
         var monitorEnds: [String: PromCounter] = [:]
         var storeErrors: [String: PromCounter] = [:]
         var publishErrors: [String: PromCounter] = [:]
@@ -137,6 +140,9 @@ public final class AgentMetrics: Sendable {
 
     public init() {
         dockerSyncCounter = registry.makeCounter(descriptor: dockerSyncRuns.descriptor)
+        ipamLeaseCounter = registry.makeCounter(descriptor: Family("ipam_leased", "total", "Addresses the allocator handed out on this host.").descriptor)
+        ipamLeasesGauge = registry.makeGauge(descriptor: Family("ipam_leases", "", "Addresses leased on this host, over every network.").descriptor)
+        ipamFreeGauge = registry.makeGauge(descriptor: Family("ipam_free", "", "Addresses this host owns and may still hand out, over every network.").descriptor)
         underlayMTUGauge = registry.makeGauge(descriptor: Family(
             "underlay_mtu", "bytes", "The underlay MTU the overlay is sized for (underlay_mtu, else the VTEP device's).").descriptor)
         overlayMTUGauge = registry.makeGauge(descriptor: Family(
@@ -260,9 +266,15 @@ public final class AgentMetrics: Sendable {
     /// One pass of the Docker sync loop ran (a wake-up or the timer).
     func dockerSyncPass() { dockerSyncCounter.increment() }
 
-    /// A block claim ended: every live member agreed, or not.
-    func blockClaimed(granted: Bool) {
-        cached(\.blockClaims, granted ? "granted" : "lost", family: blockClaims, label: "outcome").increment()
+    func ipamLeased() { ipamLeaseCounter.increment() }
+
+    func ipamRefused(reason: String) {
+        cached(\.ipamRefusals, reason, family: ipamRefusals, label: "reason").increment()
+    }
+
+    func setIPAM(leases: Int, free: UInt64) {
+        ipamLeasesGauge.set(Double(leases))
+        ipamFreeGauge.set(Double(free))
     }
 
     /// One handler run for an event of type `event` ended with `result` after `seconds`

@@ -1,0 +1,127 @@
+import struct GrapevineTestSupport.SplitMix
+import Addresses
+import Testing
+@testable import Overlay
+
+/// Allocator rows (row kind 5): their bytes round-trip, and no input traps or is taken
+/// for a row that breaks its rules.
+@Suite struct AllocatorRowCodecTests {
+    static func record(_ seed: UInt64) -> AllocatorRecord {
+        var rng = SplitMix(seed: seed)
+        let pool = PoolDefinition(subnet: subnet("10.1.0.0/24"), ipRange: seed % 2 == 0 ? subnet("10.1.0.128/25") : nil,
+                                  gateway: .v4(0x0A01_0001), auxAddresses: seed % 3 == 0 ? [.v4(0x0A01_0002), .v4(0x0A01_0003)] : [])
+        var row = AllocatorRow(host: AllocatorRecord.identity(owner: "host-b", incarnation: 7))
+        row.version = UInt64.random(in: 0...UInt64.max, using: &rng)
+        row.lastSequence = UInt64.random(in: 0...300, using: &rng)
+        row.successor = seed % 2 == 0 ? "host-a~1" : nil
+        row.left = seed % 5 == 0
+        row.owned = [OffsetSpan(0, 16), OffsetSpan(64, 256)]
+        for o in [UInt64(1), 5, 70, 255] where UInt64.random(in: 0...1, using: &rng) == 1 { row.leases[o] = "r\(o)" }
+        row.donations = [Donation(sequence: 3, span: OffsetSpan(16, 64), recipient: "host-c~2")]
+        row.taken = ["host-a~1": 1, "host-a~1>host-d~3": 4]
+        row.requests = [DonationRequest(sequence: 9, owner: "host-a~1", address: nil),
+                        DonationRequest(sequence: 10, owner: "host-c~2", address: 33)]
+        row.answered = ["host-c~2": UInt64.max]
+        row.reclaimed = seed % 2 == 0 ? ["host-d~3": 12] : [:]
+        return AllocatorRecord(vni: vni(4096), incarnation: 7, pool: pool, row: row)
+    }
+
+    @Test(arguments: 0..<12 as Range<UInt64>)
+    func aRowRoundTripsAndEveryShorterPrefixIsRefused(seed: UInt64) throws {
+        let row = OverlayRow.allocator(Self.record(seed))
+        #expect(row.key == [5, 0x00, 0x10, 0x00, 0, 0, 0, 7])
+        let value = try row.value()
+        #expect(try OverlayRow(stateKey: row.stateKey, value: value, owner: "host-b") == row)
+        for n in 0..<value.count {
+            #expect(throws: OverlayRowError.self) { try OverlayRow(key: row.key, value: value.prefix(n), owner: "host-b") }
+        }
+        #expect(throws: OverlayRowError.trailingBytes) { try OverlayRow(key: row.key, value: value + [0], owner: "host-b") }
+        #expect(throws: OverlayRowError.trailingBytes) { try OverlayRow(key: row.key + [0], value: value, owner: "host-b") }
+    }
+
+    @Test func anEmptyRowIsSmallAndItsBytesAreTheDocumentedOnes() throws {
+        let row = OverlayRow.allocator(AllocatorRecord(vni: vni(1), incarnation: 1, pool: PoolDefinition(subnet: subnet("10.0.0.0/28")),
+                                                       row: AllocatorRow(host: "a~1")))
+        #expect(try row.value() == [1, 0, 4, 10, 0, 0, 0, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    @Test func aRowIsReadOnlyAsTheIdentityOfItsOwner() throws {
+        let row = OverlayRow.allocator(Self.record(1))
+        let decoded = try OverlayRow(key: row.key, value: try row.value(), owner: "host-z")
+        guard case .allocator(let a) = decoded else { Issue.record("not an allocator row"); return }
+        #expect(a.row.host == "host-z~7", "a host cannot write another host's allocator")
+        #expect(AllocatorRecord.owner(of: "host-z~7") == "host-z")
+        #expect(AllocatorRecord.owner(of: "a~b~12") == "a~b")
+        #expect(AllocatorRecord.owner(of: "host") == nil)
+        #expect(AllocatorRecord.owner(of: "~1") == nil)
+        var forged = Self.record(1)
+        forged.row = AllocatorRow(host: "host-b~8")
+        #expect { try OverlayRow.allocator(forged).value() } throws: { ($0 as? OverlayRowError)?.reason == "bad_allocator" }
+    }
+
+    /// Each value breaks one rule; every one is refused with an error, none traps.
+    @Test(arguments: [
+        // pool flags with an unknown bit
+        ([1, 4, 4, 10, 0, 0, 0, 28] as [UInt8], "unknown_flags"),
+        // subnet with host bits set
+        ([1, 0, 4, 10, 0, 0, 1, 28], "bad_subnet"),
+        // family 5
+        ([1, 0, 5, 10, 0, 0, 0, 28], "bad_address"),
+        // a /31: no address to hand out
+        ([1, 0, 4, 10, 0, 0, 0, 31, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "bad_allocator"),
+        // 65 aux addresses
+        ([1, 0, 4, 10, 0, 0, 0, 28, 65], "bad_allocator"),
+        // varint in a long form (0 as 0x80 0x00)
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 0x80, 0x00], "bad_allocator"),
+        // varint past 64 bits
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0] + [UInt8](repeating: 0xFF, count: 10) + [1], "bad_allocator"),
+        // a span past the pool (a /28 has 16 offsets)
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 10, 7, 0, 0, 0, 0, 0, 0], "bad_allocator"),
+        // an empty span
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], "bad_allocator"),
+        // two touching spans
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 2, 0, 4, 4, 4, 0, 0, 0, 0, 0, 0], "bad_allocator"),
+        // a lease outside the owned span
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 1, 9, 1, 0x78, 0, 0, 0, 0, 0], "bad_allocator"),
+        // a count of 2^20 donations
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 0, 0, 0x80, 0x80, 0x40], "bad_allocator"),
+        // a successor of length 0
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 2, 0], "bad_name"),
+        // a lease id with a control character
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 1, 1, 1, 0x07, 0, 0, 0, 0, 0], "bad_name"),
+        // taken keys out of order
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 0, 0, 0, 2, 1, 0x62, 1, 1, 0x61, 1, 0, 0, 0], "bad_allocator"),
+        // a request for an offset past the pool
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0x61, 1, 16, 0, 0], "bad_allocator"),
+    ])
+    func aValueThatBreaksARuleIsRefused(value: [UInt8], reason: String) {
+        let key = OverlayRow.allocatorKey(vni: vni(1), incarnation: 1)
+        #expect { try OverlayRow(key: key, value: value, owner: "a") } throws: { ($0 as? OverlayRowError)?.reason == reason }
+    }
+
+    /// Random bytes and random mutations of valid rows: each gives a row or an error, and a
+    /// row that decodes encodes back to the same bytes (one encoding per value).
+    @Test(arguments: 0..<8 as Range<UInt64>)
+    func mutatedBytesDecodeToARowOrAnErrorAndNeverTrap(seed: UInt64) throws {
+        var rng = SplitMix(seed: seed)
+        let key = OverlayRow.allocatorKey(vni: vni(4096), incarnation: 7)
+        let valid = try OverlayRow.allocator(Self.record(seed)).value()
+        var decoded = 0
+        for _ in 0..<2_000 {
+            var bytes = valid
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let i = Int.random(in: 0..<bytes.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: bytes[i] = UInt8.random(in: 0...255, using: &rng)
+                case 1: bytes.remove(at: i)
+                default: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: i)
+                }
+                if bytes.isEmpty { bytes = [1] }
+            }
+            guard let row = try? OverlayRow(key: key, value: bytes, owner: "host-b") else { continue }
+            decoded += 1
+            #expect(try row.value() == bytes, "seed \(seed): a value has one encoding")
+        }
+        #expect(decoded < 2_000, "seed \(seed): mutations are refused at least sometimes")
+    }
+}
