@@ -18,14 +18,17 @@ enum FuzzOne {
 
     /// The bytes as an overlay row (the first byte says how many of the rest are the key):
     /// refused, or accepted and encoded back to exactly its key and value, which holds the
-    /// endpoint row's aliases (names come from these rows) to one encoding.
+    /// endpoint row's aliases (names come from these rows) and the allocator rows to one encoding.
     static func overlayRow(_ bytes: [UInt8]) {
         guard let first = bytes.first else { return }
         let rest = bytes.dropFirst()
         let split = min(Int(first % 16), rest.count)
         let key = Array(rest.prefix(split)), value = Array(rest.dropFirst(split))
-        // Also after a valid endpoint key and value header, to reach the name and aliases.
-        for (k, v) in [(key, value), ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1] + Array(rest))] {
+        // Also after a valid endpoint key and value header, to reach the name and aliases, and
+        // after an allocator key and format byte, to reach the allocator record's codec.
+        let endpoint: ([UInt8], [UInt8]) = ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1] + Array(rest))
+        let allocator: ([UInt8], [UInt8]) = ([5, 0, 0, 1, 0, 0, 0, 1], [1] + Array(rest))
+        for (k, v) in [(key, value), endpoint, allocator] {
             guard let row = try? OverlayRow(key: k, value: v, owner: "h") else { continue }
             if row.key != k { fatalError("row key does not re-encode: \(k)") }
             guard let again = try? row.value() else { fatalError("accepted row refused when made: \(k) \(v)") }
