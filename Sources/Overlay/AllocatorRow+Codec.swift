@@ -70,16 +70,16 @@ extension AllocatorRecord {
     /// - Throws: `OverlayRowError` (`truncated`, `trailingBytes`, `badAllocator(why)`,
     ///   `badSubnet`, `badAddressFamily`, `badName`).
     public init(vni: VNI, incarnation: UInt32, owner: String, decoding value: some Collection<UInt8>) throws(OverlayRowError) {
-        var r = AllocatorReader(value)
+        var r = RowReader(value)
         let poolFlags = try r.u8()
         guard poolFlags & ~3 == 0 else { throw .unknownFlags(poolFlags) }
-        let subnet = try r.subnet()
-        let ipRange = poolFlags & 1 == 0 ? nil : try r.subnet()
-        let gateway = poolFlags & 2 == 0 ? nil : try r.address()
+        let subnet = try r.prefixedSubnet()
+        let ipRange = poolFlags & 1 == 0 ? nil : try r.prefixedSubnet()
+        let gateway = poolFlags & 2 == 0 ? nil : try r.ip()
         let auxCount = try r.count(max: PoolDefinition.maxAuxAddresses)
         var aux: [IPAddress] = []
         for _ in 0..<auxCount {
-            let a = try r.address()
+            let a = try r.ip()
             if let last = aux.last, !PoolDefinition.precedes(last, a) { throw .badAllocator("aux addresses not increasing") }
             aux.append(a)
         }
@@ -93,7 +93,7 @@ extension AllocatorRecord {
         let flags = try r.u8()
         guard flags & ~3 == 0 else { throw .unknownFlags(flags) }
         row.left = flags & 1 != 0
-        if flags & 2 != 0 { row.successor = try r.text() }
+        if flags & 2 != 0 { row.successor = try r.allocatorText() }
         for _ in 0..<(try r.count(max: Self.maxListCount)) {
             let s = try r.span(size: offsets.size)
             if let last = row.owned.last, last.high >= s.low { throw .badAllocator("owned spans not increasing and apart") }
@@ -105,17 +105,17 @@ extension AllocatorRecord {
             if let l = lastLease, l >= o { throw .badAllocator("leases not increasing") }
             lastLease = o
             guard Spans.contains(row.owned, o) else { throw .badAllocator("lease outside the owned spans") }
-            row.leases[o] = try r.text()
+            row.leases[o] = try r.allocatorText()
         }
         for _ in 0..<(try r.count(max: Self.maxListCount)) {
             let sequence = try r.varint()
             let span = try r.span(size: offsets.size)
-            row.donations.append(Donation(sequence: sequence, span: span, recipient: try r.text()))
+            row.donations.append(Donation(sequence: sequence, span: span, recipient: try r.allocatorText()))
         }
         row.taken = try r.map()
         for _ in 0..<(try r.count(max: Self.maxListCount)) {
             let sequence = try r.varint()
-            let owner = try r.text()
+            let owner = try r.allocatorText()
             let f = try r.u8()
             guard f & ~1 == 0 else { throw .unknownFlags(f) }
             let address: UInt64? = f == 0 ? nil : try r.varint()
@@ -174,24 +174,8 @@ extension [UInt8] {
     }
 }
 
-/// Reads an allocator value, throwing instead of trapping on any input.
-private struct AllocatorReader<C: Collection<UInt8>> {
-    let bytes: C
-    var index: C.Index
-
-    init(_ bytes: C) {
-        self.bytes = bytes
-        self.index = bytes.startIndex
-    }
-
-    var isAtEnd: Bool { index == bytes.endIndex }
-
-    mutating func u8() throws(OverlayRowError) -> UInt8 {
-        guard index != bytes.endIndex else { throw .truncated }
-        defer { bytes.formIndex(after: &index) }
-        return bytes[index]
-    }
-
+/// The allocator value's fields, read off the same reader as every overlay row.
+extension RowReader {
     /// LEB128, at most 10 bytes, the last group non-zero unless it is the only one, no bits past 64.
     mutating func varint() throws(OverlayRowError) -> UInt64 {
         var value: UInt64 = 0
@@ -214,7 +198,8 @@ private struct AllocatorReader<C: Collection<UInt8>> {
         return Int(n)
     }
 
-    mutating func text() throws(OverlayRowError) -> String {
+    /// A varint length and that many bytes of UTF-8, 1 to `AllocatorRecord.maxText`, no control character.
+    mutating func allocatorText() throws(OverlayRowError) -> String {
         let length = try varint()
         guard (1...UInt64(AllocatorRecord.maxText)).contains(length) else { throw .badName }
         var raw: [UInt8] = []
@@ -225,21 +210,9 @@ private struct AllocatorReader<C: Collection<UInt8>> {
         return text
     }
 
-    mutating func address() throws(OverlayRowError) -> IPAddress {
-        func word(_ n: Int) throws(OverlayRowError) -> UInt64 {
-            var v: UInt64 = 0
-            for _ in 0..<n { v = v << 8 | UInt64(try u8()) }
-            return v
-        }
-        switch try u8() {
-        case 4: return .v4(UInt32(try word(4)))
-        case 6: return .v6(try word(8), try word(8))
-        case let f: throw .badAddressFamily(f)
-        }
-    }
-
-    mutating func subnet() throws(OverlayRowError) -> Subnet {
-        let base = try address()
+    /// An address (as `ip()`) and a `u8` prefix.
+    mutating func prefixedSubnet() throws(OverlayRowError) -> Subnet {
+        let base = try ip()
         let prefix = Int(try u8())
         do { return try Subnet(base: base, prefix: prefix) } catch { throw .badSubnet("\(base)/\(prefix)") }
     }
@@ -257,7 +230,7 @@ private struct AllocatorReader<C: Collection<UInt8>> {
         var out: [String: UInt64] = [:]
         var last: [UInt8]?
         for _ in 0..<(try count(max: AllocatorRecord.maxListCount)) {
-            let k = try text()
+            let k = try allocatorText()
             let bytes = Array(k.utf8)
             if let l = last, !l.lexicographicallyPrecedes(bytes) { throw .badAllocator("keys not increasing") }
             last = bytes
