@@ -73,6 +73,7 @@ struct DockerIPAMPartitionTests {
             Issue.record("\(comment): h\(host) started \(name) with \(box.ip)")
         } catch let failure as CommandFailed {
             #expect(failure.output.contains(message), "\(comment): \(failure.output)")
+            print("\(comment): \(failure.output.split(separator: "\n").first { $0.contains(message) } ?? "")")
             _ = try? await cluster.docker.docker(host, "rm", "-f", name)
         }
     }
@@ -175,6 +176,12 @@ struct DockerIPAMPartitionTests {
                         (try? await Self.ipam(cluster, h))?.hosts.reduce(0) { $0 + $1.leased } == boxes.count
                     }
                 }
+                // Every lease lies inside the range its host owns (in host 1's view, now whole).
+                let owners = try #require(try await Self.ipam(cluster, 1))
+                for b in boxes {
+                    let octets = Self.lastOctets(owners.hosts.first { $0.host == "h\(b.host)" }?.ranges ?? [])
+                    #expect(octets.contains(Int(b.ip.split(separator: ".").last ?? "") ?? -1), "h\(b.host)'s \(b.name) \(b.ip) outside its ranges \(owners.hosts.map(\.ranges))")
+                }
                 try await Self.expectKernelInSync(cluster, boxes: boxes, network: net)
 
                 // After the heal, a container on each host gets an address nobody holds (host
@@ -185,6 +192,7 @@ struct DockerIPAMPartitionTests {
                     boxes.append(fresh)
                 }
                 let all = try await Self.everyBox(cluster, network: net)
+                print("after the heal: \(all.map { "h\($0.host) \($0.name) \($0.ip)" }.sorted())")
                 #expect(all.count == boxes.count && Set(all.map(\.ip)).count == all.count, "\(all.map { "h\($0.host) \($0.name) \($0.ip)" }.sorted())")
                 try await Self.expectKernelInSync(cluster, boxes: all, network: net)
             }
