@@ -292,7 +292,7 @@ extension DockerEndToEndTests {
 }
 
 extension DockerEndToEndTests {
-    /// `--ip` is honoured when free and refused when another host's container holds it; a host
+    /// `--ip` is honoured when free and refused when a container on this or another host holds it; a host
     /// that owns no space gets some from the one that does; a subnet with no address left
     /// says so; containers' names reach their endpoint rows.
     @Test func chosenAddressesExhaustionAndNames() async throws {
@@ -311,6 +311,12 @@ extension DockerEndToEndTests {
                 Issue.record("an address held on h1 was given again on h2")
             } catch let failure as CommandFailed {
                 #expect(failure.output.contains("10.10.60.5 is leased on host h1~"), "\(failure.output)")
+            }
+            do {
+                _ = try await Self.runBox(cluster, 1, "twin", network: "small", extra: ["--ip", "10.10.60.5"])
+                Issue.record("an address held on h1 was given again on h1")
+            } catch let failure as CommandFailed {
+                #expect(failure.output.contains("10.10.60.5 is already leased on this host"), "\(failure.output)")
             }
             // h1 owns the whole pool: h2 asks it for space.
             var given = [chosen.ip]

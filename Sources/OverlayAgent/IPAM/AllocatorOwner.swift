@@ -178,9 +178,12 @@ final class AllocatorOwner: Sendable {
                 metrics.ipamRefused(reason: "store")
                 return
             }
-            // Asked again for an address it already leases (dockerd restarting a container).
+            // An address this host already leases: Docker's RequestAddress names no container,
+            // so a second `--ip` of it cannot be told from a repeat; refused, as another host's
+            // lease is, since handing it out again could give it to two containers.
             if let ip = address, let n = state.networks[vni], let o = n.allocator.pool.offset(of: ip), n.allocator.row.leases[o] != nil {
-                reply.resume(returning: .success(ip))
+                reply.resume(returning: .failure(IPAMRefusal(code: "address_in_use", message: "\(ip) is already leased on this host; pick another address")))
+                metrics.ipamRefused(reason: "address_in_use")
                 return
             }
             // Who is alive now, not at the last tick: a row merged since then names an owner
