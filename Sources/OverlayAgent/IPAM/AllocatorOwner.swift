@@ -121,6 +121,11 @@ final class AllocatorOwner: Sendable {
     func run() async {
         var state = State(host: host, file: restored.withLock { $0 }, reclaimAfter: reclaimAfter)
         restored.withLock { $0 = nil }
+        for key in state.unreadable.keys.sorted() {
+            metrics.rowRefused(reason: "ipam_file")
+            logger.error("ipam: an entry of ipam.json does not decode; it is kept as it is, and this host hands out nothing of that network's earlier ranges (the other hosts still count them as this host's, so nobody else does either)",
+                         metadata: ["ipam.entry": "\(key)"])
+        }
         if state.fresh {
             logger.info("ipam: new allocator incarnation", metadata: ["ipam.identity": "\(state.identity)"])
             do { try await disk.save(state.file()) } catch {
@@ -460,6 +465,8 @@ extension AllocatorOwner {
         /// later is released.
         var abandoned: Set<String> = []
         var diskBroken = false
+        /// Entries of `ipam.json` that did not decode (VNI text → bytes), kept untouched.
+        var unreadable: [String: Data] = [:]
         private var leaseCounter: UInt64 = 0
 
         init(host: String, file: AllocatorFile?, reclaimAfter: UInt64) {
@@ -475,7 +482,12 @@ extension AllocatorOwner {
                 guard let raw = UInt32(key), let vni = VNI(raw),
                       case .allocator(let r)? = try? OverlayRow(key: OverlayRow.allocatorKey(vni: vni, incarnation: incarnation),
                                                                  value: Array(data), owner: host),
-                      let offsets = try? r.pool.pool() else { continue }
+                      let offsets = try? r.pool.pool() else {
+                    // Kept as it is, written back with every save, and reported at start: what
+                    // the file held is never dropped by a rewrite.
+                    unreadable[key] = data
+                    continue
+                }
                 networks[vni] = Network(allocator: AddressAllocator(host: identity, pool: offsets, restoring: r.row, reclaimAfter: reclaimAfter),
                                         pool: r.pool, value: Array(data), unpublished: true)
                 for id in r.row.leases.values { if let n = UInt64(id.dropFirst()) { leaseCounter = max(leaseCounter, n) } }
@@ -498,7 +510,7 @@ extension AllocatorOwner {
         }
 
         func file() -> AllocatorFile {
-            var f = AllocatorFile(incarnation: incarnation)
+            var f = AllocatorFile(incarnation: incarnation, networks: unreadable)
             for (vni, n) in networks where !n.value.isEmpty { f.networks[String(vni.value)] = Data(n.value) }
             return f
         }
