@@ -87,7 +87,12 @@ extension Agent {
     }
 
     func releaseAddress(_ request: ReleaseAddressRequest) async {
-        guard let subnet = try? Subnet(request.PoolID), let vni = vniOfPool(subnet), let ip = IPAddress(request.Address) else { return }
+        guard let subnet = try? Subnet(request.PoolID), let vni = vniOfPool(subnet), let ip = IPAddress(request.Address) else {
+            // Nothing to release here, but a lease this names would stay: said, not dropped.
+            logger.warning("ipam release names no address of a network on this host; nothing released",
+                           metadata: ["ipam.pool": "\(request.PoolID)", "ipam.address": "\(request.Address)"])
+            return
+        }
         ipam?.send(.release(vni: vni, address: ip))
     }
 

@@ -314,7 +314,12 @@ final class AllocatorOwner: Sendable {
             let record = AllocatorRecord(vni: vni, incarnation: state.incarnation, pool: n.pool, row: row)
             let overlayRow = OverlayRow.allocator(record)
             let refusal: IPAMRefusal?
-            if let value = try? overlayRow.value(), value.count + overlayRow.stateKey.utf8.count <= Self.rowLimit {
+            let value: [UInt8]?
+            do { value = try overlayRow.value() } catch {
+                logger.error("ipam: this host's allocator row does not encode; the change is undone", metadata: ["network.vni": "\(vni)", "ipam.error": "\(error)"])
+                value = nil
+            }
+            if let value, value.count + overlayRow.stateKey.utf8.count <= Self.rowLimit {
                 state.networks[vni] = n
                 state.networks[vni]?.value = value
                 do {
@@ -327,6 +332,8 @@ final class AllocatorOwner: Sendable {
                     state.diskBroken = true
                     refusal = IPAMRefusal(code: "store", message: "cannot record the allocation in ipam.json: \(error)")
                 }
+            } else if value == nil {
+                refusal = IPAMRefusal(code: "row_invalid", message: "this host's allocator row would not encode (see the agent's log); the change is undone")
             } else {
                 logger.warning("ipam: this host's allocator row would not fit a gossip row; the change is undone", metadata: ["network.vni": "\(vni)"])
                 refusal = IPAMRefusal(code: "row_too_large", message: "this host holds too many leases or ranges of the network for one row; start the container on another host")
