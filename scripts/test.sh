@@ -2,19 +2,22 @@
 # Runs every test: installs system packages, then builds the suite in release mode, because
 # the simulations of 1,000 nodes are ten times slower in a debug build.
 # Kernel tests (network namespaces) need root; set GRAPEVINE_REQUIRE_KERNEL_TESTS=1 to make
-# their skip a failure, as CI does. Arguments go to both `swift test` runs.
+# their skip a failure, as CI does. Arguments go to both test processes (swift-testing's
+# options, such as --filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 # -enable-testing lets test targets use @testable imports in a release build.
 swift build -c release --build-tests -Xswiftc -enable-testing
 
-# Two kinds of test, by target, run as two processes, one after the other. "live" is real
+# Two kinds of test, by target, run as two processes at the same time. "live" is real
 # sockets, processes, namespaces and dockerd, whose liveness bounds are in wall-clock time;
 # "compute" is pure code and simulations on virtual time: CPU-bound, with no wall-clock bound
-# to miss. In one process the simulations took the concurrency pool from the live tests. They
-# cannot run side by side either: `swift test` holds a lock on .build for its whole run, so a
-# second one waits for the first (seen in CI-like runs); "live" goes first because it is short.
+# to miss. In one process the simulations took the concurrency pool from the live tests, so
+# each kind has its own process, and the compute one runs at the lowest CPU priority (nice 19):
+# the live kind gets the cores whenever it wants them and compute takes what is left, instead
+# of waiting for the live kind to end. Both run the test binary directly: `swift test` holds a
+# lock on .build for its whole run, so a second one would wait for the first.
 compute=(GossipCoreTests GossipWireTests OverlayTests SystemLibraryTests AgentConfigurationTests DNSTests
     GossipSimulatorTests WireSimulationTests)
 live=(GossipTests AgentAPITests AgentOpsTests NetlinkTests OverlayAgentTests AgentEndToEndTests)
@@ -32,21 +35,24 @@ filter() { local IFS='|'; echo "^($*)\\."; }
 
 logs=.build/test-logs
 mkdir -p "$logs"
-# run KIND TARGETS...: one `swift test` process, its lines prefixed with the kind; writes its
-# exit status and seconds to $logs/KIND.status.
+tests="$(swift build -c release --show-bin-path)/GrapevinePackageTests.xctest"
+# run KIND [nice]: one test process for KIND's targets, its lines prefixed with the kind;
+# writes its exit status and seconds to $logs/KIND.status.
 run() {
-    local kind=$1
-    shift
+    local kind=$1 priority=${2:-0}
+    local -n targets=$kind
     local start=$SECONDS
     {
-        swift test -c release --skip-build -Xswiftc -enable-testing --filter "$(filter "$@")" \
+        nice -n "$priority" "$tests" --testing-library swift-testing --filter "$(filter "${targets[@]}")" \
             "${extra[@]}" 2>&1 && echo 0 > "$logs/$kind.status" || echo $? > "$logs/$kind.status"
     } | tee "$logs/$kind.log" | sed -u "s/^/[$kind] /"
     echo "$((SECONDS - start))" >> "$logs/$kind.status"
 }
 extra=("$@")
-run live "${live[@]}"
-run compute "${compute[@]}"
+run compute 19 &
+compute_pid=$!
+run live
+wait "$compute_pid"
 
 # The count, time and outcome of each kind, from Swift Testing's closing line.
 failed=0

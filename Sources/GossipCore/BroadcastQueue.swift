@@ -12,13 +12,19 @@ public struct BroadcastQueue: Sendable {
         var size: Int32
         /// Copies already pushed eagerly: they count against the update's retransmit limit.
         var pushed: Int32
-        var key: BroadcastKey
-        var message: Message
         /// The key's place in `current`.
         var slot: Int32
+        /// Nil once the entry is freed (its handle waits in `freeEntries`).
+        var key: BroadcastKey?
+        var message: Message?
     }
 
-    private var buckets: [[Entry]] = [[]]
+    /// Every entry, by handle; the buckets hold handles. A fill moves an entry from bucket to
+    /// bucket as a 4-byte handle, instead of copying its key and message (which retained and
+    /// released their storage a few times per transmission: a fifth of a state burst's time).
+    private var entries: [Entry] = []
+    private var freeEntries: [Int32] = []
+    private var buckets: [[Int32]] = [[]]
     /// The slot of each key with an update queued; the update's id is `current[slot]`.
     private var latest: [BroadcastKey: Int32] = [:]
     /// By slot, the id of the update queued for the slot's key, 0 when none: whether an entry
@@ -29,8 +35,8 @@ public struct BroadcastQueue: Sendable {
     private var current: [UInt64] = []
     private var freeSlots: [Int32] = []
     private var nextID: UInt64 = 1
-    private var moved: [(entry: Entry, bucket: Int)] = []
-    private var kept: [Entry] = []
+    private var moved: [(entry: Int32, bucket: Int)] = []
+    private var kept: [Int32] = []
     /// Entries held in the buckets, superseded ones included.
     private var stored = 0
 
@@ -56,10 +62,18 @@ public struct BroadcastQueue: Sendable {
             if freeSlots.isEmpty { current.append(0) } else { freeSlots.removeLast() }
         }
         current[Int(slot)] = id
-        buckets[0].append(
-            Entry(
-                id: id, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed), key: key, message: message,
-                slot: slot))
+        let entry = Entry(
+            id: id, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed), slot: slot, key: key,
+            message: message)
+        let handle: Int32
+        if let h = freeEntries.popLast() {
+            handle = h
+            entries[Int(h)] = entry
+        } else {
+            handle = Int32(entries.count)
+            entries.append(entry)
+        }
+        buckets[0].append(handle)
         stored += 1
         // Superseded entries leave the buckets only when a fill passes over them, and a stream
         // of updates about one key (a peer raising its own incarnation as fast as it can) could
@@ -74,10 +88,33 @@ public struct BroadcastQueue: Sendable {
 
     private mutating func dropSuperseded() {
         for t in buckets.indices {
-            let current = self.current
-            buckets[t].removeAll { current[Int($0.slot)] != $0.id }
+            var bucket = buckets[t]
+            buckets[t] = []
+            bucket.removeAll { h in
+                if isCurrent(h) { return false }
+                free(h)
+                return true
+            }
+            buckets[t] = bucket
         }
         stored = buckets.reduce(0) { $0 + $1.count }
+        compact()
+    }
+
+    /// Gives an entry's handle back, with its key and message.
+    private mutating func free(_ h: Int32) {
+        entries[Int(h)].key = nil
+        entries[Int(h)].message = nil
+        freeEntries.append(h)
+    }
+
+    /// Once every entry is free (a join storm's updates all sent), gives the storage back
+    /// instead of keeping one entry per member learned for good.
+    private mutating func compact() {
+        if stored == 0, entries.capacity > 64 {
+            entries = []
+            freeEntries = []
+        }
     }
 
     /// True while some update about `key` is queued.
@@ -92,13 +129,15 @@ public struct BroadcastQueue: Sendable {
     }
 
     @inline(__always)
-    private func isCurrent(_ e: Entry) -> Bool { current[Int(e.slot)] == e.id }
+    private func isCurrent(_ h: Int32) -> Bool { current[Int(entries[Int(h)].slot)] == entries[Int(h)].id }
 
-    /// The update `e` is sent (or dropped) for good: its key has none queued any more.
-    private mutating func retire(_ e: Entry) {
-        latest[e.key] = nil
-        current[Int(e.slot)] = 0
-        freeSlots.append(e.slot)
+    /// The update of handle `h` is sent (or dropped) for good: its key has none queued any
+    /// more. The handle is freed by the caller, which removes it from its bucket.
+    private mutating func retire(_ h: Int32) {
+        let slot = entries[Int(h)].slot
+        if let key = entries[Int(h)].key { latest[key] = nil }
+        current[Int(slot)] = 0
+        freeSlots.append(slot)
         // A join storm queues an update per member; once they are all sent, the index gives
         // its storage back instead of keeping N buckets per node for good.
         if latest.isEmpty, latest.capacity > 64 { latest = [:] }
@@ -113,17 +152,19 @@ public struct BroadcastQueue: Sendable {
         while latest.count > cap, t >= 0 {
             var i = 0
             while latest.count > cap, i < buckets[t].count {
-                let e = buckets[t][i]
-                if isCurrent(e) {
-                    retire(e)
+                let h = buckets[t][i]
+                if isCurrent(h) {
+                    retire(h)
                     dropped += 1
                 }
+                free(h)
                 i += 1
             }
             buckets[t].removeSubrange(0..<i)
             t -= 1
         }
         stored = buckets.reduce(0) { $0 + $1.count }
+        compact()
         return dropped
     }
 
@@ -144,6 +185,7 @@ public struct BroadcastQueue: Sendable {
         }
         moved.removeAll(keepingCapacity: true)
         stored = buckets.reduce(0) { $0 + $1.count }
+        compact()
     }
 
     /// No framed message is shorter than this (type, length, one-byte body).
@@ -157,26 +199,32 @@ public struct BroadcastQueue: Sendable {
         // A nearly full datagram would otherwise scan a long queue for the rare update small
         // enough to fit; past a few misfits in a row the rest is left for the next datagram.
         while i >= 0, budget >= Self.smallestMessage, misfits < Self.misfitLimit {
-            let e = buckets[t][i]
+            let h = buckets[t][i]
             i -= 1
-            let limit = max(1, limit - Int(e.pushed))
-            if t < limit, Int(e.size) > budget {
+            let size = Int(entries[Int(h)].size)
+            let limit = max(1, limit - Int(entries[Int(h)].pushed))
+            if t < limit, size > budget {
                 misfits += 1
-                kept.append(e)
+                kept.append(h)
                 continue
             }
-            guard isCurrent(e) else { continue }  // superseded by a newer update
+            guard isCurrent(h) else {  // superseded by a newer update
+                free(h)
+                continue
+            }
             misfits = 0
             if t >= limit {
-                retire(e)
+                retire(h)
+                free(h)
                 continue
             }
-            messages.append(e.message)
-            budget -= Int(e.size)
+            if let message = entries[Int(h)].message { messages.append(message) }
+            budget -= size
             if t + 1 >= limit {
-                retire(e)
+                retire(h)
+                free(h)
             } else {
-                moved.append((e, t + 1))
+                moved.append((h, t + 1))
             }
         }
         // [0...i] was not scanned and keeps its order; the scanned entries that stay go after it.

@@ -137,6 +137,13 @@ package struct ReplicatedState: Sendable {
         return StateRow(table: table, owner: owner, key: key, version: e.version, deleted: e.deleted, value: e.value)
     }
 
+    /// Whether a row of `row`'s `(table, owner, key)` at least as new is held: most rows a
+    /// replica receives are copies of one it holds, and this tells so with two lookups.
+    func holdsAtLeast(_ row: StateRow) -> Bool {
+        guard let e = owners[row.owner]?.rows[RowID(table: row.table, key: row.key)] else { return false }
+        return e.version >= row.version
+    }
+
     /// Whether `owner` could add a row at `(table, key)` within the limits.
     func admits(table: String, key: String, owner: String, rowsPerOwner: Int, tables: Int) -> RequestError? {
         let o = owners[owner] ?? Owner()
