@@ -11,7 +11,69 @@
 package struct ReplicatedState: Sendable {
     struct RowID: Hashable, Sendable {
         var table: String
-        var key: String
+        var key: StoredKey
+
+        init(table: String, key: String) {
+            self.table = table
+            self.key = StoredKey(key)
+        }
+    }
+
+    /// A row's key as a replica holds it. Lowercase hexadecimal of up to 32 digits (binary keys
+    /// carried as text, such as the overlay's 20-digit endpoint keys) is held as its nibbles,
+    /// inline; any other key as its text. A 20-digit key as text is a heap string of 64 bytes
+    /// beside its dictionary entry, and a cache miss to compare; as nibbles it is neither.
+    /// Canonical: a key that fits the first form is never held in the second, so equal keys
+    /// are equal values and hash alike.
+    enum StoredKey: Hashable, Sendable {
+        case hex(high: UInt64, low: UInt64, digits: UInt8)
+        case text(String)
+
+        init(_ key: String) {
+            var key = key
+            self = key.withUTF8 { Self.nibbles($0) } ?? .text(key)
+        }
+
+        /// The nibbles of `utf8` if it is 1 to 32 lowercase hexadecimal digits.
+        private static func nibbles(_ utf8: UnsafeBufferPointer<UInt8>) -> StoredKey? {
+            guard (1...32).contains(utf8.count) else { return nil }
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for (i, b) in utf8.enumerated() {
+                let digit = b &- UInt8(ascii: "0")
+                let letter = b &- UInt8(ascii: "a")
+                let nibble: UInt8
+                if digit < 10 { nibble = digit } else if letter < 6 { nibble = letter &+ 10 } else { return nil }
+                // Digit i of 32 sits at bits 60 - 4i of `high` (i < 16), then of `low`.
+                if i < 16 { high |= UInt64(nibble) << (60 - 4 * i) } else { low |= UInt64(nibble) << (60 - 4 * (i - 16)) }
+            }
+            return .hex(high: high, low: low, digits: UInt8(utf8.count))
+        }
+
+        func hash(into hasher: inout Hasher) {
+            switch self {
+            case .hex(let high, let low, let digits):
+                hasher.combine(high)
+                hasher.combine(low &+ UInt64(digits))
+            case .text(let key): hasher.combine(key)
+            }
+        }
+
+        /// The key as it was written.
+        var text: String {
+            switch self {
+            case .text(let key): return key
+            case .hex(let high, let low, let digits):
+                let alphabet = Array("0123456789abcdef".utf8)
+                var out: [UInt8] = []
+                out.reserveCapacity(Int(digits))
+                for i in 0..<Int(digits) {
+                    let nibble = i < 16 ? high >> (60 - 4 * i) : low >> (60 - 4 * (i - 16))
+                    out.append(alphabet[Int(nibble & 0xF)])
+                }
+                return String(decoding: out, as: UTF8.self)
+            }
+        }
     }
 
     /// One row as a replica holds it: 16 bytes beside its key, so that a replica of many small
@@ -198,7 +260,7 @@ package struct ReplicatedState: Sendable {
     func rows(of owner: String) -> [StateRow] {
         guard let o = owners[owner] else { return [] }
         return o.rows.map { id, e in
-            StateRow(table: id.table, owner: owner, key: id.key, version: e.version, deleted: e.deleted, value: e.value)
+            StateRow(table: id.table, owner: owner, key: id.key.text, version: e.version, deleted: e.deleted, value: e.value)
         }.sorted { ($0.table, $0.key) < ($1.table, $1.key) }
     }
 
@@ -232,7 +294,7 @@ package struct ReplicatedState: Sendable {
             // In version order: the same bytes from every process (dictionary order is seeded).
             let start = out.count
             for (id, e) in o.rows where e.version > after {
-                out.append(StateRow(table: id.table, owner: name, key: id.key, version: e.version, deleted: e.deleted, value: e.value))
+                out.append(StateRow(table: id.table, owner: name, key: id.key.text, version: e.version, deleted: e.deleted, value: e.value))
             }
             out[start...].sort { $0.version < $1.version }
         }
