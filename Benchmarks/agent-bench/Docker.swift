@@ -120,7 +120,7 @@ struct DockerBench {
 
     mutating func measure() throws -> Results {
         var results = Results(hosts: hosts, runs: runs, containers: containers, threads: threads)
-        let load = { ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ") }
+        let load = { (ProcFile.read("/proc/loadavg").map { String(decoding: $0, as: UTF8.self) } ?? "?").split(separator: " ").prefix(3).joined(separator: " ") }
         results.conditions = "load average \(load()) at the start"
         print("docker: \(hosts) host namespaces, an agent and a dockerd in each")
         try lab.buildUnderlay(hosts: hosts)

@@ -50,7 +50,7 @@ struct DockerEndToEndTests {
     }
 
     static func runBox(_ cluster: TestCluster, _ host: Int, _ name: String, network: String, extra: [String] = []) async throws -> Box {
-        try await cluster.docker.docker(host, arguments: ["run", "-d", "--name", name, "--network", network] + extra + [DockerHosts.image, "sleep", "100000"])
+        try await cluster.docker.docker(host, arguments: ["run", "-d", "--name", name, "--network", network] + extra + [Dockerds.image, "sleep", "100000"])
         return try await inspect(cluster, host, name, network: network)
     }
 

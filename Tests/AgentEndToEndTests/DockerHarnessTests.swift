@@ -8,12 +8,12 @@ import Testing
 struct DockerHarnessTests {
     @Test(.timeLimit(.minutes(3))) func twoDockerdsRunContainersAndLeaveNothingBehind() async throws {
         try DockerHosts.require()
-        let specExisted = FileManager.default.fileExists(atPath: DockerHosts.specFile)
+        let specExisted = FileManager.default.fileExists(atPath: DockerPluginSpec.specFile)
         let keyExisted = FileManager.default.fileExists(atPath: "/etc/docker/key.json")
         let (directory, pids) = try await TestCluster.with(hosts: 2, networks: [:], agents: false) { cluster in
             let docker = cluster.docker
             try docker.pluginSpec(port: 9801)
-            #expect(try String(contentsOfFile: DockerHosts.specFile, encoding: .utf8) == "tcp://127.0.0.1:9801\n")
+            #expect(try String(contentsOfFile: DockerPluginSpec.specFile, encoding: .utf8) == "tcp://127.0.0.1:9801\n")
             var pids: [Int32] = []
             for h in 1...2 {
                 let took = try await docker.startDocker(host: h)
@@ -26,8 +26,8 @@ struct DockerHarnessTests {
                 #expect(daemonNet == hostNet.trimmingCharacters(in: .whitespacesAndNewlines))
             }
             for h in 1...2 {
-                try await docker.docker(h, "run", "--rm", "--network", "none", DockerHosts.image, "true")
-                let id = try await docker.docker(h, "run", "-d", "--network", "none", DockerHosts.image, "sleep", "1000")
+                try await docker.docker(h, "run", "--rm", "--network", "none", Dockerds.image, "true")
+                let id = try await docker.docker(h, "run", "-d", "--network", "none", Dockerds.image, "sleep", "1000")
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 try await docker.docker(h, "rm", "-f", id)
             }
@@ -35,32 +35,31 @@ struct DockerHarnessTests {
             let down = try await docker.restartDocker(host: 1)
             print("dockerd h1 restarted in \(down)")
             pids.append(try #require(docker.pid(1)))
-            #expect(try await docker.docker(1, "run", "--rm", "--network", "none", DockerHosts.image, "hostname").isEmpty == false)
+            #expect(try await docker.docker(1, "run", "--rm", "--network", "none", Dockerds.image, "hostname").isEmpty == false)
             // A dockerd killed with a container running leaves the container, its shim and
             // mounts; the harness removes them before the next start.
-            try await docker.docker(2, "run", "-d", "--network", "none", DockerHosts.image, "sleep", "1000")
+            try await docker.docker(2, "run", "-d", "--network", "none", Dockerds.image, "sleep", "1000")
             let crashed = try await docker.restartDocker(host: 2, signal: SIGKILL)
             print("dockerd h2 killed and restarted in \(crashed)")
             pids.append(try #require(docker.pid(2)))
             #expect(try await docker.docker(2, "ps", "-q").isEmpty)
             #expect(try await docker.docker(2, "ps", "-aq").isEmpty == false)
-            try await docker.docker(2, "run", "-d", "--network", "none", DockerHosts.image, "sleep", "1000")
+            try await docker.docker(2, "run", "-d", "--network", "none", Dockerds.image, "sleep", "1000")
             return (docker.directory.path, pids)
         }
         for pid in pids {
-            let cmdline = DockerHosts.procFile("/proc/\(pid)/cmdline") ?? Data()
-            #expect(!String(decoding: cmdline, as: UTF8.self).contains(directory), "dockerd \(pid) still runs")
+            #expect(ProcFile.commandLine(pid)?.contains(directory) != true, "dockerd \(pid) still runs")
         }
-        #expect(DockerHosts.processes(mentioning: directory).isEmpty, "processes of the test remain")
+        #expect(ProcFile.processes(mentioning: directory).isEmpty, "processes of the test remain")
         // h2's dockerd was killed: nothing but the harness removes its data-root bind mount.
         // findmnt is a second reader of the mount table, independent of the harness's own.
         let targets = try sh("findmnt", "-rn", "-o", "TARGET").split(separator: "\n")
-        #expect(DockerHosts.mounts(under: directory).isEmpty, "mounts remain under \(directory)")
+        #expect(ProcFile.mounts(under: directory).isEmpty, "mounts remain under \(directory)")
         #expect(!targets.contains { $0 == directory || $0.hasPrefix(directory + "/") }, "findmnt lists mounts under \(directory)")
         #expect(!FileManager.default.fileExists(atPath: directory))
         // Unless it was there before, or another test process (another worktree) uses it now.
-        if !specExisted && !DockerHosts.specFileHeld() {
-            #expect(!FileManager.default.fileExists(atPath: DockerHosts.specFile))
+        if !specExisted && !DockerPluginSpec.isHeld() {
+            #expect(!FileManager.default.fileExists(atPath: DockerPluginSpec.specFile))
         }
         if !keyExisted { #expect(!FileManager.default.fileExists(atPath: "/etc/docker/key.json")) }
     }

@@ -255,11 +255,6 @@ struct AgentExited: Error, CustomStringConvertible {
     var description: String { "agent h\(host) exited:\n\(log.suffix(4000))" }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting until \(what)" }
-}
-
 /// Polls `condition` every 50 ms until it holds; throws `TimedOut` once `timeout` seconds have
 /// passed and a last check still fails (a test stalled by a busy machine is judged on the state
 /// it finds, not on the clock). The bound is for a hung test, not a measurement.
@@ -271,16 +266,5 @@ func waitUntil(_ what: String, timeout: Double, _ condition: () async throws -> 
         if try await condition() { return clock.now - start }
         if clock.now - start > .seconds(timeout) { throw TimedOut(what: what) }
         try await Task.sleep(for: .milliseconds(50))
-    }
-}
-
-/// `waitUntil` for a thread of its own.
-func waitBlocking(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
-    let clock = ContinuousClock()
-    let start = clock.now
-    while true {
-        if try condition() { return }
-        if clock.now - start > .seconds(timeout) { throw TimedOut(what: what) }
-        Thread.sleep(forTimeInterval: 0.05)
     }
 }
