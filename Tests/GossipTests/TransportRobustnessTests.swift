@@ -317,7 +317,10 @@ extension GossipRuntimeTests {
             let ch = try await connect(from: "127.0.0.2", to: address, group: group)
             var partial = ch.allocator.buffer(capacity: 3)
             partial.writeBytes([WireLimits.version, 0, 0])
-            try await ch.writeAndFlush(partial)
+            // On a loaded machine the deadline can pass before this write: the server has then
+            // closed the connection already, which is the outcome under test, so a write that
+            // fails on the closed channel is not an error (the counter below says why it closed).
+            try? await ch.writeAndFlush(partial)
             #expect(await closes(ch))
             let stats = await server.statistics()
             #expect(stats.transport.streamsRefused["first_frame_timeout"] == 1)
