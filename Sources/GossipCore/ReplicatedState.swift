@@ -64,14 +64,13 @@ package struct ReplicatedState: Sendable {
             switch self {
             case .text(let key): return key
             case .hex(let high, let low, let digits):
-                let alphabet = Array("0123456789abcdef".utf8)
-                var out: [UInt8] = []
-                out.reserveCapacity(Int(digits))
-                for i in 0..<Int(digits) {
-                    let nibble = i < 16 ? high >> (60 - 4 * i) : low >> (60 - 4 * (i - 16))
-                    out.append(alphabet[Int(nibble & 0xF)])
+                return String(unsafeUninitializedCapacity: Int(digits)) { out in
+                    for i in 0..<Int(digits) {
+                        let nibble = UInt8(truncatingIfNeeded: (i < 16 ? high >> (60 - 4 * i) : low >> (60 - 4 * (i - 16))) & 0xF)
+                        out[i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+                    }
+                    return Int(digits)
                 }
-                return String(decoding: out, as: UTF8.self)
             }
         }
     }
