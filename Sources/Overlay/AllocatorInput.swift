@@ -7,7 +7,8 @@ public enum AllocatorInput: Hashable, Sendable {
     case create
     /// Lease an address for `id`: `address` nil for any, else exactly that one (`--ip`).
     case request(id: String, address: IPAddress?, now: UInt64)
-    case release(id: String)
+    /// The container holding `address` is gone (Docker's `ReleaseAddress`); not leased here: nothing.
+    case release(address: IPAddress)
     /// Another host's row, as gossip delivered it (any order, any version, any number of times).
     case merge(AllocatorRow)
     /// The hosts membership counts alive now (its own view; partitions make views differ).
@@ -48,6 +49,8 @@ public enum AllocationRefusal: Hashable, Sendable, CustomStringConvertible {
     /// Another host reclaimed this host's identity (it was taken for gone): it must not hand
     /// out anything more, and must come back under a new identity.
     case identityReclaimed(by: String)
+    /// This host holds as many leases of the network as it may (`AddressAllocator.leaseLimit`).
+    case hostLeaseLimit
 
     public var description: String {
         switch self {
@@ -61,6 +64,7 @@ public enum AllocationRefusal: Hashable, Sendable, CustomStringConvertible {
         case .stillAlive(let h): "\(h) was seen alive within the reclaim period; it is refused while the host may be alive"
         case .waitingFor(let h, let w): "reclaim of \(h) waits for \(w), unreachable but seen within the reclaim period; retry once it is back or gone past the period"
         case .identityReclaimed(let by): "this host's ranges were reclaimed by \(by); restart the agent under a new identity (clear its data directory)"
+        case .hostLeaseLimit: "this host holds as many addresses of the network as one host may (\(AllocatorRecord.maxLeases)); start the container on another host"
         }
     }
 }

@@ -229,7 +229,7 @@ public enum OverlayRow: Hashable, Sendable {
             }
             guard a.pool.auxAddresses.count <= PoolDefinition.maxAuxAddresses else { throw .badAllocator("too many aux addresses") }
             do { _ = try a.pool.pool() } catch { throw .badAllocator("pool: \(error)") }
-            let texts = [a.row.successor].compactMap { $0 } + a.row.leases.values + a.row.donations.map(\.recipient)
+            let texts = [a.row.successor].compactMap { $0 } + a.row.donations.map(\.recipient)
                 + a.row.taken.keys + a.row.requests.map(\.owner) + a.row.answered.keys + a.row.reclaimed.keys
             for t in texts {
                 guard (1...AllocatorRecord.maxText).contains(t.utf8.count),

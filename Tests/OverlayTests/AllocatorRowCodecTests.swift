@@ -16,7 +16,7 @@ import Testing
         row.successor = seed % 2 == 0 ? "host-a~1" : nil
         row.left = seed % 5 == 0
         row.owned = [OffsetSpan(0, 16), OffsetSpan(64, 256)]
-        for o in [UInt64(1), 5, 70, 255] where UInt64.random(in: 0...1, using: &rng) == 1 { row.leases[o] = "r\(o)" }
+        for o in [UInt64(1), 2, 3, 5, 70, 71, 255] where UInt64.random(in: 0...1, using: &rng) == 1 { row.leases.insert(o) }
         row.donations = [Donation(sequence: 3, span: OffsetSpan(16, 64), recipient: "host-c~2")]
         row.taken = ["host-a~1": 1, "host-a~1>host-d~3": 4]
         row.requests = [DonationRequest(sequence: 9, owner: "host-a~1", address: nil),
@@ -82,13 +82,20 @@ import Testing
         // two touching spans
         ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 2, 0, 4, 4, 4, 0, 0, 0, 0, 0, 0], "bad_allocator"),
         // a lease outside the owned span
-        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 1, 9, 1, 0x78, 0, 0, 0, 0, 0], "bad_allocator"),
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 1, 9, 1, 0, 0, 0, 0, 0], "bad_allocator"),
+        // a lease run that crosses the end of the owned span
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 1, 2, 3, 0, 0, 0, 0, 0], "bad_allocator"),
+        // two lease runs that touch (the second's gap is 0)
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 2, 0, 1, 0, 1, 0, 0, 0, 0, 0], "bad_allocator"),
+        // an empty lease run
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0], "bad_allocator"),
+        // a lease run whose start overflows 64 bits (gap 2^64 - 1 after a run ending at 1)
+        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 2, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 1, 0, 0, 0, 0, 0],
+         "bad_allocator"),
         // a count of 2^20 donations
         ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 0, 0, 0x80, 0x80, 0x40], "bad_allocator"),
         // a successor of length 0
         ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 2, 0], "bad_name"),
-        // a lease id with a control character
-        ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 1, 0, 4, 1, 1, 1, 0x07, 0, 0, 0, 0, 0], "bad_name"),
         // taken keys out of order
         ([1, 0, 4, 10, 0, 0, 0, 28, 0, 1, 0, 0, 0, 0, 0, 2, 1, 0x62, 1, 1, 0x61, 1, 0, 0, 0], "bad_allocator"),
         // a request for an offset past the pool
@@ -97,6 +104,39 @@ import Testing
     func aValueThatBreaksARuleIsRefused(value: [UInt8], reason: String) {
         let key = OverlayRow.allocatorKey(vni: vni(1), incarnation: 1)
         #expect { try OverlayRow(key: key, value: value, owner: "a") } throws: { ($0 as? OverlayRowError)?.reason == reason }
+    }
+
+    /// Leases travel as runs of offsets: a host's leases cost bytes per gap between them, not
+    /// per lease, so the 1 KB row limit holds hundreds even when no two are adjacent.
+    @Test func thousandsOfLeasesFitOneRow() throws {
+        let pool = PoolDefinition(subnet: subnet("10.8.0.0/16"))
+        var row = AllocatorRow(host: "a~1")
+        row.version = 1
+        row.owned = [OffsetSpan(0, 65_536)]
+        row.leases = Set(1...10_000)
+        let contiguous = try OverlayRow.allocator(AllocatorRecord(vni: vni(1), incarnation: 1, pool: pool, row: row)).value()
+        #expect(contiguous.count < 32, "10,000 adjacent leases: \(contiguous.count) bytes")
+        // Every other address up to 1,000 bytes: each run costs a one-byte gap and a one-byte count.
+        row.leases = Set(stride(from: 2, through: 2 * 490, by: 2).map { UInt64($0) })
+        let alternating = OverlayRow.allocator(AllocatorRecord(vni: vni(1), incarnation: 1, pool: pool, row: row))
+        #expect(try alternating.value().count + alternating.stateKey.utf8.count <= 1_024, "490 leases, none adjacent")
+        #expect(try OverlayRow(stateKey: alternating.stateKey, value: alternating.value(), owner: "a") == alternating)
+    }
+
+    /// A row's runs may name at most `maxLeases` offsets: a forged row of a few bytes cannot
+    /// make every replica build a set of billions.
+    @Test func leasesPastTheBoundAreRefused() throws {
+        let pool = PoolDefinition(subnet: subnet("10.8.0.0/15"))
+        var row = AllocatorRow(host: "a~1")
+        row.owned = [OffsetSpan(0, 131_072)]
+        row.leases = Set(1...UInt64(AllocatorRecord.maxLeases))
+        let atBound = OverlayRow.allocator(AllocatorRecord(vni: vni(1), incarnation: 1, pool: pool, row: row))
+        #expect(try OverlayRow(stateKey: atBound.stateKey, value: atBound.value(), owner: "a") == atBound)
+        row.leases.insert(UInt64(AllocatorRecord.maxLeases) + 5)
+        let past = OverlayRow.allocator(AllocatorRecord(vni: vni(1), incarnation: 1, pool: pool, row: row))
+        #expect { try OverlayRow(stateKey: past.stateKey, value: past.value(), owner: "a") } throws: {
+            ($0 as? OverlayRowError)?.reason == "bad_allocator"
+        }
     }
 
     /// Random bytes and random mutations of valid rows: each gives a row or an error, and a

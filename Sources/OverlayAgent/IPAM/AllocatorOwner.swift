@@ -186,7 +186,7 @@ final class AllocatorOwner: Sendable {
             // An address this host already leases: Docker's RequestAddress names no container,
             // so a second `--ip` of it cannot be told from a repeat; refused, as another host's
             // lease is, since handing it out again could give it to two containers.
-            if let ip = address, let n = state.networks[vni], let o = n.allocator.pool.offset(of: ip), n.allocator.row.leases[o] != nil {
+            if let ip = address, let n = state.networks[vni], let o = n.allocator.pool.offset(of: ip), n.allocator.row.leases.contains(o) {
                 reply.resume(returning: .failure(IPAMRefusal(code: "address_in_use", message: "\(ip) is already leased on this host; pick another address")))
                 metrics.ipamRefused(reason: "address_in_use")
                 return
@@ -198,8 +198,8 @@ final class AllocatorOwner: Sendable {
             state.waiters[id] = Waiter(vni: vni, since: now, reply: reply)
             await apply(&state, vni, .request(id: id, address: address, now: now))
         case .release(let vni, let address):
-            guard let n = state.networks[vni], let o = n.allocator.pool.offset(of: address), let id = n.allocator.row.leases[o] else { return }
-            await apply(&state, vni, .release(id: id))
+            guard let n = state.networks[vni], let o = n.allocator.pool.offset(of: address), n.allocator.row.leases.contains(o) else { return }
+            await apply(&state, vni, .release(address: address))
         case .merge(let record):
             guard record.row.host != state.identity else { return }
             state.records[record.vni, default: [:]][record.row.host] = record
@@ -309,7 +309,7 @@ final class AllocatorOwner: Sendable {
         guard var n = state.networks[vni] else { return [] }
         let saved = n
         let out = n.allocator.handle(input)
-        var pendingReleases: [String] = []
+        var pendingReleases: [IPAddress] = []
         if case .publish(let row)? = out.first {
             let record = AllocatorRecord(vni: vni, incarnation: state.incarnation, pool: n.pool, row: row)
             let overlayRow = OverlayRow.allocator(record)
@@ -355,7 +355,7 @@ final class AllocatorOwner: Sendable {
             case .leased(let id, let address):
                 if state.abandoned.remove(id) != nil {
                     // Docker was told no: the address goes back at once.
-                    pendingReleases.append(id)
+                    pendingReleases.append(address)
                     continue
                 }
                 metrics.ipamLeased()
@@ -367,7 +367,7 @@ final class AllocatorOwner: Sendable {
                 if !quiet { logger.info("ipam: reclaim refused", metadata: ["ipam.host": "\(h)", "ipam.reason": "\(r)"]) }
             }
         }
-        for id in pendingReleases { await apply(&state, vni, .release(id: id)) }
+        for address in pendingReleases { await apply(&state, vni, .release(address: address)) }
         return out
     }
 
@@ -396,6 +396,7 @@ final class AllocatorOwner: Sendable {
         case .stillAlive: "still_alive"
         case .waitingFor: "waiting_for_host"
         case .identityReclaimed: "identity_reclaimed"
+        case .hostLeaseLimit: "host_lease_limit"
         }
     }
 
@@ -433,7 +434,7 @@ final class AllocatorOwner: Sendable {
             guard low < high else { continue }
             count += high - low - UInt64(pool.reserved.count { $0 >= low && $0 < high })
         }
-        let leased = UInt64(row.leases.keys.count { pool.isAllocatable($0) })
+        let leased = UInt64(row.leases.count { pool.isAllocatable($0) })
         return count >= leased ? count - leased : 0
     }
 }
@@ -497,7 +498,6 @@ extension AllocatorOwner {
                 }
                 networks[vni] = Network(allocator: AddressAllocator(host: identity, pool: offsets, restoring: r.row, reclaimAfter: reclaimAfter),
                                         pool: r.pool, value: Array(data), unpublished: true)
-                for id in r.row.leases.values { if let n = UInt64(id.dropFirst()) { leaseCounter = max(leaseCounter, n) } }
             }
         }
 
