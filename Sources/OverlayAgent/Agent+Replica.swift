@@ -17,10 +17,10 @@ extension Agent {
                 }
             }
             replicaChanged = true
-            ipam?.send(.definitions(ipamDefinitions()))
+            ipam?.send(.definitions(DockerDriver.ipamDefinitions(replica.definitions(), own: docker?.ownDefinitions ?? [:])))
             namesChanged()
             wake.yield()
-            dockerWake.yield()
+            docker?.replicaChanged()
         }
     }
 
@@ -67,8 +67,8 @@ extension Agent {
             // Lamport: a claim made here after seeing this one must be later.
             switch decoded {
             case .endpoint(let e): registry.clock.observe(e.claim.time)
-            case .network(let d): dockerState.clock = max(dockerState.clock, d.time)
-            case .block(let b): dockerState.clock = max(dockerState.clock, b.claim.time)
+            case .network(let d): docker?.observe(d.time)
+            case .block(let b): docker?.observe(b.claim.time)
             case .allocator(let a): ipam?.send(.merge(a))
             case .host: break
             }

@@ -85,20 +85,13 @@ public actor Agent {
     /// The underlay under the devices (Agent+Underlay.swift).
     var underlay: Underlay
 
-    // The Docker plugin (Agent+Docker.swift, Agent+IPAM.swift, Agent+DockerSync.swift).
-    let dockerStore: DockerStore
-    let dockerEngine: DockerEngine
-    var dockerState = DockerState()
-    /// Networks this agent is deleting in its dockerd because the cluster deleted them: their
-    /// DeleteNetwork is not a user's, and is not announced again.
-    var agentDeleting: Set<VNI> = []
+    /// The MTU each Docker network asks for (`-o com.docker.network.driver.mtu`), by VNI.
+    var networkMTU: [VNI: UInt32] = [:]
+
+    /// The Docker plugin's driver (Docker/), when the agent serves Docker: made by `run`.
+    var docker: DockerDriver?
     /// The address allocators of Docker networks (IPAM/), when the agent serves Docker.
     let ipam: AllocatorOwner?
-    var lastDockerCollect: ContinuousClock.Instant?
-    /// Networks whose engine call failed or was refused, and when to try again.
-    var dockerBackoff: [VNI: ContinuousClock.Instant] = [:]
-    let dockerWake: AsyncStream<Void>.Continuation
-    let dockerWakes: AsyncStream<Void>
     /// The overlay's DNS (Names/), when `dns_address` is set.
     let names: NameServer?
 
@@ -123,9 +116,6 @@ public actor Agent {
         self.devices = devices
         self.networksByName = byName
         self.desired = DesiredState(for: Overlay.Host(name: configuration.name, vtep: vtep, networks: Set(devices.keys)), from: Replica())
-        self.dockerStore = DockerStore(directory: configuration.dataDir)
-        self.dockerEngine = DockerEngine(socket: configuration.dockerSocket)
-        (dockerWakes, dockerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.names = Self.makeNameServer(configuration, logger: logger, metrics: metrics)
 
         guard let bind = Address(parsing: configuration.bind, defaultPort: 7946) else {
@@ -228,16 +218,15 @@ public actor Agent {
             throw ConfigurationError("data_dir", error.description)
         }
         if configuration.docker {
-            do { dockerState = try dockerStore.load() } catch { throw ConfigurationError("data_dir", error.description) }
+            let docker = DockerDriver(
+                host: configuration.name, dataDir: configuration.dataDir, dockerSocket: configuration.dockerSocket, overlay: self,
+                kernel: kernel, persistence: persistence, registry: registry, ipam: ipam, rows: GossipRows(node: node),
+                nameServiceRoutes: nameServiceRoutes, readsAliases: names != nil, logger: logger, metrics: metrics)
+            self.docker = docker
+            let restored: [(name: String, vni: VNI, mtu: UInt32?)]
+            do { restored = try await docker.load() } catch { throw ConfigurationError("data_dir", error.description) }
             // Docker networks' devices come back before the endpoints of them are published.
-            // Also a removed one dockerd still has here (its containers keep it until they leave).
-            for stored in dockerState.definitions.values where dockerState.networks.values.contains(stored.vni) {
-                guard let vni = VNI(stored.vni), devices[vni] == nil else { continue }
-                let name = stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name
-                let network = NetworkConfiguration(name: name, vni: vni)
-                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: deviceMTU(for: vni))
-                networksByName[name] = network
-            }
+            for network in restored { restoreNetwork(name: network.name, vni: network.vni, mtu: network.mtu) }
         }
 
         do {
@@ -299,13 +288,13 @@ public actor Agent {
             group.addTask { await self.timerLoop(); return .other }
             group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return .other }
             if let names { group.addTask { await self.serveNames(names); return .other } }
-            if configuration.docker {
+            if let docker {
                 let plugin = PluginServer(
-                    plugin: self,
+                    plugin: docker,
                     socketPath: configuration.dockerPluginSocket.isEmpty ? nil : configuration.dockerPluginSocket,
                     tcpAddress: configuration.dockerPluginAddress, logger: logger, onListening: {})
                 group.addTask { try await plugin.run(); return .essential }
-                group.addTask { await self.dockerSyncLoop(); return .other }
+                group.addTask { await docker.run(); return .other }
                 if let ipam { group.addTask { await ipam.run(); return .other } }
             }
             var serverRunning = serverGroup != nil
@@ -322,7 +311,7 @@ public actor Agent {
             group.cancelAll()
         }
         wake.finish()
-        dockerWake.finish()
+        docker?.finish()
         ipam?.finish()
         logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
     }
