@@ -1,6 +1,6 @@
 import Overlay
 
-/// What the Docker driver reads of the overlay in one call (`Agent.view()`): a copy, true when
+/// What the Docker driver reads of the overlay in one call (`OverlayController.view()`): a copy, true when
 /// it was taken; the driver decides on it and asks the overlay's owner for every change.
 struct OverlayView: Sendable {
     /// The replica's winning network definitions, deleted ones included.

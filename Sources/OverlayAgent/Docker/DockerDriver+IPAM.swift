@@ -103,7 +103,7 @@ extension DockerDriver {
 
     /// The winning definitions, with this host's own where the replica has none yet.
     func ipamDefinitions() async -> [VNI: NetworkDefinition] {
-        Self.ipamDefinitions(await overlay.definitions(), own: ownDefinitions)
+        Self.ipamDefinitions(await overlay.definitions(), own: published.ownDefinitions)
     }
 
     static func ipamDefinitions(_ winners: [VNI: NetworkDefinition], own: [VNI: NetworkDefinition]) -> [VNI: NetworkDefinition] {

@@ -101,9 +101,9 @@ extension DockerDriver: DockerPlugin {
             try await self.overlay.takePart(in: definition)
         } catch {
             // Nothing half-made: dockerd undoes its side (the pool) when this fails. Only this
-            // call's own entries are undone, and only if nobody changed them meanwhile: the
-            // sync loop or another create may have written others during the awaits, and
-            // restoring a copy taken before them would erase their work (review §3 C2).
+            // call's own entries are undone, never a copy of the state taken before the awaits
+            // restored (review §3 C2): operations run one at a time (`serially`), but the
+            // overlay's follower raises the clock and a restart may find the intent meanwhile.
             if state.networks[request.NetworkID] == vni.value {
                 state.networks[request.NetworkID] = nil
                 state.made?[request.NetworkID] = nil

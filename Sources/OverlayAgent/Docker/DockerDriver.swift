@@ -14,11 +14,12 @@ import Synchronization
 /// (`agentDeleting`), the backoff of refused engine calls, and the sync with dockerd
 /// (`DockerDriver+Sync`).
 ///
-/// What it needs of the overlay goes through calls to the overlay's owner (`overlay`): make or
-/// remove a network's devices and host row (`takePart`, `stopTakingPart`), register and
-/// withdraw endpoints, read the replica's definitions. It never writes the overlay's state, and
-/// the overlay never writes its own: the overlay reads `ownDefinitions` (published after each
-/// change) and raises `clock` (atomic, commuting) with times it sees in the replica.
+/// What it needs of the overlay goes through calls to the overlay's owner (`OverlayController`):
+/// make or remove a network's devices and host row (`takePart`, `stopTakingPart`), register
+/// and withdraw endpoints, read the replica's definitions. It never writes the overlay's
+/// state, and the overlay never writes the driver's: it reads what the driver publishes
+/// (`Published.ownDefinitions`, after each change), raises the driver's clock floor (atomic,
+/// commuting) with times it sees in the replica, and wakes the sync pass.
 ///
 /// Multi-step operations (a network or endpoint made or removed, a sync step that changes the
 /// state) run one at a time (`serially`), so each sees the state as the one before it left it
@@ -47,7 +48,8 @@ actor DockerDriver {
     let rows: any RowPublisher
     let store: DockerStore
     let engine: DockerEngine
-    unowned let overlay: Agent
+    let overlay: OverlayController
+    let published: Published
     /// The Join reply's static routes (`Agent.nameServiceRoutes`), nil without a name service.
     let nameServiceRoutes: [DockerJoinReply.StaticRoute]?
     /// Whether containers' aliases are read for the name service.
@@ -58,28 +60,23 @@ actor DockerDriver {
             if state.definitions != oldValue.definitions { publishDefinitions() }
         }
     }
-    /// The floor of the definitions' and block claims' Lamport time: raised by the overlay's
-    /// replica follower (`observe`), stamped here, kept in `state.clock` at each write.
-    let clock = LamportClock()
     /// Networks this agent is deleting in its dockerd because the cluster deleted them: their
     /// DeleteNetwork is not a user's, and is not announced again.
     var agentDeleting: Set<VNI> = []
     var lastCollect: ContinuousClock.Instant?
     /// Networks whose engine call failed or was refused, and when to try again.
     var backoff: [VNI: ContinuousClock.Instant] = [:]
-    let wake: AsyncStream<Void>.Continuation
-    let wakes: AsyncStream<Void>
     private let input: AsyncStream<Command>.Continuation
     private let commands: AsyncStream<Command>
-    private let published = Mutex<[VNI: NetworkDefinition]>([:])
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    init(host: String, dataDir: String, dockerSocket: String, overlay: Agent, kernel: KernelWorker,
+    init(host: String, dataDir: String, dockerSocket: String, overlay: OverlayController, published: Published, kernel: KernelWorker,
          persistence: PersistenceQueue, registry: EndpointRegistry, ipam: AllocatorOwner?, rows: any RowPublisher,
          nameServiceRoutes: [DockerJoinReply.StaticRoute]?, readsAliases: Bool, logger: Logger, metrics: AgentMetrics) {
         self.host = host
         self.overlay = overlay
+        self.published = published
         self.kernel = kernel
         self.persistence = persistence
         self.registry = registry
@@ -91,27 +88,53 @@ actor DockerDriver {
         self.metrics = metrics
         self.store = DockerStore(directory: dataDir)
         self.engine = DockerEngine(socket: dockerSocket)
-        (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (commands, input) = AsyncStream.makeStream(of: Command.self)
     }
 
-    // MARK: what others read
+    /// What the driver shares with the overlay without a call: its own definitions (written by
+    /// the driver only, read by the replica follower for the allocator), the floor of the
+    /// definitions' and block claims' Lamport time (raised by the follower with times it sees:
+    /// atomic, commuting; stamped by the driver, kept in `state.clock` at each write), and the
+    /// wake-up of a sync pass.
+    final class Published: Sendable {
+        let clock = LamportClock()
+        private let definitions = Mutex<[VNI: NetworkDefinition]>([:])
+        let wake: AsyncStream<Void>.Continuation
+        let wakes: AsyncStream<Void>
 
-    /// This host's own copies of definitions (deleted ones too), by VNI, as of the last change.
-    nonisolated var ownDefinitions: [VNI: NetworkDefinition] { published.withLock { $0 } }
+        init() {
+            (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        }
 
-    /// A definition or block claim seen at `time` elsewhere: the next one made here is later.
-    nonisolated func observe(_ time: UInt64) { clock.observe(time) }
+        /// This host's own copies of definitions (deleted ones too), by VNI, as of the last change.
+        var ownDefinitions: [VNI: NetworkDefinition] { definitions.withLock { $0 } }
 
-    /// The replica changed: a sync pass follows.
-    nonisolated func replicaChanged() { wake.yield() }
+        /// A definition or block claim seen at `time` elsewhere: the next one made here is later.
+        func observe(_ time: UInt64) { clock.observe(time) }
+
+        /// The replica changed: a sync pass follows.
+        func replicaChanged() { wake.yield() }
+
+        fileprivate func publish(_ own: [VNI: NetworkDefinition]) { definitions.withLock { $0 = own } }
+    }
+
+    /// A Docker network restored at start (`load`): name (or `vni-N`), VNI and MTU.
+    struct RestoredNetwork: Sendable {
+        var name: String
+        var vni: VNI
+        var mtu: UInt32?
+    }
+
+    nonisolated var clock: LamportClock { published.clock }
+    nonisolated var wake: AsyncStream<Void>.Continuation { published.wake }
+    nonisolated var wakes: AsyncStream<Void> { published.wakes }
 
     private func publishDefinitions() {
         var out: [VNI: NetworkDefinition] = [:]
         for stored in state.definitions.values {
             if let d = stored.definition { out[d.vni] = d }
         }
-        published.withLock { $0 = out }
+        published.publish(out)
     }
 
     // MARK: life
@@ -121,13 +144,13 @@ actor DockerDriver {
     ///   published: those this host's dockerd has, removed ones included (their containers
     ///   keep them until they leave). Name (or `vni-N`), VNI and MTU of each.
     /// - Throws: `StoreError` for a file that cannot be read.
-    func load() throws(StoreError) -> [(name: String, vni: VNI, mtu: UInt32?)] {
+    func load() throws(StoreError) -> [RestoredNetwork] {
         state = try store.load()
         clock.observe(state.clock)
-        var out: [(name: String, vni: VNI, mtu: UInt32?)] = []
+        var out: [RestoredNetwork] = []
         for stored in state.definitions.values.sorted(by: { $0.vni < $1.vni }) where state.networks.values.contains(stored.vni) {
             guard let vni = VNI(stored.vni) else { continue }
-            out.append((stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name, vni, stored.mtu))
+            out.append(RestoredNetwork(name: stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name, vni: vni, mtu: stored.mtu))
         }
         return out
     }
@@ -150,7 +173,7 @@ actor DockerDriver {
     /// Ends `run` (after the agent's run).
     nonisolated func finish() {
         input.finish()
-        wake.finish()
+        published.wake.finish()
     }
 
     func send(_ command: Command) { input.yield(command) }

@@ -2,7 +2,7 @@ import Overlay
 
 /// The networks this host takes part in, as the Docker driver asks for them: devices made and
 /// removed, the host row that says which, and what the driver reads of the replica.
-extension Agent {
+extension OverlayController {
     /// Makes the devices of a Docker network and announces that this host takes part in it.
     func takePart(in definition: NetworkDefinition) async throws {
         guard devices[definition.vni] == nil else { return }
@@ -70,12 +70,13 @@ extension Agent {
 
     /// A Docker network this host's dockerd has, from `docker.json` at start: its devices are
     /// made with the configured ones, before the endpoints of it are published.
-    func restoreNetwork(name: String, vni: VNI, mtu: UInt32?) {
-        guard devices[vni] == nil else { return }
-        let network = NetworkConfiguration(name: name, vni: vni)
-        networkMTU[vni] = mtu
-        devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: deviceMTU(for: vni))
-        networksByName[name] = network
+    func restoreNetwork(_ restored: DockerDriver.RestoredNetwork) {
+        guard devices[restored.vni] == nil else { return }
+        let network = NetworkConfiguration(name: restored.name, vni: restored.vni)
+        networkMTU[restored.vni] = restored.mtu
+        devices[restored.vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort),
+                                              mtu: deviceMTU(for: restored.vni))
+        networksByName[restored.name] = network
     }
 
     func device(_ vni: VNI) -> NetworkDevice? { devices[vni] }
