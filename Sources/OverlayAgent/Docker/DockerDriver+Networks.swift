@@ -102,8 +102,9 @@ extension DockerDriver: DockerPlugin {
         } catch {
             // Nothing half-made: dockerd undoes its side (the pool) when this fails. Only this
             // call's own entries are undone, never a copy of the state taken before the awaits
-            // restored (review §3 C2): operations run one at a time (`serially`), but the
-            // overlay's follower raises the clock and a restart may find the intent meanwhile.
+            // put back (review §3 C2), even though no other operation of the driver runs
+            // meanwhile (`serially`): an undo that touches only its own keys stays right if
+            // that ever changes.
             if state.networks[request.NetworkID] == vni.value {
                 state.networks[request.NetworkID] = nil
                 state.made?[request.NetworkID] = nil

@@ -50,7 +50,7 @@ actor DockerDriver {
     let engine: DockerEngine
     let overlay: OverlayController
     let published: Published
-    /// The Join reply's static routes (`Agent.nameServiceRoutes`), nil without a name service.
+    /// The Join reply's static routes (`Agent.nameServiceRoutes(_:serving:)`), nil without a name service.
     let nameServiceRoutes: [DockerJoinReply.StaticRoute]?
     /// Whether containers' aliases are read for the name service.
     let readsAliases: Bool
