@@ -44,7 +44,7 @@ struct DockerState: Codable, Sendable, Equatable {
     /// after a deletion, as the tombstone that deletes the network everywhere).
     var definitions: [String: Definition] = [:]
     /// When this host acknowledged the CreateNetwork of each Docker network ID (seconds since
-    /// 1970): a network younger than `Agent.pendingAge` that dockerd does not list yet is one
+    /// 1970): a network younger than `DockerDriver.pendingAge` that dockerd does not list yet is one
     /// being created, never forgotten. Absent in files of older agents (read as long ago).
     var made: [String: Double]? = [:]
     /// Docker's EndpointID → the endpoint made for it.

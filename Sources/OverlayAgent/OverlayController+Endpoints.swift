@@ -2,19 +2,7 @@ import Addresses
 import Gossip
 import Overlay
 
-extension Agent {
-    /// Publishes the host row: this host's VTEP and the networks it takes part in.
-    /// - Returns: the row's version.
-    @discardableResult
-    func publishHostRow() async throws -> UInt64 {
-        let row = OverlayRow.host(vtep: vtep, networks: Set(devices.keys))
-        return try await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value())
-    }
-
-    func endpoint(_ s: StoredEndpoint) throws(AgentError) -> Endpoint {
-        try s.endpoint(owner: configuration.name)
-    }
-
+extension OverlayController {
     /// Registers, persists and publishes a local endpoint (`AgentControl.addEndpoint`): the
     /// registry does (`EndpointRegistry.add`: on disk and published when it returns, nothing
     /// of it anywhere when it throws). Then the bridge forgets what it learned for the MAC on
@@ -49,7 +37,7 @@ extension Agent {
         announce([ipv4, ipv6].compactMap { $0 }, at: mac, in: network.vni)
         replicaChanged = true
         wake.yield()
-        return view(stored)
+        return Self.view(stored)
     }
 
     /// Announces that `ips` are at `mac` to the containers of every other host in the network
@@ -91,7 +79,7 @@ extension Agent {
         return nil
     }
 
-    func view(_ s: StoredEndpoint) -> EndpointView {
+    static func view(_ s: StoredEndpoint) -> EndpointView {
         EndpointView(network: s.network, vni: s.vni, mac: s.mac, ip: s.ip, ip6: s.ip6, name: s.name, claim: s.claim)
     }
 
@@ -104,31 +92,5 @@ extension Agent {
         }
         guard ip.isUsableUnicast else { throw .badRequest("bad_ip", "\(ip) is not a unicast address") }
         return ip
-    }
-
-    static func agentError(_ error: any Error) -> AgentError {
-        switch error {
-        case let e as AgentError: return e
-        case let e as StoreError: return .internalError("store", e.description)
-        case let e as GossipError: return agentError(e)
-        case let e as OverlayRowError: return .badRequest(e.reason, e.description)
-        default: return .internalError("internal", "\(error)")
-        }
-    }
-
-    static func agentError(_ e: GossipError) -> AgentError {
-        switch e.code {
-        case .invalidRequest:
-            switch e.underlying as? RequestError {
-            case .tooLarge?: return .tooLarge("\(e)")
-            case .tooManyRows?, .tooManyTables?: return .conflict("limit", "\(e)")
-            default: return .badRequest("bad_request", "\(e)")
-            }
-        case .notRunning, .cancelled: return .notReady("\(e)")
-        case .noKeyring, .unknownKey, .cannotRemovePrimary, .keyringFull, .tagsTooLarge, .invalidSeed:
-            return .badRequest("\(e.code)", "\(e)")
-        case .joinFailed: return AgentError(status: 502, code: "join_failed", message: "\(e)")
-        default: return .internalError("\(e.code)", "\(e)")
-        }
     }
 }

@@ -16,7 +16,7 @@ import Overlay
 /// whole once its definition wins (`.create`). On the other hosts the agent makes the network
 /// from the definition, and the pool (gateway and aux addresses included) comes from the
 /// creator's allocator row.
-extension Agent {
+extension DockerDriver {
     func requestPool(_ request: RequestPoolRequest) async throws(PluginError) -> RequestPoolReply {
         if request.V6 == true { throw PluginError("no_ipv6", "the grapevine IPAM driver does not hand out IPv6 addresses yet") }
         guard let text = request.Pool, !text.isEmpty else {
@@ -34,7 +34,7 @@ extension Agent {
             throw PluginError("unknown_option", "unknown IPAM option '\(key)'")
         }
         guard let ipam else { throw PluginError("no_ipam", "this agent does not serve Docker") }
-        if vniOfPool(subnet) == nil {
+        if await vniOfPool(subnet) == nil {
             // Made here: this host's dockerd asks for the pool before the network exists.
             var pool = PoolDefinition(subnet: subnet, ipRange: ipRange)
             do {
@@ -70,9 +70,9 @@ extension Agent {
         let result: Result<IPAddress, IPAMRefusal>
         if request.Options?["RequestAddressType"] == "com.docker.network.gateway" {
             result = await ipam.gateway(of: subnet, requested: address)
-        } else if let vni = vniOfPool(subnet) {
+        } else if let vni = await vniOfPool(subnet) {
             // The network made here a moment ago may not have reached the replica yet.
-            ipam.send(.definitions(ipamDefinitions()))
+            ipam.send(.definitions(await ipamDefinitions()))
             result = await ipam.request(vni: vni, address: address)
         } else if let ip = address {
             // Before the network exists: an --aux-address of the pool being made.
@@ -87,7 +87,7 @@ extension Agent {
     }
 
     func releaseAddress(_ request: ReleaseAddressRequest) async {
-        guard let subnet = try? Subnet(request.PoolID), let vni = vniOfPool(subnet), let ip = IPAddress(request.Address) else {
+        guard let subnet = try? Subnet(request.PoolID), let vni = await vniOfPool(subnet), let ip = IPAddress(request.Address) else {
             // Nothing to release here, but a lease this names would stay: said, not dropped.
             logger.warning("ipam release names no address of a network on this host; nothing released",
                            metadata: ["ipam.pool": "\(request.PoolID)", "ipam.address": "\(request.Address)"])
@@ -102,18 +102,18 @@ extension Agent {
     }
 
     /// The winning definitions, with this host's own where the replica has none yet.
-    func ipamDefinitions() -> [VNI: NetworkDefinition] {
-        var definitions = replica.definitions()
-        for stored in dockerState.definitions.values {
-            if let d = stored.definition, definitions[d.vni] == nil { definitions[d.vni] = d }
-        }
-        return definitions
+    func ipamDefinitions() async -> [VNI: NetworkDefinition] {
+        Self.ipamDefinitions(await overlay.definitions(), own: published.ownDefinitions)
     }
 
-    func vniOfPool(_ subnet: Subnet) -> VNI? {
-        for d in dockerState.definitions.values where !d.deleted && d.subnet == subnet.description {
+    static func ipamDefinitions(_ winners: [VNI: NetworkDefinition], own: [VNI: NetworkDefinition]) -> [VNI: NetworkDefinition] {
+        winners.merging(own) { winner, _ in winner }
+    }
+
+    func vniOfPool(_ subnet: Subnet) async -> VNI? {
+        for d in state.definitions.values where !d.deleted && d.subnet == subnet.description {
             return VNI(d.vni)
         }
-        return replica.definitions().values.first { !$0.deleted && $0.subnet == subnet }?.vni
+        return await overlay.definitions().values.first { !$0.deleted && $0.subnet == subnet }?.vni
     }
 }

@@ -20,7 +20,7 @@ extension AgentMetrics.ReconcileReason: Comparable {
     public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
 }
 
-extension Agent {
+extension OverlayController {
     func schedule(_ vni: VNI, _ reason: ReconcileReason) {
         pending[vni] = max(pending[vni] ?? reason, reason)
         wake.yield()
@@ -167,9 +167,20 @@ extension Agent {
         logger.warning("reconcile incomplete, retrying", metadata: ["network.vni": "\(vni)", "reconcile.error": "\(why)",
                                                                    "reconcile.retry_seconds": "\(wait.seconds)"])
         guard retryWaiting.insert(vni).inserted else { return }
-        Task {
-            try? await Task.sleep(for: wait)
-            self.retryNow(vni)
+        retries.yield((vni, wait))
+    }
+
+    /// Waits out each retry `retryLater` asks for, in a child task of its own (children of this
+    /// call, so they end with the agent's run), then schedules the reconcile.
+    func retryLoop() async {
+        await withDiscardingTaskGroup { group in
+            for await (vni, wait) in retryWaits {
+                group.addTask {
+                    do { try await Task.sleep(for: wait) } catch { return }
+                    await self.retryNow(vni)
+                }
+            }
+            group.cancelAll()
         }
     }
 
