@@ -171,6 +171,7 @@ struct NamesBench {
         var inspecting: Process?
         var byName: [Pinger] = []
         var byAddress: [Pinger] = []
+        var diagnosed = false
         while returned == nil || inspecting != nil || byAddress.isEmpty || (byName + byAddress).contains(where: { $0.done == nil }) {
             let t = now() - start
             guard t < Pinger.cap else {
@@ -194,6 +195,10 @@ struct NamesBench {
                 let box = try lab.parseBox(stdout(of: process), host: host, name: name)
                 for resident in others { byAddress.append(try Pinger.start(resident, box.ip, lab: lab)) }
             }
+            if !diagnosed, t - (returned ?? t) > Self.slow, let waiting = byName.first(where: { $0.done == nil }) {
+                diagnosed = true
+                diagnose(name, driver: driver, from: waiting.from)
+            }
             for i in byName.indices { _ = try byName[i].poll(at: now() - start, lab: lab) }
             for i in byAddress.indices { _ = try byAddress[i].poll(at: now() - start, lab: lab) }
             pause(seconds: Pinger.step)
@@ -207,6 +212,22 @@ struct NamesBench {
                      driver.rawValue, host, name, returned * 1000, round.sameHostByName * 1000, round.everyOtherByName * 1000,
                      round.everyOtherByAddress * 1000, round.pingStarts))
         return round
+    }
+
+    /// A name still not answering this long after `docker run` returned gets its state printed.
+    static let slow = 2.0
+
+    /// What the asker's side says about a name that does not answer: its agent's table of
+    /// names, a lookup from the asker's container, and its agent's DNS counters.
+    private func diagnose(_ name: String, driver: Driver, from resident: Box) {
+        print("\(driver) \(name): not answering from \(resident.name) \(Self.slow) s after docker run returned")
+        let lookup = (try? run(["nsenter", "--target", "\(resident.pid)", "--net", "--mount", "nslookup", name], timeout: 20)) ?? "nslookup failed"
+        print("  nslookup from \(resident.name): \(lookup.split(separator: "\n").joined(separator: " | "))")
+        guard driver == .grapevine else { return }
+        let listed = (try? run([lab.executable, "dns", Self.network, "--socket", lab.agentSocket(resident.host)], timeout: 10)) ?? "?"
+        print("  h\(resident.host)'s agent lists \(name): \(listed.contains(name))")
+        let metrics = (try? run(["curl", "-s", "--unix-socket", lab.agentSocket(resident.host), "http://agent/metrics"], timeout: 10)) ?? ""
+        print("  " + metrics.split(separator: "\n").filter { $0.hasPrefix("grapevine_dns") }.joined(separator: "\n  "))
     }
 
     // MARK: Lookups

@@ -85,10 +85,13 @@ extension DockerDriver {
 
     /// Puts the container's name into its endpoint row once dockerd lists the container on the
     /// network (after Join returns and the container starts; the protocol never sends names).
-    /// Bounded: 30 tries a second apart.
+    /// dockerd lists it a few milliseconds after Join, and every other host can resolve the
+    /// name only from then on, so the first tries come at once (`listingBackoff`).
     func nameDockerEndpoint(id: String, network: String) async {
-        for _ in 0..<30 {
-            try? await Task.sleep(for: .seconds(1))
+        var backoff = Self.listingBackoff
+        let deadline = ContinuousClock.now + Self.listingDeadline
+        while ContinuousClock.now < deadline {
+            do { try await Task.sleep(for: backoff.next()) } catch { return }
             guard let record = state.endpoints[id] else { return }
             let listedName: String
             var aliases: [String] = []

@@ -167,10 +167,12 @@ extension DockerDriver: DockerPlugin {
     }
 
     /// Once dockerd has stored a network made here by a user, its name is known: the
-    /// definition is published then. Bounded: 30 tries a second apart.
+    /// definition is published then, so the first tries come at once (`listingBackoff`).
     func nameDockerNetwork(id: String, vni: VNI) async {
         var failure = "not listed"
-        for _ in 0..<30 {
+        var backoff = Self.listingBackoff
+        let deadline = ContinuousClock.now + Self.listingDeadline
+        while ContinuousClock.now < deadline {
             let found: DockerEngine.Network?
             do { found = try await engine.network(id) } catch {
                 failure = error.description
@@ -180,7 +182,7 @@ extension DockerDriver: DockerPlugin {
                 await serially { await adoptName(network.Name, vni: vni) }
                 return
             }
-            try? await Task.sleep(for: .seconds(1))
+            do { try await Task.sleep(for: backoff.next()) } catch { return }
         }
         logger.warning("dockerd never listed a network it created", metadata: ["docker.network_id": "\(id)", "docker.error": "\(failure)"])
     }

@@ -30,6 +30,12 @@ import Synchronization
 actor DockerDriver {
     /// The driver's name, as `docker network create -d` and `--ipam-driver` give it.
     static let driverName = "grapevine"
+    /// Waiting for dockerd to list what it is making (a network after CreateNetwork, a
+    /// container on a network after Join): dockerd lists it milliseconds after the plugin
+    /// answers, and the name reaches the other hosts only from then on, so the waits start at
+    /// 20 ms and double to 1 s (full jitter), for at most 30 s.
+    static var listingBackoff: Backoff { Backoff(base: .milliseconds(20), cap: .seconds(1)) }
+    static let listingDeadline: Duration = .seconds(30)
 
     enum Command: Sendable {
         /// Learn a network's name once dockerd has stored it (`nameDockerNetwork`).
