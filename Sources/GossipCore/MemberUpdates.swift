@@ -20,7 +20,7 @@ extension GossipInstance {
             }
             return
         }
-        guard let i = table.position(of: a.name) else {
+        guard let i = table.position(of: a.identity) else {
             guard makeRoom(from: sender) else { return }
             let position = table.insert(
                 Member(a.identity, status: .alive, statusChangedAt: now),
