@@ -5,18 +5,18 @@
 /// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
 /// the entries it takes or skips, never the whole queue.
 public struct BroadcastQueue: Sendable {
-    /// 64 bytes: during a join storm a node holds one per member it learned.
+    /// 32 bytes: during a join storm a node holds one per member it learned. The key is held
+    /// once per slot (`slotKeys`), not per entry: superseded entries only need their slot.
     struct Entry: Sendable {
         var id: UInt64
+        /// Nil once the entry is freed (its handle waits in `freeEntries`).
+        var message: Message?
         /// Encoded size in bytes; a datagram's budget bounds it far below 2^31.
         var size: Int32
         /// Copies already pushed eagerly: they count against the update's retransmit limit.
         var pushed: Int32
-        /// The key's place in `current`.
+        /// The key's place in `current` and `slotKeys`.
         var slot: Int32
-        /// Nil once the entry is freed (its handle waits in `freeEntries`).
-        var key: BroadcastKey?
-        var message: Message?
     }
 
     /// Every entry, by handle; the buckets hold handles. A fill moves an entry from bucket to
@@ -25,8 +25,15 @@ public struct BroadcastQueue: Sendable {
     private var entries: [Entry] = []
     private var freeEntries: [Int32] = []
     private var buckets: [[Int32]] = [[]]
-    /// The slot of each key with an update queued; the update's id is `current[slot]`.
-    private var latest: [BroadcastKey: Int32] = [:]
+    /// The slot of each key with an update queued (the update's id is `current[slot]`):
+    /// open addressing with linear probing over the keys' hashes, each element a slot or -1, a
+    /// power of two long and at most three quarters used. Replaces a `[BroadcastKey: Int32]`,
+    /// whose buckets held a second copy of each key beside `slotKeys`.
+    private var index: [Int32] = []
+    /// By slot, the key whose updates it holds; nil for a free slot.
+    private var slotKeys: [BroadcastKey?] = []
+    /// Keys with an update queued.
+    private var held = 0
     /// By slot, the id of the update queued for the slot's key, 0 when none: whether an entry
     /// is still the one to send is an array read, not a dictionary lookup per transmission
     /// (which was a tenth of a large join storm's time). A key keeps its slot while it has a
@@ -41,7 +48,7 @@ public struct BroadcastQueue: Sendable {
     private var stored = 0
 
     /// Updates still to be sent.
-    public var count: Int { latest.count }
+    public var count: Int { held }
 
     public init() {}
 
@@ -55,16 +62,25 @@ public struct BroadcastQueue: Sendable {
         nextID += 1
         // One hash of the key: a key already queued keeps its slot, a new one takes `fresh`
         // (never a held slot: those are neither free nor past the end).
-        let fresh = freeSlots.last ?? Int32(current.count)
-        var slot = fresh
-        Self.claim(&latest[key, default: -1], fresh: fresh, slot: &slot)
-        if slot == fresh {
-            if freeSlots.isEmpty { current.append(0) } else { freeSlots.removeLast() }
+        let hash = key.hashValue
+        var slot: Int32
+        if let held = self.slot(of: key, hash: hash) {
+            slot = held
+        } else {
+            slot = freeSlots.last ?? Int32(current.count)
+            if freeSlots.isEmpty {
+                current.append(0)
+                slotKeys.append(key)
+            } else {
+                freeSlots.removeLast()
+                slotKeys[Int(slot)] = key
+            }
+            insertIndex(slot, hash: hash)
         }
         current[Int(slot)] = id
         let entry = Entry(
-            id: id, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed), slot: slot, key: key,
-            message: message)
+            id: id, message: message, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed),
+            slot: slot)
         let handle: Int32
         if let h = freeEntries.popLast() {
             handle = h
@@ -79,7 +95,7 @@ public struct BroadcastQueue: Sendable {
         // of updates about one key (a peer raising its own incarnation as fast as it can) could
         // keep them from ever being reached. Past twice the live entries, sweep them out:
         // amortised constant time per update, and memory bounded by the keys, not the updates.
-        if stored > 2 * latest.count + 64 { dropSuperseded() }
+        if stored > 2 * held + 64 { dropSuperseded() }
         return id
     }
 
@@ -101,9 +117,8 @@ public struct BroadcastQueue: Sendable {
         compact()
     }
 
-    /// Gives an entry's handle back, with its key and message.
+    /// Gives an entry's handle back, with its message.
     private mutating func free(_ h: Int32) {
-        entries[Int(h)].key = nil
         entries[Int(h)].message = nil
         freeEntries.append(h)
     }
@@ -115,17 +130,78 @@ public struct BroadcastQueue: Sendable {
             entries = []
             freeEntries = []
         }
+        // No entry left refers to a slot: the slots of a storm's keys go too.
+        if stored == 0, current.capacity > 64 {
+            current = []
+            slotKeys = []
+            freeSlots = []
+        }
     }
 
     /// True while some update about `key` is queued.
-    public func hasPending(_ key: BroadcastKey) -> Bool { latest[key] != nil }
+    public func hasPending(_ key: BroadcastKey) -> Bool { slot(of: key, hash: key.hashValue) != nil }
 
     /// True while the update with this id is still queued.
-    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool { latest[key].map { current[Int($0)] == id } ?? false }
+    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool {
+        slot(of: key, hash: key.hashValue).map { current[Int($0)] == id } ?? false
+    }
 
-    private static func claim(_ held: inout Int32, fresh: Int32, slot: inout Int32) {
-        if held < 0 { held = fresh }
-        slot = held
+    // MARK: the key index
+
+    /// The slot holding `key` (whose hash is `hash`), or nil.
+    private func slot(of key: BroadcastKey, hash: Int) -> Int32? {
+        if index.isEmpty { return nil }
+        let mask = index.count - 1
+        var p = hash & mask
+        while true {
+            let s = index[p]
+            if s < 0 { return nil }
+            if slotKeys[Int(s)] == key { return s }
+            p = (p + 1) & mask
+        }
+    }
+
+    private mutating func insertIndex(_ slot: Int32, hash: Int) {
+        held += 1
+        if held * 4 > index.count * 3 { rehash(capacity: Swift.max(16, index.count * 2)) }
+        let mask = index.count - 1
+        var p = hash & mask
+        while index[p] >= 0 { p = (p + 1) & mask }
+        index[p] = slot
+    }
+
+    /// Rebuilds the index over every held slot (`slotKeys` says which), `capacity` long.
+    private mutating func rehash(capacity: Int) {
+        index = Array(repeating: -1, count: capacity)
+        let mask = capacity - 1
+        for s in slotKeys.indices {
+            guard let key = slotKeys[s], current[s] != 0 else { continue }
+            var p = key.hashValue & mask
+            while index[p] >= 0 { p = (p + 1) & mask }
+            index[p] = Int32(s)
+        }
+    }
+
+    /// Takes `slot`, whose key hashes to `hash`, out of the index, moving back the elements
+    /// after it that would no longer be found (deletion without tombstones in linear probing).
+    private mutating func removeIndex(_ slot: Int32, hash: Int) {
+        held -= 1
+        let mask = index.count - 1
+        var hole = hash & mask
+        while index[hole] != slot { hole = (hole + 1) & mask }
+        var j = hole
+        while true {
+            j = (j + 1) & mask
+            let s = index[j]
+            if s < 0 { break }
+            let home = slotKeys[Int(s)]!.hashValue & mask
+            // The element at j may fill the hole when the hole lies between its home and j.
+            if (j - home) & mask >= (j - hole) & mask {
+                index[hole] = s
+                hole = j
+            }
+        }
+        index[hole] = -1
     }
 
     @inline(__always)
@@ -135,12 +211,13 @@ public struct BroadcastQueue: Sendable {
     /// more. The handle is freed by the caller, which removes it from its bucket.
     private mutating func retire(_ h: Int32) {
         let slot = entries[Int(h)].slot
-        if let key = entries[Int(h)].key { latest[key] = nil }
+        if let key = slotKeys[Int(slot)] { removeIndex(slot, hash: key.hashValue) }
+        slotKeys[Int(slot)] = nil
         current[Int(slot)] = 0
         freeSlots.append(slot)
         // A join storm queues an update per member; once they are all sent, the index gives
         // its storage back instead of keeping N buckets per node for good.
-        if latest.isEmpty, latest.capacity > 64 { latest = [:] }
+        if held == 0, index.count > 64 { index = [] }
     }
 
     /// Drops updates until at most `cap` remain, the most-sent first (they have done most of
@@ -149,9 +226,9 @@ public struct BroadcastQueue: Sendable {
     public mutating func trim(toAtMost cap: Int) -> Int {
         var dropped = 0
         var t = buckets.count - 1
-        while latest.count > cap, t >= 0 {
+        while held > cap, t >= 0 {
             var i = 0
-            while latest.count > cap, i < buckets[t].count {
+            while held > cap, i < buckets[t].count {
                 let h = buckets[t][i]
                 if isCurrent(h) {
                     retire(h)
