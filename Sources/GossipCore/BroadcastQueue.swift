@@ -5,8 +5,8 @@
 /// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
 /// the entries it takes or skips, never the whole queue.
 public struct BroadcastQueue: Sendable {
-    /// 32 bytes: during a join storm a node holds one per member it learned. The key is held
-    /// once per slot (`slotKeys`), not per entry: superseded entries only need their slot.
+    /// 32 bytes: during a join storm a node holds one per member it learned. It holds no key:
+    /// the key of an update is read from its message (`BroadcastQueue.matches`).
     struct Entry: Sendable {
         var id: UInt64
         /// Nil once the entry is freed (its handle waits in `freeEntries`).
@@ -15,7 +15,7 @@ public struct BroadcastQueue: Sendable {
         var size: Int32
         /// Copies already pushed eagerly: they count against the update's retransmit limit.
         var pushed: Int32
-        /// The key's place in `current` and `slotKeys`.
+        /// The key's place in `slotHandles`.
         var slot: Int32
     }
 
@@ -25,21 +25,24 @@ public struct BroadcastQueue: Sendable {
     private var entries: [Entry] = []
     private var freeEntries: [Int32] = []
     private var buckets: [[Int32]] = [[]]
-    /// The slot of each key with an update queued (the update's id is `current[slot]`):
-    /// open addressing with linear probing over the keys' hashes, each element a slot or -1, a
-    /// power of two long and at most three quarters used. Replaces a `[BroadcastKey: Int32]`,
-    /// whose buckets held a second copy of each key beside `slotKeys`.
+    /// The slot of each key with an update queued: open addressing with linear probing over the
+    /// keys' hashes (`keyHash`), each element a slot or -1, a power of two long and at most
+    /// three quarters used. A slot's key is not stored: it is the key of the message of the
+    /// slot's current entry, except for the few keys that say something else (`strayKeys`).
+    /// Replaces a `[BroadcastKey: Int32]` and a key per entry: 32 bytes of key, and its hash
+    /// table's slack, per update queued, which during a large join storm is per member.
     private var index: [Int32] = []
-    /// By slot, the key whose updates it holds; nil for a free slot.
-    private var slotKeys: [BroadcastKey?] = []
     /// Keys with an update queued.
     private var held = 0
-    /// By slot, the id of the update queued for the slot's key, 0 when none: whether an entry
-    /// is still the one to send is an array read, not a dictionary lookup per transmission
-    /// (which was a tenth of a large join storm's time). A key keeps its slot while it has a
-    /// queued update; a freed slot is reused, and ids are never reused, so a superseded entry
-    /// never matches the id of a later key in its slot.
-    private var current: [UInt64] = []
+    /// By slot, the handle of the entry queued for the slot's key, -1 when the slot is free:
+    /// whether an entry is still the one to send is an array read, not a lookup per
+    /// transmission (which was a tenth of a large join storm's time). A key keeps its slot
+    /// while it has a queued update, and a handle is freed only once out of every bucket, so a
+    /// superseded entry never matches a later entry of its slot.
+    private var slotHandles: [Int32] = []
+    /// Keys that are not their message's own key (`matches`), by slot: none from the router,
+    /// whose keys all name what their message is about; kept for any other caller.
+    private var strayKeys: [Int32: BroadcastKey] = [:]
     private var freeSlots: [Int32] = []
     private var nextID: UInt64 = 1
     private var moved: [(entry: Int32, bucket: Int)] = []
@@ -60,24 +63,22 @@ public struct BroadcastQueue: Sendable {
     public mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) -> UInt64 {
         let id = nextID
         nextID += 1
-        // One hash of the key: a key already queued keeps its slot, a new one takes `fresh`
-        // (never a held slot: those are neither free nor past the end).
-        let hash = key.hashValue
+        // A key already queued keeps its slot; a new one takes a free slot or a new one.
+        let hash = Self.keyHash(key)
         var slot: Int32
         if let held = self.slot(of: key, hash: hash) {
             slot = held
         } else {
-            slot = freeSlots.last ?? Int32(current.count)
-            if freeSlots.isEmpty {
-                current.append(0)
-                slotKeys.append(key)
-            } else {
-                freeSlots.removeLast()
-                slotKeys[Int(slot)] = key
-            }
+            slot = freeSlots.last ?? Int32(slotHandles.count)
+            if freeSlots.isEmpty { slotHandles.append(-1) } else { freeSlots.removeLast() }
+            // The new slot has no entry yet (-1), so a rehash here leaves it out.
             insertIndex(slot, hash: hash)
         }
-        current[Int(slot)] = id
+        if !Self.matches(key, message) {
+            strayKeys[slot] = key
+        } else if !strayKeys.isEmpty {
+            strayKeys[slot] = nil
+        }
         let entry = Entry(
             id: id, message: message, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed),
             slot: slot)
@@ -89,6 +90,7 @@ public struct BroadcastQueue: Sendable {
             handle = Int32(entries.count)
             entries.append(entry)
         }
+        slotHandles[Int(slot)] = handle
         buckets[0].append(handle)
         stored += 1
         // Superseded entries leave the buckets only when a fill passes over them, and a stream
@@ -131,19 +133,88 @@ public struct BroadcastQueue: Sendable {
             freeEntries = []
         }
         // No entry left refers to a slot: the slots of a storm's keys go too.
-        if stored == 0, current.capacity > 64 {
-            current = []
-            slotKeys = []
+        if stored == 0, slotHandles.capacity > 64 {
+            slotHandles = []
             freeSlots = []
         }
     }
 
     /// True while some update about `key` is queued.
-    public func hasPending(_ key: BroadcastKey) -> Bool { slot(of: key, hash: key.hashValue) != nil }
+    public func hasPending(_ key: BroadcastKey) -> Bool { slot(of: key, hash: Self.keyHash(key)) != nil }
 
     /// True while the update with this id is still queued.
     public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool {
-        slot(of: key, hash: key.hashValue).map { current[Int($0)] == id } ?? false
+        slot(of: key, hash: Self.keyHash(key)).map { entries[Int(slotHandles[Int($0)])].id == id } ?? false
+    }
+
+    // MARK: keys read from messages
+
+    /// Whether `key` is the key of `message`: what the message is about, as the router keys
+    /// it (a member update by the member's name, an event or a query by its time and origin,
+    /// a row by its table, owner and key).
+    static func matches(_ key: BroadcastKey, _ message: Message) -> Bool {
+        switch (key, message) {
+        case (.member(let n), .alive(let a)): a.name == n
+        case (.member(let n), .suspect(let x)): x.name == n
+        case (.member(let n), .dead(let d)): d.name == n
+        case (.userEvent(let t, let o), .userEvent(let e)): e.time == t && e.origin == o
+        case (.query(let t, let o), .query(let q)): q.time == t && q.origin == o
+        case (.state(let t, let o, let k), .stateRow(let r)): r.table == t && r.owner == o && r.key == k
+        default: false
+        }
+    }
+
+    /// A hash of `key`, equal to `messageKeyHash` of any message the key `matches`.
+    static func keyHash(_ key: BroadcastKey) -> Int {
+        var h = Hasher()
+        switch key {
+        case .member(let n): h.combine(n)
+        case .userEvent(let t, let o): Self.combine(&h, 1, t, o)
+        case .query(let t, let o): Self.combine(&h, 2, t, o)
+        case .state(let t, let o, let k):
+            Self.combine(&h, 3, 0, t)
+            h.combine(o)
+            h.combine(k)
+        }
+        return h.finalize()
+    }
+
+    /// `keyHash` of the key `message` is about, read from the message without making the key
+    /// (a row's key is a box); nil for a message with no such key.
+    static func messageKeyHash(_ message: Message) -> Int? {
+        var h = Hasher()
+        switch message {
+        case .alive(let a): h.combine(a.name)
+        case .suspect(let x): h.combine(x.name)
+        case .dead(let d): h.combine(d.name)
+        case .userEvent(let e): Self.combine(&h, 1, e.time, e.origin)
+        case .query(let q): Self.combine(&h, 2, q.time, q.origin)
+        case .stateRow(let r):
+            Self.combine(&h, 3, 0, r.table)
+            h.combine(r.owner)
+            h.combine(r.key)
+        default: return nil
+        }
+        return h.finalize()
+    }
+
+    private static func combine(_ h: inout Hasher, _ tag: UInt8, _ time: UInt64, _ text: String) {
+        h.combine(tag)
+        h.combine(time)
+        h.combine(text)
+    }
+
+    /// The hash of the key held in `slot`.
+    private func slotHash(_ slot: Int32) -> Int {
+        if !strayKeys.isEmpty, let key = strayKeys[slot] { return Self.keyHash(key) }
+        return Self.messageKeyHash(entries[Int(slotHandles[Int(slot)])].message!)!
+    }
+
+    /// Whether `slot` holds `key`.
+    @inline(__always)
+    private func slot(_ slot: Int32, holds key: BroadcastKey) -> Bool {
+        if !strayKeys.isEmpty, let stray = strayKeys[slot] { return stray == key }
+        return Self.matches(key, entries[Int(slotHandles[Int(slot)])].message!)
     }
 
     // MARK: the key index
@@ -156,7 +227,7 @@ public struct BroadcastQueue: Sendable {
         while true {
             let s = index[p]
             if s < 0 { return nil }
-            if slotKeys[Int(s)] == key { return s }
+            if slot(s, holds: key) { return s }
             p = (p + 1) & mask
         }
     }
@@ -170,13 +241,12 @@ public struct BroadcastQueue: Sendable {
         index[p] = slot
     }
 
-    /// Rebuilds the index over every held slot (`slotKeys` says which), `capacity` long.
+    /// Rebuilds the index over every slot with an entry, `capacity` long.
     private mutating func rehash(capacity: Int) {
         index = Array(repeating: -1, count: capacity)
         let mask = capacity - 1
-        for s in slotKeys.indices {
-            guard let key = slotKeys[s], current[s] != 0 else { continue }
-            var p = key.hashValue & mask
+        for s in slotHandles.indices where slotHandles[s] >= 0 {
+            var p = slotHash(Int32(s)) & mask
             while index[p] >= 0 { p = (p + 1) & mask }
             index[p] = Int32(s)
         }
@@ -194,7 +264,7 @@ public struct BroadcastQueue: Sendable {
             j = (j + 1) & mask
             let s = index[j]
             if s < 0 { break }
-            let home = slotKeys[Int(s)]!.hashValue & mask
+            let home = slotHash(s) & mask
             // The element at j may fill the hole when the hole lies between its home and j.
             if (j - home) & mask >= (j - hole) & mask {
                 index[hole] = s
@@ -205,15 +275,15 @@ public struct BroadcastQueue: Sendable {
     }
 
     @inline(__always)
-    private func isCurrent(_ h: Int32) -> Bool { current[Int(entries[Int(h)].slot)] == entries[Int(h)].id }
+    private func isCurrent(_ h: Int32) -> Bool { slotHandles[Int(entries[Int(h)].slot)] == h }
 
     /// The update of handle `h` is sent (or dropped) for good: its key has none queued any
     /// more. The handle is freed by the caller, which removes it from its bucket.
     private mutating func retire(_ h: Int32) {
         let slot = entries[Int(h)].slot
-        if let key = slotKeys[Int(slot)] { removeIndex(slot, hash: key.hashValue) }
-        slotKeys[Int(slot)] = nil
-        current[Int(slot)] = 0
+        removeIndex(slot, hash: slotHash(slot))
+        if !strayKeys.isEmpty { strayKeys[slot] = nil }
+        slotHandles[Int(slot)] = -1
         freeSlots.append(slot)
         // A join storm queues an update per member; once they are all sent, the index gives
         // its storage back instead of keeping N buckets per node for good.
