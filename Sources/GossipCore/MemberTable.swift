@@ -64,6 +64,8 @@ struct MemberTable: Sendable {
 
     func status(at i: Int) -> MemberStatus { statuses[i] }
 
+    func identity(at i: Int) -> MemberIdentity { identities[i] }
+
     func position(of name: String) -> Int? {
         position(of: name, hash: name.hashValue, identity: nil)
     }
