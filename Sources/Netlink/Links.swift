@@ -112,12 +112,7 @@ extension LinkSocket {
         let peerLink = LinkObject(peerRaw)
         rtnl_link_set_name(peerLink.pointer, peer)
         rtnl_link_set_mtu(peerLink.pointer, mtu)
-        if let peerMAC {
-            var bytes = peerMAC.bytes
-            guard let address = nl_addr_build(AF_LLC, &bytes, bytes.count) else { throw NetlinkError.libnl(op, -NLE_NOMEM) }
-            rtnl_link_set_addr(peerLink.pointer, address)
-            nl_addr_put(address)
-        }
+        if let peerMAC { try setAddress(peerMAC, of: peerLink, operation: op) }
         try libnlCheck(op, rtnl_link_add(handle, link.pointer, NLM_F_CREATE | NLM_F_EXCL))
         guard let created = try self.link(named: name) else {
             throw NetlinkError.system(op, errno: ENODEV, detail: "device missing after create")

@@ -61,11 +61,15 @@ actor DockerDriver {
     /// Whether containers' aliases are read for the name service.
     let readsAliases: Bool
 
+    // Compared with what was last published rather than with `oldValue`: an observer that
+    // reads `oldValue` keeps the old state alive across every in-place change, so each
+    // endpoint written would copy the whole endpoint table.
     var state = DockerState() {
         didSet {
-            if state.definitions != oldValue.definitions { publishDefinitions() }
+            if state.definitions != publishedDefinitions { publishDefinitions() }
         }
     }
+    private var publishedDefinitions: [String: DockerState.Definition] = [:]
     /// Networks this agent is deleting in its dockerd because the cluster deleted them: their
     /// DeleteNetwork is not a user's, and is not announced again.
     var agentDeleting: Set<VNI> = []
@@ -136,6 +140,7 @@ actor DockerDriver {
     nonisolated var wakes: AsyncStream<Void> { published.wakes }
 
     private func publishDefinitions() {
+        publishedDefinitions = state.definitions
         var out: [VNI: NetworkDefinition] = [:]
         for stored in state.definitions.values {
             if let d = stored.definition { out[d.vni] = d }
