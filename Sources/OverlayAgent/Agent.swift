@@ -210,6 +210,7 @@ public actor Agent {
             group.addTask { await self.follow(queries); return .other }
             group.addTask { await self.overlay.followKernel(); return .other }
             group.addTask { await self.registry.run(); return .other }
+            group.addTask { await self.handlers.run(); return .other }
             group.addTask { await self.overlay.reconcileLoop(); return .other }
             group.addTask { await self.overlay.retryLoop(); return .other }
             group.addTask { await self.overlay.timerLoop(); return .other }

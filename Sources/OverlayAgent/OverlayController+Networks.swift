@@ -1,55 +1,65 @@
+import Netlink
 import Overlay
 
 /// The networks this host takes part in, as the Docker driver asks for them: devices made and
 /// removed, the host row that says which, and what the driver reads of the replica.
+///
+/// Making, renaming and removing a network run one at a time (`networkChanges`): each sees the
+/// devices as the one before it left them, so a failed make undoes only its own device.
 extension OverlayController {
     /// Makes the devices of a Docker network and announces that this host takes part in it.
     func takePart(in definition: NetworkDefinition) async throws {
-        guard devices[definition.vni] == nil else { return }
-        let name = definition.name.isEmpty ? "vni-\(definition.vni.value)" : definition.name
-        let network = NetworkConfiguration(name: name, vni: definition.vni)
-        let mtu = definition.mtu.map { min($0, underlay.deviceMTU) } ?? underlay.deviceMTU
-        if let wanted = definition.mtu, wanted > mtu {
-            logger.warning("a network's MTU is larger than this host's underlay carries; its devices get less", metadata: [
-                "network.vni": "\(definition.vni)", "network.mtu": "\(wanted)", "overlay.mtu": "\(mtu)",
-            ])
+        try await networkChanges.run {
+            guard devices[definition.vni] == nil else { return }
+            let name = definition.name.isEmpty ? "vni-\(definition.vni.value)" : definition.name
+            let network = NetworkConfiguration(name: name, vni: definition.vni)
+            let mtu = definition.mtu.map { min($0, underlay.deviceMTU) } ?? underlay.deviceMTU
+            if let wanted = definition.mtu, wanted > mtu {
+                logger.warning("a network's MTU is larger than this host's underlay carries; its devices get less", metadata: [
+                    "network.vni": "\(definition.vni)", "network.mtu": "\(wanted)", "overlay.mtu": "\(mtu)",
+                ])
+            }
+            let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: mtu)
+            try await ensureDevice(device)
+            devices[definition.vni] = device
+            networksByName[name] = network
+            networkMTU[definition.vni] = definition.mtu
+            do { try await publishHostRow() } catch {
+                // Nothing half-made: the network is not this host's until its host row says so.
+                devices[definition.vni] = nil
+                networksByName[name] = nil
+                networkMTU[definition.vni] = nil
+                do throws(NetlinkError) { try await kernel.remove(device) } catch { netlinkError("remove", error) }
+                throw error
+            }
+            replicaChanged = true
+            schedule(definition.vni, .device)
         }
-        let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: mtu)
-        try await ensureDevice(device)
-        devices[definition.vni] = device
-        networksByName[name] = network
-        networkMTU[definition.vni] = definition.mtu
-        do { try await publishHostRow() } catch {
-            // Nothing half-made: the network is not this host's until its host row says so.
-            devices[definition.vni] = nil
-            networksByName[name] = nil
-            networkMTU[definition.vni] = nil
-            do { try await kernel.remove(device) } catch { netlinkError("remove", error) }
-            throw error
-        }
-        replicaChanged = true
-        schedule(definition.vni, .device)
     }
 
     func renameNetwork(_ vni: VNI, to name: String) async throws {
-        guard var device = devices[vni], device.network.name != name else { return }
-        networksByName[device.network.name] = nil
-        device.network.name = name
-        devices[vni] = device
-        networksByName[name] = device.network
-        try await registry.renameNetwork(vni.value, to: name)
+        try await networkChanges.run {
+            guard var device = devices[vni], device.network.name != name else { return }
+            networksByName[device.network.name] = nil
+            device.network.name = name
+            devices[vni] = device
+            networksByName[name] = device.network
+            try await registry.renameNetwork(vni.value, to: name)
+        }
     }
 
     func stopTakingPart(in vni: VNI) async {
-        guard let device = devices.removeValue(forKey: vni) else { return }
-        networksByName[device.network.name] = nil
-        networkMTU[vni] = nil
-        lastApplied[vni] = nil
-        bridgePorts[vni] = nil
-        do { try await publishHostRow() } catch {
-            logger.warning("host row not updated after leaving a network", metadata: ["network.vni": "\(vni)", "gossip.error": "\(error)"])
+        await networkChanges.run {
+            guard let device = devices.removeValue(forKey: vni) else { return }
+            networksByName[device.network.name] = nil
+            networkMTU[vni] = nil
+            lastApplied[vni] = nil
+            bridgePorts[vni] = nil
+            do { try await publishHostRow() } catch {
+                logger.warning("host row not updated after leaving a network", metadata: ["network.vni": "\(vni)", "gossip.error": "\(error)"])
+            }
+            do throws(NetlinkError) { try await kernel.remove(device) } catch { netlinkError("remove", error) }
         }
-        do { try await kernel.remove(device) } catch { netlinkError("remove", error) }
     }
 
     /// The hosts that still have endpoints on `vni` (as the replica shows them), as "hosts

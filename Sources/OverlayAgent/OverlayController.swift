@@ -56,6 +56,8 @@ actor OverlayController {
     let names: NameServer?
 
     var devices: [VNI: NetworkDevice]
+    /// Orders the network changes the driver asks for (`takePart`, `renameNetwork`, `stopTakingPart`).
+    let networkChanges = OneAtATime()
     var networksByName: [String: NetworkConfiguration]
     /// The MTU each Docker network asks for (`-o com.docker.network.driver.mtu`), by VNI.
     var networkMTU: [VNI: UInt32] = [:]

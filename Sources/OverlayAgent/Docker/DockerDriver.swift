@@ -78,8 +78,7 @@ actor DockerDriver {
     var backoff: [VNI: ContinuousClock.Instant] = [:]
     private let input: AsyncStream<Command>.Continuation
     private let commands: AsyncStream<Command>
-    private var busy = false
-    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private let oneAtATime = OneAtATime()
 
     init(host: String, dataDir: String, dockerSocket: String, overlay: OverlayController, published: Published, kernel: KernelWorker,
          persistence: PersistenceQueue, registry: EndpointRegistry, ipam: AllocatorOwner?, rows: any RowPublisher,
@@ -194,15 +193,7 @@ actor DockerDriver {
     /// Runs `body` when no other multi-step operation of the driver runs, and none starts
     /// before it ends. Not reentrant: `body` never calls another `serially` operation.
     func serially<T, E: Error>(_ body: () async throws(E) -> T) async throws(E) -> T {
-        if busy {
-            await withCheckedContinuation { waiting.append($0) }
-        } else {
-            busy = true
-        }
-        defer {
-            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
-        }
-        return try await body()
+        try await oneAtATime.run(body)
     }
 
     // MARK: writing
