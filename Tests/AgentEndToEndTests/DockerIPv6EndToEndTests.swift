@@ -69,6 +69,7 @@ struct DockerIPv6EndToEndTests {
                 // refused there, naming the fix.
                 let only6 = try await DockerNetworksEndToEndTests.refusedCreate(cluster, 1, ["--ipv6", "--subnet", "fd10:61::/64", "only6"])
                 #expect(only6.contains("IPv4 --subnet") && only6.contains("Docker 20.10 networks always have IPv4"), "\(only6)")
+                print("IPv6-only create refused: \(only6)")
                 let no6 = try await DockerNetworksEndToEndTests.refusedCreate(cluster, 1, ["--ipv6", "--subnet", "10.10.61.0/24", "no6"])
                 #expect(no6.contains("give the network an IPv6 --subnet"), "\(no6)")
 
