@@ -107,6 +107,24 @@ struct DockerIPv6EndToEndTests {
                         #expect(await E2E.ping(a, b.ip), "\(a.name) cannot reach \(b.name) at \(b.ip)")
                     }
                 }
+                // No default IPv6 route: Docker's gateway bridge, which carries a container's
+                // traffic off the overlay, is IPv4 only (Docs/DOCKER.md, "IPv6").
+                let routes = try await cluster.docker.docker(1, "exec", "d1", "ip", "-6", "route")
+                #expect(routes.contains("fd10:60::/64") && !routes.contains("default"), "\(routes)")
+
+                // A released IPv6 address can be had again, here from a third host; and an
+                // agent restart keeps its IPv6 pool (`ipam.json` entry `360/6`).
+                try await cluster.docker.docker(2, "rm", "-f", "d4")
+                _ = try await cluster.restartAgent(2)
+                let file = try String(contentsOfFile: cluster.dataDir(2) + "/ipam.json", encoding: .utf8)
+                #expect(file.contains("\"360\\/6\"") || file.contains("\"360/6\""), "\(file)")
+                _ = try await E2E.runBox(cluster, 3, "d5", network: "dual", extra: ["--ip6", "fd10:60::99"])
+                #expect(try await Self.ipv6(cluster, 3, "d5", network: "dual") == "fd10:60::99")
+                _ = try await E2E.runBox(cluster, 2, "d6", network: "dual")
+                let after = try await Self.ipv6(cluster, 2, "d6", network: "dual")
+                #expect(after.hasPrefix("fd10:60::") && !v6.contains(after), "\(after) after the restart, \(v6) before")
+                try await waitUntil("d6 reaches d1 over IPv6", timeout: 20) { await Self.ping6(cluster, 2, "d6", v6[0]) }
+
                 var total: [String: Int] = [:]
                 for h in 1...3 {
                     let c = try await Self.counters(cluster, h)
@@ -119,11 +137,6 @@ struct DockerIPv6EndToEndTests {
                 // addresses (unsolicited advertisements), sent to the other hosts' VTEPs.
                 #expect(total["na"] ?? 0 > 0, "no advertisement counted: \(total)")
                 print("dual stack: ICMPv6 packets sent over the underlay by the 3 hosts: \(total.sorted { $0.key < $1.key })")
-
-                // No default IPv6 route: Docker's gateway bridge, which carries a container's
-                // traffic off the overlay, is IPv4 only (Docs/DOCKER.md, "IPv6").
-                let routes = try await cluster.docker.docker(1, "exec", "d1", "ip", "-6", "route")
-                #expect(routes.contains("fd10:60::/64") && !routes.contains("default"), "\(routes)")
 
                 // Both pools show in `grapevine ipam`.
                 let ipam = try await cluster.cli(2, "ipam", "--format", "json").replacingOccurrences(of: "\\/", with: "/")
