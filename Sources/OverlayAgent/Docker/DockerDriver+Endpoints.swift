@@ -24,6 +24,9 @@ extension DockerDriver {
             guard let a = IPAddress(String(text.prefix { $0 != "/" })), case .v6 = a else {
                 throw PluginError("bad_address", "'\(text)' is not an IPv6 address")
             }
+            if let subnet6 = dockerDefinition(vni)?.subnet6, !subnet6.contains(a) {
+                throw PluginError("bad_address", "\(a) is not an address of the network's IPv6 subnet \(subnet6)")
+            }
             ip6 = a
         }
         let given = request.Interface?.MacAddress.flatMap { $0.isEmpty ? nil : MACAddress($0) }
