@@ -144,4 +144,28 @@ struct DockerIPv6EndToEndTests {
             }
         }
     }
+
+    /// By name over IPv6 across hosts: the name service answers AAAA from the endpoint rows'
+    /// IPv6 addresses, through dockerd's resolver, as it answers A (Docs/DOCKER.md, "Names").
+    @Test func aDualStackContainerAnswersByNameOverIPv6FromAnotherHost() async throws {
+        try await TestCluster.with(hosts: 2, networks: [:]) { cluster in
+            try await DockerNamesEndToEndTests.start(cluster, hosts: 1...2)
+            try await E2E.explained(cluster) {
+                try await E2E.makeNetwork(cluster, on: 1, "dual", subnet: "10.10.63.0/24",
+                                          options: ["--ipv6", "--subnet", "fd10:63::/64"], seenOn: [2])
+                _ = try await E2E.runBox(cluster, 1, "n1", network: "dual")
+                _ = try await E2E.runBox(cluster, 2, "n2", network: "dual")
+                let address = try await Self.ipv6(cluster, 1, "n1", network: "dual")
+                #expect(address.hasPrefix("fd10:63::"))
+                var answer = ""
+                try await waitUntil("n2 resolves n1's IPv6 address", timeout: 30) {
+                    answer = (try? await cluster.docker.docker(2, "exec", "n2", "nslookup", "-type=aaaa", "n1")) ?? ""
+                    return answer.contains(address)
+                }
+                try await waitUntil("n2 pings n1 by name over IPv6", timeout: 20) {
+                    (try? await cluster.docker.docker(2, "exec", "n2", "ping", "-6", "-c", "1", "-W", "1", "n1")) != nil
+                }
+            }
+        }
+    }
 }
