@@ -16,9 +16,10 @@ struct IPAMRefusal: Error, Sendable, Equatable {
     var message: String
 }
 
-/// This host's address allocators, one per Docker network and address family (`AddressAllocator`,
-/// pure; a dual-stack network has an IPv4 and an IPv6 one, `PoolKey`), and the only writer of them: commands go into a stream that one task, `run` (a child of the agent's
-/// run), drains, each to its end (persisted, then published) before the next starts.
+/// This host's address allocators, one per Docker network and address family
+/// (`AddressAllocator`, pure; a dual-stack network has an IPv4 and an IPv6 one, `PoolKey`), and
+/// the only writer of them: commands go into a stream that one task, `run` (a child of the
+/// agent's run), drains, each to its end (persisted, then published) before the next starts.
 ///
 /// For each input: the allocator handles it; a changed row is encoded (refused, with the
 /// allocator put back as it was, when it no longer fits a gossip row), written to `ipam.json`
