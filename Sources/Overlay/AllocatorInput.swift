@@ -36,7 +36,8 @@ public enum AllocationRefusal: Hashable, Sendable, CustomStringConvertible {
     /// Free space exists only with hosts that are not reachable now.
     case noOwnerReachable
     case inUse(IPAddress, owner: String)
-    /// Outside the subnet, or reserved (network, broadcast, gateway, aux).
+    /// Outside the subnet (or, IPv6, past its managed first 2³² addresses), or reserved
+    /// (network, broadcast, gateway, aux).
     case notLeasable(IPAddress)
     /// The owner did not answer within `requestTimeout`, or the address is between owners.
     case timedOut
@@ -57,7 +58,7 @@ public enum AllocationRefusal: Hashable, Sendable, CustomStringConvertible {
         case .subnetFull: "every address of the pool is leased; use a larger subnet or --ip-range, or remove containers"
         case .noOwnerReachable: "the hosts that own free addresses are unreachable; retry once they are back, or reclaim a host that is gone"
         case .inUse(let ip, let owner): "\(ip) is leased on host \(owner); pick another address"
-        case .notLeasable(let ip): "\(ip) is outside the subnet or reserved (network, broadcast, gateway, aux address)"
+        case .notLeasable(let ip): "\(ip) is outside the subnet\(ip.isV6 ? " (or past its first 2^\(AddressPool.managedBits6) addresses, the part grapevine hands out)" : "") or reserved (network, broadcast, gateway, aux address)"
         case .timedOut: "no owner answered in time; retry"
         case .alreadyLeft: "this host has left the network"
         case .notReclaimer(let h, let r): "only \(r ?? "no host") may reclaim \(h)'s ranges"
@@ -76,4 +77,11 @@ public enum AllocatorOutput: Hashable, Sendable {
     case leased(id: String, address: IPAddress)
     case refused(id: String, AllocationRefusal)
     case reclaimRefused(host: String, AllocationRefusal)
+}
+
+extension IPAddress {
+    var isV6: Bool {
+        if case .v6 = self { return true }
+        return false
+    }
 }

@@ -17,6 +17,18 @@ extension DockerDriver {
               let ip = IPAddress(String(address.prefix { $0 != "/" })), case .v4(let raw4) = ip else {
             throw PluginError("no_address", "the endpoint has no IPv4 address (use --ipam-driver grapevine)")
         }
+        // Dual stack: the address from the network's IPv6 pool (dockerd asks for it only on a
+        // network made with --ipv6).
+        var ip6: IPAddress?
+        if let text = request.Interface?.AddressIPv6, !text.isEmpty {
+            guard let a = IPAddress(String(text.prefix { $0 != "/" })), case .v6 = a else {
+                throw PluginError("bad_address", "'\(text)' is not an IPv6 address")
+            }
+            if let subnet6 = dockerDefinition(vni)?.subnet6, !subnet6.contains(a) {
+                throw PluginError("bad_address", "\(a) is not an address of the network's IPv6 subnet \(subnet6)")
+            }
+            ip6 = a
+        }
         let given = request.Interface?.MacAddress.flatMap { $0.isEmpty ? nil : MACAddress($0) }
         let mac = given ?? Self.mac(for: raw4)
         let suffix = String(request.EndpointID.prefix(11))
@@ -30,7 +42,7 @@ extension DockerDriver {
         }
         do {
             _ = try await overlay.registerEndpoint(EndpointRequest(network: device.network.name, mac: mac.description,
-                                                           ip: ip.description, ip6: nil, name: nil))
+                                                           ip: ip.description, ip6: ip6?.description, name: nil))
         } catch {
             do { try await kernel.deletePort(record) } catch { await overlay.netlinkError("delete port", error) }
             throw PluginError(error.code, error.message)

@@ -33,9 +33,7 @@ extension DockerDriver: DockerPlugin {
            IPAddress(String(text.prefix { $0 != "/" })) != blocks.gateway {
             throw PluginError("bad_gateway", "--gateway \(text.prefix { $0 != "/" }) is not supported: a grapevine network's gateway is its subnet's first address, \(blocks.gateway), which answers on every host")
         }
-        if request.Options?.enableIPv6 == true || !(request.IPv6Data ?? []).isEmpty {
-            throw PluginError("no_ipv6", "grapevine networks do not carry IPv6 yet")
-        }
+        let subnet6 = try Self.ipv6Subnet(request)
         let isInternal = request.Options?.internal ?? false
         let vni: VNI
         if let text = options["vni"] {
@@ -54,35 +52,35 @@ extension DockerDriver: DockerPlugin {
             throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(removed)), removed but still in use on \(hosts): a network stays until its last container leaves")
         }
         let definition: NetworkDefinition
-        if let existing, existing.subnet == subnet, existing.internal == isInternal, existing.mtu == mtu {
+        if let existing, existing.subnet == subnet, existing.subnet6 == subnet6, existing.internal == isInternal, existing.mtu == mtu {
             // Another host's network, made here by this agent (or by a user with the same
             // settings): the same network.
             definition = existing
         } else if let existing {
-            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.internal ? ", internal" : "")\(existing.mtu.map { ", mtu \($0)" } ?? ""))")
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.subnet6.map { ", \($0)" } ?? "")\(existing.internal ? ", internal" : "")\(existing.mtu.map { ", mtu \($0)" } ?? ""))")
         } else {
             let time = nextTime()
             // The name is Docker's and not sent to drivers; it is looked up once dockerd has
             // stored the network (`nameDockerNetwork`), and the definition published then.
-            definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: nil, internal: isInternal,
+            definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: subnet6, internal: isInternal,
                                            deleted: false, mtu: mtu, time: time, origin: host)
             // A removed network whose containers still run somewhere keeps its subnet (and so
             // its addresses): Docker gives a remote driver no way to refuse `network rm` (it
             // logs DeleteNetwork's error and removes the network anyway), so the network stays
             // where it is used until its last container leaves, and nothing of it is handed
             // out again meanwhile.
-            for other in overlay.definitions.values.sorted(by: { $0.vni < $1.vni })
-            where other.vni != vni && other.subnet.overlaps(subnet) {
+            for other in overlay.definitions.values.sorted(by: { $0.vni < $1.vni }) where other.vni != vni {
+                guard let (mine, theirs) = Self.overlap(subnet, subnet6, other) else { continue }
                 if !other.deleted {
-                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(other)) (\(other.subnet))")
+                    throw PluginError("subnet_overlap", "subnet \(mine) overlaps network \(Self.describe(other)) (\(theirs))")
                 }
                 if let hosts = await self.overlay.stillUsed(other.vni) {
-                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(other)) (\(other.subnet)), removed but still in use on \(hosts): a network stays until its last container leaves")
+                    throw PluginError("subnet_overlap", "subnet \(mine) overlaps network \(Self.describe(other)) (\(theirs)), removed but still in use on \(hosts): a network stays until its last container leaves")
                 }
             }
             for other in state.definitions.values.sorted(by: { $0.vni < $1.vni }) where !other.deleted && other.vni != vni.value {
-                if let s = (try? Subnet(other.subnet)), s.overlaps(subnet), let d = other.definition {
-                    throw PluginError("subnet_overlap", "subnet \(subnet) overlaps network \(Self.describe(d)) (\(other.subnet))")
+                if let d = other.definition, let (mine, theirs) = Self.overlap(subnet, subnet6, d) {
+                    throw PluginError("subnet_overlap", "subnet \(mine) overlaps network \(Self.describe(d)) (\(theirs))")
                 }
             }
         }
@@ -120,7 +118,40 @@ extension DockerDriver: DockerPlugin {
         }
         logger.info("docker network created", metadata: [
             "docker.network_id": "\(request.NetworkID)", "network.vni": "\(vni)", "network.subnet": "\(subnet)",
+            "network.subnet6": "\(subnet6.map { "\($0)" } ?? "-")",
         ])
+    }
+
+    /// The IPv6 subnet of a dual-stack network (`--ipv6`, one IPv6 `--subnet`), nil without
+    /// `--ipv6`.
+    /// - Throws: `PluginError` `no_subnet` for `--ipv6` without an IPv6 subnet, `bad_subnet` for
+    ///   more than one or one outside `NetworkDefinition.prefixRange6`, `bad_gateway` for a
+    ///   gateway other than the subnet's first address (as for IPv4: the allocator never hands
+    ///   that one out).
+    static func ipv6Subnet(_ request: CreateNetworkRequest) throws(PluginError) -> Subnet? {
+        let data = request.IPv6Data ?? []
+        guard request.Options?.enableIPv6 == true || !data.isEmpty else { return nil }
+        guard let first = data.first, let subnet = try? Subnet(first.Pool), !subnet.isIPv4 else {
+            throw PluginError("no_subnet", "a grapevine network with --ipv6 needs an IPv6 --subnet beside its IPv4 one")
+        }
+        guard data.count == 1 else { throw PluginError("bad_subnet", "a grapevine network has one IPv6 subnet, not \(data.count)") }
+        let range = NetworkDefinition.prefixRange6
+        guard range.contains(subnet.prefix) else {
+            throw PluginError("bad_subnet", "'\(subnet)' is not an IPv6 subnet of /\(range.lowerBound) to /\(range.upperBound)")
+        }
+        if let text = first.Gateway, !text.isEmpty, let pool = try? AddressPool(subnet: subnet),
+           IPAddress(String(text.prefix { $0 != "/" })) != pool.address(1) {
+            throw PluginError("bad_gateway", "--gateway \(text.prefix { $0 != "/" }) is not supported: a grapevine network's IPv6 gateway is its IPv6 subnet's first address, \(pool.address(1))")
+        }
+        return subnet
+    }
+
+    /// The first of the new network's subnets (IPv4, then IPv6) that overlaps one of `other`'s,
+    /// with that one; nil when none does.
+    static func overlap(_ subnet: Subnet, _ subnet6: Subnet?, _ other: NetworkDefinition) -> (Subnet, Subnet)? {
+        if other.subnet.overlaps(subnet) { return (subnet, other.subnet) }
+        if let mine = subnet6, let theirs = other.subnet6, theirs.overlaps(mine) { return (mine, theirs) }
+        return nil
     }
 
     static let mtuOption = "com.docker.network.driver.mtu"

@@ -162,8 +162,8 @@ extension DockerDriver {
     func createInDocker(_ d: NetworkDefinition) async {
         guard mayCallDocker(about: d.vni) else { return }
         let request = DockerEngine.CreateNetwork(
-            Name: d.name, Driver: Self.driverName, Internal: d.internal,
-            IPAM: .init(Driver: Self.driverName, Config: [.init(Subnet: d.subnet.description)]),
+            Name: d.name, Driver: Self.driverName, Internal: d.internal, EnableIPv6: d.subnet6 != nil,
+            IPAM: .init(Driver: Self.driverName, Config: [.init(Subnet: d.subnet.description)] + (d.subnet6.map { [.init(Subnet: $0.description)] } ?? [])),
             Options: ["vni": String(d.vni.value)].merging(d.mtu.map { [Self.mtuOption: String($0)] } ?? [:]) { a, _ in a },
             Labels: ["org.grapevine.vni": String(d.vni.value)])
         do {

@@ -239,12 +239,17 @@ actor DockerDriver {
 extension DockerState.Definition {
     init(_ d: NetworkDefinition) {
         self.init(name: d.name, vni: d.vni.value, subnet: d.subnet.description, internal: d.internal,
-                  deleted: d.deleted, time: d.time, origin: d.origin, mtu: d.mtu)
+                  deleted: d.deleted, time: d.time, origin: d.origin, mtu: d.mtu, subnet6: d.subnet6?.description)
     }
 
     var definition: NetworkDefinition? {
         guard let vni = VNI(vni), let subnet = (try? Subnet(subnet)) else { return nil }
-        return NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: nil, internal: `internal`,
+        var subnet6: Subnet?
+        if let text = self.subnet6 {
+            guard let s = try? Subnet(text) else { return nil }
+            subnet6 = s
+        }
+        return NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: subnet6, internal: `internal`,
                                  deleted: deleted, mtu: mtu, time: time, origin: origin)
     }
 }

@@ -20,6 +20,8 @@ struct DockerState: Codable, Sendable, Equatable {
         var origin: String
         /// `NetworkDefinition.mtu`; absent in files of older agents (no MTU given).
         var mtu: UInt32? = nil
+        /// `NetworkDefinition.subnet6`; absent for an IPv4-only network.
+        var subnet6: String? = nil
     }
 
     struct Endpoint: Codable, Sendable, Equatable {
