@@ -40,7 +40,7 @@ actor OverlayController {
     let node: GossipNode
     let rows: any RowPublisher
     let vtep: IPAddress
-    let kernel: KernelWorker
+    let kernel: any KernelOperations
     /// Every file write of the agent runs on its thread.
     let persistence: PersistenceQueue
     let clock: AgentClock
@@ -105,13 +105,16 @@ actor OverlayController {
     /// The underlay under the devices (OverlayController+Underlay.swift).
     var underlay: Underlay
 
-    init(configuration: AgentConfiguration, vtep: IPAddress, node: GossipNode, kernel: KernelWorker, persistence: PersistenceQueue,
-         registry: EndpointRegistry, ipam: AllocatorOwner?, docker: DockerDriver.Published?, names: NameServer?,
+    /// - Parameters:
+    ///   - rows: where this host's host row goes (`GossipRows` of `node` in the agent).
+    ///   - kernel: the netlink operations (`KernelWorker` in the agent).
+    init(configuration: AgentConfiguration, vtep: IPAddress, node: GossipNode, rows: any RowPublisher, kernel: any KernelOperations,
+         persistence: PersistenceQueue, registry: EndpointRegistry, ipam: AllocatorOwner?, docker: DockerDriver.Published?, names: NameServer?,
          clock: AgentClock, logger: Logger, metrics: AgentMetrics, hub: MonitorHub) {
         self.configuration = configuration
         self.vtep = vtep
         self.node = node
-        self.rows = GossipRows(node: node)
+        self.rows = rows
         self.kernel = kernel
         self.persistence = persistence
         self.registry = registry

@@ -47,13 +47,12 @@ actor DockerDriver {
     let host: String
     let logger: Logger
     let metrics: AgentMetrics
-    let kernel: KernelWorker
-    let persistence: PersistenceQueue
+    let kernel: any KernelOperations
     let registry: EndpointRegistry
     let ipam: AllocatorOwner?
     let rows: any RowPublisher
-    let store: DockerStore
-    let engine: DockerEngine
+    let store: any DockerDisk
+    let engine: any DockerEngineCalls
     let overlay: OverlayController
     let published: Published
     /// The Join reply's static routes (`Agent.nameServiceRoutes(_:serving:)`), nil without a name service.
@@ -81,14 +80,16 @@ actor DockerDriver {
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    init(host: String, dataDir: String, dockerSocket: String, overlay: OverlayController, published: Published, kernel: KernelWorker,
-         persistence: PersistenceQueue, registry: EndpointRegistry, ipam: AllocatorOwner?, rows: any RowPublisher,
+    /// - Parameters:
+    ///   - store: `docker.json` (`DockerStore` in the agent).
+    ///   - engine: dockerd's engine API (`DockerEngine` in the agent).
+    init(host: String, store: any DockerDisk, engine: any DockerEngineCalls, overlay: OverlayController, published: Published,
+         kernel: any KernelOperations, registry: EndpointRegistry, ipam: AllocatorOwner?, rows: any RowPublisher,
          nameServiceRoutes: [DockerJoinReply.StaticRoute]?, readsAliases: Bool, logger: Logger, metrics: AgentMetrics) {
         self.host = host
         self.overlay = overlay
         self.published = published
         self.kernel = kernel
-        self.persistence = persistence
         self.registry = registry
         self.ipam = ipam
         self.rows = rows
@@ -96,8 +97,8 @@ actor DockerDriver {
         self.readsAliases = readsAliases
         self.logger = logger
         self.metrics = metrics
-        self.store = DockerStore(directory: dataDir)
-        self.engine = DockerEngine(socket: dockerSocket)
+        self.store = store
+        self.engine = engine
         (commands, input) = AsyncStream.makeStream(of: Command.self)
     }
 
@@ -211,7 +212,7 @@ actor DockerDriver {
     /// - Throws: `StoreError`, also counted and logged here.
     func save() async throws(StoreError) {
         state.clock = max(state.clock, clock.value)
-        do { try await store.save(state, using: persistence) } catch {
+        do { try await store.save(state) } catch {
             metrics.storeError(file: "docker")
             logger.error("cannot write the Docker state", metadata: ["store.error": "\(error)"])
             throw error
