@@ -119,6 +119,12 @@ final class KernelWorker: @unchecked Sendable {
         }
     }
 
+    /// Sends an address announcement (`AddressAnnouncement.send`: UDP datagrams, which do not
+    /// wait for the queue's netlink work) from the caller's thread, in the agent's namespace.
+    func announce(_ frame: [UInt8], vni: UInt32, to vteps: [IPAddress], port: UInt16) async -> [(IPAddress, String)] {
+        AddressAnnouncement.send(frame, vni: vni, to: vteps, port: port)
+    }
+
     /// Deletes a network's VXLAN device and bridge (a network this host no longer takes part in).
     func remove(_ device: NetworkDevice) async throws(NetlinkError) {
         try await run { links, _ throws(NetlinkError) in

@@ -78,6 +78,11 @@ actor OverlayController {
     var bridgePorts: [VNI: Set<String>] = [:]
     /// Networks whose devices must be checked (`ensure`) before their next reconcile.
     var ensureWanted: Set<VNI> = []
+    /// Devices of networks this host no longer takes part in (or failed to join) whose removal
+    /// failed: removed by the next reconcile of their VNI.
+    var removalOwed: [VNI: NetworkDevice] = [:]
+    /// The host row's last publish failed: the next reconcile pass publishes it.
+    var hostRowOwed = false
     /// The flood destinations the agent wrote, per network (`FloodRecord`); nil for a network
     /// without a record, whose rows' flags then decide.
     var floodOwned: [VNI: Set<IPAddress>] = [:]
@@ -183,7 +188,14 @@ actor OverlayController {
     /// - Returns: the row's version.
     @discardableResult
     func publishHostRow() async throws -> UInt64 {
-        try await rows.write(.host(vtep: vtep, networks: Set(devices.keys)))
+        do {
+            let version = try await rows.write(.host(vtep: vtep, networks: Set(devices.keys)))
+            hostRowOwed = false
+            return version
+        } catch {
+            hostRowOwed = true
+            throw error
+        }
     }
 
     // MARK: joining

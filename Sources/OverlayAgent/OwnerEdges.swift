@@ -31,6 +31,9 @@ protocol KernelOperations: Sendable {
     func deletePort(_ e: DockerState.Endpoint) async throws(NetlinkError)
     /// Deletes a network's VXLAN device and bridge (nothing of what is gone).
     func remove(_ device: NetworkDevice) async throws(NetlinkError)
+    /// Sends an announcement frame for `vni` to each VTEP's VXLAN port (`AddressAnnouncement.send`).
+    /// - Returns: the VTEPs it could not be sent to, with why.
+    func announce(_ frame: [UInt8], vni: UInt32, to vteps: [IPAddress], port: UInt16) async -> [(IPAddress, String)]
 }
 
 /// Where the Docker driver keeps `docker.json`: `DockerStore` (written on the persistence

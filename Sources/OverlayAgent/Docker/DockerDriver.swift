@@ -75,6 +75,13 @@ actor DockerDriver {
     var lastCollect: ContinuousClock.Instant?
     /// Networks whose engine call failed or was refused, and when to try again.
     var backoff: [VNI: ContinuousClock.Instant] = [:]
+    /// Endpoints whose removal did not finish, and what is left of each (`withdraw`).
+    var withdrawing: [String: Remains] = [:]
+    /// Definitions (by VNI) whose last publish failed: each sync pass publishes them again.
+    var unpublished: Set<UInt32> = []
+    /// A write no caller waited on failed: the file is behind the state until the next write,
+    /// which the next sync pass makes if no other does.
+    var unsaved = false
     private let input: AsyncStream<Command>.Continuation
     private let commands: AsyncStream<Command>
     private var busy = false
@@ -212,7 +219,11 @@ actor DockerDriver {
     /// - Throws: `StoreError`, also counted and logged here.
     func save() async throws(StoreError) {
         state.clock = max(state.clock, clock.value)
-        do { try await store.save(state) } catch {
+        do {
+            try await store.save(state)
+            unsaved = false
+        } catch {
+            unsaved = true
             metrics.storeError(file: "docker")
             logger.error("cannot write the Docker state", metadata: ["store.error": "\(error)"])
             throw error
@@ -235,8 +246,28 @@ actor DockerDriver {
         }
     }
 
+    /// Publishes a definition; one whose publish fails is published again by each sync pass
+    /// (`republish`) until it is out, so an acknowledged network reaches every host.
     func publishDefinition(_ definition: NetworkDefinition) async throws {
-        try await rows.write(.network(definition))
+        do { try await rows.write(.network(definition)) } catch {
+            unpublished.insert(definition.vni.value)
+            throw error
+        }
+        unpublished.remove(definition.vni.value)
+    }
+
+    /// Each sync pass: this host's copies of definitions whose publish failed, published again
+    /// (as they are now); and `docker.json` written again if a write nobody waited on failed.
+    /// Inside `serially`.
+    func republish() async {
+        for raw in unpublished.sorted() {
+            guard let definition = state.definitions[String(raw)]?.definition, !definition.name.isEmpty else {
+                unpublished.remove(raw)
+                continue
+            }
+            await publishReported("definition") { try await self.publishDefinition(definition) }
+        }
+        if unsaved { await saveReported() }
     }
 
     /// A time later than every definition and claim seen or made, and than `floor`.

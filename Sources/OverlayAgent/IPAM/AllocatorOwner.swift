@@ -178,6 +178,7 @@ final class AllocatorOwner: Sendable {
                 metrics.ipamRefused(reason: "no_allocator")
                 return
             }
+            if state.diskBroken { await retryDisk(&state) }
             if state.diskBroken {
                 reply.resume(returning: .failure(IPAMRefusal(code: "store", message: "ipam.json cannot be written; see the agent's log")))
                 metrics.ipamRefused(reason: "store")
@@ -233,6 +234,7 @@ final class AllocatorOwner: Sendable {
                 }
                 if state.networks[vni]?.unpublished == true { await publish(&state, vni) }
             }
+            if state.diskBroken { await retryDisk(&state) }
         case .leave(let reply):
             for vni in state.networks.keys.sorted() {
                 let alive = state.aliveIdentities(vni, nodes: aliveNodes()).subtracting([state.identity])
@@ -276,8 +278,16 @@ final class AllocatorOwner: Sendable {
         if d.origin == host, let pool = state.creating[d.subnet], let offsets = try? pool.pool() {
             state.creating[d.subnet] = nil
             state.networks[vni] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: pool)
-            logger.info("ipam: this host created the network and owns its whole pool", metadata: ["network.vni": "\(vni)", "ipam.subnet": "\(d.subnet)"])
             await apply(&state, vni, .create)
+            guard state.networks[vni]?.value.isEmpty == false else {
+                // Not on disk (the write failed): not taken. The pool waits for the next
+                // definitions, as if this had not happened; an allocator left owning nothing
+                // would refuse every address of the network for good.
+                state.networks[vni] = nil
+                state.creating[d.subnet] = pool
+                return
+            }
+            logger.info("ipam: this host created the network and owns its whole pool", metadata: ["network.vni": "\(vni)", "ipam.subnet": "\(d.subnet)"])
         } else if let record = state.records[vni]?.values.sorted(by: { $0.row.host < $1.row.host }).first(where: { $0.pool.subnet == d.subnet }),
                   let offsets = try? record.pool.pool() {
             state.networks[vni] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: record.pool)
@@ -286,6 +296,18 @@ final class AllocatorOwner: Sendable {
         }
         for record in (state.records[vni] ?? [:]).values.sorted(by: { $0.row.host < $1.row.host }) where record.pool.subnet == d.subnet {
             await apply(&state, vni, .merge(record.row))
+        }
+    }
+
+    /// After a failed write: `ipam.json` written again as the allocators stand (every change
+    /// that failed to be written was undone, so this is what the file held, or should have).
+    /// Addresses are handed out again once it works.
+    private func retryDisk(_ state: inout State) async {
+        do {
+            try await disk.save(state.file())
+            state.diskBroken = false
+        } catch {
+            metrics.storeError(file: "ipam.json")
         }
     }
 
