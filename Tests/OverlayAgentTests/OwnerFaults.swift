@@ -12,12 +12,15 @@ enum Edge: String, CaseIterable, Sendable {
     case disk, rows, netlink, dockerd
 }
 
-/// Seeded faults at every edge of the owners: each call at an edge fails with that edge's
-/// probability, drawn from one seeded generator. Counts what it injected, per edge.
+/// Faults at every edge of the owners: each call at an edge fails with that edge's
+/// probability, drawn from one seeded generator; and calls armed by name (`failNext`) fail
+/// for certain, for the tests of one case. Counts what it injected, per edge.
 final class OwnerFaults: Sendable {
     private struct State {
         var random: SplitMix
         var rates: [Edge: Double] = [:]
+        var armed: [String: Int] = [:]
+        var armedLate: Set<String> = []
         var injected: [Edge: Int] = [:]
         var calls: [Edge: Int] = [:]
     }
@@ -29,13 +32,31 @@ final class OwnerFaults: Sendable {
     func set(_ rates: [Edge: Double]) { state.withLock { $0.rates = rates } }
     func off() { set([:]) }
 
+    /// The next `count` calls named `what` (`FaultyKernel`'s operations, "write host" or
+    /// "delete endpoint" for rows, the file's name, the engine call's name) fail; `late`: a
+    /// netlink operation of several steps fails after doing its work.
+    func failNext(_ what: String, count: Int = 1, late: Bool = false) {
+        state.withLock {
+            $0.armed[what, default: 0] += count
+            if late { $0.armedLate.insert(what) }
+        }
+    }
+
+    /// Armed faults not yet used.
+    var pending: [String: Int] { state.withLock { $0.armed.filter { $0.value > 0 } } }
+
     var injected: [Edge: Int] { state.withLock { $0.injected } }
     var calls: [Edge: Int] { state.withLock { $0.calls } }
 
-    /// Whether this call at `edge` fails.
-    func fails(_ edge: Edge) -> Bool {
+    /// Whether this call, `what` at `edge`, fails.
+    func fails(_ edge: Edge, _ what: String) -> Bool {
         state.withLock { state in
             state.calls[edge, default: 0] += 1
+            if let n = state.armed[what], n > 0 {
+                state.armed[what] = n - 1
+                state.injected[edge, default: 0] += 1
+                return true
+            }
             guard let rate = state.rates[edge], rate > 0 else { return false }
             let fails = Double.random(in: 0..<1, using: &state.random) < rate
             if fails { state.injected[edge, default: 0] += 1 }
@@ -45,7 +66,12 @@ final class OwnerFaults: Sendable {
 
     /// For a failing netlink call that has several steps: true when it fails after doing its
     /// work (a later request of it refused), false when it fails before touching anything.
-    func failsLate() -> Bool { state.withLock { Bool.random(using: &$0.random) } }
+    func failsLate(_ what: String) -> Bool {
+        state.withLock { state in
+            if state.armedLate.remove(what) != nil { return true }
+            return state.rates.isEmpty ? false : Bool.random(using: &state.random)
+        }
+    }
 }
 
 func injectedNetlinkError(_ operation: String) -> NetlinkError {
@@ -62,7 +88,7 @@ struct FaultyKernel: KernelOperations {
     let faults: OwnerFaults
 
     private func check(_ operation: String) throws(NetlinkError) {
-        if faults.fails(.netlink) { throw injectedNetlinkError(operation) }
+        if faults.fails(.netlink, operation) { throw injectedNetlinkError(operation) }
     }
 
     func run<T: Sendable>(_ body: @escaping @Sendable (LinkSocket, VXLANTable) throws(NetlinkError) -> T) async throws(NetlinkError) -> T {
@@ -71,8 +97,8 @@ struct FaultyKernel: KernelOperations {
     }
 
     func ensure(_ device: NetworkDevice, restoring ports: Set<String>) async throws(NetlinkError) -> EnsuredDevice {
-        guard faults.fails(.netlink) else { return try await real.ensure(device, restoring: ports) }
-        if faults.failsLate() { _ = try await real.ensure(device, restoring: ports) }
+        guard faults.fails(.netlink, "ensure") else { return try await real.ensure(device, restoring: ports) }
+        if faults.failsLate("ensure") { _ = try await real.ensure(device, restoring: ports) }
         throw injectedNetlinkError("ensure")
     }
 
@@ -83,10 +109,10 @@ struct FaultyKernel: KernelOperations {
 
     func reconcile(_ device: NetworkDevice, to desired: NetworkRows, keepingOwnRows: Bool,
                    ownFlood: Set<IPAddress>?) async throws(NetlinkError) -> (ifindex: Int32, result: Reconciliation)? {
-        guard faults.fails(.netlink) else {
+        guard faults.fails(.netlink, "reconcile") else {
             return try await real.reconcile(device, to: desired, keepingOwnRows: keepingOwnRows, ownFlood: ownFlood)
         }
-        if faults.failsLate() { _ = try await real.reconcile(device, to: desired, keepingOwnRows: keepingOwnRows, ownFlood: ownFlood) }
+        if faults.failsLate("reconcile") { _ = try await real.reconcile(device, to: desired, keepingOwnRows: keepingOwnRows, ownFlood: ownFlood) }
         throw injectedNetlinkError("reconcile")
     }
 
@@ -124,14 +150,24 @@ struct FaultyNodeRows: RowPublisher {
     @discardableResult
     func write(_ row: OverlayRow) async throws -> UInt64 {
         await Task.yield()
-        if faults.fails(.rows) { throw InjectedFault() }
+        if faults.fails(.rows, "write \(Self.kind(row))") { throw InjectedFault() }
         return try await real.write(row)
     }
 
     func delete(_ row: OverlayRow) async throws {
         await Task.yield()
-        if faults.fails(.rows) { throw InjectedFault() }
+        if faults.fails(.rows, "delete \(Self.kind(row))") { throw InjectedFault() }
         try await real.delete(row)
+    }
+
+    static func kind(_ row: OverlayRow) -> String {
+        switch row {
+        case .host: "host"
+        case .endpoint: "endpoint"
+        case .network: "network"
+        case .block: "block"
+        case .allocator: "allocator"
+        }
     }
 }
 
@@ -152,7 +188,7 @@ struct FaultyFiles: Sendable {
     }
 
     private func check(_ file: String) throws(StoreError) {
-        if faults.fails(.disk) { throw StoreError("cannot write \(file): injected fault (disk full)") }
+        if faults.fails(.disk, file) { throw StoreError("cannot write \(file): injected fault (disk full)") }
     }
 
     func saveEndpoints(_ contents: EndpointStore.Contents) async throws(StoreError) {
@@ -217,8 +253,8 @@ final class FakeDockerd: DockerEngineCalls {
         networks.withLock { _ = $0[network]?.containers.removeValue(forKey: "c-\(endpoint)") }
     }
 
-    private func check() throws(DockerEngine.Failure) {
-        if faults.fails(.dockerd) { throw DockerEngine.Failure(message: "Docker engine: injected fault (connection reset)") }
+    private func check(_ call: String) throws(DockerEngine.Failure) {
+        if faults.fails(.dockerd, call) { throw DockerEngine.Failure(message: "Docker engine: injected fault (connection reset)") }
     }
 
     private func view(_ id: String, _ s: Stored) -> DockerEngine.Network {
@@ -227,30 +263,30 @@ final class FakeDockerd: DockerEngineCalls {
     }
 
     func networks(driver: String) async throws(DockerEngine.Failure) -> [DockerEngine.Network] {
-        try check()
+        try check("networks")
         return networks.withLock { $0.map { view($0.key, $0.value) } }
     }
 
     func network(_ id: String) async throws(DockerEngine.Failure) -> DockerEngine.Network? {
-        try check()
+        try check("network")
         return networks.withLock { n in n[id].map { view(id, $0) } }
     }
 
     /// Every network of the test is made through the plugin here: one the cluster asks for
     /// is one of this dockerd's already, by name.
     func create(_ network: DockerEngine.CreateNetwork) async throws(DockerEngine.Failure) -> Bool {
-        try check()
+        try check("create")
         return false
     }
 
     func delete(_ id: String) async throws(DockerEngine.Failure) -> Bool {
-        try check()
+        try check("delete")
         forget(id: id)
         return true
     }
 
     func aliases(container: String, network: String) async throws(DockerEngine.Failure) -> [String] {
-        try check()
+        try check("aliases")
         return []
     }
 }

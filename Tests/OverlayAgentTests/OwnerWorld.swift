@@ -73,7 +73,10 @@ struct OwnerWorld {
 
     /// Starts as `Agent.run` does (faults off), with `h2` joined and its rows in the replica;
     /// runs the owners' loops around `body`; stops everything after.
-    func running(_ body: @Sendable () async throws -> Void) async throws {
+    /// - Parameter background: also the loops that repair on their own (the reconcile loop and
+    ///   its retries, the driver's sync loop and naming tasks); without them a test of one case
+    ///   sees what a fault left until it runs the repair itself.
+    func running(background: Bool = true, _ body: @Sendable () async throws -> Void) async throws {
         registry.restore(try files.endpoints.load())
         let restored = try await docker.load()
         try await overlay.prepare(restoring: restored)
@@ -95,10 +98,12 @@ struct OwnerWorld {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await overlay.follow(updates) }
             group.addTask { await registry.run() }
-            group.addTask { await overlay.reconcileLoop() }
-            group.addTask { await overlay.retryLoop() }
-            group.addTask { await docker.run() }
             group.addTask { await ipam.run() }
+            if background {
+                group.addTask { await overlay.reconcileLoop() }
+                group.addTask { await overlay.retryLoop() }
+                group.addTask { await docker.run() }
+            }
             try await eventually("h2's rows are in h1's replica") {
                 await overlay.replicaEndpointCount(owner: "h2") == Self.allVNIs.count * 2
             }
