@@ -27,7 +27,7 @@ import Testing
     static func subnet(_ slot: Int) -> String { "10.1.\(slot).0/24" }
     static let remoteVTEP = IPAddress("192.0.2.2")!
 
-    @Test(arguments: [UInt64(1), 2, 3, 4])
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6])
     func concurrentCallersWithFaultsAtEveryEdgeLoseNothing(seed: UInt64) async throws {
         try await withNamespaces(["owners"]) { names in
             try await withDataDirectory { directory in
@@ -41,7 +41,7 @@ import Testing
 
     static func exercise(_ world: OwnerWorld, seed: UInt64) async throws {
         let ledger = Ledger()
-        world.faults.set([.disk: 0.1, .rows: 0.1, .netlink: 0.1, .dockerd: 0.2])
+        world.faults.set([.disk: 0.2, .rows: 0.2, .netlink: 0.2, .dockerd: 0.25])
 
         // Networks made while control-API callers add and remove endpoints.
         await withTaskGroup(of: Void.self) { group in

@@ -86,7 +86,15 @@ extension DockerDriver {
     /// a new container's by then. Inside `serially`.
     func withdraw(_ id: String, _ record: DockerState.Endpoint, left: Remains) async {
         state.endpoints[id] = record
+        withdrawing[id] = left
         var left: Remains? = left
+        // Another endpoint with this MAC whose row stands registered it after this one's row
+        // was gone (the registry refuses a MAC twice): the row is the newer endpoint's.
+        if left == .row, state.endpoints.contains(where: {
+            $0.key != id && $0.value.vni == record.vni && $0.value.mac == record.mac && withdrawing[$0.key] != .veth
+        }) {
+            left = .veth
+        }
         if left == .row {
             var withdrawn = true
             if let vni = VNI(record.vni), let device = await overlay.device(vni) {
