@@ -101,13 +101,15 @@ public actor Agent {
         let kernel = self.kernel, persistence = self.persistence, clock = self.clock
         let published = configuration.docker ? DockerDriver.Published() : nil
         let overlay = OverlayController(
-            configuration: configuration, vtep: vtep, node: node, kernel: kernel, persistence: persistence, registry: registry,
+            configuration: configuration, vtep: vtep, node: node, rows: GossipRows(node: node), kernel: kernel,
+            persistence: persistence, registry: registry,
             ipam: ipam, docker: published, names: names, clock: clock, logger: logger, metrics: metrics, hub: hub)
         self.overlay = overlay
         if let published {
             self.docker = DockerDriver(
-                host: configuration.name, dataDir: configuration.dataDir, dockerSocket: configuration.dockerSocket, overlay: overlay,
-                published: published, kernel: kernel, persistence: persistence, registry: registry, ipam: ipam,
+                host: configuration.name, store: DockerStore(directory: configuration.dataDir, persistence: persistence),
+                engine: DockerEngine(socket: configuration.dockerSocket), overlay: overlay,
+                published: published, kernel: kernel, registry: registry, ipam: ipam,
                 rows: GossipRows(node: node), nameServiceRoutes: Self.nameServiceRoutes(configuration, serving: names != nil),
                 readsAliases: names != nil, logger: logger, metrics: metrics)
         } else {

@@ -8,8 +8,11 @@ extension OverlayController {
     /// of it anywhere when it throws). Then the bridge forgets what it learned for the MAC on
     /// the VXLAN port: the MAC is local now, and such a row would send its frames into the
     /// overlay.
-    func registerEndpoint(_ request: EndpointRequest) async throws(AgentError) -> EndpointView {
-        guard let network = networksByName[request.network] else {
+    /// - Parameter vni: the network by VNI, whatever its name is now (the Docker driver: a
+    ///   network is named once dockerd has stored it, maybe while an endpoint of it is made);
+    ///   nil: by `request.network`.
+    func registerEndpoint(_ request: EndpointRequest, vni: VNI? = nil) async throws(AgentError) -> EndpointView {
+        guard let network = vni.map({ devices[$0]?.network }) ?? networksByName[request.network] else {
             throw .notFound("unknown_network", "no network named '\(request.network)' (configured: \(networksByName.keys.sorted().joined(separator: ", ")))")
         }
         guard let mac = MACAddress(request.mac) else { throw .badRequest("bad_mac", "'\(request.mac)' is not a MAC address (aa:bb:cc:dd:ee:ff)") }
@@ -34,7 +37,7 @@ extension OverlayController {
                 schedule(network.vni, .error)
             }
         }
-        announce([ipv4, ipv6].compactMap { $0 }, at: mac, in: network.vni)
+        await announce([ipv4, ipv6].compactMap { $0 }, at: mac, in: network.vni)
         replicaChanged = true
         wake.yield()
         return Self.view(stored)
@@ -43,23 +46,26 @@ extension OverlayController {
     /// Announces that `ips` are at `mac` to the containers of every other host in the network
     /// (`AddressAnnouncement`), so that one that cached another MAC for them (the address moved)
     /// follows at once. A failed send is logged: caches then follow when they expire.
-    func announce(_ ips: [IPAddress], at mac: MACAddress, in vni: VNI) {
+    func announce(_ ips: [IPAddress], at mac: MACAddress, in vni: VNI) async {
         let vteps = (desired.networks[vni]?.flood ?? []).sorted()
         guard !vteps.isEmpty else { return }
         for ip in ips {
-            let failed = AddressAnnouncement.send(AddressAnnouncement.frame(ip, at: mac), vni: vni.value,
-                                                  to: vteps, port: UInt16(configuration.vxlanPort))
+            let failed = await kernel.announce(AddressAnnouncement.frame(ip, at: mac), vni: vni.value,
+                                               to: vteps, port: UInt16(configuration.vxlanPort))
             for (vtep, error) in failed {
                 logger.warning("address announcement not sent", metadata: ["endpoint.ip": "\(ip)", "announce.vtep": "\(vtep)", "announce.error": "\(error)"])
             }
         }
     }
 
-    func unregisterEndpoint(network name: String, mac text: String) async throws(AgentError) {
-        guard let network = networksByName[name] else { throw .notFound("unknown_network", "no network named '\(name)'") }
+    /// - Parameter vni: as `registerEndpoint`'s.
+    func unregisterEndpoint(network name: String, mac text: String, vni: VNI? = nil) async throws(AgentError) {
+        guard let network = vni.map({ devices[$0]?.network }) ?? networksByName[name] else {
+            throw .notFound("unknown_network", "no network named '\(name)'")
+        }
         guard let mac = MACAddress(text) else { throw .badRequest("bad_mac", "'\(text)' is not a MAC address") }
-        try await registry.remove(EndpointKey(network: network.vni.value, mac: mac.description), network: name)
-        logger.info("endpoint removed", metadata: ["endpoint.network": "\(name)", "endpoint.mac": "\(mac)"])
+        try await registry.remove(EndpointKey(network: network.vni.value, mac: mac.description), network: network.name)
+        logger.info("endpoint removed", metadata: ["endpoint.network": "\(network.name)", "endpoint.mac": "\(mac)"])
     }
 
     /// Who holds `ip` in `network`: this host's registry, or a live host's winning claim.

@@ -27,7 +27,7 @@ extension OverlayController {
     }
 
     func schedule(all reason: ReconcileReason) {
-        for vni in devices.keys { schedule(vni, reason) }
+        for vni in Set(devices.keys).union(removalOwed.keys) { schedule(vni, reason) }
     }
 
     /// Reconciles the networks that asked for it, one batch per wake-up: changes that come in
@@ -36,6 +36,11 @@ extension OverlayController {
     func reconcileLoop() async {
         for await _ in wakes {
             guard joined else { continue }
+            if hostRowOwed {
+                do { try await publishHostRow() } catch {
+                    logger.warning("host row not published yet", metadata: ["gossip.error": "\(error)"])
+                }
+            }
             if replicaChanged {
                 replicaChanged = false
                 updateDesired()
@@ -47,7 +52,10 @@ extension OverlayController {
     }
 
     func reconcile(_ vni: VNI, _ reason: ReconcileReason) async {
-        guard let device = devices[vni] else { return }
+        guard let device = devices[vni] else {
+            if let owed = removalOwed[vni] { await removeDevices(owed) }
+            return
+        }
         let rows = desired.networks[vni] ?? NetworkRows()
         let keepOwn = keepOwnRowsUntil.map { ContinuousClock.now < $0 } ?? true
         let began = ContinuousClock.now
@@ -160,7 +168,7 @@ extension OverlayController {
     /// A failed reconcile is tried again after a backoff (100 ms doubling to 30 s, jittered),
     /// not at once: a row the kernel keeps refusing must not become a busy loop. One retry
     /// waits per network at most.
-    private func retryLater(_ vni: VNI, _ why: String) {
+    func retryLater(_ vni: VNI, _ why: String) {
         var backoff = retryBackoff[vni] ?? Backoff(base: .milliseconds(100), cap: .seconds(30))
         let wait = backoff.next()
         retryBackoff[vni] = backoff

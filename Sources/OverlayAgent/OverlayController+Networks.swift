@@ -1,4 +1,3 @@
-import Netlink
 import Overlay
 
 /// The networks this host takes part in, as the Docker driver asks for them: devices made and
@@ -20,7 +19,12 @@ extension OverlayController {
                 ])
             }
             let device = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: mtu)
-            try await ensureDevice(device)
+            removalOwed[definition.vni] = nil
+            do { try await ensureDevice(device) } catch {
+                // A failed ensure may have made part of the devices: nothing half-made stays.
+                await removeDevices(device)
+                throw error
+            }
             devices[definition.vni] = device
             networksByName[name] = network
             networkMTU[definition.vni] = definition.mtu
@@ -29,7 +33,7 @@ extension OverlayController {
                 devices[definition.vni] = nil
                 networksByName[name] = nil
                 networkMTU[definition.vni] = nil
-                do throws(NetlinkError) { try await kernel.remove(device) } catch { netlinkError("remove", error) }
+                await removeDevices(device)
                 throw error
             }
             replicaChanged = true
@@ -56,9 +60,24 @@ extension OverlayController {
             lastApplied[vni] = nil
             bridgePorts[vni] = nil
             do { try await publishHostRow() } catch {
-                logger.warning("host row not updated after leaving a network", metadata: ["network.vni": "\(vni)", "gossip.error": "\(error)"])
+                logger.warning("host row not updated after leaving a network; tried again", metadata: ["network.vni": "\(vni)", "gossip.error": "\(error)"])
+                retryLater(vni, "host row not published")
             }
-            do throws(NetlinkError) { try await kernel.remove(device) } catch { netlinkError("remove", error) }
+            await removeDevices(device)
+        }
+    }
+
+    /// Deletes a network's devices; when that fails, the next reconcile of its VNI (after a
+    /// backoff, or the timer's) tries again, so no device of a network this host left stays.
+    func removeDevices(_ device: NetworkDevice) async {
+        let vni = device.network.vni
+        do {
+            try await kernel.remove(device)
+            removalOwed[vni] = nil
+        } catch {
+            netlinkError("remove", error)
+            removalOwed[vni] = device
+            retryLater(vni, "devices not removed: \(error)")
         }
     }
 

@@ -40,7 +40,7 @@ actor OverlayController {
     let node: GossipNode
     let rows: any RowPublisher
     let vtep: IPAddress
-    let kernel: KernelWorker
+    let kernel: any KernelOperations
     /// Every file write of the agent runs on its thread.
     let persistence: PersistenceQueue
     let clock: AgentClock
@@ -80,6 +80,11 @@ actor OverlayController {
     var bridgePorts: [VNI: Set<String>] = [:]
     /// Networks whose devices must be checked (`ensure`) before their next reconcile.
     var ensureWanted: Set<VNI> = []
+    /// Devices of networks this host no longer takes part in (or failed to join) whose removal
+    /// failed: removed by the next reconcile of their VNI.
+    var removalOwed: [VNI: NetworkDevice] = [:]
+    /// The host row's last publish failed: the next reconcile pass publishes it.
+    var hostRowOwed = false
     /// The flood destinations the agent wrote, per network (`FloodRecord`); nil for a network
     /// without a record, whose rows' flags then decide.
     var floodOwned: [VNI: Set<IPAddress>] = [:]
@@ -107,13 +112,16 @@ actor OverlayController {
     /// The underlay under the devices (OverlayController+Underlay.swift).
     var underlay: Underlay
 
-    init(configuration: AgentConfiguration, vtep: IPAddress, node: GossipNode, kernel: KernelWorker, persistence: PersistenceQueue,
-         registry: EndpointRegistry, ipam: AllocatorOwner?, docker: DockerDriver.Published?, names: NameServer?,
+    /// - Parameters:
+    ///   - rows: where this host's host row goes (`GossipRows` of `node` in the agent).
+    ///   - kernel: the netlink operations (`KernelWorker` in the agent).
+    init(configuration: AgentConfiguration, vtep: IPAddress, node: GossipNode, rows: any RowPublisher, kernel: any KernelOperations,
+         persistence: PersistenceQueue, registry: EndpointRegistry, ipam: AllocatorOwner?, docker: DockerDriver.Published?, names: NameServer?,
          clock: AgentClock, logger: Logger, metrics: AgentMetrics, hub: MonitorHub) {
         self.configuration = configuration
         self.vtep = vtep
         self.node = node
-        self.rows = GossipRows(node: node)
+        self.rows = rows
         self.kernel = kernel
         self.persistence = persistence
         self.registry = registry
@@ -182,7 +190,14 @@ actor OverlayController {
     /// - Returns: the row's version.
     @discardableResult
     func publishHostRow() async throws -> UInt64 {
-        try await rows.write(.host(vtep: vtep, networks: Set(devices.keys)))
+        do {
+            let version = try await rows.write(.host(vtep: vtep, networks: Set(devices.keys)))
+            hostRowOwed = false
+            return version
+        } catch {
+            hostRowOwed = true
+            throw error
+        }
     }
 
     // MARK: joining

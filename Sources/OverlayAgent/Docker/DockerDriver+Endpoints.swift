@@ -42,18 +42,14 @@ extension DockerDriver {
         }
         do {
             _ = try await overlay.registerEndpoint(EndpointRequest(network: device.network.name, mac: mac.description,
-                                                           ip: ip.description, ip6: ip6?.description, name: nil))
+                                                           ip: ip.description, ip6: ip6?.description, name: nil), vni: vni)
         } catch {
-            do { try await kernel.deletePort(record) } catch { await overlay.netlinkError("delete port", error) }
+            await withdraw(request.EndpointID, record, left: .veth)
             throw PluginError(error.code, error.message)
         }
         state.endpoints[request.EndpointID] = record
         do { try await save() } catch {
-            state.endpoints[request.EndpointID] = nil
-            do { try await overlay.unregisterEndpoint(network: device.network.name, mac: mac.description) } catch {
-                logger.warning("docker endpoint not withdrawn after a failed write", metadata: ["docker.error": "\(error)"])
-            }
-            do { try await kernel.deletePort(record) } catch { await overlay.netlinkError("delete port", error) }
+            await withdraw(request.EndpointID, record, left: .row)
             throw PluginError("store", "cannot record the endpoint: \(error)")
         }
         return CreateEndpointReply(Interface: given == nil ? .init(MacAddress: mac.description) : nil)
@@ -85,14 +81,67 @@ extension DockerDriver {
 
     /// `DeleteEndpoint`, dockerd's or the collection's; inside `serially`.
     func removeEndpoint(_ request: DockerEndpointRequest) async {
-        guard let record = state.endpoints.removeValue(forKey: request.EndpointID) else { return }
-        await saveReported()
-        if let vni = VNI(record.vni), let device = await overlay.device(vni) {
-            do { try await overlay.unregisterEndpoint(network: device.network.name, mac: record.mac) } catch {
-                logger.warning("docker endpoint not withdrawn", metadata: ["docker.endpoint_id": "\(request.EndpointID)", "docker.error": "\(error)"])
+        guard let record = state.endpoints[request.EndpointID] else { return }
+        await withdraw(request.EndpointID, record, left: withdrawing[request.EndpointID] ?? .row)
+    }
+
+    /// What is left of an endpoint being removed: its row and its veth, or its veth only.
+    enum Remains: Sendable {
+        case row, veth
+    }
+
+    /// Withdraws an endpoint (its row, then its veth) and forgets its record once nothing of it
+    /// is left. Docker's DeleteEndpoint gives no error to act on and a failed CreateEndpoint's
+    /// undo has none either, so what fails stays recorded (`state.endpoints`, `withdrawing`)
+    /// and each sync pass tries again (`finishWithdrawals`): a row or veth is never left behind
+    /// for good. A row once withdrawn is not withdrawn again: its MAC (from its address) may be
+    /// a new container's by then. Inside `serially`.
+    func withdraw(_ id: String, _ record: DockerState.Endpoint, left: Remains) async {
+        state.endpoints[id] = record
+        withdrawing[id] = left
+        var left: Remains? = left
+        // Another endpoint with this MAC whose row stands registered it after this one's row
+        // was gone (the registry refuses a MAC twice): the row is the newer endpoint's.
+        if left == .row, state.endpoints.contains(where: {
+            $0.key != id && $0.value.vni == record.vni && $0.value.mac == record.mac && withdrawing[$0.key] != .veth
+        }) {
+            left = .veth
+        }
+        if left == .row {
+            var withdrawn = true
+            if let vni = VNI(record.vni), let device = await overlay.device(vni) {
+                do { try await overlay.unregisterEndpoint(network: device.network.name, mac: record.mac, vni: vni) } catch {
+                    // Not found: withdrawn by an earlier try whose answer was lost.
+                    if error.code != "not_found" {
+                        withdrawn = false
+                        logger.warning("docker endpoint not withdrawn yet; tried again", metadata: ["docker.endpoint_id": "\(id)", "docker.error": "\(error)"])
+                    }
+                }
+            }
+            if withdrawn { left = .veth }
+        }
+        if left == .veth {
+            do {
+                try await kernel.deletePort(record)
+                left = nil
+            } catch {
+                await overlay.netlinkError("delete port", error)
             }
         }
-        do { try await kernel.deletePort(record) } catch { await overlay.netlinkError("delete port", error) }
+        withdrawing[id] = left
+        if left == nil { state.endpoints[id] = nil }
+        await saveReported()
+    }
+
+    /// Each sync pass: the removals that did not finish are tried again.
+    func finishWithdrawals() async {
+        for (id, left) in withdrawing.sorted(by: { $0.key < $1.key }) {
+            guard let record = state.endpoints[id] else {
+                withdrawing[id] = nil
+                continue
+            }
+            await withdraw(id, record, left: left)
+        }
     }
 
     /// Puts the container's name into its endpoint row once dockerd lists the container on the

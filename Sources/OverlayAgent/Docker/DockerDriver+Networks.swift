@@ -226,9 +226,12 @@ extension DockerDriver: DockerPlugin {
         state.definitions[String(vni.value)] = stored
         await saveReported()
         if let definition = stored.definition {
-            do { try await overlay.renameNetwork(vni, to: name); try await publishDefinition(definition) } catch {
-                logger.warning("cannot publish a network definition", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
+            do { try await overlay.renameNetwork(vni, to: name) } catch {
+                logger.warning("endpoints keep the network's earlier local name", metadata: ["network.vni": "\(vni)", "docker.error": "\(error)"])
             }
+            // Published whatever became of the rename: the name is the definition's, and one
+            // whose publish fails goes out at the next sync pass.
+            await publishReported("definition") { try await self.publishDefinition(definition) }
         }
     }
 

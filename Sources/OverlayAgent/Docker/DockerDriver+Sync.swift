@@ -57,6 +57,10 @@ extension DockerDriver {
 
     func syncPass() async {
         metrics.dockerSyncPass()
+        await serially {
+            await finishWithdrawals()
+            await republish()
+        }
         await settlePendingNetworks()
         await syncDockerNetworks()
         if lastCollect.map({ ContinuousClock.now - $0 >= Self.collectInterval }) ?? true {

@@ -47,13 +47,12 @@ actor DockerDriver {
     let host: String
     let logger: Logger
     let metrics: AgentMetrics
-    let kernel: KernelWorker
-    let persistence: PersistenceQueue
+    let kernel: any KernelOperations
     let registry: EndpointRegistry
     let ipam: AllocatorOwner?
     let rows: any RowPublisher
-    let store: DockerStore
-    let engine: DockerEngine
+    let store: any DockerDisk
+    let engine: any DockerEngineCalls
     let overlay: OverlayController
     let published: Published
     /// The Join reply's static routes (`Agent.nameServiceRoutes(_:serving:)`), nil without a name service.
@@ -76,18 +75,27 @@ actor DockerDriver {
     var lastCollect: ContinuousClock.Instant?
     /// Networks whose engine call failed or was refused, and when to try again.
     var backoff: [VNI: ContinuousClock.Instant] = [:]
+    /// Endpoints whose removal did not finish, and what is left of each (`withdraw`).
+    var withdrawing: [String: Remains] = [:]
+    /// Definitions (by VNI) whose last publish failed: each sync pass publishes them again.
+    var unpublished: Set<UInt32> = []
+    /// A write no caller waited on failed: the file is behind the state until the next write,
+    /// which the next sync pass makes if no other does.
+    var unsaved = false
     private let input: AsyncStream<Command>.Continuation
     private let commands: AsyncStream<Command>
     private let oneAtATime = OneAtATime()
 
-    init(host: String, dataDir: String, dockerSocket: String, overlay: OverlayController, published: Published, kernel: KernelWorker,
-         persistence: PersistenceQueue, registry: EndpointRegistry, ipam: AllocatorOwner?, rows: any RowPublisher,
+    /// - Parameters:
+    ///   - store: `docker.json` (`DockerStore` in the agent).
+    ///   - engine: dockerd's engine API (`DockerEngine` in the agent).
+    init(host: String, store: any DockerDisk, engine: any DockerEngineCalls, overlay: OverlayController, published: Published,
+         kernel: any KernelOperations, registry: EndpointRegistry, ipam: AllocatorOwner?, rows: any RowPublisher,
          nameServiceRoutes: [DockerJoinReply.StaticRoute]?, readsAliases: Bool, logger: Logger, metrics: AgentMetrics) {
         self.host = host
         self.overlay = overlay
         self.published = published
         self.kernel = kernel
-        self.persistence = persistence
         self.registry = registry
         self.ipam = ipam
         self.rows = rows
@@ -95,8 +103,8 @@ actor DockerDriver {
         self.readsAliases = readsAliases
         self.logger = logger
         self.metrics = metrics
-        self.store = DockerStore(directory: dataDir)
-        self.engine = DockerEngine(socket: dockerSocket)
+        self.store = store
+        self.engine = engine
         (commands, input) = AsyncStream.makeStream(of: Command.self)
     }
 
@@ -202,7 +210,11 @@ actor DockerDriver {
     /// - Throws: `StoreError`, also counted and logged here.
     func save() async throws(StoreError) {
         state.clock = max(state.clock, clock.value)
-        do { try await store.save(state, using: persistence) } catch {
+        do {
+            try await store.save(state)
+            unsaved = false
+        } catch {
+            unsaved = true
             metrics.storeError(file: "docker")
             logger.error("cannot write the Docker state", metadata: ["store.error": "\(error)"])
             throw error
@@ -225,8 +237,28 @@ actor DockerDriver {
         }
     }
 
+    /// Publishes a definition; one whose publish fails is published again by each sync pass
+    /// (`republish`) until it is out, so an acknowledged network reaches every host.
     func publishDefinition(_ definition: NetworkDefinition) async throws {
-        try await rows.write(.network(definition))
+        do { try await rows.write(.network(definition)) } catch {
+            unpublished.insert(definition.vni.value)
+            throw error
+        }
+        unpublished.remove(definition.vni.value)
+    }
+
+    /// Each sync pass: this host's copies of definitions whose publish failed, published again
+    /// (as they are now); and `docker.json` written again if a write nobody waited on failed.
+    /// Inside `serially`.
+    func republish() async {
+        for raw in unpublished.sorted() {
+            guard let definition = state.definitions[String(raw)]?.definition, !definition.name.isEmpty else {
+                unpublished.remove(raw)
+                continue
+            }
+            await publishReported("definition") { try await self.publishDefinition(definition) }
+        }
+        if unsaved { await saveReported() }
     }
 
     /// A time later than every definition and claim seen or made, and than `floor`.

@@ -63,8 +63,12 @@ struct DockerState: Codable, Sendable, Equatable {
 
 struct DockerStore: Sendable {
     let path: String
+    let persistence: PersistenceQueue
 
-    init(directory: String) { path = directory + "/docker.json" }
+    init(directory: String, persistence: PersistenceQueue) {
+        path = directory + "/docker.json"
+        self.persistence = persistence
+    }
 
     func load() throws(StoreError) -> DockerState {
         guard let data = try AtomicFile.read(path) else { return DockerState() }
@@ -79,7 +83,7 @@ struct DockerStore: Sendable {
     }
 
     /// Writes the state atomically; encoding and writing run on `persistence`'s thread.
-    func save(_ state: DockerState, using persistence: PersistenceQueue) async throws(StoreError) {
+    func save(_ state: DockerState) async throws(StoreError) {
         try await persistence.write(json: state, to: path)
     }
 }

@@ -179,6 +179,7 @@ final class AllocatorOwner: Sendable {
                 metrics.ipamRefused(reason: "no_allocator")
                 return
             }
+            if state.diskBroken { await retryDisk(&state) }
             if state.diskBroken {
                 reply.resume(returning: .failure(IPAMRefusal(code: "store", message: "ipam.json cannot be written; see the agent's log")))
                 metrics.ipamRefused(reason: "store")
@@ -239,6 +240,7 @@ final class AllocatorOwner: Sendable {
                 }
                 if state.networks[key]?.unpublished == true { await publish(&state, key) }
             }
+            if state.diskBroken { await retryDisk(&state) }
         case .leave(let reply):
             for key in state.networks.keys.sorted() {
                 let alive = state.aliveIdentities(nodes: aliveNodes()).subtracting([state.identity])
@@ -284,8 +286,16 @@ final class AllocatorOwner: Sendable {
         if d.origin == host, let pool = state.creating[subnet], let offsets = try? pool.pool() {
             state.creating[subnet] = nil
             state.networks[key] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: pool)
-            logger.info("ipam: this host created the network and owns its whole pool", metadata: ["network.vni": "\(key.vni)", "ipam.subnet": "\(subnet)"])
             await apply(&state, key, .create)
+            guard state.networks[key]?.value.isEmpty == false else {
+                // Not on disk (the write failed): not taken. The pool waits for the next
+                // definitions, as if this had not happened; an allocator left owning nothing
+                // would refuse every address of the network for good.
+                state.networks[key] = nil
+                state.creating[subnet] = pool
+                return
+            }
+            logger.info("ipam: this host created the network and owns its whole pool", metadata: ["network.vni": "\(key.vni)", "ipam.subnet": "\(subnet)"])
         } else if let record = state.records[key]?.values.sorted(by: { $0.row.host < $1.row.host }).first(where: { $0.pool.subnet == subnet }),
                   let offsets = try? record.pool.pool() {
             state.networks[key] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: record.pool)
@@ -294,6 +304,18 @@ final class AllocatorOwner: Sendable {
         }
         for record in (state.records[key] ?? [:]).values.sorted(by: { $0.row.host < $1.row.host }) where record.pool.subnet == subnet {
             await apply(&state, key, .merge(record.row))
+        }
+    }
+
+    /// After a failed write: `ipam.json` written again as the allocators stand (every change
+    /// that failed to be written was undone, so this is what the file held, or should have).
+    /// Addresses are handed out again once it works.
+    private func retryDisk(_ state: inout State) async {
+        do {
+            try await disk.save(state.file())
+            state.diskBroken = false
+        } catch {
+            metrics.storeError(file: "ipam.json")
         }
     }
 
