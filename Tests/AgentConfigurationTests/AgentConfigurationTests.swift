@@ -153,13 +153,13 @@ struct EndpointStoreTests {
         let store = EndpointStore(directory: directory.path, persistence: PersistenceQueue())
         #expect(try store.load().endpoints.isEmpty)
         let one = StoredEndpoint(network: "blue", vni: 100, mac: "02:00:00:00:00:01", ip: "10.0.0.1", ip6: nil, name: "c1", claim: 7)
-        try await store.save(.init(format: EndpointStore.format, clock: 7, endpoints: [one]))
+        try await store.save(nil, whole: { .init(format: EndpointStore.format, clock: 7, endpoints: [one]) })
         #expect(try store.load().endpoints == [one])
         #expect(try store.load().clock == 7)
-        try await store.save(.init(format: EndpointStore.format, clock: 9, endpoints: []))
+        try await store.save(nil, whole: { .init(format: EndpointStore.format, clock: 9, endpoints: []) })
         #expect(try store.load().endpoints.isEmpty)
         // No temporary file is left behind.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["endpoints.json"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["endpoints.json", "endpoints.log"])
     }
 
     @Test func aDamagedRegistryIsAnErrorNotAnEmptyRegistry() throws {
@@ -167,6 +167,60 @@ struct EndpointStoreTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data("{\"format\": 1, \"clock\": 3, \"endpoints\": [".utf8).write(to: directory.appendingPathComponent("endpoints.json"))
+        #expect(throws: StoreError.self) { try EndpointStore(directory: directory.path, persistence: PersistenceQueue()).load() }
+    }
+
+    /// Changes go to the log after the first write; a reload is the file plus the log in
+    /// order; a line a crash cut short is ignored; a complete line that does not parse is an
+    /// error; the log is folded into the file once larger than it, and after a failed write.
+    @Test func changesAreLoggedAndFoldedIntoTheFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gv-store-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = EndpointStore(directory: directory.path, persistence: PersistenceQueue())
+        @Sendable func endpoint(_ i: Int, name: String? = nil) -> StoredEndpoint {
+            StoredEndpoint(network: "blue", vni: 100, mac: String(format: "02:00:00:00:%02x:%02x", i / 256, i % 256),
+                           ip: nil, ip6: nil, name: name, claim: UInt64(i))
+        }
+        let logPath = directory.appendingPathComponent("endpoints.log").path
+        let filePath = directory.appendingPathComponent("endpoints.json").path
+        func size(_ path: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1 }
+        // The first write after start is whole, whatever it is asked.
+        try await store.save([.put(endpoint(1), clock: 1)], whole: { .init(format: 1, clock: 1, endpoints: [endpoint(1)]) })
+        #expect(try size(logPath) == 0)
+        try await store.save([.put(endpoint(2), clock: 2)], whole: { Issue.record("folded too early"); return .init(format: 1, clock: 0, endpoints: []) })
+        try await store.save([.put(endpoint(2, name: "two"), clock: 3), .removed(endpoint(1).key, clock: 3)],
+                             whole: { Issue.record("folded too early"); return .init(format: 1, clock: 0, endpoints: []) })
+        #expect(try size(logPath) > 0)
+        var loaded = try store.load()
+        #expect(loaded.endpoints == [endpoint(2, name: "two")] && loaded.clock == 3)
+        // A line cut short by a crash: ignored.
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        try log.seekToEnd()
+        try log.write(contentsOf: Data(#"{"clock":4,"put":{"mac""#.utf8))
+        try log.close()
+        loaded = try EndpointStore(directory: directory.path, persistence: PersistenceQueue()).load()
+        #expect(loaded.endpoints == [endpoint(2, name: "two")] && loaded.clock == 3)
+        // A new store folds first, so the torn line is gone before anything is appended.
+        let restarted = EndpointStore(directory: directory.path, persistence: PersistenceQueue())
+        try await restarted.save([.put(endpoint(3), clock: 5)], whole: { .init(format: 1, clock: 5, endpoints: [endpoint(2, name: "two"), endpoint(3)]) })
+        #expect(try size(logPath) == 0)
+        // Many changes: folded once the log outgrows the file (256 KiB at least).
+        var folds = 0
+        var all = [endpoint(2, name: "two"), endpoint(3)]
+        for i in 10..<3_000 {
+            all.append(endpoint(i))
+            let snapshot = all
+            try await restarted.save([.put(endpoint(i), clock: UInt64(i))], whole: { .init(format: 1, clock: UInt64(i), endpoints: snapshot) })
+            if try size(logPath) == 0 { folds += 1 }
+        }
+        #expect(folds >= 1, "the log was never folded")
+        #expect(try size(logPath) < EndpointStore.minimumFoldBytes + 4_096)
+        loaded = try EndpointStore(directory: directory.path, persistence: PersistenceQueue()).load()
+        #expect(loaded.endpoints.count == all.count && Set(loaded.endpoints) == Set(all) && loaded.clock == 2_999)
+        #expect(try size(filePath) > 0)
+        // A complete line that does not parse: the agent refuses to start.
+        try Data("not json\n".utf8).write(to: URL(fileURLWithPath: logPath))
         #expect(throws: StoreError.self) { try EndpointStore(directory: directory.path, persistence: PersistenceQueue()).load() }
     }
 }

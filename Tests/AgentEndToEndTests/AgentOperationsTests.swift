@@ -58,13 +58,18 @@ struct AgentOperationsTests {
                 return done
             }
             try await waitUntil("some endpoints were added", timeout: 60) {
-                let file = cluster.dataDir(1) + "/endpoints.json"
-                return ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").components(separatedBy: "\"mac\"").count > 20
+                let files = ["/endpoints.json", "/endpoints.log"].map { (try? String(contentsOfFile: cluster.dataDir(1) + $0, encoding: .utf8)) ?? "" }
+                return files.joined().components(separatedBy: "\"mac\"").count > 20
             }
             await cluster.stopAgent(1, signal: SIGKILL)
             acknowledged = await adder.value
             let file = try Data(contentsOf: URL(fileURLWithPath: cluster.dataDir(1) + "/endpoints.json"))
             #expect((try? JSONSerialization.jsonObject(with: file)) != nil, "the registry is torn")
+            // Every complete line of the log parses; only a line the kill cut short may not.
+            let log = try Data(contentsOf: URL(fileURLWithPath: cluster.dataDir(1) + "/endpoints.log"))
+            for line in log.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
+                #expect((try? JSONSerialization.jsonObject(with: Data(line))) != nil, "a torn line inside the log")
+            }
             try await cluster.startAgent(1)
             let listed = try await cluster.cli(1, "endpoint", "ls", "--format", "json")
             for mac in acknowledged { #expect(listed.contains(mac), "acknowledged \(mac) lost") }

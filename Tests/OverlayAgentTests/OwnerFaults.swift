@@ -191,10 +191,10 @@ struct FaultyFiles: Sendable {
         if faults.fails(.disk, file) { throw StoreError("cannot write \(file): injected fault (disk full)") }
     }
 
-    func saveEndpoints(_ contents: EndpointStore.Contents) async throws(StoreError) {
+    func saveEndpoints(_ records: [RegistryRecord]?, whole: @escaping @Sendable () -> EndpointStore.Contents) async throws(StoreError) {
         await Task.yield()
         try check("endpoints.json")
-        try await endpoints.save(contents)
+        try await endpoints.save(records, whole: whole)
     }
 
     func saveDocker(_ state: DockerState) async throws(StoreError) {
@@ -227,7 +227,9 @@ struct FaultyDockerFile: DockerDisk {
 /// The registry's file: `RegistryDisk` through `FaultyFiles`.
 struct FaultyRegistryFile: RegistryDisk {
     let files: FaultyFiles
-    func save(_ contents: EndpointStore.Contents) async throws(StoreError) { try await files.saveEndpoints(contents) }
+    func save(_ records: [RegistryRecord]?, whole: @escaping @Sendable () -> EndpointStore.Contents) async throws(StoreError) {
+        try await files.saveEndpoints(records, whole: whole)
+    }
 }
 
 /// dockerd as the driver's engine calls see it: the networks the test's "dockerd" stored

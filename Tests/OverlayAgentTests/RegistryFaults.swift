@@ -74,10 +74,10 @@ struct FaultyDisk: RegistryDisk {
     let store: EndpointStore
     let faults: Faults
 
-    func save(_ contents: EndpointStore.Contents) async throws(StoreError) {
+    func save(_ records: [RegistryRecord]?, whole: @escaping @Sendable () -> EndpointStore.Contents) async throws(StoreError) {
         await Task.yield()
         if faults.diskFails() { throw StoreError("cannot write: injected fault (disk full)") }
-        try await store.save(contents)
+        try await store.save(records, whole: whole)
     }
 }
 

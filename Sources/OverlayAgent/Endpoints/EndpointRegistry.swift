@@ -10,7 +10,7 @@ import Synchronization
 /// (a child of the agent's run), drains; nothing else writes the registry, so each command
 /// sees the registry as the commands before it left it, with no `await` in between where
 /// another caller could step in. What arrives together is handled as a batch sharing one file
-/// write (group commit: adds stay durable on acknowledgement without one `fsync` pair each);
+/// write (group commit: one `fdatasync` of the log for the batch, `EndpointStore`);
 /// a batch holds at most one command per endpoint, and no add of an address a removal in it
 /// frees, so every command's change is its own and undoing one invalidates no other.
 ///
@@ -79,6 +79,9 @@ final class EndpointRegistry: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
     private let published = Mutex<[EndpointKey: StoredEndpoint]>([:])
+    /// A write failed: the file may differ from the registry by more than the next batch, so
+    /// the next write is whole.
+    private let wholeOwed = Mutex(false)
 
     /// - Parameters:
     ///   - host: this host's name, the owner of every claim.
@@ -242,7 +245,10 @@ final class EndpointRegistry: Sendable {
         guard !applied.isEmpty else { return }
 
         do {
-            try await disk.save(contents(local))
+            let clock = clock.value
+            // A network rename changes many endpoints: the whole registry is written.
+            let whole = wholeOwed.withLock { $0 } || applied.contains { $0.change.key == nil }
+            try await save(whole ? nil : applied.map { $0.change.record(clock: clock) }, local)
         } catch {
             reportStoreError(error)
             // The file still holds what it held before the batch: the batch is undone whole.
@@ -354,13 +360,13 @@ final class EndpointRegistry: Sendable {
     /// Writes the registry again after an undo, until the file holds it: until then the file
     /// may still show a refused change, so the refused callers wait for it. Bounded
     /// (`retryAttempts`), so that a disk that stays broken does not hold every caller: the
-    /// callers then get their error, the failure is logged, and the next write (which always
-    /// writes the whole registry) corrects the file.
+    /// callers then get their error, the failure is logged, and the next write (after a failed
+    /// one the store writes the whole registry) corrects the file.
     private func rewrite(_ local: [EndpointKey: StoredEndpoint]) async {
         var backoff = retry
         for attempt in 1...retryAttempts {
             do {
-                try await disk.save(contents(local))
+                try await save(nil, local)
                 return
             } catch {
                 reportStoreError(error)
@@ -371,8 +377,20 @@ final class EndpointRegistry: Sendable {
         logger.error("the registry on disk may still show an endpoint whose change failed; the next write of the registry corrects it")
     }
 
-    private func contents(_ local: [EndpointKey: StoredEndpoint]) -> EndpointStore.Contents {
-        EndpointStore.Contents(format: EndpointStore.format, clock: clock.value,
+    /// Writes `records`, or the whole registry when nil; a failure owes the next write whole.
+    private func save(_ records: [RegistryRecord]?, _ local: [EndpointKey: StoredEndpoint]) async throws(StoreError) {
+        let clock = clock.value
+        do {
+            try await disk.save(records, whole: { Self.contents(local, clock: clock) })
+        } catch {
+            wholeOwed.withLock { $0 = true }
+            throw error
+        }
+        if records == nil { wholeOwed.withLock { $0 = false } }
+    }
+
+    private static func contents(_ local: [EndpointKey: StoredEndpoint], clock: UInt64) -> EndpointStore.Contents {
+        EndpointStore.Contents(format: EndpointStore.format, clock: clock,
                                endpoints: local.values.sorted { ($0.vni, $0.mac) < ($1.vni, $1.mac) })
     }
 
@@ -399,6 +417,15 @@ extension EndpointRegistry.Change {
         switch self {
         case .added(let e), .removed(let e), .renamed(_, let e): e.key
         case .networkRenamed: nil
+        }
+    }
+
+    /// The line of `endpoints.log` that says it; only for a change of one endpoint.
+    func record(clock: UInt64) -> RegistryRecord {
+        switch self {
+        case .added(let e), .renamed(_, let e): .put(e, clock: clock)
+        case .removed(let e): .removed(e.key, clock: clock)
+        case .networkRenamed: preconditionFailure("a network rename is written whole")
         }
     }
 

@@ -27,9 +27,11 @@ struct GossipRows: RowPublisher {
     }
 }
 
-/// Where the endpoint registry is kept: `EndpointStore` (`endpoints.json`, written on the
-/// persistence thread) in the agent, a store that fails on demand in the fault-injection tests.
-/// A save that throws left the previous contents in place.
+/// Where the endpoint registry is kept: `EndpointStore` (`endpoints.json` and its log, written
+/// on the persistence thread) in the agent, a store that fails on demand in the fault-injection
+/// tests. A save that throws left the previous contents in place.
 protocol RegistryDisk: Sendable {
-    func save(_ contents: EndpointStore.Contents) async throws(StoreError)
+    /// Writes `records`, the changes since the last save that succeeded, in order; or the
+    /// whole registry, `whole()`, when `records` is nil (the store may also choose to).
+    func save(_ records: [RegistryRecord]?, whole: @escaping @Sendable () -> EndpointStore.Contents) async throws(StoreError)
 }

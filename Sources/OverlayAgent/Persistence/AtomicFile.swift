@@ -38,6 +38,52 @@ enum AtomicFile {
             unlink(temporary)
             throw StoreError("cannot replace \(path): \(String(cString: strerror(e)))")
         }
+        syncDirectory(of: path)
+    }
+}
+
+extension AtomicFile {
+    /// Appends `data` to the file at `path` (made if missing) and flushes it (`fdatasync`)
+    /// before returning. On failure the file is cut back to `length`, its length before.
+    /// - Throws: `StoreError` naming the step and `strerror`.
+    static func append(_ data: Data, to path: String, truncatingTo length: Int, mode: mode_t = 0o600) throws(StoreError) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let ok = data.withUnsafeBytes { raw -> Bool in
+            var written = 0
+            while written < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                written += n
+            }
+            return fdatasync(fd) == 0
+        }
+        guard ok else {
+            let error = errno
+            _ = ftruncate(fd, off_t(length))
+            throw StoreError("cannot append to \(path): \(String(cString: strerror(error)))")
+        }
+        if length == 0 { syncDirectory(of: path) }
+    }
+
+    /// Empties the file at `path` (made if missing), durably.
+    /// - Throws: `StoreError` naming the step and `strerror`.
+    static func empty(_ path: String, mode: mode_t = 0o600) throws(StoreError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw StoreError("cannot empty \(path): \(String(cString: strerror(errno)))") }
+        let ok = fsync(fd) == 0
+        let error = errno
+        close(fd)
+        guard ok else { throw StoreError("cannot empty \(path): \(String(cString: strerror(error)))") }
+        syncDirectory(of: path)
+    }
+
+    /// Flushes the directory holding `path`, so that a file made or renamed there survives a crash.
+    static func syncDirectory(of path: String) {
         let directory = open(directoryName(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
             fsync(directory)

@@ -37,4 +37,19 @@ final class PersistenceQueue: Sendable {
         }
         try result.get()
     }
+
+    /// Runs `body` (file work that blocks: writes, `fsync`) on the persistence thread, after
+    /// the writes submitted before it, and returns what it returned.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws(StoreError) -> T) async throws(StoreError) -> T {
+        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(StoreError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
 }
