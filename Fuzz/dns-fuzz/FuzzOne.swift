@@ -25,10 +25,11 @@ enum FuzzOne {
         let split = min(Int(first % 16), rest.count)
         let key = Array(rest.prefix(split)), value = Array(rest.dropFirst(split))
         // Also after a valid endpoint key and value header, to reach the name and aliases, and
-        // after an allocator key and format byte, to reach the allocator record's codec.
+        // after an allocator key (IPv4 and IPv6 pools) and format byte, to reach the allocator record's codec.
         let endpoint: ([UInt8], [UInt8]) = ([2, 0, 0, 1, 2, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1] + Array(rest))
         let allocator: ([UInt8], [UInt8]) = ([5, 0, 0, 1, 0, 0, 0, 1], [1] + Array(rest))
-        for (k, v) in [(key, value), endpoint, allocator] {
+        let allocator6: ([UInt8], [UInt8]) = ([6, 0, 0, 1, 0, 0, 0, 1], [1] + Array(rest))
+        for (k, v) in [(key, value), endpoint, allocator, allocator6] {
             guard let row = try? OverlayRow(key: k, value: v, owner: "h") else { continue }
             if row.key != k { fatalError("row key does not re-encode: \(k)") }
             guard let again = try? row.value() else { fatalError("accepted row refused when made: \(k) \(v)") }
