@@ -122,12 +122,14 @@ final class DockerLab: @unchecked Sendable {
     /// Starts host `host`'s agent serving the plugin on 127.0.0.1:9801 inside the host's
     /// namespace (where that host's dockerd finds it through the spec file) and waits until
     /// its API answers. `extra` arguments are appended (the names benchmark's DNS options).
-    func startAgent(_ host: Int, extra: [String] = []) throws {
+    /// `pluginSocket`: a Unix socket the agent serves the plugin on as well (the IPAM benchmark
+    /// calls it directly, from outside the host's namespace).
+    func startAgent(_ host: Int, pluginSocket: String = "", extra: [String] = []) throws {
         if !FileManager.default.fileExists(atPath: keyFile) { try sh(executable, "keygen", "--output", keyFile) }
         var arguments = ["ip", "netns", "exec", namespace(host), executable, "agent",
                          "--name", "h\(host)", "--bind", "\(Self.underlay(host)):\(gossipPort)", "--key-file", keyFile,
                          "--data-dir", path("agent-h\(host)"), "--api-socket", agentSocket(host), "--log-level", "notice",
-                         "--docker", "--docker-plugin-socket", "", "--docker-plugin-address", "127.0.0.1:\(Self.pluginPort)",
+                         "--docker", "--docker-plugin-socket", pluginSocket, "--docker-plugin-address", "127.0.0.1:\(Self.pluginPort)",
                          "--docker-socket", dockerSocket(host)]
         if host != 1 { arguments += ["--join", "\(Self.underlay(1)):\(gossipPort)"] }
         arguments += extra
@@ -208,5 +210,7 @@ final class DockerLab: @unchecked Sendable {
         }
         for name in names.reversed() { _ = try? sh("ip", "netns", "del", name) }
         try? FileManager.default.removeItem(atPath: directory)
+        // A later lab in the same run (`agent-bench ipam`, one per size) handles the signals.
+        for source in signalSources { source.cancel() }
     }
 }

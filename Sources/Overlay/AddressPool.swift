@@ -32,8 +32,17 @@ public struct AddressPool: Hashable, Sendable {
         var reserved: Set<UInt64> = [0]
         if subnet.isIPv4 { reserved.insert(size - 1) }
         let offsetOf = { (ip: IPAddress) -> UInt64? in Self.offset(of: ip, in: subnet, size: size) }
+        var gatewayOffset: UInt64?
         for ip in (gateway.map { [$0] } ?? []) + auxAddresses {
             guard let o = offsetOf(ip) else { throw subnet.contains(ip) ? .outsideSpan(ip) : .outsideSubnet(ip) }
+            if gatewayOffset == nil, gateway != nil {
+                // The gateway answers on every host's bridge: the network or broadcast address
+                // cannot be one.
+                guard o != 0, !(subnet.isIPv4 && o == size - 1) else { throw .gatewayReserved(ip) }
+                gatewayOffset = o
+            } else if o == gatewayOffset {
+                throw .auxIsGateway(ip)
+            }
             reserved.insert(o)
         }
         self.reserved = reserved
@@ -93,6 +102,11 @@ public enum AddressPoolError: Error, Hashable, Sendable, CustomStringConvertible
     case rangeOutsideSubnet(Subnet)
     /// Inside an IPv6 subnet but past its first 2³² addresses, the part that is managed.
     case outsideSpan(IPAddress)
+    /// A gateway that is the network address (IPv6: the subnet-router anycast) or the IPv4
+    /// broadcast.
+    case gatewayReserved(IPAddress)
+    /// An aux address that is the gateway.
+    case auxIsGateway(IPAddress)
 
     public var description: String {
         switch self {
@@ -100,6 +114,8 @@ public enum AddressPoolError: Error, Hashable, Sendable, CustomStringConvertible
         case .outsideSubnet(let ip): "\(ip) is not inside the subnet"
         case .rangeOutsideSubnet(let r): "ip range \(r) is not inside the subnet"
         case .outsideSpan(let ip): "\(ip) is past the first 2^\(AddressPool.managedBits6) addresses of the IPv6 subnet, the part grapevine hands out; use an address nearer the subnet's start"
+        case .gatewayReserved(let ip): "\(ip) cannot be the gateway: it is the subnet's network\(ip.isV6 ? "" : " or broadcast") address"
+        case .auxIsGateway(let ip): "\(ip) is the gateway; an aux address must be another"
         }
     }
 }

@@ -26,6 +26,13 @@ public struct NetworkDefinition: Hashable, Sendable {
     /// The MTU the user gave the network (Docker's `-o com.docker.network.driver.mtu`), the
     /// same on every host; nil: each host's overlay MTU from its underlay.
     public var mtu: UInt32?
+    /// The IPv4 gateway the user chose (`--gateway`) when it is not the subnet's first address;
+    /// nil: the first address (`gatewayAddress`). Every host's bridge carries the gateway, and
+    /// the allocator never hands it out. Nil for the default, so each network has one encoding.
+    public var gateway: IPAddress?
+    /// The IPv6 subnet's gateway when it is not that subnet's first address; nil: the first.
+    /// Inside the subnet's first 2³² addresses (`AddressPool.managedBits6`).
+    public var gateway6: IPAddress?
     /// The Lamport time of the create or the delete this copy records.
     public var time: UInt64
     /// The host where the user created or deleted the network: 1...255 bytes of UTF-8 without
@@ -40,7 +47,8 @@ public struct NetworkDefinition: Hashable, Sendable {
     public static let mtuRange: ClosedRange<UInt32> = 576...65_535
 
     public init(name: String, vni: VNI, subnet: Subnet, subnet6: Subnet? = nil, internal: Bool = false,
-                deleted: Bool = false, mtu: UInt32? = nil, time: UInt64, origin: String) {
+                deleted: Bool = false, mtu: UInt32? = nil, gateway: IPAddress? = nil, gateway6: IPAddress? = nil,
+                time: UInt64, origin: String) {
         self.name = name
         self.vni = vni
         self.subnet = subnet
@@ -48,8 +56,42 @@ public struct NetworkDefinition: Hashable, Sendable {
         self.internal = `internal`
         self.deleted = deleted
         self.mtu = mtu
+        self.gateway = gateway.flatMap { Self.chosenGateway($0, of: subnet) }
+        self.gateway6 = gateway6.flatMap { g in subnet6.flatMap { Self.chosenGateway(g, of: $0) } }
         self.time = time
         self.origin = origin
+    }
+
+    /// The IPv4 gateway: the one chosen, else the subnet's first address.
+    public var gatewayAddress: IPAddress { gateway ?? Self.firstAddress(of: subnet) }
+
+    /// The IPv6 gateway of a dual-stack network: the one chosen, else its subnet's first address.
+    public var gatewayAddress6: IPAddress? { gateway6 ?? subnet6.map(Self.firstAddress(of:)) }
+
+    /// The address after the subnet's base (Docker's default gateway).
+    public static func firstAddress(of subnet: Subnet) -> IPAddress {
+        switch subnet.base {
+        case .v4(let b): .v4(b &+ 1)
+        case .v6(let hi, let lo): .v6(hi, lo | 1)
+        }
+    }
+
+    /// `gateway` as a definition keeps it: nil for the subnet's first address (the default).
+    public static func chosenGateway(_ gateway: IPAddress, of subnet: Subnet) -> IPAddress? {
+        gateway == firstAddress(of: subnet) ? nil : gateway
+    }
+
+    /// Why `gateway` cannot be `subnet`'s gateway, nil when it can: it must be an address of the
+    /// subnet's family inside it, not its network address (for IPv6 the subnet-router anycast
+    /// address), not the IPv4 broadcast, and for IPv6 inside the first 2³² addresses, the part
+    /// the allocator manages (so it can reserve it).
+    public static func gatewayProblem(_ gateway: IPAddress, of subnet: Subnet) -> String? {
+        guard let pool = try? AddressPool(subnet: subnet) else { return "\(subnet) has no room for a gateway" }
+        guard subnet.contains(gateway) else { return "\(gateway) is not inside \(subnet)" }
+        guard let offset = pool.offset(of: gateway) else { return AddressPoolError.outsideSpan(gateway).description }
+        if offset == 0 { return "\(gateway) is the subnet's network address" }
+        if subnet.isIPv4 && offset == pool.size - 1 { return "\(gateway) is the subnet's broadcast address" }
+        return nil
     }
 
     /// `(time, origin)` as a `Claim`: ordered by time, then origin bytewise.
@@ -63,12 +105,13 @@ public struct NetworkDefinition: Hashable, Sendable {
         return OverlayRow.network(other).encodedValue().lexicographicallyPrecedes(OverlayRow.network(self).encodedValue())
     }
 
-    /// Same network: name (bytewise), VNI, subnets, the internal flag and the MTU all equal; the
+    /// Same network: name (bytewise), VNI, subnets, gateways, the internal flag and the MTU all equal; the
     /// stamp and the tombstone flag aside. Another host's copy of a live definition is the same
     /// network, not a conflict.
     public func isSameNetwork(as other: NetworkDefinition) -> Bool {
         vni == other.vni && name.utf8.elementsEqual(other.name.utf8) && subnet == other.subnet
             && subnet6 == other.subnet6 && self.internal == other.internal && mtu == other.mtu
+            && gateway == other.gateway && gateway6 == other.gateway6
     }
 }
 

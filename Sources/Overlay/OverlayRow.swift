@@ -14,11 +14,14 @@ public import Addresses
 ///   strictly increasing bytewise order), each only when its flag is set. An endpoint without
 ///   aliases encodes as before bit 3 existed, so agents that predate it still read it.
 /// - network: key `03`, the 3-byte VNI; value `01`, the definition's Lamport time (`u64`), a
-///   flags byte (bit 0 internal, bit 1 deleted, bit 2 IPv6 subnet, bit 3 MTU; other bits
-///   zero), the IPv4 subnet (4-byte base, `u8` prefix), the IPv6 subnet (16-byte base, `u8`
-///   prefix) only when its flag is set, the MTU (`u16`, `NetworkDefinition.mtuRange`) only when
-///   its flag is set, the name and the origin (each a `u8` length and 1...255 bytes of UTF-8).
-///   A network without an MTU encodes as before bit 3 existed.
+///   flags byte (bit 0 internal, bit 1 deleted, bit 2 IPv6 subnet, bit 3 MTU, bit 4 gateway,
+///   bit 5 IPv6 gateway; other bits zero), the IPv4 subnet (4-byte base, `u8` prefix), the
+///   IPv6 subnet (16-byte base, `u8` prefix) only when its flag is set, the MTU (`u16`,
+///   `NetworkDefinition.mtuRange`) only when its flag is set, the gateway (4 bytes) and the IPv6
+///   gateway (16 bytes) each only when its flag is set (never the subnet's first address, the
+///   default, which is encoded by leaving the flag clear), the name and the origin (each a `u8`
+///   length and 1...255 bytes of UTF-8). A network without an MTU or a chosen gateway encodes
+///   as before bits 3 to 5 existed.
 /// - block: key `04`, the 3-byte VNI, the block's index (`u32`); value `01`, the claim's
 ///   Lamport time (`u64`). Read for agents that predate allocator rows; no longer written.
 /// - allocator: key `05` (an IPv4 pool) or `06` (an IPv6 pool: a dual-stack network has one
@@ -111,10 +114,13 @@ public enum OverlayRow: Hashable, Sendable {
             }
         case .network(let d):
             out.putU64(d.time)
-            out.append((d.internal ? 1 : 0) | (d.deleted ? 2 : 0) | (d.subnet6 == nil ? 0 : 4) | (d.mtu == nil ? 0 : 8))
+            out.append((d.internal ? 1 : 0) | (d.deleted ? 2 : 0) | (d.subnet6 == nil ? 0 : 4) | (d.mtu == nil ? 0 : 8)
+                | (d.gateway == nil ? 0 : 16) | (d.gateway6 == nil ? 0 : 32))
             out.putSubnet(d.subnet)
             if let s = d.subnet6 { out.putSubnet(s) }
             if let m = d.mtu { out.putU16(UInt16(truncatingIfNeeded: m)) }
+            if case .v4(let g)? = d.gateway { out.putU32(g) }
+            if case .v6(let hi, let lo)? = d.gateway6 { out.putU64(hi); out.putU64(lo) }
             out.putText(d.name)
             out.putText(d.origin)
         case .block(let b):
@@ -168,15 +174,23 @@ public enum OverlayRow: Hashable, Sendable {
             let vni = try k.vni()
             let time = try v.u64()
             let flags = try v.u8()
-            guard flags & ~15 == 0 else { throw .unknownFlags(flags) }
+            guard flags & ~63 == 0 else { throw .unknownFlags(flags) }
             let subnet = try v.subnet(v4: true)
             let subnet6: Subnet? = flags & 4 == 0 ? nil : try v.subnet(v4: false)
             let mtu: UInt32? = flags & 8 == 0 ? nil : UInt32(try v.u16())
+            let gateway: IPAddress? = flags & 16 == 0 ? nil : .v4(try v.u32())
+            // An IPv6 gateway belongs to the IPv6 subnet: the flag without it is refused.
+            if flags & 32 != 0 && subnet6 == nil { throw .badGateway("an IPv6 gateway without an IPv6 subnet") }
+            let gateway6: IPAddress? = flags & 32 == 0 ? nil : .v6(try v.u64(), try v.u64())
             let name = try v.text()
             let origin = try v.text()
-            self = .network(NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: subnet6,
-                                              internal: flags & 1 != 0, deleted: flags & 2 != 0, mtu: mtu,
-                                              time: time, origin: origin))
+            var d = NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: subnet6,
+                                      internal: flags & 1 != 0, deleted: flags & 2 != 0, mtu: mtu, time: time, origin: origin)
+            // Set as read, not through the initializer (which folds the default into nil), so
+            // that a flagged default is seen and refused by `validate` (one encoding per value).
+            d.gateway = gateway
+            d.gateway6 = gateway6
+            self = .network(d)
         case .block:
             let vni = try k.vni()
             let index = try k.u32()
@@ -230,6 +244,15 @@ public enum OverlayRow: Hashable, Sendable {
                 throw .badSubnet(s.description)
             }
             if let m = d.mtu, !NetworkDefinition.mtuRange.contains(m) { throw .badMTU(m) }
+            for (gateway, subnet) in [(d.gateway, d.subnet), (d.gateway6, d.subnet6)] {
+                guard let gateway else { continue }
+                guard let subnet else { throw .badGateway("an IPv6 gateway without an IPv6 subnet") }
+                if let problem = NetworkDefinition.gatewayProblem(gateway, of: subnet) { throw .badGateway(problem) }
+                // The first address is the default, encoded by a clear flag: one encoding each.
+                guard gateway != NetworkDefinition.firstAddress(of: subnet) else {
+                    throw .badGateway("\(gateway) is the subnet's first address, the default, which is not written")
+                }
+            }
         case .block:
             break
         case .allocator(let a):
@@ -287,6 +310,8 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
     case badMTU(UInt32)
     /// An allocator row that breaks its own rules (the reason in words).
     case badAllocator(String)
+    /// A network's chosen gateway that cannot be one (the reason in words).
+    case badGateway(String)
 
     public var description: String {
         switch self {
@@ -308,6 +333,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .badKey: "replicated-state key is not lowercase hexadecimal of whole bytes"
         case .badMTU(let m): "MTU \(m) is not \(NetworkDefinition.mtuRange.lowerBound) to \(NetworkDefinition.mtuRange.upperBound)"
         case .badAllocator(let why): "allocator row: \(why)"
+        case .badGateway(let why): "network gateway: \(why)"
         }
     }
 
@@ -330,6 +356,7 @@ public enum OverlayRowError: Error, Hashable, Sendable, CustomStringConvertible 
         case .badKey: "bad_key"
         case .badMTU: "bad_mtu"
         case .badAllocator: "bad_allocator"
+        case .badGateway: "bad_gateway"
         }
     }
 }

@@ -64,8 +64,8 @@ extension DockerEndToEndTests {
         }
     }
 
-    /// `--ip-range` bounds automatic allocation on every host, the gateway (only the subnet's
-    /// first address is accepted: Docs/DOCKER.md, "Limits") and `--aux-address` are never
+    /// `--ip-range` bounds automatic allocation on every host, the gateway (here the subnet's
+    /// first address; another: DockerNetworksEndToEndTests) and `--aux-address` are never
     /// handed out, and the other hosts learn them.
     @Test func ipRangeGatewayAndAuxAddressesAreHonouredOnEveryHost() async throws {
         try await TestCluster.with(hosts: 3, networks: [:]) { cluster in

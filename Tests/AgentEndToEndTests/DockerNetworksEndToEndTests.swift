@@ -209,19 +209,37 @@ struct DockerNetworksEndToEndTests {
         }
     }
 
-    /// The gateway (the subnet's first address, which the name service puts on every host's
-    /// bridge) answers pings from containers on every host; a `--gateway` elsewhere is
-    /// refused, since no host would answer it and the allocator does not keep it free.
-    @Test func theGatewayAnswersOnEveryHostAndAnotherGatewayIsRefused() async throws {
+    /// A `--gateway` other than the subnet's first address (issue 21): the allocator keeps it
+    /// out of a /29 filled completely, every host learns it (in the pool of the allocator rows
+    /// and in the network's definition, from which each host's bridge carries it), and it
+    /// answers pings from containers on every host; the broadcast address is refused.
+    @Test func aGatewayAnywhereInTheSubnetAnswersOnEveryHostAndIsNeverHandedOut() async throws {
         try await TestCluster.with(hosts: 3, networks: [:]) { cluster in
             try await DockerNamesEndToEndTests.start(cluster, hosts: 1...3)
             try await E2E.explained(cluster) {
-                let other = try await Self.refusedCreate(cluster, 1, ["--subnet", "10.10.96.0/24", "--gateway", "10.10.96.254", "gw2"])
-                #expect(other.contains("--gateway 10.10.96.254 is not supported") && other.contains("10.10.96.1"), "\(other)")
-                try await E2E.makeNetwork(cluster, on: 1, "gw", subnet: "10.10.95.0/24", options: ["--gateway", "10.10.95.1"], seenOn: [2, 3])
+                // The broadcast address cannot be a gateway: refused, naming why.
+                let broadcast = try await Self.refusedCreate(cluster, 1, ["--subnet", "10.10.96.0/24", "--gateway", "10.10.96.255", "gw2"])
+                #expect(broadcast.contains("10.10.96.255 cannot be the gateway") && broadcast.contains("broadcast"), "\(broadcast)")
+                // A /29 whose gateway is its last usable address: five containers over the three
+                // hosts fill it, every one of .1 to .5, none the gateway, and a sixth is refused.
+                try await E2E.makeNetwork(cluster, on: 1, "gw", subnet: "10.10.95.0/29", options: ["--gateway", "10.10.95.6"], seenOn: [2, 3])
+                var boxes: [E2E.Box] = []
+                for i in 0..<5 { boxes.append(try await E2E.runBox(cluster, i % 3 + 1, "g\(i)", network: "gw")) }
+                #expect(Set(boxes.map(\.ip)) == Set((1...5).map { "10.10.95.\($0)" }), "\(boxes.map(\.ip).sorted())")
+                do {
+                    _ = try await E2E.runBox(cluster, 2, "g5", network: "gw")
+                    Issue.record("a sixth address came out of a /29 whose gateway is reserved")
+                } catch let failure as CommandFailed {
+                    #expect(failure.output.contains("every address of the pool is leased"), "\(failure.output)")
+                }
+                // The gateway answers containers on every host, from that host's own bridge.
+                for box in boxes.prefix(3) {
+                    try await waitUntil("the gateway answers \(box.name) on h\(box.host)", timeout: 60) { await E2E.ping(box, "10.10.95.6") }
+                }
+                // Every host's allocator reserves it from the pool in the allocator rows.
                 for h in 1...3 {
-                    let box = try await E2E.runBox(cluster, h, "g\(h)", network: "gw")
-                    try await waitUntil("the gateway answers g\(h) on h\(h)", timeout: 60) { await E2E.ping(box, "10.10.95.1") }
+                    let text = try await cluster.cli(h, "ipam", "gw")
+                    #expect(text.contains("gateway 10.10.95.6"), "h\(h): \(text)")
                 }
             }
         }

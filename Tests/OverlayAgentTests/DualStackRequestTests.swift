@@ -17,13 +17,20 @@ import Testing
     }
 
     @Test func withoutIPv6ThereIsNoIPv6Subnet() throws {
-        #expect(try DockerDriver.ipv6Subnet(Self.request(#"{"NetworkID":"n1","IPv4Data":[{"Pool":"10.1.0.0/24"}]}"#)) == nil)
-        #expect(try DockerDriver.ipv6Subnet(Self.request(Self.v6([], enable: false))) == nil)
+        let plain = try DockerDriver.ipv6Subnet(Self.request(#"{"NetworkID":"n1","IPv4Data":[{"Pool":"10.1.0.0/24"}]}"#))
+        #expect(plain.0 == nil && plain.1 == nil)
+        let disabled = try DockerDriver.ipv6Subnet(Self.request(Self.v6([], enable: false)))
+        #expect(disabled.0 == nil && disabled.1 == nil)
     }
 
     @Test func aDualStackRequestGivesItsIPv6Subnet() throws {
-        #expect(try DockerDriver.ipv6Subnet(Self.request(Self.v6([("fd10::/64", "fd10::1/64")]))) == (try Subnet("fd10::/64")))
-        #expect(try DockerDriver.ipv6Subnet(Self.request(Self.v6([("fd10::/120", nil)]))) == (try Subnet("fd10::/120")))
+        let first = try DockerDriver.ipv6Subnet(Self.request(Self.v6([("fd10::/64", "fd10::1/64")])))
+        #expect(first.0 == (try Subnet("fd10::/64")) && first.1 == nil, "the first address is the default gateway")
+        let none = try DockerDriver.ipv6Subnet(Self.request(Self.v6([("fd10::/120", nil)])))
+        #expect(none.0 == (try Subnet("fd10::/120")) && none.1 == nil)
+        // A gateway anywhere in the managed span is kept (issue 21).
+        let chosen = try DockerDriver.ipv6Subnet(Self.request(Self.v6([("fd10::/64", "fd10::9/64")])))
+        #expect(chosen.0 == (try Subnet("fd10::/64")) && chosen.1 == IPAddress("fd10::9"))
     }
 
     /// (IPv6 data, the refusal's code, words of its message)
@@ -33,7 +40,9 @@ import Testing
         ([("fd10::/64", nil), ("fd11::/64", nil)], "bad_subnet", "one IPv6 subnet"),
         ([("fd10::/40", nil)], "bad_subnet", "/48 to /120"),
         ([("fd10::/124", nil)], "bad_subnet", "/48 to /120"),
-        ([("fd10::/64", "fd10::9/64")], "bad_gateway", "fd10::1"),
+        ([("fd10::/64", "fd10::/64")], "bad_gateway", "network address"),
+        ([("fd10::/64", "fd10::1:0:0/64")], "bad_gateway", "2^32"),
+        ([("fd10::/64", "fd11::5/64")], "bad_gateway", "not inside"),
     ])
     func aBadDualStackRequestIsRefusedWithItsReason(pools: [(String, String?)], code: String, words: String) throws {
         let request = try Self.request(Self.v6(pools))
@@ -42,6 +51,22 @@ import Testing
         } throws: { error in
             guard let e = error as? PluginError else { return false }
             return e.code == code && e.message.contains(words)
+        }
+    }
+
+    /// An IPv4 `--gateway` anywhere in the subnet but its network and broadcast addresses.
+    @Test func anIPv4GatewayAnywhereInTheSubnetIsKept() throws {
+        let subnet = try Subnet("10.1.0.0/24")
+        #expect(try DockerDriver.gateway("10.1.0.254/24", of: subnet) == IPAddress("10.1.0.254"))
+        #expect(try DockerDriver.gateway("10.1.0.1/24", of: subnet) == nil, "the first address is the default")
+        #expect(try DockerDriver.gateway(nil, of: subnet) == nil)
+        for (bad, words) in [("10.1.0.0/24", "network address"), ("10.1.0.255/24", "broadcast"), ("10.1.1.1/24", "not inside"), ("x/24", "not an address")] {
+            #expect {
+                _ = try DockerDriver.gateway(bad, of: subnet)
+            } throws: { error in
+                guard let e = error as? PluginError else { return false }
+                return e.code == "bad_gateway" && e.message.contains(words)
+            }
         }
     }
 

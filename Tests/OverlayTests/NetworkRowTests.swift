@@ -6,9 +6,14 @@ import Testing
 func subnet(_ text: String) -> Subnet { try! Subnet(text) }
 
 func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Bool = false, deleted: Bool = false,
-                at time: UInt64 = 1, by origin: String = "host-a", v6: String? = nil, mtu: UInt32? = nil) -> NetworkDefinition {
-    NetworkDefinition(name: name, vni: vni(network), subnet: subnet(cidr), subnet6: v6.map(subnet), internal: `internal`,
-                      deleted: deleted, mtu: mtu, time: time, origin: origin)
+                at time: UInt64 = 1, by origin: String = "host-a", v6: String? = nil, mtu: UInt32? = nil,
+                gateway: String? = nil, gateway6: String? = nil) -> NetworkDefinition {
+    var d = NetworkDefinition(name: name, vni: vni(network), subnet: subnet(cidr), subnet6: v6.map(subnet), internal: `internal`,
+                              deleted: deleted, mtu: mtu, time: time, origin: origin)
+    // Set past the initializer (which folds the default into nil), so refusals can be tested.
+    d.gateway = gateway.map { IPAddress($0)! }
+    d.gateway6 = gateway6.map { IPAddress($0)! }
+    return d
 }
 
 /// Network definitions (row kind 3) and block claims (row kind 4): their bytes, and the
@@ -22,6 +27,10 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
                             v6: "2001:db8::/48")),
         .network(definition("jumbo", 4097, "10.10.11.0/24", mtu: 8950)),
         .network(definition("small", 4098, "10.10.12.0/24", v6: "fd00:12::/64", mtu: 576)),
+        .network(definition("gw", 4099, "10.10.13.0/29", gateway: "10.10.13.6")),
+        .network(definition("gw6", 4100, "10.10.14.0/24", v6: "fd00:14::/64", mtu: 1400, gateway: "10.10.14.254",
+                            gateway6: "fd00:14::ffff:fffe")),
+        .network(definition("gw6only", 4101, "10.10.15.0/24", v6: "fd00:15::/120", gateway6: "fd00:15::ff")),
         .block(BlockClaim(vni: vni(4096), index: 3, claim: Claim(time: 9, owner: "host-b"))),
         .block(BlockClaim(vni: vni(0xFF_FFFF), index: .max, claim: Claim(time: .max, owner: "host-b"))),
     ]
@@ -57,6 +66,28 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         #expect(try sized.value() == [1, 0, 0, 0, 0, 0, 0, 0, 44, 8, 10, 10, 10, 0, 24, 0x05, 0x78, 3] + Array("web".utf8) + [1, 0x61])
     }
 
+    @Test func theGatewaysFollowTheMTUAndTheFirstAddressIsNotWritten() throws {
+        // The gateway (bit 4) and the IPv6 gateway (bit 5) after the MTU.
+        let chosen = OverlayRow.network(definition("web", 4096, "10.10.10.0/24", at: 44, by: "a", v6: "fd00::/64", mtu: 1400,
+                                                   gateway: "10.10.10.254", gateway6: "fd00::fe"))
+        var expected: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0, 44, 60, 10, 10, 10, 0, 24]
+        expected += [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64]
+        expected += [0x05, 0x78, 10, 10, 10, 254]
+        expected += [0xfd] + [UInt8](repeating: 0, count: 14) + [0xfe]
+        expected += [3, 0x77, 0x65, 0x62, 1, 0x61]
+        #expect(try chosen.value() == expected)
+        // Given to the initializer, the first address is the default: nil, the bytes of before.
+        let first = NetworkDefinition(name: "web", vni: vni(4096), subnet: subnet("10.10.10.0/24"), subnet6: subnet("fd00::/64"),
+                                      gateway: IPAddress("10.10.10.1"), gateway6: IPAddress("fd00::1"), time: 44, origin: "a")
+        #expect(first.gateway == nil && first.gateway6 == nil)
+        #expect(first.gatewayAddress == IPAddress("10.10.10.1") && first.gatewayAddress6 == IPAddress("fd00::1"))
+        #expect(try OverlayRow.network(first).value() == OverlayRow.network(definition("web", 4096, "10.10.10.0/24", at: 44, by: "a", v6: "fd00::/64")).value())
+        #expect(!definition("web", 1, "10.0.0.0/24", gateway: "10.0.0.9").isSameNetwork(as: definition("web", 1, "10.0.0.0/24")))
+        #expect(!definition("web", 1, "10.0.0.0/24", v6: "fd00::/64", gateway6: "fd00::9")
+            .isSameNetwork(as: definition("web", 1, "10.0.0.0/24", v6: "fd00::/64")))
+        #expect(definition("web", 1, "10.0.0.0/24", gateway: "10.0.0.9").isSameNetwork(as: definition("web", 1, "10.0.0.0/24", at: 9, gateway: "10.0.0.9")))
+    }
+
     @Test func theMTUIsPartOfTheNetwork() {
         #expect(!definition("web", 1, "10.0.0.0/24", mtu: 1400).isSameNetwork(as: definition("web", 1, "10.0.0.0/24")))
         #expect(definition("web", 1, "10.0.0.0/24", mtu: 1400).isSameNetwork(as: definition("web", 1, "10.0.0.0/24", at: 9, mtu: 1400)))
@@ -85,6 +116,15 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         (.network(definition("web", 1, "10.0.0.0/24", v6: "fd00::/121")), "bad_subnet"),
         (.network(definition("web", 1, "10.0.0.0/24", mtu: 575)), "bad_mtu"),
         (.network(definition("web", 1, "10.0.0.0/24", mtu: 65_536)), "bad_mtu"),
+        (.network(definition("web", 1, "10.0.0.0/24", gateway: "10.0.0.1")), "bad_gateway"),  // the default, written
+        (.network(definition("web", 1, "10.0.0.0/24", gateway: "10.0.0.0")), "bad_gateway"),
+        (.network(definition("web", 1, "10.0.0.0/24", gateway: "10.0.0.255")), "bad_gateway"),
+        (.network(definition("web", 1, "10.0.0.0/24", gateway: "10.0.1.1")), "bad_gateway"),
+        (.network(definition("web", 1, "10.0.0.0/24", gateway: "fd00::5")), "bad_gateway"),
+        (.network(definition("web", 1, "10.0.0.0/24", gateway6: "fd00::5")), "bad_gateway"),  // no IPv6 subnet
+        (.network(definition("web", 1, "10.0.0.0/24", v6: "fd00::/64", gateway6: "fd00::")), "bad_gateway"),
+        (.network(definition("web", 1, "10.0.0.0/24", v6: "fd00::/64", gateway6: "fd00::1:0:0")), "bad_gateway"),  // past 2^32
+        (.network(definition("web", 1, "10.0.0.0/24", v6: "fd00::/64", gateway6: "10.0.0.5")), "bad_gateway"),
     ])
     func aDefinitionNoHostWouldAcceptIsRefusedWhereItIsMade(row: OverlayRow, reason: String) {
         #expect { try row.value() } throws: { ($0 as? OverlayRowError)?.reason == reason }
@@ -99,7 +139,17 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
     static func network(_ middle: [UInt8], names: [UInt8] = names) -> [UInt8] { stamp + middle + names }
 
     static let malformed: [(key: [UInt8], value: [UInt8], reason: String)] = [
-        (key, network([16, 10, 0, 0, 0, 24]), "unknown_flags"),
+        (key, network([64, 10, 0, 0, 0, 24]), "unknown_flags"),
+        (key, network([16, 10, 0, 0, 0, 24, 10, 0, 0, 1]), "bad_gateway"),  // the default, flagged
+        (key, network([16, 10, 0, 0, 0, 24, 10, 0, 0, 0]), "bad_gateway"),  // network address
+        (key, network([16, 10, 0, 0, 0, 24, 10, 0, 0, 255]), "bad_gateway"),  // broadcast
+        (key, network([16, 10, 0, 0, 0, 24, 10, 0, 1, 5]), "bad_gateway"),  // outside the subnet
+        (key, network([32, 10, 0, 0, 0, 24] + v6 + [5]), "bad_gateway"),  // no IPv6 subnet
+        (key, network([36, 10, 0, 0, 0, 24] + v6 + [0, 64] + v6 + [1]), "bad_gateway"),  // the default
+        (key, network([36, 10, 0, 0, 0, 24] + v6 + [0, 64] + v6 + [0]), "bad_gateway"),  // subnet-router anycast
+        (key, network([36, 10, 0, 0, 0, 24] + v6 + [0, 64] + [0xfd] + [UInt8](repeating: 0, count: 10) + [1, 0, 0, 0, 0]), "bad_gateway"),  // past 2^32
+        (key, network([36, 10, 0, 0, 0, 24] + v6 + [0, 64] + [0xfe] + [UInt8](repeating: 0, count: 14) + [5]), "bad_gateway"),  // outside
+        (key, network([16, 10, 0, 0, 0, 24, 10, 0]), "truncated"),
         (key, network([8, 10, 0, 0, 0, 24, 0x02, 0x3f]), "bad_mtu"),  // 575
         (key, network([0x80, 10, 0, 0, 0, 24]), "unknown_flags"),
         (key, network([0, 10, 0, 0, 1, 24]), "bad_subnet"),  // host bits set

@@ -26,14 +26,11 @@ extension DockerDriver: DockerPlugin {
         guard let pool = request.IPv4Data?.first?.Pool, let subnet = (try? Subnet(pool)) else {
             throw PluginError("no_subnet", "a grapevine network needs an IPv4 --subnet")
         }
-        // The gateway every host's bridge carries (Names/NameBridges.swift) is the subnet's
-        // first address, which the address allocator never hands out; a `--gateway` elsewhere
-        // would answer on no host (or on one only) and could be handed to a container.
-        if let text = request.IPv4Data?.first?.Gateway, !text.isEmpty, let blocks = AddressBlocks(subnet),
-           IPAddress(String(text.prefix { $0 != "/" })) != blocks.gateway {
-            throw PluginError("bad_gateway", "--gateway \(text.prefix { $0 != "/" }) is not supported: a grapevine network's gateway is its subnet's first address, \(blocks.gateway), which answers on every host")
-        }
-        let subnet6 = try Self.ipv6Subnet(request)
+        // The gateway (`--gateway`, else the pool's first address as RequestPool gave it) is
+        // reserved by the allocator and travels in the definition, so that every host's bridge
+        // carries it (Names/NameBridges.swift).
+        let gateway = try Self.gateway(request.IPv4Data?.first?.Gateway, of: subnet)
+        let (subnet6, gateway6) = try Self.ipv6Subnet(request)
         let isInternal = request.Options?.internal ?? false
         let vni: VNI
         if let text = options["vni"] {
@@ -52,18 +49,19 @@ extension DockerDriver: DockerPlugin {
             throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(removed)), removed but still in use on \(hosts): a network stays until its last container leaves")
         }
         let definition: NetworkDefinition
-        if let existing, existing.subnet == subnet, existing.subnet6 == subnet6, existing.internal == isInternal, existing.mtu == mtu {
+        if let existing, existing.subnet == subnet, existing.subnet6 == subnet6, existing.internal == isInternal, existing.mtu == mtu,
+           existing.gateway == gateway, existing.gateway6 == gateway6 {
             // Another host's network, made here by this agent (or by a user with the same
             // settings): the same network.
             definition = existing
         } else if let existing {
-            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.subnet6.map { ", \($0)" } ?? "")\(existing.internal ? ", internal" : "")\(existing.mtu.map { ", mtu \($0)" } ?? ""))")
+            throw PluginError("vni_in_use", "VNI \(vni) is network \(Self.describe(existing)) (\(existing.subnet)\(existing.subnet6.map { ", \($0)" } ?? "")\(existing.gateway.map { ", gateway \($0)" } ?? "")\(existing.gateway6.map { ", gateway \($0)" } ?? "")\(existing.internal ? ", internal" : "")\(existing.mtu.map { ", mtu \($0)" } ?? ""))")
         } else {
             let time = nextTime()
             // The name is Docker's and not sent to drivers; it is looked up once dockerd has
             // stored the network (`nameDockerNetwork`), and the definition published then.
             definition = NetworkDefinition(name: "", vni: vni, subnet: subnet, subnet6: subnet6, internal: isInternal,
-                                           deleted: false, mtu: mtu, time: time, origin: host)
+                                           deleted: false, mtu: mtu, gateway: gateway, gateway6: gateway6, time: time, origin: host)
             // A removed network whose containers still run somewhere keeps its subnet (and so
             // its addresses): Docker gives a remote driver no way to refuse `network rm` (it
             // logs DeleteNetwork's error and removes the network anyway), so the network stays
@@ -122,15 +120,14 @@ extension DockerDriver: DockerPlugin {
         ])
     }
 
-    /// The IPv6 subnet of a dual-stack network (`--ipv6`, one IPv6 `--subnet`), nil without
-    /// `--ipv6`.
+    /// The IPv6 subnet of a dual-stack network (`--ipv6`, one IPv6 `--subnet`) and its chosen
+    /// gateway (nil for the subnet's first address), (nil, nil) without `--ipv6`.
     /// - Throws: `PluginError` `no_subnet` for `--ipv6` without an IPv6 subnet, `bad_subnet` for
-    ///   more than one or one outside `NetworkDefinition.prefixRange6`, `bad_gateway` for a
-    ///   gateway other than the subnet's first address (as for IPv4: the allocator never hands
-    ///   that one out).
-    static func ipv6Subnet(_ request: CreateNetworkRequest) throws(PluginError) -> Subnet? {
+    ///   more than one or one outside `NetworkDefinition.prefixRange6`, `bad_gateway` as
+    ///   `gateway(_:of:)`.
+    static func ipv6Subnet(_ request: CreateNetworkRequest) throws(PluginError) -> (Subnet?, IPAddress?) {
         let data = request.IPv6Data ?? []
-        guard request.Options?.enableIPv6 == true || !data.isEmpty else { return nil }
+        guard request.Options?.enableIPv6 == true || !data.isEmpty else { return (nil, nil) }
         guard let first = data.first, let subnet = try? Subnet(first.Pool), !subnet.isIPv4 else {
             throw PluginError("no_subnet", "a grapevine network with --ipv6 needs an IPv6 --subnet beside its IPv4 one")
         }
@@ -139,11 +136,22 @@ extension DockerDriver: DockerPlugin {
         guard range.contains(subnet.prefix) else {
             throw PluginError("bad_subnet", "'\(subnet)' is not an IPv6 subnet of /\(range.lowerBound) to /\(range.upperBound)")
         }
-        if let text = first.Gateway, !text.isEmpty, let pool = try? AddressPool(subnet: subnet),
-           IPAddress(String(text.prefix { $0 != "/" })) != pool.address(1) {
-            throw PluginError("bad_gateway", "--gateway \(text.prefix { $0 != "/" }) is not supported: a grapevine network's IPv6 gateway is its IPv6 subnet's first address, \(pool.address(1))")
+        return (subnet, try gateway(first.Gateway, of: subnet))
+    }
+
+    /// The gateway Docker gives for `subnet` (`ADDRESS/PREFIX` as the IPAM driver answered it),
+    /// as the definition keeps it: nil when absent or the subnet's first address (the default).
+    /// - Throws: `PluginError` `bad_gateway` for one that is not an address inside the subnet,
+    ///   is its network or IPv4 broadcast address, or lies past the first 2³² addresses of an
+    ///   IPv6 subnet (the allocator could not reserve it).
+    static func gateway(_ text: String?, of subnet: Subnet) throws(PluginError) -> IPAddress? {
+        guard let text, !text.isEmpty else { return nil }
+        let address = String(text.prefix { $0 != "/" })
+        guard let ip = IPAddress(address) else { throw PluginError("bad_gateway", "--gateway '\(address)' is not an address") }
+        if let problem = NetworkDefinition.gatewayProblem(ip, of: subnet) {
+            throw PluginError("bad_gateway", "--gateway \(ip) cannot be the gateway of \(subnet): \(problem)")
         }
-        return subnet
+        return NetworkDefinition.chosenGateway(ip, of: subnet)
     }
 
     /// The first of the new network's subnets (IPv4, then IPv6) that overlaps one of `other`'s,

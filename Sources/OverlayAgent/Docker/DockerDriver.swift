@@ -271,7 +271,8 @@ actor DockerDriver {
 extension DockerState.Definition {
     init(_ d: NetworkDefinition) {
         self.init(name: d.name, vni: d.vni.value, subnet: d.subnet.description, internal: d.internal,
-                  deleted: d.deleted, time: d.time, origin: d.origin, mtu: d.mtu, subnet6: d.subnet6?.description)
+                  deleted: d.deleted, time: d.time, origin: d.origin, mtu: d.mtu, subnet6: d.subnet6?.description,
+                  gateway: d.gateway?.description, gateway6: d.gateway6?.description)
     }
 
     var definition: NetworkDefinition? {
@@ -281,7 +282,9 @@ extension DockerState.Definition {
             guard let s = try? Subnet(text) else { return nil }
             subnet6 = s
         }
+        let gateway = self.gateway.flatMap(IPAddress.init), gateway6 = self.gateway6.flatMap(IPAddress.init)
+        guard (gateway == nil) == (self.gateway == nil), (gateway6 == nil) == (self.gateway6 == nil) else { return nil }
         return NetworkDefinition(name: name, vni: vni, subnet: subnet, subnet6: subnet6, internal: `internal`,
-                                 deleted: deleted, mtu: mtu, time: time, origin: origin)
+                                 deleted: deleted, mtu: mtu, gateway: gateway, gateway6: gateway6, time: time, origin: origin)
     }
 }

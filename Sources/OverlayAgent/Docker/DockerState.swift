@@ -22,6 +22,9 @@ struct DockerState: Codable, Sendable, Equatable {
         var mtu: UInt32? = nil
         /// `NetworkDefinition.subnet6`; absent for an IPv4-only network.
         var subnet6: String? = nil
+        /// `NetworkDefinition.gateway` and `gateway6`; absent for the subnets' first addresses.
+        var gateway: String? = nil
+        var gateway6: String? = nil
     }
 
     struct Endpoint: Codable, Sendable, Equatable {

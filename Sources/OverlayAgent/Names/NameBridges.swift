@@ -32,8 +32,9 @@ extension OverlayController {
         var out: [String: [BridgeAddress]] = [:]
         for (vni, device) in devices {
             var wanted = [BridgeAddress(ip: ip, prefix: 32)]
-            if let definition = replica.definition(of: vni), !definition.deleted, let blocks = AddressBlocks(definition.subnet) {
-                wanted.append(BridgeAddress(ip: blocks.gateway, prefix: definition.subnet.prefix))
+            // The network's gateway, the first address or the `--gateway` its definition names.
+            if let definition = replica.definition(of: vni), !definition.deleted {
+                wanted.append(BridgeAddress(ip: definition.gatewayAddress, prefix: definition.subnet.prefix))
             }
             out[device.network.bridge] = wanted
         }
