@@ -167,7 +167,7 @@ func propagation(n: Int, seed: UInt64) throws -> Propagation {
     sim.heal()
     let healedAt = sim.elapsed
     pending = Array(nodes)
-    while !pending.isEmpty, sim.elapsed - healedAt < .seconds(900) {
+    while !pending.isEmpty, sim.elapsed - healedAt < .seconds(300) {
         sim.run(for: .milliseconds(500))
         if !behind([pending[0]]).isEmpty { continue }
         pending = behind(pending)
@@ -328,7 +328,7 @@ md += """
     newest version sent lazily along a fourth tree) let a replica that missed a write ask for it
     (gap repair). Heal: after the changes, the hosts split in two halves for 60 s while a host on
     each side changes an endpoint every second; from the heal until every replica holds the same
-    rows of every owner (checked every 0.5 s, at most 900 s). The UDP column subtracts an idle window that is not
+    rows of every owner (checked every 0.5 s, at most 300 s). The UDP column subtracts an idle window that is not
     quite idle (the initial load's last repairs and push/pulls fall in it), so it can come out
     below the row bytes, as at 1,000 hosts; the row bytes are the figure to trust.
 

@@ -234,6 +234,7 @@ public struct GossipInstance: Sendable {
             }
         case .dissemination(.gossip):
             eagerBudget = settings.eagerPushesPerRound
+            flushDeferredTreePushes()
             gossipRound()
             armReplacing(.dissemination(.gossip), at: now + settings.gossipInterval)
             if departure.departureGossiped(dissemination, key: .member(name)) { finishLeave() }

@@ -157,6 +157,10 @@ package struct ReplicatedState: Sendable {
     var repairArmed = false
     /// Owners whose newest version this node announces at the next flush.
     var toAnnounce: Set<String> = []
+    /// Tree pushes past the eager budget, by child, for the next gossip round (`StateTrees.swift`).
+    var deferred: [Address: [Message]] = [:]
+    var deferredOrder: [Address] = []
+    var deferredCount = 0
 
     package init(version: UInt64 = 0) { self.version = version }
 

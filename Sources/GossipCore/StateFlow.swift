@@ -58,10 +58,12 @@ extension GossipInstance {
         if table[i].status == .failed, state.setAvailable(r.owner, false) {
             outbox.append(.rowChanged(RowChange(kind: .ownerUnavailable, owner: r.owner, row: nil)))
         }
+        // A row repaired by push/pull is announced too: the lazy children of a member that got
+        // an owner's burst late (by repair) hear of it.
+        announceLater(r.owner)
         if pushOn {
-            // Rows from push/pull are the repair itself: gaps and announcements follow the trees.
+            // Rows from push/pull are the repair itself: gaps follow the trees' copies alone.
             noteVersion(r.version, of: r.owner, newestBefore: newestBefore, from: sender)
-            announceLater(r.owner)
             pushAlongTrees(message ?? .stateRow(r), owner: r.owner, key: .state(table: r.table, owner: r.owner, key: r.key), except: sender)
         }
     }

@@ -104,6 +104,13 @@ extension GossipInstance {
         for c in children {
             guard let i = table.position(of: ring[c]), table[i].status <= .suspect, table[i].address != sender else { continue }
             if sent >= eagerBudget {
+                // A burst past the budget waits for the next gossip round on the same tree
+                // edges, several rows to a datagram (`flushDeferredTreePushes`): gossip from
+                // random members would leave the subtrees above them without the row.
+                if state.deferredCount < Self.maxDeferredTreePushes {
+                    deferTreePush(message, to: table[i].address)
+                    continue
+                }
                 cut = true
                 break
             }
@@ -112,8 +119,61 @@ extension GossipInstance {
         }
         counters.eagerPushes += sent
         eagerBudget -= sent
-        // The subtrees below the children not reached get the row by gossip instead.
+        // Past the deferral bound, the subtrees below the children not reached get the row by gossip.
         if cut { dissemination.enqueue(message, key: key, pushed: sent) }
+    }
+
+    /// Tree pushes held for the next gossip round, at most (a burst of this many rows times
+    /// children is held, the rest gossiped).
+    static let maxDeferredTreePushes = 8_192
+
+    mutating func deferTreePush(_ message: Message, to child: Address) {
+        if state.deferred[child] == nil { state.deferredOrder.append(child) }
+        state.deferred[child, default: []].append(message)
+        state.deferredCount += 1
+    }
+
+    /// At the start of a gossip round (the eager budget refilled): the held tree pushes, each
+    /// child's in as few datagrams as its rows fit, one budget unit per datagram; what the
+    /// budget does not cover waits for the next round.
+    mutating func flushDeferredTreePushes() {
+        guard state.deferredCount > 0 else { return }
+        var left: [Address] = []
+        for child in state.deferredOrder {
+            guard var queue = state.deferred[child] else { continue }
+            var batch: [Message] = []
+            var used = 0
+            var taken = 0
+            while taken < queue.count, eagerBudget > 0 {
+                let m = queue[taken]
+                let size = m.encodedSize
+                if !batch.isEmpty, used + size > settings.payloadBudget {
+                    send(batch, to: child)
+                    counters.eagerPushes += 1
+                    eagerBudget -= 1
+                    batch = []
+                    used = 0
+                    continue
+                }
+                batch.append(m)
+                used += size
+                taken += 1
+            }
+            if !batch.isEmpty {
+                send(batch, to: child)
+                counters.eagerPushes += 1
+                eagerBudget -= 1
+            }
+            state.deferredCount -= taken
+            queue.removeFirst(taken)
+            if queue.isEmpty {
+                state.deferred[child] = nil
+            } else {
+                state.deferred[child] = queue
+                left.append(child)
+            }
+        }
+        state.deferredOrder = left
     }
 
     /// The names of the live members (alive or suspect), this node's included, in byte order.
