@@ -3,7 +3,7 @@
 // anti-entropy exchange when two replicas of 20,000 rows differ by 1 and by 1,000 rows, and a
 // replica's memory per 1,000 rows. Writes Docs/benchmarks/STATE-SIMULATION.md with a chart.
 //
-//   swift run -c release state-sim-bench [--sizes 100,1000] [--changes 20] [--out Docs/benchmarks]
+//   swift run -c release state-sim-bench [--sizes 100,1000] [--changes 20] [--lazy-trees 1] [--out Docs/benchmarks]
 //
 // Every figure is measured in this run; each baseline (the push-gossip bound, one copy per host,
 // the table's own size, the rows' encoded size) is computed beside it.
@@ -22,7 +22,12 @@ func option(_ name: String) -> String? {
 let outDir = option("--out") ?? "Docs/benchmarks"
 let sizes = (option("--sizes") ?? "100,1000").split(separator: ",").compactMap { Int($0) }
 let changeCount = Int(option("--changes") ?? "20") ?? 20
-let settings = Settings()
+let settings = {
+    var s = Settings()
+    // `--lazy-trees N`: the trees announcements go along (`Settings.stateLazyTrees`).
+    if let n = option("--lazy-trees").flatMap({ Int($0) }) { s.stateLazyTrees = n }
+    return s
+}()
 let networks = (0..<5).map { VNI(4096 + UInt32($0))! }
 
 func f(_ x: Double, _ d: Int = 1) -> String { Chart.fixed(x, d) }
