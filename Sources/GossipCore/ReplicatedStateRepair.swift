@@ -186,7 +186,7 @@ extension GossipInstance {
                 let size = m.encodedSize
                 if !batch.isEmpty, used + size > settings.payloadBudget {
                     counters.stateAnnouncementsOut += batch.count
-                    send(batch, to: table[i].address)
+                    sendAlone(batch, to: table[i].address)
                     batch = []
                     used = 0
                 }
@@ -195,7 +195,7 @@ extension GossipInstance {
             }
             if !batch.isEmpty {
                 counters.stateAnnouncementsOut += batch.count
-                send(batch, to: table[i].address)
+                sendAlone(batch, to: table[i].address)
             }
         }
     }

@@ -114,13 +114,21 @@ extension GossipInstance {
                 cut = true
                 break
             }
-            send([message], to: table[i].address)
+            sendAlone([message], to: table[i].address)
             sent += 1
         }
         counters.eagerPushes += sent
         eagerBudget -= sent
         // Past the deferral bound, the subtrees below the children not reached get the row by gossip.
         if cut { dissemination.enqueue(message, key: key, pushed: sent) }
+    }
+
+    /// A datagram of state rows or announcements to a member of a tree, not topped up with
+    /// queued gossip: tree edges go to the same few members, and queued updates (suspicions,
+    /// deaths) must spend their retransmits on random ones to spread.
+    mutating func sendAlone(_ messages: [Message], to: Address) {
+        counters.messagesOut += messages.count
+        outbox.append(.datagram(to: to, messages: messages))
     }
 
     /// Tree pushes held for the next gossip round, at most (a burst of this many rows times
@@ -148,7 +156,7 @@ extension GossipInstance {
                 let m = queue[taken]
                 let size = m.encodedSize
                 if !batch.isEmpty, used + size > settings.payloadBudget {
-                    send(batch, to: child)
+                    sendAlone(batch, to: child)
                     counters.eagerPushes += 1
                     eagerBudget -= 1
                     batch = []
@@ -160,7 +168,7 @@ extension GossipInstance {
                 taken += 1
             }
             if !batch.isEmpty {
-                send(batch, to: child)
+                sendAlone(batch, to: child)
                 counters.eagerPushes += 1
                 eagerBudget -= 1
             }
