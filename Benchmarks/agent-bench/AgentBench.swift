@@ -6,6 +6,7 @@
 //   .build/release/agent-bench reconcile --endpoints 10000
 //   .build/release/agent-bench idle --hosts 16 --seconds 30
 //   .build/release/agent-bench docker --runs 20 --containers 50
+//   .build/release/agent-bench names --runs 20 --lookups 200
 import GrapevineTestSupport
 import ArgumentParser
 import Foundation
@@ -15,7 +16,7 @@ struct AgentBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent-bench",
         abstract: "Benchmarks of `grapevine agent` in network namespaces, with a baseline in the same run.",
-        subcommands: [Propagation.self, Reconcile.self, Idle.self, DockerCommand.self])
+        subcommands: [Propagation.self, Reconcile.self, Idle.self, DockerCommand.self, NamesCommand.self])
 }
 
 struct CommonOptions: ParsableArguments {

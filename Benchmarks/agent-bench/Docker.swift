@@ -50,18 +50,8 @@ struct DockerBench {
     static let vni = 4242
     static let subnet = "10.79.64.0/20"
     static let bridgeSubnet = "10.20.0.0/24"
-    /// Polling step and the cap of one round (docker run until pingable everywhere).
-    static let step = 0.01
-    static let cap = 60.0
-
-    /// A container as dockerd reports it.
-    struct Box {
-        var host: Int
-        var name: String
-        var pid: Int32
-        var ip: String
-        var mac: String
-    }
+    static let step = Pinger.step
+    static let cap = Pinger.cap
 
     struct Batch {
         var driver: String
@@ -143,7 +133,7 @@ struct DockerBench {
         results.networkEverywhere = now() - created
         print(String(format: "network created on h1, listed by every dockerd after %.0f ms", results.networkEverywhere * 1000))
 
-        let residents = try startResidents()
+        let residents = try lab.startResidents(hosts: hosts, network: Self.network, prefix: "gvdb-r")
         var latest: [Int: Box] = [:]
         for round in 1...runs {
             let host = (round - 1) % hosts + 1
@@ -182,48 +172,6 @@ struct DockerBench {
 
     // MARK: docker run → pingable
 
-    /// One long-lived container per host, the pingers; their ARP retransmits every 10 ms (as in
-    /// `propagation`) so that a ping sent before the rows arrive is not held back by the 1 s timer.
-    private func startResidents() throws -> [Box] {
-        var residents: [Box] = []
-        for host in 1...hosts {
-            let box = try runBox(host, "gvdb-r\(host)", network: Self.network)
-            try run(["nsenter", "--net=/proc/\(box.pid)/ns/net", "sh", "-c",
-                            "for f in /proc/sys/net/ipv4/neigh/*/retrans_time_ms; do echo 10 > $f; done"], timeout: 10)
-            residents.append(box)
-        }
-        for a in residents {
-            for b in residents where a.host != b.host {
-                try waitUntil("\(a.name) reaches \(b.name)", timeout: Self.cap, interval: 0.1) {
-                    (try? run(["nsenter", "--net=/proc/\(a.pid)/ns/net", "ping", "-c", "1", "-W", "1", b.ip], timeout: 5)) != nil
-                }
-            }
-        }
-        print("residents \(residents.map { "\($0.name) \($0.ip)" }.joined(separator: ", ")) reach each other")
-        return residents
-    }
-
-    private func runBox(_ host: Int, _ name: String, network: String) throws -> Box {
-        try lab.docker(host, ["run", "-d", "--network", network, "--name", name, DockerLab.image, "sleep", "100000"])
-        return try inspect(host, name, network: network)
-    }
-
-    private func inspect(_ host: Int, _ name: String, network: String) throws -> Box {
-        try parse(lab.docker(host, ["inspect", "-f", Self.inspectFormat(network), name]), host: host, name: name)
-    }
-
-    private static func inspectFormat(_ network: String) -> String {
-        "{{.State.Pid}} {{(index .NetworkSettings.Networks \"\(network)\").IPAddress}} {{(index .NetworkSettings.Networks \"\(network)\").MacAddress}}"
-    }
-
-    private func parse(_ text: String, host: Int, name: String) throws -> Box {
-        let fields = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard fields.count == 3, let pid = Int32(fields[0]), pid > 0, IPAddress(fields[1]) != nil else {
-            throw BenchError("docker inspect \(name) on h\(host): \(text)")
-        }
-        return Box(host: host, name: name, pid: pid, ip: fields[1], mac: fields[2])
-    }
-
     private mutating func table(_ host: Int) throws -> (table: VXLANTable, device: Int32) {
         if let known = tables[host] { return known }
         let ns = NetworkNamespace.named(lab.namespace(host))
@@ -248,20 +196,6 @@ struct DockerBench {
         let fresh = Set(try table.fdbRows(device: device).filter { $0.destination == vtep && !$0.mac.isZero && !before.contains($0.mac) }.map(\.mac))
         guard !fresh.isEmpty else { return false }
         return try table.neighborRows(device: device).contains { $0.mac.map(fresh.contains) ?? false }
-    }
-
-    /// A ping from a resident's network namespace: every 10 ms until the first reply, started
-    /// again when it gives up (ARP failures while the rows are on their way).
-    private struct Pinger {
-        var from: Box
-        var target: String
-        var process: Process
-        var starts = 1
-        var done: Double?
-
-        static func command(_ from: Box, _ target: String) -> [String] {
-            ["nsenter", "--net=/proc/\(from.pid)/ns/net", "ping", "-q", "-n", "-c", "1", "-i", "0.01", "-w", "\(Int(DockerBench.cap))", target]
-        }
     }
 
     /// Removes `box` and waits until its rows left every other host.
@@ -300,7 +234,7 @@ struct DockerBench {
             if returned == nil && !dockerRun.isRunning {
                 returned = now() - start
                 guard dockerRun.terminationStatus == 0 else { throw BenchError("\(name): docker run failed: \(stderr(of: dockerRun))") }
-                let process = try launch(base + ["inspect", "-f", Self.inspectFormat(Self.network), name], output: Pipe())
+                let process = try launch(base + ["inspect", "-f", DockerLab.inspectFormat(Self.network), name], output: Pipe())
                 try lab.track(process)
                 inspecting = process
             }
@@ -308,28 +242,18 @@ struct DockerBench {
                 inspectedAt = now() - start
                 inspecting = nil
                 guard process.terminationStatus == 0 else { throw BenchError("\(name): docker inspect failed: \(stderr(of: process))") }
-                let found = try parse(stdout(of: process), host: host, name: name)
+                let found = try lab.parseBox(stdout(of: process), host: host, name: name)
                 box = found
                 // The same host's resident first: the baseline, on the local bridge.
                 for pinger in [residents[host - 1]] + others.map({ residents[$0 - 1] }) {
-                    let process = try launch(Pinger.command(pinger, found.ip), output: FileHandle.nullDevice)
-                    try lab.track(process)
-                    pingers.append(Pinger(from: pinger, target: found.ip, process: process))
+                    pingers.append(try Pinger.start(pinger, found.ip, lab: lab))
                 }
             }
             if rowsAt == nil {
                 pendingRows = try pendingRows.filter { try !holdsNewRows($0, vtep: vtep, before: before[$0] ?? []) }
                 if pendingRows.isEmpty { rowsAt = now() - start }
             }
-            for i in pingers.indices where pingers[i].done == nil && !pingers[i].process.isRunning {
-                if pingers[i].process.terminationStatus == 0 {
-                    pingers[i].done = now() - start
-                } else {
-                    pingers[i].process = try launch(Pinger.command(pingers[i].from, pingers[i].target), output: FileHandle.nullDevice)
-                    try lab.track(pingers[i].process)
-                    pingers[i].starts += 1
-                }
-            }
+            for i in pingers.indices { _ = try pingers[i].poll(at: now() - start, lab: lab) }
             pause(seconds: Self.step)
         }
         guard let box, let returned, let inspectedAt, let rowsAt else { throw BenchError("\(name): incomplete") }
@@ -341,14 +265,6 @@ struct DockerBench {
                      host, name, box.ip, box.mac, returned * 1000, inspectedAt * 1000, rowsAt * 1000, same * 1000, everyOther * 1000, starts))
         return (box, Round(host: host, runReturned: returned, inspected: inspectedAt, rowsEverywhere: rowsAt,
                            pingSameHost: same, pingEveryOther: everyOther, pingStarts: starts))
-    }
-
-    private func stdout(of process: Process) -> String {
-        String(decoding: (process.standardOutput as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data(), as: UTF8.self)
-    }
-
-    private func stderr(of process: Process) -> String {
-        String(decoding: (process.standardError as? Pipe)?.fileHandleForReading.readDataToEndOfFile() ?? Data(), as: UTF8.self)
     }
 
     // MARK: Many containers on one host

@@ -15,6 +15,9 @@ final class DockerLab: @unchecked Sendable {
     let prefix: String
     let directory: String
     let executable: String
+    /// The agents' gossip port: Serf's 7946 unless the run needs it for something else (Swarm's
+    /// own gossip binds 7946 on the same addresses).
+    let gossipPort: Int
     private(set) var hosts: [String] = []
     let dockerds: Dockerds
     private let lock = NSLock()
@@ -27,8 +30,9 @@ final class DockerLab: @unchecked Sendable {
     private let tornDown = DispatchSemaphore(value: 0)
     private var signalSources: [any DispatchSourceSignal] = []
 
-    init(executable: String) throws {
+    init(executable: String, gossipPort: Int = 7946) throws {
         self.executable = executable
+        self.gossipPort = gossipPort
         let prefix = "gvdb-\(getpid())"
         self.prefix = prefix
         directory = "/tmp/\(prefix)"
@@ -117,15 +121,16 @@ final class DockerLab: @unchecked Sendable {
 
     /// Starts host `host`'s agent serving the plugin on 127.0.0.1:9801 inside the host's
     /// namespace (where that host's dockerd finds it through the spec file) and waits until
-    /// its API answers.
-    func startAgent(_ host: Int) throws {
+    /// its API answers. `extra` arguments are appended (the names benchmark's DNS options).
+    func startAgent(_ host: Int, extra: [String] = []) throws {
         if !FileManager.default.fileExists(atPath: keyFile) { try sh(executable, "keygen", "--output", keyFile) }
         var arguments = ["ip", "netns", "exec", namespace(host), executable, "agent",
-                         "--name", "h\(host)", "--bind", "\(Self.underlay(host)):7946", "--key-file", keyFile,
+                         "--name", "h\(host)", "--bind", "\(Self.underlay(host)):\(gossipPort)", "--key-file", keyFile,
                          "--data-dir", path("agent-h\(host)"), "--api-socket", agentSocket(host), "--log-level", "notice",
                          "--docker", "--docker-plugin-socket", "", "--docker-plugin-address", "127.0.0.1:\(Self.pluginPort)",
                          "--docker-socket", dockerSocket(host)]
-        if host != 1 { arguments += ["--join", "\(Self.underlay(1)):7946"] }
+        if host != 1 { arguments += ["--join", "\(Self.underlay(1)):\(gossipPort)"] }
+        arguments += extra
         let process = try startLogged(arguments, log: agentLog(host))
         try register({ agents[host] = process }, else: process)
         try waitUntil("grapevine agent h\(host) answers", timeout: 60) {

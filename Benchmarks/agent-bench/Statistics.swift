@@ -1,8 +1,10 @@
-/// Order statistics of a sample (nearest rank), for the reports' median, p90 and max.
+/// Order statistics of a sample (nearest rank), for the reports' median, p90, p99 and max.
 struct Summary: Equatable {
     var count: Int
     var median: Double
     var p90: Double
+    /// With fewer than 100 values, the largest.
+    var p99: Double
     var max: Double
 
     /// Nil for an empty sample.
@@ -16,6 +18,7 @@ struct Summary: Equatable {
         count = sorted.count
         median = rank(0.5)
         p90 = rank(0.9)
+        p99 = rank(0.99)
         max = sorted[sorted.count - 1]
     }
 }

@@ -5,18 +5,18 @@
 /// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
 /// the entries it takes or skips, never the whole queue.
 public struct BroadcastQueue: Sendable {
-    /// 64 bytes: during a join storm a node holds one per member it learned.
+    /// 32 bytes: during a join storm a node holds one per member it learned. It holds no key:
+    /// the key of an update is read from its message (`BroadcastQueue.matches`).
     struct Entry: Sendable {
         var id: UInt64
+        /// Nil once the entry is freed (its handle waits in `freeEntries`).
+        var message: Message?
         /// Encoded size in bytes; a datagram's budget bounds it far below 2^31.
         var size: Int32
         /// Copies already pushed eagerly: they count against the update's retransmit limit.
         var pushed: Int32
-        /// The key's place in `current`.
+        /// The key's place in `slotHandles`.
         var slot: Int32
-        /// Nil once the entry is freed (its handle waits in `freeEntries`).
-        var key: BroadcastKey?
-        var message: Message?
     }
 
     /// Every entry, by handle; the buckets hold handles. A fill moves an entry from bucket to
@@ -25,14 +25,24 @@ public struct BroadcastQueue: Sendable {
     private var entries: [Entry] = []
     private var freeEntries: [Int32] = []
     private var buckets: [[Int32]] = [[]]
-    /// The slot of each key with an update queued; the update's id is `current[slot]`.
-    private var latest: [BroadcastKey: Int32] = [:]
-    /// By slot, the id of the update queued for the slot's key, 0 when none: whether an entry
-    /// is still the one to send is an array read, not a dictionary lookup per transmission
-    /// (which was a tenth of a large join storm's time). A key keeps its slot while it has a
-    /// queued update; a freed slot is reused, and ids are never reused, so a superseded entry
-    /// never matches the id of a later key in its slot.
-    private var current: [UInt64] = []
+    /// The slot of each key with an update queued: open addressing with linear probing over the
+    /// keys' hashes (`keyHash`), each element a slot or -1, a power of two long and at most
+    /// three quarters used. A slot's key is not stored: it is the key of the message of the
+    /// slot's current entry, except for the few keys that say something else (`strayKeys`).
+    /// Replaces a `[BroadcastKey: Int32]` and a key per entry: 32 bytes of key, and its hash
+    /// table's slack, per update queued, which during a large join storm is per member.
+    private var index: [Int32] = []
+    /// Keys with an update queued.
+    private var held = 0
+    /// By slot, the handle of the entry queued for the slot's key, -1 when the slot is free:
+    /// whether an entry is still the one to send is an array read, not a lookup per
+    /// transmission (which was a tenth of a large join storm's time). A key keeps its slot
+    /// while it has a queued update, and a handle is freed only once out of every bucket, so a
+    /// superseded entry never matches a later entry of its slot.
+    private var slotHandles: [Int32] = []
+    /// Keys that are not their message's own key (`matches`), by slot: none from the router,
+    /// whose keys all name what their message is about; kept for any other caller.
+    private var strayKeys: [Int32: BroadcastKey] = [:]
     private var freeSlots: [Int32] = []
     private var nextID: UInt64 = 1
     private var moved: [(entry: Int32, bucket: Int)] = []
@@ -41,7 +51,7 @@ public struct BroadcastQueue: Sendable {
     private var stored = 0
 
     /// Updates still to be sent.
-    public var count: Int { latest.count }
+    public var count: Int { held }
 
     public init() {}
 
@@ -53,18 +63,25 @@ public struct BroadcastQueue: Sendable {
     public mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) -> UInt64 {
         let id = nextID
         nextID += 1
-        // One hash of the key: a key already queued keeps its slot, a new one takes `fresh`
-        // (never a held slot: those are neither free nor past the end).
-        let fresh = freeSlots.last ?? Int32(current.count)
-        var slot = fresh
-        Self.claim(&latest[key, default: -1], fresh: fresh, slot: &slot)
-        if slot == fresh {
-            if freeSlots.isEmpty { current.append(0) } else { freeSlots.removeLast() }
+        // A key already queued keeps its slot; a new one takes a free slot or a new one.
+        let hash = Self.keyHash(key)
+        var slot: Int32
+        if let held = self.slot(of: key, hash: hash) {
+            slot = held
+        } else {
+            slot = freeSlots.last ?? Int32(slotHandles.count)
+            if freeSlots.isEmpty { slotHandles.append(-1) } else { freeSlots.removeLast() }
+            // The new slot has no entry yet (-1), so a rehash here leaves it out.
+            insertIndex(slot, hash: hash)
         }
-        current[Int(slot)] = id
+        if !Self.matches(key, message) {
+            strayKeys[slot] = key
+        } else if !strayKeys.isEmpty {
+            strayKeys[slot] = nil
+        }
         let entry = Entry(
-            id: id, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed), slot: slot, key: key,
-            message: message)
+            id: id, message: message, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed),
+            slot: slot)
         let handle: Int32
         if let h = freeEntries.popLast() {
             handle = h
@@ -73,13 +90,14 @@ public struct BroadcastQueue: Sendable {
             handle = Int32(entries.count)
             entries.append(entry)
         }
+        slotHandles[Int(slot)] = handle
         buckets[0].append(handle)
         stored += 1
         // Superseded entries leave the buckets only when a fill passes over them, and a stream
         // of updates about one key (a peer raising its own incarnation as fast as it can) could
         // keep them from ever being reached. Past twice the live entries, sweep them out:
         // amortised constant time per update, and memory bounded by the keys, not the updates.
-        if stored > 2 * latest.count + 64 { dropSuperseded() }
+        if stored > 2 * held + 64 { dropSuperseded() }
         return id
     }
 
@@ -101,9 +119,8 @@ public struct BroadcastQueue: Sendable {
         compact()
     }
 
-    /// Gives an entry's handle back, with its key and message.
+    /// Gives an entry's handle back, with its message.
     private mutating func free(_ h: Int32) {
-        entries[Int(h)].key = nil
         entries[Int(h)].message = nil
         freeEntries.append(h)
     }
@@ -115,32 +132,162 @@ public struct BroadcastQueue: Sendable {
             entries = []
             freeEntries = []
         }
+        // No entry left refers to a slot: the slots of a storm's keys go too.
+        if stored == 0, slotHandles.capacity > 64 {
+            slotHandles = []
+            freeSlots = []
+        }
     }
 
     /// True while some update about `key` is queued.
-    public func hasPending(_ key: BroadcastKey) -> Bool { latest[key] != nil }
+    public func hasPending(_ key: BroadcastKey) -> Bool { slot(of: key, hash: Self.keyHash(key)) != nil }
 
     /// True while the update with this id is still queued.
-    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool { latest[key].map { current[Int($0)] == id } ?? false }
+    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool {
+        slot(of: key, hash: Self.keyHash(key)).map { entries[Int(slotHandles[Int($0)])].id == id } ?? false
+    }
 
-    private static func claim(_ held: inout Int32, fresh: Int32, slot: inout Int32) {
-        if held < 0 { held = fresh }
-        slot = held
+    // MARK: keys read from messages
+
+    /// Whether `key` is the key of `message`: what the message is about, as the router keys
+    /// it (a member update by the member's name, an event or a query by its time and origin,
+    /// a row by its table, owner and key).
+    static func matches(_ key: BroadcastKey, _ message: Message) -> Bool {
+        switch (key, message) {
+        case (.member(let n), .alive(let a)): a.name == n
+        case (.member(let n), .suspect(let x)): x.name == n
+        case (.member(let n), .dead(let d)): d.name == n
+        case (.userEvent(let t, let o), .userEvent(let e)): e.time == t && e.origin == o
+        case (.query(let t, let o), .query(let q)): q.time == t && q.origin == o
+        case (.state(let t, let o, let k), .stateRow(let r)): r.table == t && r.owner == o && r.key == k
+        default: false
+        }
+    }
+
+    /// A hash of `key`, equal to `messageKeyHash` of any message the key `matches`.
+    static func keyHash(_ key: BroadcastKey) -> Int {
+        var h = Hasher()
+        switch key {
+        case .member(let n): h.combine(n)
+        case .userEvent(let t, let o): Self.combine(&h, 1, t, o)
+        case .query(let t, let o): Self.combine(&h, 2, t, o)
+        case .state(let t, let o, let k):
+            Self.combine(&h, 3, 0, t)
+            h.combine(o)
+            h.combine(k)
+        }
+        return h.finalize()
+    }
+
+    /// `keyHash` of the key `message` is about, read from the message without making the key
+    /// (a row's key is a box); nil for a message with no such key.
+    static func messageKeyHash(_ message: Message) -> Int? {
+        var h = Hasher()
+        switch message {
+        case .alive(let a): h.combine(a.name)
+        case .suspect(let x): h.combine(x.name)
+        case .dead(let d): h.combine(d.name)
+        case .userEvent(let e): Self.combine(&h, 1, e.time, e.origin)
+        case .query(let q): Self.combine(&h, 2, q.time, q.origin)
+        case .stateRow(let r):
+            Self.combine(&h, 3, 0, r.table)
+            h.combine(r.owner)
+            h.combine(r.key)
+        default: return nil
+        }
+        return h.finalize()
+    }
+
+    private static func combine(_ h: inout Hasher, _ tag: UInt8, _ time: UInt64, _ text: String) {
+        h.combine(tag)
+        h.combine(time)
+        h.combine(text)
+    }
+
+    /// The hash of the key held in `slot`.
+    private func slotHash(_ slot: Int32) -> Int {
+        if !strayKeys.isEmpty, let key = strayKeys[slot] { return Self.keyHash(key) }
+        return Self.messageKeyHash(entries[Int(slotHandles[Int(slot)])].message!)!
+    }
+
+    /// Whether `slot` holds `key`.
+    @inline(__always)
+    private func slot(_ slot: Int32, holds key: BroadcastKey) -> Bool {
+        if !strayKeys.isEmpty, let stray = strayKeys[slot] { return stray == key }
+        return Self.matches(key, entries[Int(slotHandles[Int(slot)])].message!)
+    }
+
+    // MARK: the key index
+
+    /// The slot holding `key` (whose hash is `hash`), or nil.
+    private func slot(of key: BroadcastKey, hash: Int) -> Int32? {
+        if index.isEmpty { return nil }
+        let mask = index.count - 1
+        var p = hash & mask
+        while true {
+            let s = index[p]
+            if s < 0 { return nil }
+            if slot(s, holds: key) { return s }
+            p = (p + 1) & mask
+        }
+    }
+
+    private mutating func insertIndex(_ slot: Int32, hash: Int) {
+        held += 1
+        if held * 4 > index.count * 3 { rehash(capacity: Swift.max(16, index.count * 2)) }
+        let mask = index.count - 1
+        var p = hash & mask
+        while index[p] >= 0 { p = (p + 1) & mask }
+        index[p] = slot
+    }
+
+    /// Rebuilds the index over every slot with an entry, `capacity` long.
+    private mutating func rehash(capacity: Int) {
+        index = Array(repeating: -1, count: capacity)
+        let mask = capacity - 1
+        for s in slotHandles.indices where slotHandles[s] >= 0 {
+            var p = slotHash(Int32(s)) & mask
+            while index[p] >= 0 { p = (p + 1) & mask }
+            index[p] = Int32(s)
+        }
+    }
+
+    /// Takes `slot`, whose key hashes to `hash`, out of the index, moving back the elements
+    /// after it that would no longer be found (deletion without tombstones in linear probing).
+    private mutating func removeIndex(_ slot: Int32, hash: Int) {
+        held -= 1
+        let mask = index.count - 1
+        var hole = hash & mask
+        while index[hole] != slot { hole = (hole + 1) & mask }
+        var j = hole
+        while true {
+            j = (j + 1) & mask
+            let s = index[j]
+            if s < 0 { break }
+            let home = slotHash(s) & mask
+            // The element at j may fill the hole when the hole lies between its home and j.
+            if (j - home) & mask >= (j - hole) & mask {
+                index[hole] = s
+                hole = j
+            }
+        }
+        index[hole] = -1
     }
 
     @inline(__always)
-    private func isCurrent(_ h: Int32) -> Bool { current[Int(entries[Int(h)].slot)] == entries[Int(h)].id }
+    private func isCurrent(_ h: Int32) -> Bool { slotHandles[Int(entries[Int(h)].slot)] == h }
 
     /// The update of handle `h` is sent (or dropped) for good: its key has none queued any
     /// more. The handle is freed by the caller, which removes it from its bucket.
     private mutating func retire(_ h: Int32) {
         let slot = entries[Int(h)].slot
-        if let key = entries[Int(h)].key { latest[key] = nil }
-        current[Int(slot)] = 0
+        removeIndex(slot, hash: slotHash(slot))
+        if !strayKeys.isEmpty { strayKeys[slot] = nil }
+        slotHandles[Int(slot)] = -1
         freeSlots.append(slot)
         // A join storm queues an update per member; once they are all sent, the index gives
         // its storage back instead of keeping N buckets per node for good.
-        if latest.isEmpty, latest.capacity > 64 { latest = [:] }
+        if held == 0, index.count > 64 { index = [] }
     }
 
     /// Drops updates until at most `cap` remain, the most-sent first (they have done most of
@@ -149,9 +296,9 @@ public struct BroadcastQueue: Sendable {
     public mutating func trim(toAtMost cap: Int) -> Int {
         var dropped = 0
         var t = buckets.count - 1
-        while latest.count > cap, t >= 0 {
+        while held > cap, t >= 0 {
             var i = 0
-            while latest.count > cap, i < buckets[t].count {
+            while held > cap, i < buckets[t].count {
                 let h = buckets[t][i]
                 if isCurrent(h) {
                     retire(h)

@@ -4,13 +4,13 @@
 /// simulator's large runs; not public API.
 ///
 /// Sharing is Swift copy-on-write: every node's table points at the same arrays and index
-/// until that node changes a member (a suspicion, a new incarnation), when it copies its own.
+/// until that node changes a member, when it copies the arrays that changed (a suspicion: the
+/// statuses and their times; a new incarnation: the identities).
 package struct FormedMembership: Sendable {
-    let members: [Member]
-    let positionByName: [String: Int]
-    let confirmed: [Bool]
+    /// Every member alive and confirmed, in the order given; each node's table starts as this one.
+    let table: MemberTable
 
-    /// - Parameter members: every member once by name (a repeated name traps); each is set
+    /// - Parameter members: every member once by name (names must be distinct); each is set
     ///   alive, confirmed, with status changed at time zero.
     package init(_ members: [Member]) {
         var all = members
@@ -18,19 +18,10 @@ package struct FormedMembership: Sendable {
             all[i].status = .alive
             all[i].statusChangedAt = .zero
         }
-        self.members = all
-        self.positionByName = Dictionary(uniqueKeysWithValues: all.enumerated().map { ($1.name, $0) })
-        self.confirmed = Array(repeating: true, count: all.count)
+        self.table = MemberTable(confirmedMembers: all)
     }
 
-    package var count: Int { members.count }
-}
-
-extension MemberTable {
-    /// A table of the whole formed membership, whose first probe round starts at `roundStart`.
-    init(formed m: FormedMembership, roundStart: Int) {
-        self.init(sharing: m.members, positionByName: m.positionByName, confirmed: m.confirmed, roundStart: roundStart)
-    }
+    package var count: Int { table.count }
 }
 
 extension GossipInstance {
@@ -45,9 +36,10 @@ extension GossipInstance {
     ///
     /// - Throws: `SettingsError` as `init(name:…)` for the member's name, incarnation and the settings.
     package init(formedWith membership: FormedMembership, index: Int, settings: Settings, seed: UInt64) throws(SettingsError) {
-        let me = membership.members[index]
+        let me = membership.table[index]
         try self.init(
             name: me.name, address: me.address, tags: me.tags, settings: settings, seed: seed, incarnation: me.incarnation)
-        table = MemberTable(formed: membership, roundStart: rng.index(below: membership.count))
+        table = membership.table
+        table.startFirstRound(at: rng.index(below: membership.count))
     }
 }

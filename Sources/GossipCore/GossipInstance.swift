@@ -101,7 +101,9 @@ public struct GossipInstance: Sendable {
     /// Feeds one input at time `now`; returns what to do. The returned array is only valid
     /// until the next call: hold on to its elements, not to the array, so its storage is reused.
     public mutating func handle(_ input: Input, now: Instant) -> [Output] {
-        outbox.removeAll(keepingCapacity: true)
+        // A push/pull that taught N members left room for N events: keeping it would cost
+        // every node of a large simulation one output per member for good.
+        outbox.removeAll(keepingCapacity: outbox.capacity <= Self.outboxCapacityKept)
         refusedThisInput = 0
         self.now = now
         switch input {
@@ -124,6 +126,10 @@ public struct GossipInstance: Sendable {
         if dissemination.takeSendNow() { gossipRound() }
         return outbox
     }
+
+    /// The outbox capacity kept from one input to the next (an input's outputs are a few
+    /// datagrams, timers and events, except a push/pull's events).
+    static let outboxCapacityKept = 64
 
     /// This node's own entry: inserted at creation and never reaped, so the lookup cannot fail.
     var selfIndex: Int { table.position(of: name)! }

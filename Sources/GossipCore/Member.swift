@@ -1,8 +1,8 @@
 /// One member as a node sees it.
 ///
 /// 24 bytes beside the `MemberIdentity` it shares with the messages it was learned from and
-/// with every other node's entry for the member: a node holds one per member, so a cluster of
-/// N holds N^2 of them.
+/// with every other node's entry for the member. A node's table does not hold these: it keeps
+/// the same fields in parallel arrays (`MemberTable`) and makes a `Member` when asked.
 public struct Member: Hashable, Sendable, CustomStringConvertible {
     /// Names are short identifiers; the limit keeps every probe message inside any sane budget.
     public static let maxNameLength = Limits.maxNameLength

@@ -9,18 +9,34 @@ final class MemberIdentity: Sendable {
     let address: Address
     let incarnation: UInt64
     let tags: Tags
+    /// `name.hashValue`, taken once per box: a table looks a member up by it
+    /// (`MemberIndex`), and in a simulation one box is looked up by every node, many times.
+    let nameHash: Int
 
     init(name: String, address: Address, incarnation: UInt64, tags: Tags) {
         self.name = name
         self.address = address
         self.incarnation = incarnation
         self.tags = tags
+        self.nameHash = name.hashValue
+    }
+
+    private init(_ o: MemberIdentity, address: Address, incarnation: UInt64, tags: Tags) {
+        self.name = o.name
+        self.address = address
+        self.incarnation = incarnation
+        self.tags = tags
+        self.nameHash = o.nameHash
     }
 
     func with(name: String? = nil, address: Address? = nil, incarnation: UInt64? = nil, tags: Tags? = nil) -> MemberIdentity {
-        MemberIdentity(
-            name: name ?? self.name, address: address ?? self.address, incarnation: incarnation ?? self.incarnation,
-            tags: tags ?? self.tags)
+        if let name, name != self.name {
+            return MemberIdentity(
+                name: name, address: address ?? self.address, incarnation: incarnation ?? self.incarnation,
+                tags: tags ?? self.tags)
+        }
+        return MemberIdentity(
+            self, address: address ?? self.address, incarnation: incarnation ?? self.incarnation, tags: tags ?? self.tags)
     }
 
     func sameValues(as o: MemberIdentity) -> Bool {

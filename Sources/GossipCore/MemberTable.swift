@@ -1,14 +1,30 @@
 /// Every known member, this node included, and the probe order (SWIM's randomized round robin),
 /// with the counts every formula needs. Changes to a member go through `update(_:_:)`, which
 /// keeps the counts right, so no caller adjusts them by hand.
+///
+/// Stored as parallel arrays by position (the probe order), not as an array of `Member`: a node
+/// holds one entry per member, so a simulated cluster of N holds N^2, and an entry costs what it
+/// carries: the shared identity (8 bytes), the status (1), when it changed (8), whether the
+/// member was heard directly (1), and its place in the name index (4 bytes in a table at most
+/// three quarters full). A change writes only the arrays whose value changed, so nodes that
+/// share arrays (`FormedMembership`) copy only those when one of them suspects a member.
 struct MemberTable: Sendable {
-    private(set) var members: [Member] = []
-    private var positionByName: [String: Int] = [:]
-    /// Parallel to `members`: whether the member has been heard directly at its current
-    /// address (it answered one of this node's probes, or probed this node itself). Members
-    /// vouched for only by others are probed in a lane of their own, so however many of them
-    /// arrive, the members already confirmed are probed as often as before.
+    /// By position: name, address, incarnation and tags, in the box shared with the messages
+    /// the member was learned from (`MemberIdentity`).
+    private var identities: [MemberIdentity] = []
+    private var statuses: [MemberStatus] = []
+    /// When this node last saw each member's status change.
+    private var changedAt: [Instant] = []
+    /// Whether the member has been heard directly at its current address (it answered one of
+    /// this node's probes, or probed this node itself). Members vouched for only by others are
+    /// probed in a lane of their own, so however many of them arrive, the members already
+    /// confirmed are probed as often as before.
     private var confirmed: [Bool] = []
+    /// The name index: open addressing with linear probing over the names' hashes (kept in the
+    /// identity, `MemberIdentity.nameHash`), each slot a position or -1. A power of two long,
+    /// at most three quarters used. Replaces a `[String: Int]` (a String key and an Int value
+    /// per bucket, and a hash of the name per lookup).
+    private var slots: [Int32] = []
     /// Members alive or suspect, this node included: the N of every formula.
     private(set) var liveCount = 0
     /// Live members not yet confirmed.
@@ -22,35 +38,77 @@ struct MemberTable: Sendable {
 
     init() {}
 
-    /// A table over arrays another table may share (see `FormedMembership`); every member confirmed.
-    init(sharing members: [Member], positionByName: [String: Int], confirmed: [Bool], roundStart: Int) {
-        self.members = members
-        self.positionByName = positionByName
-        self.confirmed = confirmed
-        self.liveCount = members.reduce(0) { $0 + ($1.status <= .suspect ? 1 : 0) }
-        self.roundStart = roundStart
-        self.roundCursor = roundStart
+    /// A table of `members` in this order, every one confirmed (see `FormedMembership`); the
+    /// names must be distinct.
+    init(confirmedMembers members: [Member]) {
+        identities = members.map(\.identity)
+        statuses = members.map(\.status)
+        changedAt = members.map(\.statusChangedAt)
+        confirmed = Array(repeating: true, count: members.count)
+        liveCount = statuses.reduce(0) { $0 + ($1 <= .suspect ? 1 : 0) }
+        rehash(capacity: Self.capacity(for: members.count))
     }
 
-    var count: Int { members.count }
+    /// Starts the first probe round at `position` (a formed table's, see `FormedMembership`).
+    mutating func startFirstRound(at position: Int) {
+        roundStart = position
+        roundCursor = position
+    }
 
-    subscript(i: Int) -> Member { members[i] }
+    var count: Int { identities.count }
 
-    func position(of name: String) -> Int? { positionByName[name] }
+    subscript(i: Int) -> Member { Member(identities[i], status: statuses[i], statusChangedAt: changedAt[i]) }
+
+    /// Every member, in probe order (a new array: O(N)).
+    var members: [Member] { identities.indices.map { self[$0] } }
+
+    func status(at i: Int) -> MemberStatus { statuses[i] }
+
+    func identity(at i: Int) -> MemberIdentity { identities[i] }
+
+    func position(of name: String) -> Int? {
+        position(of: name, hash: name.hashValue, identity: nil)
+    }
+
+    /// The position of the member `identity` names; cheaper than by name (its hash is kept in
+    /// the box, and a node that holds the same box matches without comparing names).
+    func position(of identity: MemberIdentity) -> Int? {
+        position(of: identity.name, hash: identity.nameHash, identity: identity)
+    }
+
+    private func position(of name: String, hash h: Int, identity: MemberIdentity?) -> Int? {
+        slot(of: name, hash: h, identity: identity).map { Int(slots[$0]) }
+    }
+
+    /// The index slot that holds the member named `name` (whose hash is `h`), or nil.
+    private func slot(of name: String, hash h: Int, identity: MemberIdentity?) -> Int? {
+        if slots.isEmpty { return nil }
+        let mask = slots.count - 1
+        var s = h & mask
+        while true {
+            let p = slots[s]
+            if p < 0 { return nil }
+            let held = identities[Int(p)]
+            if held === identity || (held.nameHash == h && held.name == name) { return s }
+            s = (s + 1) & mask
+        }
+    }
 
     /// The live member whose name follows `name` in byte order, wrapping around; nil when no
     /// other member is live. O(N): callers cache it until the membership changes.
     func successor(of name: String) -> String? {
         var next: String?
         var lowest: String?
-        for m in members where m.status <= .suspect && m.name != name {
-            if m.name > name, next.map({ m.name < $0 }) ?? true { next = m.name }
-            if lowest.map({ m.name < $0 }) ?? true { lowest = m.name }
+        for i in identities.indices where statuses[i] <= .suspect {
+            let n = identities[i].name
+            if n == name { continue }
+            if n > name, next.map({ n < $0 }) ?? true { next = n }
+            if lowest.map({ n < $0 }) ?? true { lowest = n }
         }
         return next ?? lowest
     }
 
-    func member(named name: String) -> Member? { positionByName[name].map { members[$0] } }
+    func member(named name: String) -> Member? { position(of: name).map { self[$0] } }
 
     func isConfirmed(_ i: Int) -> Bool { confirmed[i] }
 
@@ -62,8 +120,8 @@ struct MemberTable: Sendable {
         var size = 0
         // The count varint of a section takes three bytes at most below 2^21 members.
         let limit = PushPull.maxSectionSize - 3
-        for m in members {
-            let state = m.state
+        for i in identities.indices {
+            let state = MemberState(identities[i], status: statuses[i])
             var c = SizeCounter()
             c.memberState(state)
             if !chunk.isEmpty, size + c.size > limit {
@@ -84,45 +142,60 @@ struct MemberTable: Sendable {
     /// newcomer is probed within one round on average whatever its arrival time. Returns its position.
     @discardableResult
     mutating func insert(_ m: Member, confirmed c: Bool = false, rng: inout SeededGenerator) -> Int {
-        members.append(m)
+        if (identities.count + 1) * 4 > slots.count * 3 { rehash(capacity: Swift.max(16, slots.count * 2)) }
+        identities.append(m.identity)
+        statuses.append(m.status)
+        changedAt.append(m.statusChangedAt)
         confirmed.append(c)
-        let last = members.count - 1
-        positionByName[m.name] = last
+        let last = identities.count - 1
+        var s = m.identity.nameHash & (slots.count - 1)
+        while slots[s] >= 0 { s = (s + 1) & (slots.count - 1) }
+        slots[s] = Int32(last)
         if m.status <= .suspect { countLive(last, by: 1) }
         guard last > 0 else { return last }
-        let j = rng.index(below: members.count)
+        let j = rng.index(below: identities.count)
         swapMembers(last, j)
         return j
     }
 
     /// Forgets the member at `i` and returns it.
     mutating func remove(at i: Int) -> Member {
-        swapMembers(i, members.count - 1)
-        if members[members.count - 1].status <= .suspect { countLive(members.count - 1, by: -1) }
-        let m = members.removeLast()
+        let last = identities.count - 1
+        swapMembers(i, last)
+        if statuses[last] <= .suspect { countLive(last, by: -1) }
+        let m = self[last]
+        removeSlot(slot(of: m.name, hash: m.identity.nameHash, identity: m.identity)!)
+        identities.removeLast()
+        statuses.removeLast()
+        changedAt.removeLast()
         confirmed.removeLast()
-        positionByName[m.name] = nil
+        // Give back most of the index of a table that shrank a lot (a partition's members reaped).
+        if slots.count > 16, identities.count * 8 < slots.count { rehash(capacity: Self.capacity(for: identities.count)) }
         return m
     }
 
     /// Changes the member at `i`. A member that becomes live or stops being live moves the
     /// counts; a member at a new address must be heard there before it counts as confirmed.
     mutating func update(_ i: Int, _ change: (inout Member) -> Void) {
-        let wasLive = members[i].status <= .suspect
-        let oldAddress = members[i].address
-        let oldName = members[i].name
-        change(&members[i])
-        assert(members[i].name == oldName, "positionByName is keyed by name: a member keeps its name")
+        var m = self[i]
+        let wasLive = m.status <= .suspect
+        let oldAddress = m.address
+        change(&m)
+        assert(m.name == identities[i].name, "the name index is keyed by name: a member keeps its name")
         if wasLive { countLive(i, by: -1) }
-        if members[i].address != oldAddress { confirmed[i] = false }
-        if members[i].status <= .suspect { countLive(i, by: 1) }
+        if m.address != oldAddress, confirmed[i] { confirmed[i] = false }
+        // Only what changed is written: an array shared with other tables is copied only then.
+        if m.identity !== identities[i] { identities[i] = m.identity }
+        if m.status != statuses[i] { statuses[i] = m.status }
+        if m.statusChangedAt != changedAt[i] { changedAt[i] = m.statusChangedAt }
+        if m.status <= .suspect { countLive(i, by: 1) }
     }
 
     /// The member at `i` was heard directly.
     mutating func confirm(_ i: Int) {
         guard !confirmed[i] else { return }
         confirmed[i] = true
-        if members[i].status <= .suspect { unconfirmedLive -= 1 }
+        if statuses[i] <= .suspect { unconfirmedLive -= 1 }
     }
 
     private mutating func countLive(_ i: Int, by delta: Int) {
@@ -132,10 +205,53 @@ struct MemberTable: Sendable {
 
     private mutating func swapMembers(_ a: Int, _ b: Int) {
         guard a != b else { return }
-        members.swapAt(a, b)
+        let sa = slot(of: identities[a].name, hash: identities[a].nameHash, identity: identities[a])!
+        let sb = slot(of: identities[b].name, hash: identities[b].nameHash, identity: identities[b])!
+        slots[sa] = Int32(b)
+        slots[sb] = Int32(a)
+        identities.swapAt(a, b)
+        statuses.swapAt(a, b)
+        changedAt.swapAt(a, b)
         confirmed.swapAt(a, b)
-        positionByName[members[a].name] = a
-        positionByName[members[b].name] = b
+    }
+
+    // MARK: the name index
+
+    /// The index length for `n` members: a power of two, at least 16, at most three quarters used.
+    private static func capacity(for n: Int) -> Int {
+        var c = 16
+        while n * 4 > c * 3 { c *= 2 }
+        return c
+    }
+
+    private mutating func rehash(capacity: Int) {
+        slots = Array(repeating: -1, count: capacity)
+        let mask = capacity - 1
+        for p in identities.indices {
+            var s = identities[p].nameHash & mask
+            while slots[s] >= 0 { s = (s + 1) & mask }
+            slots[s] = Int32(p)
+        }
+    }
+
+    /// Empties slot `s`, moving back the entries after it that would no longer be found
+    /// (deletion without tombstones in linear probing).
+    private mutating func removeSlot(_ s: Int) {
+        let mask = slots.count - 1
+        var hole = s
+        var j = s
+        while true {
+            j = (j + 1) & mask
+            let p = slots[j]
+            if p < 0 { break }
+            let home = identities[Int(p)].nameHash & mask
+            // The entry at j may fill the hole when the hole lies between its home and j.
+            if (j - home) & mask >= (j - hole) & mask {
+                slots[hole] = p
+                hole = j
+            }
+        }
+        slots[hole] = -1
     }
 
     // MARK: rounds
@@ -146,7 +262,7 @@ struct MemberTable: Sendable {
     /// Starts the round over when it has passed every member; true when it did (the caller ends
     /// the round: reaps, then shuffles).
     mutating func wrapRoundIfDone() -> Bool {
-        guard roundCursor - roundStart >= members.count else { return false }
+        guard roundCursor - roundStart >= identities.count else { return false }
         roundCursor = 0
         roundStart = 0
         return true
@@ -155,22 +271,22 @@ struct MemberTable: Sendable {
     /// The round's next position.
     mutating func takeRoundPosition() -> Int {
         defer { roundCursor += 1 }
-        return roundCursor % members.count
+        return roundCursor % identities.count
     }
 
     /// Whether the member at `i` is probed in the confirmed round.
     func isRoundTarget(_ i: Int, selfName: String) -> Bool {
-        confirmed[i] && members[i].status <= .suspect && members[i].name != selfName
+        confirmed[i] && statuses[i] <= .suspect && identities[i].name != selfName
     }
 
     /// The next live member not yet confirmed, in its own round robin, or nil.
     mutating func nextUnconfirmed() -> Int? {
         guard unconfirmedLive > 0 else { return nil }
-        for _ in 0..<members.count {
-            if unconfirmedCursor >= members.count { unconfirmedCursor = 0 }
+        for _ in 0..<identities.count {
+            if unconfirmedCursor >= identities.count { unconfirmedCursor = 0 }
             let i = unconfirmedCursor
             unconfirmedCursor += 1
-            if confirmed[i] || members[i].status > .suspect { continue }
+            if confirmed[i] || statuses[i] > .suspect { continue }
             return i
         }
         return nil
@@ -181,15 +297,14 @@ struct MemberTable: Sendable {
     mutating func reap(now: Instant, failedAfter: Duration, leftAfter: Duration, keeping selfName: String) -> [Member] {
         var reaped: [Member] = []
         var i = 0
-        while i < members.count {
-            let m = members[i]
+        while i < identities.count {
             let limit: Duration? =
-                switch m.status {
+                switch statuses[i] {
                 case .failed: failedAfter
                 case .left: leftAfter
                 default: nil
                 }
-            if let limit, m.name != selfName, now - m.statusChangedAt >= limit {
+            if let limit, identities[i].name != selfName, now - changedAt[i] >= limit {
                 reaped.append(remove(at: i))
             } else {
                 i += 1
@@ -200,7 +315,7 @@ struct MemberTable: Sendable {
 
     /// Reshuffles the probe order (SWIM section 4.3).
     mutating func shuffle(rng: inout SeededGenerator) {
-        var j = members.count - 1
+        var j = identities.count - 1
         while j > 0 {
             swapMembers(j, rng.index(below: j + 1))
             j -= 1
@@ -212,19 +327,18 @@ struct MemberTable: Sendable {
     /// Up to `k` distinct random members other than `selfName` that pass `accept`, found by
     /// bounded random sampling (memberlist's kRandomNodes), so the cost does not grow with N.
     func randomMembers(_ k: Int, excluding selfName: String, rng: inout SeededGenerator, accept: (Member) -> Bool) -> [Int] {
-        sample(k, excluding: selfName, rng: &rng) { accept(members[$0]) }
+        sample(k, excluding: selfName, rng: &rng) { accept(self[$0]) }
     }
 
     /// `randomMembers`, with `accept` given the member's position.
     private func sample(_ k: Int, excluding selfName: String, rng: inout SeededGenerator, accept: (Int) -> Bool) -> [Int] {
         var picked: [Int] = []
-        guard k > 0, members.count > 1 else { return picked }
+        guard k > 0, identities.count > 1 else { return picked }
         var tries = 0
-        while picked.count < k, tries < 3 * members.count, tries < 3 * k + 64 {
+        while picked.count < k, tries < 3 * identities.count, tries < 3 * k + 64 {
             tries += 1
-            let i = rng.index(below: members.count)
-            let m = members[i]
-            if m.name == selfName || picked.contains(i) || !accept(i) { continue }
+            let i = rng.index(below: identities.count)
+            if identities[i].name == selfName || picked.contains(i) || !accept(i) { continue }
             picked.append(i)
         }
         return picked
@@ -238,13 +352,13 @@ struct MemberTable: Sendable {
     /// members yet (a slow node early on): taking fewer would take away Lifeguard's evidence of
     /// its own slowness (`ScenarioTests.lifeguardReducesFalsePositivesAroundASlowNode`).
     func randomHelpers(_ k: Int, excluding selfName: String, target: String, rng: inout SeededGenerator) -> [Int] {
-        let live = { (i: Int) in self.members[i].status == .alive && self.members[i].name != target }
+        let live = { (i: Int) in self.statuses[i] == .alive && self.identities[i].name != target }
         var picked = sample(k, excluding: selfName, rng: &rng) { live($0) && self.confirmed[$0] }
         guard picked.count < k, unconfirmedLive > 0 else { return picked }
         // Sampling misses confirmed members that are few among many invented ones: look at
         // every member then (once per indirect probe, O(N)), and draw the rest among them.
-        var candidates = members.indices.filter {
-            live($0) && confirmed[$0] && members[$0].name != selfName && !picked.contains($0)
+        var candidates = identities.indices.filter {
+            live($0) && confirmed[$0] && identities[$0].name != selfName && !picked.contains($0)
         }
         while picked.count < k, !candidates.isEmpty {
             candidates.swapAt(rng.index(below: candidates.count), candidates.count - 1)
@@ -257,10 +371,10 @@ struct MemberTable: Sendable {
 
     /// The member failed or departed longest ago, other than `selfName`, or nil.
     func longestGone(excluding selfName: String) -> Int? {
-        guard members.count > liveCount else { return nil }
+        guard identities.count > liveCount else { return nil }
         var oldest: Int?
-        for (i, m) in members.enumerated() where m.status > .suspect && m.name != selfName {
-            if oldest.map({ m.statusChangedAt < members[$0].statusChangedAt }) ?? true { oldest = i }
+        for i in identities.indices where statuses[i] > .suspect && identities[i].name != selfName {
+            if oldest.map({ changedAt[i] < changedAt[$0] }) ?? true { oldest = i }
         }
         return oldest
     }
@@ -269,12 +383,12 @@ struct MemberTable: Sendable {
     /// with probability failed/live, or always.
     func randomFailed(always: Bool, rng: inout SeededGenerator) -> Int? {
         var failed = 0
-        for m in members where m.status == .failed { failed += 1 }
+        for s in statuses where s == .failed { failed += 1 }
         guard failed > 0 else { return nil }
         let p = Double(failed) / Double(max(liveCount, 1))
         if !always, rng.unit() >= p { return nil }
         var pick = rng.index(below: failed)
-        for (i, m) in members.enumerated() where m.status == .failed {
+        for (i, s) in statuses.enumerated() where s == .failed {
             if pick == 0 { return i }
             pick -= 1
         }

@@ -20,7 +20,7 @@ extension GossipInstance {
             }
             return
         }
-        guard let i = table.position(of: a.name) else {
+        guard let i = table.position(of: a.identity) else {
             guard makeRoom(from: sender) else { return }
             let position = table.insert(
                 Member(a.identity, status: .alive, statusChangedAt: now),
@@ -32,13 +32,15 @@ extension GossipInstance {
         // A name keeps its address while alive: a second process claiming it elsewhere is a
         // conflict, whatever incarnation it claims (a newcomer starts at 0). Once the old
         // incarnation is dead or gone, the name may come back anywhere.
-        if table[i].address != a.address, table[i].status <= .suspect {
+        // Only the identity is read on the way to the common case (one array of the table).
+        let held = table.identity(at: i)
+        if held.address != a.address, table.status(at: i) <= .suspect {
             contest(table[i])
             return conflict(
-                NameConflict(name: a.name, known: table[i].address, claimed: a.address, isSelf: false), from: sender)
+                NameConflict(name: a.name, known: held.address, claimed: a.address, isSelf: false), from: sender)
         }
         // The common case in a large cluster: news we already have. Leave before copying anything.
-        if a.incarnation <= table[i].incarnation { return }
+        if a.incarnation <= held.incarnation { return }
         let old = table[i]
         let now = self.now
         // Only a member gone dead or left can move: it is not live, so it must be heard at the

@@ -37,9 +37,11 @@ public struct LinkInfo: Hashable, Sendable {
     public var kind: String?
     /// Read back from the kernel for VXLAN devices, so callers can check what they got.
     public var vxlan: VXLANSettings?
+    /// The link-layer address, for devices that have a 6-byte one.
+    public var mac: MACAddress?
 
     public init(name: String, ifindex: Int32, mtu: UInt32, isUp: Bool, masterIndex: Int32? = nil, kind: String? = nil,
-                vxlan: VXLANSettings? = nil) {
+                vxlan: VXLANSettings? = nil, mac: MACAddress? = nil) {
         self.name = name
         self.ifindex = ifindex
         self.mtu = mtu
@@ -47,6 +49,7 @@ public struct LinkInfo: Hashable, Sendable {
         self.masterIndex = masterIndex
         self.kind = kind
         self.vxlan = vxlan
+        self.mac = mac
     }
 }
 
@@ -74,13 +77,19 @@ extension LinkSocket {
         return created
     }
 
-    /// Creates a Linux bridge.
+    /// Creates a Linux bridge; with `mac`, its address is fixed to it.
+    ///
+    /// A bridge whose address was never set takes the lowest address of its ports, so adding
+    /// or removing a port can change it; containers that cached it (for the gateway, or for the
+    /// name server's address) then send to a MAC nobody answers until their neighbour entry
+    /// expires, up to some 35 s (`agent-bench names` found it). A set address stays.
     @discardableResult
-    public func createBridge(named name: String) throws(NetlinkError) -> LinkInfo {
+    public func createBridge(named name: String, mac: MACAddress? = nil) throws(NetlinkError) -> LinkInfo {
         let op = "create bridge \(name)"
         guard let raw = rtnl_link_bridge_alloc() else { throw NetlinkError.libnl(op, -NLE_NOMEM) }
         let link = LinkObject(raw)
         rtnl_link_set_name(link.pointer, name)
+        if let mac { try setAddress(mac, of: link, operation: op) }
         try libnlCheck(op, rtnl_link_add(handle, link.pointer, NLM_F_CREATE | NLM_F_EXCL))
         guard let created = try self.link(named: name) else {
             throw NetlinkError.system(op, errno: ENODEV, detail: "device missing after create")
@@ -103,12 +112,7 @@ extension LinkSocket {
         let peerLink = LinkObject(peerRaw)
         rtnl_link_set_name(peerLink.pointer, peer)
         rtnl_link_set_mtu(peerLink.pointer, mtu)
-        if let peerMAC {
-            var bytes = peerMAC.bytes
-            guard let address = nl_addr_build(AF_LLC, &bytes, bytes.count) else { throw NetlinkError.libnl(op, -NLE_NOMEM) }
-            rtnl_link_set_addr(peerLink.pointer, address)
-            nl_addr_put(address)
-        }
+        if let peerMAC { try setAddress(peerMAC, of: peerLink, operation: op) }
         try libnlCheck(op, rtnl_link_add(handle, link.pointer, NLM_F_CREATE | NLM_F_EXCL))
         guard let created = try self.link(named: name) else {
             throw NetlinkError.system(op, errno: ENODEV, detail: "device missing after create")
@@ -165,6 +169,23 @@ extension LinkSocket {
         }
     }
 
+    /// Sets the device's link-layer address (which, on a bridge, also stops it following its ports').
+    public func setMAC(_ name: String, _ mac: MACAddress) throws(NetlinkError) {
+        let op = "set \(name) address \(mac)"
+        guard let current = try fetch(name, operation: op) else { throw NetlinkError.system(op, errno: ENODEV) }
+        guard let raw = rtnl_link_alloc() else { throw NetlinkError.libnl(op, -NLE_NOMEM) }
+        let change = LinkObject(raw)
+        try setAddress(mac, of: change, operation: op)
+        try libnlCheck(op, rtnl_link_change(handle, current.pointer, change.pointer, 0))
+    }
+
+    private func setAddress(_ mac: MACAddress, of link: LinkObject, operation: String) throws(NetlinkError) {
+        var bytes = mac.bytes
+        guard let address = nl_addr_build(AF_LLC, &bytes, bytes.count) else { throw NetlinkError.libnl(operation, -NLE_NOMEM) }
+        rtnl_link_set_addr(link.pointer, address)
+        nl_addr_put(address)
+    }
+
     /// Deletes the device (a bridge's ports are released, a VXLAN device's rows go with it).
     public func delete(_ name: String) throws(NetlinkError) {
         let op = "delete link \(name)"
@@ -192,6 +213,10 @@ extension LinkSocket {
             name: name, ifindex: rtnl_link_get_ifindex(link), mtu: rtnl_link_get_mtu(link),
             isUp: rtnl_link_get_flags(link) & UInt32(IFF_UP) != 0,
             masterIndex: master > 0 ? master : nil, kind: kind, vxlan: nil)
+        if let address = rtnl_link_get_addr(link), nl_addr_get_len(address) == 6, let raw = nl_addr_get_binary_addr(address) {
+            let b = raw.assumingMemoryBound(to: UInt8.self)
+            info.mac = MACAddress(b[0], b[1], b[2], b[3], b[4], b[5])
+        }
         if rtnl_link_is_vxlan(link) != 0 {
             var vni: UInt32 = 0
             var port: UInt32 = 0

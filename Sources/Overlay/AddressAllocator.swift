@@ -15,6 +15,9 @@ public struct AddressAllocator: Sendable {
     public private(set) var view: [String: AllocatorRow] = [:]
     public var reclaimAfter: UInt64
     public var requestTimeout: UInt64
+    /// The most addresses this host leases in the network; at most `AllocatorRecord.maxLeases`,
+    /// which every replica's decoding enforces.
+    public var leaseLimit = AllocatorRecord.maxLeases
     var alive: Set<String> = []
     /// When a host was last counted alive (written when it drops out of `alive`).
     var lastSeen: [String: UInt64] = [:]
@@ -64,8 +67,8 @@ public struct AddressAllocator: Sendable {
             } else {
                 pending.append((id, nil, now))
             }
-        case .release(let id):
-            for (o, l) in row.leases where l == id { row.leases[o] = nil }
+        case .release(let ip):
+            if let o = pool.offset(of: ip) { row.leases.remove(o) }
         case .merge(let other):
             guard other.host != host else { return [] }
             let old = view[other.host]
@@ -98,7 +101,7 @@ public struct AddressAllocator: Sendable {
             }
             if row.successor == nil { row.successor = to }
             row.owned = []
-            row.leases = [:]
+            row.leases = []
             row.requests = []
             row.left = true
         case .reclaim(let target, let now):
@@ -167,7 +170,7 @@ public struct AddressAllocator: Sendable {
     private func free(of r: AllocatorRow) -> UInt64 {
         guard !r.left else { return 0 }
         let owned = r.owned.reduce(UInt64(0)) { $0 + pool.allocatableCount($1) }
-        return owned - UInt64(r.leases.keys.count { pool.isAllocatable($0) && Spans.contains(r.owned, $0) })
+        return owned - UInt64(r.leases.count { pool.isAllocatable($0) && Spans.contains(r.owned, $0) })
     }
 
     /// Applies what the rows in view (all, or `only` the one that changed) imply for this
@@ -245,7 +248,7 @@ public struct AddressAllocator: Sendable {
     /// half holds none).
     private func donationFor(_ q: DonationRequest) -> OffsetSpan? {
         if let a = q.address {
-            guard Spans.contains(row.owned, a), row.leases[a] == nil else { return nil }
+            guard Spans.contains(row.owned, a), !row.leases.contains(a) else { return nil }
             return OffsetSpan(a, a + 1)
         }
         var best: (span: OffsetSpan, count: UInt64)?
@@ -260,7 +263,7 @@ public struct AddressAllocator: Sendable {
     }
 
     private func leaseFreeRuns() -> [OffsetSpan] {
-        let leased = row.leases.keys.sorted()
+        let leased = row.leases.sorted()
         var runs: [OffsetSpan] = []
         for span in row.owned {
             var low = span.low
@@ -298,13 +301,15 @@ public struct AddressAllocator: Sendable {
         var still: [(id: String, address: UInt64?, since: UInt64)] = []
         for p in pending {
             if let a = p.address {
-                switch serveAddress(p.id, a) {
+                switch serveAddress(a) {
                 case .leased: out.append(.leased(id: p.id, address: pool.address(a)))
                 case .waiting: still.append(p)
                 case .refused(let r): out.append(.refused(id: p.id, r))
                 }
+            } else if row.leases.count >= min(leaseLimit, AllocatorRecord.maxLeases) {
+                out.append(.refused(id: p.id, .hostLeaseLimit))
             } else if let a = freeOffset() {
-                row.leases[a] = p.id
+                row.leases.insert(a)
                 out.append(.leased(id: p.id, address: pool.address(a)))
             } else if let refusal = askForSpace() {
                 out.append(.refused(id: p.id, refusal))
@@ -317,16 +322,17 @@ public struct AddressAllocator: Sendable {
 
     private enum Served { case leased, waiting, refused(AllocationRefusal) }
 
-    private mutating func serveAddress(_ id: String, _ a: UInt64) -> Served {
+    private mutating func serveAddress(_ a: UInt64) -> Served {
         let ip = pool.address(a)
         if Spans.contains(row.owned, a) {
-            if let holder = row.leases[a], holder != id { return .refused(.inUse(ip, owner: host)) }
-            row.leases[a] = id
+            if row.leases.contains(a) { return .refused(.inUse(ip, owner: host)) }
+            if row.leases.count >= min(leaseLimit, AllocatorRecord.maxLeases) { return .refused(.hostLeaseLimit) }
+            row.leases.insert(a)
             return .leased
         }
         let owner = view.values.first { acts($0.host) && Spans.contains($0.owned, a) }
         guard let o = owner else { return .waiting }  // between owners: wait for the transfer
-        if o.leases[a] != nil { return .refused(.inUse(ip, owner: o.host)) }
+        if o.leases.contains(a) { return .refused(.inUse(ip, owner: o.host)) }
         guard alive.contains(o.host) else { return .refused(.noOwnerReachable) }
         if !row.requests.contains(where: { $0.owner == o.host && $0.address == a }) {
             row.requests.append(DonationRequest(sequence: row.nextSequence(), owner: o.host, address: a))
@@ -338,7 +344,7 @@ public struct AddressAllocator: Sendable {
         for span in row.owned {
             var o = max(span.low, pool.rangeLow)
             while o < min(span.high, pool.rangeHigh) {
-                if row.leases[o] == nil && pool.isAllocatable(o) { return o }
+                if !row.leases.contains(o) && pool.isAllocatable(o) { return o }
                 o += 1
             }
         }

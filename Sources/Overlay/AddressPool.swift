@@ -2,9 +2,10 @@ public import Addresses
 
 /// One network's addresses as offsets from the network address, with what may be handed out.
 ///
-/// IPv4: every address of the subnet. IPv6: the first 2³² addresses of the subnet at most, so
-/// offsets and span arithmetic stay in a UInt64 (a /64 has more than any overlay will lease).
-/// Never handed out: offset 0 (the network address, IPv6's subnet-router anycast), the IPv4
+/// IPv4: every address of the subnet. IPv6: the first 2³² addresses of the subnet at most
+/// (`managedBits6`), so offsets, span lengths and their sums over every host stay far inside a
+/// UInt64 (a /64 has 2⁶⁴ addresses, more than any overlay will lease); an address past them is
+/// refused for `--ip`, `--gateway`, `--aux-address` and `--ip-range` (`outsideSpan`). Never handed out: offset 0 (the network address, IPv6's subnet-router anycast), the IPv4
 /// broadcast address, the gateway and the aux addresses; and nothing outside `--ip-range`
 /// unless asked for by address (`--ip`), as Docker does.
 public struct AddressPool: Hashable, Sendable {
@@ -16,6 +17,9 @@ public struct AddressPool: Hashable, Sendable {
     public let rangeHigh: UInt64
     public let reserved: Set<UInt64>
 
+    /// Host bits of the part of an IPv6 subnet that is managed: offsets 0 ..< 2³².
+    public static let managedBits6 = 32
+
     /// - Throws: `AddressPoolError` when the subnet is too small to hold an address, or the
     ///   gateway, an aux address or the ip range lies outside it.
     public init(subnet: Subnet, ipRange: Subnet? = nil, gateway: IPAddress? = nil,
@@ -23,18 +27,19 @@ public struct AddressPool: Hashable, Sendable {
         let hostBits = (subnet.isIPv4 ? 32 : 128) - subnet.prefix
         guard hostBits >= 2 else { throw .subnetTooSmall(subnet) }
         self.subnet = subnet
-        let size = UInt64(1) << UInt64(min(hostBits, 32))
+        let size = UInt64(1) << UInt64(min(hostBits, subnet.isIPv4 ? 32 : Self.managedBits6))
         self.size = size
         var reserved: Set<UInt64> = [0]
         if subnet.isIPv4 { reserved.insert(size - 1) }
         let offsetOf = { (ip: IPAddress) -> UInt64? in Self.offset(of: ip, in: subnet, size: size) }
         for ip in (gateway.map { [$0] } ?? []) + auxAddresses {
-            guard let o = offsetOf(ip) else { throw .outsideSubnet(ip) }
+            guard let o = offsetOf(ip) else { throw subnet.contains(ip) ? .outsideSpan(ip) : .outsideSubnet(ip) }
             reserved.insert(o)
         }
         self.reserved = reserved
         if let r = ipRange {
-            guard r.prefix >= subnet.prefix, let low = offsetOf(r.base) else { throw .rangeOutsideSubnet(r) }
+            guard r.prefix >= subnet.prefix, subnet.contains(r.base) else { throw .rangeOutsideSubnet(r) }
+            guard let low = offsetOf(r.base) else { throw .outsideSpan(r.base) }
             let bits = (r.isIPv4 ? 32 : 128) - r.prefix
             self.rangeLow = low
             self.rangeHigh = bits >= 64 ? size : min(size, low + (UInt64(1) << UInt64(bits)))
@@ -86,12 +91,15 @@ public enum AddressPoolError: Error, Hashable, Sendable, CustomStringConvertible
     case subnetTooSmall(Subnet)
     case outsideSubnet(IPAddress)
     case rangeOutsideSubnet(Subnet)
+    /// Inside an IPv6 subnet but past its first 2³² addresses, the part that is managed.
+    case outsideSpan(IPAddress)
 
     public var description: String {
         switch self {
         case .subnetTooSmall(let s): "subnet \(s) has no address to hand out"
         case .outsideSubnet(let ip): "\(ip) is not inside the subnet"
         case .rangeOutsideSubnet(let r): "ip range \(r) is not inside the subnet"
+        case .outsideSpan(let ip): "\(ip) is past the first 2^\(AddressPool.managedBits6) addresses of the IPv6 subnet, the part grapevine hands out; use an address nearer the subnet's start"
         }
     }
 }

@@ -7,7 +7,8 @@ public enum AllocatorInput: Hashable, Sendable {
     case create
     /// Lease an address for `id`: `address` nil for any, else exactly that one (`--ip`).
     case request(id: String, address: IPAddress?, now: UInt64)
-    case release(id: String)
+    /// The container holding `address` is gone (Docker's `ReleaseAddress`); not leased here: nothing.
+    case release(address: IPAddress)
     /// Another host's row, as gossip delivered it (any order, any version, any number of times).
     case merge(AllocatorRow)
     /// The hosts membership counts alive now (its own view; partitions make views differ).
@@ -35,7 +36,8 @@ public enum AllocationRefusal: Hashable, Sendable, CustomStringConvertible {
     /// Free space exists only with hosts that are not reachable now.
     case noOwnerReachable
     case inUse(IPAddress, owner: String)
-    /// Outside the subnet, or reserved (network, broadcast, gateway, aux).
+    /// Outside the subnet (or, IPv6, past its managed first 2³² addresses), or reserved
+    /// (network, broadcast, gateway, aux).
     case notLeasable(IPAddress)
     /// The owner did not answer within `requestTimeout`, or the address is between owners.
     case timedOut
@@ -48,19 +50,22 @@ public enum AllocationRefusal: Hashable, Sendable, CustomStringConvertible {
     /// Another host reclaimed this host's identity (it was taken for gone): it must not hand
     /// out anything more, and must come back under a new identity.
     case identityReclaimed(by: String)
+    /// This host holds as many leases of the network as it may (`AddressAllocator.leaseLimit`).
+    case hostLeaseLimit
 
     public var description: String {
         switch self {
         case .subnetFull: "every address of the pool is leased; use a larger subnet or --ip-range, or remove containers"
         case .noOwnerReachable: "the hosts that own free addresses are unreachable; retry once they are back, or reclaim a host that is gone"
         case .inUse(let ip, let owner): "\(ip) is leased on host \(owner); pick another address"
-        case .notLeasable(let ip): "\(ip) is outside the subnet or reserved (network, broadcast, gateway, aux address)"
+        case .notLeasable(let ip): "\(ip) is outside the subnet\(ip.isV6 ? " (or past its first 2^\(AddressPool.managedBits6) addresses, the part grapevine hands out)" : "") or reserved (network, broadcast, gateway, aux address)"
         case .timedOut: "no owner answered in time; retry"
         case .alreadyLeft: "this host has left the network"
         case .notReclaimer(let h, let r): "only \(r ?? "no host") may reclaim \(h)'s ranges"
         case .stillAlive(let h): "\(h) was seen alive within the reclaim period; it is refused while the host may be alive"
         case .waitingFor(let h, let w): "reclaim of \(h) waits for \(w), unreachable but seen within the reclaim period; retry once it is back or gone past the period"
         case .identityReclaimed(let by): "this host's ranges were reclaimed by \(by); restart the agent under a new identity (clear its data directory)"
+        case .hostLeaseLimit: "this host holds as many addresses of the network as one host may (\(AllocatorRecord.maxLeases)); start the container on another host"
         }
     }
 }
@@ -72,4 +77,11 @@ public enum AllocatorOutput: Hashable, Sendable {
     case leased(id: String, address: IPAddress)
     case refused(id: String, AllocationRefusal)
     case reclaimRefused(host: String, AllocationRefusal)
+}
+
+extension IPAddress {
+    var isV6: Bool {
+        if case .v6 = self { return true }
+        return false
+    }
 }

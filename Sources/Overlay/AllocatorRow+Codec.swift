@@ -13,7 +13,9 @@ import Addresses
 /// - `version`, `lastSequence`; a flags byte (bit 0 left, bit 1 successor), the successor;
 /// - owned: spans as (low, count ≥ 1), increasing, neither overlapping nor touching, inside
 ///   the pool's offsets;
-/// - leases: (offset, id), offsets increasing, each inside `owned`;
+/// - leases: the leased offsets as runs (gap, count ≥ 1): the first run starts at offset `gap`,
+///   each later one `gap` ≥ 1 past the end of the one before (runs neither overlap nor touch);
+///   each run inside one owned span; at most `maxLeases` offsets in all;
 /// - donations: (sequence, low, count, recipient);
 /// - taken: (key, sequence), keys bytewise increasing;
 /// - requests: (sequence, owner, flags byte bit 0 "address", address);
@@ -25,6 +27,9 @@ extension AllocatorRecord {
     /// List bounds, far past what fits a gossip row value (1 KB by default): they only keep a
     /// forged row from asking for large allocations.
     public static let maxListCount = 4_096
+    /// The most addresses one host may lease in one network: far past what a host runs, and
+    /// what bounds the set a forged row's runs can make a replica build.
+    public static let maxLeases = 65_536
 
     public func encodedValue() -> [UInt8] {
         var out: [UInt8] = []
@@ -41,10 +46,13 @@ extension AllocatorRecord {
         if let s = row.successor { out.putText(s) }
         out.putVarint(UInt64(row.owned.count))
         for s in row.owned { out.putSpan(s) }
-        out.putVarint(UInt64(row.leases.count))
-        for (o, id) in row.leases.sorted(by: { $0.key < $1.key }) {
-            out.putVarint(o)
-            out.putText(id)
+        let runs = Self.runs(of: row.leases)
+        out.putVarint(UInt64(runs.count))
+        var end: UInt64 = 0
+        for r in runs {
+            out.putVarint(r.low - end)
+            out.putVarint(r.count)
+            end = r.high
         }
         out.putVarint(UInt64(row.donations.count))
         for d in row.donations {
@@ -62,6 +70,19 @@ extension AllocatorRecord {
         }
         out.putMap(row.answered)
         out.putMap(row.reclaimed)
+        return out
+    }
+
+    /// Leased offsets as maximal runs, increasing.
+    static func runs(of leases: Set<UInt64>) -> [OffsetSpan] {
+        var out: [OffsetSpan] = []
+        for o in leases.sorted() {
+            if let last = out.last, last.high == o {
+                out[out.count - 1] = OffsetSpan(last.low, o + 1)
+            } else {
+                out.append(OffsetSpan(o, o + 1))
+            }
+        }
         return out
     }
 
@@ -99,13 +120,18 @@ extension AllocatorRecord {
             if let last = row.owned.last, last.high >= s.low { throw .badAllocator("owned spans not increasing and apart") }
             row.owned.append(s)
         }
-        var lastLease: UInt64?
+        var end: UInt64?
         for _ in 0..<(try r.count(max: Self.maxListCount)) {
-            let o = try r.varint()
-            if let l = lastLease, l >= o { throw .badAllocator("leases not increasing") }
-            lastLease = o
-            guard Spans.contains(row.owned, o) else { throw .badAllocator("lease outside the owned spans") }
-            row.leases[o] = try r.allocatorText()
+            let gap = try r.varint()
+            let count = try r.varint()
+            guard end == nil || gap >= 1 else { throw .badAllocator("lease runs touching") }
+            let (low, lowOverflow) = (end ?? 0).addingReportingOverflow(gap)
+            let (high, highOverflow) = low.addingReportingOverflow(count)
+            guard count >= 1, !lowOverflow, !highOverflow else { throw .badAllocator("lease run outside the pool") }
+            guard Spans.covers(row.owned, OffsetSpan(low, high)) else { throw .badAllocator("lease outside the owned spans") }
+            guard UInt64(row.leases.count) + count <= UInt64(Self.maxLeases) else { throw .badAllocator("leases past \(Self.maxLeases)") }
+            for o in low..<high { row.leases.insert(o) }
+            end = high
         }
         for _ in 0..<(try r.count(max: Self.maxListCount)) {
             let sequence = try r.varint()

@@ -47,8 +47,10 @@ public struct AllocatorRow: Hashable, Sendable {
     public var successor: String?
     /// Sorted, disjoint, coalesced.
     public var owned: [OffsetSpan]
-    /// Offset → lease identifier (Docker's endpoint or request id), inside `owned`.
-    public var leases: [UInt64: String]
+    /// Leased offsets, inside `owned`. Who holds a lease is the host's own business (its
+    /// containers); the cluster needs only that the address is taken, so the row carries the
+    /// offsets alone, as runs (`AllocatorRecord.encodedValue`), and thousands fit one row.
+    public var leases: Set<UInt64>
     /// Given away, not yet acknowledged by the recipient; none of it is in `owned`.
     public var donations: [Donation]
     /// Donor → highest donation sequence taken from it (by this host, or on behalf of a host
@@ -69,7 +71,7 @@ public struct AllocatorRow: Hashable, Sendable {
         self.version = 0
         self.successor = nil
         self.owned = []
-        self.leases = [:]
+        self.leases = []
         self.donations = []
         self.taken = [:]
         self.requests = []

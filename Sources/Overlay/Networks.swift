@@ -16,7 +16,8 @@ public struct NetworkDefinition: Hashable, Sendable {
     public var vni: VNI
     /// The IPv4 subnet addresses are handed out from: prefix `prefixRange`.
     public var subnet: Subnet
-    /// The IPv6 subnet, prefix `prefixRange6`; carried, not yet used for addresses.
+    /// The IPv6 subnet of a dual-stack network, prefix `prefixRange6`: its own address pool
+    /// and allocator, beside the IPv4 one (Docs/OVERLAY.md, "IPv6 pools").
     public var subnet6: Subnet?
     /// Docker's `--internal`: no route off the overlay.
     public var `internal`: Bool

@@ -3,8 +3,8 @@ import Addresses
 /// How overlay rows ride in the `Gossip` library's replicated state: all in one table, each
 /// row's key its `key` bytes as lowercase hexadecimal (replicated-state keys are printable text;
 /// `01` for the host row, `02` + VNI + MAC for an endpoint, 20 characters; `03` + VNI for a
-/// network definition, 8; `04` + VNI + block index for a block claim, 16; `05` + VNI + incarnation for an allocator
-/// row, 16). Exactly one text
+/// network definition, 8; `04` + VNI + block index for a block claim, 16; `05` (`06` for an IPv6 pool) + VNI +
+/// incarnation for an allocator row, 16). Exactly one text
 /// per key: upper case, odd lengths and other characters are refused.
 extension OverlayRow {
     /// The replicated-state table every host writes its overlay rows to.
@@ -89,7 +89,7 @@ extension Replica {
         case (.block, 8):
             let index = key[4...].reduce(0) { $0 << 8 | UInt32($1) }
             removeBlock(owner: owner, vni: try vni(), index: index)
-        case (.allocator, 8):
+        case (.allocator, 8), (.allocator6, 8):
             // Kept by the allocator owner only (see `Replica.add`).
             break
         case (_?, _):

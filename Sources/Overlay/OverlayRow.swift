@@ -21,8 +21,9 @@ public import Addresses
 ///   A network without an MTU encodes as before bit 3 existed.
 /// - block: key `04`, the 3-byte VNI, the block's index (`u32`); value `01`, the claim's
 ///   Lamport time (`u64`). Read for agents that predate allocator rows; no longer written.
-/// - allocator: key `05`, the 3-byte VNI, the allocator's incarnation (`u32`); value `01`
-///   and the record as `AllocatorRow+Codec.swift` describes it.
+/// - allocator: key `05` (an IPv4 pool) or `06` (an IPv6 pool: a dual-stack network has one
+///   allocator per family), the 3-byte VNI, the allocator's incarnation (`u32`); value `01`
+///   and the record as `AllocatorRow+Codec.swift` describes it, its pool of the key's family.
 public enum OverlayRow: Hashable, Sendable {
     case host(vtep: IPAddress, networks: Set<VNI>)
     case endpoint(Endpoint)
@@ -30,7 +31,8 @@ public enum OverlayRow: Hashable, Sendable {
     case network(NetworkDefinition)
     /// This owner's claim on one block of a network's addresses.
     case block(BlockClaim)
-    /// This owner's address allocator for one network (`AddressAllocator`), in one incarnation.
+    /// This owner's address allocator for one network and address family (`AddressAllocator`),
+    /// in one incarnation.
     case allocator(AllocatorRecord)
 
     /// At most this many networks per host row: enough for any host, small enough that a host
@@ -49,7 +51,7 @@ public enum OverlayRow: Hashable, Sendable {
         case .endpoint(let e): return Self.endpointKey(network: e.network, mac: e.mac)
         case .network(let d): return Self.networkKey(d.vni)
         case .block(let b): return Self.blockKey(vni: b.vni, index: b.index)
-        case .allocator(let a): return Self.allocatorKey(vni: a.vni, incarnation: a.incarnation)
+        case .allocator(let a): return Self.allocatorKey(vni: a.vni, incarnation: a.incarnation, ipv6: !a.pool.subnet.isIPv4)
         }
     }
 
@@ -73,8 +75,9 @@ public enum OverlayRow: Hashable, Sendable {
         return out
     }
 
-    public static func allocatorKey(vni: VNI, incarnation: UInt32) -> [UInt8] {
-        var out: [UInt8] = [RowKind.allocator.rawValue]
+    /// The key of the allocator row of `vni`'s IPv4 pool, or with `ipv6` of its IPv6 pool.
+    public static func allocatorKey(vni: VNI, incarnation: UInt32, ipv6: Bool = false) -> [UInt8] {
+        var out: [UInt8] = [(ipv6 ? RowKind.allocator6 : RowKind.allocator).rawValue]
         out.putVNI(vni)
         out.putU32(incarnation)
         return out
@@ -178,11 +181,17 @@ public enum OverlayRow: Hashable, Sendable {
             let vni = try k.vni()
             let index = try k.u32()
             self = .block(BlockClaim(vni: vni, index: index, claim: Claim(time: try v.u64(), owner: owner)))
-        case .allocator:
+        case .allocator, .allocator6:
             let vni = try k.vni()
             let incarnation = try k.u32()
             guard k.isAtEnd else { throw .trailingBytes }
-            self = .allocator(try AllocatorRecord(vni: vni, incarnation: incarnation, owner: owner, decoding: v.rest()))
+            let record = try AllocatorRecord(vni: vni, incarnation: incarnation, owner: owner, decoding: v.rest())
+            // One key per network and family: a pool of the other family under it would let
+            // one host publish two rows for one pool.
+            guard record.pool.subnet.isIPv4 == (kind == RowKind.allocator.rawValue) else {
+                throw .badAllocator("a pool of the other address family under this key")
+            }
+            self = .allocator(record)
         case nil:
             throw .unknownKind(kind)
         }
@@ -229,7 +238,7 @@ public enum OverlayRow: Hashable, Sendable {
             }
             guard a.pool.auxAddresses.count <= PoolDefinition.maxAuxAddresses else { throw .badAllocator("too many aux addresses") }
             do { _ = try a.pool.pool() } catch { throw .badAllocator("pool: \(error)") }
-            let texts = [a.row.successor].compactMap { $0 } + a.row.leases.values + a.row.donations.map(\.recipient)
+            let texts = [a.row.successor].compactMap { $0 } + a.row.donations.map(\.recipient)
                 + a.row.taken.keys + a.row.requests.map(\.owner) + a.row.answered.keys + a.row.reclaimed.keys
             for t in texts {
                 guard (1...AllocatorRecord.maxText).contains(t.utf8.count),
@@ -331,6 +340,7 @@ enum RowKind: UInt8 {
     case network = 3
     case block = 4
     case allocator = 5
+    case allocator6 = 6
 }
 
 extension IPAddress {

@@ -19,7 +19,7 @@ extension Agent: AgentControl {
         guard !seeds.isEmpty else { throw .badRequest("bad_request", "no seed given") }
         do {
             let n = try await node.join(seeds, replayEvents: replay)
-            await joinedCluster()
+            await overlay.joinedCluster()
             return n
         } catch {
             throw Self.agentError(error)
@@ -72,19 +72,17 @@ extension Agent: AgentControl {
                              wantsAcks: !(request.noAck ?? false), relayFactor: relay)
         let updates: Updates<QueryUpdate>
         do { updates = try await node.query(q) } catch { throw Self.agentError(error) }
-        return AsyncStream { continuation in
-            let task = Task {
-                for await u in updates {
-                    switch u {
-                    case .ack(let from): continuation.yield(QueryRecord(type: "ack", from: from))
-                    case .response(let from, let payload):
-                        continuation.yield(QueryRecord(type: "response", from: from, payload: String(decoding: payload, as: UTF8.self)))
-                    case .finished(let end): continuation.yield(QueryRecord(type: "done", outcome: "\(end)"))
-                    }
-                }
-                continuation.finish()
+        // Read by the caller's task as it reads the records (no task of its own): each read
+        // goes on from where the last stopped, and the query's subscription ends with the stream.
+        return AsyncStream {
+            var reader = updates.makeAsyncIterator()
+            guard let u = await reader.next() else { return nil }
+            switch u {
+            case .ack(let from): return QueryRecord(type: "ack", from: from)
+            case .response(let from, let payload):
+                return QueryRecord(type: "response", from: from, payload: String(decoding: payload, as: UTF8.self))
+            case .finished(let end): return QueryRecord(type: "done", outcome: "\(end)")
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 
@@ -136,67 +134,36 @@ extension Agent: AgentControl {
     }
 
     public func addEndpoint(_ request: EndpointRequest) async throws(AgentError) -> EndpointView {
-        try await registerEndpoint(request)
+        try await overlay.registerEndpoint(request)
     }
 
     public func removeEndpoint(network: String, mac: String) async throws(AgentError) {
-        try await unregisterEndpoint(network: network, mac: mac)
+        try await overlay.unregisterEndpoint(network: network, mac: mac)
     }
 
     public func endpoints() async -> [EndpointView] {
-        registry.endpoints.values.sorted { ($0.network, $0.mac) < ($1.network, $1.mac) }.map(view)
+        registry.endpoints.values.sorted { ($0.network, $0.mac) < ($1.network, $1.mac) }.map(OverlayController.view)
     }
 
     public func networks() async -> [NetworkView] {
-        devices.values.sorted { $0.network.name < $1.network.name }.map { device in
-            let vni = device.network.vni
-            var hosts: Set<String> = [configuration.name]
-            for (name, state) in replica.hosts where state.live && state.host.networks.contains(vni) { hosts.insert(name) }
-            let remote = replica.endpoints.values.filter { $0.network == vni && $0.owner != configuration.name }
-            for e in remote where replica.hosts[e.owner]?.live == true { hosts.insert(e.owner) }
-            return NetworkView(
-                name: device.network.name, vni: vni.value, device: device.network.device, bridge: device.network.bridge,
-                mtu: device.settings.mtu ?? 0, hosts: hosts.sorted(), localEndpoints: localCount(vni),
-                remoteEndpoints: remote.count, desiredRows: desired.networks[vni]?.count ?? 0,
-                conflicts: desired.conflicts.filter { $0.network == vni }.map(\.description))
-        }
+        await overlay.networkViews()
     }
 
     public func fdb(network name: String) async throws(AgentError) -> FDBView {
-        guard let config = networksByName[name], let device = devices[config.vni] else {
-            throw .notFound("unknown_network", "no network named '\(name)'")
-        }
-        if replicaChanged {
-            replicaChanged = false
-            updateDesired()
-        }
-        let rows = desired.networks[config.vni] ?? NetworkRows()
-        let observed: ObservedRows
-        do {
-            guard let o = try await kernel.observe(device) else {
-                throw AgentError.internalError("kernel", "device \(device.network.device) is missing")
-            }
-            observed = o.rows.owningFlood(ownFlood(config.vni))
-        } catch let e as AgentError {
-            throw e
-        } catch {
-            throw .internalError("kernel", "\(error)")
-        }
-        let lines = FDBComparison.lines(desired: rows, observed: observed)
-        return FDBView(network: name, vni: config.vni.value, device: device.network.device, lines: lines,
-                       inSync: lines.allSatisfy { !["missing", "wrong", "extra"].contains($0.status) })
+        try await overlay.fdb(network: name)
     }
 
     public func info() async -> InfoView {
         var counts: [String: Int] = [:]
         for m in node.members { counts["\(m.status)", default: 0] += 1 }
         let address = node.localMember.map { "\($0.address)" } ?? configuration.bind
+        let overlay = await overlay.status()
         return InfoView(
             name: configuration.name, address: address, vtep: "\(vtep)", version: AgentVersion.current,
-            encrypted: configuration.keyFile != nil, members: counts, networks: devices.count, localEndpoints: registry.endpoints.count,
-            replicatedRows: replica.endpoints.count + replica.hosts.count, reconciles: reconciles, rowsWritten: rowsWritten,
-            driftRepairs: driftRepairs, netlinkErrors: netlinkErrors, uptimeSeconds: (ContinuousClock.now - started).seconds,
-            underlay: underlayView())
+            encrypted: configuration.keyFile != nil, members: counts, networks: overlay.networks, localEndpoints: registry.endpoints.count,
+            replicatedRows: overlay.replicatedRows, reconciles: overlay.reconciles, rowsWritten: overlay.rowsWritten,
+            driftRepairs: overlay.driftRepairs, netlinkErrors: overlay.netlinkErrors, uptimeSeconds: clock.uptime.seconds,
+            underlay: overlay.underlay)
     }
 
     public func monitor(buffer: Int) async -> AsyncStream<MonitorRecord> {

@@ -8,11 +8,11 @@ extension Agent {
             case .event(let event):
                 guard let kind = Self.serfName(event.kind) else { continue }
                 let m = event.member
-                hub.publish(MonitorRecord(type: "member", time: now(), event: kind, name: m.name, address: "\(m.address)"))
+                hub.publish(MonitorRecord(type: "member", time: clock.now(), event: kind, name: m.name, address: "\(m.address)"))
                 handlers.memberEvent(kind, members: [Self.view(m)])
             case .lost(let members):
                 logger.warning("membership events lost", metadata: ["events.members": "\(members.count)"])
-                hub.publish(MonitorRecord(type: "lost", time: now(), count: members.count))
+                hub.publish(MonitorRecord(type: "lost", time: clock.now(), count: members.count))
             }
         }
     }
@@ -32,7 +32,7 @@ extension Agent {
         for await update in updates {
             switch update {
             case .event(let e):
-                hub.publish(MonitorRecord(type: "user", time: now(), event: e.name, name: e.origin,
+                hub.publish(MonitorRecord(type: "user", time: clock.now(), event: e.name, name: e.origin,
                                           message: String(decoding: e.payload, as: UTF8.self)))
                 handlers.userEvent(name: e.name, ltime: e.time, payload: e.payload)
             case .lost(let count):
@@ -48,7 +48,7 @@ extension Agent {
             for await update in updates {
                 switch update {
                 case .query(let q):
-                    hub.publish(MonitorRecord(type: "query", time: now(), event: q.name, name: q.origin))
+                    hub.publish(MonitorRecord(type: "query", time: clock.now(), event: q.name, name: q.origin))
                     let handlers = self.handlers, node = self.node, logger = self.logger
                     group.addTask {
                         guard let answer = await handlers.query(name: q.name, ltime: q.time, payload: q.payload) else { return }

@@ -12,17 +12,16 @@ import Overlay
 
 /// The daemon on every host (`grapevine agent`): a gossip member that publishes this host's
 /// VTEP and local endpoints as replicated rows, turns every host's rows into the rows each
-/// VXLAN device must hold (`DesiredState`), and keeps the kernel equal to them.
+/// VXLAN device must hold, and keeps the kernel equal to them.
 ///
-/// Kernel rows follow the replica through full reconciles (dump, diff, apply:
-/// `DeviceReconciler`) at start, on every batch of replica changes, on drift the kernel
-/// announces, after a netlink error or lost notification, when a device is recreated, and on
-/// a timer. Only rows the agent wrote are ever deleted; at start, none are until the replica
-/// is complete (the join's state exchange has been applied; at most `startupGrace` seconds
-/// after the first join), so a restart never withdraws a row whose owner's copy has not
-/// arrived yet. Device changes the kernel announces (a VXLAN device set down or detached, a
-/// bridge deleted) are repaired at once, and the containers' ports put back on a bridge made
-/// anew.
+/// The composition root: it builds the owners, each the only writer of its state and each
+/// handling its commands one at a time, and runs each as a child task of `run`:
+/// `OverlayController` (replica, desired state, devices, reconcile, drift, underlay),
+/// `EndpointRegistry` (this host's endpoints), `DockerDriver` (Docker's networks and
+/// endpoints, the sync with dockerd), `AllocatorOwner` (addresses), with `PersistenceQueue` and
+/// `KernelWorker` for files and netlink. The control API (`AgentControl`, Agent+Control.swift)
+/// and the plugin (`PluginServer`, to the driver) are thin adapters that call the owners.
+/// Its own stored properties are constants: nothing here is written after `init`.
 public actor Agent {
     public let configuration: AgentConfiguration
     let logger: Logger
@@ -31,74 +30,18 @@ public actor Agent {
     let handlers: EventHandlers
     let node: GossipNode
     let vtep: IPAddress
-    var devices: [VNI: NetworkDevice]
-    var networksByName: [String: NetworkConfiguration]
+    let clock = AgentClock()
     let kernel = KernelWorker()
     /// Every file write of the agent runs on its thread.
     let persistence = PersistenceQueue()
-    let started = ContinuousClock.now
-    let startedWall = Date()
-
-    // The replica of every host's overlay rows, and what it asks of this host's kernel.
-    var replica = Replica()
-    var unavailableOwners: Set<String> = []
-    var desired: DesiredState
-    var refusedRows = 0
-    /// The replica changed since `desired` was computed.
-    var replicaChanged = true
-
-    /// This host's endpoints, their file and rows, and the Lamport clock of claims: the
-    /// registry's own task writes them; the agent reads its published snapshot.
+    /// This host's endpoints, their file and rows, and the Lamport clock of claims.
     let registry: EndpointRegistry
-
-    // Reconciling.
-    var pending: [VNI: ReconcileReason] = [:]
-    var deviceIndexes: [Int32: VNI] = [:]
-    var lastApplied: [VNI: NetworkRows] = [:]
-    /// Bridge ifindex → network, and the devices each bridge had as ports (containers' veths),
-    /// so that a bridge deleted by hand is made anew with its ports.
-    var bridgeIndexes: [Int32: VNI] = [:]
-    var bridgePorts: [VNI: Set<String>] = [:]
-    /// Networks whose devices must be checked (`ensure`) before their next reconcile.
-    var ensureWanted: Set<VNI> = []
-    /// The flood destinations the agent wrote, per network (`FloodRecord`); nil for a network
-    /// without a record, whose rows' flags then decide.
-    var floodOwned: [VNI: Set<IPAddress>] = [:]
-    var floodRecordLoaded = false
-    /// Per network: the backoff of its failed reconciles, and whether a retry is waiting.
-    var retryBackoff: [VNI: Backoff] = [:]
-    var retryWaiting: Set<VNI> = []
-    /// Until then, own kernel rows are kept even when not desired; nil until the first join.
-    var keepOwnRowsUntil: ContinuousClock.Instant?
-    /// The version of this host's own row written just after the join: once the replica
-    /// follower has seen it, everything the join brought is in the replica.
-    var replicaBarrier: UInt64?
-    /// The newest version of this host's own rows the replica follower has applied.
-    var ownVersionSeen: UInt64 = 0
-    var joined = false
-    let wake: AsyncStream<Void>.Continuation
-    let wakes: AsyncStream<Void>
-    var reconciles: UInt64 = 0
-    var rowsWritten: UInt64 = 0
-    var driftRepairs: UInt64 = 0
-    var netlinkErrors: UInt64 = 0
-    /// The underlay under the devices (Agent+Underlay.swift).
-    var underlay: Underlay
-
-    // The Docker plugin (Agent+Docker.swift, Agent+IPAM.swift, Agent+DockerSync.swift).
-    let dockerStore: DockerStore
-    let dockerEngine: DockerEngine
-    var dockerState = DockerState()
-    /// Networks this agent is deleting in its dockerd because the cluster deleted them: their
-    /// DeleteNetwork is not a user's, and is not announced again.
-    var agentDeleting: Set<VNI> = []
+    /// The replica, desired state and kernel of this host.
+    let overlay: OverlayController
+    /// The Docker plugin's driver (Docker/), when the agent serves Docker.
+    let docker: DockerDriver?
     /// The address allocators of Docker networks (IPAM/), when the agent serves Docker.
     let ipam: AllocatorOwner?
-    var lastDockerCollect: ContinuousClock.Instant?
-    /// Networks whose engine call failed or was refused, and when to try again.
-    var dockerBackoff: [VNI: ContinuousClock.Instant] = [:]
-    let dockerWake: AsyncStream<Void>.Continuation
-    let dockerWakes: AsyncStream<Void>
     /// The overlay's DNS (Names/), when `dns_address` is set.
     let names: NameServer?
 
@@ -112,21 +55,8 @@ public actor Agent {
         self.hub = hub
         let vtep = try configuration.resolvedVTEP()
         self.vtep = vtep
-        self.underlay = Underlay(vtep: vtep, bind: Self.specificBindAddress(configuration), configuredMTU: configuration.underlayMTU)
-        let mtu = underlay.deviceMTU
-        var devices: [VNI: NetworkDevice] = [:]
-        var byName: [String: NetworkConfiguration] = [:]
-        for n in configuration.networks {
-            devices[n.vni] = NetworkDevice(network: n, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: mtu)
-            byName[n.name] = n
-        }
-        self.devices = devices
-        self.networksByName = byName
-        self.desired = DesiredState(for: Overlay.Host(name: configuration.name, vtep: vtep, networks: Set(devices.keys)), from: Replica())
-        self.dockerStore = DockerStore(directory: configuration.dataDir)
-        self.dockerEngine = DockerEngine(socket: configuration.dockerSocket)
-        (dockerWakes, dockerWake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        self.names = Self.makeNameServer(configuration, logger: logger, metrics: metrics)
+        let names = Self.makeNameServer(configuration, logger: logger, metrics: metrics)
+        self.names = names
 
         guard let bind = Address(parsing: configuration.bind, defaultPort: 7946) else {
             throw ConfigurationError("bind", "'\(configuration.bind)' is not an address")
@@ -148,10 +78,12 @@ public actor Agent {
         gossip.tags = tags
         gossip.snapshotPath = configuration.dataDir + "/snapshot"
         gossip.metricsFactory = metrics.factory
-        self.node = try GossipNode(configuration: gossip)
+        let node = try GossipNode(configuration: gossip)
+        self.node = node
+        let ipam: AllocatorOwner?
         if configuration.docker {
             do {
-                self.ipam = try AllocatorOwner(
+                ipam = try AllocatorOwner(
                     host: configuration.name, disk: AllocatorStore(directory: configuration.dataDir, persistence: persistence),
                     rows: GossipRows(node: node), reclaimAfter: UInt64(configuration.ipamQuarantine) * 1_000, logger: logger,
                     metrics: metrics, aliveNodes: { [node] in Set(node.members.filter { $0.status == .alive }.map(\.name)) })
@@ -159,11 +91,30 @@ public actor Agent {
                 throw ConfigurationError("data_dir", error.description)
             }
         } else {
-            self.ipam = nil
+            ipam = nil
         }
-        self.registry = EndpointRegistry(
+        self.ipam = ipam
+        let registry = EndpointRegistry(
             host: configuration.name, disk: EndpointStore(directory: configuration.dataDir, persistence: persistence),
             rows: GossipRows(node: node), logger: logger, metrics: metrics)
+        self.registry = registry
+        let kernel = self.kernel, persistence = self.persistence, clock = self.clock
+        let published = configuration.docker ? DockerDriver.Published() : nil
+        let overlay = OverlayController(
+            configuration: configuration, vtep: vtep, node: node, rows: GossipRows(node: node), kernel: kernel,
+            persistence: persistence, registry: registry,
+            ipam: ipam, docker: published, names: names, clock: clock, logger: logger, metrics: metrics, hub: hub)
+        self.overlay = overlay
+        if let published {
+            self.docker = DockerDriver(
+                host: configuration.name, store: DockerStore(directory: configuration.dataDir, persistence: persistence),
+                engine: DockerEngine(socket: configuration.dockerSocket), overlay: overlay,
+                published: published, kernel: kernel, registry: registry, ipam: ipam,
+                rows: GossipRows(node: node), nameServiceRoutes: Self.nameServiceRoutes(configuration, serving: names != nil),
+                readsAliases: names != nil, logger: logger, metrics: metrics)
+        } else {
+            self.docker = nil
+        }
 
         var specs: [HandlerSpec] = []
         for text in configuration.handlers {
@@ -175,7 +126,6 @@ public actor Agent {
             specs: specs, selfName: configuration.name, selfTags: configuration.tags,
             concurrency: configuration.handlerConcurrency, timeout: .seconds(configuration.handlerTimeout),
             metrics: metrics, logger: logger)
-        (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The keyring kept in the data directory after a rotation (one base64 key per line,
@@ -214,53 +164,20 @@ public actor Agent {
         }
     }
 
-    /// The local host as the overlay model sees it.
-    var localHost: Overlay.Host { Overlay.Host(name: configuration.name, vtep: vtep, networks: Set(devices.keys)) }
-
     /// Runs the agent until `shutdown` (or the task is cancelled): sets up the devices,
     /// starts gossip, publishes this host's rows, joins, and keeps the kernel in step. Leaves
     /// the cluster only when asked to (`leave()`): a stopped agent is a restarting one, and
     /// its rows stay everywhere until failure detection says otherwise.
     public func run(serving server: (any Service)?) async throws {
         try FileManager.default.createDirectory(atPath: configuration.dataDir, withIntermediateDirectories: true)
-        await readUnderlay()
         do { registry.restore(try EndpointStore(directory: configuration.dataDir, persistence: persistence).load()) } catch {
             throw ConfigurationError("data_dir", error.description)
         }
-        if configuration.docker {
-            do { dockerState = try dockerStore.load() } catch { throw ConfigurationError("data_dir", error.description) }
-            // Docker networks' devices come back before the endpoints of them are published.
-            // Also a removed one dockerd still has here (its containers keep it until they leave).
-            for stored in dockerState.definitions.values where dockerState.networks.values.contains(stored.vni) {
-                guard let vni = VNI(stored.vni), devices[vni] == nil else { continue }
-                let name = stored.name.isEmpty ? "vni-\(stored.vni)" : stored.name
-                let network = NetworkConfiguration(name: name, vni: vni)
-                devices[vni] = NetworkDevice(network: network, vtep: vtep, port: UInt16(configuration.vxlanPort), mtu: deviceMTU(for: vni))
-                networksByName[name] = network
-            }
+        var restored: [DockerDriver.RestoredNetwork] = []
+        if let docker {
+            do { restored = try await docker.load() } catch { throw ConfigurationError("data_dir", error.description) }
         }
-
-        do {
-            let record = try FloodRecord.load(from: configuration.dataDir)
-            floodRecordLoaded = FileManager.default.fileExists(atPath: FloodRecord.path(in: configuration.dataDir))
-            floodOwned = record.owned
-        } catch {
-            throw ConfigurationError("data_dir", error.description)
-        }
-
-        for device in devices.values.sorted(by: { $0.network.vni < $1.network.vni }) {
-            do {
-                let ensured = try await ensureDevice(device)
-                logger.info("network device ready", metadata: [
-                    "network.name": "\(device.network.name)", "network.vni": "\(device.network.vni)",
-                    "network.device": "\(device.network.device)", "network.bridge": "\(device.network.bridge)",
-                    "network.outcome": "\(ensured.outcome == .adopted ? "adopted" : "created")",
-                ])
-            } catch {
-                netlinkError("ensure", error)
-                throw error
-            }
-        }
+        try await overlay.prepare(restoring: restored)
 
         let stateUpdates = await node.stateChanges()
         let membership = await node.events()
@@ -275,7 +192,7 @@ public actor Agent {
         if configuration.insecure {
             logger.warning("running WITHOUT encryption (--insecure): anyone who can reach the gossip port can join, forge members and rows, and read them")
         }
-        try await publishHostRow()
+        try await overlay.publishHostRow()
         try await registry.publishAll()
 
         // The agent lasts as long as its node and its API server: when either ends (a stop,
@@ -289,23 +206,25 @@ public actor Agent {
         try await withThrowingTaskGroup(of: RunTask.self) { group in
             group.addTask { try await self.node.run(); return .essential }
             if let serverGroup { group.addTask { try await serverGroup.run(); return .server } }
-            group.addTask { await self.follow(stateUpdates); return .other }
+            group.addTask { await self.overlay.follow(stateUpdates); return .other }
             group.addTask { await self.follow(membership); return .other }
             group.addTask { await self.follow(userEvents); return .other }
             group.addTask { await self.follow(queries); return .other }
-            group.addTask { await self.followKernel(); return .other }
+            group.addTask { await self.overlay.followKernel(); return .other }
             group.addTask { await self.registry.run(); return .other }
-            group.addTask { await self.reconcileLoop(); return .other }
-            group.addTask { await self.timerLoop(); return .other }
-            group.addTask { await self.joinSeeds(rejoining: start.rejoining > 0); return .other }
-            if let names { group.addTask { await self.serveNames(names); return .other } }
-            if configuration.docker {
+            group.addTask { await self.handlers.run(); return .other }
+            group.addTask { await self.overlay.reconcileLoop(); return .other }
+            group.addTask { await self.overlay.retryLoop(); return .other }
+            group.addTask { await self.overlay.timerLoop(); return .other }
+            group.addTask { await self.overlay.joinSeeds(rejoining: start.rejoining > 0); return .other }
+            if let names { group.addTask { await self.overlay.serveNames(names); return .other } }
+            if let docker {
                 let plugin = PluginServer(
-                    plugin: self,
+                    plugin: docker,
                     socketPath: configuration.dockerPluginSocket.isEmpty ? nil : configuration.dockerPluginSocket,
                     tcpAddress: configuration.dockerPluginAddress, logger: logger, onListening: {})
                 group.addTask { try await plugin.run(); return .essential }
-                group.addTask { await self.dockerSyncLoop(); return .other }
+                group.addTask { await docker.run(); return .other }
                 if let ipam { group.addTask { await ipam.run(); return .other } }
             }
             var serverRunning = serverGroup != nil
@@ -321,8 +240,8 @@ public actor Agent {
             }
             group.cancelAll()
         }
-        wake.finish()
-        dockerWake.finish()
+        overlay.finish()
+        docker?.finish()
         ipam?.finish()
         logger.info("agent stopped", metadata: ["agent.name": "\(configuration.name)"])
     }
@@ -333,71 +252,6 @@ public actor Agent {
 
     /// How long the control API may take, once the node has stopped, to send answers in flight.
     static let answerGrace: Duration = .seconds(5)
-
-    /// Joins the configured seeds, retrying with backoff (`Backoff`, 1 s to 30 s) until one
-    /// answers. Until a join (or, with no seeds, at once) the kernel is not touched. Then keeps
-    /// the agent's own stale rows until the replica is complete (`replicaComplete`), or
-    /// `startupGrace` seconds at most.
-    func joinSeeds(rejoining: Bool) async {
-        let seeds = configuration.join
-        if seeds.isEmpty {
-            await joinedCluster(barrier: true)
-        } else {
-            var backoff = Backoff(base: .seconds(1), cap: .seconds(30))
-            while !Task.isCancelled {
-                do {
-                    let n = try await node.join(seeds)
-                    logger.info("joined", metadata: ["join.answered": "\(n)"])
-                    await joinedCluster(barrier: true)
-                    break
-                } catch {
-                    let wait = backoff.next()
-                    logger.warning("join failed, retrying", metadata: ["join.error": "\(error)", "join.retry_seconds": "\(wait.seconds)"])
-                    // A restarted agent that rejoined members from its snapshot is in the cluster.
-                    if rejoining, node.members.contains(where: { $0.name != configuration.name && $0.status == .alive }) {
-                        await joinedCluster(barrier: false)
-                    }
-                    do { try await Task.sleep(for: wait) } catch { return }
-                }
-            }
-        }
-        // The bound on keeping own rows, for a barrier that never comes back (its write failed).
-        do { try await Task.sleep(for: .seconds(configuration.startupGrace)) } catch { return }
-        replicaComplete(why: "startup grace over")
-    }
-
-    /// - Parameter barrier: the join exchanged state (a successful join, or no seeds); false
-    ///   for a rejoin from the snapshot alone, whose replica fills only by gossip: then the
-    ///   startup grace decides.
-    func joinedCluster(barrier: Bool = true) async {
-        guard !joined else { return }
-        joined = true
-        keepOwnRowsUntil = .now + .seconds(configuration.startupGrace)
-        schedule(all: .start)
-        guard barrier else { return }
-        // A barrier: the join's state exchange is merged before the join returns, and the
-        // replica follower sees changes in the order the node made them, so once it sees this
-        // write of the host row, everything the join brought is in the replica.
-        do {
-            let barrier = try await publishHostRow()
-            replicaBarrier = barrier
-            // The follower may have applied it while the write was being answered.
-            if ownVersionSeen >= barrier { replicaComplete(why: "join's state applied") }
-        } catch {
-            logger.warning("cannot write the host row after joining; own stale rows are kept for the startup grace",
-                           metadata: ["gossip.error": "\(error)"])
-        }
-    }
-
-    /// The replica holds what the cluster had when this host joined: own rows it no longer
-    /// shows may be deleted now.
-    func replicaComplete(why: String) {
-        guard let until = keepOwnRowsUntil, ContinuousClock.now < until else { return }
-        keepOwnRowsUntil = .now
-        replicaBarrier = nil
-        logger.info("replica complete, own stale rows may go", metadata: ["replica.reason": "\(why)"])
-        schedule(all: .start)
-    }
 }
 
 /// A local endpoint's identity: one per MAC per network.

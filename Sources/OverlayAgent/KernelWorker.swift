@@ -13,14 +13,20 @@ final class KernelWorker: @unchecked Sendable {
     /// VXLAN devices whose bridge port has had learning turned off in this run.
     private var learningOff: Set<String> = []
     private let queue = DispatchQueue(label: "grapevine.kernel")
+    /// Where the sockets work: the agent's own namespace, or one a test made.
+    let namespace: NetworkNamespace
+
+    init(namespace: NetworkNamespace = .current) {
+        self.namespace = namespace
+    }
 
     /// Runs `body` on the worker's queue with its sockets (opened on first use).
     func run<T: Sendable>(_ body: @escaping @Sendable (LinkSocket, VXLANTable) throws(NetlinkError) -> T) async throws(NetlinkError) -> T {
         let result: Result<T, NetlinkError> = await withCheckedContinuation { continuation in
             queue.async {
                 do throws(NetlinkError) {
-                    if self.links == nil { self.links = try LinkSocket() }
-                    if self.table == nil { self.table = try VXLANTable() }
+                    if self.links == nil { self.links = try LinkSocket(namespace: self.namespace) }
+                    if self.table == nil { self.table = try VXLANTable(namespace: self.namespace) }
                     guard let links = self.links, let table = self.table else {
                         throw NetlinkError(operation: "open sockets", code: 0, message: "not opened", source: .libnl)
                     }
@@ -111,6 +117,12 @@ final class KernelWorker: @unchecked Sendable {
         try await run { links, _ throws(NetlinkError) in
             if try links.link(named: e.hostVeth) != nil { try links.delete(e.hostVeth) }
         }
+    }
+
+    /// Sends an address announcement (`AddressAnnouncement.send`: UDP datagrams, which do not
+    /// wait for the queue's netlink work) from the caller's thread, in the agent's namespace.
+    func announce(_ frame: [UInt8], vni: UInt32, to vteps: [IPAddress], port: UInt16) async -> [(IPAddress, String)] {
+        AddressAnnouncement.send(frame, vni: vni, to: vteps, port: port)
     }
 
     /// Deletes a network's VXLAN device and bridge (a network this host no longer takes part in).

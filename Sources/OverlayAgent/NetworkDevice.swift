@@ -14,6 +14,15 @@ struct NetworkDevice: Sendable, Hashable {
         // neighbour rows on this host instead of flooded (Docs/OVERLAY.md).
         self.settings = VXLANSettings(vni: network.vni.value, local: vtep, port: port, learning: false, proxy: true, mtu: mtu)
     }
+
+    /// The bridge's address, fixed so that it never follows its ports' (`createBridge`):
+    /// `02:67:76` (locally administered, "gv") and the VNI. The same on every host, like a
+    /// distributed anycast gateway: a container that moves keeps its gateway's MAC. Apart from
+    /// containers' `02:42` + address.
+    var bridgeMAC: MACAddress {
+        let v = network.vni.value
+        return MACAddress(0x02, 0x67, 0x76, UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v))
+    }
 }
 
 /// What `ensure` did to a network's devices.
@@ -59,8 +68,13 @@ extension LinkSocket {
             guard existing.kind == "bridge" else {
                 throw NetlinkError(operation: "adopt bridge \(bridgeName)", code: -EEXIST, message: "a device of kind \(existing.kind ?? "unknown") has that name")
             }
+            // A bridge made before its address was fixed, or given another by hand.
+            if existing.mac != device.bridgeMAC {
+                try setMAC(bridgeName, device.bridgeMAC)
+                repaired = true
+            }
         } else {
-            try createBridge(named: bridgeName)
+            try createBridge(named: bridgeName, mac: device.bridgeMAC)
             bridgeCreated = true
             repaired = true
         }

@@ -31,6 +31,7 @@ final class TestCluster: @unchecked Sendable {
     private(set) var containers: [Container] = []
     private var containerNamespaces: [String] = []
     private var nextContainer = 1
+    private var renumbered: Set<Int> = []
     private var dockerHosts: DockerHosts?
 
     static var executable: String {
@@ -75,7 +76,18 @@ final class TestCluster: @unchecked Sendable {
         }
     }
 
-    func underlay(_ host: Int) -> String { "10.77.0.\(host)" }
+    /// Host `host`'s underlay address: 10.77.0.`host`, or 10.77.0.`100 + host` once renumbered.
+    func underlay(_ host: Int) -> String { lock.withLock { renumbered.contains(host) } ? "10.77.0.\(100 + host)" : "10.77.0.\(host)" }
+
+    /// Moves host `host`'s underlay to 10.77.0.`100 + host` (a DHCP renumbering: the old
+    /// address removed, the new one added). Agents started afterwards bind the new address.
+    func renumber(_ host: Int) throws {
+        let old = underlay(host)
+        lock.withLock { _ = renumbered.insert(host) }
+        // Old first: deleting a subnet's primary address also deletes its secondaries.
+        try sh("ip", "-n", namespace(host), "addr", "del", "\(old)/24", "dev", "eth0")
+        try sh("ip", "-n", namespace(host), "addr", "add", "\(underlay(host))/24", "dev", "eth0")
+    }
 
     /// Sets the underlay MTU of `hosts` (both ends of each host's link to the switch; the
     /// switch's bridge follows its smallest port).

@@ -108,4 +108,37 @@ struct UnderlayEndToEndTests {
             #expect(after.contains("grapevine_underlay_address_losses_total 1"))
         }
     }
+
+    /// A host renumbered while its agent runs, as DHCP does: the agent reports it, and once
+    /// restarted at the new address (its goodbye cannot leave: its address is gone, so the
+    /// others still hold it alive at the old one) it is not refused, the others see it alive
+    /// there, their rows point at its new VTEP only, and containers reach each other again.
+    @Test func anAgentRestartedAtItsHostsNewAddressIsAcceptedAndCarriesTraffic() async throws {
+        try await TestCluster.with(hosts: 2, networks: [1: [Self.blue], 2: [Self.blue]]) { cluster in
+            try await cluster.startAgent(1)
+            try await cluster.startAgent(2)
+            let a = try await cluster.addContainer(host: 1, network: "blue", vni: 100, mac: "02:00:00:00:01:01", ip: "10.10.100.11")
+            let b = try await cluster.addContainer(host: 2, network: "blue", vni: 100, mac: "02:00:00:00:02:01", ip: "10.10.100.12")
+            try await waitUntil("a reaches b", timeout: 60) { await cluster.ping(from: a, to: b) }
+            let old = cluster.underlay(2)
+            try cluster.renumber(2)
+            let new = cluster.underlay(2)
+            try await waitUntil("h2 reports its address gone", timeout: 60) {
+                try await cluster.cli(2, "info").contains("address \(old) is on no device of this host")
+            }
+            await cluster.stopAgent(2)
+            try await cluster.startAgent(2)
+            try await waitUntil("h1 holds h2 alive at \(new)", timeout: 60) {
+                let members = try await cluster.cli(1, "members", "--status", "alive")
+                return members.split(separator: "\n").contains { $0.contains("h2") && $0.contains(new) }
+            }
+            try await waitUntil("h1's rows point at \(new)", timeout: 60) {
+                let rows = try await cluster.kernelRows(1, vni: 100)
+                return rows.flood == [new] && rows.unicast[b.mac] == new
+            }
+            try await waitUntil("a reaches b again", timeout: 60) { await cluster.ping(from: a, to: b) }
+            let log = try String(contentsOfFile: cluster.log(2), encoding: .utf8)
+            #expect(!log.contains("name_conflict"), "\(log)")
+        }
+    }
 }

@@ -4,8 +4,8 @@ import Logging
 @testable import OverlayAgent
 import Testing
 
-/// Real scripts through `/bin/sh`. Completion is awaited with `waitUntilIdle()` (or the query's
-/// answer), never with a sleep.
+/// Real scripts through `/bin/sh`, run by the workers of `run()` while each test's body runs.
+/// Completion is awaited with `waitUntilIdle()` (or the query's answer), never with a sleep.
 struct EventHandlersTests {
     static let members = [
         MemberView(name: "web-1", address: "10.0.0.1:7946", status: "alive", incarnation: 1,
@@ -19,21 +19,23 @@ struct EventHandlersTests {
         let log = RecordingLog()
         let handlers = try EventHandlers.make(["member-join,member-leave={ env; echo ---; cat; } > '\(out)'"],
                                              selfTags: ["role": "edge", "dc-1.zone": "b"], log: log)
-        handlers.memberEvent("member-join", members: Self.members)
-        await handlers.waitUntilIdle()
-        let (environment, stdin) = try Self.read(out)
-        for prefix in ["GRAPEVINE_", "SERF_"] {
-            #expect(environment[prefix + "EVENT"] == "member-join")
-            #expect(environment[prefix + "SELF_NAME"] == "self-1")
-            #expect(environment[prefix + "SELF_ROLE"] == "edge")
-            #expect(environment[prefix + "TAG_ROLE"] == "edge")
-            #expect(environment[prefix + "TAG_DC_1_ZONE"] == "b")
-            #expect(environment[prefix + "USER_EVENT"] == nil)
+        try await handlers.whileRunning {
+            handlers.memberEvent("member-join", members: Self.members)
+            await handlers.waitUntilIdle()
+            let (environment, stdin) = try Self.read(out)
+            for prefix in ["GRAPEVINE_", "SERF_"] {
+                #expect(environment[prefix + "EVENT"] == "member-join")
+                #expect(environment[prefix + "SELF_NAME"] == "self-1")
+                #expect(environment[prefix + "SELF_ROLE"] == "edge")
+                #expect(environment[prefix + "TAG_ROLE"] == "edge")
+                #expect(environment[prefix + "TAG_DC_1_ZONE"] == "b")
+                #expect(environment[prefix + "USER_EVENT"] == nil)
+            }
+            // The agent's own environment is passed on.
+            #expect(environment["PATH"] != nil)
+            #expect(stdin == "web-1\t10.0.0.1\tweb\trole=web,zone=a\ndb\\t1\tfd00::2\t\t\n")
+            #expect(log.entries(at: .warning).isEmpty)
         }
-        // The agent's own environment is passed on.
-        #expect(environment["PATH"] != nil)
-        #expect(stdin == "web-1\t10.0.0.1\tweb\trole=web,zone=a\ndb\\t1\tfd00::2\t\t\n")
-        #expect(log.entries(at: .warning).isEmpty)
     }
 
     @Test func aUserEventScriptGetsNameLamportTimeAndPayload() async throws {
@@ -41,13 +43,15 @@ struct EventHandlersTests {
         let out = dir.path("out")
         let handlers = try EventHandlers.make(["user:deploy={ env; echo ---; cat; } > '\(out)'",
                                                "user:other=echo wrong > '\(out)'"])
-        handlers.userEvent(name: "deploy", ltime: 42, payload: Array("v1.2".utf8))
-        await handlers.waitUntilIdle()
-        let (environment, stdin) = try Self.read(out)
-        #expect(environment["GRAPEVINE_EVENT"] == "user" && environment["SERF_EVENT"] == "user")
-        #expect(environment["GRAPEVINE_USER_EVENT"] == "deploy" && environment["SERF_USER_EVENT"] == "deploy")
-        #expect(environment["GRAPEVINE_USER_LTIME"] == "42" && environment["SERF_USER_LTIME"] == "42")
-        #expect(stdin == "v1.2\n")
+        try await handlers.whileRunning {
+            handlers.userEvent(name: "deploy", ltime: 42, payload: Array("v1.2".utf8))
+            await handlers.waitUntilIdle()
+            let (environment, stdin) = try Self.read(out)
+            #expect(environment["GRAPEVINE_EVENT"] == "user" && environment["SERF_EVENT"] == "user")
+            #expect(environment["GRAPEVINE_USER_EVENT"] == "deploy" && environment["SERF_USER_EVENT"] == "deploy")
+            #expect(environment["GRAPEVINE_USER_LTIME"] == "42" && environment["SERF_USER_LTIME"] == "42")
+            #expect(stdin == "v1.2\n")
+        }
     }
 
     @Test func aQueryHandlersOutputIsTheResponse() async throws {
@@ -58,32 +62,36 @@ struct EventHandlersTests {
             "query:quiet=true",
             "query:fails=echo partial; exit 1",
         ], metrics: metrics, queryResponseLimit: 100)
-        let answer = await handlers.query(name: "load", ltime: 7, payload: Array("ping".utf8))
-        #expect(answer.map { String(decoding: $0, as: UTF8.self) } == "load 7 ping\noops\n")
-        // Cut to the response limit.
-        #expect(await handlers.query(name: "big", ltime: 8, payload: []) == [UInt8](repeating: 0, count: 100))
-        // No output, a failure, or no handler: no response.
-        #expect(await handlers.query(name: "quiet", ltime: 9, payload: []) == nil)
-        #expect(await handlers.query(name: "fails", ltime: 10, payload: []) == nil)
-        #expect(await handlers.query(name: "unknown", ltime: 11, payload: []) == nil)
-        await handlers.waitUntilIdle()
-        let text = metrics.text()
-        #expect(text.contains(#"grapevine_handler_runs_total{event="query",result="ok"} 3"#))
-        #expect(text.contains(#"grapevine_handler_runs_total{event="query",result="failed"} 1"#))
+        try await handlers.whileRunning {
+            let answer = await handlers.query(name: "load", ltime: 7, payload: Array("ping".utf8))
+            #expect(answer.map { String(decoding: $0, as: UTF8.self) } == "load 7 ping\noops\n")
+            // Cut to the response limit.
+            #expect(await handlers.query(name: "big", ltime: 8, payload: []) == [UInt8](repeating: 0, count: 100))
+            // No output, a failure, or no handler: no response.
+            #expect(await handlers.query(name: "quiet", ltime: 9, payload: []) == nil)
+            #expect(await handlers.query(name: "fails", ltime: 10, payload: []) == nil)
+            #expect(await handlers.query(name: "unknown", ltime: 11, payload: []) == nil)
+            await handlers.waitUntilIdle()
+            let text = metrics.text()
+            #expect(text.contains(#"grapevine_handler_runs_total{event="query",result="ok"} 3"#))
+            #expect(text.contains(#"grapevine_handler_runs_total{event="query",result="failed"} 1"#))
+        }
     }
 
     @Test func aNonZeroExitIsCountedAndLoggedAtWarning() async throws {
         let metrics = AgentMetrics()
         let log = RecordingLog()
         let handlers = try EventHandlers.make(["member-failed=echo boom; exit 3"], metrics: metrics, log: log)
-        handlers.memberEvent("member-failed", members: Self.members)
-        await handlers.waitUntilIdle()
-        #expect(metrics.text().contains(#"grapevine_handler_runs_total{event="member-failed",result="failed"} 1"#))
-        let warnings = log.entries(at: .warning)
-        #expect(warnings.count == 1)
-        #expect(warnings.first?.metadata["handler.status"] == "exit 3")
-        #expect(warnings.first?.metadata["handler.output"] == "boom\n")
-        #expect(warnings.first?.message == "event handler failed")
+        try await handlers.whileRunning {
+            handlers.memberEvent("member-failed", members: Self.members)
+            await handlers.waitUntilIdle()
+            #expect(metrics.text().contains(#"grapevine_handler_runs_total{event="member-failed",result="failed"} 1"#))
+            let warnings = log.entries(at: .warning)
+            #expect(warnings.count == 1)
+            #expect(warnings.first?.metadata["handler.status"] == "exit 3")
+            #expect(warnings.first?.metadata["handler.output"] == "boom\n")
+            #expect(warnings.first?.message == "event handler failed")
+        }
     }
 
     /// The background `sleep` is in the shell's process group: the timeout's SIGKILL reaches it.
@@ -93,15 +101,17 @@ struct EventHandlersTests {
         let metrics = AgentMetrics()
         let handlers = try EventHandlers.make(["user=echo $$ > '\(pids)'; sleep 600 & echo $! >> '\(pids)'; wait"],
                                              metrics: metrics, timeout: .seconds(2))
-        handlers.userEvent(name: "hang", ltime: 1, payload: [])
-        await handlers.waitUntilIdle()
-        #expect(metrics.text().contains(#"grapevine_handler_runs_total{event="user",result="timeout"} 1"#))
-        let written = try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
-        try #require(written.count == 2, "the script wrote \(written)")
-        // The shell was reaped by the runner. The orphaned sleep is not waited for: it is gone, a
-        // zombie, or still on its way out with the SIGKILL pending.
-        #expect(kill(written[0], 0) == -1 && errno == ESRCH)
-        #expect(isKilled(written[1]), "process \(written[1]) outlived the timeout")
+        try await handlers.whileRunning {
+            handlers.userEvent(name: "hang", ltime: 1, payload: [])
+            await handlers.waitUntilIdle()
+            #expect(metrics.text().contains(#"grapevine_handler_runs_total{event="user",result="timeout"} 1"#))
+            let written = try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+            try #require(written.count == 2, "the script wrote \(written)")
+            // The shell was reaped by the runner. The orphaned sleep is not waited for: it is gone, a
+            // zombie, or still on its way out with the SIGKILL pending.
+            #expect(kill(written[0], 0) == -1 && errno == ESRCH)
+            #expect(isKilled(written[1]), "process \(written[1]) outlived the timeout")
+        }
     }
 
     @Test func anEventFindingTheQueueFullIsDroppedAndCounted() async throws {
@@ -114,21 +124,55 @@ struct EventHandlersTests {
         // second waits, the third is dropped at once.
         let handlers = try EventHandlers.make(["user:hold=read line < '\(fifo)'", "user:quick=true", "query=echo answer"],
                                              metrics: metrics, log: log, concurrency: 1, queueLimit: 1)
+        try await handlers.whileRunning {
+            handlers.userEvent(name: "hold", ltime: 1, payload: [])
+            handlers.userEvent(name: "quick", ltime: 2, payload: [])
+            handlers.userEvent(name: "quick", ltime: 3, payload: [])
+            #expect(await handlers.query(name: "q", ltime: 4, payload: []) == nil)
+            let text = metrics.text()
+            #expect(text.contains(#"grapevine_handler_runs_total{event="user",result="dropped"} 1"#))
+            #expect(text.contains(#"grapevine_handler_runs_total{event="query",result="dropped"} 1"#))
+            #expect(log.entries(at: .warning).filter { $0.message == "event handler dropped: queue full" }.count == 2)
+            // Opening the FIFO waits for the script to read it: the held script is running.
+            let gate = await openForWriting(fifo)
+            try #require(gate >= 0)
+            _ = write(gate, "go\n", 3)
+            close(gate)
+            await handlers.waitUntilIdle()
+            #expect(metrics.text().contains(#"grapevine_handler_runs_total{event="user",result="ok"} 2"#))
+        }
+    }
+
+    /// Events before `run()` wait for it; cancelling it kills the running script's process group
+    /// and drops what waits (a waiting query gets no answer), so no script outlives the agent.
+    @Test(.timeLimit(.minutes(2))) func scriptsRunOnlyWhileTheWorkersRun() async throws {
+        let dir = try TemporaryDirectory()
+        let fifo = dir.path("gate"), pids = dir.path("pids")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let metrics = AgentMetrics()
+        let handlers = try EventHandlers.make(["user:hold=echo $$ > '\(pids)'; read line < '\(fifo)'", "query=echo answer"],
+                                             metrics: metrics, concurrency: 1, queueLimit: 4)
+        // Queued before the workers run.
         handlers.userEvent(name: "hold", ltime: 1, payload: [])
-        handlers.userEvent(name: "quick", ltime: 2, payload: [])
-        handlers.userEvent(name: "quick", ltime: 3, payload: [])
-        #expect(await handlers.query(name: "q", ltime: 4, payload: []) == nil)
+        try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask { await handlers.run(); return nil }
+            // Opening the FIFO waits for the script to open it: the held script is running.
+            let gate = await openForWriting(fifo)
+            try #require(gate >= 0)
+            defer { close(gate) }
+            group.addTask { await handlers.query(name: "q", ltime: 2, payload: []) }
+            // The query is queued behind the held script once the queue holds it.
+            while handlers.waiting == 0 { await Task.yield() }
+            group.cancelAll()
+            var answers: [[UInt8]?] = []
+            for try await answer in group { answers.append(answer) }
+            #expect(answers.count == 2 && answers.allSatisfy { $0 == nil })
+        }
         let text = metrics.text()
-        #expect(text.contains(#"grapevine_handler_runs_total{event="user",result="dropped"} 1"#))
+        #expect(text.contains(#"grapevine_handler_runs_total{event="user",result="failed"} 1"#))
         #expect(text.contains(#"grapevine_handler_runs_total{event="query",result="dropped"} 1"#))
-        #expect(log.entries(at: .warning).filter { $0.message == "event handler dropped: queue full" }.count == 2)
-        // Opening the FIFO waits for the script to read it: the held script is running.
-        let gate = open(fifo, O_WRONLY)
-        try #require(gate >= 0)
-        _ = write(gate, "go\n", 3)
-        close(gate)
-        await handlers.waitUntilIdle()
-        #expect(metrics.text().contains(#"grapevine_handler_runs_total{event="user",result="ok"} 2"#))
+        let shell = try #require(Int32(try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").first ?? ""))
+        #expect(kill(shell, 0) == -1 && errno == ESRCH)
     }
 
     /// `env` output (before the `---` line) as a dictionary, and the rest.
@@ -162,12 +206,30 @@ func isKilled(_ pid: Int32) -> Bool {
 }
 
 extension EventHandlers {
+    /// Runs `body` while the workers run (`run()`), then cancels them.
+    func whileRunning(_ body: () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.run() }
+            defer { group.cancelAll() }
+            try await body()
+        }
+    }
+
     static func make(_ specs: [String], selfTags: [String: String] = [:], metrics: AgentMetrics = AgentMetrics(),
                      log: RecordingLog = RecordingLog(), concurrency: Int = 4, queueLimit: Int = 16,
                      timeout: Duration = .seconds(60), queryResponseLimit: Int = 1024) throws -> EventHandlers {
         EventHandlers(specs: try specs.map(HandlerSpec.init(parsing:)), selfName: "self-1", selfTags: selfTags,
                       concurrency: concurrency, timeout: timeout, metrics: metrics, logger: log.logger,
                       queueLimit: queueLimit, queryResponseLimit: queryResponseLimit)
+    }
+}
+
+/// Opens a FIFO for writing on a thread of its own: the open blocks until a script opens the
+/// FIFO for reading, and blocking a thread of the cooperative pool (two threads on two cores)
+/// would starve the tasks that start the scripts.
+func openForWriting(_ path: String) async -> Int32 {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: open(path, O_WRONLY)) }
     }
 }
 

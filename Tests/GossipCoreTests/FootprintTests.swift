@@ -9,7 +9,7 @@ import Testing
         #expect(MemoryLayout<Member>.stride == 24)
         #expect(MemoryLayout<Message>.stride == 8)
         #expect(MemoryLayout<BroadcastKey>.stride == 32)
-        #expect(MemoryLayout<BroadcastQueue.Entry>.stride == 64)
+        #expect(MemoryLayout<BroadcastQueue.Entry>.stride == 32)
     }
 
     /// A node that learns a member from an `alive` keeps the message's identity, not a copy:

@@ -73,4 +73,29 @@ import Testing
             #expect(try links.link(named: "gvc0") == nil)
         }
     }
+
+    /// A bridge left to itself takes its lowest port's address, so a container added changes
+    /// the MAC its neighbours cached for the bridge (the gateway, the name server's address); a
+    /// bridge whose address was set keeps it (the name-resolution outages `agent-bench names`
+    /// found: 5 to 35 s).
+    @Test func aBridgeWithASetAddressKeepsItWhenALowerPortJoins() async throws {
+        try await withNamespaces(["brmac"]) { names in
+            let links = try LinkSocket(namespace: .named(names[0]))
+            let fixed = MACAddress("02:67:76:00:03:09")!
+            #expect(try links.createBridge(named: "brf", mac: fixed).mac == fixed)
+            _ = try links.createBridge(named: "bra")
+            for (bridge, port, mac) in [("brf", "pf", "02:00:00:00:00:01"), ("bra", "pa", "02:00:00:00:00:02")] {
+                try links.createVeth(named: port, peer: port + "x", mtu: 1500)
+                try links.setMAC(port, MACAddress(mac)!)
+                try links.attach(port, toBridge: bridge)
+            }
+            #expect(try links.link(named: "brf")?.mac == fixed)
+            #expect(try links.link(named: "bra")?.mac == MACAddress("02:00:00:00:00:02"), "the trap: the port's address")
+            try links.setMAC("bra", fixed)
+            try links.createVeth(named: "pb", peer: "pbx", mtu: 1500)
+            try links.setMAC("pb", MACAddress("02:00:00:00:00:00")!)
+            try links.attach("pb", toBridge: "bra")
+            #expect(try links.link(named: "bra")?.mac == fixed, "an address set later holds too")
+        }
+    }
 }

@@ -96,7 +96,7 @@ import Testing
         p.send(fromA: false, p.b.handle(.request(id: "c3", address: ip("10.0.0.21"), now: 0)))
         #expect(p.answers.contains(.leased(id: "c3", address: ip("10.0.0.21"))))
         #expect(p.b.row.owned == [OffsetSpan(21, 22)])
-        #expect(p.b.row.leases == [21: "c3"])
+        #expect(p.b.row.leases == [21])
         #expect(!Spans.contains(p.a.row.owned, 21))
     }
 
@@ -107,6 +107,24 @@ import Testing
         p.send(fromA: false, p.b.handle(.request(id: "c3", address: nil, now: 0)))
         #expect(p.answers.contains(.leased(id: "c2", address: ip("10.0.0.2"))))
         #expect(p.answers.contains(.refused(id: "c3", .subnetFull)))
+    }
+
+    /// A host stops at its lease limit, for `--ip` too, with a reason naming the remedy; a
+    /// release frees a place, and only the address released.
+    @Test func aHostStopsAtItsLeaseLimitAndAReleaseFreesAPlace() {
+        var a = AddressAllocator(host: "a", pool: Self.pool("10.0.0.0/24"))
+        a.leaseLimit = 2
+        _ = a.handle(.create)
+        var answers: [AllocatorOutput] = []
+        for (i, address) in [nil, nil, nil, ip("10.0.0.50")].enumerated() {
+            answers += a.handle(.request(id: "c\(i)", address: address, now: 0)).filter { if case .publish = $0 { false } else { true } }
+        }
+        #expect(answers == [.leased(id: "c0", address: ip("10.0.0.1")), .leased(id: "c1", address: ip("10.0.0.2")),
+                            .refused(id: "c2", .hostLeaseLimit), .refused(id: "c3", .hostLeaseLimit)])
+        _ = a.handle(.release(address: ip("10.0.0.1")))
+        _ = a.handle(.release(address: ip("10.0.0.9")))
+        #expect(a.row.leases == [2], "only the released address went back")
+        #expect(a.handle(.request(id: "c4", address: nil, now: 0)).contains(.leased(id: "c4", address: ip("10.0.0.1"))))
     }
 
     @Test func reclaimIsRefusedWhileAliveAndToAnyoneButTheSuccessor() {

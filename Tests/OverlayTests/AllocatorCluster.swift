@@ -109,7 +109,7 @@ struct AllocatorCluster {
                   let i = containerHost[id],
                   case .up = slots[i] else { break }
             containers[off] = nil
-            apply(i, .release(id: id))
+            apply(i, .release(address: pool.address(off)))
         case 74..<76:
             if Bool.random(using: &rng) {
                 side = side.map { _ in 0 }
@@ -240,11 +240,11 @@ struct AllocatorCluster {
         var ownedSpans: [(OffsetSpan, String)] = []
         for r in actingRows {
             for s in r.owned { ownedSpans.append((s, r.host)) }
-            for (o, id) in r.leases where !Spans.contains(r.owned, o) {
-                violations.append("\(r.host) leases \(o) (\(id)) outside its ranges")
+            for o in r.leases where !Spans.contains(r.owned, o) {
+                violations.append("\(r.host) leases \(o) outside its ranges")
             }
-            for (o, id) in r.leases {
-                if let h = owner[o] { violations.append("\(o) leased by \(h) and \(r.host) (\(id))") }
+            for o in r.leases {
+                if let h = owner[o] { violations.append("\(o) leased by \(h) and \(r.host)") }
                 owner[o] = r.host
             }
         }
@@ -338,7 +338,7 @@ struct AllocatorCluster {
         var out: [UInt64] = []
         for o in freeAllocatable {
             while k < owner.count && owner[k].0.high <= o { k += 1 }
-            guard k < owner.count, owner[k].0.contains(o), owner[k].1.leases[o] == nil else { out.append(o); continue }
+            guard k < owner.count, owner[k].0.contains(o), !owner[k].1.leases.contains(o) else { out.append(o); continue }
         }
         return out
     }

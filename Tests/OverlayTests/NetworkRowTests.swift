@@ -121,7 +121,8 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         ([4, 0, 0, 1, 0, 0, 0, 0, 0], stamp, "trailing_bytes"),
         ([4, 0, 0, 1, 0, 0, 0, 0], stamp + [0], "trailing_bytes"),
         ([4, 0, 0, 1, 0, 0, 0, 0], [2] + stamp.dropFirst(), "unsupported_format"),
-        ([6], [1], "unknown_kind"),
+        ([7], [1], "unknown_kind"),
+        ([6, 0, 0, 1], [1], "truncated"),
     ]
 
     @Test(arguments: malformed)
@@ -175,8 +176,9 @@ func definition(_ name: String, _ network: UInt32, _ cidr: String, internal: Boo
         }
         #expect(throws: OverlayRowError.truncated) { try replica.remove(stateKey: "030010", owner: "b") }
         #expect(throws: OverlayRowError.truncated) { try replica.remove(stateKey: "04001000000007", owner: "b") }
-        #expect(throws: OverlayRowError.unknownKind(6)) { try replica.remove(stateKey: "0600100000000007", owner: "b") }
+        #expect(throws: OverlayRowError.unknownKind(7)) { try replica.remove(stateKey: "0700100000000007", owner: "b") }
         try replica.remove(stateKey: "0500100000000007", owner: "b")  // an allocator row: the replica keeps none
+        try replica.remove(stateKey: "0600100000000007", owner: "b")  // an IPv6 pool's allocator row: likewise
         #expect(replica.networks.count == 1 && replica.blocks.count == 1, "refused keys change nothing")
 
         try replica.remove(stateKey: "03001000", owner: "a")  // another owner's: nothing to remove

@@ -55,6 +55,8 @@ struct DockerEngine: Sendable {
         var CheckDuplicate = true
         var Driver: String
         var Internal: Bool
+        /// A dual-stack network: its IPv6 subnet is the second `IPAM.Config`.
+        var EnableIPv6 = false
         var IPAM: IPAM
         var Options: [String: String]
         var Labels: [String: String]

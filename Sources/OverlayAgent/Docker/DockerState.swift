@@ -20,6 +20,8 @@ struct DockerState: Codable, Sendable, Equatable {
         var origin: String
         /// `NetworkDefinition.mtu`; absent in files of older agents (no MTU given).
         var mtu: UInt32? = nil
+        /// `NetworkDefinition.subnet6`; absent for an IPv4-only network.
+        var subnet6: String? = nil
     }
 
     struct Endpoint: Codable, Sendable, Equatable {
@@ -44,7 +46,7 @@ struct DockerState: Codable, Sendable, Equatable {
     /// after a deletion, as the tombstone that deletes the network everywhere).
     var definitions: [String: Definition] = [:]
     /// When this host acknowledged the CreateNetwork of each Docker network ID (seconds since
-    /// 1970): a network younger than `Agent.pendingAge` that dockerd does not list yet is one
+    /// 1970): a network younger than `DockerDriver.pendingAge` that dockerd does not list yet is one
     /// being created, never forgotten. Absent in files of older agents (read as long ago).
     var made: [String: Double]? = [:]
     /// Docker's EndpointID → the endpoint made for it.
@@ -61,8 +63,12 @@ struct DockerState: Codable, Sendable, Equatable {
 
 struct DockerStore: Sendable {
     let path: String
+    let persistence: PersistenceQueue
 
-    init(directory: String) { path = directory + "/docker.json" }
+    init(directory: String, persistence: PersistenceQueue) {
+        path = directory + "/docker.json"
+        self.persistence = persistence
+    }
 
     func load() throws(StoreError) -> DockerState {
         guard let data = try AtomicFile.read(path) else { return DockerState() }
@@ -77,7 +83,7 @@ struct DockerStore: Sendable {
     }
 
     /// Writes the state atomically; encoding and writing run on `persistence`'s thread.
-    func save(_ state: DockerState, using persistence: PersistenceQueue) async throws(StoreError) {
+    func save(_ state: DockerState) async throws(StoreError) {
         try await persistence.write(json: state, to: path)
     }
 }

@@ -8,7 +8,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// What the Docker plugin's routes call: the agent (`Agent+Docker.swift`).
+/// What the Docker plugin's routes call: the Docker driver (`DockerDriver`).
 protocol DockerPlugin: Sendable {
     func requestPool(_ request: RequestPoolRequest) async throws(PluginError) -> RequestPoolReply
     func requestAddress(_ request: RequestAddressRequest) async throws(PluginError) -> RequestAddressReply

@@ -8,6 +8,11 @@ import Synchronization
 /// killed (counted `timeout`); a non-zero exit is logged at warning (counted `failed`).
 ///
 /// Every matching handler runs once per event, in the order configured when they queue.
+///
+/// Scripts run on `concurrency` workers, child tasks of `run()` (the agent's run): events that
+/// arrive before it starts wait in the queue; when it is cancelled, scripts running are ended
+/// with their process groups and events still waiting are dropped (a query among them gets no
+/// answer).
 public final class EventHandlers: Sendable {
     /// Serf's limit on the output it keeps of one script (`maxBufSize` in invoke.go).
     public static let outputLimit = 8 * 1024
@@ -24,10 +29,17 @@ public final class EventHandlers: Sendable {
 
     private struct State {
         var selfTags: [String: String]
+        /// Jobs admitted to a slot (at most `concurrency`): running, or taken by no worker yet.
         var running = 0
+        /// Admitted jobs no worker has taken yet, oldest first.
+        var admitted: [Job] = []
         /// Jobs waiting for a free slot, oldest first; at most `queueLimit`.
         var queue: [Job] = []
+        /// Workers waiting for a job.
+        var idleWorkers: [CheckedContinuation<Job?, Never>] = []
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        /// `run()` was cancelled: no job is taken any more.
+        var stopped = false
     }
 
     private struct Job: Sendable {
@@ -98,6 +110,9 @@ public final class EventHandlers: Sendable {
         return Array(outcome.output.prefix(queryResponseLimit))
     }
 
+    /// Events waiting for a free slot.
+    var waiting: Int { state.withLock { $0.queue.count } }
+
     /// Returns once no script runs and none waits (at once when idle).
     public func waitUntilIdle() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -116,18 +131,21 @@ public final class EventHandlers: Sendable {
         for spec in specs where spec.matches(invocation.event, name: invocation.name) {
             let job = Job(script: spec.script, invocation: invocation, done: first)
             first = nil
-            enum Admission { case start, queued, dropped }
+            enum Admission { case start(CheckedContinuation<Job?, Never>), queued, dropped }
             let admission: Admission = state.withLock { state in
+                guard !state.stopped else { return .dropped }
                 if state.running < concurrency {
                     state.running += 1
-                    return .start
+                    if let worker = state.idleWorkers.popLast() { return .start(worker) }
+                    state.admitted.append(job)
+                    return .queued
                 }
                 guard state.queue.count < queueLimit else { return .dropped }
                 state.queue.append(job)
                 return .queued
             }
             switch admission {
-            case .start: Task { await self.work(from: job) }
+            case .start(let worker): worker.resume(returning: job)
             case .queued: break
             case .dropped:
                 metrics.handlerRan(event: invocation.event, result: .dropped, seconds: nil)
@@ -137,6 +155,54 @@ public final class EventHandlers: Sendable {
                 job.done?(nil)
             }
         }
+    }
+
+    /// Runs the scripts until cancelled: `concurrency` workers, each taking admitted jobs and
+    /// then what waits behind them.
+    public func run() async {
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<concurrency {
+                    group.addTask { while let job = await self.nextAdmitted() { await self.work(from: job) } }
+                }
+            }
+        } onCancel: {
+            stop()
+        }
+    }
+
+    /// An admitted job, waiting for one; nil once stopped.
+    private func nextAdmitted() async -> Job? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Job?, Never>) in
+            let job: Job?? = state.withLock { state in
+                if state.stopped { return .some(nil) }
+                if !state.admitted.isEmpty { return state.admitted.removeFirst() }
+                state.idleWorkers.append(continuation)
+                return nil
+            }
+            if let job { continuation.resume(returning: job) }
+        }
+    }
+
+    /// Wakes idle workers with nothing to do and drops what has not started.
+    private func stop() {
+        let (workers, dropped, waiters) = state.withLock { state in
+            state.stopped = true
+            let dropped = state.admitted + state.queue
+            state.running -= state.admitted.count
+            state.admitted = []
+            state.queue = []
+            defer { state.idleWorkers = [] }
+            let waiters = state.running == 0 ? state.idleWaiters : []
+            if state.running == 0 { state.idleWaiters = [] }
+            return (state.idleWorkers, dropped, waiters)
+        }
+        for worker in workers { worker.resume(returning: nil) }
+        for job in dropped {
+            metrics.handlerRan(event: job.invocation.event, result: .dropped, seconds: nil)
+            job.done?(nil)
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Runs `job`, then whatever waits, until the queue is empty.

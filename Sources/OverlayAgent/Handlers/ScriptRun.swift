@@ -92,30 +92,37 @@ func runScript(_ script: String, invocation: HandlerInvocation, timeout: Duratio
             }
         }
         tasks.addTask {
-            // Cancelled (returns early) when the script ends first.
-            guard (try? await Task.sleep(for: timeout)) != nil else { return .nothingKilled }
+            // Cancelled early when the script ends first (its leader is reaped: nothing is
+            // killed) or when the handlers stop (the group is killed as at a timeout).
+            let stopped = (try? await Task.sleep(for: timeout)) == nil
             // Under the lock, so that the group is killed only while its leader is not yet reaped.
             let killed = group.id.withLock { pid -> Bool in
                 guard let pid else { return false }
                 return kill(-pid, SIGKILL) == 0
             }
-            return killed ? .timerFired : .nothingKilled
+            guard killed else { return .nothingKilled }
+            return stopped ? .stopped : .timerFired
         }
         var outcome: ScriptOutcome?
-        var timedOut = false
+        var killed: Finish?
         for await next in tasks {
             switch next {
             case .ran(let ran):
                 outcome = ran
                 tasks.cancelAll()
-            case .timerFired: timedOut = true
+            case .timerFired, .stopped: killed = next
             case .nothingKilled: break
             }
         }
         guard var outcome else { preconditionFailure("the run task always returns an outcome") }
-        if timedOut {
+        switch killed {
+        case .timerFired?:
             outcome.result = .timeout
             outcome.status = "killed after \(timeout)"
+        case .stopped?:
+            outcome.result = .failed
+            outcome.status = "killed: the agent is stopping"
+        default: break
         }
         return outcome
     }
@@ -129,6 +136,8 @@ private final class ProcessGroup: Sendable {
 private enum Finish: Sendable {
     case ran(ScriptOutcome)
     case timerFired
+    /// The handlers stopped while the script ran: its group was killed.
+    case stopped
     case nothingKilled
 }
 

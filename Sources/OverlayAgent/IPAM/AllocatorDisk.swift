@@ -11,7 +11,7 @@ import Overlay
 /// invariant depends on (owned spans, leases, donations made and taken) survives a crash.
 struct AllocatorFile: Codable, Sendable, Equatable {
     var incarnation: UInt32
-    /// VNI (decimal) → the row's value.
+    /// `PoolKey.tag` (the VNI in decimal, with `/6` for a network's IPv6 pool) → the row's value.
     var networks: [String: Data] = [:]
 }
 

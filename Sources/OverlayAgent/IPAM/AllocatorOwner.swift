@@ -16,9 +16,10 @@ struct IPAMRefusal: Error, Sendable, Equatable {
     var message: String
 }
 
-/// This host's address allocators, one per Docker network (`AddressAllocator`, pure), and the
-/// only writer of them: commands go into a stream that one task, `run` (a child of the agent's
-/// run), drains, each to its end (persisted, then published) before the next starts.
+/// This host's address allocators, one per Docker network and address family
+/// (`AddressAllocator`, pure; a dual-stack network has an IPv4 and an IPv6 one, `PoolKey`), and
+/// the only writer of them: commands go into a stream that one task, `run` (a child of the
+/// agent's run), drains, each to its end (persisted, then published) before the next starts.
 ///
 /// For each input: the allocator handles it; a changed row is encoded (refused, with the
 /// allocator put back as it was, when it no longer fits a gossip row), written to `ipam.json`
@@ -40,7 +41,7 @@ final class AllocatorOwner: Sendable {
         case gateway(subnet: Subnet, requested: IPAddress?, reply: CheckedContinuation<Result<IPAddress, IPAMRefusal>, Never>)
         /// An aux address of a pool being created.
         case aux(subnet: Subnet, IPAddress, reply: CheckedContinuation<Result<IPAddress, IPAMRefusal>, Never>)
-        case request(vni: VNI, address: IPAddress?, reply: CheckedContinuation<Result<IPAddress, IPAMRefusal>, Never>)
+        case request(PoolKey, address: IPAddress?, reply: CheckedContinuation<Result<IPAddress, IPAMRefusal>, Never>)
         case release(vni: VNI, address: IPAddress)
         case merge(AllocatorRecord)
         case definitions([VNI: NetworkDefinition])
@@ -101,8 +102,8 @@ final class AllocatorOwner: Sendable {
         await withCheckedContinuation { send(.aux(subnet: subnet, ip, reply: $0)) }
     }
 
-    func request(vni: VNI, address: IPAddress?) async -> Result<IPAddress, IPAMRefusal> {
-        await withCheckedContinuation { send(.request(vni: vni, address: address, reply: $0)) }
+    func request(_ key: PoolKey, address: IPAddress?) async -> Result<IPAddress, IPAMRefusal> {
+        await withCheckedContinuation { send(.request(key, address: address, reply: $0)) }
     }
 
     func reclaim(_ host: String) async -> Result<[String], IPAMRefusal> {
@@ -134,7 +135,7 @@ final class AllocatorOwner: Sendable {
                 logger.error("ipam: cannot write ipam.json; addresses are refused until it can be written", metadata: ["ipam.error": "\(error)"])
             }
         }
-        for vni in state.networks.keys.sorted() { await publish(&state, vni) }
+        for key in state.networks.keys.sorted() { await publish(&state, key) }
         publishStatus(state)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [input] in
@@ -171,13 +172,14 @@ final class AllocatorOwner: Sendable {
             }
             state.creating[subnet] = pool
             reply.resume(returning: .success(ip))
-        case .request(let vni, let address, let reply):
-            guard state.networks[vni] != nil else {
+        case .request(let key, let address, let reply):
+            guard state.networks[key] != nil else {
                 reply.resume(returning: .failure(IPAMRefusal(
-                    code: "no_allocator", message: "this host has no allocator for VNI \(vni) yet: no row of the network's pool has arrived; retry in a few seconds")))
+                    code: "no_allocator", message: "this host has no allocator for \(key) yet: no row of the network's pool has arrived; retry in a few seconds")))
                 metrics.ipamRefused(reason: "no_allocator")
                 return
             }
+            if state.diskBroken { await retryDisk(&state) }
             if state.diskBroken {
                 reply.resume(returning: .failure(IPAMRefusal(code: "store", message: "ipam.json cannot be written; see the agent's log")))
                 metrics.ipamRefused(reason: "store")
@@ -186,76 +188,82 @@ final class AllocatorOwner: Sendable {
             // An address this host already leases: Docker's RequestAddress names no container,
             // so a second `--ip` of it cannot be told from a repeat; refused, as another host's
             // lease is, since handing it out again could give it to two containers.
-            if let ip = address, let n = state.networks[vni], let o = n.allocator.pool.offset(of: ip), n.allocator.row.leases[o] != nil {
+            if let ip = address, let n = state.networks[key], let o = n.allocator.pool.offset(of: ip), n.allocator.row.leases.contains(o) {
                 reply.resume(returning: .failure(IPAMRefusal(code: "address_in_use", message: "\(ip) is already leased on this host; pick another address")))
                 metrics.ipamRefused(reason: "address_in_use")
                 return
             }
             // Who is alive now, not at the last tick: a row merged since then names an owner
             // to ask, and the allocator asks only live ones.
-            await apply(&state, vni, .members(alive: state.aliveIdentities(vni, nodes: aliveNodes()), now: now))
+            await apply(&state, key, .members(alive: state.aliveIdentities(nodes: aliveNodes()), now: now))
             let id = state.nextLeaseID()
-            state.waiters[id] = Waiter(vni: vni, since: now, reply: reply)
-            await apply(&state, vni, .request(id: id, address: address, now: now))
+            state.waiters[id] = Waiter(key: key, since: now, reply: reply)
+            await apply(&state, key, .request(id: id, address: address, now: now))
         case .release(let vni, let address):
-            guard let n = state.networks[vni], let o = n.allocator.pool.offset(of: address), let id = n.allocator.row.leases[o] else { return }
-            await apply(&state, vni, .release(id: id))
+            let key = PoolKey(vni, of: address)
+            guard let n = state.networks[key], let o = n.allocator.pool.offset(of: address), n.allocator.row.leases.contains(o) else { return }
+            await apply(&state, key, .release(address: address))
         case .merge(let record):
             guard record.row.host != state.identity else { return }
-            state.records[record.vni, default: [:]][record.row.host] = record
-            await adopt(&state, record.vni)
-            if state.networks[record.vni] != nil { await apply(&state, record.vni, .merge(record.row)) }
+            let key = PoolKey(record)
+            state.records[key, default: [:]][record.row.host] = record
+            await adopt(&state, key)
+            if state.networks[key] != nil { await apply(&state, key, .merge(record.row)) }
         case .definitions(let definitions):
             state.definitions = definitions
             for (vni, d) in definitions.sorted(by: { $0.key < $1.key }) {
-                if d.deleted {
-                    await drop(&state, vni)
-                } else {
-                    await adopt(&state, vni)
+                for key in [PoolKey(vni, ipv6: false), PoolKey(vni, ipv6: true)] {
+                    // A network's IPv6 pool goes with its definition's IPv6 subnet.
+                    if d.deleted || (key.ipv6 && d.subnet6 == nil) {
+                        await drop(&state, key)
+                    } else {
+                        await adopt(&state, key)
+                    }
                 }
             }
         case .tick:
             for (id, w) in state.waiters where now >= w.since + Self.waiterTimeout {
-                logger.warning("ipam: a request got no answer from the allocator; refused", metadata: ["network.vni": "\(w.vni)", "ipam.request": "\(id)"])
+                logger.warning("ipam: a request got no answer from the allocator; refused", metadata: ["network.vni": "\(w.key.vni)", "ipam.pool": "\(w.key)", "ipam.request": "\(id)"])
                 metrics.ipamRefused(reason: "timed_out")
                 state.abandoned.insert(id)
                 state.answer(id, .failure(IPAMRefusal(code: "timed_out", message: "no owner answered in time; retry")))
             }
-            for vni in state.networks.keys.sorted() {
+            for key in state.networks.keys.sorted() {
                 // Rows merged while the disk refused were undone with the change: again.
                 if state.diskBroken {
-                    for r in (state.records[vni] ?? [:]).values.sorted(by: { $0.row.host < $1.row.host }) { await apply(&state, vni, .merge(r.row)) }
+                    for r in (state.records[key] ?? [:]).values.sorted(by: { $0.row.host < $1.row.host }) { await apply(&state, key, .merge(r.row)) }
                 }
-                await apply(&state, vni, .members(alive: state.aliveIdentities(vni, nodes: aliveNodes()), now: now))
-                await apply(&state, vni, .tick(now: now))
-                for identity in state.reclaimable(vni, nodes: aliveNodes()) {
-                    await apply(&state, vni, .reclaim(host: identity, now: now), quiet: true)
+                await apply(&state, key, .members(alive: state.aliveIdentities(nodes: aliveNodes()), now: now))
+                await apply(&state, key, .tick(now: now))
+                for identity in state.reclaimable(key, nodes: aliveNodes()) {
+                    await apply(&state, key, .reclaim(host: identity, now: now), quiet: true)
                 }
-                if state.networks[vni]?.unpublished == true { await publish(&state, vni) }
+                if state.networks[key]?.unpublished == true { await publish(&state, key) }
             }
+            if state.diskBroken { await retryDisk(&state) }
         case .leave(let reply):
-            for vni in state.networks.keys.sorted() {
-                let alive = state.aliveIdentities(vni, nodes: aliveNodes()).subtracting([state.identity])
+            for key in state.networks.keys.sorted() {
+                let alive = state.aliveIdentities(nodes: aliveNodes()).subtracting([state.identity])
                 guard let to = alive.sorted().first else {
                     logger.warning("ipam: no live host to hand this host's ranges to; they stay until it comes back or is reclaimed",
-                                   metadata: ["network.vni": "\(vni)"])
+                                   metadata: ["network.vni": "\(key.vni)", "ipam.pool": "\(key)"])
                     continue
                 }
-                await apply(&state, vni, .leave(to: to))
+                await apply(&state, key, .leave(to: to))
             }
             reply.resume()
         case .reclaim(let target, let reply):
             var taken: [String] = []
             var refusals: [String] = []
-            for vni in state.networks.keys.sorted() {
-                let candidates = state.records[vni, default: [:]].keys.filter {
+            for key in state.networks.keys.sorted() {
+                let candidates = state.records[key, default: [:]].keys.filter {
                     $0 == target || AllocatorRecord.owner(of: $0) == target
                 }
                 for identity in candidates.sorted() {
-                    let before = state.networks[vni]?.allocator.row.reclaimed[identity]
-                    let out = await apply(&state, vni, .operatorReclaim(host: identity, now: now), quiet: true)
-                    for case .reclaimRefused(_, let r) in out { refusals.append("VNI \(vni), \(identity): \(r)") }
-                    if before == nil, state.networks[vni]?.allocator.row.reclaimed[identity] != nil { taken.append("\(vni):\(identity)") }
+                    let before = state.networks[key]?.allocator.row.reclaimed[identity]
+                    let out = await apply(&state, key, .operatorReclaim(host: identity, now: now), quiet: true)
+                    for case .reclaimRefused(_, let r) in out { refusals.append("\(key), \(identity): \(r)") }
+                    if before == nil, state.networks[key]?.allocator.row.reclaimed[identity] != nil { taken.append("\(key.tag):\(identity)") }
                 }
             }
             if taken.isEmpty {
@@ -268,36 +276,58 @@ final class AllocatorOwner: Sendable {
         }
     }
 
-    /// Starts the allocator of `vni` once its pool is known: this host's own `RequestPool` when
-    /// it is the winning definition's origin (then `.create`: it owns the whole pool), else any
-    /// other host's row of the network.
-    private func adopt(_ state: inout State, _ vni: VNI) async {
-        guard state.networks[vni] == nil, let d = state.definitions[vni], !d.deleted else { return }
-        if d.origin == host, let pool = state.creating[d.subnet], let offsets = try? pool.pool() {
-            state.creating[d.subnet] = nil
-            state.networks[vni] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: pool)
-            logger.info("ipam: this host created the network and owns its whole pool", metadata: ["network.vni": "\(vni)", "ipam.subnet": "\(d.subnet)"])
-            await apply(&state, vni, .create)
-        } else if let record = state.records[vni]?.values.sorted(by: { $0.row.host < $1.row.host }).first(where: { $0.pool.subnet == d.subnet }),
+    /// Starts the allocator of one pool of a network once the pool is known: this host's own
+    /// `RequestPool` when it is the winning definition's origin (then `.create`: it owns the
+    /// whole pool), else any other host's row of the pool. The IPv6 pool is the definition's
+    /// `subnet6`; a network without one has none.
+    private func adopt(_ state: inout State, _ key: PoolKey) async {
+        guard state.networks[key] == nil, let d = state.definitions[key.vni], !d.deleted,
+              let subnet = key.ipv6 ? d.subnet6 : d.subnet else { return }
+        if d.origin == host, let pool = state.creating[subnet], let offsets = try? pool.pool() {
+            state.creating[subnet] = nil
+            state.networks[key] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: pool)
+            await apply(&state, key, .create)
+            guard state.networks[key]?.value.isEmpty == false else {
+                // Not on disk (the write failed): not taken. The pool waits for the next
+                // definitions, as if this had not happened; an allocator left owning nothing
+                // would refuse every address of the network for good.
+                state.networks[key] = nil
+                state.creating[subnet] = pool
+                return
+            }
+            logger.info("ipam: this host created the network and owns its whole pool", metadata: ["network.vni": "\(key.vni)", "ipam.subnet": "\(subnet)"])
+        } else if let record = state.records[key]?.values.sorted(by: { $0.row.host < $1.row.host }).first(where: { $0.pool.subnet == subnet }),
                   let offsets = try? record.pool.pool() {
-            state.networks[vni] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: record.pool)
+            state.networks[key] = Network(allocator: AddressAllocator(host: state.identity, pool: offsets, reclaimAfter: reclaimAfter), pool: record.pool)
         } else {
             return
         }
-        for record in (state.records[vni] ?? [:]).values.sorted(by: { $0.row.host < $1.row.host }) where record.pool.subnet == d.subnet {
-            await apply(&state, vni, .merge(record.row))
+        for record in (state.records[key] ?? [:]).values.sorted(by: { $0.row.host < $1.row.host }) where record.pool.subnet == subnet {
+            await apply(&state, key, .merge(record.row))
         }
     }
 
-    /// The network was deleted: its allocator, row and file entry go.
-    private func drop(_ state: inout State, _ vni: VNI) async {
-        guard let n = state.networks.removeValue(forKey: vni) else { return }
-        state.records[vni] = nil
+    /// After a failed write: `ipam.json` written again as the allocators stand (every change
+    /// that failed to be written was undone, so this is what the file held, or should have).
+    /// Addresses are handed out again once it works.
+    private func retryDisk(_ state: inout State) async {
+        do {
+            try await disk.save(state.file())
+            state.diskBroken = false
+        } catch {
+            metrics.storeError(file: "ipam.json")
+        }
+    }
+
+    /// The network (or its IPv6 subnet) was deleted: its allocator, row and file entry go.
+    private func drop(_ state: inout State, _ key: PoolKey) async {
+        guard let n = state.networks.removeValue(forKey: key) else { return }
+        state.records[key] = nil
         do { try await disk.save(state.file()) } catch {
             metrics.storeError(file: "ipam.json")
             logger.warning("ipam: cannot write ipam.json", metadata: ["ipam.error": "\(error)"])
         }
-        let row = OverlayRow.allocator(AllocatorRecord(vni: vni, incarnation: state.incarnation, pool: n.pool, row: n.allocator.row))
+        let row = OverlayRow.allocator(AllocatorRecord(vni: key.vni, incarnation: state.incarnation, pool: n.pool, row: n.allocator.row))
         do { try await rows.delete(row) } catch {
             metrics.publishError(operation: "ipam")
         }
@@ -305,11 +335,12 @@ final class AllocatorOwner: Sendable {
 
     /// One input to one network's allocator, then persist, publish and answer what it says.
     @discardableResult
-    private func apply(_ state: inout State, _ vni: VNI, _ input: AllocatorInput, quiet: Bool = false) async -> [AllocatorOutput] {
-        guard var n = state.networks[vni] else { return [] }
+    private func apply(_ state: inout State, _ key: PoolKey, _ input: AllocatorInput, quiet: Bool = false) async -> [AllocatorOutput] {
+        let vni = key.vni
+        guard var n = state.networks[key] else { return [] }
         let saved = n
         let out = n.allocator.handle(input)
-        var pendingReleases: [String] = []
+        var pendingReleases: [IPAddress] = []
         if case .publish(let row)? = out.first {
             let record = AllocatorRecord(vni: vni, incarnation: state.incarnation, pool: n.pool, row: row)
             let overlayRow = OverlayRow.allocator(record)
@@ -320,8 +351,8 @@ final class AllocatorOwner: Sendable {
                 value = nil
             }
             if let value, value.count + overlayRow.stateKey.utf8.count <= Self.rowLimit {
-                state.networks[vni] = n
-                state.networks[vni]?.value = value
+                state.networks[key] = n
+                state.networks[key]?.value = value
                 do {
                     try await disk.save(state.file())
                     state.diskBroken = false
@@ -339,15 +370,15 @@ final class AllocatorOwner: Sendable {
                 refusal = IPAMRefusal(code: "row_too_large", message: "this host holds too many leases or ranges of the network for one row; start the container on another host")
             }
             if let refusal {
-                state.networks[vni] = saved
+                state.networks[key] = saved
                 for case .leased(let id, _) in out { state.answer(id, .failure(refusal)) }
                 if case .request(let id, _, _) = input { state.answer(id, .failure(refusal)) }
                 metrics.ipamRefused(reason: refusal.code)
                 return []
             }
-            await publish(&state, vni)
+            await publish(&state, key)
         } else {
-            state.networks[vni] = n
+            state.networks[key] = n
         }
         for o in out {
             switch o {
@@ -355,7 +386,7 @@ final class AllocatorOwner: Sendable {
             case .leased(let id, let address):
                 if state.abandoned.remove(id) != nil {
                     // Docker was told no: the address goes back at once.
-                    pendingReleases.append(id)
+                    pendingReleases.append(address)
                     continue
                 }
                 metrics.ipamLeased()
@@ -367,20 +398,20 @@ final class AllocatorOwner: Sendable {
                 if !quiet { logger.info("ipam: reclaim refused", metadata: ["ipam.host": "\(h)", "ipam.reason": "\(r)"]) }
             }
         }
-        for id in pendingReleases { await apply(&state, vni, .release(id: id)) }
+        for address in pendingReleases { await apply(&state, key, .release(address: address)) }
         return out
     }
 
-    private func publish(_ state: inout State, _ vni: VNI) async {
-        guard let n = state.networks[vni] else { return }
-        let row = OverlayRow.allocator(AllocatorRecord(vni: vni, incarnation: state.incarnation, pool: n.pool, row: n.allocator.row))
+    private func publish(_ state: inout State, _ key: PoolKey) async {
+        guard let n = state.networks[key] else { return }
+        let row = OverlayRow.allocator(AllocatorRecord(vni: key.vni, incarnation: state.incarnation, pool: n.pool, row: n.allocator.row))
         do {
             try await rows.write(row)
-            state.networks[vni]?.unpublished = false
+            state.networks[key]?.unpublished = false
         } catch {
-            state.networks[vni]?.unpublished = true
+            state.networks[key]?.unpublished = true
             metrics.publishError(operation: "ipam")
-            logger.info("ipam: row not published yet; retried", metadata: ["network.vni": "\(vni)", "ipam.error": "\(error)"])
+            logger.info("ipam: row not published yet; retried", metadata: ["network.vni": "\(key.vni)", "ipam.pool": "\(key)", "ipam.error": "\(error)"])
         }
     }
 
@@ -396,6 +427,7 @@ final class AllocatorOwner: Sendable {
         case .stillAlive: "still_alive"
         case .waitingFor: "waiting_for_host"
         case .identityReclaimed: "identity_reclaimed"
+        case .hostLeaseLimit: "host_lease_limit"
         }
     }
 
@@ -404,8 +436,8 @@ final class AllocatorOwner: Sendable {
         var networks: [IPAMNetworkStatus] = []
         var leases = 0
         var free: UInt64 = 0
-        for (vni, n) in state.networks.sorted(by: { $0.key < $1.key }) {
-            let alive = state.aliveIdentities(vni, nodes: nodes)
+        for (key, n) in state.networks.sorted(by: { $0.key < $1.key }) {
+            let alive = state.aliveIdentities(nodes: nodes)
             let rows = [n.allocator.row] + n.allocator.view.values
             let hosts = rows.sorted { $0.host < $1.host }.map { r in
                 IPAMHostStatus(identity: r.host, host: AllocatorRecord.owner(of: r.host) ?? r.host, alive: alive.contains(r.host),
@@ -416,7 +448,7 @@ final class AllocatorOwner: Sendable {
             leases += n.allocator.row.leases.count
             free += Self.free(n.allocator.row, n.allocator.pool)
             networks.append(IPAMNetworkStatus(
-                vni: vni.value, name: state.definitions[vni]?.name, subnet: n.pool.subnet.description,
+                vni: key.vni.value, name: state.definitions[key.vni]?.name, subnet: n.pool.subnet.description,
                 ipRange: n.pool.ipRange?.description, gateway: n.pool.gateway?.description,
                 auxAddresses: n.pool.auxAddresses.map(\.description), identity: state.identity,
                 pending: n.allocator.pendingCount, hosts: hosts))
@@ -433,14 +465,14 @@ final class AllocatorOwner: Sendable {
             guard low < high else { continue }
             count += high - low - UInt64(pool.reserved.count { $0 >= low && $0 < high })
         }
-        let leased = UInt64(row.leases.keys.count { pool.isAllocatable($0) })
+        let leased = UInt64(row.leases.count { pool.isAllocatable($0) })
         return count >= leased ? count - leased : 0
     }
 }
 
 extension AllocatorOwner {
     struct Waiter {
-        let vni: VNI
+        let key: PoolKey
         /// `State.now()` when asked.
         let since: UInt64
         let reply: CheckedContinuation<Result<IPAddress, IPAMRefusal>, Never>
@@ -461,9 +493,9 @@ extension AllocatorOwner {
         /// No `ipam.json` was found: a new incarnation.
         let fresh: Bool
         let started = ContinuousClock.now
-        var networks: [VNI: Network] = [:]
-        /// Every other allocator's latest row, per network.
-        var records: [VNI: [String: AllocatorRecord]] = [:]
+        var networks: [PoolKey: Network] = [:]
+        /// Every other allocator's latest row, per network and family.
+        var records: [PoolKey: [String: AllocatorRecord]] = [:]
         var definitions: [VNI: NetworkDefinition] = [:]
         /// Pools this host's dockerd asked for, not yet tied to a network definition.
         var creating: [Subnet: PoolDefinition] = [:]
@@ -472,7 +504,7 @@ extension AllocatorOwner {
         /// later is released.
         var abandoned: Set<String> = []
         var diskBroken = false
-        /// Entries of `ipam.json` that did not decode (VNI text → bytes), kept untouched.
+        /// Entries of `ipam.json` that did not decode (`PoolKey.tag` → bytes), kept untouched.
         var unreadable: [String: Data] = [:]
         private var leaseCounter: UInt64 = 0
 
@@ -485,19 +517,18 @@ extension AllocatorOwner {
                 fresh = true
             }
             identity = AllocatorRecord.identity(owner: host, incarnation: incarnation)
-            for (key, data) in file?.networks ?? [:] {
-                guard let raw = UInt32(key), let vni = VNI(raw),
-                      case .allocator(let r)? = try? OverlayRow(key: OverlayRow.allocatorKey(vni: vni, incarnation: incarnation),
+            for (tag, data) in file?.networks ?? [:] {
+                guard let key = PoolKey(tag: tag),
+                      case .allocator(let r)? = try? OverlayRow(key: OverlayRow.allocatorKey(vni: key.vni, incarnation: incarnation, ipv6: key.ipv6),
                                                                  value: Array(data), owner: host),
                       let offsets = try? r.pool.pool() else {
                     // Kept as it is, written back with every save, and reported at start: what
                     // the file held is never dropped by a rewrite.
-                    unreadable[key] = data
+                    unreadable[tag] = data
                     continue
                 }
-                networks[vni] = Network(allocator: AddressAllocator(host: identity, pool: offsets, restoring: r.row, reclaimAfter: reclaimAfter),
+                networks[key] = Network(allocator: AddressAllocator(host: identity, pool: offsets, restoring: r.row, reclaimAfter: reclaimAfter),
                                         pool: r.pool, value: Array(data), unpublished: true)
-                for id in r.row.leases.values { if let n = UInt64(id.dropFirst()) { leaseCounter = max(leaseCounter, n) } }
             }
         }
 
@@ -518,12 +549,12 @@ extension AllocatorOwner {
 
         func file() -> AllocatorFile {
             var f = AllocatorFile(incarnation: incarnation, networks: unreadable)
-            for (vni, n) in networks where !n.value.isEmpty { f.networks[String(vni.value)] = Data(n.value) }
+            for (key, n) in networks where !n.value.isEmpty { f.networks[key.tag] = Data(n.value) }
             return f
         }
 
         /// Per node, its newest incarnation is the one that may be alive.
-        func aliveIdentities(_ vni: VNI, nodes: Set<String>) -> Set<String> {
+        func aliveIdentities(nodes: Set<String>) -> Set<String> {
             var newest: [String: UInt32] = [:]
             for r in records.values.flatMap(\.values) {
                 guard let owner = AllocatorRecord.owner(of: r.row.host) else { continue }
@@ -536,11 +567,11 @@ extension AllocatorOwner {
             return out
         }
 
-        /// Identities of `vni` not alive that still own ranges: the allocator takes them only
-        /// when this host is their reclaimer and they have been gone past `reclaimAfter`.
-        func reclaimable(_ vni: VNI, nodes: Set<String>) -> [String] {
-            let alive = aliveIdentities(vni, nodes: nodes)
-            return (records[vni] ?? [:]).values.filter { !alive.contains($0.row.host) && !$0.row.owned.isEmpty }.map(\.row.host).sorted()
+        /// Identities of the pool `key` not alive that still own ranges: the allocator takes them
+        /// only when this host is their reclaimer and they have been gone past `reclaimAfter`.
+        func reclaimable(_ key: PoolKey, nodes: Set<String>) -> [String] {
+            let alive = aliveIdentities(nodes: nodes)
+            return (records[key] ?? [:]).values.filter { !alive.contains($0.row.host) && !$0.row.owned.isEmpty }.map(\.row.host).sorted()
         }
 
         /// The gateway of a pool being created here (the one asked for, else the first

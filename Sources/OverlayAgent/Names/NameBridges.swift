@@ -15,13 +15,16 @@ import Overlay
 ///   gateway address with the subnet's prefix, which gives this host the connected route the
 ///   answer goes back on (and makes the gateway answer on every host).
 extension Agent {
-    /// The Join reply's static routes: the name service's address as a connected /32.
-    var nameServiceRoutes: [DockerJoinReply.StaticRoute]? {
-        guard names != nil, let text = configuration.dnsAddress, let listen = NameSetup.socketAddress(text),
+    /// The Join reply's static routes: the name service's address as a connected /32; nil
+    /// without a name service (`serving`).
+    static func nameServiceRoutes(_ configuration: AgentConfiguration, serving: Bool) -> [DockerJoinReply.StaticRoute]? {
+        guard serving, let text = configuration.dnsAddress, let listen = NameSetup.socketAddress(text),
               let ip = listen.ipAddress.flatMap(IPAddress.init), case .v4 = ip, ip.isUsableUnicast else { return nil }
         return [DockerJoinReply.StaticRoute(Destination: "\(ip)/32", RouteType: 1)]
     }
+}
 
+extension OverlayController {
     /// The addresses each local bridge needs: bridge name → (address, prefix).
     func nameBridgeAddresses() -> [String: [BridgeAddress]] {
         guard names != nil, let text = configuration.dnsAddress, let listen = NameSetup.socketAddress(text),
@@ -38,27 +41,30 @@ extension Agent {
     }
 
     /// Puts the addresses on the bridges when the wanted set changed (or `force`: the timer,
-    /// for a bridge made anew by a repair). Off the actor: netlink blocks.
-    func addressBridgesForNames(force: Bool = false) {
+    /// for a bridge made anew by a repair). On the kernel worker's thread: netlink blocks.
+    func addressBridgesForNames(force: Bool = false) async {
         guard let names else { return }
         let wanted = nameBridgeAddresses()
         guard names.bridgesChanged(wanted) || force, !wanted.isEmpty else { return }
-        let logger = self.logger
-        Task.detached {
-            do {
-                let socket = try LinkSocket()
+        let failed: [(bridge: String, address: BridgeAddress, error: NetlinkError)]
+        do {
+            failed = try await kernel.run { links, _ throws(NetlinkError) in
+                var failed: [(bridge: String, address: BridgeAddress, error: NetlinkError)] = []
                 for (bridge, addresses) in wanted.sorted(by: { $0.key < $1.key }) {
                     for a in addresses {
-                        do { try socket.ensureAddress(a.ip, prefix: a.prefix, on: bridge) } catch {
-                            logger.warning("name service address not put on a bridge", metadata: [
-                                "network.bridge": "\(bridge)", "dns.address": "\(a.ip)/\(a.prefix)", "netlink.error": "\(error)",
-                            ])
-                        }
+                        do throws(NetlinkError) { try links.ensureAddress(a.ip, prefix: a.prefix, on: bridge) } catch { failed.append((bridge, a, error)) }
                     }
                 }
-            } catch {
-                logger.warning("no netlink socket for the name service's addresses", metadata: ["netlink.error": "\(error)"])
+                return failed
             }
+        } catch {
+            logger.warning("no netlink socket for the name service's addresses", metadata: ["netlink.error": "\(error)"])
+            return
+        }
+        for f in failed {
+            logger.warning("name service address not put on a bridge", metadata: [
+                "network.bridge": "\(f.bridge)", "dns.address": "\(f.address.ip)/\(f.address.prefix)", "netlink.error": "\(f.error)",
+            ])
         }
     }
 }

@@ -1,6 +1,6 @@
 import Addresses
 import DNS
-import GossipCore
+import Gossip
 import Logging
 import Metrics
 import NIOCore

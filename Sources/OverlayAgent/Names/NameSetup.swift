@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import GossipCore
+import Gossip
 import NIOCore
 
 /// The one-time host setup of the name service, and the addresses it uses.

@@ -16,14 +16,29 @@ import Overlay
 /// whole once its definition wins (`.create`). On the other hosts the agent makes the network
 /// from the definition, and the pool (gateway and aux addresses included) comes from the
 /// creator's allocator row.
-extension Agent {
+///
+/// Dual stack (`--ipv6`): dockerd asks for the IPv4 pool first, then the IPv6 one (`V6`); each
+/// is a pool of its own, with its own allocator (`PoolKey`). Docker 20.10 always asks for an
+/// IPv4 pool, so an IPv6-only request is refused at that first ask, naming the fix.
+extension DockerDriver {
     func requestPool(_ request: RequestPoolRequest) async throws(PluginError) -> RequestPoolReply {
-        if request.V6 == true { throw PluginError("no_ipv6", "the grapevine IPAM driver does not hand out IPv6 addresses yet") }
+        let v6 = request.V6 == true
         guard let text = request.Pool, !text.isEmpty else {
-            throw PluginError("no_subnet", "give the network a --subnet: grapevine does not pick one")
+            if v6 { throw PluginError("no_subnet", "give the network an IPv6 --subnet (for example --subnet fd10::/64): grapevine does not pick one") }
+            // dockerd asks for the IPv4 pool first, also when the user gave only an IPv6 subnet.
+            throw PluginError("no_subnet", "give the network an IPv4 --subnet: grapevine does not pick one, and Docker 20.10 networks always have IPv4, so a network with --ipv6 needs one beside its IPv6 --subnet")
         }
-        guard let subnet = try? Subnet(text), subnet.isIPv4, NetworkDefinition.prefixRange.contains(subnet.prefix) else {
-            throw PluginError("bad_subnet", "'\(text)' is not an IPv4 subnet of /8 to /29")
+        let subnet: Subnet
+        if v6 {
+            guard let s = try? Subnet(text), !s.isIPv4, NetworkDefinition.prefixRange6.contains(s.prefix) else {
+                throw PluginError("bad_subnet", "'\(text)' is not an IPv6 subnet of /\(NetworkDefinition.prefixRange6.lowerBound) to /\(NetworkDefinition.prefixRange6.upperBound)")
+            }
+            subnet = s
+        } else {
+            guard let s = try? Subnet(text), s.isIPv4, NetworkDefinition.prefixRange.contains(s.prefix) else {
+                throw PluginError("bad_subnet", "'\(text)' is not an IPv4 subnet of /8 to /29")
+            }
+            subnet = s
         }
         var ipRange: Subnet?
         if let range = request.SubPool, !range.isEmpty {
@@ -34,7 +49,7 @@ extension Agent {
             throw PluginError("unknown_option", "unknown IPAM option '\(key)'")
         }
         guard let ipam else { throw PluginError("no_ipam", "this agent does not serve Docker") }
-        if vniOfPool(subnet) == nil {
+        if await vniOfPool(subnet) == nil {
             // Made here: this host's dockerd asks for the pool before the network exists.
             var pool = PoolDefinition(subnet: subnet, ipRange: ipRange)
             do {
@@ -70,10 +85,10 @@ extension Agent {
         let result: Result<IPAddress, IPAMRefusal>
         if request.Options?["RequestAddressType"] == "com.docker.network.gateway" {
             result = await ipam.gateway(of: subnet, requested: address)
-        } else if let vni = vniOfPool(subnet) {
+        } else if let vni = await vniOfPool(subnet) {
             // The network made here a moment ago may not have reached the replica yet.
-            ipam.send(.definitions(ipamDefinitions()))
-            result = await ipam.request(vni: vni, address: address)
+            ipam.send(.definitions(await ipamDefinitions()))
+            result = await ipam.request(PoolKey(vni, ipv6: !subnet.isIPv4), address: address)
         } else if let ip = address {
             // Before the network exists: an --aux-address of the pool being made.
             result = await ipam.aux(ip, in: subnet)
@@ -87,7 +102,7 @@ extension Agent {
     }
 
     func releaseAddress(_ request: ReleaseAddressRequest) async {
-        guard let subnet = try? Subnet(request.PoolID), let vni = vniOfPool(subnet), let ip = IPAddress(request.Address) else {
+        guard let subnet = try? Subnet(request.PoolID), let vni = await vniOfPool(subnet), let ip = IPAddress(request.Address) else {
             // Nothing to release here, but a lease this names would stay: said, not dropped.
             logger.warning("ipam release names no address of a network on this host; nothing released",
                            metadata: ["ipam.pool": "\(request.PoolID)", "ipam.address": "\(request.Address)"])
@@ -102,18 +117,19 @@ extension Agent {
     }
 
     /// The winning definitions, with this host's own where the replica has none yet.
-    func ipamDefinitions() -> [VNI: NetworkDefinition] {
-        var definitions = replica.definitions()
-        for stored in dockerState.definitions.values {
-            if let d = stored.definition, definitions[d.vni] == nil { definitions[d.vni] = d }
-        }
-        return definitions
+    func ipamDefinitions() async -> [VNI: NetworkDefinition] {
+        Self.ipamDefinitions(await overlay.definitions(), own: published.ownDefinitions)
     }
 
-    func vniOfPool(_ subnet: Subnet) -> VNI? {
-        for d in dockerState.definitions.values where !d.deleted && d.subnet == subnet.description {
+    static func ipamDefinitions(_ winners: [VNI: NetworkDefinition], own: [VNI: NetworkDefinition]) -> [VNI: NetworkDefinition] {
+        winners.merging(own) { winner, _ in winner }
+    }
+
+    /// The live network whose IPv4 subnet, or IPv6 subnet, is `subnet`.
+    func vniOfPool(_ subnet: Subnet) async -> VNI? {
+        for d in state.definitions.values where !d.deleted && (d.subnet == subnet.description || d.subnet6 == subnet.description) {
             return VNI(d.vni)
         }
-        return replica.definitions().values.first { !$0.deleted && $0.subnet == subnet }?.vni
+        return await overlay.definitions().values.first { !$0.deleted && ($0.subnet == subnet || $0.subnet6 == subnet) }?.vni
     }
 }

@@ -2,26 +2,17 @@ import Addresses
 import Gossip
 import Overlay
 
-extension Agent {
-    /// Publishes the host row: this host's VTEP and the networks it takes part in.
-    /// - Returns: the row's version.
-    @discardableResult
-    func publishHostRow() async throws -> UInt64 {
-        let row = OverlayRow.host(vtep: vtep, networks: Set(devices.keys))
-        return try await node.writeRow(table: OverlayRow.table, key: row.stateKey, value: try row.value())
-    }
-
-    func endpoint(_ s: StoredEndpoint) throws(AgentError) -> Endpoint {
-        try s.endpoint(owner: configuration.name)
-    }
-
+extension OverlayController {
     /// Registers, persists and publishes a local endpoint (`AgentControl.addEndpoint`): the
     /// registry does (`EndpointRegistry.add`: on disk and published when it returns, nothing
     /// of it anywhere when it throws). Then the bridge forgets what it learned for the MAC on
     /// the VXLAN port: the MAC is local now, and such a row would send its frames into the
     /// overlay.
-    func registerEndpoint(_ request: EndpointRequest) async throws(AgentError) -> EndpointView {
-        guard let network = networksByName[request.network] else {
+    /// - Parameter vni: the network by VNI, whatever its name is now (the Docker driver: a
+    ///   network is named once dockerd has stored it, maybe while an endpoint of it is made);
+    ///   nil: by `request.network`.
+    func registerEndpoint(_ request: EndpointRequest, vni: VNI? = nil) async throws(AgentError) -> EndpointView {
+        guard let network = vni.map({ devices[$0]?.network }) ?? networksByName[request.network] else {
             throw .notFound("unknown_network", "no network named '\(request.network)' (configured: \(networksByName.keys.sorted().joined(separator: ", ")))")
         }
         guard let mac = MACAddress(request.mac) else { throw .badRequest("bad_mac", "'\(request.mac)' is not a MAC address (aa:bb:cc:dd:ee:ff)") }
@@ -46,32 +37,35 @@ extension Agent {
                 schedule(network.vni, .error)
             }
         }
-        announce([ipv4, ipv6].compactMap { $0 }, at: mac, in: network.vni)
+        await announce([ipv4, ipv6].compactMap { $0 }, at: mac, in: network.vni)
         replicaChanged = true
         wake.yield()
-        return view(stored)
+        return Self.view(stored)
     }
 
     /// Announces that `ips` are at `mac` to the containers of every other host in the network
     /// (`AddressAnnouncement`), so that one that cached another MAC for them (the address moved)
     /// follows at once. A failed send is logged: caches then follow when they expire.
-    func announce(_ ips: [IPAddress], at mac: MACAddress, in vni: VNI) {
+    func announce(_ ips: [IPAddress], at mac: MACAddress, in vni: VNI) async {
         let vteps = (desired.networks[vni]?.flood ?? []).sorted()
         guard !vteps.isEmpty else { return }
         for ip in ips {
-            let failed = AddressAnnouncement.send(AddressAnnouncement.frame(ip, at: mac), vni: vni.value,
-                                                  to: vteps, port: UInt16(configuration.vxlanPort))
+            let failed = await kernel.announce(AddressAnnouncement.frame(ip, at: mac), vni: vni.value,
+                                               to: vteps, port: UInt16(configuration.vxlanPort))
             for (vtep, error) in failed {
                 logger.warning("address announcement not sent", metadata: ["endpoint.ip": "\(ip)", "announce.vtep": "\(vtep)", "announce.error": "\(error)"])
             }
         }
     }
 
-    func unregisterEndpoint(network name: String, mac text: String) async throws(AgentError) {
-        guard let network = networksByName[name] else { throw .notFound("unknown_network", "no network named '\(name)'") }
+    /// - Parameter vni: as `registerEndpoint`'s.
+    func unregisterEndpoint(network name: String, mac text: String, vni: VNI? = nil) async throws(AgentError) {
+        guard let network = vni.map({ devices[$0]?.network }) ?? networksByName[name] else {
+            throw .notFound("unknown_network", "no network named '\(name)'")
+        }
         guard let mac = MACAddress(text) else { throw .badRequest("bad_mac", "'\(text)' is not a MAC address") }
-        try await registry.remove(EndpointKey(network: network.vni.value, mac: mac.description), network: name)
-        logger.info("endpoint removed", metadata: ["endpoint.network": "\(name)", "endpoint.mac": "\(mac)"])
+        try await registry.remove(EndpointKey(network: network.vni.value, mac: mac.description), network: network.name)
+        logger.info("endpoint removed", metadata: ["endpoint.network": "\(network.name)", "endpoint.mac": "\(mac)"])
     }
 
     /// Who holds `ip` in `network`: this host's registry, or a live host's winning claim.
@@ -91,7 +85,7 @@ extension Agent {
         return nil
     }
 
-    func view(_ s: StoredEndpoint) -> EndpointView {
+    static func view(_ s: StoredEndpoint) -> EndpointView {
         EndpointView(network: s.network, vni: s.vni, mac: s.mac, ip: s.ip, ip6: s.ip6, name: s.name, claim: s.claim)
     }
 
@@ -104,31 +98,5 @@ extension Agent {
         }
         guard ip.isUsableUnicast else { throw .badRequest("bad_ip", "\(ip) is not a unicast address") }
         return ip
-    }
-
-    static func agentError(_ error: any Error) -> AgentError {
-        switch error {
-        case let e as AgentError: return e
-        case let e as StoreError: return .internalError("store", e.description)
-        case let e as GossipError: return agentError(e)
-        case let e as OverlayRowError: return .badRequest(e.reason, e.description)
-        default: return .internalError("internal", "\(error)")
-        }
-    }
-
-    static func agentError(_ e: GossipError) -> AgentError {
-        switch e.code {
-        case .invalidRequest:
-            switch e.underlying as? RequestError {
-            case .tooLarge?: return .tooLarge("\(e)")
-            case .tooManyRows?, .tooManyTables?: return .conflict("limit", "\(e)")
-            default: return .badRequest("bad_request", "\(e)")
-            }
-        case .notRunning, .cancelled: return .notReady("\(e)")
-        case .noKeyring, .unknownKey, .cannotRemovePrimary, .keyringFull, .tagsTooLarge, .invalidSeed:
-            return .badRequest("\(e.code)", "\(e)")
-        case .joinFailed: return AgentError(status: 502, code: "join_failed", message: "\(e)")
-        default: return .internalError("\(e.code)", "\(e)")
-        }
     }
 }

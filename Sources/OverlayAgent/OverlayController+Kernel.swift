@@ -20,14 +20,14 @@ extension AgentMetrics.ReconcileReason: Comparable {
     public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
 }
 
-extension Agent {
+extension OverlayController {
     func schedule(_ vni: VNI, _ reason: ReconcileReason) {
         pending[vni] = max(pending[vni] ?? reason, reason)
         wake.yield()
     }
 
     func schedule(all reason: ReconcileReason) {
-        for vni in devices.keys { schedule(vni, reason) }
+        for vni in Set(devices.keys).union(removalOwed.keys) { schedule(vni, reason) }
     }
 
     /// Reconciles the networks that asked for it, one batch per wake-up: changes that come in
@@ -36,6 +36,11 @@ extension Agent {
     func reconcileLoop() async {
         for await _ in wakes {
             guard joined else { continue }
+            if hostRowOwed {
+                do { try await publishHostRow() } catch {
+                    logger.warning("host row not published yet", metadata: ["gossip.error": "\(error)"])
+                }
+            }
             if replicaChanged {
                 replicaChanged = false
                 updateDesired()
@@ -47,7 +52,10 @@ extension Agent {
     }
 
     func reconcile(_ vni: VNI, _ reason: ReconcileReason) async {
-        guard let device = devices[vni] else { return }
+        guard let device = devices[vni] else {
+            if let owed = removalOwed[vni] { await removeDevices(owed) }
+            return
+        }
         let rows = desired.networks[vni] ?? NetworkRows()
         let keepOwn = keepOwnRowsUntil.map { ContinuousClock.now < $0 } ?? true
         let began = ContinuousClock.now
@@ -160,16 +168,27 @@ extension Agent {
     /// A failed reconcile is tried again after a backoff (100 ms doubling to 30 s, jittered),
     /// not at once: a row the kernel keeps refusing must not become a busy loop. One retry
     /// waits per network at most.
-    private func retryLater(_ vni: VNI, _ why: String) {
+    func retryLater(_ vni: VNI, _ why: String) {
         var backoff = retryBackoff[vni] ?? Backoff(base: .milliseconds(100), cap: .seconds(30))
         let wait = backoff.next()
         retryBackoff[vni] = backoff
         logger.warning("reconcile incomplete, retrying", metadata: ["network.vni": "\(vni)", "reconcile.error": "\(why)",
                                                                    "reconcile.retry_seconds": "\(wait.seconds)"])
         guard retryWaiting.insert(vni).inserted else { return }
-        Task {
-            try? await Task.sleep(for: wait)
-            self.retryNow(vni)
+        retries.yield((vni, wait))
+    }
+
+    /// Waits out each retry `retryLater` asks for, in a child task of its own (children of this
+    /// call, so they end with the agent's run), then schedules the reconcile.
+    func retryLoop() async {
+        await withDiscardingTaskGroup { group in
+            for await (vni, wait) in retryWaits {
+                group.addTask {
+                    do { try await Task.sleep(for: wait) } catch { return }
+                    await self.retryNow(vni)
+                }
+            }
+            group.cancelAll()
         }
     }
 

@@ -7,7 +7,7 @@ import Netlink
 /// device's less the encapsulation (unless `underlay_mtu` says), set anew when that device's
 /// MTU changes; a VTEP or bind address removed from the host is reported loudly (log, metric,
 /// `grapevine info`), since peers keep sending to it until the agent restarts at the new one.
-extension Agent {
+extension OverlayController {
     /// The gossip bind address when it names one (not 0.0.0.0 or ::).
     static func specificBindAddress(_ configuration: AgentConfiguration) -> IPAddress? {
         guard let a = Address(parsing: configuration.bind, defaultPort: 7946), !a.isUnspecified else { return nil }

@@ -11,7 +11,7 @@ import Overlay
 /// no container uses it, and this host's copy of each definition follows the winning one
 /// (so a network outlives the host it was made on). Runs outside plugin handlers, one
 /// engine call at a time: concurrent creates of one name make duplicates (moby#20648).
-extension Agent {
+extension DockerDriver {
     /// Seconds between passes when nothing wakes the loop: retries a deletion Docker refused
     /// while containers used the network, and an engine that was down.
     static let dockerSyncInterval: Duration = .seconds(5)
@@ -19,15 +19,15 @@ extension Agent {
     /// (a name taken by another network, containers still attached, dockerd away) is tried
     /// again a sync interval later, not at every replica change.
     func mayCallDocker(about vni: VNI) -> Bool {
-        if let until = dockerBackoff[vni], ContinuousClock.now < until { return false }
+        if let until = backoff[vni], ContinuousClock.now < until { return false }
         return true
     }
 
     /// Waits a sync interval before the next call about `vni`; true the first time, so that a
     /// refusal is logged once, not every interval.
     func backOff(_ vni: VNI) -> Bool {
-        defer { dockerBackoff[vni] = .now + Self.dockerSyncInterval }
-        return dockerBackoff[vni] == nil
+        defer { backoff[vni] = .now + Self.dockerSyncInterval }
+        return backoff[vni] == nil
     }
 
     /// Between two comparisons of this host's endpoints and leases with what dockerd reports,
@@ -40,40 +40,44 @@ extension Agent {
     /// interval. The stream is read by this one loop for its whole life: a reader cancelled
     /// while waiting would end the stream (AsyncStream's termination on cancel), and every
     /// later read would return at once, a busy loop.
-    func dockerSyncLoop() async {
-        await publishDockerRows()
+    func syncLoop() async {
+        await serially { await publishDockerRows() }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [dockerWake] in
+            group.addTask { [wake] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: Self.dockerSyncInterval)
-                    dockerWake.yield()
+                    wake.yield()
                 }
             }
-            await dockerSyncPass()
-            for await _ in dockerWakes { await dockerSyncPass() }
+            await syncPass()
+            for await _ in wakes { await syncPass() }
             group.cancelAll()
         }
     }
 
-    func dockerSyncPass() async {
+    func syncPass() async {
         metrics.dockerSyncPass()
+        await serially {
+            await finishWithdrawals()
+            await republish()
+        }
         await settlePendingNetworks()
         await syncDockerNetworks()
-        if lastDockerCollect.map({ ContinuousClock.now - $0 >= Self.collectInterval }) ?? true {
-            lastDockerCollect = .now
+        if lastCollect.map({ ContinuousClock.now - $0 >= Self.collectInterval }) ?? true {
+            lastCollect = .now
             await collectDockerLeftovers()
         }
     }
 
     /// At start: this host's copies of definitions, from `docker.json`, and
-    /// the devices of every network it takes part in.
+    /// the devices of every network it takes part in. Inside `serially`.
     func publishDockerRows() async {
-        for stored in dockerState.definitions.values.sorted(by: { $0.vni < $1.vni }) {
+        for stored in state.definitions.values.sorted(by: { $0.vni < $1.vni }) {
             guard let definition = stored.definition else { continue }
             // A removed network this host's dockerd still has (its containers keep it until
             // they leave) is served too: its endpoints must still be withdrawn when they go.
-            if dockerState.networks.values.contains(stored.vni) {
-                do { try await takePart(in: definition) } catch {
+            if state.networks.values.contains(stored.vni) {
+                do { try await overlay.takePart(in: definition) } catch {
                     logger.warning("cannot set up a docker network's devices", metadata: ["network.vni": "\(stored.vni)", "docker.error": "\(error)"])
                 }
             }
@@ -82,24 +86,14 @@ extension Agent {
     }
 
     func syncDockerNetworks() async {
-        guard joined else { return }
-        for (vni, winner) in replica.definitions().sorted(by: { $0.key < $1.key }) where !winner.name.isEmpty {
-            let mine = dockerState.definitions[String(vni.value)]
-            let localID = dockerState.networks.first { $0.value == vni.value }?.key
+        guard await overlay.isJoined() else { return }
+        for (vni, winner) in await overlay.definitions().sorted(by: { $0.key < $1.key }) where !winner.name.isEmpty {
+            // Decided and recorded one at a time with the plugin's calls; dockerd is called
+            // outside (it calls the plugin back before it answers).
+            let (mine, localID) = await serially { await follow(winner) }
             if winner.deleted {
-                if let mine, !mine.deleted || mine.time < winner.time {
-                    // Keep the tombstone as this host's copy: it deletes the network on hosts
-                    // that come back later.
-                    dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
-                    await saveDockerStateReported()
-                    await publishReported("definition") { try await self.publishDefinition(winner) }
-                }
                 if let localID { await deleteInDocker(localID, vni) }
                 continue
-            }
-            if mine.map({ $0.time != winner.time || $0.origin != winner.origin || $0.deleted }) ?? true, localID != nil || mine == nil {
-                dockerState.definitions[String(vni.value)] = DockerState.Definition(winner)
-                await saveDockerStateReported()
             }
             if localID == nil {
                 await createInDocker(winner)
@@ -107,6 +101,27 @@ extension Agent {
                 await publishReported("definition") { try await self.publishDefinition(winner) }
             }
         }
+    }
+
+    /// This host's copy of a definition follows the winning one. Inside `serially`.
+    /// - Returns: the copy as it was, and this host's dockerd's ID of the network, if it has it.
+    private func follow(_ winner: NetworkDefinition) async -> (DockerState.Definition?, String?) {
+        let vni = winner.vni
+        let mine = state.definitions[String(vni.value)]
+        let localID = state.networks.first { $0.value == vni.value }?.key
+        if winner.deleted {
+            if let mine, !mine.deleted || mine.time < winner.time {
+                // Keep the tombstone as this host's copy: it deletes the network on hosts
+                // that come back later.
+                state.definitions[String(vni.value)] = DockerState.Definition(winner)
+                await saveReported()
+                await publishReported("definition") { try await self.publishDefinition(winner) }
+            }
+        } else if mine.map({ $0.time != winner.time || $0.origin != winner.origin || $0.deleted }) ?? true, localID != nil || mine == nil {
+            state.definitions[String(vni.value)] = DockerState.Definition(winner)
+            await saveReported()
+        }
+        return (mine, localID)
     }
 
     /// Seconds a network this host acknowledged may go unlisted by dockerd before it is taken
@@ -122,36 +137,45 @@ extension Agent {
     /// agent restart say. Their subnet and VNI are free again then.
     func settlePendingNetworks() async {
         let now = Date().timeIntervalSince1970
-        for (id, raw) in dockerState.networks.sorted(by: { $0.key < $1.key }) {
-            guard let stored = dockerState.definitions[String(raw)], stored.name.isEmpty, !stored.deleted, let vni = VNI(raw) else { continue }
+        for (id, raw) in state.networks.sorted(by: { $0.key < $1.key }) {
+            guard pending(id, raw) != nil, let vni = VNI(raw) else { continue }
             let found: DockerEngine.Network?
-            do { found = try await dockerEngine.network(id) } catch { return }  // dockerd away: next pass
+            do { found = try await engine.network(id) } catch { return }  // dockerd away: next pass
             if let found {
-                await adoptName(found.Name, vni: vni)
+                await serially { await adoptName(found.Name, vni: vni) }
                 continue
             }
-            guard now - (dockerState.made?[id] ?? 0) >= Self.pendingAge, dockerState.networks[id] == raw else { continue }
-            metrics.dockerSyncError(operation: "unfinished_create")
-            logger.warning("a docker network create never finished in dockerd; its devices, subnet and VNI are freed", metadata: [
-                "docker.network_id": "\(id)", "network.vni": "\(vni)", "network.subnet": "\(stored.subnet)",
-            ])
-            await deleteNetwork(NetworkRequest(NetworkID: id))
+            await serially {
+                // Still pending now that dockerd answered: another call may have settled it.
+                guard let stored = pending(id, raw), now - (state.made?[id] ?? 0) >= Self.pendingAge else { return }
+                metrics.dockerSyncError(operation: "unfinished_create")
+                logger.warning("a docker network create never finished in dockerd; its devices, subnet and VNI are freed", metadata: [
+                    "docker.network_id": "\(id)", "network.vni": "\(vni)", "network.subnet": "\(stored.subnet)",
+                ])
+                await removeNetwork(NetworkRequest(NetworkID: id))
+            }
         }
+    }
+
+    /// The definition of Docker network `id` (VNI `raw`) while its name is not known yet.
+    private func pending(_ id: String, _ raw: UInt32) -> DockerState.Definition? {
+        guard state.networks[id] == raw, let stored = state.definitions[String(raw)], stored.name.isEmpty, !stored.deleted else { return nil }
+        return stored
     }
 
     func createInDocker(_ d: NetworkDefinition) async {
         guard mayCallDocker(about: d.vni) else { return }
         let request = DockerEngine.CreateNetwork(
-            Name: d.name, Driver: Self.dockerDriver, Internal: d.internal,
-            IPAM: .init(Driver: Self.dockerDriver, Config: [.init(Subnet: d.subnet.description)]),
+            Name: d.name, Driver: Self.driverName, Internal: d.internal, EnableIPv6: d.subnet6 != nil,
+            IPAM: .init(Driver: Self.driverName, Config: [.init(Subnet: d.subnet.description)] + (d.subnet6.map { [.init(Subnet: $0.description)] } ?? [])),
             Options: ["vni": String(d.vni.value)].merging(d.mtu.map { [Self.mtuOption: String($0)] } ?? [:]) { a, _ in a },
             Labels: ["org.grapevine.vni": String(d.vni.value)])
         do {
-            if try await dockerEngine.create(request) {
+            if try await engine.create(request) {
                 logger.info("docker network made from the cluster's definition", metadata: [
                     "network.name": "\(d.name)", "network.vni": "\(d.vni)", "network.origin": "\(d.origin)",
                 ])
-                dockerBackoff[d.vni] = nil
+                backoff[d.vni] = nil
                 await publishReported("definition") { try await self.publishDefinition(d) }
             } else {
                 metrics.dockerSyncError(operation: "create")
@@ -169,8 +193,8 @@ extension Agent {
         guard mayCallDocker(about: vni) else { return }
         agentDeleting.insert(vni)
         do {
-            if try await dockerEngine.delete(id) {
-                dockerBackoff[vni] = nil
+            if try await engine.delete(id) {
+                backoff[vni] = nil
                 logger.info("docker network deleted as the cluster asked", metadata: ["network.vni": "\(vni)"])
             } else {
                 agentDeleting.remove(vni)
@@ -192,37 +216,43 @@ extension Agent {
     func collectDockerLeftovers() async {
         let now = Date().timeIntervalSince1970
         var listed: [String: Set<String>] = [:]
-        for id in Set(dockerState.networks.keys) {
+        for id in Set(state.networks.keys) {
             // One this host made moments ago may not be stored by dockerd yet; one whose
             // create never finished is `settlePendingNetworks`'s.
-            guard now - (dockerState.made?[id] ?? 0) >= Self.collectAge else { continue }
+            guard now - (state.made?[id] ?? 0) >= Self.collectAge else { continue }
             let network: DockerEngine.Network?
-            do { network = try await dockerEngine.network(id) } catch { return }  // dockerd away: next time
+            do { network = try await engine.network(id) } catch { return }  // dockerd away: next time
             guard let network else {
-                if let raw = dockerState.networks[id], let vni = VNI(raw) {
+                await serially {
+                    guard let raw = state.networks[id], let vni = VNI(raw) else { return }
                     logger.info("docker network gone from dockerd; forgotten here", metadata: ["docker.network_id": "\(id)", "network.vni": "\(vni)"])
                     agentDeleting.insert(vni)
-                    await deleteNetwork(NetworkRequest(NetworkID: id))
+                    await removeNetwork(NetworkRequest(NetworkID: id))
                 }
                 continue
             }
             listed[id] = Set((network.Containers ?? [:]).values.map(\.EndpointID))
         }
-        for (id, record) in dockerState.endpoints where now - record.created >= Self.collectAge {
+        for (id, record) in state.endpoints where now - record.created >= Self.collectAge {
             guard let endpoints = listed[record.network], !endpoints.contains(id) else { continue }
-            logger.info("docker endpoint dockerd no longer lists; withdrawn", metadata: ["docker.endpoint_id": "\(id)", "endpoint.ip": "\(record.ip)"])
-            await deleteEndpoint(DockerEndpointRequest(NetworkID: record.network, EndpointID: id))
-        }
-        var changed = false
-        for (vni, leases) in dockerState.leases {
-            for (ip, since) in leases where now - since >= Self.collectAge {
-                let held = dockerState.endpoints.values.contains { String($0.vni) == vni && $0.ip == ip }
-                if !held {
-                    dockerState.leases[vni]?[ip] = nil
-                    changed = true
-                }
+            await serially {
+                guard state.endpoints[id] != nil else { return }
+                logger.info("docker endpoint dockerd no longer lists; withdrawn", metadata: ["docker.endpoint_id": "\(id)", "endpoint.ip": "\(record.ip)"])
+                await removeEndpoint(DockerEndpointRequest(NetworkID: record.network, EndpointID: id))
             }
         }
-        if changed { await saveDockerStateReported() }
+        await serially {
+            var changed = false
+            for (vni, leases) in state.leases {
+                for (ip, since) in leases where now - since >= Self.collectAge {
+                    let held = state.endpoints.values.contains { String($0.vni) == vni && $0.ip == ip }
+                    if !held {
+                        state.leases[vni]?[ip] = nil
+                        changed = true
+                    }
+                }
+            }
+            if changed { await saveReported() }
+        }
     }
 }

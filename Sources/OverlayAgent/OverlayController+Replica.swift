@@ -1,7 +1,7 @@
 import Gossip
 import Overlay
 
-extension Agent {
+extension OverlayController {
     /// Follows the replicated state: every change of an overlay row goes into `replica`,
     /// and the kernel is reconciled after each batch.
     func follow(_ updates: Updates<StateUpdate>) async {
@@ -17,10 +17,10 @@ extension Agent {
                 }
             }
             replicaChanged = true
-            ipam?.send(.definitions(ipamDefinitions()))
+            ipam?.send(.definitions(DockerDriver.ipamDefinitions(replica.definitions(), own: docker?.ownDefinitions ?? [:])))
             namesChanged()
             wake.yield()
-            dockerWake.yield()
+            docker?.replicaChanged()
         }
     }
 
@@ -40,15 +40,15 @@ extension Agent {
         case .ownerUnavailable:
             unavailableOwners.insert(owner)
             replica.setLive(false, owner: owner)
-            hub.publish(MonitorRecord(type: "row", time: now(), event: "owner-unavailable", name: owner))
+            hub.publish(MonitorRecord(type: "row", time: clock.now(), event: "owner-unavailable", name: owner))
         case .ownerAvailable:
             unavailableOwners.remove(owner)
             replica.setLive(true, owner: owner)
-            hub.publish(MonitorRecord(type: "row", time: now(), event: "owner-available", name: owner))
+            hub.publish(MonitorRecord(type: "row", time: clock.now(), event: "owner-available", name: owner))
         case .added, .updated:
             guard let row = change.row, row.table == OverlayRow.table else { return }
             add(row, owner: owner)
-            hub.publish(MonitorRecord(type: "row", time: now(), event: change.kind == .added ? "added" : "updated",
+            hub.publish(MonitorRecord(type: "row", time: clock.now(), event: change.kind == .added ? "added" : "updated",
                                       name: owner, table: row.table, key: row.key))
         case .removed:
             guard let row = change.row, row.table == OverlayRow.table else { return }
@@ -57,7 +57,7 @@ extension Agent {
             } catch {
                 refuse(row, owner: owner, error)
             }
-            hub.publish(MonitorRecord(type: "row", time: now(), event: "removed", name: owner, table: row.table, key: row.key))
+            hub.publish(MonitorRecord(type: "row", time: clock.now(), event: "removed", name: owner, table: row.table, key: row.key))
         }
     }
 
@@ -67,8 +67,8 @@ extension Agent {
             // Lamport: a claim made here after seeing this one must be later.
             switch decoded {
             case .endpoint(let e): registry.clock.observe(e.claim.time)
-            case .network(let d): dockerState.clock = max(dockerState.clock, d.time)
-            case .block(let b): dockerState.clock = max(dockerState.clock, b.claim.time)
+            case .network(let d): docker?.observe(d.time)
+            case .block(let b): docker?.observe(b.claim.time)
             case .allocator(let a): ipam?.send(.merge(a))
             case .host: break
             }
@@ -103,10 +103,4 @@ extension Agent {
     }
 
     func localCount(_ vni: VNI) -> Int { registry.endpoints.keys.filter { $0.network == vni.value }.count }
-
-    func now() -> Double { Double(startedWall.timeIntervalSince1970) + (ContinuousClock.now - started).seconds }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
