@@ -111,7 +111,7 @@ public struct Settings: Sendable, Equatable {
     /// Further trees along which a member announces the newest version of an owner whose rows
     /// it applied (message type 14, once per gossip interval and owner), so that a replica that
     /// missed the owner's last write on every eager tree hears of it; 0 announces nothing.
-    public var stateLazyTrees: Int = 1
+    public var stateLazyTrees: Int = 2
     /// How long a gap in an owner's versions waits for copies still on their way before this
     /// node asks for the missing writes (`ReplicatedStateRepair.swift`).
     public var stateRepairWait: Duration = .milliseconds(500)
