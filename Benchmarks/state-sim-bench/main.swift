@@ -3,7 +3,7 @@
 // anti-entropy exchange when two replicas of 20,000 rows differ by 1 and by 1,000 rows, and a
 // replica's memory per 1,000 rows. Writes Docs/benchmarks/STATE-SIMULATION.md with a chart.
 //
-//   swift run -c release state-sim-bench [--sizes 100,1000] [--changes 20] [--out Docs/benchmarks]
+//   swift run -c release state-sim-bench [--sizes 100,1000] [--changes 20] [--lazy-trees 1] [--out Docs/benchmarks]
 //
 // Every figure is measured in this run; each baseline (the push-gossip bound, one copy per host,
 // the table's own size, the rows' encoded size) is computed beside it.
@@ -22,7 +22,12 @@ func option(_ name: String) -> String? {
 let outDir = option("--out") ?? "Docs/benchmarks"
 let sizes = (option("--sizes") ?? "100,1000").split(separator: ",").compactMap { Int($0) }
 let changeCount = Int(option("--changes") ?? "20") ?? 20
-let settings = Settings()
+let settings = {
+    var s = Settings()
+    // `--lazy-trees N`: the trees announcements go along (`Settings.stateLazyTrees`).
+    if let n = option("--lazy-trees").flatMap({ Int($0) }) { s.stateLazyTrees = n }
+    return s
+}()
 let networks = (0..<5).map { VNI(4096 + UInt32($0))! }
 
 func f(_ x: Double, _ d: Int = 1) -> String { Chart.fixed(x, d) }
@@ -52,6 +57,9 @@ struct Propagation {
     var udpBytesPerChange = 0.0  // every datagram byte in the change windows, less an idle window's
     var rowBytes = 0  // one row's framed size
     var convergeSeconds = 0.0  // virtual time, after the last host published, until every replica holds every row
+    var healSeconds = 0.0  // virtual time, after a 60 s split with writes on both sides healed, until every replica agrees
+    var repairs = 0  // repair requests sent (gaps and announcements), every host, whole run
+    var announcementBytesPerChange = 0.0  // state-newest messages (type 14), framed
     var wall: Duration = .zero
 }
 
@@ -104,8 +112,12 @@ func propagation(n: Int, seed: UInt64) throws -> Propagation {
         lastAt[id] = sim.elapsed
     }
     var rowBytes = 0
+    var announcementBytes = 0
     sim.transport = { _, messages in
-        for m in messages { if case .stateRow = m { rowBytes += m.encodedSize } }
+        for m in messages {
+            if case .stateRow = m { rowBytes += m.encodedSize }
+            if case .stateNewest = m { announcementBytes += m.encodedSize }
+        }
         return messages
     }
     let window = Duration.seconds(3)
@@ -113,6 +125,7 @@ func propagation(n: Int, seed: UInt64) throws -> Propagation {
     sim.run(for: window * changeCount)
     let idle = sim.metrics.bytesSent - idleBefore
     rowBytes = 0
+    announcementBytes = 0
     let before = sim.metrics.bytesSent
     var rng = SeededGenerator(seed: seed ^ 0x57a7e)
     for _ in 0..<changeCount {
@@ -136,8 +149,36 @@ func propagation(n: Int, seed: UInt64) throws -> Propagation {
         }
     }
     r.rowBytesPerChange = Double(rowBytes) / Double(changeCount)
+    r.announcementBytesPerChange = Double(announcementBytes) / Double(changeCount)
     r.udpBytesPerChange = Double(sim.metrics.bytesSent - before - idle) / Double(changeCount)
     r.latencies.sort()
+
+    // A partition heal: the hosts split in two halves for 60 s, a host on each side changing an
+    // endpoint every second; then the network heals, and the time runs until every replica
+    // holds the same rows of every owner (each side declares the other failed meanwhile).
+    sim.run(for: .seconds(10))
+    sim.partition { $0 < n / 2 ? 0 : 1 }
+    for _ in 0..<60 {
+        for side in 0..<2 {
+            let i = side * (n / 2) + rng.index(below: n / 2)
+            let name = sim.name(of: i)
+            ip += 1
+            clock += 1
+            let row = endpointRow(host: i, slot: rng.index(below: 20), ip: ip, time: clock, owner: name)
+            sim.writeRow(i, table: OverlayRow.table, key: row.stateKey, value: try row.value())
+        }
+        sim.run(for: .seconds(1))
+    }
+    sim.heal()
+    let healedAt = sim.elapsed
+    pending = Array(nodes)
+    while !pending.isEmpty, sim.elapsed - healedAt < .seconds(300) {
+        sim.run(for: .milliseconds(500))
+        if !behind([pending[0]]).isEmpty { continue }
+        pending = behind(pending)
+    }
+    r.healSeconds = Double((sim.elapsed - healedAt).nanoseconds) / 1e9
+    r.repairs = nodes.reduce(0) { $0 + sim.core($1).counters.stateRepairs }
     r.wall = ContinuousClock.now - started
     return r
 }
@@ -244,7 +285,8 @@ for n in sizes {
     propagations.append(p)
     print("n=\(n): median \(f(median(p.latencies))) ms max \(f(p.latencies.last ?? .nan)) ms missed \(p.missed), "
         + "row bytes/change \(f(p.rowBytesPerChange, 0)), udp bytes/change \(f(p.udpBytesPerChange, 0)), "
-        + "initial load \(f(p.convergeSeconds)) s (wall \(p.wall))")
+        + "announcement bytes/change \(f(p.announcementBytesPerChange, 0)), "
+        + "initial load \(f(p.convergeSeconds)) s, heal \(f(p.healSeconds)) s, repairs \(p.repairs) (wall \(p.wall))")
 }
 let exchanges = [1, 1_000].map { exchange(differing: $0, seed: 7) }
 for e in exchanges {
@@ -272,21 +314,26 @@ var md = """
     spreads an update: log₄N + ln N / 3 gossip rounds of 200 ms), and one copy of the row per host,
     the least any dissemination can send.
 
-    | hosts | median | max | missed | push-gossip bound | bound / median | row bytes per change | one copy per host | ratio | UDP bytes per change | initial load spread in |
-    | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+    | hosts | median | max | missed | push-gossip bound | bound / median | row bytes per change | one copy per host | ratio | announcement bytes per change | ratio with them | UDP bytes per change | initial load spread in | heal |
+    | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 
     """
 for p in propagations {
     let bound = pushBoundMilliseconds(p.n)
     let least = Double(p.rowBytes * (p.n - 1))
     md += "| \(p.n) | \(f(median(p.latencies))) ms | \(f(p.latencies.last ?? .nan)) ms | \(p.missed) | \(f(bound)) ms | \(f(bound / median(p.latencies), 0))× "
-        + "| \(f(p.rowBytesPerChange, 0)) | \(f(least, 0)) | \(f(p.rowBytesPerChange / least, 1))× | \(f(p.udpBytesPerChange, 0)) | \(f(p.convergeSeconds)) s |\n"
+        + "| \(f(p.rowBytesPerChange, 0)) | \(f(least, 0)) | \(f(p.rowBytesPerChange / least, 1))× "
+        + "| \(f(p.announcementBytesPerChange, 0)) | \(f((p.rowBytesPerChange + p.announcementBytesPerChange) / least, 1))× "
+        + "| \(f(p.udpBytesPerChange, 0)) | \(f(p.convergeSeconds)) s | \(f(p.healSeconds)) s |\n"
 }
 md += """
 
-    Each host sends a change as many times as Serf would send an update (`4 × ceil(log10(N+1))`,
-    eager pushes included), so the row bytes sit near that many copies per host; the latency is
-    the eager push's (Docs/ARCHITECTURE.md). The UDP column subtracts an idle window that is not
+    Rows travel along three spanning trees rooted at their owner (Docs/benchmarks/STATE-TREES.md),
+    so the row bytes sit near three copies per host; announcements (message type 14, an owner's
+    newest version sent lazily along a fourth tree) let a replica that missed a write ask for it
+    (gap repair). Heal: after the changes, the hosts split in two halves for 60 s while a host on
+    each side changes an endpoint every second; from the heal until every replica holds the same
+    rows of every owner (checked every 0.5 s, at most 300 s). The UDP column subtracts an idle window that is not
     quite idle (the initial load's last repairs and push/pulls fall in it), so it can come out
     below the row bytes, as at 1,000 hosts; the row bytes are the figure to trust.
 

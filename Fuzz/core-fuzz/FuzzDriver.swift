@@ -387,7 +387,7 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
             handle(i, .deleteRow(table: b & 0x40 != 0 ? forgedName() : "t\(b & 3)", key: stateKey(b)))
         case .forgedStateRows:
             // Rows of real owners (this node included) and invented ones, at versions up to and
-            // past the wire's bound, some tombstones carrying values.
+            // past the wire's bound, some tombstones carrying values, and announcements.
             let target = Int(byte()) % nodes.count
             let n = 1 + Int(byte() % 8)
             var messages: [Message] = []
@@ -398,6 +398,11 @@ struct CoreFuzzDriver<Decoder: AttackerDecoder> {
                 let version: UInt64 = [0, 1, UInt64(v), 1 << 20, Limits.maxIncarnation - 1, Limits.maxIncarnation, .max][Int(v) % 7]
                 let deleted = b & 0x40 != 0
                 let value = deleted && b & 0x20 == 0 ? [] : Array(blob().prefix(40))
+                // Some are announcements of an owner's newest version instead (type 14).
+                if b & 0x10 != 0 {
+                    messages.append(.stateNewest(StateNewest(owner: owner, version: version)))
+                    continue
+                }
                 messages.append(.stateRow(StateRow(table: "t\(b & 3)", owner: owner, key: stateKey(v), version: version, deleted: deleted, value: value)))
             }
             let from = byte() & 1 == 0 ? addresses[(target + 1) % addresses.count] : forgedAddress(target)

@@ -31,6 +31,9 @@ extension GossipInstance {
             return names(r.response.origin, r.response.from) ?? stamped(r.response.time, payload: r.response.payload)
         case .stateRow(let r):
             return refusal(for: r)
+        case .stateNewest(let n):
+            if !Limits.isValidName(n.owner) { return .invalidName }
+            return n.version == 0 || n.version >= Limits.maxIncarnation ? .incarnationOutOfRange : nil
         }
     }
 

@@ -115,11 +115,25 @@ extension GossipInstance {
 
     /// Answers an inbound exchange after its last frame: a full exchange with this node's
     /// state (and the rows its digest lacks), a follow-up of rows alone with an empty reply.
+    /// A repair request (a digest without members, `ReplicatedStateRepair.swift`) is answered
+    /// with this node's digest entries and differing rows of the owners it lists alone.
     mutating func answer(_ exchange: OpenExchanges.Exchange, conversation: ConversationID) {
-        let reply: StreamMessage =
-            exchange.isFullState
-            ? localState(join: false, reply: true, peerDigest: exchange.hasDigest ? exchange.peerDigest : nil)
-            : .pushPull(PushPull(join: false, isReply: true, sender: name, senderAddress: address, sections: []))
+        let sections: [PushPullSection]
+        if exchange.isFullState {
+            return outbox.append(
+                .reply(
+                    conversation: conversation,
+                    localState(join: false, reply: true, peerDigest: exchange.hasDigest ? exchange.peerDigest : nil)))
+        } else if exchange.hasDigest {
+            let digest = exchange.peerDigest.keys.sorted().map { state.digestEntry(of: $0) }
+            sections =
+                Self.stateDigestSections(digest)
+                + Self.stateRowSections(state.rows(differingFrom: exchange.peerDigest, listedOnly: true))
+        } else {
+            sections = []
+        }
+        let reply: StreamMessage = .pushPull(
+            PushPull(join: false, isReply: true, sender: name, senderAddress: address, sections: sections))
         outbox.append(.reply(conversation: conversation, reply))
     }
 

@@ -62,6 +62,14 @@ public struct Counters: Sendable, Equatable {
     public var stateFollowUps = 0
     /// Exchanges started with an owner back from failed (`GossipInstance.syncWithReturning`).
     public var stateSyncsWithReturning = 0
+    /// Gaps in an owner's versions seen (from a row or an announcement), repair requests sent,
+    /// and gaps given up on after `maxRepairAttempts` requests (left to push/pull).
+    public var stateGapsSeen = 0
+    public var stateRepairs = 0
+    public var stateGapsAbandoned = 0
+    /// Announcements of owners' newest versions (message type 14) sent and received.
+    public var stateAnnouncementsOut = 0
+    public var stateAnnouncementsIn = 0
     /// Tombstones dropped after `Settings.stateTombstoneAge`.
     public var tombstonesCollected = 0
 }

@@ -92,6 +92,7 @@ extension GossipInstance {
             case .queryResponse(let r): receive(r, from: from)
             case .relay(let r): receive(r, from: from)
             case .stateRow(let r): receive(r, from: from, pushOn: true, as: m)
+            case .stateNewest(let n): announced(n, from: from)
             }
         }
     }

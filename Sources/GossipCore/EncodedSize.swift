@@ -51,6 +51,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case queryResponse = 11
     case relay = 12
     case stateRow = 13
+    case stateNewest = 14
 }
 
 extension Message {
@@ -68,6 +69,7 @@ extension Message {
         case .queryResponse: .queryResponse
         case .relay: .relay
         case .stateRow: .stateRow
+        case .stateNewest: .stateNewest
         }
     }
 

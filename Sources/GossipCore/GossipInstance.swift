@@ -36,6 +36,9 @@ public struct GossipInstance: Sendable {
     var events: UserEvents
     /// This node's ring successor for eager pushes (`EventFlow.swift`); `.none` when stale.
     var successor: String?? = .none
+    /// The live members by name, the ring state rows' trees are laid on (`StateTrees.swift`);
+    /// nil when stale.
+    var stateRing: [String]?
     /// Eager-push datagrams left in this gossip interval (`Settings.eagerPushesPerRound`).
     var eagerBudget: Int
     var queries: Queries
@@ -182,9 +185,13 @@ public struct GossipInstance: Sendable {
     mutating func memberChanged(_ kind: MembershipEvent.Kind, _ m: Member) {
         detector.memberChanged(kind, m.name)
         successor = .none
+        // The state trees' ring is the live members: it changes when one joins or stops being live.
         switch kind {
-        case .failed, .left, .reaped: forgetWaiting(m.name)
-        case .joined, .updated, .suspected, .recovered: break
+        case .failed, .left, .reaped:
+            forgetWaiting(m.name)
+            stateRing = nil
+        case .joined: stateRing = nil
+        case .updated, .suspected, .recovered: break
         }
         stateOwnerChanged(kind, m.name)
         let event = MembershipEvent(kind: kind, member: m)
@@ -233,6 +240,7 @@ public struct GossipInstance: Sendable {
             }
         case .dissemination(.gossip):
             eagerBudget = settings.eagerPushesPerRound
+            flushDeferredTreePushes()
             gossipRound()
             armReplacing(.dissemination(.gossip), at: now + settings.gossipInterval)
             if departure.departureGossiped(dissemination, key: .member(name)) { finishLeave() }
@@ -250,6 +258,8 @@ public struct GossipInstance: Sendable {
         case .userEvents(.coalesce): coalesceWindowClosed()
         case .queries(.deadline): queryDeadline(token: id.token)
         case .state(.collect): collectTombstones()
+        case .state(.repair): repairGaps()
+        case .state(.announce): flushAnnouncements()
         }
     }
 

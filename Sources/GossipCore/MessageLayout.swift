@@ -170,6 +170,9 @@ extension Message {
             w.queryResponse(r.response)
         case .stateRow(let r):
             w.stateRow(r)
+        case .stateNewest(let n):
+            w.string(n.owner)
+            w.varint(n.version)
         }
     }
 

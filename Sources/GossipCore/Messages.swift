@@ -147,6 +147,10 @@ public enum Message: Hashable, Sendable {
     indirect case relay(QueryRelay)
     /// A replicated-state row, gossiped and pushed eagerly by class `.state`.
     indirect case stateRow(StateRow)
+    /// The newest version of an owner's rows the sender holds, announced lazily along the
+    /// state trees (Plumtree's IHAVE): a replica holding less asks for the rest
+    /// (`StateRepair.swift`).
+    indirect case stateNewest(StateNewest)
 }
 
 /// One member's full state, as exchanged by push/pull anti-entropy.

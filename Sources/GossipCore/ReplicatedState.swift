@@ -151,6 +151,16 @@ package struct ReplicatedState: Sendable {
     private(set) var version: UInt64
     /// When this node last started an exchange with an owner back from failed.
     var lastSync: Instant?
+    /// Owners of which writes may be missing here, and whether the repair timer is armed
+    /// (`ReplicatedStateRepair.swift`).
+    var gaps: [String: Gap] = [:]
+    var repairArmed = false
+    /// Owners whose newest version this node announces at the next flush.
+    var toAnnounce: Set<String> = []
+    /// Tree pushes past the eager budget, by child, for the next gossip round (`StateTrees.swift`).
+    var deferred: [Address: [Message]] = [:]
+    var deferredOrder: [Address] = []
+    var deferredCount = 0
 
     package init(version: UInt64 = 0) { self.version = version }
 
@@ -281,10 +291,13 @@ package struct ReplicatedState: Sendable {
     /// a newer one is caught by the fallback: once the newest versions agree and the hashes
     /// still do not, the owner goes whole. Every exchange of a differing owner either raises
     /// one side's newest or sends the owner whole, so replicas converge.
-    package func rows(differingFrom peer: [String: OwnerDigest]) -> [StateRow] {
+    ///
+    /// `listedOnly` holds the comparison to the owners `peer` lists (a repair request's digest
+    /// names only the owners it asks about; an owner it does not list is not one it lacks).
+    package func rows(differingFrom peer: [String: OwnerDigest], listedOnly: Bool = false) -> [StateRow] {
         var out: [StateRow] = []
-        for name in owners.keys.sorted() {
-            let o = owners[name]!
+        for name in (listedOnly ? Array(peer.keys) : Array(owners.keys)).sorted() {
+            guard let o = owners[name] else { continue }
             let theirs = peer[name]
             guard o.hash != theirs?.hash ?? 0 else { continue }
             let newest = theirs?.newest ?? 0

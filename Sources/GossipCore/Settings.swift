@@ -101,6 +101,20 @@ public struct Settings: Sendable, Equatable {
     /// bring the deleted row back; the cluster heals partitions until a failed member is reaped
     /// (`reapFailedAfter`, 24 h), so the default is twice that.
     public var stateTombstoneAge: Duration = .seconds(48 * 3600)
+    /// Spanning trees a new row is pushed along (`StateTrees`): each member hears it from this
+    /// many parents, one per tree, so the cluster receives about this many copies per member;
+    /// 0 sends rows like user events (random eager pushes, then gossip: `4 × ceil(log10(N+1))`
+    /// copies per member).
+    public var stateTrees: Int = 3
+    /// Children of a member in each state tree; a tree of N members is about log_fanout(N) deep.
+    public var stateTreeFanout: Int = 4
+    /// Further trees along which a member announces the newest version of an owner whose rows
+    /// it applied (message type 14, once per gossip interval and owner), so that a replica that
+    /// missed the owner's last write on every eager tree hears of it; 0 announces nothing.
+    public var stateLazyTrees: Int = 2
+    /// How long a gap in an owner's versions waits for copies still on their way before this
+    /// node asks for the missing writes (`ReplicatedStateRepair.swift`).
+    public var stateRepairWait: Duration = .milliseconds(500)
 
     public init() {}
 
@@ -170,6 +184,10 @@ public struct Settings: Sendable, Equatable {
         try within(stateKeySizeLimit, "stateKeySizeLimit", 1...Limits.maxStateKeyLength)
         try within(stateValueSizeLimit, "stateValueSizeLimit", 1...Limits.maxPayloadSize)
         try within(stateTombstoneAge, "stateTombstoneAge", .seconds(1)...Self.maxAge)
+        try within(stateTrees, "stateTrees", 0...8)
+        try within(stateTreeFanout, "stateTreeFanout", 1...64)
+        try within(stateLazyTrees, "stateLazyTrees", 0...8)
+        try within(stateRepairWait, "stateRepairWait", .milliseconds(1)...Self.maxInterval)
         if packetBudget > 65_507 { throw SettingsError(setting: "packetBudget", reason: "must fit a UDP datagram (65507)") }
         if payloadBudget < Message.largestFixedSize {
             throw SettingsError(

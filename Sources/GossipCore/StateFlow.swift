@@ -38,7 +38,8 @@ extension GossipInstance {
     mutating func publish(_ row: StateRow) {
         guard apply(row, from: address) else { return }
         counters.stateRowsWritten += 1
-        pushEagerly(.stateRow(row), key: .state(table: row.table, owner: row.owner, key: row.key), except: nil)
+        announceLater(row.owner)
+        pushAlongTrees(.stateRow(row), owner: row.owner, key: .state(table: row.table, owner: row.owner, key: row.key), except: nil)
     }
 
     /// A row from the network (datagram or push/pull). Rows from push/pull are not pushed on.
@@ -51,12 +52,20 @@ extension GossipInstance {
         guard let i = table.position(of: r.owner), table[i].status != .left else {
             return counters.stateRowsOfUnknownOwners += 1
         }
+        let newestBefore = state.newest(of: r.owner)
         guard apply(r, from: sender) else { return }
         counters.stateRowsApplied += 1
         if table[i].status == .failed, state.setAvailable(r.owner, false) {
             outbox.append(.rowChanged(RowChange(kind: .ownerUnavailable, owner: r.owner, row: nil)))
         }
-        if pushOn { pushEagerly(message ?? .stateRow(r), key: .state(table: r.table, owner: r.owner, key: r.key), except: sender) }
+        // A row repaired by push/pull is announced too: the lazy children of a member that got
+        // an owner's burst late (by repair) hear of it.
+        announceLater(r.owner)
+        if pushOn {
+            // Rows from push/pull are the repair itself: gaps follow the trees' copies alone.
+            noteVersion(r.version, of: r.owner, newestBefore: newestBefore, from: sender)
+            pushAlongTrees(message ?? .stateRow(r), owner: r.owner, key: .state(table: r.table, owner: r.owner, key: r.key), except: sender)
+        }
     }
 
     /// Stores `r` and reports the change; false when it was not new.
@@ -230,7 +239,9 @@ extension GossipInstance {
         // A join may go to a seed this node cannot reach by the rules every other exchange
         // follows (another address family); what the seed lacks reaches it by gossip instead.
         guard exchange.hasDigest, address.canReach(peer) else { return }
-        let rows = state.rows(differingFrom: exchange.peerDigest)
+        settleGaps(exchange.peerDigest)
+        // A reply without a members section answers a repair request: only its owners count.
+        let rows = state.rows(differingFrom: exchange.peerDigest, listedOnly: !exchange.isFullState)
         guard !rows.isEmpty else { return }
         counters.stateFollowUps += 1
         let pp = PushPull(

@@ -64,3 +64,16 @@ public struct OwnerDigest: Hashable, Sendable {
         self.newest = newest
     }
 }
+
+/// An owner and the newest version of its rows the sender holds (tombstones included): a
+/// lazy announcement (Plumtree's IHAVE). A replica holding an older newest for that owner
+/// missed a write and asks the sender for it (`StateRepair.swift`).
+public struct StateNewest: Hashable, Sendable {
+    public var owner: String
+    public var version: UInt64
+
+    public init(owner: String, version: UInt64) {
+        self.owner = owner
+        self.version = version
+    }
+}

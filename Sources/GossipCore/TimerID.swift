@@ -170,10 +170,14 @@ public enum QueryTimer: UInt8, Hashable, Sendable {
 public enum StateTimer: UInt8, Hashable, Sendable {
     /// Drop the tombstones older than `Settings.stateTombstoneAge`.
     case collect = 12
+    /// Ask for the writes missing of owners with a gap (`ReplicatedStateRepair.swift`).
+    case repair = 13
+    /// Announce the newest versions of owners whose rows were applied lately.
+    case announce = 14
 
     public var supersedesEarlier: Bool {
         switch self {
-        case .collect: true
+        case .collect, .repair, .announce: true
         }
     }
 }

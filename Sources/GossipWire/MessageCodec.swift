@@ -99,6 +99,9 @@ extension ByteBuffer {
             m = .relay(QueryRelay(response: try body.readQueryResponse()))
         case .stateRow:
             m = .stateRow(try body.readStateRow())
+        case .stateNewest:
+            let owner = try body.readName()
+            m = .stateNewest(StateNewest(owner: owner, version: try body.readIncarnation()))
         case .pushPull:
             throw .unexpectedType(type.rawValue)
         }

@@ -186,4 +186,84 @@ import Testing
             #expect(nodes.allSatisfy { sim.core($0).stateRows(of: sim.name(of: owner)).count == 5 })
         }
     }
+
+    /// Copies of one row change on the wire, and whether every replica applied it within 3 s:
+    /// `trees` 0 is the random eager push and gossip that user events take.
+    static func copiesOfOneChange(count: Int, seed: UInt64, trees: Int, loss: Double) throws -> (copies: Int, reached: Int) {
+        var settings = Settings()
+        settings.stateTrees = trees
+        let sim = Simulation(seed: seed, settings: settings, network: NetworkModel(loss: loss))
+        let nodes = try sim.addFormedCluster(count: count)
+        sim.run(for: .seconds(2))
+        var copies = 0
+        sim.transport = { _, messages in
+            for m in messages { if case .stateRow = m { copies += 1 } }
+            return messages
+        }
+        let writer = nodes.lowerBound + 7
+        sim.writeRow(writer, table: "t0", key: "k", value: Array("v".utf8))
+        sim.run(for: .seconds(3))
+        let name = sim.name(of: writer)
+        let reached = nodes.filter { sim.core($0).stateRow(table: "t0", owner: name, key: "k") != nil }.count
+        return (copies, reached)
+    }
+
+    /// A change travels along the state trees: about `stateTrees` copies per replica (each
+    /// tree has N - 1 edges), where the random eager push and gossip send
+    /// `4 × ceil(log10(N + 1))` (12 at 200 replicas), and it still reaches every replica.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aChangeCostsAboutOneCopyPerReplicaPerTree(seed: UInt64) throws {
+        let n = 200
+        let trees = try Self.copiesOfOneChange(count: n, seed: seed, trees: Settings().stateTrees, loss: 0)
+        let gossip = try Self.copiesOfOneChange(count: n, seed: seed, trees: 0, loss: 0)
+        print("seed \(seed), \(n) replicas: \(trees.copies) copies along the trees, \(gossip.copies) by eager push and gossip")
+        #expect(trees.reached == n)
+        #expect(gossip.reached == n)
+        #expect(trees.copies <= Settings().stateTrees * (n - 1))
+        #expect(gossip.copies > 3 * trees.copies)
+        // Under 5 % loss the trees still reach every replica (each has three parents).
+        let lossy = try Self.copiesOfOneChange(count: n, seed: seed, trees: Settings().stateTrees, loss: 0.05)
+        #expect(lossy.reached == n, "seed \(seed): \(n - lossy.reached) replicas missed the change")
+    }
+
+    /// Whether `victim` holds the last of two rows written 1 s apart by one owner when every
+    /// copy of `dropped` (a version: 1 the first, 2 the last) sent to it along the trees is lost,
+    /// 3 s after the last write, with push/pull too slow to help. The first is revealed by the
+    /// gap it leaves below the second; the last, by the announcements of the owner's newest
+    /// version (`stateLazyTrees`).
+    static func repairsALostWrite(seed: UInt64, dropped: UInt64, lazyTrees: Int) throws -> Bool {
+        var settings = Settings()
+        settings.pushPullInterval = .seconds(3600)
+        settings.reconnectInterval = .seconds(3600)
+        settings.stateLazyTrees = lazyTrees
+        let sim = Simulation(seed: seed, settings: settings)
+        let nodes = try sim.addFormedCluster(count: 60)
+        sim.run(for: .seconds(2))
+        let writer = nodes.lowerBound + 5
+        let victim = nodes.lowerBound + 40
+        let owner = sim.name(of: writer)
+        sim.linkTransport = { _, to, messages in
+            guard to == victim else { return messages }
+            return messages.filter { m in
+                if case .stateRow(let r) = m, r.owner == owner, r.version == dropped { return false }
+                return true
+            }
+        }
+        sim.writeRow(writer, table: "t0", key: "first", value: [1])
+        sim.run(for: .seconds(1))
+        sim.writeRow(writer, table: "t0", key: "last", value: [2])
+        sim.run(for: .seconds(3))
+        let held = sim.core(victim).stateRows(of: owner).map(\.key)
+        return held.sorted() == ["first", "last"]
+    }
+
+    /// A write lost on every tree to one replica comes back within seconds, not at push/pull:
+    /// a middle one by its gap, the last one by the announcements; without announcements the
+    /// last one stays missing (what the trees alone left to push/pull).
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func aWriteLostOnEveryTreeIsRepairedInSeconds(seed: UInt64) throws {
+        #expect(try Self.repairsALostWrite(seed: seed, dropped: 1, lazyTrees: 1))
+        #expect(try Self.repairsALostWrite(seed: seed, dropped: 2, lazyTrees: 1))
+        #expect(try !Self.repairsALostWrite(seed: seed, dropped: 2, lazyTrees: 0))
+    }
 }

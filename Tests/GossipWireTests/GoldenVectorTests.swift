@@ -47,6 +47,8 @@ import Testing
         Vector(
             message: .stateRow(StateRow(table: "t", owner: "o", key: "k", version: 2, deleted: true, value: [])),
             hex: "0d 09 0174 016f 016b 02 01 00"),
+        // state newest (type 14): owner "o", version 300
+        Vector(message: .stateNewest(StateNewest(owner: "o", version: 300)), hex: "0e 04 016f ac02"),
     ]
 
     @Test(arguments: vectors)

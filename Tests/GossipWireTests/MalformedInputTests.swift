@@ -152,6 +152,11 @@ import Testing
             name: "state version above the ceiling", hex: "0100 0d11 0174 016f 016b 818080808080808040 00 00",
             error: .incarnationOutOfRange(Limits.maxIncarnation + 1)),
         Case(name: "state key too long", hex: "0100 0d06 0174 016f 8104", error: .nameTooLong(513)),
+        Case(
+            name: "state newest above the ceiling", hex: "0100 0e0b 016f 818080808080808040",
+            error: .incarnationOutOfRange(Limits.maxIncarnation + 1)),
+        Case(name: "state newest with bytes left over", hex: "0100 0e04 016f 0100", error: .bodyLengthMismatch),
+        Case(name: "state newest cut short", hex: "0100 0e02 016f", error: .truncated),
         Case(name: "unsorted tag keys", hex: "0100 0511 00 0161 04 7f000001 0001 02 0162 00 0161 00", error: .unsortedTags),
     ]
 

@@ -95,7 +95,8 @@ struct RandomMessages {
     }
 
     mutating func message() -> Message {
-        switch int(0...11) {
+        switch int(0...12) {
+        case 12: .stateNewest(StateNewest(owner: name(), version: incarnation()))
         case 11: .stateRow(stateRow())
         case 7: .userEvent(userEvent())
         case 8:
