@@ -15,18 +15,7 @@ enum AtomicFile {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StoreError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var written = 0
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                written += n
-            }
-            return fsync(fd) == 0
-        }
+        let ok = writeAll(data, to: fd) && fsync(fd) == 0
         let error = errno
         close(fd)
         guard ok else {
@@ -50,18 +39,7 @@ extension AtomicFile {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            var written = 0
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                written += n
-            }
-            return fdatasync(fd) == 0
-        }
+        let ok = writeAll(data, to: fd) && fdatasync(fd) == 0
         guard ok else {
             let error = errno
             _ = ftruncate(fd, off_t(length))
@@ -89,6 +67,23 @@ extension AtomicFile {
             fsync(directory)
             close(directory)
         }
+    }
+}
+
+/// Writes all of `data` to `fd`, retrying short and interrupted writes; false (with `errno`
+/// set) when a write fails.
+private func writeAll(_ data: Data, to fd: Int32) -> Bool {
+    data.withUnsafeBytes { raw -> Bool in
+        var written = 0
+        while written < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            written += n
+        }
+        return true
     }
 }
 
