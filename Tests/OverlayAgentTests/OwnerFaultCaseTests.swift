@@ -4,6 +4,7 @@ import Foundation
 import Netlink
 import Overlay
 @testable import OverlayAgent
+import Synchronization
 import Testing
 
 /// The cases `OwnerFaultTests` found, each with its one fault armed by name and the owners'
@@ -109,6 +110,53 @@ import Testing
             #expect(!links.contains("gv55555555555") && !links.contains("gv66666666666"), "both veths are gone")
             let recorded = try world.files.docker.load().endpoints
             #expect(recorded.isEmpty, "and both records")
+        }
+    }
+
+    /// The finding `OwnerFaultTests` made once in CI (seed 1): a row no endpoint owns. A
+    /// removed container's row withdrawal failed, so the sync pass withdrew it; while that
+    /// pass was still deleting the old veth, a new container on the same address (the same
+    /// MAC) registered its row and was then refused (its record not written). Its undo took
+    /// the row for the old container's, still "withdrawing", and kept it: nobody owned it and
+    /// no pass withdrew it. A create now runs one at a time with the driver's other changes.
+    @Test func aRefusedCreateDuringTheOldContainersWithdrawalKeepsNoRow() async throws {
+        try await Self.withWorld { world, ledger in
+            let network = try await Self.network(world, ledger, slot: 0)
+            let first = "77777777777aaaa"
+            let ip = try await Self.container(world, network: network, slot: 0, endpoint: first)
+            let key = try Self.key(0, ip)
+            world.faults.failNext("delete endpoint")
+            await world.docker.deleteEndpoint(DockerEndpointRequest(NetworkID: network, EndpointID: first))
+            await world.docker.releaseAddress(ReleaseAddressRequest(PoolID: T.subnet(0), Address: ip))
+            #expect(world.registry.endpoints[key] != nil, "the row could not be withdrawn yet")
+
+            // The sync pass withdraws the row and stops at the old veth's deletion.
+            world.faults.holdNext("delete port")
+            let pass = Task { await world.docker.syncPass() }
+            await world.faults.reached("delete port")
+            #expect(world.registry.endpoints[key] == nil, "the pass withdrew the old row")
+
+            // The new container's record cannot be written.
+            world.faults.failNext("docker.json holding 88888888888bbbb")
+            let done = Mutex(false)
+            let create = Task {
+                defer { done.withLock { $0 = true } }
+                _ = try await Self.container(world, network: network, slot: 0, endpoint: "88888888888bbbb", address: ip)
+            }
+            // It either ran to its end while the pass was held (before the fix), or waits for it.
+            let driver = world.docker
+            try await eventually("the create ended or waits for the pass") {
+                done.withLock { $0 } || driver.waitingSerially > 0
+            }
+            world.faults.release("delete port")
+            await pass.value
+            await #expect(throws: PluginError.self) { try await create.value }
+
+            await world.docker.syncPass()
+            #expect(world.registry.endpoints[key] == nil, "no row stays that no endpoint owns")
+            let links = try await Self.links(world)
+            #expect(!links.contains("gv77777777777") && !links.contains("gv88888888888"), "both veths are gone")
+            #expect(try world.files.docker.load().endpoints.isEmpty, "and both records")
         }
     }
 

@@ -23,6 +23,20 @@ final class OwnerFaults: Sendable {
         var armedLate: Set<String> = []
         var injected: [Edge: Int] = [:]
         var calls: [Edge: Int] = [:]
+        var holds: [String: Hold] = [:]
+
+        mutating func take(_ what: String, edge: Edge) -> Bool {
+            guard let n = armed[what], n > 0 else { return false }
+            armed[what] = n - 1
+            injected[edge, default: 0] += 1
+            return true
+        }
+    }
+
+    /// A call held at its edge until the test lets it go (`holdNext`).
+    private struct Hold {
+        var held: CheckedContinuation<Void, Never>?
+        var watchers: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state: Mutex<State>
@@ -42,21 +56,61 @@ final class OwnerFaults: Sendable {
         }
     }
 
+    /// The next call named `what` waits at its edge, before it does anything, until
+    /// `release(what)`; `reached(what)` returns once it waits. For the cases that need one
+    /// operation halfway while another runs.
+    func holdNext(_ what: String) { state.withLock { $0.holds[what] = Hold() } }
+
+    /// Returns once the call held by `holdNext(what)` waits at its edge.
+    func reached(_ what: String) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                guard var hold = state.holds[what], hold.held == nil else { return true }
+                hold.watchers.append(c)
+                state.holds[what] = hold
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Lets the held call named `what` go on.
+    func release(_ what: String) {
+        let held = state.withLock { $0.holds.removeValue(forKey: what)?.held }
+        held?.resume()
+    }
+
+    /// At an edge: waits while the test holds this call.
+    func gate(_ what: String) async {
+        guard state.withLock({ $0.holds[what].map { $0.held == nil } ?? false }) else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let watchers = state.withLock { state -> [CheckedContinuation<Void, Never>]? in
+                guard var hold = state.holds[what], hold.held == nil else { return nil }
+                hold.held = c
+                defer { hold.watchers = []; state.holds[what] = hold }
+                return hold.watchers
+            }
+            guard let watchers else { return c.resume() }
+            for w in watchers { w.resume() }
+        }
+    }
+
     /// Armed faults not yet used.
     var pending: [String: Int] { state.withLock { $0.armed.filter { $0.value > 0 } } }
 
     var injected: [Edge: Int] { state.withLock { $0.injected } }
     var calls: [Edge: Int] { state.withLock { $0.calls } }
 
+    /// Whether a fault armed as `what` is left; uses it (counted at `edge`).
+    func takeArmed(_ what: String, edge: Edge) -> Bool {
+        state.withLock { $0.take(what, edge: edge) }
+    }
+
     /// Whether this call, `what` at `edge`, fails.
     func fails(_ edge: Edge, _ what: String) -> Bool {
         state.withLock { state in
             state.calls[edge, default: 0] += 1
-            if let n = state.armed[what], n > 0 {
-                state.armed[what] = n - 1
-                state.injected[edge, default: 0] += 1
-                return true
-            }
+            if state.take(what, edge: edge) { return true }
             guard let rate = state.rates[edge], rate > 0 else { return false }
             let fails = Double.random(in: 0..<1, using: &state.random) < rate
             if fails { state.injected[edge, default: 0] += 1 }
@@ -127,6 +181,7 @@ struct FaultyKernel: KernelOperations {
     }
 
     func deletePort(_ e: DockerState.Endpoint) async throws(NetlinkError) {
+        await faults.gate("delete port")
         try check("delete port")
         try await real.deletePort(e)
     }
@@ -199,6 +254,10 @@ struct FaultyFiles: Sendable {
 
     func saveDocker(_ state: DockerState) async throws(StoreError) {
         await Task.yield()
+        // "docker.json holding ID": the first write that records endpoint ID.
+        if state.endpoints.keys.contains(where: { faults.takeArmed("docker.json holding \($0)", edge: .disk) }) {
+            throw StoreError("cannot write docker.json: injected fault (disk full)")
+        }
         try check("docker.json")
         try await docker.save(state)
     }

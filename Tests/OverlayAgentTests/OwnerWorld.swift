@@ -151,17 +151,11 @@ struct OwnerWorld {
         let published = try await publishedRows()
         var publishedEndpoints: [EndpointKey: String?] = [:]
         for case .endpoint(let e) in published { publishedEndpoints[EndpointKey(network: e.network.value, mac: e.mac.description)] = e.ipv4?.description }
-        // Seen once in CI (release, seed 1, 1 run in about 6): one container endpoint the
-        // ledger does not hold as acknowledged (its create refused, or its delete acknowledged)
-        // was still in the registry, the file and the rows, all three alike. Not yet traced.
         let registryHolds = registry.endpoints.mapValues(\.ip)
         let fileHolds = Dictionary(file.endpoints.map { ($0.key, $0.ip) }, uniquingKeysWith: { a, _ in a })
-        withKnownIssue("a container endpoint the ledger does not hold as acknowledged may stay (issue 20, untraced)", isIntermittent: true) {
-            #expect(registryHolds == expected, "the registry holds the acknowledged endpoints")
-            #expect(fileHolds == expected, "endpoints.json holds them")
-            #expect(publishedEndpoints == expected, "the published endpoint rows are the acknowledged endpoints")
-        }
-        // The three never disagree with each other, known issue or not.
+        #expect(registryHolds == expected, "the registry holds the acknowledged endpoints")
+        #expect(fileHolds == expected, "endpoints.json holds them")
+        #expect(publishedEndpoints == expected, "the published endpoint rows are the acknowledged endpoints")
         #expect(fileHolds == registryHolds && publishedEndpoints == registryHolds, "registry, file and rows agree")
         #expect(file.endpoints.count == fileHolds.count, "no endpoint twice in endpoints.json")
         for vni in liveVNIs {

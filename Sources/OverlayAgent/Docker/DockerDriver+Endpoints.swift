@@ -9,7 +9,15 @@ import Overlay
 /// The Docker plugin's endpoints: veth pairs on the network's bridge, registered as overlay
 /// endpoints through the overlay (`registerEndpoint`), recorded in `docker.json`.
 extension DockerDriver {
+    /// One at a time with the driver's other changes: whether a row is still a removed
+    /// endpoint's own (`withdraw`) is decided from the records, and a create of the same MAC
+    /// (its address released and leased again) halfway through would make that record wrong
+    /// (issue 20: a refused create kept the row the old endpoint had just withdrawn).
     func createEndpoint(_ request: CreateEndpointRequest) async throws(PluginError) -> CreateEndpointReply {
+        try await serially { () async throws(PluginError) in try await makeEndpoint(request) }
+    }
+
+    private func makeEndpoint(_ request: CreateEndpointRequest) async throws(PluginError) -> CreateEndpointReply {
         guard let raw = state.networks[request.NetworkID], let vni = VNI(raw), let device = await overlay.device(vni) else {
             throw PluginError("unknown_network", "grapevine knows no network \(request.NetworkID)")
         }

@@ -204,6 +204,9 @@ actor DockerDriver {
         try await oneAtATime.run(body)
     }
 
+    /// Operations waiting for `serially`.
+    nonisolated var waitingSerially: Int { oneAtATime.waiting }
+
     // MARK: writing
 
     /// Writes `docker.json` on the persistence thread and returns once it is on disk.

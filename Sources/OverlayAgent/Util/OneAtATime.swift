@@ -13,6 +13,9 @@ final class OneAtATime: Sendable {
 
     private let state = Mutex(State())
 
+    /// Operations waiting for the one that runs.
+    var waiting: Int { state.withLock { $0.waiting.count } }
+
     /// Runs `body` on the caller's actor once no other operation of this gate runs.
     func run<T, E: Error>(isolation: isolated (any Actor)? = #isolation,
                           _ body: () async throws(E) -> T) async throws(E) -> T {
