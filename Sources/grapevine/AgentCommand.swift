@@ -70,23 +70,36 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let server = ControlServer(control: agent, socketPath: configuration.apiSocket, socketGroup: configuration.apiGroup,
                                    tcpAddress: configuration.apiAddress, logger: logger)
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let running = Task { try await agent.run(serving: server) }
-        let stopper = Task {
-            for await signal in signals {
-                logger.info("stopping without leaving", metadata: ["signal": "\(signal)"])
-                await agent.stop()
-                return
-            }
-        }
+        // The agent's run and the wait for a signal are this command's children: whichever
+        // ends first, the other is ended too (a signal asks the agent to stop; a run that ends
+        // on its own cancels the wait).
         do {
-            try await running.value
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                let trapped = AsyncStream<Void>.makeStream()
+                group.addTask { [logger] in
+                    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+                    trapped.continuation.finish()
+                    for await signal in signals {
+                        logger.info("stopping without leaving", metadata: ["signal": "\(signal)"])
+                        await agent.stop()
+                        break
+                    }
+                    return false
+                }
+                // The signals are trapped before the agent starts, so that none kills it midway.
+                for await _ in trapped.stream {}
+                group.addTask {
+                    try await agent.run(serving: server)
+                    return true
+                }
+                while let runEnded = try await group.next() {
+                    if runEnded { group.cancelAll() }
+                }
+            }
         } catch {
             logger.critical("agent failed", metadata: ["error": "\(error)"])
-            stopper.cancel()
             throw ExitCode(1)
         }
-        stopper.cancel()
     }
 
     /// `--key VALUE`, `--key=VALUE` and bare switches, for the options of `AgentOption.all`.
