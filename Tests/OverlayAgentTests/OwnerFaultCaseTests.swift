@@ -39,6 +39,16 @@ import Testing
         return String(leased.prefix { $0 != "/" })
     }
 
+    /// A container on network slot 0, then removed by dockerd (DeleteEndpoint, then
+    /// ReleaseAddress) while its row's withdrawal fails: its address and its row's key.
+    static func removedWithItsRowLeft(_ world: OwnerWorld, network: String, endpoint: String) async throws -> (String, EndpointKey) {
+        let ip = try await container(world, network: network, slot: 0, endpoint: endpoint)
+        world.faults.failNext("delete endpoint")
+        await world.docker.deleteEndpoint(DockerEndpointRequest(NetworkID: network, EndpointID: endpoint))
+        await world.docker.releaseAddress(ReleaseAddressRequest(PoolID: T.subnet(0), Address: ip))
+        return (ip, try key(0, ip))
+    }
+
     static func links(_ world: OwnerWorld) async throws -> Set<String> {
         Set(try await KernelWorker(namespace: .named(world.namespace)).run { links, _ throws(NetlinkError) in try links.links() }.map(\.name))
     }
@@ -93,11 +103,7 @@ import Testing
         try await Self.withWorld { world, ledger in
             let network = try await Self.network(world, ledger, slot: 0)
             let first = "55555555555eeee"
-            let ip = try await Self.container(world, network: network, slot: 0, endpoint: first)
-            let key = try Self.key(0, ip)
-            world.faults.failNext("delete endpoint")
-            await world.docker.deleteEndpoint(DockerEndpointRequest(NetworkID: network, EndpointID: first))
-            await world.docker.releaseAddress(ReleaseAddressRequest(PoolID: T.subnet(0), Address: ip))
+            let (ip, key) = try await Self.removedWithItsRowLeft(world, network: network, endpoint: first)
             world.faults.failNext("delete port")
             await #expect(throws: PluginError.self) {
                 _ = try await Self.container(world, network: network, slot: 0, endpoint: "66666666666ffff", address: ip)
@@ -123,11 +129,7 @@ import Testing
         try await Self.withWorld { world, ledger in
             let network = try await Self.network(world, ledger, slot: 0)
             let first = "77777777777aaaa"
-            let ip = try await Self.container(world, network: network, slot: 0, endpoint: first)
-            let key = try Self.key(0, ip)
-            world.faults.failNext("delete endpoint")
-            await world.docker.deleteEndpoint(DockerEndpointRequest(NetworkID: network, EndpointID: first))
-            await world.docker.releaseAddress(ReleaseAddressRequest(PoolID: T.subnet(0), Address: ip))
+            let (ip, key) = try await Self.removedWithItsRowLeft(world, network: network, endpoint: first)
             #expect(world.registry.endpoints[key] != nil, "the row could not be withdrawn yet")
 
             // The sync pass withdraws the row and stops at the old veth's deletion.
