@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 HOSTS=${1:-3}
 if ! [[ "$HOSTS" =~ ^[2-9]$ ]]; then echo "usage: $0 [HOSTS 2-9]" >&2; exit 64; fi
 if [ "$(id -u)" -ne 0 ]; then echo "demo: needs root (network namespaces)" >&2; exit 1; fi
-./scripts/setup.sh >/dev/null
+./scripts/setup.sh demo >/dev/null
 # A debug build: on a fresh 2-core machine it takes about half the time of a release build
 # (the README's first command in about 3 minutes instead of 5.5), and three agents gossiping
 # and programming a few rows need no optimiser. The tests build in release on their own.

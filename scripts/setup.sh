@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Installs every system package Grapevine needs. Safe to run any number of times.
+# Installs the system packages Grapevine needs. Safe to run any number of times.
+# Usage: scripts/setup.sh [demo]: with `demo`, only what building the agent and running
+# scripts/demo.sh need (no Docker engine, Serf or nftables: a fresh machine's first command
+# does not wait for them); without, everything the tests and benchmarks use too.
 set -euo pipefail
-PACKAGES=(libsodium-dev libnl-3-dev libnl-route-3-dev iproute2 iputils-ping nftables serf pkg-config curl procps docker.io busybox-static)
+DEMO=(libsodium-dev libnl-3-dev libnl-route-3-dev pkg-config iproute2 iputils-ping procps)
+TESTS=(nftables serf curl docker.io busybox-static)
+case "${1:-all}" in
+  demo) PACKAGES=("${DEMO[@]}") ;;
+  all) PACKAGES=("${DEMO[@]}" "${TESTS[@]}") ;;
+  *) echo "usage: $0 [demo]" >&2; exit 64 ;;
+esac
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
