@@ -27,7 +27,7 @@ import Testing
     static func subnet(_ slot: Int) -> String { "10.1.\(slot).0/24" }
     static let remoteVTEP = IPAddress("192.0.2.2")!
 
-    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6])
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
     func concurrentCallersWithFaultsAtEveryEdgeLoseNothing(seed: UInt64) async throws {
         try await withNamespaces(["owners"]) { names in
             try await withDataDirectory { directory in
