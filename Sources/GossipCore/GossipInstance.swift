@@ -260,6 +260,7 @@ public struct GossipInstance: Sendable {
         case .state(.collect): collectTombstones()
         case .state(.repair): repairGaps()
         case .state(.announce): flushAnnouncements()
+        case .state(.restore): withdrawStaleOwnRows()
         }
     }
 

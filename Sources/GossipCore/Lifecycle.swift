@@ -13,6 +13,7 @@ extension GossipInstance {
         armReplacing(.antiEntropy(.pushPull), at: now + settings.pushPullInterval.scaled(by: rng.unit()))
         armReplacing(.antiEntropy(.reconnect), at: now + settings.reconnectInterval.scaled(by: rng.unit()))
         armReplacing(.state(.collect), at: now + stateCollectInterval)
+        if settings.stateRestoreGrace > .zero { state.restoreUntil = now + settings.stateRestoreGrace }
         resumeOnStart()
     }
 

@@ -151,6 +151,10 @@ package struct ReplicatedState: Sendable {
     private(set) var version: UInt64
     /// When this node last started an exchange with an owner back from failed.
     var lastSync: Instant?
+    /// Until when rows of a previous life that this node does not hold are left in place
+    /// (`Settings.stateRestoreGrace`), and those seen meanwhile.
+    var restoreUntil: Instant?
+    var staleOwn: Set<RowID> = []
     /// Owners of which writes may be missing here, and whether the repair timer is armed
     /// (`ReplicatedStateRepair.swift`).
     var gaps: [String: Gap] = [:]

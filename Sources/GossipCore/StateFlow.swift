@@ -86,17 +86,39 @@ extension GossipInstance {
     /// One of this node's own rows, as another replica holds it. Newer than what this node
     /// holds, it is from a previous life (a restart, or a lost snapshot): this node's current
     /// word is written again above it, the row's value if it holds one live, else a tombstone,
-    /// so that no stale row of its previous life survives anywhere.
+    /// so that no stale row of its previous life survives anywhere. A row this node does not
+    /// hold at all, seen within `Settings.stateRestoreGrace` of its start, is left until the
+    /// grace ends (`withdrawStaleOwnRows`): its application is likely writing it again.
     mutating func ownRowSeen(_ r: StateRow) {
         state.witness(ownVersion: r.version)
         let held = state.row(table: r.table, owner: name, key: r.key)
         if let held, held.version >= r.version { return counters.stateRowDuplicates += 1 }
         if r.deleted, held?.deleted ?? true { return }
+        if held == nil, let until = state.restoreUntil, now < until {
+            let id = ReplicatedState.RowID(table: r.table, key: r.key)
+            if state.staleOwn.isEmpty { armReplacing(.state(.restore), at: until) }
+            state.staleOwn.insert(id)
+            return
+        }
         guard let v = state.nextVersion() else { return }
         if let held, !held.deleted {
             publish(StateRow(table: r.table, owner: name, key: r.key, version: v, value: held.value))
         } else {
             publish(StateRow(table: r.table, owner: name, key: r.key, version: v, deleted: true, value: []))
+        }
+    }
+
+    /// The restore grace ended: the rows of a previous life that this node's application did
+    /// not write again are withdrawn everywhere (a row written, or deleted, meanwhile is held
+    /// and left as it is).
+    mutating func withdrawStaleOwnRows() {
+        // In key order: the simulator replays a run exactly, whatever the hash seed.
+        let stale = state.staleOwn.map { ($0.table, $0.key.text) }.sorted { $0 < $1 }
+        state.staleOwn = []
+        state.restoreUntil = nil
+        for (table, key) in stale where state.row(table: table, owner: name, key: key) == nil {
+            guard let v = state.nextVersion() else { return }
+            publish(StateRow(table: table, owner: name, key: key, version: v, deleted: true, value: []))
         }
     }
 

@@ -174,10 +174,12 @@ public enum StateTimer: UInt8, Hashable, Sendable {
     case repair = 13
     /// Announce the newest versions of owners whose rows were applied lately.
     case announce = 14
+    /// Withdraw the rows of a previous life not written again (`Settings.stateRestoreGrace`).
+    case restore = 15
 
     public var supersedesEarlier: Bool {
         switch self {
-        case .collect, .repair, .announce: true
+        case .collect, .repair, .announce, .restore: true
         }
     }
 }

@@ -237,10 +237,7 @@ extension DockerEndToEndTests {
             print("h3's agent was down for \(down)")
             for flood in floods {
                 let result = try await onOwnThread { flood.unanswered() }
-                // As in OverlayEndToEndTests.aRestartedAgentLosesNoPacketAndKeepsItsEndpoints.
-                withKnownIssue("a ping to the restarted host's container can be lost under load", isIntermittent: true) {
-                    #expect(result.missing.isEmpty, "\(flood.namespace) → \(flood.target): no reply to icmp_seq \(result.missing) (\(result.summary))")
-                }
+                #expect(result.missing.isEmpty, "\(flood.namespace) → \(flood.target): no reply to icmp_seq \(result.missing) (\(result.summary))")
             }
 
             // dockerd restarted (its containers stop with it): the plugin is found again, a new
