@@ -106,7 +106,8 @@ extension GossipInstance {
             exchange.ignoring = true
             return finishJoin(JoinOutcome(id: id, contacted: 0, conflict: c))
         }
-        merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: joins.replaysEvents(id))
+        // A joining node lacks everything, and its tree children hold it: its join reply's rows stay here.
+        merge(pp, from: from, budget: &exchange.learnBudget, replayEvents: joins.replaysEvents(id), forwardRows: false)
         if !pp.more { followUp(exchange, to: from) }
         if !pp.more, let (id, done) = joins.answered(conversation), let contacted = done {
             finishJoin(JoinOutcome(id: id, contacted: contacted))
@@ -145,7 +146,7 @@ extension GossipInstance {
     /// mergeState does the same); this also keeps a reaped member reaped. A remote "dead" about
     /// a known member counts only as a suspicion here: this node has not seen the death itself,
     /// and the member deserves the chance to refute.
-    mutating func merge(_ pp: PushPull, from: Address, budget: inout Int, replayEvents: Bool) {
+    mutating func merge(_ pp: PushPull, from: Address, budget: inout Int, replayEvents: Bool, forwardRows: Bool = true) {
         guard Limits.isValidName(pp.sender) else { return refuse(.invalidName, from: from) }
         exchangeBudget = budget
         defer {
@@ -156,7 +157,7 @@ extension GossipInstance {
             switch s {
             case .members(let members): mergeMembers(members, sender: pp.sender, from: from)
             case .events(let e): merge(e, from: from, replay: replayEvents)
-            case .stateRows(let rows): mergeRows(rows, from: from)
+            case .stateRows(let rows): mergeRows(rows, from: from, forward: forwardRows)
             case .stateDigest: break
             case .unknown: break
             }

@@ -70,6 +70,11 @@ public struct Counters: Sendable, Equatable {
     /// Announcements of owners' newest versions (message type 14) sent and received.
     public var stateAnnouncementsOut = 0
     public var stateAnnouncementsIn = 0
+    /// Rows an exchange brought that were new here, sent on to this node's tree children.
+    public var stateRowsForwarded = 0
+    /// Gaps an exchange with a member other than the owner left open: both sides equal, and
+    /// nothing changed here (the member was as behind), so the next attempt asks the owner.
+    public var stateGapsEscalated = 0
     /// Tombstones dropped after `Settings.stateTombstoneAge`.
     public var tombstonesCollected = 0
 }

@@ -67,7 +67,8 @@ extension GossipInstance {
     mutating func openGap(_ owner: String, low: UInt64, high: UInt64, missing: Int, peer: Address) {
         guard state.gaps.count < settings.maxMembers else { return }
         counters.stateGapsSeen += 1
-        state.gaps[owner] = ReplicatedState.Gap(low: low, high: high, missing: missing, peer: peer, since: now)
+        state.gaps[owner] = ReplicatedState.Gap(
+            low: low, high: high, missing: missing, peer: peer, since: now, hash: state.digestEntry(of: owner).hash)
         if !state.repairArmed {
             state.repairArmed = true
             armReplacing(.state(.repair), at: now + settings.stateRepairWait)
@@ -126,6 +127,7 @@ extension GossipInstance {
                 g.asked = true
                 g.attempts += 1
                 g.since = now
+                g.hash = state.digestEntry(of: owner).hash
                 state.gaps[owner] = g
             }
         }
@@ -138,11 +140,29 @@ extension GossipInstance {
     /// After an exchange's reply is merged: a gap of an owner on which this replica and the
     /// responder now agree (same live rows, same newest) is closed. One that still differs
     /// (the responder was behind too) is asked of the owner at the next attempt.
-    mutating func settleGaps(_ peer: [String: OwnerDigest]) {
+    ///
+    /// Equal is not complete: a member that lost the same row (this replica's tree parent, whose
+    /// loss cut it off) is as behind, and agrees. Equality closes the gap when the responder is
+    /// the owner, or when this replica's rows of the owner changed since the gap was opened or
+    /// asked (the exchange or the trees brought something); otherwise the gap stays, and its
+    /// next attempt goes to the owner (`stateGapsEscalated`).
+    mutating func settleGaps(_ peer: [String: OwnerDigest], peer address: Address) {
         guard !state.gaps.isEmpty else { return }
-        for (owner, d) in peer where state.gaps[owner] != nil {
+        for (owner, d) in peer {
+            guard var g = state.gaps[owner] else { continue }
             let mine = state.digestEntry(of: owner)
-            if mine.hash == d.hash, mine.newest == d.newest { state.gaps[owner] = nil }
+            guard mine.hash == d.hash, mine.newest == d.newest else { continue }
+            let fromOwner = table.position(of: owner).map { table[$0].address == address } ?? false
+            if fromOwner || mine.hash != g.hash {
+                state.gaps[owner] = nil
+            } else if !g.asked {
+                // Not asked yet: the first request goes to the owner.
+                g.asked = true
+                state.gaps[owner] = g
+                counters.stateGapsEscalated += 1
+            } else {
+                counters.stateGapsEscalated += 1
+            }
         }
     }
 
@@ -210,6 +230,8 @@ extension ReplicatedState {
         var missing: Int
         var peer: Address
         var since: Instant
+        /// This replica's digest hash of the owner when the gap was opened or last asked.
+        var hash: UInt64
         var asked = false
         var attempts = 0
     }

@@ -47,7 +47,16 @@ extension GossipInstance {
     /// owner's rows must not come back from a replica that has not yet heard of the departure.
     /// `message`, the datagram's message that carried `r`, is pushed on as it came: its boxed
     /// row is shared with the sender's copy instead of boxed again.
-    mutating func receive(_ r: StateRow, from sender: Address, pushOn: Bool, as message: Message? = nil) {
+    ///
+    /// `forwardRepaired`: a row that an exchange brought (a repair, push/pull, a follow-up, a
+    /// returning owner's sync) and that is new here goes to this node's tree children too. The
+    /// trees missed it here, so they likely missed it below: a replica whose tree parent lost a
+    /// row and repaired it would otherwise wait for its own gap or announcement, and one whose
+    /// gap was closed by an exchange with that parent, as behind as itself, for push/pull (the
+    /// 1,000-host load's last rows, 138 s). After a heal the other side's rows travel the trees
+    /// from the first member that syncs, instead of an exchange per member. Bounded by the tree
+    /// deferral; nothing falls back on gossip.
+    mutating func receive(_ r: StateRow, from sender: Address, pushOn: Bool, as message: Message? = nil, forwardRepaired: Bool = false) {
         if r.owner == name { return ownRowSeen(r) }
         guard let i = table.position(of: r.owner), table[i].status != .left else {
             return counters.stateRowsOfUnknownOwners += 1
@@ -65,6 +74,9 @@ extension GossipInstance {
             // Rows from push/pull are the repair itself: gaps follow the trees' copies alone.
             noteVersion(r.version, of: r.owner, newestBefore: newestBefore, from: sender)
             pushAlongTrees(message ?? .stateRow(r), owner: r.owner, key: .state(table: r.table, owner: r.owner, key: r.key), except: sender)
+        } else if forwardRepaired {
+            counters.stateRowsForwarded += 1
+            pushAlongTrees(.stateRow(r), owner: r.owner, key: .state(table: r.table, owner: r.owner, key: r.key), except: sender, gossipPastBudget: false)
         }
     }
 
@@ -244,14 +256,15 @@ extension GossipInstance {
         }
     }
 
-    /// Merges a rows section: each row checked, then as if it had arrived by gossip, not pushed on.
-    mutating func mergeRows(_ rows: [StateRow], from sender: Address) {
+    /// Merges a rows section: each row checked, then applied. With `forward`, a row new here
+    /// goes on to this node's children in its owner's trees (`forwardRepaired`).
+    mutating func mergeRows(_ rows: [StateRow], from sender: Address, forward: Bool = false) {
         for r in rows {
             if let reason = refusal(for: r) {
                 refuse(reason, from: sender)
                 continue
             }
-            receive(r, from: sender, pushOn: false)
+            receive(r, from: sender, pushOn: false, forwardRepaired: forward)
         }
     }
 
@@ -261,7 +274,7 @@ extension GossipInstance {
         // A join may go to a seed this node cannot reach by the rules every other exchange
         // follows (another address family); what the seed lacks reaches it by gossip instead.
         guard exchange.hasDigest, address.canReach(peer) else { return }
-        settleGaps(exchange.peerDigest)
+        settleGaps(exchange.peerDigest, peer: peer)
         // A reply without a members section answers a repair request: only its owners count.
         let rows = state.rows(differingFrom: exchange.peerDigest, listedOnly: !exchange.isFullState)
         guard !rows.isEmpty else { return }

@@ -88,14 +88,19 @@ extension GossipInstance {
     /// owner's trees (`StateTrees`), except `sender`. An owner outside this node's ring, trees
     /// turned off (`Settings.stateTrees` 0), or an eager budget spent before the last child
     /// leave the row to the random eager push and gossip, as user events travel.
-    mutating func pushAlongTrees(_ message: Message, owner: String, key: BroadcastKey, except sender: Address?) {
+    ///
+    /// `gossipPastBudget` false (rows an exchange brought): nothing goes by random eager push or
+    /// gossip; past the deferral bound, or without trees, the row stays here.
+    mutating func pushAlongTrees(_ message: Message, owner: String, key: BroadcastKey, except sender: Address?, gossipPastBudget: Bool = true) {
         guard settings.stateTrees > 0, message.encodedSize <= settings.payloadBudget else {
-            return pushEagerly(message, key: key, except: sender)
+            if gossipPastBudget { pushEagerly(message, key: key, except: sender) }
+            return
         }
         if stateRing == nil { stateRing = Self.liveNamesInOrder(table) }
         let ring = stateRing ?? []
         guard let me = Self.ringPosition(of: name, in: ring), let root = Self.ringPosition(of: owner, in: ring) else {
-            return pushEagerly(message, key: key, except: sender)
+            if gossipPastBudget { pushEagerly(message, key: key, except: sender) }
+            return
         }
         let children = StateTrees.children(
             of: me, root: root, count: ring.count, trees: settings.stateTrees, fanout: settings.stateTreeFanout)
@@ -120,7 +125,7 @@ extension GossipInstance {
         counters.eagerPushes += sent
         eagerBudget -= sent
         // Past the deferral bound, the subtrees below the children not reached get the row by gossip.
-        if cut { dissemination.enqueue(message, key: key, pushed: sent) }
+        if cut, gossipPastBudget { dissemination.enqueue(message, key: key, pushed: sent) }
     }
 
     /// A datagram of state rows or announcements to a member of a tree, not topped up with

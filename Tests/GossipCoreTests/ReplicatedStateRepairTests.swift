@@ -147,6 +147,58 @@ import Testing
         #expect(b.node.counters.stateRepairs == 1)
     }
 
+    /// An exchange with a member that lacks the same version (b's tree parent a, whose loss cut
+    /// b off) shows both sides equal without bringing anything: the gap stays open, and the next
+    /// attempt asks the owner, instead of leaving the row to push/pull.
+    @Test func agreementWithAMemberAsBehindAsksTheOwner() throws {
+        var a = try Harness(name: "a")
+        var b = try Harness(name: "b")
+        for n in ["b", "c"] { a.learn(n) }
+        for n in ["a", "c"] { b.learn(n) }
+        a.receive(.stateRow(Self.row("c", "k1", 1)), from: "c")
+        a.receive(.stateRow(Self.row("c", "k3", 3)), from: "c")
+        b.receive(.stateRow(Self.row("c", "k1", 1)), from: "c")
+        b.receive(.stateRow(Self.row("c", "k3", 3)), from: "a")
+        b.outputs.removeAll()
+        b.fire(.state(.repair))
+        let request = try #require(b.streams.last)
+        #expect(request.to == Harness.address("a"))
+        a.feed(.stream(from: Harness.address("b"), request.message, conversation: .inbound(1)))
+        let reply = try #require(a.replies.last)
+        b.outputs.removeAll()
+        b.feed(.stream(from: Harness.address("a"), reply.message, conversation: request.conversation))
+        #expect(b.node.stateRows(of: "c").map(\.version) == [1, 3])
+        #expect(b.node.counters.stateGapsEscalated == 1)
+        b.outputs.removeAll()
+        for _ in 0..<5 where Self.repairRequests(b).isEmpty { b.fire(.state(.repair)) }
+        #expect(Self.repairRequests(b).map(\.to) == [Harness.address("c")])
+    }
+
+    /// A row an exchange brings that is new here goes on to this node's children in its owner's
+    /// trees (they likely missed it too); rows of a join reply stay here.
+    @Test func aRowAnExchangeBringsTravelsTheTrees() throws {
+        var h = try Harness(members: 40)
+        // The last name on the ring: this node ("a", the first) is right after it, so it has
+        // children in the first tree.
+        let p = Harness.peer(9)
+        let rows = (1...3 as ClosedRange<UInt64>).map { Self.row(p, "k\($0)", $0) }
+        let pp = PushPull(join: false, isReply: false, sender: Harness.peer(5), senderAddress: Harness.address(Harness.peer(5)),
+                          sections: [.stateRows(rows)])
+        h.outputs.removeAll()
+        h.feed(.stream(from: Harness.address(Harness.peer(5)), .pushPull(pp), conversation: .inbound(9)))
+        #expect(h.node.stateRows(of: p).count == 3)
+        #expect(h.node.counters.stateRowsForwarded == 3)
+        let forwarded = h.sent.filter { d in d.messages.contains { if case .stateRow = $0 { true } else { false } } }
+        #expect(forwarded.count >= 12)
+        #expect(forwarded.allSatisfy { $0.to != Harness.address(Harness.peer(5)) })
+        #expect(h.node.counters.eagerPushes == forwarded.count)
+        // The same rows again are duplicates: nothing more is sent.
+        h.outputs.removeAll()
+        h.feed(.stream(from: Harness.address(Harness.peer(5)), .pushPull(pp), conversation: .inbound(10)))
+        #expect(h.node.counters.stateRowsForwarded == 3)
+        #expect(h.sent.allSatisfy { d in !d.messages.contains { if case .stateRow = $0 { true } else { false } } })
+    }
+
     /// Applying a row from a datagram queues its owner's announcement; the flush sends the
     /// newest version held in type-14 messages, and an owner's burst is one announcement.
     @Test func appliedRowsAreAnnouncedOncePerFlush() throws {
