@@ -21,19 +21,20 @@ struct FailureDetector: Sendable {
 
     // MARK: probes
 
-    mutating func startProbe(_ seq: UInt32, target: String) {
-        probes[seq] = PendingProbe(target: target)
+    /// Opens probe `seq` of `target` (its incarnation and address as probed).
+    mutating func startProbe(_ seq: UInt32, target: Member) {
+        probes[seq] = PendingProbe(target: target.name, incarnation: target.incarnation, address: target.address)
     }
 
     /// The open probe of this node whose target is `member`, and whether it was already
     /// refused; nil when no probe to it is open.
-    func openProbe(to member: String) -> (sequence: UInt32, refused: Bool)? {
-        for (seq, p) in probes where p.target == member { return (seq, p.refused) }
+    func openProbe(to member: String) -> (sequence: UInt32, probe: PendingProbe)? {
+        for (seq, p) in probes where p.target == member { return (seq, p) }
         return nil
     }
 
-    /// The targets of this node's open probes (a few: one probe starts per period).
-    var openProbeTargets: [String] { probes.values.map(\.target) }
+    /// This node's open probes (a few: one probe starts per period).
+    var openProbes: Dictionary<UInt32, PendingProbe>.Values { probes.values }
 
     /// The probe's target is unreachable by the kernel's word (`GossipInstance.unreachable`):
     /// its end then says nothing about this node's own health, since the refusal came back.
@@ -154,6 +155,11 @@ struct FailureDetector: Sendable {
 /// One of this node's own probes, from ping until the end of the protocol period.
 struct PendingProbe: Sendable {
     var target: String
+    /// The target's incarnation and address when the probe was sent: its silence, or the
+    /// kernel's refusal, is evidence against that life of the member at that address only. A
+    /// member that restarted meanwhile (a higher incarnation) is not accused by it.
+    var incarnation: UInt64
+    var address: Address
     var indirect = false
     var expectedNacks = 0
     var nacks = 0
@@ -171,6 +177,12 @@ struct PendingProbe: Sendable {
     var missedEvent: HealthEvent? {
         guard !refused else { return nil }
         return expectedNacks > 0 ? .nacksMissing(max(0, expectedNacks - nacks)) : .probeFailed
+    }
+
+    /// Whether the probe's failure is evidence against `member` as it stands now: the same
+    /// incarnation at the same address as probed.
+    func accuses(_ member: Member) -> Bool {
+        member.incarnation == incarnation && member.address == address
     }
 }
 

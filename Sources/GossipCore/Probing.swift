@@ -42,7 +42,7 @@ extension GossipInstance {
     mutating func probe(_ target: Member, period: Duration) {
         let seq = detector.nextSequence()
         counters.probes += 1
-        detector.startProbe(seq, target: target.name)
+        detector.startProbe(seq, target: target)
         let ping = Message.ping(Ping(sequence: seq, target: target.name, source: name, sourceAddress: address))
         var messages = [ping]
         // Lifeguard buddy system: a suspect learns of the suspicion from the probe itself, so
@@ -82,7 +82,10 @@ extension GossipInstance {
         guard let p = detector.endProbe(seq) else { return }
         if settings.lifeguard, let missed = p.missedEvent { detector.record(missed) }
         guard let i = table.position(of: p.target), table[i].status == .alive else { return }
-        suspect(Suspect(incarnation: table[i].incarnation, name: p.target, from: name), local: true)
+        // The silence was of the life probed: a member that came back at a higher incarnation
+        // (or another address) while the probe was open is probed afresh, not accused.
+        guard p.accuses(table[i]) else { return }
+        suspect(Suspect(incarnation: p.incarnation, name: p.target, from: name), local: true)
     }
 
     /// Acks to the datagram's source, never to the address the ping names: a forged ping must

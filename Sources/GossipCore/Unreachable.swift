@@ -11,16 +11,18 @@
 extension GossipInstance {
     /// `destination`: where the refused datagram was sent, as the kernel quotes it. It counts
     /// only if a probe of this node to a live or suspect member at exactly that address is
-    /// open, and only once per probe; anything else is counted in `unreachableIgnored`.
+    /// open, the member is still the life probed (a member that restarted since is not
+    /// accused by a refusal of the datagram sent before), and only once per probe; anything
+    /// else is counted in `unreachableIgnored`.
     mutating func unreachable(_ destination: Address) {
-        guard let target = probedMember(at: destination), let probe = detector.openProbe(to: target.name),
-            !probe.refused
+        guard let target = probedMember(at: destination), let open = detector.openProbe(to: target.name),
+            !open.probe.refused, open.probe.accuses(target)
         else {
             counters.unreachableIgnored += 1
             return
         }
         counters.unreachableEvidence += 1
-        detector.probeRefused(probe.sequence)
+        detector.probeRefused(open.sequence)
         // Its port is closed if the evidence is true, so the direct accusation draws one more
         // refusal: the probe is marked, so that one is ignored.
         accuseAtOnce(target)
@@ -50,10 +52,10 @@ extension GossipInstance {
         if let i = table.position(of: member) { table.confirm(i) }
     }
 
-    /// The live or suspect member with an open probe of this node whose address is `a`.
+    /// The live or suspect member with an open probe of this node sent to `a`.
     private func probedMember(at a: Address) -> Member? {
-        for name in detector.openProbeTargets {
-            if let m = table.member(named: name), m.address == a, m.status <= .suspect { return m }
+        for p in detector.openProbes where p.address == a {
+            if let m = table.member(named: p.target), m.status <= .suspect { return m }
         }
         return nil
     }

@@ -64,8 +64,9 @@ final class UDPPeer: Sendable {
         self.signalled = signalled
     }
 
-    /// Binds a fresh socket on 127.0.0.1 (or `host`), port chosen by the kernel.
-    static func bind(host: String = "127.0.0.1") async throws -> UDPPeer {
+    /// Binds a fresh socket on a loopback address of its own (`freshLoopbackIPv4`), or on
+    /// `host`, port chosen by the kernel.
+    static func bind(host: String? = nil) async throws -> UDPPeer {
         let inbox = NIOLockedValueBox<[ReceivedDatagram]>([])
         let (signal, signalled) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -75,7 +76,7 @@ final class UDPPeer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(Recorder(inbox: inbox, signalled: signalled))
                 }
             }
-            .bind(host: host, port: 0).get()
+            .bind(host: host ?? dottedQuad(freshLoopbackIPv4()), port: 0).get()
         guard let local = channel.localAddress, let address = coreAddress(local) else {
             try? await channel.close()
             throw TimedOut(description: "attacker socket has no local address")
@@ -153,6 +154,11 @@ func sendFrame(_ frame: ByteBuffer, to: Address) async throws {
     let channel = try await tcpConnect(to: to)
     defer { channel.close(promise: nil) }
     try await channel.writeAndFlush(frame)
+}
+
+/// `a` (host byte order) as "127.1.0.1".
+func dottedQuad(_ a: UInt32) -> String {
+    "\(a >> 24).\(a >> 16 & 0xff).\(a >> 8 & 0xff).\(a & 0xff)"
 }
 
 /// An address inside 127/8 that nothing listens on: fake members point there, so whatever a

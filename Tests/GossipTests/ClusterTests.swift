@@ -55,7 +55,7 @@ extension GossipRuntimeTests {
                 file.split(separator: "\n").first { $0.hasPrefix("incarnation ") }.flatMap { UInt64($0.dropFirst("incarnation ".count)) })
             let again = try GossipNode(
                 configuration: config(
-                    "n\(count - 1)", port: crashedAddress.port, group: group, snapshot: "\(dir)/n\(count - 1).snapshot"))
+                    "n\(count - 1)", at: crashedAddress, group: group, snapshot: "\(dir)/n\(count - 1).snapshot"))
             restarted = again
             let started = try await again.start()
             #expect(started.incarnation == recorded + 1, "a restart resumes one above the incarnation its snapshot recorded, as in the simulator")

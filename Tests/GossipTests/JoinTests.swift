@@ -1,5 +1,6 @@
 @testable import Gossip
 import GossipCore
+import GrapevineTestSupport
 import GossipWire
 import NIOCore
 import NIOPosix
@@ -9,12 +10,12 @@ import Testing
 /// but silent, so only a deadline or a cancellation can end a join to it.
 struct SilentSeed {
     let channel: any Channel
-    var address: Address { Address(ipv4: 0x7f00_0001, port: UInt16(channel.localAddress?.port ?? 0)) }
+    var address: Address { channel.localAddress.flatMap(coreAddress) ?? Address(ipv4: 0x7f00_0001, port: 0) }
 
     static func start() async throws -> SilentSeed {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: dottedQuad(freshLoopbackIPv4()), port: 0).get()
         return SilentSeed(channel: channel)
     }
 
@@ -22,8 +23,9 @@ struct SilentSeed {
 }
 
 /// Two started nodes, a and b, that know nothing of each other yet; and a's address.
-func startedPair() async throws -> (a: GossipNode, b: GossipNode, aAddress: Address) {
-    let a = try GossipNode(configuration: config("a"))
+/// Two started nodes; `a` at `aBind` (its own loopback address unless given).
+func startedPair(aBind: Address? = nil) async throws -> (a: GossipNode, b: GossipNode, aAddress: Address) {
+    let a = try GossipNode(configuration: config("a", at: aBind))
     let b = try GossipNode(configuration: config("b"))
     let aAddress = try await a.start().address
     try await b.start()
@@ -94,7 +96,7 @@ extension GossipRuntimeTests {
 
     @Test("seeds given as host[:port]: localhost resolves, garbage is refused with the seed named")
     func joinByHostName() async throws {
-        let (a, b, aAddress) = try await startedPair()
+        let (a, b, aAddress) = try await startedPair(aBind: Address(ipv4: 0x7f00_0001, port: 0))
         #expect(try await b.join(["localhost:\(aAddress.port)"]) == 1)
         #expect(try await b.join(["127.0.0.1:\(aAddress.port)"]) == 1)
         for bad in ["not a host", "localhost:0", "localhost:99999", ":7946", ""] {

@@ -62,9 +62,9 @@ extension GossipRuntimeTests {
         let dir = temporaryDirectory()
         let old = SecretKey.random()
         let new = SecretKey.random()
-        func member(_ name: String, port: UInt16 = 0) -> GossipConfiguration {
+        func member(_ name: String, at address: Address? = nil) -> GossipConfiguration {
             // Every start is given the key the cluster began with, as a daemon's configuration would.
-            var c = config(name, port: port, keyring: Keyring(primary: old), snapshot: "\(dir)/\(name).snapshot")
+            var c = config(name, at: address, keyring: Keyring(primary: old), snapshot: "\(dir)/\(name).snapshot")
             c.keyringPath = "\(dir)/\(name).keyring"
             return c
         }
@@ -89,7 +89,7 @@ extension GossipRuntimeTests {
             #expect(try KeyringStore.load(from: "\(dir)/c.keyring") == Keyring(primary: new))
             #expect(await c.statistics().keyringsWritten == 3, "one per step")
 
-            let restarted = try GossipNode(configuration: member("c", port: cAddress.port))
+            let restarted = try GossipNode(configuration: member("c", at: cAddress))
             again = restarted
             let started = try await restarted.start()
             #expect(started.rejoining == 2, "rejoins through its snapshot, no seed given")
@@ -107,8 +107,8 @@ extension GossipRuntimeTests {
     func restartIsNotSuspectedAfterRejoining(seed: UInt64) async throws {
         let dir = temporaryDirectory()
         let names = ["a", "b", "c"]
-        func member(_ name: String, port: UInt16 = 0) -> GossipConfiguration {
-            var c = config(name, port: port, snapshot: "\(dir)/\(name).snapshot")
+        func member(_ name: String, at address: Address? = nil) -> GossipConfiguration {
+            var c = config(name, at: address, snapshot: "\(dir)/\(name).snapshot")
             c.randomSeed = seed &+ UInt64(name.utf8.first ?? 0)
             return c
         }
@@ -122,7 +122,7 @@ extension GossipRuntimeTests {
             for n in nodes { try await n.waitForMembers(3) }
             let log = await EventLog(nodes[0])
             await nodes[2].stop()
-            let restarted = try GossipNode(configuration: member("c", port: cAddress.port))
+            let restarted = try GossipNode(configuration: member("c", at: cAddress))
             again = restarted
             let started = try await restarted.start()
             // An incarnation bump alone emits no event, so a's `members` may show the old one.

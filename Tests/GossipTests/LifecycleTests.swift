@@ -29,7 +29,8 @@ struct LifecycleTests {
     }
 
     static func setUp(_ state: State, _ name: String) async throws -> Setup {
-        let peer = try GossipNode(configuration: config("\(name)-peer"))
+        // On 127.0.0.1, where `localhost` resolves (`joinHostName`).
+        let peer = try GossipNode(configuration: config("\(name)-peer", at: Address(ipv4: 0x7f00_0001, port: 0)))
         let peerAddress = try await peer.start().address
         var c = config(name)
         if state == .leaving {

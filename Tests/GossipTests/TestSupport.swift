@@ -1,6 +1,7 @@
 import Gossip
 import GossipCore
 import GossipWire
+import GrapevineTestSupport
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -25,7 +26,6 @@ func fastSettings() -> Settings {
     return s
 }
 
-let loopback = Address(ipv4: 0x7f00_0001, port: 0)
 
 /// Tests keep quiet unless something goes wrong.
 let quietLogger: Logger = {
@@ -34,11 +34,15 @@ let quietLogger: Logger = {
     return l
 }()
 
+/// A node's configuration with `fastSettings()`, bound at `address` (a restart's old address),
+/// or else at a loopback address of its own (`freshLoopbackIPv4`: no stray datagram of another
+/// test's cluster reaches it) on an ephemeral port.
 func config(
-    _ name: String, port: UInt16 = 0, group: (any EventLoopGroup)? = nil, keyring: Keyring? = nil,
+    _ name: String, at address: Address? = nil, group: (any EventLoopGroup)? = nil, keyring: Keyring? = nil,
     label: ClusterLabel = .none, snapshot: String? = nil
 ) -> GossipConfiguration {
-    var c = GossipConfiguration(name: name, bindAddress: Address(ipv4: 0x7f00_0001, port: port), logger: quietLogger)
+    let bind = address ?? Address(ipv4: freshLoopbackIPv4(), port: 0)
+    var c = GossipConfiguration(name: name, bindAddress: bind, logger: quietLogger)
     c.settings = fastSettings()
     c.eventLoopGroup = group
     c.keyring = keyring

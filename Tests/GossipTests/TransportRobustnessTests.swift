@@ -1,5 +1,6 @@
 @testable import Gossip
 import GossipCore
+import GrapevineTestSupport
 import GossipWire
 import Logging
 import NIOConcurrencyHelpers
@@ -577,7 +578,7 @@ final class DatagramProbe: Sendable {
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(continuation)) }
             }
-            .bind(host: "127.0.0.1", port: 0)
+            .bind(host: dottedQuad(freshLoopbackIPv4()), port: 0)
             .get()
         return DatagramProbe(channel: channel, received: stream)
     }

@@ -51,8 +51,8 @@ struct OwnerWorld {
         configuration.underlayMTU = 1500
         configuration.startupGrace = 0
         self.configuration = configuration
-        node = try GossipNode(configuration: GossipConfiguration(name: "h1", bindAddress: Address(ipv4: 0x7f00_0001, port: 0), logger: logger))
-        remote = try GossipNode(configuration: GossipConfiguration(name: "h2", bindAddress: Address(ipv4: 0x7f00_0001, port: 0), logger: logger))
+        node = try GossipNode(configuration: GossipConfiguration(name: "h1", bindAddress: Address(ipv4: freshLoopbackIPv4(), port: 0), logger: logger))
+        remote = try GossipNode(configuration: GossipConfiguration(name: "h2", bindAddress: Address(ipv4: freshLoopbackIPv4(), port: 0), logger: logger))
         let rows = FaultyNodeRows(real: GossipRows(node: node), faults: faults)
         let kernel = FaultyKernel(real: KernelWorker(namespace: .named(namespace)), faults: faults)
         let node = self.node
