@@ -58,8 +58,9 @@ public struct ScenarioReport: Sendable {
     /// In the leave scenario: how many live nodes report the departed node as left (and as failed).
     public var reportedLeft = 0
     public var reportedFailed = 0
-    /// In the pause scenario: how many nodes suspected the paused node, and how many of them
-    /// raised the suspicion themselves (their own probe failed) rather than learning it.
+    /// In the pause scenario: how many nodes suspected the paused node, and how many of those
+    /// raised a suspicion themselves during the run (their own probe failed; in a quiet cluster
+    /// that is of the paused node) rather than only learning it by gossip.
     public var suspectedBy = 0
     public var raisedBy = 0
     public var falsePositives: Int

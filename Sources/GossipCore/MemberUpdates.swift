@@ -228,4 +228,3 @@ extension GossipInstance {
         dead(Dead(incarnation: table[i].incarnation, name: member, from: name, left: false), local: true)
     }
 }
-
