@@ -106,7 +106,7 @@ struct FailureDetector: Sendable {
         settings: Settings
     ) -> Instant {
         let minimum = max(
-            settings.pauseTolerance,
+            settings.probeInterval * settings.suspicionFloorIntervals,
             Formulas.suspicionMinimum(
                 multiplier: settings.suspicionMultiplier, members: liveCount, probeInterval: settings.probeInterval))
         let maximum = settings.lifeguard ? minimum * settings.suspicionMaxTimeoutMultiplier : minimum

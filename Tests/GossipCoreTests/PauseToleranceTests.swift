@@ -5,7 +5,7 @@ import Testing
 /// resumes must refute before anyone declares it failed (Docs/benchmarks/DETECTION.md, "Pause").
 @Suite struct PauseToleranceTests {
     /// The suspicion timeout once every expected confirmation is in, for a cluster of `n` (this
-    /// node included): `max(pauseTolerance, 4 * log10(n) s)`.
+    /// node included): `max(suspicionFloorIntervals, 4 * log10(n)) * probeInterval`.
     static func shortestSuspicion(members n: Int, settings: Settings) throws -> Duration {
         var h = try Harness(members: n - 1, settings: settings)
         let b = Harness.peer(0)
@@ -20,30 +20,40 @@ import Testing
     func noSuspicionEndsBeforeThePauseTolerance(members n: Int) throws {
         let s = Settings()
         let formula = Formulas.suspicionMinimum(multiplier: s.suspicionMultiplier, members: n, probeInterval: s.probeInterval)
-        #expect(formula < s.pauseTolerance, "memberlist's minimum at \(n) members is shorter than the floor")
-        #expect(try Self.shortestSuspicion(members: n, settings: s) == s.pauseTolerance)
+        let floor = s.probeInterval * s.suspicionFloorIntervals
+        #expect(floor == .seconds(7))
+        #expect(formula < floor, "memberlist's minimum at \(n) members is shorter than the floor")
+        #expect(try Self.shortestSuspicion(members: n, settings: s) == floor)
     }
 
     @Test(arguments: [57, 100, 1000])
     func largerClustersKeepMemberlistsMinimum(members n: Int) throws {
         let s = Settings()
         let formula = Formulas.suspicionMinimum(multiplier: s.suspicionMultiplier, members: n, probeInterval: s.probeInterval)
-        #expect(formula > s.pauseTolerance)
+        #expect(formula > s.probeInterval * s.suspicionFloorIntervals)
         #expect(abs(try Self.shortestSuspicion(members: n, settings: s) - formula) < .milliseconds(1))
     }
 
-    @Test func zeroToleranceGivesMemberlistsTiming() throws {
+    /// A cluster tuned for fast detection keeps it: the floor is in probe intervals.
+    @Test func theFloorScalesWithTheProbeInterval() throws {
         var s = Settings()
-        s.pauseTolerance = .zero
+        s.probeInterval = .milliseconds(200)
+        s.probeTimeout = .milliseconds(100)
+        #expect(try Self.shortestSuspicion(members: 5, settings: s) == .milliseconds(1_400))
+    }
+
+    @Test func aZeroFloorGivesMemberlistsTiming() throws {
+        var s = Settings()
+        s.suspicionFloorIntervals = 0
         #expect(abs(try Self.shortestSuspicion(members: 32, settings: s) - .milliseconds(6_020)) < .milliseconds(1))
     }
 
-    @Test func theToleranceIsValidated() {
-        for bad in [Duration.zero - .seconds(1), Settings.maxInterval + .seconds(1)] {
+    @Test func theFloorIsValidated() {
+        for bad in [-1, 101] {
             var s = Settings()
-            s.pauseTolerance = bad
+            s.suspicionFloorIntervals = bad
             #expect(throws: SettingsError.self) { try s.validate() }
-            do { try s.validate() } catch { #expect(error.setting == "pauseTolerance") }
+            do { try s.validate() } catch { #expect(error.setting == "suspicionFloorIntervals") }
         }
     }
 

@@ -4,7 +4,7 @@ import Testing
 
 /// A member stopped for 7 s (SIGSTOP) with its input queued, then resumed, is never reported
 /// failed (issue 23; Docs/benchmarks/DETECTION.md, "Pause"). With memberlist's timing
-/// (`pauseTolerance` 0) 12 of the first 100 seeds gave a false report at 32 members.
+/// (`suspicionFloorIntervals` 0) 12 of the first 100 seeds gave a false report at 32 members.
 @Suite struct PauseScenarioTests {
     @Test(arguments: [5, 32, 100], Array(UInt64(1)...10))
     func aMemberPausedSevenSecondsIsNeverReportedFailed(nodes: Int, seed: UInt64) throws {
@@ -30,7 +30,7 @@ import Testing
             o.seed = seed
             o.formed = true
             o.duration = .seconds(50)
-            o.settings.pauseTolerance = .zero
+            o.settings.suspicionFloorIntervals = 0
             lost += try Scenario.pause.run(o).falsePositives > 0 ? 1 : 0
         }
         #expect(lost > 0)

@@ -40,8 +40,8 @@ struct CrashDetectionTests {
 
     /// memberlist's minimum suspicion in 32 members is 6.02 s, and the first suspicion comes one
     /// probe interval after the pause starts at the earliest, so a 7 s pause there is a race with
-    /// the refutation (lost in 12 of 100 simulated runs). `Settings.pauseTolerance` (7 s) floors
-    /// the suspicion, which leaves the resumed member one probe interval to refute; it also tells
+    /// the refutation (lost in 12 of 100 simulated runs). `Settings.suspicionFloorIntervals` (7,
+    /// so 7 s) floors the suspicion, which leaves the resumed member one probe interval to refute; it also tells
     /// each of its accusers directly. A paused process draws no port unreachable (a full,
     /// unread socket makes the kernel drop silently), so the evidence path is not involved.
     @Test("32 gossip-node processes: one paused 7 s with SIGSTOP is never reported failed")
