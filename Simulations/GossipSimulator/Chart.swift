@@ -152,6 +152,9 @@ extension ScenarioReport {
         if scenario == .leave {
             lines.append("  reported left/failed  \(reportedLeft) / \(reportedFailed)")
         }
+        if scenario == .pause {
+            lines.append("  paused: suspected by  \(suspectedBy), raised by \(raisedBy), reported failed by \(reportedFailed)")
+        }
         lines += [
             "  false positives       \(falsePositives)",
             "  suspicions            \(suspicions)",

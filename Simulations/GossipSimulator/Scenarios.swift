@@ -14,6 +14,9 @@ public enum Scenario: String, CaseIterable, Sendable {
     case partition
     /// One member leaves gracefully; every other must report it as left, not failed.
     case leave
+    /// One member stops handling anything for `pauseLength` (SIGSTOP, a long GC pause), its
+    /// input queued meanwhile, then resumes; no member may report it failed.
+    case pause
 }
 
 public struct ScenarioOptions: Sendable {
@@ -26,6 +29,8 @@ public struct ScenarioOptions: Sendable {
     public var partitionLength: Duration = .seconds(60)
     /// Mean lag per input of the slow node (lags are uniform in [0, 2 * slowDelay)).
     public var slowDelay: Duration = .seconds(3)
+    /// How long the pause scenario's member stays stopped.
+    public var pauseLength: Duration = .seconds(7)
     /// The joins are spread evenly over this much virtual time from the start (a rolling deploy
     /// when long; a join storm when short).
     public var joinSpread: Duration = .seconds(5)
@@ -53,6 +58,11 @@ public struct ScenarioReport: Sendable {
     /// In the leave scenario: how many live nodes report the departed node as left (and as failed).
     public var reportedLeft = 0
     public var reportedFailed = 0
+    /// In the pause scenario: how many nodes suspected the paused node, and how many of those
+    /// raised a suspicion themselves during the run (their own probe failed; in a quiet cluster
+    /// that is of the paused node) rather than only learning it by gossip.
+    public var suspectedBy = 0
+    public var raisedBy = 0
     public var falsePositives: Int
     public var suspicions: Int
     public var converged: Bool
@@ -92,6 +102,7 @@ extension Scenario {
         if !options.formed, options.joinSpread != ScenarioOptions().joinSpread { line += " --join-seconds \(R.seconds(options.joinSpread))" }
         if self == .partition { line += " --partition-seconds \(R.seconds(options.partitionLength))" }
         if self == .slow { line += " --slow-ms \(Double(options.slowDelay.nanoseconds) / 1e6)" }
+        if self == .pause { line += " --pause-seconds \(R.seconds(options.pauseLength))" }
         if options.settings != Settings() { line += "  # with custom Settings" }
         return line
     }
@@ -163,6 +174,22 @@ extension Scenario {
                 report.healTime = sim.elapsed - healedAt
             }
             sim.run(for: max(end - sim.elapsed, .zero))
+        case .pause:
+            let paused = options.nodes - 1
+            let name = sim.name(of: paused)
+            sim.run(for: .seconds(10))
+            var suspecting = Set<Int>()
+            sim.observeEvents { i, e in
+                if e.kind == .suspected, e.member.name == name { suspecting.insert(i) }
+            }
+            let raisedBefore = (0..<sim.nodeCount).map { sim.core($0).counters.suspicionsRaised }
+            sim.pause(paused, for: options.pauseLength)
+            sim.run(for: max(end - sim.elapsed, options.pauseLength + .seconds(30)))
+            report.suspectedBy = suspecting.count
+            report.raisedBy = suspecting.count { sim.core($0).counters.suspicionsRaised > raisedBefore[$0] }
+            for v in 0..<sim.nodeCount where v != paused && sim.isRunning(v) {
+                if sim.core(v).member(named: name)?.status == .failed { report.reportedFailed += 1 }
+            }
         case .leave:
             let leaver = options.nodes / 2
             sim.run(for: .seconds(5))

@@ -21,6 +21,7 @@ struct GrapevineSim: ParsableCommand {
     @Option(help: "Partition length in virtual seconds (partition scenario).") var partitionSeconds = 60.0
     @Option(help: "Mean lag per input of the slow node, in milliseconds (slow scenario).")
     var slowMs = 3000.0
+    @Option(help: "Virtual seconds the paused node stays stopped (pause scenario).") var pauseSeconds = 7.0
     @Option(help: "Virtual seconds over which the nodes join, evenly spread (a rolling deploy when long).")
     var joinSeconds = 5.0
     @Flag(help: "Start from a formed cluster (every node knows every other alive, no joins); --join-seconds is unused.")
@@ -42,6 +43,7 @@ struct GrapevineSim: ParsableCommand {
         options.lifeguard = lifeguard
         options.slowDelay = .microseconds(Int64(slowMs * 1000))
         options.partitionLength = .milliseconds(Int64(partitionSeconds * 1000))
+        options.pauseLength = .milliseconds(Int64(pauseSeconds * 1000))
         options.joinSpread = .milliseconds(Int64(joinSeconds * 1000))
         options.formed = formed
         if csv != nil || svg != nil { options.sampleEvery = .milliseconds(Int64(sampleEvery * 1000)) }

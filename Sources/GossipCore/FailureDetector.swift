@@ -75,6 +75,26 @@ struct FailureDetector: Sendable {
     /// Lifeguard's local health: every event that moves it is one case, with its delta below.
     mutating func record(_ event: HealthEvent) { health.apply(event.delta) }
 
+    // MARK: refutations
+
+    /// Accusers already sent this node's refutation at `toldIncarnation`.
+    private var told: Set<String> = []
+    private var toldIncarnation: UInt64 = 0
+    /// Accusers told per incarnation: honest ones are the few members whose probes failed
+    /// during a pause; the bound stops a flood of forged accusations from buying replies.
+    static let maxTold = 64
+
+    /// Whether `accuser` is still to be told of this node's refutation at `incarnation`; true
+    /// once per accuser and incarnation (and counts it as told).
+    mutating func shouldTellRefutation(to accuser: String, incarnation: UInt64) -> Bool {
+        if incarnation != toldIncarnation {
+            told.removeAll(keepingCapacity: true)
+            toldIncarnation = incarnation
+        }
+        guard told.count < Self.maxTold else { return false }
+        return told.insert(accuser).inserted
+    }
+
     // MARK: suspicions
 
     var suspicionCount: Int { suspicions.count }
@@ -86,8 +106,10 @@ struct FailureDetector: Sendable {
         of member: String, incarnation: UInt64, accuser: String, token: UInt64, now: Instant, liveCount: Int,
         settings: Settings
     ) -> Instant {
-        let minimum = Formulas.suspicionMinimum(
-            multiplier: settings.suspicionMultiplier, members: liveCount, probeInterval: settings.probeInterval)
+        let minimum = max(
+            settings.probeInterval * settings.suspicionFloorIntervals,
+            Formulas.suspicionMinimum(
+                multiplier: settings.suspicionMultiplier, members: liveCount, probeInterval: settings.probeInterval))
         let maximum = settings.lifeguard ? minimum * settings.suspicionMaxTimeoutMultiplier : minimum
         let expected =
             settings.lifeguard

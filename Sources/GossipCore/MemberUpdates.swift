@@ -64,7 +64,8 @@ extension GossipInstance {
 
     mutating func suspect(_ s: Suspect, local: Bool, from sender: Address? = nil) {
         if s.name == name {
-            if !departure.isLeaving, s.incarnation >= incarnation {
+            if departure.isLeaving { return }
+            if s.incarnation >= incarnation {
                 refute(above: s.incarnation)
                 // The accuser may hold a suspicion hastened to one probe timeout
                 // (`unreachable`): it hears the refutation directly, not by gossip.
@@ -72,6 +73,7 @@ extension GossipInstance {
                     reply([.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags))], to: sender, member: s.from)
                 }
             }
+            tellRefutation(to: s.from, except: sender)
             return
         }
         guard let i = table.position(of: s.name) else { return }
@@ -171,6 +173,20 @@ extension GossipInstance {
         // Lifeguard: being suspected is evidence that this node is the slow one.
         if settings.lifeguard { detector.record(.refuted) }
         broadcastSelfAlive()
+    }
+
+    /// Sends this node's current alive straight to `accuser`, a member whose suspicion of this
+    /// node reached it (its own or a confirmation), once per accuser and incarnation. The
+    /// accuser and its confirmers started their suspicion timers first, so they are the first
+    /// to declare this node failed; after a pause their accusations wait in this node's backlog
+    /// and gossip alone could reach them too late (Docs/benchmarks/DETECTION.md, "Pause").
+    /// Only members known live, at the address known: a forged accusation cannot aim this at a
+    /// third party.
+    mutating func tellRefutation(to accuser: String, except sender: Address?) {
+        guard accuser != name, let i = table.position(of: accuser), table[i].status <= .suspect else { return }
+        let to = table[i].address
+        guard to != sender, detector.shouldTellRefutation(to: accuser, incarnation: incarnation) else { return }
+        send([.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags))], to: to)
     }
 
     /// One more than `x`, held at `Limits.maxIncarnation`.

@@ -17,6 +17,16 @@ public struct Settings: Sendable, Equatable {
     /// SWIM suspicion multiplier: the minimum suspicion timeout is
     /// `suspicionMultiplier * max(1, log10(N)) * probeInterval`.
     public var suspicionMultiplier: Int = 4
+    /// The shortest suspicion timeout in probe intervals, whatever the cluster size. The first
+    /// suspicion of a member comes at least one probe interval after it fell silent (its
+    /// probe's period must end), so a member that stops answering for up to this many minus
+    /// one intervals (a paused process, a long garbage-collection stop) refutes with a probe
+    /// interval to spare before anyone declares it failed: 7 s of a 1 s interval. memberlist
+    /// has no such floor: its minimum, `suspicionMultiplier * log10(N)` intervals, is 6.02 at 32
+    /// members and 4 below 10, so a 7 s pause there is a race (Docs/benchmarks/DETECTION.md,
+    /// "Pause"). Evidence that a member's process is gone (ICMP port unreachable) still ends a
+    /// suspicion after one probe timeout; zero gives memberlist's timing.
+    public var suspicionFloorIntervals: Int = 7
     /// Lifeguard: the maximum suspicion timeout is this times the minimum.
     public var suspicionMaxTimeoutMultiplier: Int = 6
     /// Lifeguard: the local health score ranges over `0 ..< awarenessMaxMultiplier`.
@@ -165,6 +175,7 @@ public struct Settings: Sendable, Equatable {
         try within(gossipNodes, "gossipNodes", 1...64)
         try within(suspicionMultiplier, "suspicionMultiplier", 1...100)
         try within(suspicionMaxTimeoutMultiplier, "suspicionMaxTimeoutMultiplier", 1...100)
+        try within(suspicionFloorIntervals, "suspicionFloorIntervals", 0...100)
         try within(awarenessMaxMultiplier, "awarenessMaxMultiplier", 1...100)
         try within(retransmitMultiplier, "retransmitMultiplier", 1...100)
         try within(joinMaxAttempts, "joinMaxAttempts", 1...100)
