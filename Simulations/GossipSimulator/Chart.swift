@@ -162,8 +162,13 @@ extension ScenarioReport {
             "  per node per second   \(Chart.fixed(packetsPerNodeSecond, 1)) packets, \(Chart.fixed(bytesPerNodeSecond, 0)) bytes",
             "  largest datagram      \(metrics.largestPacket) bytes",
             "  events handled        \(events)",
+            "  tables, queues at end \(Chart.fixed(Double(tableBytes) / 1e6, 1)) MB, \(Chart.fixed(Double(queueBytes) / 1e6, 1)) MB",
             "  trace hash            \(String(traceHash, radix: 16))",
         ]
+        if !samples.isEmpty {
+            lines.append(
+                "  tables, queues peak   \(Chart.fixed(Double(peakTableBytes) / 1e6, 1)) MB, \(Chart.fixed(Double(peakQueueBytes) / 1e6, 1)) MB (largest sample)")
+        }
         if let wall {
             let w = Double(wall.nanoseconds) / 1e9
             lines.append("  wall time             \(Chart.fixed(w, 2)) s (\(Chart.fixed(Double(virtualTime.nanoseconds) / 1e9 / max(w, 1e-9), 1)) virtual s per wall s)")

@@ -71,6 +71,12 @@ public struct ScenarioReport: Sendable {
     public var samples: [Sample]
     public var traceHash: UInt64
     public var events: Int
+    /// Bytes of the nodes' member tables and broadcast queues at the end (`Simulation.footprint`).
+    public var tableBytes = 0
+    public var queueBytes = 0
+    /// The same at the largest sample, when samples were taken (`Simulation.peakFootprint`).
+    public var peakTableBytes = 0
+    public var peakQueueBytes = 0
 
     /// Bytes and messages per node per virtual second.
     public var bytesPerNodeSecond: Double {
@@ -212,6 +218,8 @@ extension Scenario {
         report.samples = sim.samples
         report.traceHash = sim.traceHash
         report.events = sim.eventsHandled
+        (report.tableBytes, report.queueBytes) = sim.footprint
+        (report.peakTableBytes, report.peakQueueBytes) = sim.peakFootprint
         return report
     }
 }

@@ -280,6 +280,19 @@ public final class Simulation {
 
     public func core(_ i: Int) -> GossipInstance { nodes[i].core }
 
+    /// Bytes of every running node's member table and broadcast queues, by capacity
+    /// (`GossipInstance.footprint`), summed; arrays that nodes share (a formed cluster's table
+    /// before its first change) count once per node.
+    public var footprint: (tables: Int, queues: Int) {
+        var f = (tables: 0, queues: 0)
+        for n in nodes where n.running {
+            let b = n.core.footprint
+            f.tables += b.table
+            f.queues += b.queues
+        }
+        return f
+    }
+
     /// Queues an update of any broadcast class at node `i`, as user events, queries and state
     /// rows will; lets tests load the lower classes before those features exist.
     package func enqueueBroadcast(_ i: Int, _ message: Message, key: BroadcastKey) {
@@ -521,7 +534,12 @@ public final class Simulation {
 
     func takeSample() {
         samples.append(metrics.sample(at: now))
+        let f = footprint
+        if f.tables + f.queues > peakFootprint.tables + peakFootprint.queues { peakFootprint = f }
     }
+
+    /// The largest `footprint` (tables and queues together) of the samples taken (`sample(every:)`).
+    public private(set) var peakFootprint: (tables: Int, queues: Int) = (0, 0)
 }
 
 /// One virtual TCP connection: who opened it, and under which of its conversation ids.

@@ -28,7 +28,9 @@ struct GrapevineSim: ParsableCommand {
     var formed = false
     @Option(help: "Write samples as CSV to this file.") var csv: String?
     @Option(help: "Write an SVG chart to this file.") var svg: String?
-    @Option(help: "Sample interval in virtual seconds, for --csv and --svg.") var sampleEvery = 0.5
+    @Option(
+        help: "Sample interval in virtual seconds (0.5 with --csv or --svg); sampling also reports the largest bytes of member tables and queues.")
+    var sampleEvery: Double?
 
     mutating func run() throws {
         guard nodes >= 1, nodes <= 100_000 else { throw ValidationError("--nodes must be 1 to 100000") }
@@ -46,7 +48,10 @@ struct GrapevineSim: ParsableCommand {
         options.pauseLength = .milliseconds(Int64(pauseSeconds * 1000))
         options.joinSpread = .milliseconds(Int64(joinSeconds * 1000))
         options.formed = formed
-        if csv != nil || svg != nil { options.sampleEvery = .milliseconds(Int64(sampleEvery * 1000)) }
+        if let every = sampleEvery ?? (csv != nil || svg != nil ? 0.5 : nil) {
+            guard every > 0 else { throw ValidationError("--sample-every must be positive") }
+            options.sampleEvery = .milliseconds(Int64(every * 1000))
+        }
         let started = ContinuousClock.now
         let report = try scenario.run(options)
         let wall = ContinuousClock.now - started

@@ -5,18 +5,20 @@
 /// Entries live in buckets indexed by their transmit count, so filling a datagram touches only
 /// the entries it takes or skips, never the whole queue.
 public struct BroadcastQueue: Sendable {
-    /// 32 bytes: during a join storm a node holds one per member it learned. It holds no key:
-    /// the key of an update is read from its message (`BroadcastQueue.matches`).
+    /// 16 bytes: during a join storm a node holds one per member it learned. It holds no key:
+    /// the key of an update is read from its message (`BroadcastQueue.matches`), and no id:
+    /// whether an update is still queued is asked by its message (`isPending`).
     struct Entry: Sendable {
-        var id: UInt64
-        /// Nil once the entry is freed (its handle waits in `freeEntries`).
-        var message: Message?
-        /// Encoded size in bytes; a datagram's budget bounds it far below 2^31.
-        var size: Int32
-        /// Copies already pushed eagerly: they count against the update's retransmit limit.
-        var pushed: Int32
+        /// `BroadcastQueue.freed` once the entry is freed (its handle waits in `freeEntries`).
+        var message: Message
         /// The key's place in `slotHandles`.
         var slot: Int32
+        /// Encoded size in bytes, held at 65,535: every payload budget is below it
+        /// (`Settings.packetBudget` is at most 65,507), so a larger message misfits alike.
+        var size: UInt16
+        /// Copies already pushed eagerly: they count against the update's retransmit limit,
+        /// which they stay below (at most 100 * 20), so the 16 bits hold them exactly.
+        var pushed: UInt16
     }
 
     /// Every entry, by handle; the buckets hold handles. A fill moves an entry from bucket to
@@ -44,7 +46,6 @@ public struct BroadcastQueue: Sendable {
     /// whose keys all name what their message is about; kept for any other caller.
     private var strayKeys: [Int32: BroadcastKey] = [:]
     private var freeSlots: [Int32] = []
-    private var nextID: UInt64 = 1
     private var moved: [(entry: Int32, bucket: Int)] = []
     private var kept: [Int32] = []
     /// Entries held in the buckets, superseded ones included.
@@ -55,40 +56,40 @@ public struct BroadcastQueue: Sendable {
 
     public init() {}
 
-    /// Queues `message` about `key`, replacing any older update about it; returns its id.
+    /// Queues `message` about `key`, replacing any older update about it.
     /// `pushed` copies were already sent eagerly: the update goes out `limit - pushed` more
     /// times (once at least), so an update whose eager pushes were cut short by their budget
     /// gets the gossip it missed.
-    @discardableResult
-    public mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) -> UInt64 {
-        let id = nextID
-        nextID += 1
+    public mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) {
         // A key already queued keeps its slot; a new one takes a free slot or a new one.
-        let hash = Self.keyHash(key)
+        let own = Self.matches(key, message)
+        // A member's alive carries its name's hash in its identity box.
+        let hash: Int
+        if own, case .alive(let a) = message { hash = a.identity.nameHash } else { hash = Self.keyHash(key) }
         var slot: Int32
         if let held = self.slot(of: key, hash: hash) {
             slot = held
         } else {
             slot = freeSlots.last ?? Int32(slotHandles.count)
-            if freeSlots.isEmpty { slotHandles.append(-1) } else { freeSlots.removeLast() }
+            if freeSlots.isEmpty { slotHandles.appendGrowingByAQuarter(-1) } else { freeSlots.removeLast() }
             // The new slot has no entry yet (-1), so a rehash here leaves it out.
             insertIndex(slot, hash: hash)
         }
-        if !Self.matches(key, message) {
+        if !own {
             strayKeys[slot] = key
         } else if !strayKeys.isEmpty {
             strayKeys[slot] = nil
         }
         let entry = Entry(
-            id: id, message: message, size: Int32(clamping: message.encodedSize), pushed: Int32(clamping: pushed),
-            slot: slot)
+            message: message, slot: slot, size: UInt16(clamping: message.encodedSize),
+            pushed: UInt16(clamping: pushed))
         let handle: Int32
         if let h = freeEntries.popLast() {
             handle = h
             entries[Int(h)] = entry
         } else {
             handle = Int32(entries.count)
-            entries.append(entry)
+            entries.appendGrowingByAQuarter(entry)
         }
         slotHandles[Int(slot)] = handle
         buckets[0].append(handle)
@@ -98,7 +99,15 @@ public struct BroadcastQueue: Sendable {
         // keep them from ever being reached. Past twice the live entries, sweep them out:
         // amortised constant time per update, and memory bounded by the keys, not the updates.
         if stored > 2 * held + 64 { dropSuperseded() }
-        return id
+    }
+
+    /// Bytes of the arrays this queue holds, by their capacity (messages not included: they are
+    /// shared with the tables and other queues): during a join storm, per member queued.
+    var footprint: Int {
+        var bytes = entries.capacity * MemoryLayout<Entry>.stride + (freeEntries.capacity + index.capacity) * 4
+        bytes += (slotHandles.capacity + freeSlots.capacity + kept.capacity) * 4 + moved.capacity * 16
+        for b in buckets { bytes += b.capacity * 4 }
+        return bytes
     }
 
     /// Entries stored, superseded ones included (for tests of the bound).
@@ -121,7 +130,7 @@ public struct BroadcastQueue: Sendable {
 
     /// Gives an entry's handle back, with its message.
     private mutating func free(_ h: Int32) {
-        entries[Int(h)].message = nil
+        entries[Int(h)].message = Self.freed
         freeEntries.append(h)
     }
 
@@ -142,10 +151,14 @@ public struct BroadcastQueue: Sendable {
     /// True while some update about `key` is queued.
     public func hasPending(_ key: BroadcastKey) -> Bool { slot(of: key, hash: Self.keyHash(key)) != nil }
 
-    /// True while the update with this id is still queued.
-    public func isPending(_ id: UInt64, key: BroadcastKey) -> Bool {
-        slot(of: key, hash: Self.keyHash(key)).map { entries[Int(slotHandles[Int($0)])].id == id } ?? false
+    /// True while `message` is the update queued about `key`: neither sent `limit` times yet
+    /// nor replaced by another. An equal message queued again counts as the same update.
+    public func isPending(_ message: Message, key: BroadcastKey) -> Bool {
+        slot(of: key, hash: Self.keyHash(key)).map { entries[Int(slotHandles[Int($0)])].message == message } ?? false
     }
+
+    /// What a freed entry holds instead of its message: a value with no storage to keep alive.
+    static let freed = Message.ack(Ack(sequence: 0))
 
     // MARK: keys read from messages
 
@@ -168,7 +181,7 @@ public struct BroadcastQueue: Sendable {
     static func keyHash(_ key: BroadcastKey) -> Int {
         var h = Hasher()
         switch key {
-        case .member(let n): h.combine(n)
+        case .member(let n): return MemberIdentity.hash(name: n)
         case .userEvent(let t, let o): Self.combine(&h, 1, t, o)
         case .query(let t, let o): Self.combine(&h, 2, t, o)
         case .state(let t, let o, let k):
@@ -184,7 +197,8 @@ public struct BroadcastQueue: Sendable {
     static func messageKeyHash(_ message: Message) -> Int? {
         var h = Hasher()
         switch message {
-        case .alive(let a): h.combine(a.name)
+        // The hash kept in the box: no name is hashed per lookup, nor per slot moved in `removeIndex`.
+        case .alive(let a): return a.identity.nameHash
         case .suspect(let x): h.combine(x.name)
         case .dead(let d): h.combine(d.name)
         case .userEvent(let e): Self.combine(&h, 1, e.time, e.origin)
@@ -207,14 +221,14 @@ public struct BroadcastQueue: Sendable {
     /// The hash of the key held in `slot`.
     private func slotHash(_ slot: Int32) -> Int {
         if !strayKeys.isEmpty, let key = strayKeys[slot] { return Self.keyHash(key) }
-        return Self.messageKeyHash(entries[Int(slotHandles[Int(slot)])].message!)!
+        return Self.messageKeyHash(entries[Int(slotHandles[Int(slot)])].message)!
     }
 
     /// Whether `slot` holds `key`.
     @inline(__always)
     private func slot(_ slot: Int32, holds key: BroadcastKey) -> Bool {
         if !strayKeys.isEmpty, let stray = strayKeys[slot] { return stray == key }
-        return Self.matches(key, entries[Int(slotHandles[Int(slot)])].message!)
+        return Self.matches(key, entries[Int(slotHandles[Int(slot)])].message)
     }
 
     // MARK: the key index
@@ -365,7 +379,7 @@ public struct BroadcastQueue: Sendable {
                 free(h)
                 continue
             }
-            if let message = entries[Int(h)].message { messages.append(message) }
+            messages.append(entries[Int(h)].message)
             budget -= size
             if t + 1 >= limit {
                 retire(h)

@@ -82,19 +82,20 @@ struct Broadcasts: Sendable {
 
     func count(of c: BroadcastClass) -> Int { queues[c.rawValue].count }
 
-    func isPending(_ id: UInt64, key: BroadcastKey) -> Bool {
-        queues[key.broadcastClass.rawValue].isPending(id, key: key)
+    /// Bytes of the queues' arrays (`BroadcastQueue.footprint`).
+    var footprint: Int { queues.reduce(0) { $0 + $1.footprint } }
+
+    func isPending(_ message: Message, key: BroadcastKey) -> Bool {
+        queues[key.broadcastClass.rawValue].isPending(message, key: key)
     }
 
-    @discardableResult
-    mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) -> UInt64 {
+    mutating func enqueue(_ message: Message, key: BroadcastKey, pushed: Int = 0) {
         let c = key.broadcastClass.rawValue
-        let id = queues[c].enqueue(message, key: key, pushed: pushed)
+        queues[c].enqueue(message, key: key, pushed: pushed)
         let cap = caps[key.broadcastClass]
         // An eighth below the cap, so that a queue held at its cap by a flood trims once per
         // cap/8 updates rather than shifting its buckets on every one.
         if queues[c].count > cap { dropped[c] += queues[c].trim(toAtMost: cap - cap / 8) }
-        return id
     }
 
     /// The share of a datagram membership may take while other classes wait, in quarters.

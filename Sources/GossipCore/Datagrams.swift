@@ -61,7 +61,11 @@ extension GossipInstance {
         counters.messagesIn += messages.count
         if departure.hasLeft { return }
         var answered = false
-        for m in messages {
+        // News already held is dropped before the admission checks: its identity box passed
+        // them when it was taken (`MemberTable.heldAlives`).
+        let held = table.heldAlives(in: messages, selfName: name)
+        for (k, m) in messages.enumerated() {
+            if k < 64, held & (1 << UInt64(k)) != 0 { continue }
             // A copy of a row held is dropped before the checks: it names the table, owner and
             // key of a row that passed them, and its version is at most that row's (one not
             // above 0 is refused as before). Eager pushes make these most of what arrives.

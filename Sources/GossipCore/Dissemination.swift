@@ -16,16 +16,17 @@ struct Dissemination: Sendable {
 
     func count(of c: BroadcastClass) -> Int { broadcasts.count(of: c) }
 
+    var footprint: Int { broadcasts.footprint }
+
     func dropped(of c: BroadcastClass) -> Int { broadcasts.dropped[c.rawValue] }
 
-    func isPending(_ id: UInt64, key: BroadcastKey) -> Bool { broadcasts.isPending(id, key: key) }
+    func isPending(_ message: Message, key: BroadcastKey) -> Bool { broadcasts.isPending(message, key: key) }
 
     /// Queues an update, replacing the older one about `key`; `sendNow` for updates this node
-    /// made itself (suspicions it raised, its refutations, its departure). Returns the update's id.
-    @discardableResult
-    mutating func enqueue(_ message: Message, key: BroadcastKey, sendNow now: Bool = false, pushed: Int = 0) -> UInt64 {
+    /// made itself (suspicions it raised, its refutations, its departure).
+    mutating func enqueue(_ message: Message, key: BroadcastKey, sendNow now: Bool = false, pushed: Int = 0) {
         if now { sendNow = true }
-        return broadcasts.enqueue(message, key: key, pushed: pushed)
+        broadcasts.enqueue(message, key: key, pushed: pushed)
     }
 
     /// Retransmissions per update in a cluster of `liveCount` members.

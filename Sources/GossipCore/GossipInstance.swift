@@ -159,6 +159,11 @@ public struct GossipInstance: Sendable {
     /// Updates waiting to be gossiped.
     public var pendingBroadcasts: Int { dissemination.count }
 
+    /// Bytes of this node's member table and of its broadcast queues' arrays, by capacity: what
+    /// grows with the members it knows and the updates it has queued (the simulator sums them
+    /// over its nodes, Docs/benchmarks/SIMULATION.md).
+    package var footprint: (table: Int, queues: Int) { (table.footprint, dissemination.footprint) }
+
     /// Updates of one class waiting to be gossiped (the `gossip_broadcast_queue_depth` metric).
     public func pendingBroadcasts(of c: BroadcastClass) -> Int { dissemination.count(of: c) }
 

@@ -4,12 +4,13 @@ struct LeaveProcess: Sendable {
     private(set) var isLeaving = false
     private(set) var hasLeft = false
     /// The queued "left" notice whose sending ends the departure.
-    private var notice: UInt64?
+    private var notice: Message?
 
-    /// Starts leaving; `notice` is the id of the queued departure notice.
-    mutating func begin(notice id: UInt64) {
+    /// Starts leaving; `notice` is the departure notice just queued. While leaving nothing else
+    /// queues an update about this node, so the notice is pending until sent or replaced.
+    mutating func begin(notice: Message) {
         isLeaving = true
-        notice = id
+        self.notice = notice
     }
 
     /// Whether the departure notice has gone out as often as every update does.

@@ -41,8 +41,8 @@ extension GossipInstance {
             m.status = .left
             m.statusChangedAt = now
         }
-        let notice = dissemination.enqueue(
-            .dead(Dead(incarnation: incarnation, name: name, from: name, left: true)), key: .member(name), sendNow: true)
+        let notice = Message.dead(Dead(incarnation: incarnation, name: name, from: name, left: true))
+        dissemination.enqueue(notice, key: .member(name), sendNow: true)
         departure.begin(notice: notice)
         memberChanged(.left, table[selfIndex])
         armReplacing(.leave(.deadline), at: now + settings.leavePropagationTimeout)

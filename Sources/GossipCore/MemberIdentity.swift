@@ -9,8 +9,9 @@ final class MemberIdentity: Sendable {
     let address: Address
     let incarnation: UInt64
     let tags: Tags
-    /// `name.hashValue`, taken once per box: a table looks a member up by it
-    /// (`MemberIndex`), and in a simulation one box is looked up by every node, many times.
+    /// `Self.hash(name:)`, taken once per box: a table looks a member up by it, a broadcast
+    /// queue finds the update about the member by it, and in a simulation one box is looked
+    /// up by every node, many times.
     let nameHash: Int
 
     init(name: String, address: Address, incarnation: UInt64, tags: Tags) {
@@ -18,7 +19,16 @@ final class MemberIdentity: Sendable {
         self.address = address
         self.incarnation = incarnation
         self.tags = tags
-        self.nameHash = name.hashValue
+        self.nameHash = Self.hash(name: name)
+    }
+
+    /// The hash of a member's name, as `nameHash` keeps it: also the hash of the broadcast key
+    /// `.member(name)` (`BroadcastQueue.keyHash`), so that a queue keys a member's update by
+    /// the hash in its identity box instead of hashing the name again.
+    static func hash(name: String) -> Int {
+        var h = Hasher()
+        h.combine(name)
+        return h.finalize()
     }
 
     private init(_ o: MemberIdentity, address: Address, incarnation: UInt64, tags: Tags) {
