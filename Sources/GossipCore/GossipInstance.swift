@@ -38,7 +38,7 @@ public struct GossipInstance: Sendable {
     var successor: String?? = .none
     /// The live members by name, the ring state rows' trees are laid on (`StateTrees.swift`);
     /// nil when stale.
-    var stateRing: [String]?
+    var stateRing: StateRing?
     /// Eager-push datagrams left in this gossip interval (`Settings.eagerPushesPerRound`).
     var eagerBudget: Int
     var queries: Queries

@@ -109,6 +109,11 @@ package struct ReplicatedState: Sendable {
 
         func holds(table: String) -> Bool { tables.contains { $0.name == table } }
 
+        func holdsAtLeast(_ id: RowID, version: UInt64) -> Bool {
+            guard let i = rows.index(forKey: id) else { return false }
+            return rows.values[i].version >= version
+        }
+
         mutating func apply(_ row: StateRow, now: Instant, rowsPerOwner: Int, tables limit: Int) -> Outcome {
             let id = RowID(table: row.table, key: row.key)
             let old = rows[id]
@@ -165,6 +170,8 @@ package struct ReplicatedState: Sendable {
     var deferred: [Address: [Message]] = [:]
     var deferredOrder: [Address] = []
     var deferredCount = 0
+    /// Reused for the tree children of each row applied first (`pushAlongTrees`).
+    var childrenScratch: [Int] = []
 
     package init(version: UInt64 = 0) { self.version = version }
 
@@ -182,9 +189,19 @@ package struct ReplicatedState: Sendable {
 
     /// Applies `row` if newer than what is held for its `(table, owner, key)`.
     package mutating func apply(_ row: StateRow, now: Instant, rowsPerOwner: Int, tables: Int) -> Outcome {
+        var newestBefore: UInt64 = 0
+        return apply(row, now: now, rowsPerOwner: rowsPerOwner, tables: tables, newestBefore: &newestBefore)
+    }
+
+    /// The same, setting `newestBefore` to the owner's newest version before it (0 for none).
+    mutating func apply(_ row: StateRow, now: Instant, rowsPerOwner: Int, tables: Int, newestBefore: inout UInt64) -> Outcome {
         // In place (a copy of the owner would copy its rows on every write), and with one hash
         // of the owner's name: most rows a replica receives are duplicates.
-        let outcome = owners[row.owner, default: Owner()].apply(row, now: now, rowsPerOwner: rowsPerOwner, tables: tables)
+        func apply(to owner: inout Owner) -> Outcome {
+            newestBefore = owner.newest
+            return owner.apply(row, now: now, rowsPerOwner: rowsPerOwner, tables: tables)
+        }
+        let outcome = apply(to: &owners[row.owner, default: Owner()])
         switch outcome {
         case .stored, .duplicate: break
         case .tooManyRows, .tooManyTables: if owners[row.owner]?.rows.isEmpty ?? false { owners[row.owner] = nil }
@@ -213,10 +230,11 @@ package struct ReplicatedState: Sendable {
     }
 
     /// Whether a row of `row`'s `(table, owner, key)` at least as new is held: most rows a
-    /// replica receives are copies of one it holds, and this tells so with two lookups.
+    /// replica receives are copies of one it holds, and this tells so with two lookups, reading
+    /// the owner and the entry in place (a copy of either retains and releases what it holds).
     func holdsAtLeast(_ row: StateRow) -> Bool {
-        guard let e = owners[row.owner]?.rows[RowID(table: row.table, key: row.key)] else { return false }
-        return e.version >= row.version
+        guard let o = owners.index(forKey: row.owner) else { return false }
+        return owners.values[o].holdsAtLeast(RowID(table: row.table, key: row.key), version: row.version)
     }
 
     /// Whether `owner` could add a row at `(table, key)` within the limits.

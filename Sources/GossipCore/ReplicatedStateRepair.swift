@@ -183,14 +183,13 @@ extension GossipInstance {
         let owners = state.toAnnounce.sorted()
         state.toAnnounce = []
         guard !owners.isEmpty, !departure.isLeaving else { return }
-        if stateRing == nil { stateRing = Self.liveNamesInOrder(table) }
-        let ring = stateRing ?? []
-        guard let me = Self.ringPosition(of: name, in: ring) else { return }
+        let ring = currentStateRing()
+        guard let me = ring.me else { return }
         var byChild: [Int: [Message]] = [:]
         var order: [Int] = []
         let lazy = settings.stateTrees..<(settings.stateTrees + settings.stateLazyTrees)
         for owner in owners {
-            guard let root = Self.ringPosition(of: owner, in: ring) else { continue }
+            guard let root = ring.position(of: owner, tablePosition: table.position(of: owner)) else { continue }
             let v = state.newest(of: owner)
             guard v > 0 else { continue }
             for c in StateTrees.children(of: me, root: root, count: ring.count, trees: lazy, fanout: settings.stateTreeFanout) {
@@ -199,14 +198,15 @@ extension GossipInstance {
             }
         }
         for c in order {
-            guard let i = table.position(of: ring[c]), table[i].status <= .suspect else { continue }
+            guard let i = table.position(of: ring.members[c]), table.status(at: i) <= .suspect else { continue }
+            let address = table.identity(at: i).address
             var batch: [Message] = []
             var used = 0
             for m in byChild[c] ?? [] {
                 let size = m.encodedSize
                 if !batch.isEmpty, used + size > settings.payloadBudget {
                     counters.stateAnnouncementsOut += batch.count
-                    sendAlone(batch, to: table[i].address)
+                    sendAlone(batch, to: address)
                     batch = []
                     used = 0
                 }
@@ -215,7 +215,7 @@ extension GossipInstance {
             }
             if !batch.isEmpty {
                 counters.stateAnnouncementsOut += batch.count
-                sendAlone(batch, to: table[i].address)
+                sendAlone(batch, to: address)
             }
         }
     }

@@ -39,7 +39,9 @@ extension GossipInstance {
         guard apply(row, from: address) else { return }
         counters.stateRowsWritten += 1
         announceLater(row.owner)
-        pushAlongTrees(.stateRow(row), owner: row.owner, key: .state(table: row.table, owner: row.owner, key: row.key), except: nil)
+        pushAlongTrees(
+            .stateRow(row), owner: row.owner, ownerPosition: nil, key: .state(table: row.table, owner: row.owner, key: row.key),
+            except: nil)
     }
 
     /// A row from the network (datagram or push/pull). Rows from push/pull are not pushed on.
@@ -58,13 +60,13 @@ extension GossipInstance {
     /// deferral; nothing falls back on gossip.
     mutating func receive(_ r: StateRow, from sender: Address, pushOn: Bool, as message: Message? = nil, forwardRepaired: Bool = false) {
         if r.owner == name { return ownRowSeen(r) }
-        guard let i = table.position(of: r.owner), table[i].status != .left else {
+        guard let i = table.position(of: r.owner), table.status(at: i) != .left else {
             return counters.stateRowsOfUnknownOwners += 1
         }
-        let newestBefore = state.newest(of: r.owner)
-        guard apply(r, from: sender) else { return }
+        var newestBefore: UInt64 = 0
+        guard apply(r, from: sender, newestBefore: &newestBefore) else { return }
         counters.stateRowsApplied += 1
-        if table[i].status == .failed, state.setAvailable(r.owner, false) {
+        if table.status(at: i) == .failed, state.setAvailable(r.owner, false) {
             outbox.append(.rowChanged(RowChange(kind: .ownerUnavailable, owner: r.owner, row: nil)))
         }
         // A row repaired by push/pull is announced too: the lazy children of a member that got
@@ -73,16 +75,28 @@ extension GossipInstance {
         if pushOn {
             // Rows from push/pull are the repair itself: gaps follow the trees' copies alone.
             noteVersion(r.version, of: r.owner, newestBefore: newestBefore, from: sender)
-            pushAlongTrees(message ?? .stateRow(r), owner: r.owner, key: .state(table: r.table, owner: r.owner, key: r.key), except: sender)
+            pushAlongTrees(
+                message ?? .stateRow(r), owner: r.owner, ownerPosition: i, key: .state(table: r.table, owner: r.owner, key: r.key),
+                except: sender)
         } else if forwardRepaired {
             counters.stateRowsForwarded += 1
-            pushAlongTrees(.stateRow(r), owner: r.owner, key: .state(table: r.table, owner: r.owner, key: r.key), except: sender, gossipPastBudget: false)
+            pushAlongTrees(
+                .stateRow(r), owner: r.owner, ownerPosition: i, key: .state(table: r.table, owner: r.owner, key: r.key),
+                except: sender, gossipPastBudget: false)
         }
     }
 
     /// Stores `r` and reports the change; false when it was not new.
     mutating func apply(_ r: StateRow, from sender: Address) -> Bool {
-        switch state.apply(r, now: now, rowsPerOwner: settings.stateRowsPerOwner, tables: settings.stateTables) {
+        var newestBefore: UInt64 = 0
+        return apply(r, from: sender, newestBefore: &newestBefore)
+    }
+
+    /// The same, setting `newestBefore` to the newest version held of `r`'s owner before it.
+    mutating func apply(_ r: StateRow, from sender: Address, newestBefore: inout UInt64) -> Bool {
+        let outcome = state.apply(
+            r, now: now, rowsPerOwner: settings.stateRowsPerOwner, tables: settings.stateTables, newestBefore: &newestBefore)
+        switch outcome {
         case .duplicate:
             counters.stateRowDuplicates += 1
             return false

@@ -33,8 +33,16 @@ package enum StateTrees {
 
     /// The same for the trees numbered `trees` (tree `j` for each `j` in the range).
     package static func children(of me: Int, root: Int, count n: Int, trees: Range<Int>, fanout k: Int) -> [Int] {
-        guard n > 1, !trees.isEmpty, trees.lowerBound >= 0, k > 0, (0..<n).contains(me), (0..<n).contains(root) else { return [] }
         var out: [Int] = []
+        children(of: me, root: root, count: n, trees: trees, fanout: k, into: &out)
+        return out
+    }
+
+    /// The same into `out` (emptied first, its capacity kept): a node computes children for
+    /// every row it applies first, and this spares it an array each time.
+    static func children(of me: Int, root: Int, count n: Int, trees: Range<Int>, fanout k: Int, into out: inout [Int]) {
+        out.removeAll(keepingCapacity: true)
+        guard n > 1, !trees.isEmpty, trees.lowerBound >= 0, k > 0, (0..<n).contains(me), (0..<n).contains(root) else { return }
         out.reserveCapacity(trees.count * k)
         let r = (me - root + n) % n
         for j in trees {
@@ -49,7 +57,6 @@ package enum StateTrees {
                 if position != me, !out.contains(position) { out.append(position) }
             }
         }
-        return out
     }
 
     /// Tree `j`'s multiplier on a ring of `n` and its inverse modulo `n`.
@@ -89,43 +96,66 @@ extension GossipInstance {
     /// turned off (`Settings.stateTrees` 0), or an eager budget spent before the last child
     /// leave the row to the random eager push and gossip, as user events travel.
     ///
+    /// `ownerPosition`: the owner's position in the member table, when the caller has it (a
+    /// hint: the ring checks it by name). `key` is built only when the row falls back on gossip.
+    ///
     /// `gossipPastBudget` false (rows an exchange brought): nothing goes by random eager push or
     /// gossip; past the deferral bound, or without trees, the row stays here.
-    mutating func pushAlongTrees(_ message: Message, owner: String, key: BroadcastKey, except sender: Address?, gossipPastBudget: Bool = true) {
+    mutating func pushAlongTrees(
+        _ message: Message, owner: String, ownerPosition: Int?, key: @autoclosure () -> BroadcastKey, except sender: Address?,
+        gossipPastBudget: Bool = true
+    ) {
         guard settings.stateTrees > 0, message.encodedSize <= settings.payloadBudget else {
-            if gossipPastBudget { pushEagerly(message, key: key, except: sender) }
+            if gossipPastBudget { pushEagerly(message, key: key(), except: sender) }
             return
         }
-        if stateRing == nil { stateRing = Self.liveNamesInOrder(table) }
-        let ring = stateRing ?? []
-        guard let me = Self.ringPosition(of: name, in: ring), let root = Self.ringPosition(of: owner, in: ring) else {
-            if gossipPastBudget { pushEagerly(message, key: key, except: sender) }
+        let ring = currentStateRing()
+        let root = owner == name ? ring.me : ring.position(of: owner, tablePosition: ownerPosition)
+        guard let me = ring.me, let root else {
+            if gossipPastBudget { pushEagerly(message, key: key(), except: sender) }
             return
         }
-        let children = StateTrees.children(
-            of: me, root: root, count: ring.count, trees: settings.stateTrees, fanout: settings.stateTreeFanout)
+        // The scratch array is taken out of `state` while the loop below changes it.
+        var children = state.childrenScratch
+        state.childrenScratch = []
+        defer { state.childrenScratch = children }
+        StateTrees.children(
+            of: me, root: root, count: ring.count, trees: 0..<settings.stateTrees, fanout: settings.stateTreeFanout,
+            into: &children)
+        // One array for every child's datagram: each holds the same message.
+        let datagram = [message]
         var sent = 0
         var cut = false
         for c in children {
-            guard let i = table.position(of: ring[c]), table[i].status <= .suspect, table[i].address != sender else { continue }
+            guard let i = table.position(of: ring.members[c]), table.status(at: i) <= .suspect else { continue }
+            let address = table.identity(at: i).address
+            guard address != sender else { continue }
             if sent >= eagerBudget {
                 // A burst past the budget waits for the next gossip round on the same tree
                 // edges, several rows to a datagram (`flushDeferredTreePushes`): gossip from
                 // random members would leave the subtrees above them without the row.
                 if state.deferredCount < Self.maxDeferredTreePushes {
-                    deferTreePush(message, to: table[i].address)
+                    deferTreePush(message, to: address)
                     continue
                 }
                 cut = true
                 break
             }
-            sendAlone([message], to: table[i].address)
+            sendAlone(datagram, to: address)
             sent += 1
         }
         counters.eagerPushes += sent
         eagerBudget -= sent
         // Past the deferral bound, the subtrees below the children not reached get the row by gossip.
-        if cut, gossipPastBudget { dissemination.enqueue(message, key: key, pushed: sent) }
+        if cut, gossipPastBudget { dissemination.enqueue(message, key: key(), pushed: sent) }
+    }
+
+    /// The ring, built again first if the membership changed since it was (O(N log N)).
+    mutating func currentStateRing() -> StateRing {
+        if let ring = stateRing { return ring }
+        let ring = StateRing(table, selfName: name)
+        stateRing = ring
+        return ring
     }
 
     /// A datagram of state rows or announcements to a member of a tree, not topped up with
@@ -141,8 +171,13 @@ extension GossipInstance {
     static let maxDeferredTreePushes = 8_192
 
     mutating func deferTreePush(_ message: Message, to child: Address) {
-        if state.deferred[child] == nil { state.deferredOrder.append(child) }
-        state.deferred[child, default: []].append(message)
+        // A child's queue is never held empty (`flushDeferredTreePushes` removes it), so one
+        // that holds one message after this append is new: one lookup of the child, not two.
+        func append(_ m: Message, to queue: inout [Message]) -> Bool {
+            queue.append(m)
+            return queue.count == 1
+        }
+        if append(message, to: &state.deferred[child, default: []]) { state.deferredOrder.append(child) }
         state.deferredCount += 1
     }
 
@@ -189,20 +224,62 @@ extension GossipInstance {
         state.deferredOrder = left
     }
 
-    /// The names of the live members (alive or suspect), this node's included, in byte order.
-    /// O(N log N): cached in `stateRing` until the membership changes.
-    static func liveNamesInOrder(_ table: MemberTable) -> [String] {
-        table.members.compactMap { $0.status <= .suspect ? $0.name : nil }.sorted()
-    }
-
     /// Binary search of a ring ordered by name.
     static func ringPosition(of name: String, in ring: [String]) -> Int? {
+        StateRing.search(name, count: ring.count) { ring[$0] }
+    }
+}
+
+/// The ring the state trees are laid on: the live members (alive or suspect), this node
+/// included, ordered by name; built from the member table when the membership changes
+/// (`GossipInstance.stateRing`), and read on every row a node applies first.
+///
+/// Each member is held by its identity box, so that a child's table entry is found by the hash
+/// kept in the box; this node's place is kept; and each table position's place on the ring, so
+/// that the owner of a row, whose table position the receiver looked up already, is placed
+/// without a search of names. Table positions move (inserts, reaps, shuffles) without the ring
+/// being built again: a place found by position is taken only when the name there is the
+/// owner's, and the search by name decides otherwise.
+struct StateRing: Sendable {
+    /// By name, in byte order.
+    let members: [MemberIdentity]
+    /// This node's place; nil when it is not live (leaving).
+    let me: Int?
+    /// The place of the member at each table position when the ring was built, −1 if not on it.
+    let placeByTablePosition: [Int32]
+
+    var count: Int { members.count }
+
+    init(_ table: MemberTable, selfName: String) {
+        var live: [(identity: MemberIdentity, tablePosition: Int)] = []
+        live.reserveCapacity(table.liveCount)
+        for i in 0..<table.count where table.status(at: i) <= .suspect { live.append((table.identity(at: i), i)) }
+        live.sort { $0.identity.name < $1.identity.name }
+        var places = [Int32](repeating: -1, count: table.count)
+        for (k, m) in live.enumerated() { places[m.tablePosition] = Int32(k) }
+        members = live.map(\.identity)
+        placeByTablePosition = places
+        me = Self.search(selfName, count: live.count) { live[$0].identity.name }
+    }
+
+    /// The place of the member named `name` on the ring, or nil; `tablePosition`, where the
+    /// caller found it in the member table, is tried first.
+    func position(of name: String, tablePosition: Int?) -> Int? {
+        if let p = tablePosition, p < placeByTablePosition.count {
+            let k = Int(placeByTablePosition[p])
+            if k >= 0, members[k].name == name { return k }
+        }
+        return Self.search(name, count: members.count) { members[$0].name }
+    }
+
+    /// Binary search of `count` names in byte order, read by `name(at:)`.
+    static func search(_ name: String, count: Int, _ nameAt: (Int) -> String) -> Int? {
         var lo = 0
-        var hi = ring.count
+        var hi = count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if ring[mid] < name { lo = mid + 1 } else { hi = mid }
+            if nameAt(mid) < name { lo = mid + 1 } else { hi = mid }
         }
-        return lo < ring.count && ring[lo] == name ? lo : nil
+        return lo < count && nameAt(lo) == name ? lo : nil
     }
 }

@@ -98,6 +98,43 @@ import Testing
         }
     }
 
+    /// The ring a node lays the trees on: its live members by name, whatever the table's order;
+    /// a place found from a table position (a hint) is the place the search by name finds, also
+    /// after the table's positions moved under a ring built before.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func theRingHoldsTheLiveMembersByNameAndPlacesThemByTablePosition(seed: UInt64) {
+        var rng = SeededGenerator(seed: seed)
+        var table = MemberTable()
+        for k in 0..<60 {
+            let status: MemberStatus = [.alive, .alive, .suspect, .failed, .left][rng.index(below: 5)]
+            table.insert(
+                Member(name: "node-\(k)", address: Address(ipv4: 1, port: UInt16(k + 1)), incarnation: 0, status: k == 7 ? .alive : status,
+                       tags: Tags(), statusChangedAt: .zero),
+                rng: &rng)
+        }
+        let live = (0..<table.count).filter { table.status(at: $0) <= .suspect }.map { table[$0].name }.sorted()
+        let ring = StateRing(table, selfName: "node-7")
+        #expect(ring.members.map(\.name) == live)
+        #expect(ring.me == live.firstIndex(of: "node-7"))
+        func check(_ table: MemberTable) {
+            for i in 0..<table.count {
+                let name = table[i].name
+                let place = live.firstIndex(of: name)
+                #expect(ring.position(of: name, tablePosition: i) == place, "\(name)")
+                #expect(ring.position(of: name, tablePosition: nil) == place, "\(name)")
+                // A wrong hint, or one past the table, is checked by name and not taken.
+                #expect(ring.position(of: name, tablePosition: (i + 1) % table.count) == place, "\(name)")
+                #expect(ring.position(of: name, tablePosition: table.count + 5) == place, "\(name)")
+            }
+            #expect(ring.position(of: "node-99", tablePosition: 0) == nil)
+        }
+        check(table)
+        // Positions move without the ring being built again (a shuffle makes no membership event).
+        table.shuffle(rng: &rng)
+        check(table)
+        #expect(StateRing(MemberTable(), selfName: "a").me == nil)
+    }
+
     @Test func ringPositionFindsNamesInOrder() {
         let ring = ["a", "b", "node-10", "node-2"]
         for (i, name) in ring.enumerated() { #expect(GossipInstance.ringPosition(of: name, in: ring) == i) }
