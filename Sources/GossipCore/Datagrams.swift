@@ -52,8 +52,11 @@ extension GossipInstance {
     }
 
     mutating func broadcastSelfAlive() {
-        broadcastLocal(.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags)), about: name)
+        broadcastLocal(.alive(selfAlive), about: name)
     }
+
+    /// This node's alive at its current incarnation, address and tags.
+    var selfAlive: Alive { Alive(incarnation: incarnation, name: name, address: address, tags: tags) }
 
     /// Handles one datagram. A datagram buys at most one reply: honest members send one ping or
     /// one indirect ping per datagram, so further requests in the same datagram are refused.

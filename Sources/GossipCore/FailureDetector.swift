@@ -26,8 +26,8 @@ struct FailureDetector: Sendable {
         probes[seq] = PendingProbe(target: target.name, incarnation: target.incarnation, address: target.address)
     }
 
-    /// The open probe of this node whose target is `member`, and whether it was already
-    /// refused; nil when no probe to it is open.
+    /// The open probe of this node whose target is `member`, with its sequence number; nil
+    /// when no probe to it is open.
     func openProbe(to member: String) -> (sequence: UInt32, probe: PendingProbe)? {
         for (seq, p) in probes where p.target == member { return (seq, p) }
         return nil

@@ -70,7 +70,7 @@ extension GossipInstance {
                 // The accuser may hold a suspicion hastened to one probe timeout
                 // (`unreachable`): it hears the refutation directly, not by gossip.
                 if let sender, sender != address {
-                    reply([.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags))], to: sender, member: s.from)
+                    reply([.alive(selfAlive)], to: sender, member: s.from)
                 }
             }
             tellRefutation(to: s.from, except: sender)
@@ -186,7 +186,7 @@ extension GossipInstance {
         guard accuser != name, let i = table.position(of: accuser), table[i].status <= .suspect else { return }
         let to = table[i].address
         guard to != sender, detector.shouldTellRefutation(to: accuser, incarnation: incarnation) else { return }
-        send([.alive(Alive(incarnation: incarnation, name: name, address: address, tags: tags))], to: to)
+        send([.alive(selfAlive)], to: to)
     }
 
     /// One more than `x`, held at `Limits.maxIncarnation`.

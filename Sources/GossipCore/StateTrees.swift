@@ -224,10 +224,6 @@ extension GossipInstance {
         state.deferredOrder = left
     }
 
-    /// Binary search of a ring ordered by name.
-    static func ringPosition(of name: String, in ring: [String]) -> Int? {
-        StateRing.search(name, count: ring.count) { ring[$0] }
-    }
 }
 
 /// The ring the state trees are laid on: the live members (alive or suspect), this node

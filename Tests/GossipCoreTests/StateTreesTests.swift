@@ -135,10 +135,10 @@ import Testing
         #expect(StateRing(MemberTable(), selfName: "a").me == nil)
     }
 
-    @Test func ringPositionFindsNamesInOrder() {
+    @Test func ringSearchFindsNamesInOrder() {
         let ring = ["a", "b", "node-10", "node-2"]
-        for (i, name) in ring.enumerated() { #expect(GossipInstance.ringPosition(of: name, in: ring) == i) }
-        #expect(GossipInstance.ringPosition(of: "c", in: ring) == nil)
-        #expect(GossipInstance.ringPosition(of: "a", in: []) == nil)
+        for (i, name) in ring.enumerated() { #expect(StateRing.search(name, count: ring.count) { ring[$0] } == i) }
+        #expect(StateRing.search("c", count: ring.count) { ring[$0] } == nil)
+        #expect(StateRing.search("a", count: 0) { _ in "" } == nil)
     }
 }
